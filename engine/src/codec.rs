@@ -1,0 +1,136 @@
+//! `Codec`: the one place that decides how frames become bytes.
+//!
+//! MessagePack (binary WebSocket messages, maps with named fields) is the default. JSON (text
+//! messages) is offered for debugging through the `switchboard.v1.json` subprotocol.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// Subprotocol for the default MessagePack encoding.
+pub const SUBPROTOCOL_MSGPACK: &str = "switchboard.v1";
+/// Subprotocol for the JSON debugging encoding.
+pub const SUBPROTOCOL_JSON: &str = "switchboard.v1.json";
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Codec {
+    #[default]
+    MsgPack,
+    Json,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("malformed frame: {0}")]
+    Decode(String),
+    #[error("cannot encode frame: {0}")]
+    Encode(String),
+}
+
+impl Codec {
+    /// The codec a negotiated subprotocol names; MessagePack when none was negotiated.
+    pub fn from_subprotocol(protocol: Option<&str>) -> Codec {
+        match protocol {
+            Some(SUBPROTOCOL_JSON) => Codec::Json,
+            _ => Codec::MsgPack,
+        }
+    }
+
+    /// Whether frames travel as text (JSON) rather than binary (MessagePack) messages.
+    pub fn is_text(self) -> bool {
+        self == Codec::Json
+    }
+
+    pub fn encode<T: Serialize>(self, frame: &T) -> Result<Bytes, CodecError> {
+        let bytes = match self {
+            Codec::MsgPack => {
+                rmp_serde::to_vec_named(frame).map_err(|e| CodecError::Encode(e.to_string()))?
+            }
+            Codec::Json => {
+                serde_json::to_vec(frame).map_err(|e| CodecError::Encode(e.to_string()))?
+            }
+        };
+        Ok(Bytes::from(bytes))
+    }
+
+    pub fn decode<T: DeserializeOwned>(self, data: &[u8]) -> Result<T, CodecError> {
+        match self {
+            Codec::MsgPack => {
+                rmp_serde::from_slice(data).map_err(|e| CodecError::Decode(e.to_string()))
+            }
+            Codec::Json => {
+                serde_json::from_slice(data).map_err(|e| CodecError::Decode(e.to_string()))
+            }
+        }
+    }
+
+    /// Best effort: the `rid` of a frame that failed to decode, so its error can name it.
+    pub fn salvage_rid(self, data: &[u8]) -> Option<u64> {
+        #[derive(Deserialize)]
+        struct RidOnly {
+            rid: Option<u64>,
+        }
+        self.decode::<RidOnly>(data).ok().and_then(|r| r.rid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ClientFrame, Ping, Send, ServerFrame};
+    use crate::{Position, RoomId};
+    use proptest::prelude::*;
+
+    #[test]
+    fn ping_has_a_stable_msgpack_form() {
+        let bytes = Codec::MsgPack
+            .encode(&ClientFrame::Ping(Ping { rid: 7 }))
+            .unwrap();
+        // {"type": "ping", "rid": 7}: fixmap(2), fixstr "type", fixstr "ping", fixstr "rid", 7.
+        assert_eq!(
+            bytes.as_ref(),
+            b"\x82\xa4type\xa4ping\xa3rid\x07".as_slice()
+        );
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error_not_a_panic() {
+        for data in [&b""[..], b"\xc1", b"\x82\xa4type\xa4nope\xa3rid\x07", b"\x93\x01\x02\x03"] {
+            assert!(Codec::MsgPack.decode::<ClientFrame>(data).is_err());
+        }
+        assert!(Codec::Json.decode::<ClientFrame>(b"{\"type\":\"send\"}").is_err());
+    }
+
+    #[test]
+    fn rid_is_salvaged_from_an_unknown_command() {
+        let data = br#"{"type":"teleport","rid":42}"#;
+        assert!(Codec::Json.decode::<ClientFrame>(data).is_err());
+        assert_eq!(Codec::Json.salvage_rid(data), Some(42));
+    }
+
+    proptest! {
+        #[test]
+        fn send_round_trips_in_both_codecs(rid: u64, room: u64, cmid in "[a-z0-9]{1,64}", text in ".{0,200}") {
+            let frame = ClientFrame::Send(Send { rid, room: RoomId(room), cmid, text });
+            for codec in [Codec::MsgPack, Codec::Json] {
+                let bytes = codec.encode(&frame).unwrap();
+                prop_assert_eq!(codec.decode::<ClientFrame>(&bytes).unwrap(), frame.clone());
+            }
+        }
+
+        #[test]
+        fn message_events_round_trip(epoch: u64, seq: u64, text in ".{0,100}") {
+            let frame = ServerFrame::Message(crate::domain::ChatMessage {
+                room: RoomId(1), pos: Position::new(epoch, seq), sender: crate::UserId(2),
+                cmid: "c".into(), text, ts: 3,
+            });
+            let bytes = Codec::MsgPack.encode(&frame).unwrap();
+            prop_assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes).unwrap(), frame);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = Codec::MsgPack.decode::<ClientFrame>(&data);
+            let _ = Codec::Json.decode::<ClientFrame>(&data);
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Codes a client can act on. Clients never see internal detail, only a code and a short message.
+
+use serde_repr::{Deserialize_repr, Serialize_repr};
+
+/// The `code` of an `error` frame. Grouped by hundreds: 1xxx the frame, 2xxx identity,
+/// 3xxx permission and existence, 4xxx load, 5xxx the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize_repr, Deserialize_repr)]
+#[repr(u16)]
+pub enum ErrorCode {
+    /// The frame is not a valid MessagePack/JSON command of this protocol.
+    BadFrame = 1000,
+    /// A field is out of its documented range (empty text, text too long, bad limit, ...).
+    InvalidArgument = 1002,
+    /// The command needs an authenticated connection.
+    Unauthenticated = 2000,
+    /// The token is malformed, forged or not signed by a trusted key.
+    InvalidToken = 2001,
+    /// The token was valid but has expired.
+    TokenExpired = 2002,
+    /// The connection is already authenticated.
+    AlreadyAuthenticated = 2003,
+    /// The caller may not do this (not a member, private room, not an admin, ...).
+    Forbidden = 3000,
+    /// The room or user does not exist.
+    NotFound = 3001,
+    /// The connection has not joined that room.
+    NotJoined = 3002,
+    /// Too many commands: slow down.
+    RateLimited = 4000,
+    /// The server cannot take this now (write-behind queue full): retry with the same `cmid`.
+    Busy = 4001,
+    /// An internal failure; the command had no effect unless stated otherwise.
+    Internal = 5000,
+    /// The server is shutting down: reconnect.
+    ShuttingDown = 5001,
+}
+
+/// WebSocket close codes used by Switchboard. 1000-1015 are RFC 6455's; 4000-4999 are ours.
+pub mod close {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// The WebSocket layer saw a protocol violation.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame on a MessagePack connection (or binary on a JSON one).
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// A frame larger than `max_frame_bytes`.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The server is restarting or shutting down: reconnect (to any node) and resume.
+    pub const SERVICE_RESTART: u16 = 1012;
+    /// No valid `auth` within the authentication timeout.
+    pub const AUTH_TIMEOUT: u16 = 4001;
+    /// The connection could not keep up with its events; reconnect and resume.
+    pub const SLOW_CONSUMER: u16 = 4008;
+    /// Too many malformed frames in a row.
+    pub const TOO_MANY_ERRORS: u16 = 4009;
+}

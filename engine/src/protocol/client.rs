@@ -1,0 +1,168 @@
+//! Frames a client sends.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::PresenceStatus;
+use crate::{Position, RoomId, UserId};
+
+/// A command from a client. `type` names the variant in snake_case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    Auth(Auth),
+    CreateRoom(CreateRoom),
+    Join(Join),
+    Leave(Leave),
+    Invite(Invite),
+    OpenDirect(OpenDirect),
+    Send(Send),
+    History(History),
+    Typing(Typing),
+    MarkRead(MarkRead),
+    PresenceQuery(PresenceQuery),
+    PresenceSubscribe(PresenceSubscribe),
+    SetPresence(SetPresence),
+    Ping(Ping),
+}
+
+impl ClientFrame {
+    /// The request id this command carries.
+    pub fn rid(&self) -> u64 {
+        match self {
+            ClientFrame::Auth(c) => c.rid,
+            ClientFrame::CreateRoom(c) => c.rid,
+            ClientFrame::Join(c) => c.rid,
+            ClientFrame::Leave(c) => c.rid,
+            ClientFrame::Invite(c) => c.rid,
+            ClientFrame::OpenDirect(c) => c.rid,
+            ClientFrame::Send(c) => c.rid,
+            ClientFrame::History(c) => c.rid,
+            ClientFrame::Typing(c) => c.rid,
+            ClientFrame::MarkRead(c) => c.rid,
+            ClientFrame::PresenceQuery(c) => c.rid,
+            ClientFrame::PresenceSubscribe(c) => c.rid,
+            ClientFrame::SetPresence(c) => c.rid,
+            ClientFrame::Ping(c) => c.rid,
+        }
+    }
+}
+
+/// Authenticate this connection with a token (unless one was given at upgrade).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Auth {
+    pub rid: u64,
+    pub token: String,
+}
+
+/// Visibility of a new group room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    Public,
+    Private,
+}
+
+/// Create a group room; the creator becomes its owner and a member.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreateRoom {
+    pub rid: u64,
+    pub name: String,
+    pub visibility: Visibility,
+}
+
+/// Subscribe this connection to a room's events. Joining a public room also makes the user a
+/// member. With `resume`, the server first replays every message after that position.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Join {
+    pub rid: u64,
+    pub room: RoomId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Position>,
+}
+
+/// Unsubscribe this connection and give up membership of the room.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Leave {
+    pub rid: u64,
+    pub room: RoomId,
+}
+
+/// Add a user to a room (owners and admins of private rooms; any member of a public room).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Invite {
+    pub rid: u64,
+    pub room: RoomId,
+    pub user: UserId,
+}
+
+/// Find or create the direct conversation between the caller and `user`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpenDirect {
+    pub rid: u64,
+    pub user: UserId,
+}
+
+/// Post a text message. `cmid` (client message id, 1..=64 bytes) makes the send idempotent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Send {
+    pub rid: u64,
+    pub room: RoomId,
+    pub cmid: String,
+    pub text: String,
+}
+
+/// Fetch a page of history: messages strictly before `before` (newest first) or strictly after
+/// `after` (oldest first); with neither, the newest page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub rid: u64,
+    pub room: RoomId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Position>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Position>,
+    pub limit: u32,
+}
+
+/// Start (`active: true`) or stop typing in a room.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Typing {
+    pub rid: u64,
+    pub room: RoomId,
+    pub active: bool,
+}
+
+/// Mark everything up to and including `pos` as read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MarkRead {
+    pub rid: u64,
+    pub room: RoomId,
+    pub pos: Position,
+}
+
+/// Ask for the presence of users who share a room with the caller.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PresenceQuery {
+    pub rid: u64,
+    pub users: Vec<UserId>,
+}
+
+/// Receive `presence` events for users who share a room with the caller.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PresenceSubscribe {
+    pub rid: u64,
+    pub users: Vec<UserId>,
+}
+
+/// Set this user's presence to `online` or `away` (`offline` is implied by having no connection).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetPresence {
+    pub rid: u64,
+    pub status: PresenceStatus,
+}
+
+/// Liveness check; answered with `pong`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ping {
+    pub rid: u64,
+}

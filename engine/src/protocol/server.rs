@@ -1,0 +1,189 @@
+//! Frames the server sends: replies (with the command's `rid`) and events (without).
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ChatMessage, PresenceStatus, RoomInfo, UserInfo};
+use crate::{ErrorCode, Position, RoomId, UserId};
+
+/// A frame from the server. `type` names the variant in snake_case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    // Sent once, first, on every connection.
+    Hello(Hello),
+    // Replies.
+    Authed(Authed),
+    RoomCreated(RoomReply),
+    Joined(Joined),
+    Left(RoomAck),
+    Invited(RoomAck),
+    DirectOpened(RoomReply),
+    Sent(Sent),
+    History(HistoryPage),
+    Presence(PresenceReply),
+    Done(Done),
+    Pong(Done),
+    Error(Error),
+    // Events.
+    Message(ChatMessage),
+    MemberJoined(MemberEvent),
+    MemberLeft(MemberEvent),
+    Typing(TypingEvent),
+    PresenceChanged(PresenceInfo),
+    ReadReceipt(ReadReceipt),
+    Resume(Resume),
+    RoomReset(RoomReset),
+    Disconnect(Disconnect),
+}
+
+/// Protocol version and the limits this server enforces.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    pub conn: u64,
+    /// Present when the connection was authenticated at upgrade.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserInfo>,
+    pub max_frame_bytes: u32,
+    pub max_text_bytes: u32,
+    pub commands_per_sec: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Authed {
+    pub rid: u64,
+    pub user: UserInfo,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoomReply {
+    pub rid: u64,
+    pub room: RoomInfo,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Joined {
+    pub rid: u64,
+    pub room: RoomInfo,
+    /// The newest position in the room, if it has any message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<Position>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoomAck {
+    pub rid: u64,
+    pub room: RoomId,
+}
+
+/// The message is durable at `pos`. `duplicate` is true when `cmid` had been sent before; `pos`
+/// is then the original message's position.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sent {
+    pub rid: u64,
+    pub room: RoomId,
+    pub cmid: String,
+    pub pos: Position,
+    pub duplicate: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub rid: u64,
+    pub room: RoomId,
+    /// Oldest first, whatever the direction of the query.
+    pub messages: Vec<ChatMessage>,
+    /// True when more messages lie beyond this page in the queried direction.
+    pub more: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PresenceReply {
+    pub rid: u64,
+    pub users: Vec<PresenceInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Done {
+    pub rid: u64,
+}
+
+/// A coded error. `rid` is the failed command's, or absent when the frame could not be read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Error {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rid: Option<u64>,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemberEvent {
+    pub room: RoomId,
+    pub user: UserId,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TypingEvent {
+    pub room: RoomId,
+    pub user: UserId,
+    pub active: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PresenceInfo {
+    pub user: UserId,
+    pub status: PresenceStatus,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReadReceipt {
+    pub room: RoomId,
+    pub user: UserId,
+    pub pos: Position,
+}
+
+/// How a join with `resume` went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResumeOutcome {
+    /// Exactly the `missed` messages after the given position follow, oldest first.
+    Recovered,
+    /// Too much was missed to replay: reload history by position instead.
+    Reload,
+}
+
+/// Sent before the replayed messages of a join with `resume`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resume {
+    pub room: RoomId,
+    pub outcome: ResumeOutcome,
+    /// Number of replayed `message` frames that follow (0 with `reload`).
+    pub missed: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<Position>,
+}
+
+/// The room's owner restarted: this connection is no longer subscribed. Join again with the last
+/// position seen to continue without gap.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoomReset {
+    pub room: RoomId,
+}
+
+/// The last frame before the server closes the connection with `code`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Disconnect {
+    pub code: u16,
+    pub reason: String,
+    /// Whether the client should reconnect (and resume).
+    pub reconnect: bool,
+    /// The last position written to this connection in each subscribed room.
+    pub resume: Vec<RoomPosition>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoomPosition {
+    pub room: RoomId,
+    pub pos: Position,
+}
