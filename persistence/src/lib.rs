@@ -1,0 +1,17 @@
+//! Durable state behind one trait, and the write-behind journal that batches history into it.
+//!
+//! # Layout
+//! - [`store`]: the `Store` trait (users, rooms, memberships, messages, read watermarks) and
+//!   `StoreError`; [`store::sqlite`] is the embedded implementation. Postgres slots in beside it.
+//! - [`write_behind`]: `WriteBehind`, a kameo actor that batches message inserts, commits them off
+//!   the runtime threads and acknowledges each message only after its batch commits.
+//! - [`conformance`]: one suite of store cases, run against every implementation.
+//! - [`metrics`]: metric names this crate emits.
+
+pub mod conformance;
+pub mod metrics;
+pub mod store;
+pub mod write_behind;
+
+pub use store::{HistoryQuery, Store, StoreError};
+pub use write_behind::{Busy, WriteBehind, WriteBehindConfig};

@@ -1,0 +1,210 @@
+//! One suite of store cases, run against every `Store` implementation (SQLite in this crate's
+//! tests; Postgres beside it). Each case panics with a message naming what broke.
+
+use std::sync::Arc;
+
+use switchboard_engine::domain::{ChatMessage, RoomKind, Role};
+use switchboard_engine::{Position, RoomId, UserId};
+
+use crate::store::{HistoryQuery, Store, StoreError};
+
+/// Runs every case against a fresh, empty store.
+pub async fn run_all(store: Arc<dyn Store>) {
+    users(&*store).await;
+    rooms_and_members(&*store).await;
+    direct_rooms(&*store).await;
+    epochs(&*store).await;
+    append_is_idempotent(&store).await;
+    history_pages(&store).await;
+    read_watermarks_only_rise(&*store).await;
+}
+
+fn msg(room: RoomId, epoch: u64, seq: u64, sender: UserId, cmid: &str) -> ChatMessage {
+    ChatMessage {
+        room,
+        pos: Position::new(epoch, seq),
+        sender,
+        cmid: cmid.to_owned(),
+        text: format!("text {epoch}:{seq}"),
+        ts: 1_700_000_000_000 + seq,
+    }
+}
+
+async fn users(store: &dyn Store) {
+    let ann = store.create_user("ann", "hash-a").await.expect("create ann");
+    assert!(
+        matches!(
+            store.create_user("ANN", "x").await,
+            Err(StoreError::Conflict)
+        ),
+        "user names are unique, case-insensitively"
+    );
+    let (found, hash) = store.user_by_name("Ann").await.unwrap().expect("found");
+    assert_eq!((found.id, hash.as_str()), (ann.id, "hash-a"));
+    assert_eq!(store.user(ann.id).await.unwrap(), Some(ann));
+    assert_eq!(store.user(UserId(999_999)).await.unwrap(), None);
+}
+
+async fn rooms_and_members(store: &dyn Store) {
+    let owner = store.create_user("owner1", "h").await.unwrap().id;
+    let guest = store.create_user("guest1", "h").await.unwrap().id;
+    let room = store
+        .create_room("lobby", RoomKind::Private, owner)
+        .await
+        .unwrap();
+    assert_eq!(store.room(room.id).await.unwrap().as_ref(), Some(&room));
+    assert_eq!(
+        store.members(room.id).await.unwrap(),
+        vec![(owner, Role::Owner)]
+    );
+    assert!(!store.shares_room(owner, guest).await.unwrap());
+    store
+        .add_member(room.id, guest, Role::Member)
+        .await
+        .unwrap();
+    // Adding again keeps the first role.
+    store.add_member(room.id, guest, Role::Admin).await.unwrap();
+    let mut members = store.members(room.id).await.unwrap();
+    members.sort();
+    assert_eq!(members, vec![(owner, Role::Owner), (guest, Role::Member)]);
+    assert!(store.shares_room(owner, guest).await.unwrap());
+    assert_eq!(store.rooms_of(guest).await.unwrap(), vec![room.clone()]);
+    store.remove_member(room.id, guest).await.unwrap();
+    assert!(store.rooms_of(guest).await.unwrap().is_empty());
+    assert_eq!(store.room(RoomId(987_654)).await.unwrap(), None);
+}
+
+async fn direct_rooms(store: &dyn Store) {
+    let a = store.create_user("dm-a", "h").await.unwrap().id;
+    let b = store.create_user("dm-b", "h").await.unwrap().id;
+    let ab = store.direct_room(a, b).await.unwrap();
+    let ba = store.direct_room(b, a).await.unwrap();
+    assert_eq!(ab, ba, "one direct room per pair, whoever opens it");
+    assert_eq!(ab.kind, RoomKind::Direct);
+    let mut members: Vec<_> = store
+        .members(ab.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    members.sort();
+    assert_eq!(members, vec![a.min(b), a.max(b)]);
+}
+
+async fn epochs(store: &dyn Store) {
+    let owner = store.create_user("epochs", "h").await.unwrap().id;
+    let room = store
+        .create_room("e", RoomKind::Public, owner)
+        .await
+        .unwrap();
+    assert_eq!(store.next_epoch(room.id).await.unwrap(), 1);
+    assert_eq!(store.next_epoch(room.id).await.unwrap(), 2);
+    assert!(matches!(
+        store.next_epoch(RoomId(123_456)).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn append_is_idempotent(store: &Arc<dyn Store>) {
+    let sender = store.create_user("appender", "h").await.unwrap().id;
+    let room = store
+        .create_room("a", RoomKind::Public, sender)
+        .await
+        .unwrap()
+        .id;
+    let batch = Arc::new(vec![
+        msg(room, 1, 1, sender, "c1"),
+        msg(room, 1, 2, sender, "c2"),
+    ]);
+    store.append(batch.clone()).await.unwrap();
+    // A retried batch, and a different position reusing a stored cmid, store nothing new.
+    store.append(batch).await.unwrap();
+    store
+        .append(Arc::new(vec![msg(room, 1, 3, sender, "c1")]))
+        .await
+        .unwrap();
+    let all = store
+        .history(
+            room,
+            HistoryQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2, "no duplicates: {all:?}");
+    assert_eq!(
+        store.find_cmid(room, sender, "c2").await.unwrap(),
+        Some(Position::new(1, 2))
+    );
+    assert_eq!(store.find_cmid(room, sender, "zz").await.unwrap(), None);
+    assert_eq!(store.find_cmid(room, UserId(5), "c2").await.unwrap(), None);
+}
+
+async fn history_pages(store: &Arc<dyn Store>) {
+    let sender = store.create_user("historian", "h").await.unwrap().id;
+    let room = store
+        .create_room("h", RoomKind::Public, sender)
+        .await
+        .unwrap()
+        .id;
+    let mut batch = Vec::new();
+    for epoch in 1..=2 {
+        for seq in 1..=5 {
+            batch.push(msg(room, epoch, seq, sender, &format!("{epoch}-{seq}")));
+        }
+    }
+    store.append(Arc::new(batch)).await.unwrap();
+    let page = |before, after, limit| {
+        let store = store.clone();
+        async move {
+            store
+                .history(
+                    room,
+                    HistoryQuery {
+                        before,
+                        after,
+                        limit,
+                    },
+                )
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| (m.pos.epoch, m.pos.seq))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(page(None, None, 3).await, vec![(2, 3), (2, 4), (2, 5)]);
+    assert_eq!(
+        page(Some(Position::new(2, 2)), None, 3).await,
+        vec![(1, 4), (1, 5), (2, 1)]
+    );
+    assert_eq!(
+        page(None, Some(Position::new(1, 4)), 3).await,
+        vec![(1, 5), (2, 1), (2, 2)]
+    );
+    assert_eq!(page(None, Some(Position::ZERO), 1).await, vec![(1, 1)]);
+    assert!(page(None, Some(Position::new(2, 5)), 10).await.is_empty());
+}
+
+async fn read_watermarks_only_rise(store: &dyn Store) {
+    let user = store.create_user("reader", "h").await.unwrap().id;
+    let room = store
+        .create_room("r", RoomKind::Public, user)
+        .await
+        .unwrap()
+        .id;
+    let p = |s| Position::new(1, s);
+    assert_eq!(store.set_read(room, user, p(5)).await.unwrap(), p(5));
+    assert_eq!(store.set_read(room, user, p(3)).await.unwrap(), p(5));
+    assert_eq!(
+        store.set_read(room, user, Position::new(2, 1)).await.unwrap(),
+        Position::new(2, 1)
+    );
+    assert_eq!(
+        store.read_positions(room).await.unwrap(),
+        vec![(user, Position::new(2, 1))]
+    );
+}

@@ -1,0 +1,83 @@
+//! The `Store` trait: everything Switchboard keeps durably.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use switchboard_engine::domain::{ChatMessage, RoomInfo, RoomKind, Role, UserInfo};
+use switchboard_engine::{Position, RoomId, UserId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint: the user name is taken, and the like.
+    #[error("already exists")]
+    Conflict,
+    #[error("not found")]
+    NotFound,
+    /// The backend failed; the operation may be retried.
+    #[error("store backend: {0}")]
+    Backend(String),
+}
+
+/// A page request over one room's history, by position (keyset, never offset).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// Messages strictly before this position (the newest `limit` of them).
+    pub before: Option<Position>,
+    /// Messages strictly after this position (the oldest `limit` of them).
+    pub after: Option<Position>,
+    pub limit: u32,
+}
+
+/// Durable state. Every method is safe to call concurrently; none blocks the async runtime.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates an account; `Conflict` if the name is taken (names compare case-insensitively).
+    async fn create_user(&self, name: &str, password_hash: &str) -> Result<UserInfo, StoreError>;
+    /// The account and its password hash.
+    async fn user_by_name(&self, name: &str) -> Result<Option<(UserInfo, String)>, StoreError>;
+    async fn user(&self, id: UserId) -> Result<Option<UserInfo>, StoreError>;
+
+    /// Creates a group room with `owner` as its first member.
+    async fn create_room(
+        &self,
+        name: &str,
+        kind: RoomKind,
+        owner: UserId,
+    ) -> Result<RoomInfo, StoreError>;
+    async fn room(&self, id: RoomId) -> Result<Option<RoomInfo>, StoreError>;
+    /// The direct conversation of `a` and `b`, created with both as members if it is new.
+    async fn direct_room(&self, a: UserId, b: UserId) -> Result<RoomInfo, StoreError>;
+
+    /// Adds a member; an existing member keeps their role.
+    async fn add_member(&self, room: RoomId, user: UserId, role: Role) -> Result<(), StoreError>;
+    async fn remove_member(&self, room: RoomId, user: UserId) -> Result<(), StoreError>;
+    async fn members(&self, room: RoomId) -> Result<Vec<(UserId, Role)>, StoreError>;
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomInfo>, StoreError>;
+    /// Whether the two users are both members of at least one room.
+    async fn shares_room(&self, a: UserId, b: UserId) -> Result<bool, StoreError>;
+
+    /// Atomically raises the room's epoch by one and returns the new value. Each owner
+    /// incarnation takes a fresh epoch, so positions never collide.
+    async fn next_epoch(&self, room: RoomId) -> Result<u64, StoreError>;
+
+    /// Stores a batch atomically. A message whose position or (room, sender, cmid) is already
+    /// stored is skipped, so retrying a batch never duplicates.
+    async fn append(&self, batch: Arc<Vec<ChatMessage>>) -> Result<(), StoreError>;
+    /// A page of history, oldest first.
+    async fn history(&self, room: RoomId, q: HistoryQuery) -> Result<Vec<ChatMessage>, StoreError>;
+    /// The position of the message `sender` sent to `room` with `cmid`, if stored.
+    async fn find_cmid(
+        &self,
+        room: RoomId,
+        sender: UserId,
+        cmid: &str,
+    ) -> Result<Option<Position>, StoreError>;
+
+    /// Raises the user's read watermark in the room to `pos` (never lowers it); returns the
+    /// watermark now stored.
+    async fn set_read(&self, room: RoomId, user: UserId, pos: Position)
+    -> Result<Position, StoreError>;
+    async fn read_positions(&self, room: RoomId) -> Result<Vec<(UserId, Position)>, StoreError>;
+}

@@ -1,0 +1,502 @@
+//! The embedded store: one SQLite file in WAL mode. One writer connection and a few reader
+//! connections, each behind a `std::sync::Mutex` that is only ever taken inside
+//! `spawn_blocking`, never across an `.await`.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use switchboard_engine::domain::{ChatMessage, RoomInfo, RoomKind, Role, UserInfo};
+use switchboard_engine::{Position, RoomId, UserId};
+
+use super::{HistoryQuery, Store, StoreError};
+
+/// Schema migrations, applied in order and tracked by `PRAGMA user_version`. Never edit a
+/// released entry: append a new one.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL DEFAULT (unixepoch())
+);
+CREATE TABLE rooms (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    epoch      INTEGER NOT NULL DEFAULT 0,
+    direct_key TEXT UNIQUE,
+    created_at INTEGER NOT NULL DEFAULT (unixepoch())
+);
+CREATE TABLE members (
+    room INTEGER NOT NULL REFERENCES rooms(id),
+    user INTEGER NOT NULL REFERENCES users(id),
+    role TEXT NOT NULL,
+    PRIMARY KEY (room, user)
+) WITHOUT ROWID;
+CREATE INDEX members_by_user ON members(user, room);
+CREATE TABLE messages (
+    room   INTEGER NOT NULL,
+    epoch  INTEGER NOT NULL,
+    seq    INTEGER NOT NULL,
+    sender INTEGER NOT NULL,
+    cmid   TEXT NOT NULL,
+    text   TEXT NOT NULL,
+    ts     INTEGER NOT NULL,
+    PRIMARY KEY (room, epoch, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX messages_by_cmid ON messages(room, sender, cmid);
+CREATE TABLE reads (
+    room  INTEGER NOT NULL,
+    user  INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    seq   INTEGER NOT NULL,
+    PRIMARY KEY (room, user)
+) WITHOUT ROWID;
+"#];
+
+const READERS: usize = 4;
+
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::Conflict
+        }
+        e => StoreError::Backend(e.to_string()),
+    }
+}
+
+fn open(path: &Path, durable: bool) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    let sync = if durable { "FULL" } else { "NORMAL" };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 5000;
+         PRAGMA foreign_keys = ON;"
+    ))
+    .map_err(backend)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and applies pending migrations.
+    /// `durable` selects `synchronous = FULL`, which survives power loss, not only a crash.
+    pub fn open(path: &Path, durable: bool) -> Result<Self, StoreError> {
+        let mut writer = open(path, durable)?;
+        migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| open(path, durable).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            // Poisoning only means another closure panicked; the connection itself is intact.
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn).map_err(backend)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[i].lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn).map_err(backend)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(backend)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction().map_err(backend)?;
+        tx.execute_batch(sql).map_err(backend)?;
+        tx.pragma_update(None, "user_version", i + 1)
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn room_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RoomInfo> {
+    let kind: String = row.get(2)?;
+    Ok(RoomInfo {
+        id: RoomId(row.get(0)?),
+        name: row.get(1)?,
+        kind: RoomKind::parse(&kind).unwrap_or(RoomKind::Private),
+    })
+}
+
+fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
+    Ok(ChatMessage {
+        room: RoomId(row.get(0)?),
+        pos: Position::new(row.get(1)?, row.get(2)?),
+        sender: UserId(row.get(3)?),
+        cmid: row.get(4)?,
+        text: row.get(5)?,
+        ts: row.get(6)?,
+    })
+}
+
+const MESSAGE_COLUMNS: &str = "room, epoch, seq, sender, cmid, text, ts";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_user(&self, name: &str, password_hash: &str) -> Result<UserInfo, StoreError> {
+        let (name, hash) = (name.to_owned(), password_hash.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO users (name, password_hash) VALUES (?1, ?2)",
+                params![name, hash],
+            )?;
+            Ok(UserInfo {
+                id: UserId(c.last_insert_rowid() as u64),
+                name,
+            })
+        })
+        .await
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<(UserInfo, String)>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT id, name, password_hash FROM users WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok((
+                        UserInfo {
+                            id: UserId(r.get(0)?),
+                            name: r.get(1)?,
+                        },
+                        r.get(2)?,
+                    ))
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<UserInfo>, StoreError> {
+        self.read(move |c| {
+            c.query_row("SELECT id, name FROM users WHERE id = ?1", [id.0], |r| {
+                Ok(UserInfo {
+                    id: UserId(r.get(0)?),
+                    name: r.get(1)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn create_room(
+        &self,
+        name: &str,
+        kind: RoomKind,
+        owner: UserId,
+    ) -> Result<RoomInfo, StoreError> {
+        let name = name.to_owned();
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO rooms (name, kind) VALUES (?1, ?2)",
+                params![name, kind.as_str()],
+            )?;
+            let id = tx.last_insert_rowid() as u64;
+            tx.execute(
+                "INSERT INTO members (room, user, role) VALUES (?1, ?2, ?3)",
+                params![id, owner.0, Role::Owner.as_str()],
+            )?;
+            tx.commit()?;
+            Ok(RoomInfo {
+                id: RoomId(id),
+                name,
+                kind,
+            })
+        })
+        .await
+    }
+
+    async fn room(&self, id: RoomId) -> Result<Option<RoomInfo>, StoreError> {
+        self.read(move |c| {
+            c.query_row(
+                "SELECT id, name, kind FROM rooms WHERE id = ?1",
+                [id.0],
+                room_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn direct_room(&self, a: UserId, b: UserId) -> Result<RoomInfo, StoreError> {
+        let (lo, hi) = (a.min(b), a.max(b));
+        let key = format!("{lo}:{hi}");
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            let existing = tx
+                .query_row(
+                    "SELECT id, name, kind FROM rooms WHERE direct_key = ?1",
+                    [&key],
+                    room_from_row,
+                )
+                .optional()?;
+            let room = match existing {
+                Some(room) => room,
+                None => {
+                    tx.execute(
+                        "INSERT INTO rooms (name, kind, direct_key) VALUES (?1, 'direct', ?1)",
+                        [&key],
+                    )?;
+                    let id = tx.last_insert_rowid() as u64;
+                    for user in [lo, hi] {
+                        tx.execute(
+                            "INSERT OR IGNORE INTO members (room, user, role) VALUES (?1, ?2, 'member')",
+                            params![id, user.0],
+                        )?;
+                    }
+                    RoomInfo {
+                        id: RoomId(id),
+                        name: key,
+                        kind: RoomKind::Direct,
+                    }
+                }
+            };
+            tx.commit()?;
+            Ok(room)
+        })
+        .await
+    }
+
+    async fn add_member(&self, room: RoomId, user: UserId, role: Role) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO members (room, user, role) VALUES (?1, ?2, ?3)",
+                params![room.0, user.0, role.as_str()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove_member(&self, room: RoomId, user: UserId) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM members WHERE room = ?1 AND user = ?2",
+                params![room.0, user.0],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn members(&self, room: RoomId) -> Result<Vec<(UserId, Role)>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached("SELECT user, role FROM members WHERE room = ?1")?;
+            let rows = stmt.query_map([room.0], |r| {
+                let role: String = r.get(1)?;
+                Ok((UserId(r.get(0)?), Role::parse(&role).unwrap_or(Role::Member)))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomInfo>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT r.id, r.name, r.kind FROM members m JOIN rooms r ON r.id = m.room
+                 WHERE m.user = ?1 ORDER BY r.id",
+            )?;
+            let rows = stmt.query_map([user.0], room_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn shares_room(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {
+        self.read(move |c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM members x JOIN members y ON x.room = y.room
+                 WHERE x.user = ?1 AND y.user = ?2)",
+                params![a.0, b.0],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+
+    async fn next_epoch(&self, room: RoomId) -> Result<u64, StoreError> {
+        self.write(move |c| {
+            c.query_row(
+                "UPDATE rooms SET epoch = epoch + 1 WHERE id = ?1 RETURNING epoch",
+                [room.0],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await?
+        .ok_or(StoreError::NotFound)
+    }
+
+    async fn append(&self, batch: Arc<Vec<ChatMessage>>) -> Result<(), StoreError> {
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO messages (room, epoch, seq, sender, cmid, text, ts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                for m in batch.iter() {
+                    stmt.execute(params![
+                        m.room.0, m.pos.epoch, m.pos.seq, m.sender.0, m.cmid, m.text, m.ts
+                    ])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn history(&self, room: RoomId, q: HistoryQuery) -> Result<Vec<ChatMessage>, StoreError> {
+        let limit = q.limit;
+        self.read(move |c| {
+            // Newest page before a position is read backwards, then reversed to oldest first.
+            let (sql, bound, newest_first) = match (q.after, q.before) {
+                (Some(after), _) => (
+                    format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1
+                         AND (epoch, seq) > (?2, ?3) ORDER BY epoch, seq LIMIT ?4"
+                    ),
+                    after,
+                    false,
+                ),
+                (None, Some(before)) => (
+                    format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1
+                         AND (epoch, seq) < (?2, ?3) ORDER BY epoch DESC, seq DESC LIMIT ?4"
+                    ),
+                    before,
+                    true,
+                ),
+                (None, None) => (
+                    format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1
+                         AND (epoch, seq) < (?2, ?3) ORDER BY epoch DESC, seq DESC LIMIT ?4"
+                    ),
+                    Position::new(i64::MAX as u64, i64::MAX as u64),
+                    true,
+                ),
+            };
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![room.0, bound.epoch as i64, bound.seq as i64, limit],
+                message_from_row,
+            )?;
+            let mut out: Vec<ChatMessage> = rows.collect::<Result<_, _>>()?;
+            if newest_first {
+                out.reverse();
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn find_cmid(
+        &self,
+        room: RoomId,
+        sender: UserId,
+        cmid: &str,
+    ) -> Result<Option<Position>, StoreError> {
+        let cmid = cmid.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT epoch, seq FROM messages WHERE room = ?1 AND sender = ?2 AND cmid = ?3",
+            )?
+            .query_row(params![room.0, sender.0, cmid], |r| {
+                Ok(Position::new(r.get(0)?, r.get(1)?))
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn set_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        pos: Position,
+    ) -> Result<Position, StoreError> {
+        self.write(move |c| {
+            c.query_row(
+                "INSERT INTO reads (room, user, epoch, seq) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (room, user) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq
+                 WHERE (excluded.epoch, excluded.seq) > (reads.epoch, reads.seq)
+                 RETURNING epoch, seq",
+                params![room.0, user.0, pos.epoch, pos.seq],
+                |r| Ok(Position::new(r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .map_or_else(
+                || {
+                    c.query_row(
+                        "SELECT epoch, seq FROM reads WHERE room = ?1 AND user = ?2",
+                        params![room.0, user.0],
+                        |r| Ok(Position::new(r.get(0)?, r.get(1)?)),
+                    )
+                },
+                Ok,
+            )
+        })
+        .await
+    }
+
+    async fn read_positions(&self, room: RoomId) -> Result<Vec<(UserId, Position)>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached("SELECT user, epoch, seq FROM reads WHERE room = ?1")?;
+            let rows = stmt.query_map([room.0], |r| {
+                Ok((UserId(r.get(0)?), Position::new(r.get(1)?, r.get(2)?)))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+}

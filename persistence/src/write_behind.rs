@@ -1,0 +1,356 @@
+//! `WriteBehind`: the journal between a room's owner and the store.
+//!
+//! Rooms assign positions and fan messages out at once; the write-behind makes them durable in
+//! batches and only then runs each message's acknowledgement ("stored").
+//!
+//! - **Bounded.** Before assigning a position a room reserves room in the queue by count and by
+//!   bytes ([`WriteBehind::reserve`]). When either bound is reached the reservation fails with
+//!   [`Busy`] and the sender is told to retry; memory never grows past the bounds.
+//! - **Batched, group-committed.** Messages gather while a batch commits; the next batch is cut
+//!   when it reaches `max_batch` or its oldest message has waited `flush_interval`. One batch is
+//!   in flight at a time, so batches commit in submission order.
+//! - **Retried.** A failed commit is retried with exponential backoff until it succeeds; the
+//!   store skips rows already present, so a retry never duplicates.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kameo::error::Infallible;
+use kameo::mailbox::{MailboxReceiver, Signal};
+use kameo::message::{Context, Message};
+use kameo::prelude::*;
+use kameo::reply::{DelegatedReply, ReplySender};
+use switchboard_engine::domain::ChatMessage;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::metrics as names;
+use crate::store::Store;
+
+/// Runs once the message is durable.
+pub type OnStored = Box<dyn FnOnce(&ChatMessage) + Send>;
+
+#[derive(Clone, Debug)]
+pub struct WriteBehindConfig {
+    /// Most messages in one committed batch.
+    pub max_batch: usize,
+    /// Longest a message waits for its batch to be cut.
+    pub flush_interval: Duration,
+    /// Most messages queued or in flight; beyond it senders get `Busy`.
+    pub max_queued: usize,
+    /// Most message bytes (text + cmid) queued or in flight; beyond it senders get `Busy`.
+    pub max_queued_bytes: usize,
+    /// First retry delay after a failed commit; doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for WriteBehindConfig {
+    fn default() -> Self {
+        WriteBehindConfig {
+            max_batch: 1024,
+            flush_interval: Duration::from_millis(2),
+            max_queued: 100_000,
+            max_queued_bytes: 64 * 1024 * 1024,
+            min_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The queue is full: retry the send later (with the same client message id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("write-behind queue is full")]
+pub struct Busy;
+
+/// Room held in the queue for one message, returned when its batch commits.
+#[derive(Debug)]
+pub struct Permit {
+    bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct Usage {
+    count: usize,
+    bytes: usize,
+}
+
+/// Queue accounting shared by every room and the actor. The mutex guards two integers and is
+/// never held across an `.await`.
+#[derive(Debug)]
+struct Budget {
+    usage: Mutex<Usage>,
+    max_count: usize,
+    max_bytes: usize,
+}
+
+impl Budget {
+    fn reserve(&self, bytes: usize) -> Result<Permit, Busy> {
+        let mut u = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        if u.count + 1 > self.max_count || u.bytes + bytes > self.max_bytes {
+            metrics::counter!(names::WRITE_BEHIND_BUSY).increment(1);
+            return Err(Busy);
+        }
+        u.count += 1;
+        u.bytes += bytes;
+        metrics::gauge!(names::WRITE_BEHIND_QUEUED).set(u.count as f64);
+        Ok(Permit { bytes })
+    }
+
+    fn release(&self, count: usize, bytes: usize) {
+        let mut u = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        u.count -= count;
+        u.bytes -= bytes;
+        metrics::gauge!(names::WRITE_BEHIND_QUEUED).set(u.count as f64);
+    }
+
+    fn queued(&self) -> (usize, usize) {
+        let u = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        (u.count, u.bytes)
+    }
+}
+
+/// Handle to the write-behind actor; cheap to clone.
+#[derive(Clone)]
+pub struct WriteBehind {
+    actor: ActorRef<WriteBehindActor>,
+    budget: Arc<Budget>,
+}
+
+impl WriteBehind {
+    pub fn spawn(store: Arc<dyn Store>, config: WriteBehindConfig) -> Self {
+        let budget = Arc::new(Budget {
+            usage: Mutex::default(),
+            max_count: config.max_queued,
+            max_bytes: config.max_queued_bytes,
+        });
+        // The mailbox is unbounded on purpose: every message in it holds a `Permit`, so the
+        // budget above is its bound, by count and by bytes.
+        let actor = WriteBehindActor::spawn_with_mailbox(
+            WriteBehindActor {
+                store,
+                config,
+                budget: budget.clone(),
+                pending: Vec::new(),
+                oldest: None,
+                in_flight: None,
+                submitted: 0,
+                committed: 0,
+                syncs: VecDeque::new(),
+            },
+            kameo::mailbox::unbounded(),
+        );
+        WriteBehind { actor, budget }
+    }
+
+    /// Reserves queue room for a message of `bytes` bytes, or says the queue is full.
+    pub fn reserve(&self, bytes: usize) -> Result<Permit, Busy> {
+        self.budget.reserve(bytes)
+    }
+
+    /// Queues `msg` for storage; `on_stored` runs after its batch commits. Never blocks and
+    /// never fails for lack of room: the permit holds that room.
+    pub fn submit(&self, permit: Permit, msg: ChatMessage, on_stored: OnStored) {
+        let entry = Entry {
+            msg,
+            on_stored,
+            bytes: permit.bytes,
+        };
+        if self.actor.tell(entry).try_send().is_err() {
+            // Only after the actor stopped (shutdown); nothing acknowledged is affected.
+            self.budget.release(1, permit.bytes);
+            tracing::warn!("write-behind stopped; message dropped before acknowledgement");
+        }
+    }
+
+    /// Resolves once every message submitted before this call is durable.
+    pub async fn sync(&self) {
+        let _ = self.actor.ask(Sync).await;
+    }
+
+    /// (messages, bytes) queued or in flight.
+    pub fn queued(&self) -> (usize, usize) {
+        self.budget.queued()
+    }
+
+    /// Commits everything queued, then stops the actor.
+    pub async fn shutdown(&self) {
+        self.sync().await;
+        let _ = self.actor.stop_gracefully().await;
+        self.actor.wait_for_shutdown().await;
+    }
+}
+
+struct Entry {
+    msg: ChatMessage,
+    on_stored: OnStored,
+    bytes: usize,
+}
+
+struct Batch {
+    msgs: Arc<Vec<ChatMessage>>,
+    acks: Vec<OnStored>,
+    bytes: usize,
+}
+
+struct Sync;
+
+pub struct WriteBehindActor {
+    store: Arc<dyn Store>,
+    config: WriteBehindConfig,
+    budget: Arc<Budget>,
+    pending: Vec<Entry>,
+    /// When the oldest pending entry arrived.
+    oldest: Option<Instant>,
+    in_flight: Option<JoinHandle<Batch>>,
+    submitted: u64,
+    committed: u64,
+    /// Sync requests waiting for `committed` to reach their mark, in mark order.
+    syncs: VecDeque<(u64, ReplySender<()>)>,
+}
+
+impl Actor for WriteBehindActor {
+    type Args = Self;
+    type Error = Infallible;
+
+    async fn on_start(state: Self, _: ActorRef<Self>) -> Result<Self, Infallible> {
+        Ok(state)
+    }
+
+    async fn next(
+        &mut self,
+        _: WeakActorRef<Self>,
+        mailbox: &mut MailboxReceiver<Self>,
+    ) -> Result<Option<Signal<Self>>, Infallible> {
+        loop {
+            self.maybe_cut();
+            let deadline = self
+                .oldest
+                .filter(|_| self.in_flight.is_none())
+                .map(|t| t + self.config.flush_interval);
+            tokio::select! {
+                signal = mailbox.recv() => return Ok(signal),
+                done = async { self.in_flight.as_mut().expect("guarded").await }, if self.in_flight.is_some() => {
+                    self.in_flight = None;
+                    match done {
+                        Ok(batch) => self.committed_batch(batch),
+                        // The commit task never panics; if it did, the acks are lost but the
+                        // rows may still be stored, so say so loudly.
+                        Err(e) => tracing::error!(error = %e, "write-behind commit task failed"),
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    self.cut();
+                }
+            }
+        }
+    }
+}
+
+impl WriteBehindActor {
+    /// Cuts a batch now if it is full, or if a sync is waiting and nothing is in flight.
+    fn maybe_cut(&mut self) {
+        if self.in_flight.is_none()
+            && (self.pending.len() >= self.config.max_batch
+                || (!self.syncs.is_empty() && !self.pending.is_empty()))
+        {
+            self.cut();
+        }
+    }
+
+    fn cut(&mut self) {
+        if self.in_flight.is_some() || self.pending.is_empty() {
+            return;
+        }
+        let take = self.pending.len().min(self.config.max_batch);
+        let rest = self.pending.split_off(take);
+        let entries = std::mem::replace(&mut self.pending, rest);
+        self.oldest = if self.pending.is_empty() {
+            None
+        } else {
+            Some(Instant::now())
+        };
+        let mut msgs = Vec::with_capacity(entries.len());
+        let mut acks = Vec::with_capacity(entries.len());
+        let mut bytes = 0;
+        for e in entries {
+            msgs.push(e.msg);
+            acks.push(e.on_stored);
+            bytes += e.bytes;
+        }
+        let batch = Batch {
+            msgs: Arc::new(msgs),
+            acks,
+            bytes,
+        };
+        let store = self.store.clone();
+        let (min, max) = (self.config.min_backoff, self.config.max_backoff);
+        self.in_flight = Some(tokio::spawn(async move {
+            let mut backoff = min;
+            loop {
+                let started = std::time::Instant::now();
+                match store.append(batch.msgs.clone()).await {
+                    Ok(()) => {
+                        metrics::histogram!(names::WRITE_BEHIND_COMMIT_SECONDS)
+                            .record(started.elapsed().as_secs_f64());
+                        metrics::histogram!(names::WRITE_BEHIND_BATCH_SIZE)
+                            .record(batch.msgs.len() as f64);
+                        return batch;
+                    }
+                    Err(e) => {
+                        metrics::counter!(names::WRITE_BEHIND_FAILURES).increment(1);
+                        tracing::warn!(error = %e, batch = batch.msgs.len(), retry_in = ?backoff, "write-behind commit failed");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(max);
+                    }
+                }
+            }
+        }));
+    }
+
+    fn committed_batch(&mut self, batch: Batch) {
+        let n = batch.msgs.len();
+        for (msg, ack) in batch.msgs.iter().zip(batch.acks) {
+            ack(msg);
+        }
+        self.budget.release(n, batch.bytes);
+        self.committed += n as u64;
+        while self
+            .syncs
+            .front()
+            .is_some_and(|(mark, _)| *mark <= self.committed)
+        {
+            let (_, tx) = self.syncs.pop_front().expect("checked");
+            tx.send(());
+        }
+    }
+}
+
+impl Message<Entry> for WriteBehindActor {
+    type Reply = ();
+
+    async fn handle(&mut self, entry: Entry, _: &mut Context<Self, ()>) {
+        if self.pending.is_empty() {
+            self.oldest = Some(Instant::now());
+        }
+        self.pending.push(entry);
+        self.submitted += 1;
+    }
+}
+
+impl Message<Sync> for WriteBehindActor {
+    type Reply = DelegatedReply<()>;
+
+    async fn handle(&mut self, _: Sync, ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        let (delegated, tx) = ctx.reply_sender();
+        if let Some(tx) = tx {
+            if self.committed >= self.submitted {
+                tx.send(());
+            } else {
+                self.syncs.push_back((self.submitted, tx));
+            }
+        }
+        delegated
+    }
+}
