@@ -1,0 +1,30 @@
+//! The actor tree of one Switchboard node (kameo on tokio).
+//!
+//! ```text
+//! Hub (shared: store, write-behind, token verifier, directories)
+//! ├── RoomSupervisor ── RoomActor × active rooms   (restarted on panic, rebuilt from the store)
+//! ├── UserActor × online or watched users           (presence over all of a user's devices)
+//! └── ConnectionActor × sockets                     (one per WebSocket; a panic ends only it)
+//! ```
+//!
+//! # Layout
+//! - [`hub`]: `Hub`, what every actor shares, and the room and user directories.
+//! - [`outbound`]: `Outbound`, a connection's bounded send queue, and `Event`, a frame encoded
+//!   once and shared by every recipient.
+//! - [`transport`]: the socket seen as a `Stream`/`Sink` of frames, so tests can use channels.
+//! - [`connection`]: `ConnectionActor`, one socket: reads commands, writes frames, enforces limits.
+//! - [`room`]: `RoomActor` (positions, fan-out, recent buffer, resume) and `RoomSupervisor`.
+//! - [`user`]: `UserActor`, presence across devices.
+//! - [`metrics`]: metric names and recorders.
+
+pub mod connection;
+pub mod hub;
+pub mod metrics;
+pub mod outbound;
+pub mod room;
+pub mod transport;
+pub mod user;
+
+pub use connection::ConnectionActor;
+pub use hub::{Hub, HubConfig};
+pub use transport::{Inbound, OutFrame, Transport, TransportError};

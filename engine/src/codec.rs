@@ -94,10 +94,19 @@ mod tests {
 
     #[test]
     fn garbage_is_a_decode_error_not_a_panic() {
-        for data in [&b""[..], b"\xc1", b"\x82\xa4type\xa4nope\xa3rid\x07", b"\x93\x01\x02\x03"] {
+        for data in [
+            &b""[..],
+            b"\xc1",
+            b"\x82\xa4type\xa4nope\xa3rid\x07",
+            b"\x93\x01\x02\x03",
+        ] {
             assert!(Codec::MsgPack.decode::<ClientFrame>(data).is_err());
         }
-        assert!(Codec::Json.decode::<ClientFrame>(b"{\"type\":\"send\"}").is_err());
+        assert!(
+            Codec::Json
+                .decode::<ClientFrame>(b"{\"type\":\"send\"}")
+                .is_err()
+        );
     }
 
     #[test]

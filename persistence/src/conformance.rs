@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use switchboard_engine::domain::{ChatMessage, RoomKind, Role};
+use switchboard_engine::domain::{ChatMessage, Role, RoomKind};
 use switchboard_engine::{Position, RoomId, UserId};
 
 use crate::store::{HistoryQuery, Store, StoreError};
@@ -31,7 +31,10 @@ fn msg(room: RoomId, epoch: u64, seq: u64, sender: UserId, cmid: &str) -> ChatMe
 }
 
 async fn users(store: &dyn Store) {
-    let ann = store.create_user("ann", "hash-a").await.expect("create ann");
+    let ann = store
+        .create_user("ann", "hash-a")
+        .await
+        .expect("create ann");
     assert!(
         matches!(
             store.create_user("ANN", "x").await,
@@ -200,7 +203,10 @@ async fn read_watermarks_only_rise(store: &dyn Store) {
     assert_eq!(store.set_read(room, user, p(5)).await.unwrap(), p(5));
     assert_eq!(store.set_read(room, user, p(3)).await.unwrap(), p(5));
     assert_eq!(
-        store.set_read(room, user, Position::new(2, 1)).await.unwrap(),
+        store
+            .set_read(room, user, Position::new(2, 1))
+            .await
+            .unwrap(),
         Position::new(2, 1)
     );
     assert_eq!(

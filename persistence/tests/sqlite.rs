@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use switchboard_engine::domain::{ChatMessage, RoomInfo, RoomKind, Role, UserInfo};
+use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::{Position, RoomId, UserId};
 use switchboard_persistence::store::sqlite::SqliteStore;
 use switchboard_persistence::{
@@ -72,7 +72,9 @@ async fn acknowledgements_come_after_commit_and_in_order() {
                 let pos = m.pos;
                 // Verify durability from inside the acknowledgement.
                 tokio::spawn(async move {
-                    let found = store.find_cmid(room, UserId(1), &format!("c{}", pos.seq)).await;
+                    let found = store
+                        .find_cmid(room, UserId(1), &format!("c{}", pos.seq))
+                        .await;
                     let _ = tx.send((pos.seq, found.unwrap().is_some()));
                 });
             }),
@@ -174,7 +176,12 @@ impl Store for Flaky {
     async fn history(&self, r: RoomId, q: HistoryQuery) -> Result<Vec<ChatMessage>, StoreError> {
         self.inner.history(r, q).await
     }
-    async fn find_cmid(&self, r: RoomId, s: UserId, c: &str) -> Result<Option<Position>, StoreError> {
+    async fn find_cmid(
+        &self,
+        r: RoomId,
+        s: UserId,
+        c: &str,
+    ) -> Result<Option<Position>, StoreError> {
         self.inner.find_cmid(r, s, c).await
     }
     async fn set_read(&self, r: RoomId, u: UserId, p: Position) -> Result<Position, StoreError> {
@@ -214,9 +221,19 @@ async fn failed_commits_are_retried_without_loss_or_duplicates() {
     }
     wb.shutdown().await;
     assert_eq!(acked.load(Ordering::SeqCst), 100);
-    assert!(flaky.appends.load(Ordering::SeqCst) >= 4, "the outage was retried");
+    assert!(
+        flaky.appends.load(Ordering::SeqCst) >= 4,
+        "the outage was retried"
+    );
     let stored = inner
-        .history(room, HistoryQuery { after: Some(Position::ZERO), limit: 500, ..Default::default() })
+        .history(
+            room,
+            HistoryQuery {
+                after: Some(Position::ZERO),
+                limit: 500,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(stored.len(), 100);

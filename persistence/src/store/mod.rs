@@ -5,7 +5,7 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use switchboard_engine::domain::{ChatMessage, RoomInfo, RoomKind, Role, UserInfo};
+use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::{Position, RoomId, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +77,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Raises the user's read watermark in the room to `pos` (never lowers it); returns the
     /// watermark now stored.
-    async fn set_read(&self, room: RoomId, user: UserId, pos: Position)
-    -> Result<Position, StoreError>;
+    async fn set_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        pos: Position,
+    ) -> Result<Position, StoreError>;
     async fn read_positions(&self, room: RoomId) -> Result<Vec<(UserId, Position)>, StoreError>;
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
-use switchboard_engine::domain::{ChatMessage, RoomInfo, RoomKind, Role, UserInfo};
+use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::{Position, RoomId, UserId};
 
 use super::{HistoryQuery, Store, StoreError};
@@ -333,7 +333,10 @@ impl Store for SqliteStore {
             let mut stmt = c.prepare_cached("SELECT user, role FROM members WHERE room = ?1")?;
             let rows = stmt.query_map([room.0], |r| {
                 let role: String = r.get(1)?;
-                Ok((UserId(r.get(0)?), Role::parse(&role).unwrap_or(Role::Member)))
+                Ok((
+                    UserId(r.get(0)?),
+                    Role::parse(&role).unwrap_or(Role::Member),
+                ))
             })?;
             rows.collect()
         })
@@ -387,7 +390,13 @@ impl Store for SqliteStore {
                 )?;
                 for m in batch.iter() {
                     stmt.execute(params![
-                        m.room.0, m.pos.epoch, m.pos.seq, m.sender.0, m.cmid, m.text, m.ts
+                        m.room.0,
+                        m.pos.epoch,
+                        m.pos.seq,
+                        m.sender.0,
+                        m.cmid,
+                        m.text,
+                        m.ts
                     ])?;
                 }
             }
@@ -491,7 +500,8 @@ impl Store for SqliteStore {
 
     async fn read_positions(&self, room: RoomId) -> Result<Vec<(UserId, Position)>, StoreError> {
         self.read(move |c| {
-            let mut stmt = c.prepare_cached("SELECT user, epoch, seq FROM reads WHERE room = ?1")?;
+            let mut stmt =
+                c.prepare_cached("SELECT user, epoch, seq FROM reads WHERE room = ?1")?;
             let rows = stmt.query_map([room.0], |r| {
                 Ok((UserId(r.get(0)?), Position::new(r.get(1)?, r.get(2)?)))
             })?;

@@ -1,0 +1,392 @@
+//! What each client command does. Every command gets exactly one reply frame or one error.
+
+use std::time::Instant;
+
+use switchboard_engine::domain::{PresenceStatus, RoomKind, UserInfo};
+use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame, Visibility};
+use switchboard_engine::{ErrorCode, RoomId, UserId};
+use switchboard_persistence::HistoryQuery;
+
+use super::{ConnectionActor, JoinedRoom};
+use crate::room::{Invite, Join, Leave, Post, Receipt, Typing};
+use crate::user::{Query, SetAway, Watch};
+
+/// The message that goes with an error code when the cause needs no more detail.
+pub fn describe(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::BadFrame => "malformed frame",
+        ErrorCode::InvalidArgument => "invalid argument",
+        ErrorCode::Unauthenticated => "authenticate first",
+        ErrorCode::InvalidToken => "invalid token",
+        ErrorCode::TokenExpired => "token expired",
+        ErrorCode::AlreadyAuthenticated => "already authenticated",
+        ErrorCode::Forbidden => "forbidden",
+        ErrorCode::NotFound => "not found",
+        ErrorCode::NotJoined => "join the room first",
+        ErrorCode::RateLimited => "rate limited",
+        ErrorCode::Busy => "busy; retry",
+        ErrorCode::Internal => "internal error",
+        ErrorCode::ShuttingDown => "server shutting down; reconnect",
+    }
+}
+
+fn internal<E: std::fmt::Display>(e: E) -> ErrorCode {
+    tracing::warn!(error = %e, "command failed");
+    ErrorCode::Internal
+}
+
+fn send_error(e: kameo::error::SendError<impl Sized, ErrorCode>) -> ErrorCode {
+    match e {
+        kameo::error::SendError::HandlerError(code) => code,
+        _ => ErrorCode::Internal,
+    }
+}
+
+impl ConnectionActor {
+    pub(super) async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), ErrorCode> {
+        if let ClientFrame::Auth(a) = frame {
+            return self.auth(a).await;
+        }
+        let me = self.user()?;
+        match frame {
+            ClientFrame::Auth(_) => unreachable!("handled above"),
+            ClientFrame::Ping(c) => {
+                self.out.frame(&ServerFrame::Pong(p::Done { rid: c.rid }));
+                Ok(())
+            }
+            ClientFrame::CreateRoom(c) => self.create_room(me, c).await,
+            ClientFrame::Join(c) => self.join(me, c).await,
+            ClientFrame::Leave(c) => self.leave(me, c).await,
+            ClientFrame::Invite(c) => self.invite(me, c).await,
+            ClientFrame::OpenDirect(c) => self.open_direct(me, c).await,
+            ClientFrame::Send(c) => self.send(me, c).await,
+            ClientFrame::History(c) => self.history(me, c).await,
+            ClientFrame::Typing(c) => {
+                let room = self.joined_room(c.room)?;
+                room.tell(Typing {
+                    user: me,
+                    active: c.active,
+                })
+                .await
+                .map_err(internal)?;
+                self.out.frame(&ServerFrame::Done(p::Done { rid: c.rid }));
+                Ok(())
+            }
+            ClientFrame::MarkRead(c) => {
+                let room = self.joined_room(c.room)?;
+                let pos = self
+                    .hub
+                    .store
+                    .set_read(c.room, me, c.pos)
+                    .await
+                    .map_err(internal)?;
+                room.tell(Receipt {
+                    conn: self.id,
+                    user: me,
+                    pos,
+                })
+                .await
+                .map_err(internal)?;
+                self.out.frame(&ServerFrame::Done(p::Done { rid: c.rid }));
+                Ok(())
+            }
+            ClientFrame::PresenceQuery(c) => {
+                self.check_presence_allowed(me, &c.users).await?;
+                let mut users = Vec::with_capacity(c.users.len());
+                for user in c.users {
+                    let live = self
+                        .hub
+                        .users
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&user)
+                        .cloned();
+                    let status = match live {
+                        Some(actor) => actor
+                            .ask(Query)
+                            .await
+                            .map_or(PresenceStatus::Offline, |s| s.0),
+                        None => PresenceStatus::Offline,
+                    };
+                    users.push(p::PresenceInfo { user, status });
+                }
+                self.out.frame(&ServerFrame::Presence(p::PresenceReply {
+                    rid: c.rid,
+                    users,
+                }));
+                Ok(())
+            }
+            ClientFrame::PresenceSubscribe(c) => {
+                self.check_presence_allowed(me, &c.users).await?;
+                let watch = Watch {
+                    out: self.out.clone(),
+                };
+                let mut users = Vec::with_capacity(c.users.len());
+                for user in c.users {
+                    let mut status = PresenceStatus::Offline;
+                    for _ in 0..2 {
+                        let actor = self.hub.user(user);
+                        if let Ok(s) = actor.ask(watch.clone()).await {
+                            status = s.0;
+                            if !self.watching.iter().any(|w| w.id() == actor.id()) {
+                                self.watching.push(actor);
+                            }
+                            break;
+                        }
+                    }
+                    users.push(p::PresenceInfo { user, status });
+                }
+                self.out.frame(&ServerFrame::Presence(p::PresenceReply {
+                    rid: c.rid,
+                    users,
+                }));
+                Ok(())
+            }
+            ClientFrame::SetPresence(c) => {
+                let away = match c.status {
+                    PresenceStatus::Online => false,
+                    PresenceStatus::Away => true,
+                    PresenceStatus::Offline => return Err(ErrorCode::InvalidArgument),
+                };
+                if let Some(actor) = &self.user_actor {
+                    actor.tell(SetAway { away }).await.map_err(internal)?;
+                }
+                self.out.frame(&ServerFrame::Done(p::Done { rid: c.rid }));
+                Ok(())
+            }
+        }
+    }
+
+    async fn auth(&mut self, a: p::Auth) -> Result<(), ErrorCode> {
+        if self.identity.is_some() {
+            return Err(ErrorCode::AlreadyAuthenticated);
+        }
+        let identity = self.hub.tokens.verify(&a.token).map_err(|e| e.code())?;
+        let user = UserInfo {
+            id: identity.user,
+            name: identity.name.clone(),
+        };
+        self.authenticated(identity).await;
+        self.out
+            .frame(&ServerFrame::Authed(p::Authed { rid: a.rid, user }));
+        Ok(())
+    }
+
+    fn joined_room(
+        &self,
+        room: RoomId,
+    ) -> Result<kameo::actor::ActorRef<crate::room::RoomActor>, ErrorCode> {
+        self.joined
+            .iter()
+            .find(|j| j.room == room)
+            .map(|j| j.actor.clone())
+            .ok_or(ErrorCode::NotJoined)
+    }
+
+    async fn create_room(&mut self, me: UserId, c: p::CreateRoom) -> Result<(), ErrorCode> {
+        let name = c.name.trim();
+        if name.is_empty() || name.len() > self.hub.config.limits.max_room_name_bytes as usize {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let kind = match c.visibility {
+            Visibility::Public => RoomKind::Public,
+            Visibility::Private => RoomKind::Private,
+        };
+        let room = self
+            .hub
+            .store
+            .create_room(name, kind, me)
+            .await
+            .map_err(internal)?;
+        self.out
+            .frame(&ServerFrame::RoomCreated(p::RoomReply { rid: c.rid, room }));
+        Ok(())
+    }
+
+    async fn join(&mut self, me: UserId, c: p::Join) -> Result<(), ErrorCode> {
+        // The room may stop between resolving and asking (idle); resolve once more then.
+        for _ in 0..2 {
+            let actor = self.hub.room(c.room).await?;
+            let join = Join {
+                rid: c.rid,
+                conn: self.id,
+                user: me,
+                out: self.out.clone(),
+                resume: c.resume,
+            };
+            match actor.ask(join).await {
+                Ok(_) => {
+                    self.joined.retain(|j| j.room != c.room);
+                    self.joined.push(JoinedRoom {
+                        room: c.room,
+                        actor,
+                    });
+                    return Ok(());
+                }
+                Err(kameo::error::SendError::HandlerError(code)) => return Err(code),
+                Err(_) => continue,
+            }
+        }
+        Err(ErrorCode::Internal)
+    }
+
+    async fn leave(&mut self, me: UserId, c: p::Leave) -> Result<(), ErrorCode> {
+        let actor = self.hub.room(c.room).await?;
+        actor.ask(Leave { user: me }).await.map_err(send_error)?;
+        self.joined.retain(|j| j.room != c.room);
+        self.out.frame(&ServerFrame::Left(p::RoomAck {
+            rid: c.rid,
+            room: c.room,
+        }));
+        Ok(())
+    }
+
+    async fn invite(&mut self, me: UserId, c: p::Invite) -> Result<(), ErrorCode> {
+        let actor = self.hub.room(c.room).await?;
+        actor
+            .ask(Invite {
+                by: me,
+                user: c.user,
+            })
+            .await
+            .map_err(send_error)?;
+        self.out.frame(&ServerFrame::Invited(p::RoomAck {
+            rid: c.rid,
+            room: c.room,
+        }));
+        Ok(())
+    }
+
+    async fn open_direct(&mut self, me: UserId, c: p::OpenDirect) -> Result<(), ErrorCode> {
+        if c.user == me {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let store = &self.hub.store;
+        if store.user(c.user).await.map_err(internal)?.is_none() {
+            return Err(ErrorCode::NotFound);
+        }
+        let room = store.direct_room(me, c.user).await.map_err(internal)?;
+        self.out.frame(&ServerFrame::DirectOpened(p::RoomReply {
+            rid: c.rid,
+            room,
+        }));
+        Ok(())
+    }
+
+    async fn send(&mut self, me: UserId, c: p::Send) -> Result<(), ErrorCode> {
+        let limits = &self.hub.config.limits;
+        if c.cmid.is_empty()
+            || c.cmid.len() > limits.max_cmid_bytes as usize
+            || c.text.is_empty()
+            || c.text.len() > limits.max_text_bytes as usize
+        {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let received = Instant::now();
+        // A resend of a message older than the room's buffer is answered from the store.
+        if let Some(pos) = self
+            .hub
+            .store
+            .find_cmid(c.room, me, &c.cmid)
+            .await
+            .map_err(internal)?
+        {
+            self.out.frame(&ServerFrame::Sent(p::Sent {
+                rid: c.rid,
+                room: c.room,
+                cmid: c.cmid,
+                pos,
+                duplicate: true,
+            }));
+            return Ok(());
+        }
+        let mut post = Post {
+            rid: c.rid,
+            user: me,
+            out: self.out.clone(),
+            cmid: c.cmid,
+            text: c.text,
+            received,
+        };
+        for _ in 0..2 {
+            let actor = match self.joined_room(c.room) {
+                Ok(actor) if actor.is_alive() => actor,
+                _ => self.hub.room(c.room).await?,
+            };
+            // Waits while the room's mailbox is full: backpressure on this sender only.
+            match actor.tell(post).await {
+                Ok(()) => return Ok(()),
+                Err(kameo::error::SendError::ActorNotRunning(p)) => post = p,
+                Err(_) => return Err(ErrorCode::Internal),
+            }
+        }
+        Err(ErrorCode::Internal)
+    }
+
+    async fn history(&mut self, me: UserId, c: p::History) -> Result<(), ErrorCode> {
+        let max = self.hub.config.limits.max_history_page;
+        if c.limit == 0 || c.limit > max || (c.before.is_some() && c.after.is_some()) {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let store = &self.hub.store;
+        let is_member = self.joined.iter().any(|j| j.room == c.room)
+            || store
+                .members(c.room)
+                .await
+                .map_err(internal)?
+                .iter()
+                .any(|(u, _)| *u == me);
+        if !is_member {
+            return Err(if store.room(c.room).await.map_err(internal)?.is_some() {
+                ErrorCode::Forbidden
+            } else {
+                ErrorCode::NotFound
+            });
+        }
+        let mut messages = store
+            .history(
+                c.room,
+                HistoryQuery {
+                    before: c.before,
+                    after: c.after,
+                    limit: c.limit + 1,
+                },
+            )
+            .await
+            .map_err(internal)?;
+        let more = messages.len() > c.limit as usize;
+        if more {
+            // One extra row was read to learn whether more exist; drop it on the far side.
+            if c.after.is_some() {
+                messages.pop();
+            } else {
+                messages.remove(0);
+            }
+        }
+        self.out.frame(&ServerFrame::History(p::HistoryPage {
+            rid: c.rid,
+            room: c.room,
+            messages,
+            more,
+        }));
+        Ok(())
+    }
+
+    /// Presence is visible only between users who share a room.
+    async fn check_presence_allowed(
+        &mut self,
+        me: UserId,
+        users: &[UserId],
+    ) -> Result<(), ErrorCode> {
+        let hub = self.hub.clone();
+        if users.len() > hub.config.limits.max_presence_users as usize {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        for &user in users {
+            if user != me && !hub.store.shares_room(me, user).await.map_err(internal)? {
+                return Err(ErrorCode::Forbidden);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,376 @@
+//! `ConnectionActor`: one WebSocket. A single task selects over its mailbox, its socket and
+//! its outbound queue: it reads and answers commands, writes queued frames in batches with one
+//! flush, and closes with a documented code when the client is too slow, misbehaves, or the
+//! node shuts down. A panic here ends this connection only.
+
+mod commands;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{SinkExt, StreamExt};
+use kameo::error::Infallible;
+use kameo::mailbox::{MailboxReceiver, Signal};
+use kameo::prelude::*;
+use switchboard_engine::auth::Identity;
+use switchboard_engine::limits::RateLimiter;
+use switchboard_engine::protocol::{self as p, ServerFrame};
+use switchboard_engine::{Codec, ConnId, ErrorCode, Position, RoomId, UserId, close};
+use tokio::sync::watch;
+
+use crate::hub::Hub;
+use crate::metrics as names;
+use crate::outbound::{self, Outbound, OutboundReceiver, Outgoing};
+use crate::room::{RoomActor, Unsubscribe};
+use crate::transport::{Inbound, OutFrame, Transport};
+use crate::user::{Attach, Detach, UserActor};
+
+/// Frames written per flush at most, so one busy connection yields to its mailbox.
+const WRITE_BATCH: usize = 256;
+
+pub struct ConnArgs {
+    pub hub: Arc<Hub>,
+    pub transport: Box<dyn Transport>,
+    pub codec: Codec,
+    /// Set when the token came with the upgrade request.
+    pub identity: Option<Identity>,
+}
+
+struct JoinedRoom {
+    room: RoomId,
+    actor: ActorRef<RoomActor>,
+}
+
+pub struct ConnectionActor {
+    id: ConnId,
+    hub: Arc<Hub>,
+    transport: Box<dyn Transport>,
+    codec: Codec,
+    out: Outbound,
+    rx: OutboundReceiver,
+    identity: Option<Identity>,
+    user_actor: Option<ActorRef<UserActor>>,
+    joined: Vec<JoinedRoom>,
+    /// Last room position written to the socket, per room: the resume point we report.
+    written: Vec<(RoomId, Position)>,
+    watching: Vec<ActorRef<UserActor>>,
+    limiter: RateLimiter,
+    bad_frames: u32,
+    auth_deadline: Option<tokio::time::Instant>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Why the connection is ending.
+enum End {
+    /// The peer went away or the socket failed: nothing more to write.
+    Gone,
+    /// Close with this code after a final `disconnect` frame.
+    Close {
+        code: u16,
+        reason: &'static str,
+        reconnect: bool,
+    },
+}
+
+impl Actor for ConnectionActor {
+    type Args = ConnArgs;
+    type Error = Infallible;
+
+    async fn on_start(args: ConnArgs, _: ActorRef<Self>) -> Result<Self, Infallible> {
+        let hub = args.hub;
+        let id = hub.next_conn_id();
+        let config = &hub.config;
+        let (out, rx) = outbound::channel(
+            id,
+            args.codec,
+            config.outbound_frames,
+            config.outbound_bytes,
+        );
+        let limits = &config.limits;
+        let mut conn = ConnectionActor {
+            id,
+            codec: args.codec,
+            transport: args.transport,
+            out,
+            rx,
+            identity: None,
+            user_actor: None,
+            joined: Vec::new(),
+            written: Vec::new(),
+            watching: Vec::new(),
+            limiter: RateLimiter::new(
+                limits.commands_per_sec,
+                limits.command_burst,
+                Instant::now(),
+            ),
+            bad_frames: 0,
+            auth_deadline: Some(tokio::time::Instant::now() + config.auth_timeout),
+            shutdown: hub.shutdown_signal(),
+            hub,
+        };
+        let user = args
+            .identity
+            .as_ref()
+            .map(|i| switchboard_engine::domain::UserInfo {
+                id: i.user,
+                name: i.name.clone(),
+            });
+        let limits = &conn.hub.config.limits;
+        conn.out.frame(&ServerFrame::Hello(p::Hello {
+            protocol: switchboard_engine::PROTOCOL_VERSION,
+            conn: id.0,
+            user,
+            max_frame_bytes: limits.max_frame_bytes,
+            max_text_bytes: limits.max_text_bytes,
+            commands_per_sec: limits.commands_per_sec,
+        }));
+        if let Some(identity) = args.identity {
+            conn.authenticated(identity).await;
+        }
+        metrics::gauge!(names::CONNECTIONS).increment(1);
+        Ok(conn)
+    }
+
+    async fn next(
+        &mut self,
+        _: WeakActorRef<Self>,
+        mailbox: &mut MailboxReceiver<Self>,
+    ) -> Result<Option<Signal<Self>>, Infallible> {
+        let end = loop {
+            let slow = self.rx.slow();
+            let auth_deadline = self.auth_deadline;
+            tokio::select! {
+                biased;
+                signal = mailbox.recv() => return Ok(signal),
+                _ = slow => break End::Close {
+                    code: close::SLOW_CONSUMER,
+                    reason: "slow consumer",
+                    reconnect: true,
+                },
+                _ = self.shutdown.changed() => break End::Close {
+                    code: close::SERVICE_RESTART,
+                    reason: "server restarting",
+                    reconnect: true,
+                },
+                _ = tokio::time::sleep_until(auth_deadline.unwrap_or_else(tokio::time::Instant::now)), if auth_deadline.is_some() => {
+                    break End::Close { code: close::AUTH_TIMEOUT, reason: "authentication timeout", reconnect: false };
+                }
+                Some(item) = self.rx.recv() => {
+                    if let Err(end) = self.write_batch(item).await {
+                        break end;
+                    }
+                }
+                inbound = self.transport.next() => match inbound {
+                    Some(Inbound::Data { bytes, text }) => {
+                        if let Err(end) = self.on_data(&bytes, text).await {
+                            break end;
+                        }
+                    }
+                    Some(Inbound::TooLarge) => break End::Close {
+                        code: close::MESSAGE_TOO_BIG,
+                        reason: "frame too large",
+                        reconnect: false,
+                    },
+                    Some(Inbound::Closed) | None => break End::Gone,
+                    Some(Inbound::Failed(e)) => {
+                        tracing::debug!(conn = %self.id, error = %e, "socket failed");
+                        break End::Gone;
+                    }
+                },
+            }
+        };
+        self.end(end).await;
+        Ok(None)
+    }
+
+    async fn on_stop(
+        &mut self,
+        _: WeakActorRef<Self>,
+        _: kameo::error::ActorStopReason,
+    ) -> Result<(), Infallible> {
+        for j in self.joined.drain(..) {
+            let _ = j.actor.tell(Unsubscribe { conn: self.id }).try_send();
+        }
+        for user in self.watching.drain(..).chain(self.user_actor.take()) {
+            let _ = user.tell(Detach { conn: self.id }).try_send();
+        }
+        self.rx.close();
+        metrics::gauge!(names::CONNECTIONS).decrement(1);
+        Ok(())
+    }
+}
+
+impl ConnectionActor {
+    fn user(&self) -> Result<UserId, ErrorCode> {
+        self.identity
+            .as_ref()
+            .map(|i| i.user)
+            .ok_or(ErrorCode::Unauthenticated)
+    }
+
+    async fn authenticated(&mut self, identity: Identity) {
+        self.auth_deadline = None;
+        let user = identity.user;
+        self.identity = Some(identity);
+        let attach = Attach {
+            out: self.out.clone(),
+        };
+        // A user actor that is stopping refuses the ask; the second try gets a fresh one.
+        for _ in 0..2 {
+            let actor = self.hub.user(user);
+            if actor.ask(attach.clone()).await.is_ok() {
+                self.user_actor = Some(actor);
+                return;
+            }
+        }
+        tracing::warn!(%user, "could not attach to user actor");
+    }
+
+    fn note_written(&mut self, room: RoomId, pos: Position) {
+        match self.written.iter_mut().find(|(r, _)| *r == room) {
+            Some((_, p)) => *p = pos,
+            None => self.written.push((room, pos)),
+        }
+    }
+
+    fn bytes_of(&mut self, item: Outgoing) -> bytes::Bytes {
+        match item {
+            Outgoing::Event(e) => {
+                if let Some((room, pos)) = e.room_pos {
+                    self.note_written(room, pos);
+                }
+                e.bytes(self.codec)
+            }
+            Outgoing::Frame(b) => b,
+        }
+    }
+
+    /// Writes `first` and whatever else is queued (up to a batch), then flushes once. Gives up
+    /// if the queue overflows meanwhile: the client is not reading.
+    async fn write_batch(&mut self, first: Outgoing) -> Result<(), End> {
+        let slow = self.rx.slow();
+        let text = self.codec.is_text();
+        let write = async {
+            let bytes = self.bytes_of(first);
+            self.transport.feed(OutFrame::Data { bytes, text }).await?;
+            for _ in 1..WRITE_BATCH {
+                let Some(item) = self.rx.try_recv() else {
+                    break;
+                };
+                let bytes = self.bytes_of(item);
+                self.transport.feed(OutFrame::Data { bytes, text }).await?;
+            }
+            self.transport.flush().await
+        };
+        tokio::select! {
+            res = write => res.map_err(|_| End::Gone),
+            _ = slow => Err(End::Close {
+                code: close::SLOW_CONSUMER,
+                reason: "slow consumer",
+                reconnect: true,
+            }),
+        }
+    }
+
+    /// Sends the final `disconnect` frame and the close frame, within the close timeout.
+    async fn end(&mut self, end: End) {
+        let End::Close {
+            code,
+            reason,
+            reconnect,
+        } = end
+        else {
+            metrics::counter!(names::DISCONNECTS, "reason" => "gone").increment(1);
+            return;
+        };
+        metrics::counter!(names::DISCONNECTS, "reason" => reason).increment(1);
+        self.rx.close();
+        let resume = self
+            .written
+            .iter()
+            .filter(|(room, _)| self.joined.iter().any(|j| j.room == *room))
+            .map(|&(room, pos)| p::RoomPosition { room, pos })
+            .collect();
+        let frame = outbound::encode(
+            self.codec,
+            &ServerFrame::Disconnect(p::Disconnect {
+                code,
+                reason: reason.to_owned(),
+                reconnect,
+                resume,
+            }),
+        );
+        let text = self.codec.is_text();
+        let transport = &mut self.transport;
+        let _ = tokio::time::timeout(self.hub.config.close_timeout, async {
+            transport
+                .send(OutFrame::Data { bytes: frame, text })
+                .await?;
+            transport
+                .send(OutFrame::Close {
+                    code,
+                    reason: reason.to_owned(),
+                })
+                .await
+        })
+        .await;
+    }
+
+    /// Queues an error reply.
+    fn error(&self, rid: Option<u64>, code: ErrorCode, message: &str) {
+        metrics::counter!(names::COMMAND_ERRORS, "code" => (code as u16).to_string()).increment(1);
+        self.out.frame(&ServerFrame::Error(p::Error {
+            rid,
+            code,
+            message: message.to_owned(),
+        }));
+    }
+
+    /// One data frame from the socket.
+    async fn on_data(&mut self, data: &[u8], text: bool) -> Result<(), End> {
+        if text != self.codec.is_text() {
+            return Err(End::Close {
+                code: close::UNSUPPORTED_DATA,
+                reason: if text {
+                    "text frame on a MessagePack connection"
+                } else {
+                    "binary frame on a JSON connection"
+                },
+                reconnect: false,
+            });
+        }
+        let frame = match self.codec.decode::<p::ClientFrame>(data) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.bad_frames += 1;
+                self.error(
+                    self.codec.salvage_rid(data),
+                    ErrorCode::BadFrame,
+                    &e.to_string(),
+                );
+                if self.bad_frames >= self.hub.config.max_bad_frames {
+                    return Err(End::Close {
+                        code: close::TOO_MANY_ERRORS,
+                        reason: "too many malformed frames",
+                        reconnect: false,
+                    });
+                }
+                return Ok(());
+            }
+        };
+        self.bad_frames = 0;
+        let rid = frame.rid();
+        if !self.limiter.try_acquire(Instant::now()) {
+            self.error(
+                Some(rid),
+                ErrorCode::RateLimited,
+                "too many commands; slow down",
+            );
+            return Ok(());
+        }
+        if let Err(code) = self.dispatch(frame).await {
+            self.error(Some(rid), code, commands::describe(code));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,196 @@
+//! `Hub`: what every actor of a node shares, and the directories that find live actors.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use kameo::prelude::*;
+use switchboard_engine::auth::TokenVerifier;
+use switchboard_engine::limits::Limits;
+use switchboard_engine::{ConnId, ErrorCode, RoomId, UserId};
+use switchboard_persistence::{Store, WriteBehind};
+use tokio::sync::watch;
+
+use crate::room::{Resolve, RoomActor, RoomSupervisor};
+use crate::user::{UserActor, UserArgs};
+
+/// Tuning for the actors of one node. Every field has a production default.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    pub limits: Limits,
+    /// Most frames queued to one connection before it counts as slow.
+    pub outbound_frames: usize,
+    /// Most bytes queued to one connection before it counts as slow.
+    pub outbound_bytes: usize,
+    /// Recent messages each active room keeps in memory for fast resume and deduplication.
+    pub room_buffer: usize,
+    /// Most missed messages a resume replays; beyond it the client is told to reload.
+    pub resume_limit: usize,
+    /// How long a room with no subscribers stays active.
+    pub room_idle: Duration,
+    /// Mailbox capacity of each room actor.
+    pub room_mailbox: usize,
+    /// Room restarts allowed within `room_restart_window` before it is left stopped.
+    pub room_restart_limit: u32,
+    pub room_restart_window: Duration,
+    /// How long a new connection may wait before authenticating.
+    pub auth_timeout: Duration,
+    /// How long the last frames of a closing connection may take to write.
+    pub close_timeout: Duration,
+    /// Malformed frames in a row before the connection is closed.
+    pub max_bad_frames: u32,
+    /// Fault injection for tests: lets the `InjectPanic` message reach rooms.
+    pub fault_injection: bool,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            limits: Limits::default(),
+            outbound_frames: 1024,
+            outbound_bytes: 4 * 1024 * 1024,
+            room_buffer: 1024,
+            resume_limit: 1000,
+            room_idle: Duration::from_secs(60),
+            room_mailbox: 1024,
+            room_restart_limit: 5,
+            room_restart_window: Duration::from_secs(10),
+            auth_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(1),
+            max_bad_frames: 10,
+            fault_injection: false,
+        }
+    }
+}
+
+/// Shared by every actor of a node.
+pub struct Hub {
+    pub store: Arc<dyn Store>,
+    pub journal: WriteBehind,
+    pub tokens: Arc<dyn TokenVerifier>,
+    pub config: HubConfig,
+    /// Active rooms. Written only by the `RoomSupervisor`; read by anyone.
+    pub(crate) rooms: RwLock<HashMap<RoomId, ActorRef<RoomActor>>>,
+    supervisor: OnceLock<ActorRef<RoomSupervisor>>,
+    /// Live user actors. The lock is held only for map operations, never across an `.await`.
+    pub(crate) users: Mutex<HashMap<UserId, ActorRef<UserActor>>>,
+    next_conn: AtomicU64,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Hub {
+    /// Builds the hub and starts its room supervisor.
+    pub fn start(
+        store: Arc<dyn Store>,
+        journal: WriteBehind,
+        tokens: Arc<dyn TokenVerifier>,
+        config: HubConfig,
+    ) -> Arc<Hub> {
+        let hub = Arc::new(Hub {
+            store,
+            journal,
+            tokens,
+            config,
+            rooms: RwLock::default(),
+            supervisor: OnceLock::new(),
+            users: Mutex::default(),
+            next_conn: AtomicU64::new(1),
+            shutdown: watch::channel(false).0,
+        });
+        let supervisor = RoomSupervisor::spawn(Arc::downgrade(&hub));
+        let _ = hub.supervisor.set(supervisor);
+        hub
+    }
+
+    pub fn next_conn_id(&self) -> ConnId {
+        ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The active room actor for `room`, started (and rebuilt from the store) if needed.
+    pub async fn room(&self, room: RoomId) -> Result<ActorRef<RoomActor>, ErrorCode> {
+        if let Some(r) = self
+            .rooms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&room)
+            .filter(|r| r.is_alive())
+        {
+            return Ok(r.clone());
+        }
+        let supervisor = self.supervisor.get().ok_or(ErrorCode::ShuttingDown)?;
+        supervisor.ask(Resolve { room }).await.map_err(|e| match e {
+            kameo::error::SendError::HandlerError(code) => code,
+            _ => ErrorCode::ShuttingDown,
+        })
+    }
+
+    /// Called by a room with no subscribers for `room_idle`: the supervisor stops it.
+    pub(crate) fn room_idle(&self, room: RoomId, actor: ActorId) {
+        if let Some(supervisor) = self.supervisor.get() {
+            let _ = supervisor
+                .tell(crate::room::RoomIdle { room, actor })
+                .try_send();
+        }
+    }
+
+    /// Whether `room` has an active actor on this node.
+    pub fn room_is_active(&self, room: RoomId) -> bool {
+        self.rooms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&room)
+    }
+
+    /// The user actor for `user`, spawned if none is live.
+    pub fn user(self: &Arc<Self>, user: UserId) -> ActorRef<UserActor> {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(u) = users.get(&user).filter(|u| u.is_alive()) {
+            return u.clone();
+        }
+        let actor = UserActor::spawn(UserArgs {
+            user,
+            hub: Arc::downgrade(self),
+        });
+        users.insert(user, actor.clone());
+        actor
+    }
+
+    /// Forgets `user`'s actor if it is still `actor` (called by the actor as it stops).
+    pub(crate) fn forget_user(&self, user: UserId, actor: ActorId) {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        if users.get(&user).is_some_and(|u| u.id() == actor) {
+            users.remove(&user);
+        }
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Tells every connection to send its clients away (close 1012: reconnect and resume).
+    pub fn begin_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Stops every room and then the write-behind once all of it is durable.
+    pub async fn finish_shutdown(&self) {
+        if let Some(supervisor) = self.supervisor.get() {
+            let _ = supervisor.stop_gracefully().await;
+            supervisor.wait_for_shutdown().await;
+        }
+        self.journal.shutdown().await;
+    }
+
+    /// Fault injection for tests: makes the room's actor panic (when enabled in the config).
+    pub async fn inject_room_panic(&self, room: RoomId) -> Result<(), ErrorCode> {
+        if !self.config.fault_injection {
+            return Err(ErrorCode::Forbidden);
+        }
+        let actor = self.room(room).await?;
+        actor
+            .tell(crate::room::InjectPanic)
+            .await
+            .map_err(|_| ErrorCode::Internal)
+    }
+}

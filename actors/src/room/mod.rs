@@ -1,0 +1,567 @@
+//! `RoomActor`: the owner of one active room. It alone assigns positions, so a room's messages
+//! have one order; it fans each event out encoded once, keeps the recent buffer for resume,
+//! and hands messages to the write-behind.
+
+mod recent;
+mod supervisor;
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use kameo::error::{ActorStopReason, PanicError};
+use kameo::mailbox::{MailboxReceiver, Signal};
+use kameo::prelude::*;
+use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind};
+use switchboard_engine::protocol::{self as p, ResumeOutcome, ServerFrame};
+use switchboard_engine::{ConnId, ErrorCode, Position, UserId};
+use switchboard_persistence::{HistoryQuery, StoreError};
+
+use crate::hub::Hub;
+use crate::metrics as names;
+use crate::outbound::{Event, Outbound};
+pub use recent::{Recent, Since};
+pub use supervisor::{Resolve, RoomIdle, RoomSupervisor};
+
+/// What a room needs to start; cloned for every restart.
+#[derive(Clone)]
+pub struct RoomArgs {
+    pub info: RoomInfo,
+    pub hub: Weak<Hub>,
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum RoomStartError {
+    #[error("node is shutting down")]
+    ShuttingDown,
+    #[error("store: {0}")]
+    Store(String),
+}
+
+impl From<StoreError> for RoomStartError {
+    fn from(e: StoreError) -> Self {
+        RoomStartError::Store(e.to_string())
+    }
+}
+
+struct Subscriber {
+    conn: ConnId,
+    user: UserId,
+    out: Outbound,
+}
+
+pub struct RoomActor {
+    hub: Arc<Hub>,
+    info: RoomInfo,
+    members: HashMap<UserId, Role>,
+    subscribers: Vec<Subscriber>,
+    epoch: u64,
+    last_seq: u64,
+    /// Highest seq of this incarnation's epoch known durable; raised by write-behind acks.
+    durable_seq: Arc<AtomicU64>,
+    recent: Recent,
+    /// When the last subscriber left.
+    idle_since: Option<tokio::time::Instant>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn error(rid: u64, code: ErrorCode, message: &str) -> ServerFrame {
+    metrics::counter!(names::COMMAND_ERRORS, "code" => (code as u16).to_string()).increment(1);
+    ServerFrame::Error(p::Error {
+        rid: Some(rid),
+        code,
+        message: message.to_owned(),
+    })
+}
+
+impl Actor for RoomActor {
+    type Args = RoomArgs;
+    type Error = RoomStartError;
+
+    async fn on_start(args: RoomArgs, _: ActorRef<Self>) -> Result<Self, RoomStartError> {
+        let hub = args.hub.upgrade().ok_or(RoomStartError::ShuttingDown)?;
+        let room = args.info.id;
+        // Whatever an earlier incarnation accepted becomes durable before we read the store,
+        // so the buffer and the store together hold the whole history.
+        hub.journal.sync().await;
+        let members = hub.store.members(room).await?.into_iter().collect();
+        let epoch = hub.store.next_epoch(room).await?;
+        let capacity = hub.config.room_buffer;
+        let tail = hub
+            .store
+            .history(
+                room,
+                HistoryQuery {
+                    limit: capacity as u32,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let mut recent = Recent::new(capacity);
+        if tail.len() >= capacity {
+            recent.set_incomplete();
+        }
+        for m in tail {
+            let (pos, sender) = (m.pos, m.sender);
+            let cmid = m.cmid.clone();
+            let event = Event::new(Some((room, pos)), &ServerFrame::Message(m));
+            recent.push(pos, sender, &cmid, event);
+        }
+        metrics::gauge!(names::ROOMS_ACTIVE).increment(1);
+        tracing::debug!(%room, epoch, "room active");
+        Ok(RoomActor {
+            hub,
+            info: args.info,
+            members,
+            subscribers: Vec::new(),
+            epoch,
+            last_seq: 0,
+            durable_seq: Arc::new(AtomicU64::new(0)),
+            recent,
+            idle_since: Some(tokio::time::Instant::now()),
+        })
+    }
+
+    async fn next(
+        &mut self,
+        actor: WeakActorRef<Self>,
+        mailbox: &mut MailboxReceiver<Self>,
+    ) -> Result<Option<Signal<Self>>, RoomStartError> {
+        let idle_deadline = self.idle_since.map(|t| t + self.hub.config.room_idle);
+        tokio::select! {
+            signal = mailbox.recv() => Ok(signal),
+            _ = tokio::time::sleep_until(idle_deadline.unwrap_or_else(tokio::time::Instant::now)), if idle_deadline.is_some() => {
+                // Ask the supervisor to stop us; it also forgets us, so no one resolves a
+                // stopping room. Until then, keep serving.
+                self.idle_since = None;
+                if let Some(actor) = actor.upgrade() {
+                    self.hub.room_idle(self.info.id, actor.id());
+                }
+                Ok(mailbox.recv().await)
+            }
+        }
+    }
+
+    async fn on_panic(
+        &mut self,
+        _: WeakActorRef<Self>,
+        err: PanicError,
+    ) -> Result<ControlFlow<ActorStopReason>, RoomStartError> {
+        tracing::error!(room = %self.info.id, error = %err, "room actor panicked; restarting");
+        metrics::counter!(names::ROOM_RESTARTS).increment(1);
+        self.reset_subscribers();
+        Ok(ControlFlow::Break(ActorStopReason::Panicked(err)))
+    }
+
+    async fn on_stop(
+        &mut self,
+        _: WeakActorRef<Self>,
+        _: ActorStopReason,
+    ) -> Result<(), RoomStartError> {
+        self.reset_subscribers();
+        metrics::gauge!(names::ROOMS_ACTIVE).decrement(1);
+        Ok(())
+    }
+}
+
+impl RoomActor {
+    fn head(&self) -> Option<Position> {
+        self.recent.head()
+    }
+
+    /// Tells every subscriber this incarnation is gone: they rejoin with their last position.
+    fn reset_subscribers(&mut self) {
+        let event = Event::new(
+            None,
+            &ServerFrame::RoomReset(p::RoomReset { room: self.info.id }),
+        );
+        for s in self.subscribers.drain(..) {
+            s.out.event(&event);
+        }
+    }
+
+    /// Queues `event` to every subscriber `include` accepts; drops those that are gone or slow.
+    fn fan_out(&mut self, event: &Arc<Event>, include: impl Fn(&Subscriber) -> bool) {
+        let mut delivered = 0u64;
+        let before = self.subscribers.len();
+        self.subscribers.retain(|s| {
+            if !include(s) {
+                return true;
+            }
+            delivered += 1;
+            s.out.event(event)
+        });
+        metrics::counter!(names::DELIVERIES).increment(delivered);
+        if self.subscribers.len() < before {
+            self.note_subscribers_changed();
+        }
+    }
+
+    fn note_subscribers_changed(&mut self) {
+        self.idle_since = if self.subscribers.is_empty() {
+            Some(tokio::time::Instant::now())
+        } else {
+            None
+        };
+    }
+
+    fn broadcast(&mut self, frame: ServerFrame) {
+        let event = Event::new(None, &frame);
+        self.fan_out(&event, |_| true);
+    }
+
+    fn is_durable(&self, pos: Position) -> bool {
+        pos.epoch < self.epoch || pos.seq <= self.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// Everything after `from`, oldest first; `None` when it is too much to replay.
+    async fn missed_since(&self, from: Position) -> Result<Option<Vec<Arc<Event>>>, StoreError> {
+        let limit = self.hub.config.resume_limit;
+        let events = match self.recent.since(from) {
+            Since::Unknown => return Ok(None),
+            Since::Events(events) => events,
+            Since::NeedStore { first_buffered } => {
+                // Everything before the buffer is durable, so the store has all of it.
+                let older = self
+                    .hub
+                    .store
+                    .history(
+                        self.info.id,
+                        HistoryQuery {
+                            after: Some(from),
+                            limit: (limit + 1) as u32,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                let mut events: Vec<_> = older
+                    .into_iter()
+                    .take_while(|m| m.pos < first_buffered)
+                    .map(|m| Event::new(Some((self.info.id, m.pos)), &ServerFrame::Message(m)))
+                    .collect();
+                if events.len() > limit {
+                    return Ok(None);
+                }
+                events.extend(self.recent.all());
+                events
+            }
+        };
+        Ok((events.len() <= limit).then_some(events))
+    }
+
+    async fn admit(&mut self, user: UserId) -> Result<(), ErrorCode> {
+        if self.members.contains_key(&user) {
+            return Ok(());
+        }
+        if self.info.kind != RoomKind::Public {
+            return Err(ErrorCode::Forbidden);
+        }
+        self.hub
+            .store
+            .add_member(self.info.id, user, Role::Member)
+            .await
+            .map_err(|_| ErrorCode::Internal)?;
+        self.members.insert(user, Role::Member);
+        self.broadcast(ServerFrame::MemberJoined(p::MemberEvent {
+            room: self.info.id,
+            user,
+        }));
+        Ok(())
+    }
+}
+
+/// Subscribe a connection (joining a public room makes the user a member). The room queues
+/// the `joined` reply itself, then the resume frames, so they precede any live event.
+pub struct Join {
+    pub rid: u64,
+    pub conn: ConnId,
+    pub user: UserId,
+    pub out: Outbound,
+    pub resume: Option<Position>,
+}
+
+impl Message<Join> for RoomActor {
+    type Reply = Result<RoomInfo, ErrorCode>;
+
+    async fn handle(&mut self, j: Join, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        self.admit(j.user).await?;
+        let head = self.head();
+        j.out.frame(&ServerFrame::Joined(p::Joined {
+            rid: j.rid,
+            room: self.info.clone(),
+            head,
+        }));
+        if let Some(from) = j.resume {
+            let missed = self.missed_since(from).await.unwrap_or_else(|e| {
+                tracing::warn!(room = %self.info.id, error = %e, "resume read failed");
+                None
+            });
+            let (outcome, events) = match missed {
+                Some(events) => (ResumeOutcome::Recovered, events),
+                None => (ResumeOutcome::Reload, Vec::new()),
+            };
+            j.out.frame(&ServerFrame::Resume(p::Resume {
+                room: self.info.id,
+                outcome,
+                missed: events.len() as u32,
+                head,
+            }));
+            for e in &events {
+                j.out.event(e);
+            }
+        }
+        self.subscribers.retain(|s| s.conn != j.conn);
+        self.subscribers.push(Subscriber {
+            conn: j.conn,
+            user: j.user,
+            out: j.out,
+        });
+        self.note_subscribers_changed();
+        Ok(self.info.clone())
+    }
+}
+
+/// Give up membership; every connection of the user stops receiving the room.
+pub struct Leave {
+    pub user: UserId,
+}
+
+impl Message<Leave> for RoomActor {
+    type Reply = Result<(), ErrorCode>;
+
+    async fn handle(&mut self, l: Leave, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        if self.info.kind == RoomKind::Direct {
+            return Err(ErrorCode::Forbidden);
+        }
+        if self.members.remove(&l.user).is_none() {
+            return Err(ErrorCode::Forbidden);
+        }
+        self.hub
+            .store
+            .remove_member(self.info.id, l.user)
+            .await
+            .map_err(|_| ErrorCode::Internal)?;
+        self.broadcast(ServerFrame::MemberLeft(p::MemberEvent {
+            room: self.info.id,
+            user: l.user,
+        }));
+        self.subscribers.retain(|s| s.user != l.user);
+        self.note_subscribers_changed();
+        Ok(())
+    }
+}
+
+/// A connection closed: stop sending it events.
+pub struct Unsubscribe {
+    pub conn: ConnId,
+}
+
+impl Message<Unsubscribe> for RoomActor {
+    type Reply = ();
+
+    async fn handle(&mut self, u: Unsubscribe, _: &mut Context<Self, ()>) {
+        self.subscribers.retain(|s| s.conn != u.conn);
+        self.note_subscribers_changed();
+    }
+}
+
+/// Add `user` to the room: admins and owners of private rooms, any member of a public one.
+pub struct Invite {
+    pub by: UserId,
+    pub user: UserId,
+}
+
+impl Message<Invite> for RoomActor {
+    type Reply = Result<(), ErrorCode>;
+
+    async fn handle(&mut self, i: Invite, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        let role = self.members.get(&i.by).ok_or(ErrorCode::Forbidden)?;
+        let allowed = match self.info.kind {
+            RoomKind::Public => true,
+            RoomKind::Private => role.can_invite(),
+            RoomKind::Direct => false,
+        };
+        if !allowed {
+            return Err(ErrorCode::Forbidden);
+        }
+        if self.members.contains_key(&i.user) {
+            return Ok(());
+        }
+        let store = &self.hub.store;
+        match store.user(i.user).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(ErrorCode::NotFound),
+            Err(_) => return Err(ErrorCode::Internal),
+        }
+        store
+            .add_member(self.info.id, i.user, Role::Member)
+            .await
+            .map_err(|_| ErrorCode::Internal)?;
+        self.members.insert(i.user, Role::Member);
+        self.broadcast(ServerFrame::MemberJoined(p::MemberEvent {
+            room: self.info.id,
+            user: i.user,
+        }));
+        Ok(())
+    }
+}
+
+/// Post a message. The room answers on `out`: `sent` once durable, or an `error`.
+pub struct Post {
+    pub rid: u64,
+    pub user: UserId,
+    pub out: Outbound,
+    pub cmid: String,
+    pub text: String,
+    pub received: Instant,
+}
+
+impl Message<Post> for RoomActor {
+    type Reply = ();
+
+    async fn handle(&mut self, m: Post, _: &mut Context<Self, ()>) {
+        let room = self.info.id;
+        if !self.members.contains_key(&m.user) {
+            m.out.frame(&error(
+                m.rid,
+                ErrorCode::Forbidden,
+                "not a member of this room",
+            ));
+            return;
+        }
+        if let Some(pos) = self.recent.find_cmid(m.user, &m.cmid) {
+            let sent = ServerFrame::Sent(p::Sent {
+                rid: m.rid,
+                room,
+                cmid: m.cmid,
+                pos,
+                duplicate: true,
+            });
+            if self.is_durable(pos) {
+                m.out.frame(&sent);
+            } else {
+                let journal = self.hub.journal.clone();
+                tokio::spawn(async move {
+                    journal.sync().await;
+                    m.out.frame(&sent);
+                });
+            }
+            return;
+        }
+        let Ok(permit) = self.hub.journal.reserve(m.text.len() + m.cmid.len()) else {
+            m.out.frame(&error(
+                m.rid,
+                ErrorCode::Busy,
+                "storage is behind; retry with the same cmid",
+            ));
+            return;
+        };
+        self.last_seq += 1;
+        let pos = Position::new(self.epoch, self.last_seq);
+        let frame = ServerFrame::Message(ChatMessage {
+            room,
+            pos,
+            sender: m.user,
+            cmid: m.cmid,
+            text: m.text,
+            ts: now_ms(),
+        });
+        let event = Event::new(Some((room, pos)), &frame);
+        let ServerFrame::Message(msg) = frame else {
+            unreachable!("built as a message above")
+        };
+        self.recent.push(pos, m.user, &msg.cmid, event.clone());
+        self.fan_out(&event, |_| true);
+        metrics::counter!(names::MESSAGES).increment(1);
+
+        let (durable, out, rid, received) = (self.durable_seq.clone(), m.out, m.rid, m.received);
+        self.hub.journal.submit(
+            permit,
+            msg,
+            Box::new(move |stored: &ChatMessage| {
+                durable.fetch_max(stored.pos.seq, Ordering::Release);
+                out.frame(&ServerFrame::Sent(p::Sent {
+                    rid,
+                    room: stored.room,
+                    cmid: stored.cmid.clone(),
+                    pos: stored.pos,
+                    duplicate: false,
+                }));
+                metrics::histogram!(names::SEND_TO_STORED_SECONDS)
+                    .record(received.elapsed().as_secs_f64());
+            }),
+        );
+        let (epoch, durable_seq) = (self.epoch, self.durable_seq.load(Ordering::Acquire));
+        self.recent
+            .trim(|pos| pos.epoch < epoch || pos.seq <= durable_seq);
+    }
+}
+
+/// Typing started or stopped; other members' connections hear of it.
+pub struct Typing {
+    pub user: UserId,
+    pub active: bool,
+}
+
+impl Message<Typing> for RoomActor {
+    type Reply = ();
+
+    async fn handle(&mut self, t: Typing, _: &mut Context<Self, ()>) {
+        if !self.members.contains_key(&t.user) {
+            return;
+        }
+        let event = Event::new(
+            None,
+            &ServerFrame::Typing(p::TypingEvent {
+                room: self.info.id,
+                user: t.user,
+                active: t.active,
+            }),
+        );
+        self.fan_out(&event, |s| s.user != t.user);
+    }
+}
+
+/// A member's read watermark rose (already stored); everyone else subscribed hears of it.
+pub struct Receipt {
+    pub conn: ConnId,
+    pub user: UserId,
+    pub pos: Position,
+}
+
+impl Message<Receipt> for RoomActor {
+    type Reply = ();
+
+    async fn handle(&mut self, r: Receipt, _: &mut Context<Self, ()>) {
+        if !self.members.contains_key(&r.user) {
+            return;
+        }
+        let event = Event::new(
+            None,
+            &ServerFrame::ReadReceipt(p::ReadReceipt {
+                room: self.info.id,
+                user: r.user,
+                pos: r.pos,
+            }),
+        );
+        self.fan_out(&event, |s| s.conn != r.conn);
+    }
+}
+
+/// Fault injection for tests: the room panics while handling this.
+pub struct InjectPanic;
+
+impl Message<InjectPanic> for RoomActor {
+    type Reply = ();
+
+    async fn handle(&mut self, _: InjectPanic, _: &mut Context<Self, ()>) {
+        panic!("injected panic in room {}", self.info.id);
+    }
+}

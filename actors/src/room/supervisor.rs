@@ -1,0 +1,109 @@
+//! `RoomSupervisor`: starts room actors on demand, restarts them after a panic (up to an
+//! explicit limit), and stops them when idle. It alone writes the room directory, and it
+//! handles one request at a time, so a room never has two live incarnations on this node.
+
+use std::sync::Weak;
+
+use kameo::error::Infallible;
+use kameo::prelude::*;
+use kameo::supervision::{RestartPolicy, SupervisionStrategy};
+use switchboard_engine::{ErrorCode, RoomId};
+
+use super::{RoomActor, RoomArgs};
+use crate::hub::Hub;
+
+pub struct RoomSupervisor {
+    hub: Weak<Hub>,
+}
+
+impl Actor for RoomSupervisor {
+    type Args = Weak<Hub>;
+    type Error = Infallible;
+
+    fn supervision_strategy() -> SupervisionStrategy {
+        // A room's failure is its own: restart only that room.
+        SupervisionStrategy::OneForOne
+    }
+
+    async fn on_start(hub: Weak<Hub>, _: ActorRef<Self>) -> Result<Self, Infallible> {
+        Ok(RoomSupervisor { hub })
+    }
+}
+
+/// The live actor for a room, started if needed.
+pub struct Resolve {
+    pub room: RoomId,
+}
+
+impl Message<Resolve> for RoomSupervisor {
+    type Reply = Result<ActorRef<RoomActor>, ErrorCode>;
+
+    async fn handle(&mut self, r: Resolve, ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        let hub = self.hub.upgrade().ok_or(ErrorCode::ShuttingDown)?;
+        if let Some(actor) = hub
+            .rooms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&r.room)
+            .filter(|a| a.is_alive())
+        {
+            return Ok(actor.clone());
+        }
+        let info = hub
+            .store
+            .room(r.room)
+            .await
+            .map_err(|_| ErrorCode::Internal)?
+            .ok_or(ErrorCode::NotFound)?;
+        let config = &hub.config;
+        let actor = RoomActor::supervise(
+            ctx.actor_ref(),
+            RoomArgs {
+                info,
+                hub: self.hub.clone(),
+            },
+        )
+        .restart_policy(RestartPolicy::Transient)
+        .restart_limit(config.room_restart_limit, config.room_restart_window)
+        .spawn_with_mailbox(kameo::mailbox::bounded(config.room_mailbox))
+        .await;
+        if let Err(e) = actor.wait_for_startup_result().await {
+            tracing::error!(room = %r.room, error = ?e, "room failed to start");
+            return Err(ErrorCode::Internal);
+        }
+        hub.rooms
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(r.room, actor.clone());
+        Ok(actor)
+    }
+}
+
+/// A room has had no subscribers for the idle time: forget it, then stop it (it finishes
+/// what is already in its mailbox first).
+pub struct RoomIdle {
+    pub room: RoomId,
+    pub actor: ActorId,
+}
+
+impl Message<RoomIdle> for RoomSupervisor {
+    type Reply = ();
+
+    async fn handle(&mut self, idle: RoomIdle, _: &mut Context<Self, ()>) {
+        let Some(hub) = self.hub.upgrade() else {
+            return;
+        };
+        let actor = {
+            let mut rooms = hub.rooms.write().unwrap_or_else(|p| p.into_inner());
+            match rooms.get(&idle.room) {
+                Some(a) if a.id() == idle.actor => rooms.remove(&idle.room),
+                _ => None,
+            }
+        };
+        if let Some(actor) = actor {
+            let _ = actor.stop_gracefully().await;
+            actor.wait_for_shutdown().await;
+            tracing::debug!(room = %idle.room, "idle room stopped");
+        }
+    }
+}

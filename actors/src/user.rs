@@ -1,0 +1,161 @@
+//! `UserActor`: one per online (or watched) user. It merges presence over all of the user's
+//! devices and tells watchers when it changes. It stops once nobody is connected or watching.
+
+use std::sync::Weak;
+
+use kameo::error::Infallible;
+use kameo::prelude::*;
+use switchboard_engine::domain::PresenceStatus;
+use switchboard_engine::protocol::{PresenceInfo, ServerFrame};
+use switchboard_engine::{ConnId, UserId};
+
+use crate::hub::Hub;
+use crate::outbound::{Event, Outbound};
+
+/// A user's presence, as a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, kameo::Reply)]
+pub struct Status(pub PresenceStatus);
+
+pub struct UserArgs {
+    pub user: UserId,
+    pub hub: Weak<Hub>,
+}
+
+pub struct UserActor {
+    user: UserId,
+    hub: Weak<Hub>,
+    devices: Vec<Outbound>,
+    away: bool,
+    watchers: Vec<Outbound>,
+}
+
+impl Actor for UserActor {
+    type Args = UserArgs;
+    type Error = Infallible;
+
+    async fn on_start(args: UserArgs, _: ActorRef<Self>) -> Result<Self, Infallible> {
+        Ok(UserActor {
+            user: args.user,
+            hub: args.hub,
+            devices: Vec::new(),
+            away: false,
+            watchers: Vec::new(),
+        })
+    }
+}
+
+impl UserActor {
+    fn status(&self) -> PresenceStatus {
+        match (self.devices.is_empty(), self.away) {
+            (true, _) => PresenceStatus::Offline,
+            (false, true) => PresenceStatus::Away,
+            (false, false) => PresenceStatus::Online,
+        }
+    }
+
+    fn announce_if_changed(&mut self, before: PresenceStatus) {
+        let status = self.status();
+        if status == before {
+            return;
+        }
+        let event = Event::new(
+            None,
+            &ServerFrame::PresenceChanged(PresenceInfo {
+                user: self.user,
+                status,
+            }),
+        );
+        self.watchers.retain(|w| w.event(&event));
+    }
+
+    /// Stops once nobody needs this actor; forgets it first so nobody resolves it after.
+    fn stop_if_unused(&mut self, ctx: &mut Context<Self, impl Reply>) {
+        if self.devices.is_empty() && self.watchers.is_empty() {
+            if let Some(hub) = self.hub.upgrade() {
+                hub.forget_user(self.user, ctx.actor_ref().id());
+            }
+            ctx.stop();
+        }
+    }
+}
+
+/// A device of this user connected.
+#[derive(Clone)]
+pub struct Attach {
+    pub out: Outbound,
+}
+
+impl Message<Attach> for UserActor {
+    type Reply = Status;
+
+    async fn handle(&mut self, a: Attach, _: &mut Context<Self, Self::Reply>) -> Status {
+        let before = self.status();
+        self.devices.push(a.out);
+        self.announce_if_changed(before);
+        Status(self.status())
+    }
+}
+
+/// A connection closed: it is no longer a device of this user nor a watcher.
+pub struct Detach {
+    pub conn: ConnId,
+}
+
+impl Message<Detach> for UserActor {
+    type Reply = ();
+
+    async fn handle(&mut self, d: Detach, ctx: &mut Context<Self, ()>) {
+        let before = self.status();
+        self.devices.retain(|o| o.conn() != d.conn);
+        self.watchers.retain(|o| o.conn() != d.conn);
+        if self.devices.is_empty() {
+            self.away = false;
+        }
+        self.announce_if_changed(before);
+        self.stop_if_unused(ctx);
+    }
+}
+
+/// Another user's connection wants this user's presence changes.
+#[derive(Clone)]
+pub struct Watch {
+    pub out: Outbound,
+}
+
+impl Message<Watch> for UserActor {
+    type Reply = Status;
+
+    async fn handle(&mut self, w: Watch, _: &mut Context<Self, Self::Reply>) -> Status {
+        if !self.watchers.iter().any(|o| o.conn() == w.out.conn()) {
+            self.watchers.push(w.out);
+        }
+        Status(self.status())
+    }
+}
+
+/// The user chose `away` (true) or `online` (false) for all devices.
+pub struct SetAway {
+    pub away: bool,
+}
+
+impl Message<SetAway> for UserActor {
+    type Reply = ();
+
+    async fn handle(&mut self, s: SetAway, _: &mut Context<Self, ()>) {
+        let before = self.status();
+        self.away = s.away;
+        self.announce_if_changed(before);
+    }
+}
+
+/// The user's current presence.
+#[derive(Clone)]
+pub struct Query;
+
+impl Message<Query> for UserActor {
+    type Reply = Status;
+
+    async fn handle(&mut self, _: Query, _: &mut Context<Self, Self::Reply>) -> Status {
+        Status(self.status())
+    }
+}
