@@ -1,7 +1,7 @@
 //! `Hub`: what every actor of a node shares, and the directories that find live actors.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -76,6 +76,7 @@ pub struct Hub {
     /// Live user actors. The lock is held only for map operations, never across an `.await`.
     pub(crate) users: Mutex<HashMap<UserId, ActorRef<UserActor>>>,
     next_conn: AtomicU64,
+    live_conns: AtomicUsize,
     shutdown: watch::Sender<bool>,
 }
 
@@ -96,11 +97,29 @@ impl Hub {
             supervisor: OnceLock::new(),
             users: Mutex::default(),
             next_conn: AtomicU64::new(1),
+            live_conns: AtomicUsize::new(0),
             shutdown: watch::channel(false).0,
         });
         let supervisor = RoomSupervisor::spawn(Arc::downgrade(&hub));
         let _ = hub.supervisor.set(supervisor);
         hub
+    }
+
+    /// Connections whose actor is running on this node.
+    pub fn live_connections(&self) -> usize {
+        self.live_conns.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn connection_opened(&self) {
+        self.live_conns.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn connection_closed(&self) {
+        self.live_conns.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
     }
 
     pub fn next_conn_id(&self) -> ConnId {

@@ -1,1 +1,17 @@
+//! The `switchboard` server: configuration, the HTTP routes and `/ws`, and the node's
+//! start-up and graceful shutdown. Business rules live in the actors; this crate wires them to
+//! sockets.
+//!
+//! # Layout
+//! - [`config`]: `Config`, layered defaults → file → environment.
+//! - [`server`]: `Node::start` builds the store, write-behind, hub and listener; shutdown.
+//! - [`accounts`]: local accounts: argon2id password hashes and the token key.
+//! - [`http`]: the axum router: `/`, `/ws`, `/healthz`, `/readyz`, `/metrics`, `/api/*`.
 
+pub mod accounts;
+pub mod config;
+pub mod http;
+pub mod server;
+
+pub use config::Config;
+pub use server::Node;

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     NotFound = 3001,
     /// The connection has not joined that room.
     NotJoined = 3002,
+    /// The thing already exists (a taken user name).
+    Conflict = 3003,
     /// Too many commands: slow down.
     RateLimited = 4000,
     /// The server cannot take this now (write-behind queue full): retry with the same `cmid`.
@@ -33,6 +35,42 @@ pub enum ErrorCode {
     Internal = 5000,
     /// The server is shutting down: reconnect.
     ShuttingDown = 5001,
+}
+
+impl ErrorCode {
+    /// The HTTP status that carries this code on the HTTP routes.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::BadFrame | ErrorCode::InvalidArgument => 400,
+            ErrorCode::Unauthenticated | ErrorCode::InvalidToken | ErrorCode::TokenExpired => 401,
+            ErrorCode::Forbidden | ErrorCode::NotJoined | ErrorCode::AlreadyAuthenticated => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::Conflict => 409,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Busy | ErrorCode::ShuttingDown => 503,
+            ErrorCode::Internal => 500,
+        }
+    }
+
+    /// A short message for this code when the cause needs no more detail.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ErrorCode::BadFrame => "malformed frame",
+            ErrorCode::InvalidArgument => "invalid argument",
+            ErrorCode::Unauthenticated => "authenticate first",
+            ErrorCode::InvalidToken => "invalid token",
+            ErrorCode::TokenExpired => "token expired",
+            ErrorCode::AlreadyAuthenticated => "already authenticated",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not found",
+            ErrorCode::NotJoined => "join the room first",
+            ErrorCode::Conflict => "already exists",
+            ErrorCode::RateLimited => "rate limited",
+            ErrorCode::Busy => "busy; retry",
+            ErrorCode::Internal => "internal error",
+            ErrorCode::ShuttingDown => "server shutting down; reconnect",
+        }
+    }
 }
 
 /// WebSocket close codes used by Switchboard. 1000-1015 are RFC 6455's; 4000-4999 are ours.

@@ -11,25 +11,6 @@ use super::{ConnectionActor, JoinedRoom};
 use crate::room::{Invite, Join, Leave, Post, Receipt, Typing};
 use crate::user::{Query, SetAway, Watch};
 
-/// The message that goes with an error code when the cause needs no more detail.
-pub fn describe(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::BadFrame => "malformed frame",
-        ErrorCode::InvalidArgument => "invalid argument",
-        ErrorCode::Unauthenticated => "authenticate first",
-        ErrorCode::InvalidToken => "invalid token",
-        ErrorCode::TokenExpired => "token expired",
-        ErrorCode::AlreadyAuthenticated => "already authenticated",
-        ErrorCode::Forbidden => "forbidden",
-        ErrorCode::NotFound => "not found",
-        ErrorCode::NotJoined => "join the room first",
-        ErrorCode::RateLimited => "rate limited",
-        ErrorCode::Busy => "busy; retry",
-        ErrorCode::Internal => "internal error",
-        ErrorCode::ShuttingDown => "server shutting down; reconnect",
-    }
-}
-
 fn internal<E: std::fmt::Display>(e: E) -> ErrorCode {
     tracing::warn!(error = %e, "command failed");
     ErrorCode::Internal

@@ -128,6 +128,7 @@ impl Actor for ConnectionActor {
             conn.authenticated(identity).await;
         }
         metrics::gauge!(names::CONNECTIONS).increment(1);
+        conn.hub.connection_opened();
         Ok(conn)
     }
 
@@ -196,6 +197,7 @@ impl Actor for ConnectionActor {
         }
         self.rx.close();
         metrics::gauge!(names::CONNECTIONS).decrement(1);
+        self.hub.connection_closed();
         Ok(())
     }
 }
@@ -369,7 +371,7 @@ impl ConnectionActor {
             return Ok(());
         }
         if let Err(code) = self.dispatch(frame).await {
-            self.error(Some(rid), code, commands::describe(code));
+            self.error(Some(rid), code, code.describe());
         }
         Ok(())
     }

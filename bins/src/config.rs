@@ -1,0 +1,215 @@
+//! Configuration, layered: built-in defaults → TOML file → `SWITCHBOARD_*` environment
+//! variables (nested fields joined by `__`, e.g. `SWITCHBOARD_LIMITS__MAX_TEXT_BYTES=4096`).
+//! Every field is documented where it is declared; `switchboard config` prints the result.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use switchboard_actors::HubConfig;
+use switchboard_engine::limits::Limits;
+use switchboard_persistence::WriteBehindConfig;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP and WebSocket server listens on.
+    pub listen: SocketAddr,
+    /// Directory for the embedded store (`switchboard.sqlite3`) and the token key.
+    pub data_dir: PathBuf,
+    /// SQLite `synchronous = FULL` (survives power loss) rather than `NORMAL` (survives a crash).
+    pub sqlite_durable: bool,
+    /// Log filter in `tracing` syntax, e.g. `info` or `switchboard=debug,info`.
+    pub log: String,
+    pub auth: AuthConfig,
+    pub limits: Limits,
+    pub engine: EngineConfig,
+    pub write_behind: WriteBehindSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Lifetime of issued tokens, in seconds.
+    pub token_ttl_secs: u64,
+    /// HS256 signing secret. When unset, one is generated into `<data_dir>/token.key` on first
+    /// start and reused. Set the same secret on every node of a cluster.
+    pub token_secret: Option<String>,
+    /// Argon2id memory cost in KiB for password hashes (OWASP minimum: 19456).
+    pub argon2_memory_kib: u32,
+    /// Argon2id passes.
+    pub argon2_iterations: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Most frames queued to one connection before it is disconnected as slow (close 4008).
+    pub outbound_frames: usize,
+    /// Most bytes queued to one connection before it is disconnected as slow (close 4008).
+    pub outbound_bytes: usize,
+    /// Recent messages each active room keeps in memory for resume and deduplication.
+    pub room_buffer: usize,
+    /// Most missed messages a resume replays; beyond it the client is told to reload.
+    pub resume_limit: usize,
+    /// Seconds a room with no subscribers stays active.
+    pub room_idle_secs: u64,
+    /// Mailbox capacity of each room actor; senders wait while it is full.
+    pub room_mailbox: usize,
+    /// Restarts of a panicking room allowed within `room_restart_window_secs`.
+    pub room_restart_limit: u32,
+    pub room_restart_window_secs: u64,
+    /// Seconds a new connection may take to authenticate (close 4001 after).
+    pub auth_timeout_secs: u64,
+    /// Malformed frames in a row before the connection is closed (close 4009).
+    pub max_bad_frames: u32,
+    /// Seconds shutdown waits for connections to close before stopping anyway.
+    pub shutdown_grace_secs: u64,
+    /// Test-only fault injection (room panics). Never enable in production.
+    pub fault_injection: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WriteBehindSettings {
+    /// Most messages in one committed batch.
+    pub max_batch: usize,
+    /// Milliseconds a message may wait for its batch to be cut.
+    pub flush_interval_ms: u64,
+    /// Most messages waiting to be stored; beyond it sends are refused with `busy` (4001).
+    pub max_queued: usize,
+    /// Most message bytes waiting to be stored; beyond it sends are refused with `busy`.
+    pub max_queued_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".parse().expect("valid address"),
+            data_dir: PathBuf::from("data"),
+            sqlite_durable: true,
+            log: "info".into(),
+            auth: AuthConfig::default(),
+            limits: Limits::default(),
+            engine: EngineConfig::default(),
+            write_behind: WriteBehindSettings::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            token_ttl_secs: 24 * 3600,
+            token_secret: None,
+            argon2_memory_kib: 19456,
+            argon2_iterations: 2,
+        }
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        let hub = HubConfig::default();
+        EngineConfig {
+            outbound_frames: hub.outbound_frames,
+            outbound_bytes: hub.outbound_bytes,
+            room_buffer: hub.room_buffer,
+            resume_limit: hub.resume_limit,
+            room_idle_secs: hub.room_idle.as_secs(),
+            room_mailbox: hub.room_mailbox,
+            room_restart_limit: hub.room_restart_limit,
+            room_restart_window_secs: hub.room_restart_window.as_secs(),
+            auth_timeout_secs: hub.auth_timeout.as_secs(),
+            max_bad_frames: hub.max_bad_frames,
+            shutdown_grace_secs: 10,
+            fault_injection: false,
+        }
+    }
+}
+
+impl Default for WriteBehindSettings {
+    fn default() -> Self {
+        let wb = WriteBehindConfig::default();
+        WriteBehindSettings {
+            max_batch: wb.max_batch,
+            flush_interval_ms: wb.flush_interval.as_millis() as u64,
+            max_queued: wb.max_queued,
+            max_queued_bytes: wb.max_queued_bytes,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::prefixed("SWITCHBOARD_").split("__"))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    pub fn hub(&self) -> HubConfig {
+        let e = &self.engine;
+        HubConfig {
+            limits: self.limits.clone(),
+            outbound_frames: e.outbound_frames,
+            outbound_bytes: e.outbound_bytes,
+            room_buffer: e.room_buffer,
+            resume_limit: e.resume_limit,
+            room_idle: Duration::from_secs(e.room_idle_secs),
+            room_mailbox: e.room_mailbox,
+            room_restart_limit: e.room_restart_limit,
+            room_restart_window: Duration::from_secs(e.room_restart_window_secs),
+            auth_timeout: Duration::from_secs(e.auth_timeout_secs),
+            max_bad_frames: e.max_bad_frames,
+            fault_injection: e.fault_injection,
+            ..HubConfig::default()
+        }
+    }
+
+    pub fn write_behind(&self) -> WriteBehindConfig {
+        let w = &self.write_behind;
+        WriteBehindConfig {
+            max_batch: w.max_batch,
+            flush_interval: Duration::from_millis(w.flush_interval_ms),
+            max_queued: w.max_queued,
+            max_queued_bytes: w.max_queued_bytes,
+            ..WriteBehindConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("sb.toml", "listen = \"127.0.0.1:9999\"\n[limits]\nmax_text_bytes = 100\n")?;
+            jail.set_env("SWITCHBOARD_LIMITS__MAX_TEXT_BYTES", "200");
+            let c = Config::load(Some(Path::new("sb.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen.port(), 9999);
+            assert_eq!(c.limits.max_text_bytes, 200);
+            assert_eq!(c.limits.max_cmid_bytes, Limits::default().max_cmid_bytes);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("sb.toml", "lisen = \"127.0.0.1:1\"\n")?;
+            assert!(Config::load(Some(Path::new("sb.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,84 @@
+//! `switchboard`: run a node, or administer its embedded store.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use switchboard::Config;
+use switchboard::server::{self, Node};
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "Realtime chat engine")]
+struct Cli {
+    /// TOML configuration file (defaults → file → SWITCHBOARD_* environment).
+    #[arg(long, short, global = true, env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node until SIGTERM or Ctrl-C.
+    Serve,
+    /// Print the effective configuration as TOML.
+    Config,
+    /// Create a local account and print its id and a token.
+    CreateUser {
+        name: String,
+        #[arg(long, env = "SWITCHBOARD_PASSWORD")]
+        password: String,
+    },
+    /// Print a fresh token for an existing local account.
+    Token { name: String },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Config => {
+            print!("{}", toml::to_string_pretty(&config)?);
+            Ok(())
+        }
+        Command::CreateUser { name, password } => {
+            let (_, accounts) = server::open_embedded(&config)?;
+            let session = accounts
+                .sign_up(&name, &password)
+                .await
+                .map_err(|c| anyhow::anyhow!("cannot create user: {}", c.describe()))?;
+            println!("{} {}", session.user.id, session.token);
+            Ok(())
+        }
+        Command::Token { name } => {
+            let (_, accounts) = server::open_embedded(&config)?;
+            let session = accounts
+                .issue_for(&name)
+                .await
+                .map_err(|c| anyhow::anyhow!("cannot issue token: {}", c.describe()))?;
+            println!("{}", session.token);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let node = Node::start(config).await?;
+    eprintln!("switchboard listening on http://{}", node.addr);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt: shutting down"),
+    }
+    node.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! `Node`: one running Switchboard process. It owns the listener, the hub and the write-behind,
+//! and shuts down in order: stop accepting, send clients away (1012), store everything queued.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use switchboard_actors::Hub;
+use switchboard_engine::auth::LocalTokens;
+use switchboard_persistence::store::sqlite::SqliteStore;
+use switchboard_persistence::{Store, WriteBehind};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::accounts::{self, Accounts};
+use crate::config::Config;
+use crate::http::{self, AppState};
+
+/// The process-wide Prometheus recorder (a process has one, however many nodes it runs).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+        })
+        .clone()
+}
+
+/// Opens the embedded store and the account service for `config`.
+pub fn open_embedded(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Accounts)> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(
+            &config.data_dir.join("switchboard.sqlite3"),
+            config.sqlite_durable,
+        )
+        .context("opening the SQLite store")?,
+    );
+    let secret = accounts::token_secret(&config.auth, &config.data_dir)?;
+    let tokens = Arc::new(LocalTokens::new(&secret, config.auth.token_ttl_secs));
+    let accounts = Accounts::new(store.clone(), tokens, &config.auth);
+    Ok((store, accounts))
+}
+
+pub struct Node {
+    pub addr: SocketAddr,
+    pub hub: Arc<Hub>,
+    pub accounts: Arc<Accounts>,
+    stop_accepting: Option<oneshot::Sender<()>>,
+    serve: JoinHandle<std::io::Result<()>>,
+    grace: Duration,
+}
+
+impl Node {
+    /// Binds the listener and starts serving. Returns once the node is ready.
+    pub async fn start(config: Config) -> anyhow::Result<Node> {
+        let (store, accounts) = open_embedded(&config)?;
+        let journal = WriteBehind::spawn(store.clone(), config.write_behind());
+        let accounts = Arc::new(accounts);
+        let hub = Hub::start(
+            store,
+            journal,
+            accounts.tokens().clone(),
+            config.hub(),
+        );
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            hub: hub.clone(),
+            accounts: accounts.clone(),
+            metrics: prometheus(),
+            limits: config.limits.clone(),
+        };
+        let (stop_accepting, stopped) = oneshot::channel::<()>();
+        let router = http::router(state);
+        let serve = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        tracing::info!(%addr, "switchboard ready");
+        Ok(Node {
+            addr,
+            hub,
+            accounts,
+            stop_accepting: Some(stop_accepting),
+            serve,
+            grace: Duration::from_secs(config.engine.shutdown_grace_secs),
+        })
+    }
+
+    /// Graceful shutdown: stop accepting, tell every client to reconnect (close 1012), wait
+    /// for connections to close (up to the grace period), then stop the rooms and make every
+    /// queued message durable.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop_accepting.take() {
+            let _ = stop.send(());
+        }
+        self.hub.begin_shutdown();
+        let deadline = tokio::time::Instant::now() + self.grace;
+        while self.hub.live_connections() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.hub.finish_shutdown().await;
+        self.serve.abort();
+        tracing::info!("switchboard stopped; write-behind flushed");
+    }
+}
