@@ -38,13 +38,8 @@ fn valid_name(name: &str) -> bool {
 
 impl Accounts {
     pub fn new(store: Arc<dyn Store>, tokens: Arc<LocalTokens>, config: &AuthConfig) -> Self {
-        let params = Params::new(
-            config.argon2_memory_kib,
-            config.argon2_iterations,
-            1,
-            None,
-        )
-        .unwrap_or_default();
+        let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, 1, None)
+            .unwrap_or_default();
         Accounts {
             store,
             tokens,

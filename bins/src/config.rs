@@ -194,7 +194,10 @@ mod tests {
     #[test]
     fn file_then_environment_override_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("sb.toml", "listen = \"127.0.0.1:9999\"\n[limits]\nmax_text_bytes = 100\n")?;
+            jail.create_file(
+                "sb.toml",
+                "listen = \"127.0.0.1:9999\"\n[limits]\nmax_text_bytes = 100\n",
+            )?;
             jail.set_env("SWITCHBOARD_LIMITS__MAX_TEXT_BYTES", "200");
             let c = Config::load(Some(Path::new("sb.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 9999);

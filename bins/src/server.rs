@@ -63,12 +63,7 @@ impl Node {
         let (store, accounts) = open_embedded(&config)?;
         let journal = WriteBehind::spawn(store.clone(), config.write_behind());
         let accounts = Arc::new(accounts);
-        let hub = Hub::start(
-            store,
-            journal,
-            accounts.tokens().clone(),
-            config.hub(),
-        );
+        let hub = Hub::start(store, journal, accounts.tokens().clone(), config.hub());
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;

@@ -385,6 +385,8 @@
   }
 
   async function openRoom(id) {
+    const known = state.rooms.has(id);
+    const previous = state.current;
     const r = room(id);
     state.current = id;
     render();
@@ -394,7 +396,14 @@
       else if (!r.loaded) await loadNewest(r);
       render();
       $('compose').focus();
-    } catch (_) { /* shown in status */ }
+    } catch (e) {
+      // The error is in the status line; forget a room we could not join and knew nothing of.
+      if (!known && !r.joined && e.code !== 0) {
+        state.rooms.delete(id);
+        if (state.current === id) state.current = previous;
+        render();
+      }
+    }
   }
 
   // ---------------------------------------------------------------- sending, typing, reads

@@ -1,1 +1,416 @@
+//! A Rust client for Switchboard, used by the tests and the load harness.
+//!
+//! A background task owns the socket: it matches replies to requests by `rid`, keeps the last
+//! position seen in every room, and hands every event to [`Client::next_event`]. After a drop,
+//! [`Client::reconnect`] opens a new socket and re-joins every room from its last position, so
+//! the caller receives exactly what it missed.
+//!
+//! # Layout
+//! - this file: `Client`, its commands and reconnect.
+//! - [`io`]: the socket task.
 
+mod io;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use switchboard_engine::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
+use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame, Visibility};
+use switchboard_engine::{Codec, ErrorCode, Position, RoomId, UserId};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("server error {code:?}: {message}")]
+    Server { code: ErrorCode, message: String },
+    #[error("connection closed")]
+    Closed,
+    #[error("timed out waiting for a reply")]
+    Timeout,
+    #[error("websocket: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    #[error("unexpected reply: {0:?}")]
+    Unexpected(Box<ServerFrame>),
+}
+
+impl ClientError {
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Server { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// How to connect.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// `ws://host:port/ws`
+    pub url: String,
+    /// Sent as `?token=` on the upgrade when set.
+    pub token: Option<String>,
+    pub codec: Codec,
+    /// How long a request waits for its reply.
+    pub timeout: Duration,
+    /// Events buffered before the socket task stops reading (and the server sees a slow reader).
+    pub event_buffer: usize,
+}
+
+impl ClientConfig {
+    pub fn new(url: impl Into<String>, token: Option<String>) -> Self {
+        ClientConfig {
+            url: url.into(),
+            token,
+            codec: Codec::MsgPack,
+            timeout: Duration::from_secs(10),
+            event_buffer: 65_536,
+        }
+    }
+}
+
+/// State shared with the socket task.
+#[derive(Default)]
+pub(crate) struct Shared {
+    pending: Mutex<HashMap<u64, oneshot::Sender<ServerFrame>>>,
+    positions: Mutex<HashMap<RoomId, Position>>,
+    close: Mutex<Option<(u16, String)>>,
+}
+
+pub struct Client {
+    config: ClientConfig,
+    next_rid: AtomicU64,
+    shared: Arc<Shared>,
+    out: mpsc::UnboundedSender<io::Out>,
+    events: mpsc::Receiver<ServerFrame>,
+    hello: p::Hello,
+    joined: Vec<RoomId>,
+}
+
+impl Client {
+    pub async fn connect(url: &str, token: Option<&str>) -> Result<Client, ClientError> {
+        Client::connect_with(ClientConfig::new(url, token.map(str::to_owned))).await
+    }
+
+    pub async fn connect_with(config: ClientConfig) -> Result<Client, ClientError> {
+        let shared = Arc::new(Shared::default());
+        let (out, mut events, hello) = open(&config, shared.clone()).await?;
+        let hello = match hello {
+            Some(h) => h,
+            None => match tokio::time::timeout(config.timeout, events.recv()).await {
+                Ok(Some(ServerFrame::Hello(h))) => h,
+                _ => return Err(ClientError::Closed),
+            },
+        };
+        Ok(Client {
+            config,
+            next_rid: AtomicU64::new(1),
+            shared,
+            out,
+            events,
+            hello,
+            joined: Vec::new(),
+        })
+    }
+
+    pub fn hello(&self) -> &p::Hello {
+        &self.hello
+    }
+
+    /// The last position seen in `room`.
+    pub fn position(&self, room: RoomId) -> Option<Position> {
+        self.shared
+            .positions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&room)
+            .copied()
+    }
+
+    /// The close code and reason, once the server closed the socket.
+    pub fn close_frame(&self) -> Option<(u16, String)> {
+        self.shared
+            .close
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The next event (or unmatched frame); `None` once the socket is closed and drained.
+    pub async fn next_event(&mut self) -> Option<ServerFrame> {
+        self.events.recv().await
+    }
+
+    /// The next event within `wait`.
+    pub async fn event_within(&mut self, wait: Duration) -> Option<ServerFrame> {
+        tokio::time::timeout(wait, self.events.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Sends a command built around a fresh `rid` and waits for its reply.
+    pub async fn request(
+        &self,
+        build: impl FnOnce(u64) -> ClientFrame,
+    ) -> Result<ServerFrame, ClientError> {
+        let rid = self.next_rid.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(rid, tx);
+        let bytes = self
+            .config
+            .codec
+            .encode(&build(rid))
+            .expect("client frames encode");
+        self.out
+            .send(io::Out::Frame(bytes, self.config.codec.is_text()))
+            .map_err(|_| ClientError::Closed)?;
+        let reply = tokio::time::timeout(self.config.timeout, rx)
+            .await
+            .map_err(|_| ClientError::Timeout)?
+            .map_err(|_| ClientError::Closed)?;
+        match reply {
+            ServerFrame::Error(e) => Err(ClientError::Server {
+                code: e.code,
+                message: e.message,
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// Sends raw bytes as one WebSocket message (binary, or text when `text`).
+    pub fn send_raw(&self, bytes: Vec<u8>, text: bool) -> Result<(), ClientError> {
+        self.out
+            .send(io::Out::Frame(bytes.into(), text))
+            .map_err(|_| ClientError::Closed)
+    }
+
+    /// Closes the socket normally.
+    pub fn close(&self) {
+        let _ = self.out.send(io::Out::Close);
+    }
+
+    pub async fn auth(&self, token: &str) -> Result<p::Authed, ClientError> {
+        let token = token.to_owned();
+        match self
+            .request(|rid| ClientFrame::Auth(p::Auth { rid, token }))
+            .await?
+        {
+            ServerFrame::Authed(a) => Ok(a),
+            other => Err(ClientError::Unexpected(Box::new(other))),
+        }
+    }
+
+    pub async fn create_room(
+        &self,
+        name: &str,
+        visibility: Visibility,
+    ) -> Result<RoomId, ClientError> {
+        let name = name.to_owned();
+        match self
+            .request(|rid| {
+                ClientFrame::CreateRoom(p::CreateRoom {
+                    rid,
+                    name,
+                    visibility,
+                })
+            })
+            .await?
+        {
+            ServerFrame::RoomCreated(r) => Ok(r.room.id),
+            other => Err(ClientError::Unexpected(Box::new(other))),
+        }
+    }
+
+    /// Joins `room`; with `resume`, the missed messages follow as events after a `resume` event.
+    pub async fn join(
+        &mut self,
+        room: RoomId,
+        resume: Option<Position>,
+    ) -> Result<p::Joined, ClientError> {
+        match self
+            .request(|rid| ClientFrame::Join(p::Join { rid, room, resume }))
+            .await?
+        {
+            ServerFrame::Joined(j) => {
+                if !self.joined.contains(&room) {
+                    self.joined.push(room);
+                }
+                Ok(j)
+            }
+            other => Err(ClientError::Unexpected(Box::new(other))),
+        }
+    }
+
+    pub async fn leave(&mut self, room: RoomId) -> Result<(), ClientError> {
+        self.request(|rid| ClientFrame::Leave(p::Leave { rid, room }))
+            .await?;
+        self.joined.retain(|r| *r != room);
+        Ok(())
+    }
+
+    pub async fn invite(&self, room: RoomId, user: UserId) -> Result<(), ClientError> {
+        self.request(|rid| ClientFrame::Invite(p::Invite { rid, room, user }))
+            .await
+            .map(drop)
+    }
+
+    pub async fn open_direct(&self, user: UserId) -> Result<RoomId, ClientError> {
+        match self
+            .request(|rid| ClientFrame::OpenDirect(p::OpenDirect { rid, user }))
+            .await?
+        {
+            ServerFrame::DirectOpened(r) => Ok(r.room.id),
+            other => Err(ClientError::Unexpected(Box::new(other))),
+        }
+    }
+
+    /// Sends a message and waits until it is stored.
+    pub async fn send(&self, room: RoomId, cmid: &str, text: &str) -> Result<p::Sent, ClientError> {
+        let (cmid, text) = (cmid.to_owned(), text.to_owned());
+        match self
+            .request(|rid| {
+                ClientFrame::Send(p::Send {
+                    rid,
+                    room,
+                    cmid,
+                    text,
+                })
+            })
+            .await?
+        {
+            ServerFrame::Sent(s) => Ok(s),
+            other => Err(ClientError::Unexpected(Box::new(other))),
+        }
+    }
+
+    pub async fn history(
+        &self,
+        room: RoomId,
+        before: Option<Position>,
+        after: Option<Position>,
+        limit: u32,
+    ) -> Result<p::HistoryPage, ClientError> {
+        match self
+            .request(|rid| {
+                ClientFrame::History(p::History {
+                    rid,
+                    room,
+                    before,
+                    after,
+                    limit,
+                })
+            })
+            .await?
+        {
+            ServerFrame::History(h) => Ok(h),
+            other => Err(ClientError::Unexpected(Box::new(other))),
+        }
+    }
+
+    pub async fn typing(&self, room: RoomId, active: bool) -> Result<(), ClientError> {
+        self.request(|rid| ClientFrame::Typing(p::Typing { rid, room, active }))
+            .await
+            .map(drop)
+    }
+
+    pub async fn mark_read(&self, room: RoomId, pos: Position) -> Result<(), ClientError> {
+        self.request(|rid| ClientFrame::MarkRead(p::MarkRead { rid, room, pos }))
+            .await
+            .map(drop)
+    }
+
+    pub async fn presence_subscribe(
+        &self,
+        users: Vec<UserId>,
+    ) -> Result<Vec<p::PresenceInfo>, ClientError> {
+        match self
+            .request(|rid| ClientFrame::PresenceSubscribe(p::PresenceSubscribe { rid, users }))
+            .await?
+        {
+            ServerFrame::Presence(p) => Ok(p.users),
+            other => Err(ClientError::Unexpected(Box::new(other))),
+        }
+    }
+
+    pub async fn presence_query(
+        &self,
+        users: Vec<UserId>,
+    ) -> Result<Vec<p::PresenceInfo>, ClientError> {
+        match self
+            .request(|rid| ClientFrame::PresenceQuery(p::PresenceQuery { rid, users }))
+            .await?
+        {
+            ServerFrame::Presence(p) => Ok(p.users),
+            other => Err(ClientError::Unexpected(Box::new(other))),
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), ClientError> {
+        self.request(|rid| ClientFrame::Ping(p::Ping { rid }))
+            .await
+            .map(drop)
+    }
+
+    /// Opens a new socket and re-joins every joined room from its last position. Events from
+    /// the old socket that were not yet read are dropped; positions were recorded as they
+    /// arrived, so nothing is missed and nothing comes twice.
+    pub async fn reconnect(&mut self) -> Result<(), ClientError> {
+        self.close();
+        *self.shared.close.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let (out, events, hello) = open(&self.config, self.shared.clone()).await?;
+        self.out = out;
+        self.events = events;
+        if let Some(h) = hello {
+            self.hello = h;
+        } else if let Ok(Some(ServerFrame::Hello(h))) =
+            tokio::time::timeout(self.config.timeout, self.events.recv()).await
+        {
+            self.hello = h;
+        }
+        for room in self.joined.clone() {
+            let resume = Some(self.position(room).unwrap_or(Position::ZERO));
+            self.join(room, resume).await?;
+        }
+        Ok(())
+    }
+
+    /// Rooms this client has joined.
+    pub fn joined(&self) -> &[RoomId] {
+        &self.joined
+    }
+}
+
+type Opened = (
+    mpsc::UnboundedSender<io::Out>,
+    mpsc::Receiver<ServerFrame>,
+    Option<p::Hello>,
+);
+
+async fn open(config: &ClientConfig, shared: Arc<Shared>) -> Result<Opened, ClientError> {
+    let url = match &config.token {
+        Some(token) => format!("{}?token={}", config.url, token),
+        None => config.url.clone(),
+    };
+    let mut request = url.into_client_request()?;
+    let protocol = if config.codec.is_text() {
+        SUBPROTOCOL_JSON
+    } else {
+        SUBPROTOCOL_MSGPACK
+    };
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
+    let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let (event_tx, event_rx) = mpsc::channel(config.event_buffer);
+    tokio::spawn(io::run(socket, config.codec, shared, out_rx, event_tx));
+    Ok((out_tx, event_rx, None))
+}

@@ -70,19 +70,38 @@ pub async fn history(
     let me = bearer(&state, &headers)?;
     let room = RoomId(room);
     let limit = q.limit.unwrap_or(50);
-    if limit == 0 || limit > state.limits.max_history_page || (q.before.is_some() && q.after.is_some()) {
+    if limit == 0
+        || limit > state.limits.max_history_page
+        || (q.before.is_some() && q.after.is_some())
+    {
         return Err(ErrorCode::InvalidArgument.into());
     }
     let store = &state.hub.store;
     let members = store.members(room).await.map_err(|_| ErrorCode::Internal)?;
     if !members.iter().any(|(u, _)| *u == me.user) {
-        let exists = store.room(room).await.map_err(|_| ErrorCode::Internal)?.is_some();
-        return Err(if exists { ErrorCode::Forbidden } else { ErrorCode::NotFound }.into());
+        let exists = store
+            .room(room)
+            .await
+            .map_err(|_| ErrorCode::Internal)?
+            .is_some();
+        return Err(if exists {
+            ErrorCode::Forbidden
+        } else {
+            ErrorCode::NotFound
+        }
+        .into());
     }
     let before = q.before.as_deref().map(position).transpose()?;
     let after = q.after.as_deref().map(position).transpose()?;
     let mut messages = store
-        .history(room, HistoryQuery { before, after, limit: limit + 1 })
+        .history(
+            room,
+            HistoryQuery {
+                before,
+                after,
+                limit: limit + 1,
+            },
+        )
         .await
         .map_err(|_| ErrorCode::Internal)?;
     let more = messages.len() > limit as usize;
@@ -93,7 +112,9 @@ pub async fn history(
             messages.remove(0);
         }
     }
-    Ok(Json(serde_json::json!({ "messages": messages, "more": more })))
+    Ok(Json(
+        serde_json::json!({ "messages": messages, "more": more }),
+    ))
 }
 
 /// Ready when the store answers and the node is not shutting down.

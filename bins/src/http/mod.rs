@@ -29,7 +29,10 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(|| async { Html(include_str!("../../static/index.html")) }))
+        .route(
+            "/",
+            get(|| async { Html(include_str!("../../static/index.html")) }),
+        )
         .route(
             "/app.js",
             get(|| async {

@@ -35,7 +35,13 @@ pub async fn upgrade(
         return Err(switchboard_engine::ErrorCode::ShuttingDown.into());
     }
     let identity = match params.token {
-        Some(token) => Some(state.hub.tokens.verify(&token).map_err(|e| ApiError(e.code()))?),
+        Some(token) => Some(
+            state
+                .hub
+                .tokens
+                .verify(&token)
+                .map_err(|e| ApiError(e.code()))?,
+        ),
         None => None,
     };
     let max_frame = state.limits.max_frame_bytes as usize;
@@ -106,7 +112,9 @@ impl Sink<OutFrame> for AxumTransport {
     type Error = TransportError;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Pin::new(&mut self.0).poll_ready(cx).map_err(transport_error)
+        Pin::new(&mut self.0)
+            .poll_ready(cx)
+            .map_err(transport_error)
     }
 
     fn start_send(mut self: Pin<&mut Self>, frame: OutFrame) -> Result<(), Self::Error> {
@@ -120,14 +128,20 @@ impl Sink<OutFrame> for AxumTransport {
                 reason: reason.into(),
             })),
         };
-        Pin::new(&mut self.0).start_send(message).map_err(transport_error)
+        Pin::new(&mut self.0)
+            .start_send(message)
+            .map_err(transport_error)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Pin::new(&mut self.0).poll_flush(cx).map_err(transport_error)
+        Pin::new(&mut self.0)
+            .poll_flush(cx)
+            .map_err(transport_error)
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Pin::new(&mut self.0).poll_close(cx).map_err(transport_error)
+        Pin::new(&mut self.0)
+            .poll_close(cx)
+            .map_err(transport_error)
     }
 }
