@@ -43,7 +43,7 @@ impl ConnectionActor {
             ClientFrame::Send(c) => self.send(me, c).await,
             ClientFrame::History(c) => self.history(me, c).await,
             ClientFrame::Typing(c) => {
-                let room = self.joined_room(c.room)?;
+                let room = self.joined_room(c.room).await?;
                 room.tell(Typing {
                     user: me,
                     active: c.active,
@@ -54,7 +54,7 @@ impl ConnectionActor {
                 Ok(())
             }
             ClientFrame::MarkRead(c) => {
-                let room = self.joined_room(c.room)?;
+                let room = self.joined_room(c.room).await?;
                 let pos = self
                     .hub
                     .store
@@ -153,15 +153,20 @@ impl ConnectionActor {
         Ok(())
     }
 
-    fn joined_room(
-        &self,
+    /// The room actor of a joined room, re-resolved if the one we knew has stopped.
+    async fn joined_room(
+        &mut self,
         room: RoomId,
     ) -> Result<kameo::actor::ActorRef<crate::room::RoomActor>, ErrorCode> {
-        self.joined
-            .iter()
+        let j = self
+            .joined
+            .iter_mut()
             .find(|j| j.room == room)
-            .map(|j| j.actor.clone())
-            .ok_or(ErrorCode::NotJoined)
+            .ok_or(ErrorCode::NotJoined)?;
+        if !j.actor.is_alive() {
+            j.actor = self.hub.room(room).await?;
+        }
+        Ok(j.actor.clone())
     }
 
     async fn create_room(&mut self, me: UserId, c: p::CreateRoom) -> Result<(), ErrorCode> {
@@ -290,9 +295,9 @@ impl ConnectionActor {
             received,
         };
         for _ in 0..2 {
-            let actor = match self.joined_room(c.room) {
-                Ok(actor) if actor.is_alive() => actor,
-                _ => self.hub.room(c.room).await?,
+            let actor = match self.joined_room(c.room).await {
+                Ok(actor) => actor,
+                Err(_) => self.hub.room(c.room).await?,
             };
             // Waits while the room's mailbox is full: backpressure on this sender only.
             match actor.tell(post).await {

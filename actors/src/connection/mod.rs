@@ -58,6 +58,9 @@ pub struct ConnectionActor {
     bad_frames: u32,
     auth_deadline: Option<tokio::time::Instant>,
     shutdown: watch::Receiver<bool>,
+    /// Keeps the mailbox open while the socket lives: nobody else holds this actor's ref.
+    /// Dropped when the actor stops.
+    self_ref: Option<ActorRef<Self>>,
 }
 
 /// Why the connection is ending.
@@ -76,7 +79,7 @@ impl Actor for ConnectionActor {
     type Args = ConnArgs;
     type Error = Infallible;
 
-    async fn on_start(args: ConnArgs, _: ActorRef<Self>) -> Result<Self, Infallible> {
+    async fn on_start(args: ConnArgs, self_ref: ActorRef<Self>) -> Result<Self, Infallible> {
         let hub = args.hub;
         let id = hub.next_conn_id();
         let config = &hub.config;
@@ -106,6 +109,7 @@ impl Actor for ConnectionActor {
             bad_frames: 0,
             auth_deadline: Some(tokio::time::Instant::now() + config.auth_timeout),
             shutdown: hub.shutdown_signal(),
+            self_ref: Some(self_ref),
             hub,
         };
         let user = args
@@ -196,6 +200,7 @@ impl Actor for ConnectionActor {
             let _ = user.tell(Detach { conn: self.id }).try_send();
         }
         self.rx.close();
+        self.self_ref = None;
         metrics::gauge!(names::CONNECTIONS).decrement(1);
         self.hub.connection_closed();
         Ok(())
@@ -305,15 +310,17 @@ impl ConnectionActor {
         let text = self.codec.is_text();
         let transport = &mut self.transport;
         let _ = tokio::time::timeout(self.hub.config.close_timeout, async {
-            transport
-                .send(OutFrame::Data { bytes: frame, text })
-                .await?;
-            transport
+            // After a read error the data frame may be refused; the close frame still goes.
+            let _ = transport.send(OutFrame::Data { bytes: frame, text }).await;
+            let _ = transport
                 .send(OutFrame::Close {
                     code,
                     reason: reason.to_owned(),
                 })
-                .await
+                .await;
+            // Linger until the peer answers the close: closing a socket with unread input
+            // resets it, and the peer could lose our close frame.
+            while let Some(Inbound::Data { .. }) = transport.next().await {}
         })
         .await;
     }

@@ -253,7 +253,11 @@ impl RoomActor {
                 events
             }
         };
-        Ok((events.len() <= limit).then_some(events))
+        // A replay must fit the connection's queue with room to spare, or it would be
+        // disconnected as slow by its own resume.
+        let bytes: usize = events.iter().map(|e| e.len()).sum();
+        let fits = events.len() <= limit && bytes <= self.hub.config.outbound_bytes / 2;
+        Ok(fits.then_some(events))
     }
 
     async fn admit(&mut self, user: UserId) -> Result<(), ErrorCode> {

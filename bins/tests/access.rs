@@ -1,0 +1,346 @@
+//! Identity, permissions and bad input, over real sockets.
+
+mod support;
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use support::{WAIT, expect, expect_none, start};
+use switchboard_client::Client;
+use switchboard_engine::auth::{Identity, LocalTokens};
+use switchboard_engine::protocol::{ServerFrame, Visibility};
+use switchboard_engine::{ErrorCode, Position, UserId, close};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn bad_expired_and_forged_tokens_are_rejected() {
+    let t = start(|_| {}).await;
+    let (alice, good) = t.user().await;
+    let who = Identity {
+        user: alice,
+        name: "x".into(),
+    };
+    let forged = LocalTokens::new(&[7; 32], 60).issue(&who);
+    let secret = std::fs::read(t.dir.path().join("token.key")).unwrap();
+    let expired = LocalTokens::new(&secret, 60).issue_at(&who, 1_000_000);
+
+    // At upgrade: refused with HTTP 401 before any WebSocket exists.
+    for token in [&forged, &expired, &"garbage".to_owned()] {
+        let err = Client::connect(&t.ws_url(), Some(token))
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("401"), "{err}");
+    }
+    // Through the auth command: coded errors, connection stays usable.
+    let c = Client::connect(&t.ws_url(), None).await.unwrap();
+    assert_eq!(
+        c.ping().await.unwrap_err().code(),
+        Some(ErrorCode::Unauthenticated)
+    );
+    assert_eq!(
+        c.auth(&forged).await.unwrap_err().code(),
+        Some(ErrorCode::InvalidToken)
+    );
+    assert_eq!(
+        c.auth(&expired).await.unwrap_err().code(),
+        Some(ErrorCode::TokenExpired)
+    );
+    assert_eq!(c.auth(&good).await.unwrap().user.id, alice);
+    assert_eq!(
+        c.auth(&good).await.unwrap_err().code(),
+        Some(ErrorCode::AlreadyAuthenticated)
+    );
+    c.ping().await.unwrap();
+    t.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn unauthenticated_sockets_are_closed_after_the_timeout() {
+    let t = start(|c| c.engine.auth_timeout_secs = 1).await;
+    let mut c = Client::connect(&t.ws_url(), None).await.unwrap();
+    let d = expect(&mut c, WAIT, |f| match f {
+        ServerFrame::Disconnect(d) => Some(d),
+        _ => None,
+    })
+    .await;
+    assert_eq!(d.code, close::AUTH_TIMEOUT);
+    t.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn non_members_cannot_read_post_or_join_a_private_room() {
+    let t = start(|_| {}).await;
+    let (_, owner) = t.member().await;
+    let (guest_id, mut guest) = t.member().await;
+    let room = owner
+        .create_room("secret", Visibility::Private)
+        .await
+        .unwrap();
+    owner.send(room, "c1", "for members only").await.unwrap();
+
+    let code = |r: Result<_, switchboard_client::ClientError>| r.err().and_then(|e| e.code());
+    assert_eq!(
+        code(guest.join(room, None).await.map(drop)),
+        Some(ErrorCode::Forbidden)
+    );
+    assert_eq!(
+        code(guest.send(room, "g1", "let me in").await.map(drop)),
+        Some(ErrorCode::Forbidden)
+    );
+    assert_eq!(
+        code(guest.history(room, None, None, 10).await.map(drop)),
+        Some(ErrorCode::Forbidden)
+    );
+    assert_eq!(
+        code(guest.invite(room, guest_id).await),
+        Some(ErrorCode::Forbidden)
+    );
+    // Over HTTP too.
+    let (_, guest_token) = t.user().await;
+    let status = reqwest_status(
+        &format!("{}/api/rooms/{}/history", t.http_url(), room.0),
+        &guest_token,
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // Once invited by the owner, the guest can do all three.
+    owner.invite(room, guest_id).await.unwrap();
+    guest.join(room, Some(Position::ZERO)).await.unwrap();
+    let m = expect(&mut guest, WAIT, |f| match f {
+        ServerFrame::Message(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(m.text, "for members only");
+    guest.send(room, "g1", "thanks").await.unwrap();
+    assert_eq!(
+        guest
+            .history(room, None, None, 10)
+            .await
+            .unwrap()
+            .messages
+            .len(),
+        2
+    );
+    t.node.shutdown().await;
+}
+
+/// Raw HTTP GET with a bearer token; returns the status code.
+async fn reqwest_status(url: &str, token: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    String::from_utf8_lossy(&buf)[9..12].parse().unwrap()
+}
+
+#[tokio::test]
+async fn direct_conversations_admit_only_their_two_users() {
+    let t = start(|_| {}).await;
+    let (a_id, a) = t.member().await;
+    let (b_id, mut b) = t.member().await;
+    let (_, mut eve) = t.member().await;
+    let room = a.open_direct(b_id).await.unwrap();
+    assert_eq!(
+        b.open_direct(a_id).await.unwrap(),
+        room,
+        "one room per pair"
+    );
+    b.join(room, None).await.unwrap();
+    a.send(room, "d1", "psst").await.unwrap();
+    let m = expect(&mut b, WAIT, |f| match f {
+        ServerFrame::Message(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(m.sender, a_id);
+    assert_eq!(
+        eve.join(room, None).await.unwrap_err().code(),
+        Some(ErrorCode::Forbidden)
+    );
+    assert_eq!(
+        eve.send(room, "e", "hi").await.unwrap_err().code(),
+        Some(ErrorCode::Forbidden)
+    );
+    assert_eq!(
+        a.invite(room, UserId(999)).await.unwrap_err().code(),
+        Some(ErrorCode::Forbidden)
+    );
+    t.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn typing_presence_and_receipts_reach_members_not_outsiders() {
+    let t = start(|_| {}).await;
+    let (a_id, mut a) = t.member().await;
+    let (b_id, b_token) = t.user().await;
+    let (_, mut outsider) = t.member().await;
+    let room = a.create_room("team", Visibility::Private).await.unwrap();
+    a.invite(room, b_id).await.unwrap();
+    a.join(room, None).await.unwrap();
+
+    // Presence: a watches b (they share a room); the outsider may not.
+    let before = a.presence_subscribe(vec![b_id]).await.unwrap();
+    assert_eq!(
+        before[0].status,
+        switchboard_engine::domain::PresenceStatus::Offline
+    );
+    assert_eq!(
+        outsider
+            .presence_subscribe(vec![b_id])
+            .await
+            .unwrap_err()
+            .code(),
+        Some(ErrorCode::Forbidden)
+    );
+    assert_eq!(
+        outsider
+            .presence_query(vec![a_id])
+            .await
+            .unwrap_err()
+            .code(),
+        Some(ErrorCode::Forbidden)
+    );
+    let mut b = t.client(&b_token).await;
+    let online = expect(&mut a, WAIT, |f| match f {
+        ServerFrame::PresenceChanged(p) => Some(p),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (online.user, online.status),
+        (b_id, switchboard_engine::domain::PresenceStatus::Online)
+    );
+
+    b.join(room, None).await.unwrap();
+    b.typing(room, true).await.unwrap();
+    let typing = expect(&mut a, WAIT, |f| match f {
+        ServerFrame::Typing(t) => Some(t),
+        _ => None,
+    })
+    .await;
+    assert_eq!((typing.user, typing.active), (b_id, true));
+
+    let sent = a.send(room, "m1", "read me").await.unwrap();
+    b.mark_read(room, sent.pos).await.unwrap();
+    let receipt = expect(&mut a, WAIT, |f| match f {
+        ServerFrame::ReadReceipt(r) => Some(r),
+        _ => None,
+    })
+    .await;
+    assert_eq!((receipt.user, receipt.pos), (b_id, sent.pos));
+    // The outsider is not joined and may not join: typing and receipts cannot reach it.
+    assert_eq!(
+        outsider.typing(room, true).await.unwrap_err().code(),
+        Some(ErrorCode::NotJoined)
+    );
+    expect_none(&mut outsider, Duration::from_millis(300), |_| true).await;
+
+    b.close();
+    let offline = expect(&mut a, WAIT, |f| match f {
+        ServerFrame::PresenceChanged(p) => Some(p),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        offline.status,
+        switchboard_engine::domain::PresenceStatus::Offline
+    );
+    t.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_frames_get_coded_errors_and_spare_others() {
+    let t = start(|c| c.limits.max_frame_bytes = 1024).await;
+    let (_, token) = t.user().await;
+    let (_, mut bystander) = t.member().await;
+    let room = bystander
+        .create_room("calm", Visibility::Public)
+        .await
+        .unwrap();
+    bystander.join(room, None).await.unwrap();
+
+    // Garbage gets error 1000 and the connection lives on.
+    let mut c = t.client(&token).await;
+    c.send_raw(vec![0xc1, 0x00, 0xff], false).unwrap();
+    c.send_raw(b"\x82\xa4type\xa8teleport\xa3rid\x05".to_vec(), false)
+        .unwrap();
+    let e1 = expect(&mut c, WAIT, |f| match f {
+        ServerFrame::Error(e) => Some(e),
+        _ => None,
+    })
+    .await;
+    let e2 = expect(&mut c, WAIT, |f| match f {
+        ServerFrame::Error(e) => Some(e),
+        _ => None,
+    })
+    .await;
+    assert_eq!((e1.code, e1.rid), (ErrorCode::BadFrame, None));
+    assert_eq!(
+        (e2.code, e2.rid),
+        (ErrorCode::BadFrame, Some(5)),
+        "rid salvaged"
+    );
+    c.ping().await.unwrap();
+
+    // Ten in a row: closed with 4009.
+    for _ in 0..10 {
+        c.send_raw(vec![0xc1], false).unwrap();
+    }
+    let d = expect(&mut c, WAIT, |f| match f {
+        ServerFrame::Disconnect(d) => Some(d),
+        _ => None,
+    })
+    .await;
+    assert_eq!(d.code, close::TOO_MANY_ERRORS);
+
+    // Oversized: closed with 1009. (Far beyond the limit, the unread rest of the frame makes
+    // the kernel reset the socket instead, so the test stays within one socket read.)
+    let (mut raw, _) = tokio_tungstenite::connect_async(format!("{}?token={token}", t.ws_url()))
+        .await
+        .unwrap();
+    raw.send(Message::Binary(vec![0x90; 2000].into()))
+        .await
+        .unwrap();
+    let mut code = None;
+    while let Some(Ok(m)) = raw.next().await {
+        if let Message::Close(Some(f)) = m {
+            code = Some(u16::from(f.code));
+        }
+    }
+    assert_eq!(code, Some(close::MESSAGE_TOO_BIG));
+
+    // A text frame on a MessagePack connection: closed with 1003.
+    let c2 = t.client(&token).await;
+    c2.send_raw(b"{\"type\":\"ping\",\"rid\":1}".to_vec(), true)
+        .unwrap();
+
+    // The bystander never noticed.
+    bystander.ping().await.unwrap();
+    bystander.send(room, "ok", "still here").await.unwrap();
+    t.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn json_subprotocol_speaks_the_same_frames() {
+    let t = start(|_| {}).await;
+    let (_, token) = t.user().await;
+    let mut cfg = switchboard_client::ClientConfig::new(t.ws_url(), Some(token));
+    cfg.codec = switchboard_engine::Codec::Json;
+    let mut c = Client::connect_with(cfg).await.unwrap();
+    let room = c.create_room("json", Visibility::Public).await.unwrap();
+    c.join(room, None).await.unwrap();
+    let sent = c.send(room, "j1", "hello json").await.unwrap();
+    let m = expect(&mut c, WAIT, |f| match f {
+        ServerFrame::Message(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!((m.pos, m.text.as_str()), (sent.pos, "hello json"));
+    t.node.shutdown().await;
+}
