@@ -66,6 +66,9 @@ pub struct EngineConfig {
     pub auth_timeout_secs: u64,
     /// Malformed frames in a row before the connection is closed (close 4009).
     pub max_bad_frames: u32,
+    /// Milliseconds a closing connection may take to write its final `disconnect` and close
+    /// frames (behind whatever the client has not read yet) before the socket is dropped.
+    pub close_timeout_ms: u64,
     /// Seconds shutdown waits for connections to close before stopping anyway.
     pub shutdown_grace_secs: u64,
     /// Test-only fault injection (room panics). Never enable in production.
@@ -125,6 +128,7 @@ impl Default for EngineConfig {
             room_restart_window_secs: hub.room_restart_window.as_secs(),
             auth_timeout_secs: hub.auth_timeout.as_secs(),
             max_bad_frames: hub.max_bad_frames,
+            close_timeout_ms: hub.close_timeout.as_millis() as u64,
             shutdown_grace_secs: 10,
             fault_injection: false,
         }
@@ -170,6 +174,7 @@ impl Config {
             room_restart_window: Duration::from_secs(e.room_restart_window_secs),
             auth_timeout: Duration::from_secs(e.auth_timeout_secs),
             max_bad_frames: e.max_bad_frames,
+            close_timeout: Duration::from_millis(e.close_timeout_ms),
             fault_injection: e.fault_injection,
             ..HubConfig::default()
         }

@@ -1,0 +1,207 @@
+//! The `switchboard` binary as an operator runs it: start-up time, HTTP routes, and SIGTERM
+//! under a send load followed by a restart, with every acknowledged message still stored.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use switchboard_client::Client;
+use switchboard_engine::protocol::{ServerFrame, Visibility};
+use switchboard_engine::{Position, close};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn switchboard(data: &Path, port: u16) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    cmd.env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SWITCHBOARD_DATA_DIR", data)
+        .env("SWITCHBOARD_AUTH__ARGON2_MEMORY_KIB", "256")
+        .env("SWITCHBOARD_AUTH__ARGON2_ITERATIONS", "1")
+        .env("SWITCHBOARD_LOG", "warn");
+    cmd
+}
+
+/// Starts `serve` and returns once `/healthz` answers, with the time that took.
+async fn serve(data: &Path, port: u16) -> (Child, Duration) {
+    let started = Instant::now();
+    let child = switchboard(data, port)
+        .arg("serve")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while http(port, "GET", "/healthz", "").await.0 != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "server never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (child, started.elapsed())
+}
+
+/// A minimal HTTP/1.1 request; (status, body). Status 0 when nothing listens.
+async fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return (0, String::new());
+    };
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return (0, String::new());
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+fn field<'a>(json: &'a str, key: &str) -> &'a str {
+    let start = json.find(&format!("\"{key}\":\"")).unwrap() + key.len() + 4;
+    &json[start..start + json[start..].find('"').unwrap()]
+}
+
+#[tokio::test]
+async fn acknowledged_messages_survive_sigterm_and_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mut child, ready_in) = serve(data.path(), port).await;
+    eprintln!("ready in {ready_in:?}");
+    assert!(ready_in < Duration::from_secs(2), "ready in {ready_in:?}");
+    assert_eq!(http(port, "GET", "/readyz", "").await.0, 200);
+    let (status, page) = http(port, "GET", "/", "").await;
+    assert!(status == 200 && page.contains("<html"), "web page served");
+
+    let (status, body) = http(
+        port,
+        "POST",
+        "/api/signup",
+        r#"{"name":"op","password":"hunter2hunter2"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = field(&body, "token").to_owned();
+    let (status, _) = http(
+        port,
+        "POST",
+        "/api/signup",
+        r#"{"name":"op","password":"hunter2hunter2"}"#,
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        http(
+            port,
+            "POST",
+            "/api/signin",
+            r#"{"name":"op","password":"wrong-password"}"#
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(
+        http(
+            port,
+            "POST",
+            "/api/signin",
+            r#"{"name":"op","password":"hunter2hunter2"}"#
+        )
+        .await
+        .0,
+        200
+    );
+
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let admin = Client::connect(&url, Some(&token)).await.unwrap();
+    let room = admin
+        .create_room("durable", Visibility::Public)
+        .await
+        .unwrap();
+
+    // Four senders send as fast as acknowledgements come back.
+    let mut senders = Vec::new();
+    for s in 0..4 {
+        let mut c = Client::connect(&url, Some(&token)).await.unwrap();
+        c.join(room, None).await.unwrap();
+        senders.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut i = 0;
+            while let Ok(sent) = c.send(room, &format!("s{s}-{i}"), "payload").await {
+                acked.push((sent.cmid, sent.pos));
+                i += 1;
+            }
+            // The node said goodbye with 1012 (restart), unless the socket was already gone.
+            let mut code = c.close_frame().map(|c| c.0);
+            while let Some(f) = c.event_within(Duration::from_secs(2)).await {
+                if let ServerFrame::Disconnect(d) = f {
+                    code = Some(d.code);
+                }
+            }
+            (acked, code)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sigterm(&child);
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
+
+    let mut acked = Vec::new();
+    let mut told_to_reconnect = 0;
+    for s in senders {
+        let (a, code) = s.await.unwrap();
+        acked.extend(a);
+        told_to_reconnect += usize::from(code == Some(close::SERVICE_RESTART));
+    }
+    assert!(acked.len() > 20, "load ran: {} acked", acked.len());
+    assert!(
+        told_to_reconnect > 0,
+        "clients were told to reconnect (1012)"
+    );
+
+    let (mut child, _) = serve(data.path(), port).await;
+    let reader = Client::connect(&url, Some(&token)).await.unwrap();
+    let mut stored = Vec::new();
+    let mut after = Position::ZERO;
+    loop {
+        let page = reader.history(room, None, Some(after), 200).await.unwrap();
+        if let Some(last) = page.messages.last() {
+            after = last.pos;
+        }
+        stored.extend(page.messages.into_iter().map(|m| (m.cmid, m.pos)));
+        if !page.more {
+            break;
+        }
+    }
+    let stored_set: HashSet<_> = stored.iter().cloned().collect();
+    assert_eq!(stored_set.len(), stored.len(), "nothing stored twice");
+    for a in &acked {
+        assert!(stored_set.contains(a), "acknowledged {a:?} was lost");
+    }
+    eprintln!("{} acknowledged, {} stored", acked.len(), stored.len());
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
+}
