@@ -146,10 +146,12 @@ impl Hub {
 
     /// Called by a room with no subscribers for `room_idle`: the supervisor stops it.
     pub(crate) fn room_idle(&self, room: RoomId, actor: ActorId) {
-        if let Some(supervisor) = self.supervisor.get() {
-            let _ = supervisor
-                .tell(crate::room::RoomIdle { room, actor })
-                .try_send();
+        if let Some(supervisor) = self.supervisor.get().cloned() {
+            // Never dropped: a lost notice would leave the room running until its
+            // subscribers change again.
+            tokio::spawn(async move {
+                let _ = supervisor.tell(crate::room::RoomIdle { room, actor }).await;
+            });
         }
     }
 

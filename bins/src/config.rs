@@ -155,9 +155,23 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment
-            .merge(Env::prefixed("SWITCHBOARD_").split("__"))
+            // The CLI's own variables are not configuration fields.
+            .merge(
+                Env::prefixed("SWITCHBOARD_")
+                    .ignore(&["config", "password"])
+                    .split("__"),
+            )
             .extract()
             .map_err(Box::new)
+    }
+
+    /// This configuration with secrets blanked, for printing.
+    pub fn redacted(&self) -> Config {
+        let mut c = self.clone();
+        if c.auth.token_secret.is_some() {
+            c.auth.token_secret = Some("<redacted>".into());
+        }
+        c
     }
 
     pub fn hub(&self) -> HubConfig {
@@ -176,7 +190,6 @@ impl Config {
             max_bad_frames: e.max_bad_frames,
             close_timeout: Duration::from_millis(e.close_timeout_ms),
             fault_injection: e.fault_injection,
-            ..HubConfig::default()
         }
     }
 
@@ -193,6 +206,8 @@ impl Config {
 }
 
 #[cfg(test)]
+// figment's `Jail` fixes the closure's error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

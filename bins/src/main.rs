@@ -1,5 +1,8 @@
 //! `switchboard`: run a node, or administer its embedded store.
 
+// A CLI answers on stdout; logs go to stderr.
+#![allow(clippy::print_stdout)]
+
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -47,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Config => {
-            print!("{}", toml::to_string_pretty(&config)?);
+            print!("{}", toml::to_string_pretty(&config.redacted())?);
             Ok(())
         }
         Command::CreateUser { name, password } => {

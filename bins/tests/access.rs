@@ -316,9 +316,15 @@ async fn malformed_and_oversized_frames_get_coded_errors_and_spare_others() {
     assert_eq!(code, Some(close::MESSAGE_TOO_BIG));
 
     // A text frame on a MessagePack connection: closed with 1003.
-    let c2 = t.client(&token).await;
+    let mut c2 = t.client(&token).await;
     c2.send_raw(b"{\"type\":\"ping\",\"rid\":1}".to_vec(), true)
         .unwrap();
+    let d = expect(&mut c2, WAIT, |f| match f {
+        ServerFrame::Disconnect(d) => Some(d),
+        _ => None,
+    })
+    .await;
+    assert_eq!(d.code, close::UNSUPPORTED_DATA);
 
     // The bystander never noticed.
     bystander.ping().await.unwrap();

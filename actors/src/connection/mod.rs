@@ -193,11 +193,13 @@ impl Actor for ConnectionActor {
         _: WeakActorRef<Self>,
         _: kameo::error::ActorStopReason,
     ) -> Result<(), Infallible> {
+        // Waits for mailbox room rather than dropping: a lost Detach would leave the user
+        // online forever, a lost Unsubscribe would keep a room from going idle.
         for j in self.joined.drain(..) {
-            let _ = j.actor.tell(Unsubscribe { conn: self.id }).try_send();
+            let _ = j.actor.tell(Unsubscribe { conn: self.id }).await;
         }
         for user in self.watching.drain(..).chain(self.user_actor.take()) {
-            let _ = user.tell(Detach { conn: self.id }).try_send();
+            let _ = user.tell(Detach { conn: self.id }).await;
         }
         self.rx.close();
         self.self_ref = None;

@@ -16,10 +16,12 @@ pub struct TestNode {
 
 /// A config for tests: ephemeral port, its own data dir, cheap password hashing.
 pub fn config(dir: &std::path::Path) -> Config {
-    let mut c = Config::default();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.data_dir = dir.to_path_buf();
-    c.sqlite_durable = false;
+    let mut c = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        sqlite_durable: false,
+        ..Config::default()
+    };
     c.auth.argon2_memory_kib = 256;
     c.auth.argon2_iterations = 1;
     c.engine.fault_injection = true;

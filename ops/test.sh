@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine of this kind. Installs what the tests need when it
+# is missing (idempotently) and fails loudly when it cannot; it never skips a test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+die() { echo "FATAL: $*" >&2; exit 1; }
+
+# --- what the tests need -------------------------------------------------------------------
+command -v cargo >/dev/null || die "cargo is not installed"
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "installing cargo-nextest"
+  cargo install cargo-nextest --locked || die "cannot install cargo-nextest"
+fi
+command -v node >/dev/null || die "node is not installed (needed for the browser test)"
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing chromium for the browser test"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+    || die "cannot install chromium"
+fi
+(cd bins/tests/browser && npm ci --no-audit --no-fund --loglevel=error) \
+  || die "cannot install playwright-core"
+
+# --- the browser test: a real server, two real browsers ------------------------------------
+cargo build --locked -p switchboard --bin switchboard
+data=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+SWITCHBOARD_LISTEN=127.0.0.1:$port SWITCHBOARD_DATA_DIR=$data SWITCHBOARD_LOG=warn \
+  SWITCHBOARD_AUTH__ARGON2_MEMORY_KIB=1024 SWITCHBOARD_AUTH__ARGON2_ITERATIONS=1 \
+  target/debug/switchboard serve &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -rf "$data"' EXIT
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || die "server did not start"
+SWITCHBOARD_URL="http://127.0.0.1:$port" node bins/tests/browser/chat.mjs
+kill -TERM $server; wait $server || die "server did not exit cleanly on SIGTERM"
+trap 'rm -rf "$data"' EXIT
+
+# --- unit, property and integration tests (real sockets) -----------------------------------
+cargo nextest run --workspace --locked --no-fail-fast
