@@ -27,6 +27,9 @@ pub struct HubConfig {
     pub room_buffer: usize,
     /// Most missed messages a resume replays; beyond it the client is told to reload.
     pub resume_limit: usize,
+    /// Rooms with more members than this do not announce joins and leaves: in a huge room
+    /// those events would cost members × joins deliveries.
+    pub member_events_max: usize,
     /// How long a room with no subscribers stays active.
     pub room_idle: Duration,
     /// Mailbox capacity of each room actor.
@@ -52,6 +55,7 @@ impl Default for HubConfig {
             outbound_bytes: 4 * 1024 * 1024,
             room_buffer: 1024,
             resume_limit: 1000,
+            member_events_max: 1000,
             room_idle: Duration::from_secs(60),
             room_mailbox: 1024,
             room_restart_limit: 5,

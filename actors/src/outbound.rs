@@ -5,14 +5,15 @@
 //! close code 4008 and its resume positions. Whoever pushed simply drops that recipient, so a
 //! slow reader never delays anyone else.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use serde::Serialize;
 use switchboard_engine::protocol::ServerFrame;
 use switchboard_engine::{Codec, ConnId, Position, RoomId};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 /// A server frame encoded once (MessagePack) and shared by every recipient. The JSON form is
 /// made on first use by a JSON (debugging) connection, then shared too.
@@ -84,14 +85,29 @@ impl Outgoing {
     }
 }
 
+struct Queue {
+    items: VecDeque<Outgoing>,
+    bytes: usize,
+    closed: bool,
+}
+
 struct Shared {
     conn: ConnId,
     codec: Codec,
-    tx: mpsc::Sender<Outgoing>,
-    queued_bytes: AtomicUsize,
+    /// Guards a short push or pop, never held across an `.await`. Chosen over an mpsc channel
+    /// because an idle connection's empty deque holds no memory at all.
+    queue: Mutex<Queue>,
+    max_frames: usize,
     max_bytes: usize,
+    data: Notify,
     slow: AtomicBool,
     slow_signal: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The sending side of a connection's queue; cheap to clone.
@@ -103,7 +119,6 @@ pub struct Outbound {
 /// The connection's side of its queue.
 pub struct OutboundReceiver {
     shared: Arc<Shared>,
-    rx: mpsc::Receiver<Outgoing>,
 }
 
 /// Creates a queue holding at most `max_frames` frames and `max_bytes` bytes.
@@ -113,13 +128,17 @@ pub fn channel(
     max_frames: usize,
     max_bytes: usize,
 ) -> (Outbound, OutboundReceiver) {
-    let (tx, rx) = mpsc::channel(max_frames.max(1));
     let shared = Arc::new(Shared {
         conn,
         codec,
-        tx,
-        queued_bytes: AtomicUsize::new(0),
+        queue: Mutex::new(Queue {
+            items: VecDeque::new(),
+            bytes: 0,
+            closed: false,
+        }),
+        max_frames: max_frames.max(1),
         max_bytes,
+        data: Notify::new(),
         slow: AtomicBool::new(false),
         slow_signal: Notify::new(),
     });
@@ -127,7 +146,7 @@ pub fn channel(
         Outbound {
             shared: shared.clone(),
         },
-        OutboundReceiver { shared, rx },
+        OutboundReceiver { shared },
     )
 }
 
@@ -148,20 +167,21 @@ impl Outbound {
             return false;
         }
         let len = item.len();
-        if s.queued_bytes.fetch_add(len, Ordering::Relaxed) + len > s.max_bytes {
-            s.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            self.mark_slow();
-            return false;
-        }
-        match s.tx.try_send(item) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                s.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-                self.mark_slow();
-                false
+        {
+            let mut q = s.lock();
+            if q.closed {
+                return false;
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            if q.items.len() >= s.max_frames || q.bytes + len > s.max_bytes {
+                drop(q);
+                self.mark_slow();
+                return false;
+            }
+            q.items.push_back(item);
+            q.bytes += len;
         }
+        s.data.notify_one();
+        true
     }
 
     pub fn event(&self, event: &Arc<Event>) -> bool {
@@ -174,7 +194,7 @@ impl Outbound {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.shared.tx.is_closed()
+        self.shared.lock().closed
     }
 
     fn mark_slow(&self) {
@@ -184,20 +204,37 @@ impl Outbound {
     }
 }
 
+/// Past this many slots an emptied queue gives its memory back.
+const KEEP_CAPACITY: usize = 16;
+
 impl OutboundReceiver {
+    /// The next item; waits while the queue is empty. `None` once closed.
     pub async fn recv(&mut self) -> Option<Outgoing> {
-        let item = self.rx.recv().await?;
-        self.shared
-            .queued_bytes
-            .fetch_sub(item.len(), Ordering::Relaxed);
-        Some(item)
+        loop {
+            {
+                let mut q = self.shared.lock();
+                if let Some(item) = Self::pop(&mut q) {
+                    return Some(item);
+                }
+                if q.closed {
+                    return None;
+                }
+            }
+            // A push between the check and this wait leaves a permit, so no wake-up is lost.
+            self.shared.data.notified().await;
+        }
     }
 
     pub fn try_recv(&mut self) -> Option<Outgoing> {
-        let item = self.rx.try_recv().ok()?;
-        self.shared
-            .queued_bytes
-            .fetch_sub(item.len(), Ordering::Relaxed);
+        Self::pop(&mut self.shared.lock())
+    }
+
+    fn pop(q: &mut Queue) -> Option<Outgoing> {
+        let item = q.items.pop_front()?;
+        q.bytes -= item.len();
+        if q.items.is_empty() && q.items.capacity() > KEEP_CAPACITY {
+            q.items = VecDeque::new();
+        }
         Some(item)
     }
 
@@ -219,7 +256,57 @@ impl OutboundReceiver {
 
     /// Stops accepting items and drops what is queued.
     pub fn close(&mut self) {
-        self.rx.close();
-        while self.rx.try_recv().is_ok() {}
+        let mut q = self.shared.lock();
+        q.closed = true;
+        q.items = VecDeque::new();
+        q.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_engine::protocol::Done;
+
+    fn frame() -> Outgoing {
+        Outgoing::Frame(Bytes::from_static(b"0123456789"))
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_marks_the_connection_slow_and_refuses_more() {
+        let (out, mut rx) = channel(ConnId(1), Codec::MsgPack, 3, 1000);
+        assert!((0..3).all(|_| out.push(frame())));
+        assert!(!rx.is_slow());
+        assert!(!out.push(frame()), "a fourth frame overflows");
+        assert!(rx.is_slow());
+        rx.slow().await;
+        // Once slow, even a drained queue takes nothing more.
+        while rx.try_recv().is_some() {}
+        assert!(!out.push(frame()));
+    }
+
+    #[tokio::test]
+    async fn the_byte_bound_counts_too() {
+        let (out, rx) = channel(ConnId(1), Codec::MsgPack, 100, 25);
+        assert!(out.push(frame()) && out.push(frame()));
+        assert!(!out.push(frame()), "30 bytes > 25");
+        assert!(rx.is_slow());
+    }
+
+    #[tokio::test]
+    async fn items_come_out_in_order_and_close_ends_the_stream() {
+        let (out, mut rx) = channel(ConnId(1), Codec::MsgPack, 100, 10_000);
+        let ev = Event::new(None, &ServerFrame::Pong(Done { rid: 1 }));
+        assert!(out.event(&ev) && out.push(frame()));
+        assert!(matches!(rx.recv().await, Some(Outgoing::Event(_))));
+        assert!(matches!(rx.recv().await, Some(Outgoing::Frame(_))));
+        let waiter = tokio::spawn(async move { rx.recv().await.is_some() });
+        tokio::task::yield_now().await;
+        assert!(out.push(frame()));
+        assert!(waiter.await.unwrap(), "a waiting receiver is woken");
+        let (out, mut rx) = channel(ConnId(2), Codec::MsgPack, 100, 10_000);
+        rx.close();
+        assert!(!out.push(frame()) && out.is_closed());
+        assert!(rx.recv().await.is_none());
     }
 }

@@ -55,6 +55,8 @@ pub struct EngineConfig {
     pub room_buffer: usize,
     /// Most missed messages a resume replays; beyond it the client is told to reload.
     pub resume_limit: usize,
+    /// Rooms with more members than this do not announce `member_joined`/`member_left`.
+    pub member_events_max: usize,
     /// Seconds a room with no subscribers stays active.
     pub room_idle_secs: u64,
     /// Mailbox capacity of each room actor; senders wait while it is full.
@@ -122,6 +124,7 @@ impl Default for EngineConfig {
             outbound_bytes: hub.outbound_bytes,
             room_buffer: hub.room_buffer,
             resume_limit: hub.resume_limit,
+            member_events_max: hub.member_events_max,
             room_idle_secs: hub.room_idle.as_secs(),
             room_mailbox: hub.room_mailbox,
             room_restart_limit: hub.room_restart_limit,
@@ -182,6 +185,7 @@ impl Config {
             outbound_bytes: e.outbound_bytes,
             room_buffer: e.room_buffer,
             resume_limit: e.resume_limit,
+            member_events_max: e.member_events_max,
             room_idle: Duration::from_secs(e.room_idle_secs),
             room_mailbox: e.room_mailbox,
             room_restart_limit: e.room_restart_limit,

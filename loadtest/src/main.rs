@@ -41,13 +41,19 @@ enum Command {
         /// Client processes to spread the connections over.
         #[arg(long, default_value_t = 2)]
         procs: usize,
+        /// Members per room: connection i joins room i / room_size.
+        #[arg(long, default_value_t = 100)]
+        room_size: usize,
     },
     /// One client process of `idle`: connects tokens[from..to], joins, waits.
     IdleClient {
         #[arg(long)]
         url: String,
+        /// File with one room id per line.
         #[arg(long)]
-        room: u64,
+        rooms: String,
+        #[arg(long)]
+        room_size: usize,
         #[arg(long)]
         tokens: String,
         #[arg(long)]
@@ -85,15 +91,17 @@ async fn main() -> anyhow::Result<()> {
             server,
             conns,
             procs,
-        } => idle(&server, conns, procs).await,
+            room_size,
+        } => idle(&server, conns, procs, room_size).await,
         Command::IdleClient {
             url,
-            room,
+            rooms,
+            room_size,
             tokens,
             from,
             to,
             hold_secs,
-        } => idle_client(&url, RoomId(room), &tokens, from, to, hold_secs).await,
+        } => idle_client(&url, &rooms, room_size, &tokens, from, to, hold_secs).await,
         Command::Fanout {
             server,
             members,
@@ -105,14 +113,25 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn idle(server: &str, conns: usize, procs: usize) -> anyhow::Result<()> {
+async fn idle(server: &str, conns: usize, procs: usize, room_size: usize) -> anyhow::Result<()> {
     let node = node::Node::start(server, false).await?;
     println!("signing up {conns} users…");
     let tokens = node.sign_up_many("idle", conns).await?;
     let tokens_file = node.dir.path().join("tokens.txt");
     std::fs::write(&tokens_file, tokens.join("\n"))?;
     let admin = Client::connect(&node.ws_url(), Some(&tokens[0])).await?;
-    let room = admin.create_room("idle", Visibility::Public).await?;
+    let mut rooms = Vec::new();
+    for r in 0..conns.div_ceil(room_size) {
+        rooms.push(
+            admin
+                .create_room(&format!("idle{r}"), Visibility::Public)
+                .await?
+                .0
+                .to_string(),
+        );
+    }
+    let rooms_file = node.dir.path().join("rooms.txt");
+    std::fs::write(&rooms_file, rooms.join("\n"))?;
     admin.close();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = node.rss_kib()?;
@@ -124,13 +143,9 @@ async fn idle(server: &str, conns: usize, procs: usize) -> anyhow::Result<()> {
     for p in 0..procs {
         let (from, to) = (p * per, ((p + 1) * per).min(conns));
         let mut child = tokio::process::Command::new(&me)
-            .args([
-                "idle-client",
-                "--url",
-                &node.ws_url(),
-                "--room",
-                &room.0.to_string(),
-            ])
+            .args(["idle-client", "--url", &node.ws_url()])
+            .args(["--rooms", rooms_file.to_str().context("path")?])
+            .args(["--room-size", &room_size.to_string()])
             .args(["--tokens", tokens_file.to_str().context("path")?])
             .args(["--from", &from.to_string(), "--to", &to.to_string()])
             .args(["--hold-secs", "120"])
@@ -153,7 +168,8 @@ async fn idle(server: &str, conns: usize, procs: usize) -> anyhow::Result<()> {
     let after = node.rss_kib()?;
     let per_conn = (after.saturating_sub(before) as f64 * 1024.0) / conns as f64;
     println!(
-        "idle: {conns} connections from {procs} processes joined room {room} in {connected_in:.1?}"
+        "idle: {conns} connections from {procs} processes joined {} rooms of {room_size} in {connected_in:.1?}",
+        rooms.len()
     );
     println!("node RSS before {before} KiB, after {after} KiB");
     println!("RESULT idle_bytes_per_connection={per_conn:.0}");
@@ -165,7 +181,8 @@ async fn idle(server: &str, conns: usize, procs: usize) -> anyhow::Result<()> {
 
 async fn idle_client(
     url: &str,
-    room: RoomId,
+    rooms: &str,
+    room_size: usize,
     tokens: &str,
     from: usize,
     to: usize,
@@ -175,9 +192,14 @@ async fn idle_client(
         .lines()
         .map(str::to_owned)
         .collect();
-    let mut joins = futures::stream::iter(tokens[from..to].iter().cloned())
-        .map(|token| {
+    let rooms: Vec<u64> = std::fs::read_to_string(rooms)?
+        .lines()
+        .map(|l| l.parse())
+        .collect::<Result<_, _>>()?;
+    let mut joins = futures::stream::iter((from..to).map(|i| (i, tokens[i].clone())))
+        .map(|(i, token)| {
             let url = url.to_owned();
+            let room = RoomId(rooms[i / room_size]);
             async move {
                 let mut c = Client::connect_with(ClientConfig::new(url, Some(token))).await?;
                 c.join(room, None).await?;

@@ -129,7 +129,7 @@ impl Actor for ConnectionActor {
             commands_per_sec: limits.commands_per_sec,
         }));
         if let Some(identity) = args.identity {
-            conn.authenticated(identity).await;
+            Box::pin(conn.authenticated(identity)).await;
         }
         metrics::gauge!(names::CONNECTIONS).increment(1);
         conn.hub.connection_opened();
@@ -184,7 +184,7 @@ impl Actor for ConnectionActor {
                 },
             }
         };
-        self.end(end).await;
+        Box::pin(self.end(end)).await;
         Ok(None)
     }
 
@@ -379,7 +379,9 @@ impl ConnectionActor {
             );
             return Ok(());
         }
-        if let Err(code) = self.dispatch(frame).await {
+        // Boxed: the command futures are large, and an idle connection's task should not
+        // carry their space while it waits.
+        if let Err(code) = Box::pin(self.dispatch(frame)).await {
             self.error(Some(rid), code, code.describe());
         }
         Ok(())

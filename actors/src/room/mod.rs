@@ -212,6 +212,13 @@ impl RoomActor {
         };
     }
 
+    /// Announces a membership change, unless the room is too big for such events.
+    fn announce_member(&mut self, frame: ServerFrame) {
+        if self.members.len() <= self.hub.config.member_events_max {
+            self.broadcast(frame);
+        }
+    }
+
     fn broadcast(&mut self, frame: ServerFrame) {
         let event = Event::new(None, &frame);
         self.fan_out(&event, |_| true);
@@ -273,7 +280,7 @@ impl RoomActor {
             .await
             .map_err(|_| ErrorCode::Internal)?;
         self.members.insert(user, Role::Member);
-        self.broadcast(ServerFrame::MemberJoined(p::MemberEvent {
+        self.announce_member(ServerFrame::MemberJoined(p::MemberEvent {
             room: self.info.id,
             user,
         }));
@@ -352,7 +359,7 @@ impl Message<Leave> for RoomActor {
             .remove_member(self.info.id, l.user)
             .await
             .map_err(|_| ErrorCode::Internal)?;
-        self.broadcast(ServerFrame::MemberLeft(p::MemberEvent {
+        self.announce_member(ServerFrame::MemberLeft(p::MemberEvent {
             room: self.info.id,
             user: l.user,
         }));
@@ -409,7 +416,7 @@ impl Message<Invite> for RoomActor {
             .await
             .map_err(|_| ErrorCode::Internal)?;
         self.members.insert(i.user, Role::Member);
-        self.broadcast(ServerFrame::MemberJoined(p::MemberEvent {
+        self.announce_member(ServerFrame::MemberJoined(p::MemberEvent {
             room: self.info.id,
             user: i.user,
         }));

@@ -111,7 +111,10 @@ impl Recent {
             return Since::Unknown;
         }
         let first = self.entries.front().expect("non-empty").pos;
-        if from < first && !self.complete {
+        // Within one epoch seq is gapless, so `from` just before the first entry needs nothing
+        // older.
+        let adjacent = from.epoch == first.epoch && from.seq + 1 == first.seq;
+        if from < first && !self.complete && !adjacent {
             return Since::NeedStore {
                 first_buffered: first,
             };

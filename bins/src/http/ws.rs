@@ -24,7 +24,7 @@ pub struct WsParams {
 
 /// Socket read buffer. Small on purpose: idle connections dominate memory, and frames larger
 /// than this are still read, in several reads.
-const READ_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 1024;
 
 pub async fn upgrade(
     State(state): State<AppState>,
