@@ -5,8 +5,8 @@
 //! close code 4008 and its resume positions. Whoever pushed simply drops that recipient, so a
 //! slow reader never delays anyone else.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;

@@ -295,3 +295,30 @@ async fn a_slow_reader_is_cut_off_and_nobody_else_waits() {
     }
     t.node.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_idle_room_stops_and_comes_back_from_the_store() {
+    let t = start(|c| c.engine.room_idle_secs = 1).await;
+    let (_, mut c) = t.member().await;
+    let room = c.create_room("sleepy", Visibility::Public).await.unwrap();
+    c.join(room, None).await.unwrap();
+    let first = c.send(room, "i1", "before the nap").await.unwrap();
+    c.leave(room).await.unwrap();
+    c.join(room, None).await.unwrap();
+    c.close();
+    // No subscriber left: the room stops after its idle time.
+    let deadline = Instant::now() + WAIT;
+    while t.node.hub.room_is_active(room) {
+        assert!(Instant::now() < deadline, "idle room never stopped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, mut again) = t.member().await;
+    let joined = again.join(room, Some(Position::ZERO)).await.unwrap();
+    assert_eq!(joined.head, Some(first.pos), "rebuilt from the store");
+    let next = again.send(room, "i2", "after").await.unwrap();
+    assert!(
+        next.pos.epoch > first.pos.epoch,
+        "a new owner incarnation, a new epoch"
+    );
+    t.node.shutdown().await;
+}

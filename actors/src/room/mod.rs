@@ -64,6 +64,8 @@ pub struct RoomActor {
     recent: Recent,
     /// When the last subscriber left.
     idle_since: Option<tokio::time::Instant>,
+    /// Told once this incarnation has fully stopped (see `Retire`).
+    retired: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 fn now_ms() -> u64 {
@@ -126,6 +128,7 @@ impl Actor for RoomActor {
             durable_seq: Arc::new(AtomicU64::new(0)),
             recent,
             idle_since: Some(tokio::time::Instant::now()),
+            retired: None,
         })
     }
 
@@ -167,6 +170,28 @@ impl Actor for RoomActor {
     ) -> Result<(), RoomStartError> {
         self.reset_subscribers();
         metrics::gauge!(names::ROOMS_ACTIVE).decrement(1);
+        if let Some(done) = self.retired.take() {
+            let _ = done.send(());
+        }
+        Ok(())
+    }
+
+    async fn on_undelivered(
+        &mut self,
+        _: ActorStopReason,
+        undelivered: Vec<kameo::message::BoxMessage<Self>>,
+    ) -> Result<(), RoomStartError> {
+        // Sends that arrived after the room decided to stop: tell their senders to retry
+        // (with the same cmid); the next incarnation takes them.
+        for message in undelivered {
+            if let Ok(post) = message.as_any().downcast::<Post>() {
+                post.out.frame(&error(
+                    post.rid,
+                    ErrorCode::Busy,
+                    "room is moving; retry with the same cmid",
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -563,6 +588,21 @@ impl Message<Receipt> for RoomActor {
             }),
         );
         self.fan_out(&event, |s| s.conn != r.conn);
+    }
+}
+
+/// Stop this incarnation once everything before this message is handled; `done` is told
+/// after the stop completes.
+pub struct Retire {
+    pub done: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Message<Retire> for RoomActor {
+    type Reply = ();
+
+    async fn handle(&mut self, r: Retire, ctx: &mut Context<Self, ()>) {
+        self.retired = Some(r.done);
+        ctx.stop();
     }
 }
 

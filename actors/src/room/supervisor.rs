@@ -101,8 +101,12 @@ impl Message<RoomIdle> for RoomSupervisor {
             }
         };
         if let Some(actor) = actor {
-            let _ = actor.stop_gracefully().await;
-            actor.wait_for_shutdown().await;
+            // Not `wait_for_shutdown`: a supervised child's mailbox stays open until this
+            // supervisor handles its exit, which it cannot do while waiting here.
+            let (done, stopped) = tokio::sync::oneshot::channel();
+            if actor.tell(super::Retire { done }).await.is_ok() {
+                let _ = stopped.await;
+            }
             tracing::debug!(room = %idle.room, "idle room stopped");
         }
     }
