@@ -4,10 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-die() { echo "FATAL: $*" >&2; exit 1; }
+# shellcheck source=ops/services.sh
+source ops/services.sh
 
 # --- what the tests need -------------------------------------------------------------------
 command -v cargo >/dev/null || die "cargo is not installed"
+ensure_postgres
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "installing cargo-nextest"
   cargo install cargo-nextest --locked || die "cannot install cargo-nextest"

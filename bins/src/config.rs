@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_actors::HubConfig;
 use switchboard_engine::limits::Limits;
 use switchboard_persistence::WriteBehindConfig;
+use switchboard_persistence::store::postgres::PostgresConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -24,10 +25,48 @@ pub struct Config {
     pub sqlite_durable: bool,
     /// Log filter in `tracing` syntax, e.g. `info` or `switchboard=debug,info`.
     pub log: String,
+    pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub limits: Limits,
     pub engine: EngineConfig,
     pub write_behind: WriteBehindSettings,
+}
+
+/// Postgres, for production. Unset `url` keeps the embedded SQLite store.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// e.g. `postgres://switchboard@db.internal:5432/switchboard`. When set, all durable state
+    /// lives in Postgres.
+    pub url: Option<String>,
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// Seconds to wait for a pooled connection.
+    pub connect_timeout_secs: u64,
+    /// Apply pending schema migrations at start-up. Turn off when migrating separately with
+    /// `switchboard migrate`.
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            pool_size: 16,
+            connect_timeout_secs: 5,
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    pub fn postgres(&self) -> Option<PostgresConfig> {
+        self.url.as_ref().map(|url| PostgresConfig {
+            url: url.clone(),
+            pool_size: self.pool_size,
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+        })
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -97,6 +136,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             sqlite_durable: true,
             log: "info".into(),
+            database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             limits: Limits::default(),
             engine: EngineConfig::default(),
@@ -173,6 +213,14 @@ impl Config {
         let mut c = self.clone();
         if c.auth.token_secret.is_some() {
             c.auth.token_secret = Some("<redacted>".into());
+        }
+        if let Some(url) = &mut c.database.url {
+            // Keep the host and database, never a password.
+            if let Some((scheme, rest)) = url.split_once("://")
+                && let Some((_, host)) = rest.rsplit_once('@')
+            {
+                *url = format!("{scheme}://<redacted>@{host}");
+            }
         }
         c
     }

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use switchboard::Config;
 use switchboard::server::{self, Node};
+use switchboard_persistence::store::postgres::PostgresStore;
 
 #[derive(Parser)]
 #[command(name = "switchboard", version, about = "Realtime chat engine")]
@@ -24,8 +25,10 @@ struct Cli {
 enum Command {
     /// Run a node until SIGTERM or Ctrl-C.
     Serve,
-    /// Print the effective configuration as TOML.
+    /// Print the effective configuration as TOML (secrets redacted).
     Config,
+    /// Apply pending Postgres schema migrations (`database.url` must be set).
+    Migrate,
     /// Create a local account and print its id and a token.
     CreateUser {
         name: String,
@@ -53,8 +56,18 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", toml::to_string_pretty(&config.redacted())?);
             Ok(())
         }
+        Command::Migrate => {
+            let pg = config
+                .database
+                .postgres()
+                .context("database.url is not set: the embedded SQLite store migrates itself")?;
+            let store = PostgresStore::connect(&pg).await?;
+            let ran = store.migrate().await?;
+            println!("{ran} migration(s) applied");
+            Ok(())
+        }
         Command::CreateUser { name, password } => {
-            let (_, accounts) = server::open_embedded(&config)?;
+            let (_, accounts) = server::open_store(&config).await?;
             let session = accounts
                 .sign_up(&name, &password)
                 .await
@@ -63,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { name } => {
-            let (_, accounts) = server::open_embedded(&config)?;
+            let (_, accounts) = server::open_store(&config).await?;
             let session = accounts
                 .issue_for(&name)
                 .await

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use switchboard_actors::Hub;
 use switchboard_engine::auth::LocalTokens;
+use switchboard_persistence::store::postgres::PostgresStore;
 use switchboard_persistence::store::sqlite::SqliteStore;
 use switchboard_persistence::{Store, WriteBehind};
 use tokio::net::TcpListener;
@@ -31,17 +32,30 @@ fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
-/// Opens the embedded store and the account service for `config`.
-pub fn open_embedded(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Accounts)> {
+/// Opens the configured store (Postgres when `database.url` is set, else the embedded SQLite
+/// file) and the account service.
+pub async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Accounts)> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(
-            &config.data_dir.join("switchboard.sqlite3"),
-            config.sqlite_durable,
-        )
-        .context("opening the SQLite store")?,
-    );
+    let store: Arc<dyn Store> = match config.database.postgres() {
+        Some(pg) => {
+            let store = PostgresStore::connect(&pg)
+                .await
+                .context("connecting to Postgres")?;
+            if config.database.migrate_on_start {
+                let ran = store.migrate().await.context("migrating Postgres")?;
+                tracing::info!(ran, "schema migrations applied");
+            }
+            Arc::new(store)
+        }
+        None => Arc::new(
+            SqliteStore::open(
+                &config.data_dir.join("switchboard.sqlite3"),
+                config.sqlite_durable,
+            )
+            .context("opening the SQLite store")?,
+        ),
+    };
     let secret = accounts::token_secret(&config.auth, &config.data_dir)?;
     let tokens = Arc::new(LocalTokens::new(&secret, config.auth.token_ttl_secs));
     let accounts = Accounts::new(store.clone(), tokens, &config.auth);
@@ -60,7 +74,7 @@ pub struct Node {
 impl Node {
     /// Binds the listener and starts serving. Returns once the node is ready.
     pub async fn start(config: Config) -> anyhow::Result<Node> {
-        let (store, accounts) = open_embedded(&config)?;
+        let (store, accounts) = open_store(&config).await?;
         let journal = WriteBehind::spawn(store.clone(), config.write_behind());
         let accounts = Arc::new(accounts);
         let hub = Hub::start(store, journal, accounts.tokens().clone(), config.hub());

@@ -1,5 +1,7 @@
 //! The `Store` trait: everything Switchboard keeps durably.
 
+pub mod postgres;
+pub mod scratch;
 pub mod sqlite;
 
 use std::sync::Arc;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Makes sure the services the tests need are running on this machine, installing and starting
+# them if missing (idempotently). Fails loudly when a service cannot be had.
+# Source it, then call ensure_postgres.
+
+die() { echo "FATAL: $*" >&2; exit 1; }
+
+# PostgreSQL at 127.0.0.1:5432 with trust auth for local TCP (the test default
+# SWITCHBOARD_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres).
+ensure_postgres() {
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then return 0; fi
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    echo "installing postgresql"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } \
+      || die "cannot install postgresql"
+    local hba
+    hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -1)
+    # Tests connect over TCP without a password; only loopback is trusted.
+    sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+  fi
+  echo "starting postgresql"
+  local version
+  version=$(ls /etc/postgresql | head -1)
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 50); do
+    pg_isready -q -h 127.0.0.1 -p 5432 && return 0
+    sleep 0.2
+  done
+  die "PostgreSQL is not accepting connections at 127.0.0.1:5432"
+}

@@ -1,0 +1,546 @@
+//! The production store: PostgreSQL through a bb8 pool of tokio-postgres connections.
+//!
+//! Ids are `BIGINT` (positive, so `u64` ⇄ `i64` is lossless). Batches are stored with one
+//! multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` per batch, so a retried
+//! batch never duplicates. Migrations are versioned in `schema_migrations`; a released
+//! migration is never edited, only followed by a new one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bb8::Pool;
+use bb8_postgres::PostgresConnectionManager;
+use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
+use switchboard_engine::{Position, RoomId, UserId};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use super::{HistoryQuery, Store, StoreError};
+
+/// Versioned schema migrations, applied in order inside one transaction each.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    id            BIGSERIAL PRIMARY KEY,
+    name          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX users_by_name ON users (lower(name));
+CREATE TABLE rooms (
+    id         BIGSERIAL PRIMARY KEY,
+    name       TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    epoch      BIGINT NOT NULL DEFAULT 0,
+    direct_key TEXT UNIQUE,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE members (
+    room    BIGINT NOT NULL REFERENCES rooms(id),
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    role    TEXT NOT NULL,
+    PRIMARY KEY (room, user_id)
+);
+CREATE INDEX members_by_user ON members (user_id, room);
+CREATE TABLE messages (
+    room   BIGINT NOT NULL,
+    epoch  BIGINT NOT NULL,
+    seq    BIGINT NOT NULL,
+    sender BIGINT NOT NULL,
+    cmid   TEXT NOT NULL,
+    text   TEXT NOT NULL,
+    ts     BIGINT NOT NULL,
+    PRIMARY KEY (room, epoch, seq)
+);
+CREATE UNIQUE INDEX messages_by_cmid ON messages (room, sender, cmid);
+CREATE TABLE reads (
+    room    BIGINT NOT NULL,
+    user_id BIGINT NOT NULL,
+    epoch   BIGINT NOT NULL,
+    seq     BIGINT NOT NULL,
+    PRIMARY KEY (room, user_id)
+);
+"#];
+
+/// Advisory lock key held while migrating ("sbmigrat" as ASCII).
+const MIGRATION_LOCK: i64 = 0x7362_6d69_6772_6174;
+
+/// How to reach Postgres.
+#[derive(Clone, Debug)]
+pub struct PostgresConfig {
+    /// e.g. `postgres://user@127.0.0.1:5432/switchboard`
+    pub url: String,
+    pub pool_size: u32,
+    pub connect_timeout: Duration,
+}
+
+type Manager = PostgresConnectionManager<NoTls>;
+
+pub struct PostgresStore {
+    pool: Pool<Manager>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn db(e: tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        StoreError::Conflict
+    } else {
+        backend(e)
+    }
+}
+
+fn id(v: u64) -> i64 {
+    v as i64
+}
+
+fn uid(v: i64) -> u64 {
+    v as u64
+}
+
+fn room_from_row(r: &Row) -> RoomInfo {
+    RoomInfo {
+        id: RoomId(uid(r.get(0))),
+        name: r.get(1),
+        kind: RoomKind::parse(r.get(2)).unwrap_or(RoomKind::Private),
+    }
+}
+
+fn message_from_row(r: &Row) -> ChatMessage {
+    ChatMessage {
+        room: RoomId(uid(r.get(0))),
+        pos: Position::new(uid(r.get(1)), uid(r.get(2))),
+        sender: UserId(uid(r.get(3))),
+        cmid: r.get(4),
+        text: r.get(5),
+        ts: uid(r.get(6)),
+    }
+}
+
+impl PostgresStore {
+    /// Connects the pool (checking one connection) without touching the schema.
+    pub async fn connect(config: &PostgresConfig) -> Result<Self, StoreError> {
+        let manager = Manager::new_from_stringlike(&config.url, NoTls).map_err(backend)?;
+        let pool = Pool::builder()
+            .max_size(config.pool_size)
+            .connection_timeout(config.connect_timeout)
+            .build(manager)
+            .await
+            .map_err(backend)?;
+        drop(pool.get().await.map_err(backend)?);
+        Ok(PostgresStore { pool })
+    }
+
+    /// Applies every migration not yet recorded; returns how many ran.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let mut conn = self.pool.get().await.map_err(backend)?;
+        // Serialises concurrent migrators (several nodes starting at once); released below or
+        // when the session ends.
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .await
+            .map_err(db)?;
+        let result = Self::apply(&mut conn).await;
+        conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+            .await
+            .map_err(db)?;
+        result
+    }
+
+    async fn apply(conn: &mut tokio_postgres::Client) -> Result<usize, StoreError> {
+        conn.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version INT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await
+        .map_err(db)?;
+        let mut ran = 0;
+        for (i, sql) in MIGRATIONS.iter().enumerate() {
+            let version = i as i32 + 1;
+            let tx = conn.transaction().await.map_err(db)?;
+            let done = tx
+                .query_opt(
+                    "SELECT 1 FROM schema_migrations WHERE version = $1",
+                    &[&version],
+                )
+                .await
+                .map_err(db)?
+                .is_some();
+            if !done {
+                tx.batch_execute(sql).await.map_err(db)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version) VALUES ($1)",
+                    &[&version],
+                )
+                .await
+                .map_err(db)?;
+                ran += 1;
+            }
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(ran)
+    }
+
+    async fn conn(&self) -> Result<bb8::PooledConnection<'_, Manager>, StoreError> {
+        self.pool.get().await.map_err(backend)
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        self.conn().await?.query(sql, params).await.map_err(db)
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        self.conn().await?.query_opt(sql, params).await.map_err(db)
+    }
+
+    async fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, StoreError> {
+        self.conn().await?.query_one(sql, params).await.map_err(db)
+    }
+
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        self.conn().await?.execute(sql, params).await.map_err(db)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_user(&self, name: &str, password_hash: &str) -> Result<UserInfo, StoreError> {
+        let row = self
+            .query_one(
+                "INSERT INTO users (name, password_hash) VALUES ($1, $2) RETURNING id",
+                &[&name, &password_hash],
+            )
+            .await?;
+        Ok(UserInfo {
+            id: UserId(uid(row.get(0))),
+            name: name.to_owned(),
+        })
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<(UserInfo, String)>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT id, name, password_hash FROM users WHERE lower(name) = lower($1)",
+                &[&name],
+            )
+            .await?;
+        Ok(row.map(|r| {
+            (
+                UserInfo {
+                    id: UserId(uid(r.get(0))),
+                    name: r.get(1),
+                },
+                r.get(2),
+            )
+        }))
+    }
+
+    async fn user(&self, user: UserId) -> Result<Option<UserInfo>, StoreError> {
+        let row = self
+            .query_opt("SELECT id, name FROM users WHERE id = $1", &[&id(user.0)])
+            .await?;
+        Ok(row.map(|r| UserInfo {
+            id: UserId(uid(r.get(0))),
+            name: r.get(1),
+        }))
+    }
+
+    async fn create_room(
+        &self,
+        name: &str,
+        kind: RoomKind,
+        owner: UserId,
+    ) -> Result<RoomInfo, StoreError> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(db)?;
+        let row = tx
+            .query_one(
+                "INSERT INTO rooms (name, kind) VALUES ($1, $2) RETURNING id",
+                &[&name, &kind.as_str()],
+            )
+            .await
+            .map_err(db)?;
+        let room: i64 = row.get(0);
+        tx.execute(
+            "INSERT INTO members (room, user_id, role) VALUES ($1, $2, $3)",
+            &[&room, &id(owner.0), &Role::Owner.as_str()],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(RoomInfo {
+            id: RoomId(uid(room)),
+            name: name.to_owned(),
+            kind,
+        })
+    }
+
+    async fn room(&self, room: RoomId) -> Result<Option<RoomInfo>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT id, name, kind FROM rooms WHERE id = $1",
+                &[&id(room.0)],
+            )
+            .await?;
+        Ok(row.as_ref().map(room_from_row))
+    }
+
+    async fn direct_room(&self, a: UserId, b: UserId) -> Result<RoomInfo, StoreError> {
+        let (lo, hi) = (a.min(b), a.max(b));
+        let key = format!("{lo}:{hi}");
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(db)?;
+        let inserted = tx
+            .query_opt(
+                "INSERT INTO rooms (name, kind, direct_key) VALUES ($1, 'direct', $1)
+                 ON CONFLICT (direct_key) DO NOTHING RETURNING id",
+                &[&key],
+            )
+            .await
+            .map_err(db)?;
+        let room: i64 = match inserted {
+            Some(row) => {
+                let room: i64 = row.get(0);
+                for user in [lo, hi] {
+                    tx.execute(
+                        "INSERT INTO members (room, user_id, role) VALUES ($1, $2, 'member')
+                         ON CONFLICT DO NOTHING",
+                        &[&room, &id(user.0)],
+                    )
+                    .await
+                    .map_err(db)?;
+                }
+                room
+            }
+            None => tx
+                .query_one("SELECT id FROM rooms WHERE direct_key = $1", &[&key])
+                .await
+                .map_err(db)?
+                .get(0),
+        };
+        tx.commit().await.map_err(db)?;
+        Ok(RoomInfo {
+            id: RoomId(uid(room)),
+            name: key,
+            kind: RoomKind::Direct,
+        })
+    }
+
+    async fn add_member(&self, room: RoomId, user: UserId, role: Role) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO members (room, user_id, role) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+            &[&id(room.0), &id(user.0), &role.as_str()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_member(&self, room: RoomId, user: UserId) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM members WHERE room = $1 AND user_id = $2",
+            &[&id(room.0), &id(user.0)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn members(&self, room: RoomId) -> Result<Vec<(UserId, Role)>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT user_id, role FROM members WHERE room = $1",
+                &[&id(room.0)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    UserId(uid(r.get(0))),
+                    Role::parse(r.get(1)).unwrap_or(Role::Member),
+                )
+            })
+            .collect())
+    }
+
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomInfo>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT r.id, r.name, r.kind FROM members m JOIN rooms r ON r.id = m.room
+                 WHERE m.user_id = $1 ORDER BY r.id",
+                &[&id(user.0)],
+            )
+            .await?;
+        Ok(rows.iter().map(room_from_row).collect())
+    }
+
+    async fn shares_room(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {
+        let row = self
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM members x JOIN members y ON x.room = y.room
+                 WHERE x.user_id = $1 AND y.user_id = $2)",
+                &[&id(a.0), &id(b.0)],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn next_epoch(&self, room: RoomId) -> Result<u64, StoreError> {
+        let row = self
+            .query_opt(
+                "UPDATE rooms SET epoch = epoch + 1 WHERE id = $1 RETURNING epoch",
+                &[&id(room.0)],
+            )
+            .await?;
+        row.map(|r| uid(r.get(0))).ok_or(StoreError::NotFound)
+    }
+
+    async fn append(&self, batch: Arc<Vec<ChatMessage>>) -> Result<(), StoreError> {
+        let n = batch.len();
+        let (mut rooms, mut epochs, mut seqs, mut senders) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut cmids, mut texts, mut tss) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for m in batch.iter() {
+            rooms.push(id(m.room.0));
+            epochs.push(id(m.pos.epoch));
+            seqs.push(id(m.pos.seq));
+            senders.push(id(m.sender.0));
+            cmids.push(m.cmid.as_str());
+            texts.push(m.text.as_str());
+            tss.push(id(m.ts));
+        }
+        self.execute(
+            "INSERT INTO messages (room, epoch, seq, sender, cmid, text, ts)
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],
+                                      $5::text[], $6::text[], $7::bigint[])
+                 ON CONFLICT DO NOTHING",
+            &[&rooms, &epochs, &seqs, &senders, &cmids, &texts, &tss],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn history(&self, room: RoomId, q: HistoryQuery) -> Result<Vec<ChatMessage>, StoreError> {
+        let conn = self.conn().await?;
+        let limit = i64::from(q.limit);
+        let columns = "room, epoch, seq, sender, cmid, text, ts";
+        let mut rows = match (q.after, q.before) {
+            (Some(after), _) => {
+                conn.query(
+                    &format!(
+                        "SELECT {columns} FROM messages WHERE room = $1
+                         AND (epoch, seq) > ($2, $3) ORDER BY epoch, seq LIMIT $4"
+                    ),
+                    &[&id(room.0), &id(after.epoch), &id(after.seq), &limit],
+                )
+                .await
+            }
+            (None, before) => {
+                let before = before.unwrap_or(Position::new(i64::MAX as u64, i64::MAX as u64));
+                conn.query(
+                    &format!(
+                        "SELECT {columns} FROM messages WHERE room = $1
+                         AND (epoch, seq) < ($2, $3) ORDER BY epoch DESC, seq DESC LIMIT $4"
+                    ),
+                    &[&id(room.0), &id(before.epoch), &id(before.seq), &limit],
+                )
+                .await
+            }
+        }
+        .map_err(db)?
+        .iter()
+        .map(message_from_row)
+        .collect::<Vec<_>>();
+        if q.after.is_none() {
+            rows.reverse();
+        }
+        Ok(rows)
+    }
+
+    async fn find_cmid(
+        &self,
+        room: RoomId,
+        sender: UserId,
+        cmid: &str,
+    ) -> Result<Option<Position>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT epoch, seq FROM messages WHERE room = $1 AND sender = $2 AND cmid = $3",
+                &[&id(room.0), &id(sender.0), &cmid],
+            )
+            .await?;
+        Ok(row.map(|r| Position::new(uid(r.get(0)), uid(r.get(1)))))
+    }
+
+    async fn set_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        pos: Position,
+    ) -> Result<Position, StoreError> {
+        let conn = self.conn().await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&id(room.0), &id(user.0), &id(pos.epoch), &id(pos.seq)];
+        let raised = conn
+            .query_opt(
+                "INSERT INTO reads (room, user_id, epoch, seq) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (room, user_id) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq
+                 WHERE (excluded.epoch, excluded.seq) > (reads.epoch, reads.seq)
+                 RETURNING epoch, seq",
+                &params,
+            )
+            .await
+            .map_err(db)?;
+        let row = match raised {
+            Some(row) => row,
+            None => conn
+                .query_one(
+                    "SELECT epoch, seq FROM reads WHERE room = $1 AND user_id = $2",
+                    &params[..2],
+                )
+                .await
+                .map_err(db)?,
+        };
+        Ok(Position::new(uid(row.get(0)), uid(row.get(1))))
+    }
+
+    async fn read_positions(&self, room: RoomId) -> Result<Vec<(UserId, Position)>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT user_id, epoch, seq FROM reads WHERE room = $1",
+                &[&id(room.0)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    UserId(uid(r.get(0))),
+                    Position::new(uid(r.get(1)), uid(r.get(2))),
+                )
+            })
+            .collect())
+    }
+}
