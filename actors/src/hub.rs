@@ -15,6 +15,9 @@ use tokio::sync::watch;
 use crate::room::{Resolve, RoomActor, RoomSupervisor};
 use crate::user::{UserActor, UserArgs};
 
+/// How long sends skip the cmid check after the store failed it.
+const STORE_SUSPECT_MS: u64 = 1000;
+
 /// Tuning for the actors of one node. Every field has a production default.
 #[derive(Clone, Debug)]
 pub struct HubConfig {
@@ -43,6 +46,8 @@ pub struct HubConfig {
     pub close_timeout: Duration,
     /// Malformed frames in a row before the connection is closed.
     pub max_bad_frames: u32,
+    /// How long a send waits for the store's answer on an earlier `cmid` before going on.
+    pub store_check_timeout: Duration,
     /// Fault injection for tests: lets the `InjectPanic` message reach rooms.
     pub fault_injection: bool,
 }
@@ -63,6 +68,7 @@ impl Default for HubConfig {
             auth_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(1),
             max_bad_frames: 10,
+            store_check_timeout: Duration::from_millis(250),
             fault_injection: false,
         }
     }
@@ -81,6 +87,9 @@ pub struct Hub {
     pub(crate) users: Mutex<HashMap<UserId, ActorRef<UserActor>>>,
     next_conn: AtomicU64,
     live_conns: AtomicUsize,
+    /// Until when (ms since `started`) sends skip the store's cmid check after it failed.
+    store_suspect_until: AtomicU64,
+    started: std::time::Instant,
     shutdown: watch::Sender<bool>,
 }
 
@@ -102,11 +111,25 @@ impl Hub {
             users: Mutex::default(),
             next_conn: AtomicU64::new(1),
             live_conns: AtomicUsize::new(0),
+            store_suspect_until: AtomicU64::new(0),
+            started: std::time::Instant::now(),
             shutdown: watch::channel(false).0,
         });
         let supervisor = RoomSupervisor::spawn(Arc::downgrade(&hub));
         let _ = hub.supervisor.set(supervisor);
         hub
+    }
+
+    /// True for a second after the store failed to answer a send's cmid check: sends then go
+    /// straight to their room instead of each waiting out the check's timeout.
+    pub fn store_suspect(&self) -> bool {
+        (self.started.elapsed().as_millis() as u64)
+            < self.store_suspect_until.load(Ordering::Relaxed)
+    }
+
+    pub fn mark_store_suspect(&self) {
+        let until = self.started.elapsed().as_millis() as u64 + STORE_SUSPECT_MS;
+        self.store_suspect_until.fetch_max(until, Ordering::Relaxed);
     }
 
     /// Connections whose actor is running on this node.

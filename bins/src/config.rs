@@ -241,6 +241,7 @@ impl Config {
             auth_timeout: Duration::from_secs(e.auth_timeout_secs),
             max_bad_frames: e.max_bad_frames,
             close_timeout: Duration::from_millis(e.close_timeout_ms),
+            store_check_timeout: HubConfig::default().store_check_timeout,
             fault_injection: e.fault_injection,
         }
     }

@@ -269,14 +269,26 @@ impl ConnectionActor {
             return Err(ErrorCode::InvalidArgument);
         }
         let received = Instant::now();
-        // A resend of a message older than the room's buffer is answered from the store.
-        if let Some(pos) = self
-            .hub
-            .store
-            .find_cmid(c.room, me, &c.cmid)
-            .await
-            .map_err(internal)?
-        {
+        // A resend of a message older than the room's buffer is answered from the store. When
+        // the store is slow or down the send goes on (the room's buffer still catches recent
+        // resends): real-time delivery must not stop with the database.
+        let stored = if self.hub.store_suspect() {
+            None
+        } else {
+            let check = tokio::time::timeout(
+                self.hub.config.store_check_timeout,
+                self.hub.store.find_cmid(c.room, me, &c.cmid),
+            );
+            match check.await {
+                Ok(Ok(found)) => found,
+                Ok(Err(_)) | Err(_) => {
+                    tracing::debug!("cmid check skipped: store unavailable");
+                    self.hub.mark_store_suspect();
+                    None
+                }
+            }
+        };
+        if let Some(pos) = stored {
             self.out.frame(&ServerFrame::Sent(p::Sent {
                 rid: c.rid,
                 room: c.room,
