@@ -11,6 +11,7 @@
 #![allow(clippy::print_stdout)]
 
 mod node;
+mod pg;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -82,6 +83,24 @@ enum Command {
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         durable: bool,
     },
+    /// Write-behind into Postgres: batched against one INSERT per message.
+    PgWrite {
+        #[arg(long, default_value_t = 500_000)]
+        batched: u64,
+        #[arg(long, default_value_t = 5_000)]
+        single: u64,
+        #[arg(long, default_value_t = 100)]
+        rooms: usize,
+    },
+    /// History page latency over a large Postgres table.
+    PgHistory {
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 10_000)]
+        rooms: u64,
+        #[arg(long, default_value_t = 2_000)]
+        queries: u64,
+    },
 }
 
 #[tokio::main]
@@ -110,6 +129,16 @@ async fn main() -> anyhow::Result<()> {
             secs,
             durable,
         } => fanout(&server, members, senders, window, secs, durable).await,
+        Command::PgWrite {
+            batched,
+            single,
+            rooms,
+        } => pg::write(batched, single, rooms).await,
+        Command::PgHistory {
+            rows,
+            rooms,
+            queries,
+        } => pg::history(rows, rooms, queries).await,
     }
 }
 

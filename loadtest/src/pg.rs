@@ -1,0 +1,166 @@
+//! Postgres benchmarks, in process against a scratch database on the local server:
+//! write-behind throughput (batched against one INSERT per message) and history page latency
+//! over a large table.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use hdrhistogram::Histogram;
+use switchboard_engine::domain::{ChatMessage, RoomKind};
+use switchboard_engine::{Position, RoomId, UserId};
+use switchboard_persistence::store::postgres::{PostgresConfig, PostgresStore};
+use switchboard_persistence::store::scratch::{ScratchDatabase, admin_url};
+use switchboard_persistence::{HistoryQuery, Store, WriteBehind, WriteBehindConfig};
+
+async fn scratch_store(tag: &str) -> anyhow::Result<(ScratchDatabase, Arc<PostgresStore>)> {
+    let db = ScratchDatabase::create(&admin_url(), tag).await?;
+    let store = PostgresStore::connect(&PostgresConfig {
+        url: db.url.clone(),
+        pool_size: 8,
+        connect_timeout: Duration::from_secs(5),
+    })
+    .await?;
+    store.migrate().await?;
+    Ok((db, Arc::new(store)))
+}
+
+/// Pushes `n` messages over `rooms` rooms through a write-behind with `max_batch`, as fast as
+/// its queue admits them; returns messages per second until the last is durable.
+async fn write_rate(
+    store: Arc<PostgresStore>,
+    rooms: &[RoomId],
+    sender: UserId,
+    n: u64,
+    max_batch: usize,
+    tag: &str,
+) -> anyhow::Result<f64> {
+    let wb = WriteBehind::spawn(
+        store,
+        WriteBehindConfig {
+            max_batch,
+            ..WriteBehindConfig::default()
+        },
+    );
+    let started = Instant::now();
+    for i in 0..n {
+        let room = rooms[(i % rooms.len() as u64) as usize];
+        let seq = i / rooms.len() as u64 + 1;
+        let msg = ChatMessage {
+            room,
+            pos: Position::new(1, seq),
+            sender,
+            cmid: format!("{tag}-{i}"),
+            text: format!("benchmark message number {i} with a little text in it"),
+            ts: 1_700_000_000_000 + i,
+        };
+        let permit = loop {
+            match wb.reserve(msg.text.len() + msg.cmid.len()) {
+                Ok(p) => break p,
+                Err(_) => tokio::time::sleep(Duration::from_micros(200)).await,
+            }
+        };
+        wb.submit(permit, msg, Box::new(|_| {}));
+    }
+    wb.shutdown().await;
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+pub async fn write(batched: u64, single: u64, rooms: usize) -> anyhow::Result<()> {
+    let (_db, store) = scratch_store("bench_write").await?;
+    let sender = store.create_user("bench", "x").await?.id;
+    let mut ids = Vec::new();
+    for r in 0..rooms {
+        ids.push(
+            store
+                .create_room(&format!("r{r}"), RoomKind::Public, sender)
+                .await?
+                .id,
+        );
+    }
+    let per_message = write_rate(store.clone(), &ids, sender, single, 1, "single").await?;
+    println!("one INSERT per message: {single} messages, {per_message:.0} messages/s");
+    // Fresh positions for the batched run: another epoch.
+    let (_db2, store2) = scratch_store("bench_write").await?;
+    let sender = store2.create_user("bench", "x").await?.id;
+    let mut ids = Vec::new();
+    for r in 0..rooms {
+        ids.push(
+            store2
+                .create_room(&format!("r{r}"), RoomKind::Public, sender)
+                .await?
+                .id,
+        );
+    }
+    let batched_rate = write_rate(store2, &ids, sender, batched, 1024, "batch").await?;
+    println!("write-behind batches: {batched} messages, {batched_rate:.0} messages/s");
+    println!(
+        "RESULT batched_per_sec={batched_rate:.0} single_per_sec={per_message:.0} ratio={:.1}",
+        batched_rate / per_message
+    );
+    Ok(())
+}
+
+pub async fn history(rows: u64, rooms: u64, queries: u64) -> anyhow::Result<()> {
+    let (db, store) = scratch_store("bench_history").await?;
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    let started = Instant::now();
+    let per_room = rows / rooms;
+    // Generated in SQL: a realistic table without 10,000,000 round trips.
+    client
+        .batch_execute(&format!(
+            "INSERT INTO messages (room, epoch, seq, sender, cmid, text, ts)
+             SELECT r, 1, s, (r * 7 + s) % 1000, 'c' || r || '-' || s,
+                    'message ' || s || ' in room ' || r || ' about ' ||
+                    (ARRAY['lunch','release','deploy','holiday','budget','design','bug','review'])[1 + (r + s) % 8],
+                    1700000000000 + s
+             FROM generate_series(1, {rooms}) r, generate_series(1, {per_room}) s;
+             ANALYZE messages;"
+        ))
+        .await
+        .context("loading messages")?;
+    println!(
+        "loaded {} messages in {rooms} rooms in {:.1?}",
+        rooms * per_room,
+        started.elapsed()
+    );
+    let mut newest = Histogram::<u64>::new(3)?;
+    let mut before = Histogram::<u64>::new(3)?;
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for i in 0..queries {
+        let room = RoomId(next() % rooms + 1);
+        let q = if i % 2 == 0 {
+            HistoryQuery {
+                limit: 50,
+                ..Default::default()
+            }
+        } else {
+            HistoryQuery {
+                before: Some(Position::new(1, next() % per_room + 1)),
+                limit: 50,
+                ..Default::default()
+            }
+        };
+        let t0 = Instant::now();
+        let page = store.history(room, q).await?;
+        let micros = t0.elapsed().as_micros() as u64;
+        anyhow::ensure!(!page.is_empty() || q.before.is_some(), "empty page");
+        if i % 2 == 0 { &mut newest } else { &mut before }.record(micros)?;
+    }
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "RESULT history_newest_p50_ms={:.2} history_newest_p99_ms={:.2} history_before_p50_ms={:.2} history_before_p99_ms={:.2}",
+        ms(&newest, 0.5),
+        ms(&newest, 0.99),
+        ms(&before, 0.5),
+        ms(&before, 0.99)
+    );
+    Ok(())
+}
