@@ -360,3 +360,29 @@ async fn json_subprotocol_speaks_the_same_frames() {
     assert_eq!((m.pos, m.text.as_str()), (sent.pos, "hello json"));
     t.node.shutdown().await;
 }
+
+#[tokio::test]
+async fn search_finds_words_only_in_the_callers_rooms() {
+    let t = start(|_| {}).await;
+    let (_, a) = t.member().await;
+    let (_, b) = t.member().await;
+    let ours = a.create_room("ours", Visibility::Private).await.unwrap();
+    let theirs = b.create_room("theirs", Visibility::Private).await.unwrap();
+    a.send(ours, "1", "deploy on friday").await.unwrap();
+    a.send(ours, "2", "no deploy today").await.unwrap();
+    b.send(theirs, "3", "secret deploy plan").await.unwrap();
+    let found = a.search("Deploy", None, 10).await.unwrap();
+    let texts: Vec<_> = found.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, vec!["no deploy today", "deploy on friday"]);
+    assert!(
+        a.search("deploy", Some(theirs), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        a.search("  !! ", None, 10).await.unwrap_err().code(),
+        Some(ErrorCode::InvalidArgument)
+    );
+    t.node.shutdown().await;
+}

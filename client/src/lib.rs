@@ -315,6 +315,30 @@ impl Client {
         }
     }
 
+    /// Messages matching every word of `query` in the caller's rooms, newest first.
+    pub async fn search(
+        &self,
+        query: &str,
+        room: Option<RoomId>,
+        limit: u32,
+    ) -> Result<Vec<switchboard_engine::domain::ChatMessage>, ClientError> {
+        let query = query.to_owned();
+        match self
+            .request(|rid| {
+                ClientFrame::Search(p::Search {
+                    rid,
+                    query,
+                    room,
+                    limit,
+                })
+            })
+            .await?
+        {
+            ServerFrame::SearchResults(r) => Ok(r.messages),
+            other => Err(ClientError::Unexpected(Box::new(other))),
+        }
+    }
+
     pub async fn typing(&self, room: RoomId, active: bool) -> Result<(), ClientError> {
         self.request(|rid| ClientFrame::Typing(p::Typing { rid, room, active }))
             .await

@@ -18,6 +18,8 @@ pub struct Limits {
     pub max_room_name_bytes: u32,
     /// Most messages in one history page.
     pub max_history_page: u32,
+    /// Longest search query in bytes.
+    pub max_search_query_bytes: u32,
     /// Most users in one presence query or subscription.
     pub max_presence_users: u32,
     /// Sustained commands per second per connection.
@@ -34,6 +36,7 @@ impl Default for Limits {
             max_cmid_bytes: 64,
             max_room_name_bytes: 128,
             max_history_page: 200,
+            max_search_query_bytes: 256,
             max_presence_users: 200,
             commands_per_sec: 200,
             command_burst: 400,

@@ -17,6 +17,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     append_is_idempotent(&store).await;
     history_pages(&store).await;
     read_watermarks_only_rise(&*store).await;
+    search_is_scoped_to_the_users_rooms(&store).await;
 }
 
 fn msg(room: RoomId, epoch: u64, seq: u64, sender: UserId, cmid: &str) -> ChatMessage {
@@ -212,5 +213,75 @@ async fn read_watermarks_only_rise(store: &dyn Store) {
     assert_eq!(
         store.read_positions(room).await.unwrap(),
         vec![(user, Position::new(2, 1))]
+    );
+}
+
+async fn search_is_scoped_to_the_users_rooms(store: &Arc<dyn Store>) {
+    let alice = store.create_user("searcher", "h").await.unwrap().id;
+    let bob = store.create_user("outsider", "h").await.unwrap().id;
+    let mine = store
+        .create_room("mine", RoomKind::Private, alice)
+        .await
+        .unwrap()
+        .id;
+    let theirs = store
+        .create_room("theirs", RoomKind::Private, bob)
+        .await
+        .unwrap()
+        .id;
+    let say = |room, seq, sender, text: &str| ChatMessage {
+        text: text.to_owned(),
+        ..msg(room, 1, seq, sender, &format!("s{seq}"))
+    };
+    store
+        .append(Arc::new(vec![
+            say(mine, 1, alice, "Lunch at noon?"),
+            say(mine, 2, alice, "the release is ready"),
+            say(mine, 3, alice, "lunch moved: release first"),
+            say(theirs, 1, bob, "secret lunch plans"),
+        ]))
+        .await
+        .unwrap();
+    let texts = |v: Vec<ChatMessage>| v.into_iter().map(|m| m.text).collect::<Vec<_>>();
+    assert_eq!(
+        texts(store.search(alice, "LUNCH", None, 10).await.unwrap()),
+        vec!["lunch moved: release first", "Lunch at noon?"],
+        "newest first, case-insensitive, only in rooms alice belongs to"
+    );
+    assert_eq!(
+        texts(
+            store
+                .search(alice, "release lunch", None, 10)
+                .await
+                .unwrap()
+        ),
+        vec!["lunch moved: release first"],
+        "every word must match"
+    );
+    assert_eq!(
+        store
+            .search(alice, "lunch", Some(mine), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .search(alice, "lunch", Some(theirs), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .search(alice, "\" OR * NEAR(", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        texts(store.search(bob, "lunch", None, 10).await.unwrap()),
+        vec!["secret lunch plans"]
     );
 }

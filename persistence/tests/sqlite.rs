@@ -184,6 +184,15 @@ impl Store for Flaky {
     ) -> Result<Option<Position>, StoreError> {
         self.inner.find_cmid(r, s, c).await
     }
+    async fn search(
+        &self,
+        u: UserId,
+        q: &str,
+        r: Option<RoomId>,
+        l: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        self.inner.search(u, q, r, l).await
+    }
     async fn set_read(&self, r: RoomId, u: UserId, p: Position) -> Result<Position, StoreError> {
         self.inner.set_read(r, u, p).await
     }

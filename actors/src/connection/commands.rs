@@ -42,6 +42,28 @@ impl ConnectionActor {
             ClientFrame::OpenDirect(c) => self.open_direct(me, c).await,
             ClientFrame::Send(c) => self.send(me, c).await,
             ClientFrame::History(c) => self.history(me, c).await,
+            ClientFrame::Search(c) => {
+                let limits = &self.hub.config.limits;
+                if c.limit == 0
+                    || c.limit > limits.max_history_page
+                    || c.query.len() > limits.max_search_query_bytes as usize
+                    || switchboard_persistence::store::search_terms(&c.query).is_empty()
+                {
+                    return Err(ErrorCode::InvalidArgument);
+                }
+                let messages = self
+                    .hub
+                    .store
+                    .search(me, &c.query, c.room, c.limit)
+                    .await
+                    .map_err(internal)?;
+                self.out
+                    .frame(&ServerFrame::SearchResults(p::SearchResults {
+                        rid: c.rid,
+                        messages,
+                    }));
+                Ok(())
+            }
             ClientFrame::Typing(c) => {
                 let room = self.joined_room(c.room).await?;
                 room.tell(Typing {

@@ -117,6 +117,37 @@ pub async fn history(
     ))
 }
 
+#[derive(Deserialize)]
+pub struct SearchParams {
+    q: String,
+    room: Option<u64>,
+    limit: Option<u32>,
+}
+
+/// Full-text search over the caller's rooms: `GET /api/search?q=words&room=ID&limit=N`.
+pub async fn search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<SearchParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let me = bearer(&state, &headers)?;
+    let limit = p.limit.unwrap_or(50);
+    if limit == 0
+        || limit > state.limits.max_history_page
+        || p.q.len() > state.limits.max_search_query_bytes as usize
+        || switchboard_persistence::store::search_terms(&p.q).is_empty()
+    {
+        return Err(ErrorCode::InvalidArgument.into());
+    }
+    let messages = state
+        .hub
+        .store
+        .search(me.user, &p.q, p.room.map(RoomId), limit)
+        .await
+        .map_err(|_| ErrorCode::Internal)?;
+    Ok(Json(serde_json::json!({ "messages": messages })))
+}
+
 /// Ready when the store answers and the node is not shutting down.
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     if state.hub.is_shutting_down() {

@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/signin", post(api::sign_in))
         .route("/api/rooms", get(api::rooms))
         .route("/api/rooms/{id}/history", get(api::history))
+        .route("/api/search", get(api::search))
         .with_state(state)
 }
 

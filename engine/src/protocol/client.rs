@@ -17,6 +17,7 @@ pub enum ClientFrame {
     OpenDirect(OpenDirect),
     Send(Send),
     History(History),
+    Search(Search),
     Typing(Typing),
     MarkRead(MarkRead),
     PresenceQuery(PresenceQuery),
@@ -37,6 +38,7 @@ impl ClientFrame {
             ClientFrame::OpenDirect(c) => c.rid,
             ClientFrame::Send(c) => c.rid,
             ClientFrame::History(c) => c.rid,
+            ClientFrame::Search(c) => c.rid,
             ClientFrame::Typing(c) => c.rid,
             ClientFrame::MarkRead(c) => c.rid,
             ClientFrame::PresenceQuery(c) => c.rid,
@@ -121,6 +123,17 @@ pub struct History {
     pub before: Option<Position>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Position>,
+    pub limit: u32,
+}
+
+/// Full-text search over the messages of the caller's rooms (only `room` when given), newest
+/// first. Words are letters and digits; every word must match.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Search {
+    pub rid: u64,
+    pub query: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<RoomId>,
     pub limit: u32,
 }
 

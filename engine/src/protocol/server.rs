@@ -20,6 +20,7 @@ pub enum ServerFrame {
     DirectOpened(RoomReply),
     Sent(Sent),
     History(HistoryPage),
+    SearchResults(SearchResults),
     Presence(PresenceReply),
     Done(Done),
     Pong(Done),
@@ -95,6 +96,13 @@ pub struct HistoryPage {
     pub messages: Vec<ChatMessage>,
     /// True when more messages lie beyond this page in the queried direction.
     pub more: bool,
+}
+
+/// Matches of a `search`, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchResults {
+    pub rid: u64,
+    pub messages: Vec<ChatMessage>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -22,6 +22,17 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// The words of a search query: letters and digits, lower-cased, at most 8. Anything else
+/// separates words, so no query syntax reaches a backend.
+pub fn search_terms(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .take(8)
+        .map(str::to_lowercase)
+        .collect()
+}
+
 /// A page request over one room's history, by position (keyset, never offset).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HistoryQuery {
@@ -76,6 +87,16 @@ pub trait Store: Send + Sync + 'static {
         sender: UserId,
         cmid: &str,
     ) -> Result<Option<Position>, StoreError>;
+
+    /// Messages containing every word of `query`, in rooms `user` belongs to (only `room` when
+    /// given), newest first.
+    async fn search(
+        &self,
+        user: UserId,
+        query: &str,
+        room: Option<RoomId>,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
 
     /// Raises the user's read watermark in the room to `pos` (never lowers it); returns the
     /// watermark now stored.

@@ -20,7 +20,8 @@ use tokio_postgres::{NoTls, Row};
 use super::{HistoryQuery, Store, StoreError};
 
 /// Versioned schema migrations, applied in order inside one transaction each.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id            BIGSERIAL PRIMARY KEY,
     name          TEXT NOT NULL,
@@ -61,7 +62,13 @@ CREATE TABLE reads (
     seq     BIGINT NOT NULL,
     PRIMARY KEY (room, user_id)
 );
-"#];
+"#,
+    r#"
+ALTER TABLE messages ADD COLUMN tsv tsvector
+    GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED;
+CREATE INDEX messages_by_words ON messages USING GIN (tsv);
+"#,
+];
 
 /// Advisory lock key held while migrating ("sbmigrat" as ASCII).
 const MIGRATION_LOCK: i64 = 0x7362_6d69_6772_6174;
@@ -492,6 +499,31 @@ impl Store for PostgresStore {
             )
             .await?;
         Ok(row.map(|r| Position::new(uid(r.get(0)), uid(r.get(1)))))
+    }
+
+    async fn search(
+        &self,
+        user: UserId,
+        query: &str,
+        room: Option<RoomId>,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let terms = super::search_terms(query).join(" ");
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let room = room.map(|r| id(r.0));
+        let rows = self
+            .query(
+                "SELECT m.room, m.epoch, m.seq, m.sender, m.cmid, m.text, m.ts
+                 FROM messages m JOIN members mb ON mb.room = m.room AND mb.user_id = $1
+                 WHERE m.tsv @@ plainto_tsquery('simple', $2)
+                   AND ($3::bigint IS NULL OR m.room = $3)
+                 ORDER BY m.ts DESC, m.room, m.epoch DESC, m.seq DESC LIMIT $4",
+                &[&id(user.0), &terms, &room, &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(message_from_row).collect())
     }
 
     async fn set_read(

@@ -15,7 +15,8 @@ use super::{HistoryQuery, Store, StoreError};
 
 /// Schema migrations, applied in order and tracked by `PRAGMA user_version`. Never edit a
 /// released entry: append a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -55,7 +56,14 @@ CREATE TABLE reads (
     seq   INTEGER NOT NULL,
     PRIMARY KEY (room, user)
 ) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    text, room UNINDEXED, epoch UNINDEXED, seq UNINDEXED, tokenize = 'unicode61'
+);
+INSERT INTO messages_fts (text, room, epoch, seq) SELECT text, room, epoch, seq FROM messages;
+"#,
+];
 
 const READERS: usize = 4;
 
@@ -388,8 +396,11 @@ impl Store for SqliteStore {
                     "INSERT OR IGNORE INTO messages (room, epoch, seq, sender, cmid, text, ts)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?;
+                let mut index = tx.prepare_cached(
+                    "INSERT INTO messages_fts (text, room, epoch, seq) VALUES (?1, ?2, ?3, ?4)",
+                )?;
                 for m in batch.iter() {
-                    stmt.execute(params![
+                    let inserted = stmt.execute(params![
                         m.room.0,
                         m.pos.epoch,
                         m.pos.seq,
@@ -398,6 +409,9 @@ impl Store for SqliteStore {
                         m.text,
                         m.ts
                     ])?;
+                    if inserted == 1 {
+                        index.execute(params![m.text, m.room.0, m.pos.epoch, m.pos.seq])?;
+                    }
                 }
             }
             tx.commit()
@@ -464,6 +478,39 @@ impl Store for SqliteStore {
                 Ok(Position::new(r.get(0)?, r.get(1)?))
             })
             .optional()
+        })
+        .await
+    }
+
+    async fn search(
+        &self,
+        user: UserId,
+        query: &str,
+        room: Option<RoomId>,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let terms = super::search_terms(query);
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Every term quoted: FTS5 query syntax never comes from the user.
+        let matcher = terms
+            .iter()
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let room = room.map(|r| r.0 as i64);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT m.room, m.epoch, m.seq, m.sender, m.cmid, m.text, m.ts
+                 FROM messages_fts f
+                 JOIN messages m ON m.room = f.room AND m.epoch = f.epoch AND m.seq = f.seq
+                 JOIN members mb ON mb.room = m.room AND mb.user = ?1
+                 WHERE messages_fts MATCH ?2 AND (?3 IS NULL OR m.room = ?3)
+                 ORDER BY m.ts DESC, m.room, m.epoch DESC, m.seq DESC LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(params![user.0, matcher, room, limit], message_from_row)?;
+            rows.collect()
         })
         .await
     }
