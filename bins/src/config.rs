@@ -43,6 +43,8 @@ pub struct DatabaseConfig {
     pub pool_size: u32,
     /// Seconds to wait for a pooled connection.
     pub connect_timeout_secs: u64,
+    /// Prepare hot statements once per pooled connection.
+    pub statement_cache: bool,
     /// Apply pending schema migrations at start-up. Turn off when migrating separately with
     /// `switchboard migrate`.
     pub migrate_on_start: bool,
@@ -54,6 +56,7 @@ impl Default for DatabaseConfig {
             url: None,
             pool_size: 16,
             connect_timeout_secs: 5,
+            statement_cache: true,
             migrate_on_start: true,
         }
     }
@@ -65,6 +68,7 @@ impl DatabaseConfig {
             url: url.clone(),
             pool_size: self.pool_size,
             connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+            statement_cache: self.statement_cache,
         })
     }
 }

@@ -19,6 +19,7 @@ async fn scratch_store(tag: &str) -> anyhow::Result<(ScratchDatabase, Arc<Postgr
         url: db.url.clone(),
         pool_size: 8,
         connect_timeout: Duration::from_secs(5),
+        statement_cache: true,
     })
     .await?;
     store.migrate().await?;

@@ -18,6 +18,7 @@ async fn scratch() -> (ScratchDatabase, PostgresConfig) {
         url: db.url.clone(),
         pool_size: 4,
         connect_timeout: Duration::from_secs(5),
+        statement_cache: true,
     };
     (db, config)
 }

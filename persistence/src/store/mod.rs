@@ -1,5 +1,6 @@
 //! The `Store` trait: everything Switchboard keeps durably.
 
+mod pg_pool;
 pub mod postgres;
 pub mod scratch;
 pub mod sqlite;

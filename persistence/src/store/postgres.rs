@@ -17,6 +17,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
+use super::pg_pool::CachingManager;
 use super::{HistoryQuery, Store, StoreError};
 
 /// Versioned schema migrations, applied in order inside one transaction each.
@@ -80,9 +81,11 @@ pub struct PostgresConfig {
     pub url: String,
     pub pool_size: u32,
     pub connect_timeout: Duration,
+    /// Prepare hot statements once per connection rather than on every query.
+    pub statement_cache: bool,
 }
 
-type Manager = PostgresConnectionManager<NoTls>;
+type Manager = CachingManager;
 
 pub struct PostgresStore {
     pool: Pool<Manager>,
@@ -130,7 +133,11 @@ fn message_from_row(r: &Row) -> ChatMessage {
 impl PostgresStore {
     /// Connects the pool (checking one connection) without touching the schema.
     pub async fn connect(config: &PostgresConfig) -> Result<Self, StoreError> {
-        let manager = Manager::new_from_stringlike(&config.url, NoTls).map_err(backend)?;
+        let manager = CachingManager {
+            inner: PostgresConnectionManager::new_from_stringlike(&config.url, NoTls)
+                .map_err(backend)?,
+            cache_statements: config.statement_cache,
+        };
         let pool = Pool::builder()
             .max_size(config.pool_size)
             .connection_timeout(config.connect_timeout)
@@ -146,11 +153,13 @@ impl PostgresStore {
         let mut conn = self.pool.get().await.map_err(backend)?;
         // Serialises concurrent migrators (several nodes starting at once); released below or
         // when the session ends.
-        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        conn.client
+            .batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
             .await
             .map_err(db)?;
-        let result = Self::apply(&mut conn).await;
-        conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+        let result = Self::apply(&mut conn.client).await;
+        conn.client
+            .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
             .await
             .map_err(db)?;
         result
@@ -196,7 +205,7 @@ impl PostgresStore {
 
     async fn query(
         &self,
-        sql: &str,
+        sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
         self.conn().await?.query(sql, params).await.map_err(db)
@@ -204,7 +213,7 @@ impl PostgresStore {
 
     async fn query_opt(
         &self,
-        sql: &str,
+        sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, StoreError> {
         self.conn().await?.query_opt(sql, params).await.map_err(db)
@@ -212,13 +221,17 @@ impl PostgresStore {
 
     async fn query_one(
         &self,
-        sql: &str,
+        sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, StoreError> {
         self.conn().await?.query_one(sql, params).await.map_err(db)
     }
 
-    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+    async fn execute(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
         self.conn().await?.execute(sql, params).await.map_err(db)
     }
 }
@@ -273,7 +286,7 @@ impl Store for PostgresStore {
         owner: UserId,
     ) -> Result<RoomInfo, StoreError> {
         let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(db)?;
+        let tx = conn.client.transaction().await.map_err(db)?;
         let row = tx
             .query_one(
                 "INSERT INTO rooms (name, kind) VALUES ($1, $2) RETURNING id",
@@ -310,7 +323,7 @@ impl Store for PostgresStore {
         let (lo, hi) = (a.min(b), a.max(b));
         let key = format!("{lo}:{hi}");
         let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(db)?;
+        let tx = conn.client.transaction().await.map_err(db)?;
         let inserted = tx
             .query_opt(
                 "INSERT INTO rooms (name, kind, direct_key) VALUES ($1, 'direct', $1)
@@ -450,33 +463,26 @@ impl Store for PostgresStore {
     }
 
     async fn history(&self, room: RoomId, q: HistoryQuery) -> Result<Vec<ChatMessage>, StoreError> {
-        let conn = self.conn().await?;
         let limit = i64::from(q.limit);
-        let columns = "room, epoch, seq, sender, cmid, text, ts";
         let mut rows = match (q.after, q.before) {
             (Some(after), _) => {
-                conn.query(
-                    &format!(
-                        "SELECT {columns} FROM messages WHERE room = $1
-                         AND (epoch, seq) > ($2, $3) ORDER BY epoch, seq LIMIT $4"
-                    ),
+                self.query(
+                    "SELECT room, epoch, seq, sender, cmid, text, ts FROM messages WHERE room = $1
+                     AND (epoch, seq) > ($2, $3) ORDER BY epoch, seq LIMIT $4",
                     &[&id(room.0), &id(after.epoch), &id(after.seq), &limit],
                 )
-                .await
+                .await?
             }
             (None, before) => {
                 let before = before.unwrap_or(Position::new(i64::MAX as u64, i64::MAX as u64));
-                conn.query(
-                    &format!(
-                        "SELECT {columns} FROM messages WHERE room = $1
-                         AND (epoch, seq) < ($2, $3) ORDER BY epoch DESC, seq DESC LIMIT $4"
-                    ),
+                self.query(
+                    "SELECT room, epoch, seq, sender, cmid, text, ts FROM messages WHERE room = $1
+                     AND (epoch, seq) < ($2, $3) ORDER BY epoch DESC, seq DESC LIMIT $4",
                     &[&id(room.0), &id(before.epoch), &id(before.seq), &limit],
                 )
-                .await
+                .await?
             }
         }
-        .map_err(db)?
         .iter()
         .map(message_from_row)
         .collect::<Vec<_>>();
