@@ -123,6 +123,8 @@ pub struct EngineConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WriteBehindSettings {
+    /// Independent batch writers (rooms are spread over them; each keeps its rooms in order).
+    pub lanes: usize,
     /// Most messages in one committed batch.
     pub max_batch: usize,
     /// Milliseconds a message may wait for its batch to be cut.
@@ -186,6 +188,7 @@ impl Default for WriteBehindSettings {
     fn default() -> Self {
         let wb = WriteBehindConfig::default();
         WriteBehindSettings {
+            lanes: wb.lanes,
             max_batch: wb.max_batch,
             flush_interval_ms: wb.flush_interval.as_millis() as u64,
             max_queued: wb.max_queued,
@@ -253,6 +256,7 @@ impl Config {
     pub fn write_behind(&self) -> WriteBehindConfig {
         let w = &self.write_behind;
         WriteBehindConfig {
+            lanes: w.lanes,
             max_batch: w.max_batch,
             flush_interval: Duration::from_millis(w.flush_interval_ms),
             max_queued: w.max_queued,

@@ -91,6 +91,9 @@ enum Command {
         single: u64,
         #[arg(long, default_value_t = 100)]
         rooms: usize,
+        /// The write-behind's batch size for the batched run.
+        #[arg(long, default_value_t = 1024)]
+        max_batch: usize,
     },
     /// History page latency over a large Postgres table.
     PgHistory {
@@ -133,7 +136,8 @@ async fn main() -> anyhow::Result<()> {
             batched,
             single,
             rooms,
-        } => pg::write(batched, single, rooms).await,
+            max_batch,
+        } => pg::write(batched, single, rooms, max_batch).await,
         Command::PgHistory {
             rows,
             rooms,

@@ -7,8 +7,9 @@
 //!   bytes ([`WriteBehind::reserve`]). When either bound is reached the reservation fails with
 //!   [`Busy`] and the sender is told to retry; memory never grows past the bounds.
 //! - **Batched, group-committed.** Messages gather while a batch commits; the next batch is cut
-//!   when it reaches `max_batch` or its oldest message has waited `flush_interval`. One batch is
-//!   in flight at a time, so batches commit in submission order.
+//!   when it reaches `max_batch` or its oldest message has waited `flush_interval`. Rooms are
+//!   spread over `lanes` (2 by default); each lane has one batch in flight at a time, so a
+//!   room's messages commit in submission order.
 //! - **Retried.** A failed commit is retried with exponential backoff until it succeeds; the
 //!   store skips rows already present, so a retry never duplicates.
 
@@ -33,6 +34,9 @@ pub type OnStored = Box<dyn FnOnce(&ChatMessage) + Send>;
 
 #[derive(Clone, Debug)]
 pub struct WriteBehindConfig {
+    /// Independent batch writers. Each room always uses the same lane, so its messages commit
+    /// in order; several lanes let the database work on several batches at once.
+    pub lanes: usize,
     /// Most messages in one committed batch.
     pub max_batch: usize,
     /// Longest a message waits for its batch to be cut.
@@ -49,6 +53,7 @@ pub struct WriteBehindConfig {
 impl Default for WriteBehindConfig {
     fn default() -> Self {
         WriteBehindConfig {
+            lanes: 2,
             max_batch: 1024,
             flush_interval: Duration::from_millis(2),
             max_queued: 100_000,
@@ -114,7 +119,8 @@ impl Budget {
 /// Handle to the write-behind actor; cheap to clone.
 #[derive(Clone)]
 pub struct WriteBehind {
-    actor: ActorRef<WriteBehindActor>,
+    /// Rooms are spread over lanes by id; each lane commits one batch at a time.
+    lanes: Vec<ActorRef<WriteBehindActor>>,
     budget: Arc<Budget>,
 }
 
@@ -125,23 +131,27 @@ impl WriteBehind {
             max_count: config.max_queued,
             max_bytes: config.max_queued_bytes,
         });
-        // The mailbox is unbounded on purpose: every message in it holds a `Permit`, so the
-        // budget above is its bound, by count and by bytes.
-        let actor = WriteBehindActor::spawn_with_mailbox(
-            WriteBehindActor {
-                store,
-                config,
-                budget: budget.clone(),
-                pending: Vec::new(),
-                oldest: None,
-                in_flight: None,
-                submitted: 0,
-                committed: 0,
-                syncs: VecDeque::new(),
-            },
-            kameo::mailbox::unbounded(),
-        );
-        WriteBehind { actor, budget }
+        // The mailboxes are unbounded on purpose: every message in them holds a `Permit`, so
+        // the shared budget above is their bound, by count and by bytes.
+        let lanes = (0..config.lanes.max(1))
+            .map(|_| {
+                WriteBehindActor::spawn_with_mailbox(
+                    WriteBehindActor {
+                        store: store.clone(),
+                        config: config.clone(),
+                        budget: budget.clone(),
+                        pending: Vec::new(),
+                        oldest: None,
+                        in_flight: None,
+                        submitted: 0,
+                        committed: 0,
+                        syncs: VecDeque::new(),
+                    },
+                    kameo::mailbox::unbounded(),
+                )
+            })
+            .collect();
+        WriteBehind { lanes, budget }
     }
 
     /// Reserves queue room for a message of `bytes` bytes, or says the queue is full.
@@ -152,12 +162,14 @@ impl WriteBehind {
     /// Queues `msg` for storage; `on_stored` runs after its batch commits. Never blocks and
     /// never fails for lack of room: the permit holds that room.
     pub fn submit(&self, permit: Permit, msg: ChatMessage, on_stored: OnStored) {
+        // A room always uses the same lane, so its messages commit in position order.
+        let lane = &self.lanes[(msg.room.0 % self.lanes.len() as u64) as usize];
         let entry = Entry {
             msg,
             on_stored,
             bytes: permit.bytes,
         };
-        if self.actor.tell(entry).try_send().is_err() {
+        if lane.tell(entry).try_send().is_err() {
             // Only after the actor stopped (shutdown); nothing acknowledged is affected.
             self.budget.release(1, permit.bytes);
             tracing::warn!("write-behind stopped; message dropped before acknowledgement");
@@ -166,7 +178,9 @@ impl WriteBehind {
 
     /// Resolves once every message submitted before this call is durable.
     pub async fn sync(&self) {
-        let _ = self.actor.ask(Sync).await;
+        for lane in &self.lanes {
+            let _ = lane.ask(Sync).await;
+        }
     }
 
     /// (messages, bytes) queued or in flight.
@@ -174,11 +188,13 @@ impl WriteBehind {
         self.budget.queued()
     }
 
-    /// Commits everything queued, then stops the actor.
+    /// Commits everything queued, then stops the actors.
     pub async fn shutdown(&self) {
         self.sync().await;
-        let _ = self.actor.stop_gracefully().await;
-        self.actor.wait_for_shutdown().await;
+        for lane in &self.lanes {
+            let _ = lane.stop_gracefully().await;
+            lane.wait_for_shutdown().await;
+        }
     }
 }
 

@@ -65,9 +65,7 @@ CREATE TABLE reads (
 );
 "#,
     r#"
-ALTER TABLE messages ADD COLUMN tsv tsvector
-    GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED;
-CREATE INDEX messages_by_words ON messages USING GIN (tsv);
+CREATE INDEX messages_by_words ON messages USING GIN (to_tsvector('simple', text));
 "#,
 ];
 
@@ -523,7 +521,7 @@ impl Store for PostgresStore {
             .query(
                 "SELECT m.room, m.epoch, m.seq, m.sender, m.cmid, m.text, m.ts
                  FROM messages m JOIN members mb ON mb.room = m.room AND mb.user_id = $1
-                 WHERE m.tsv @@ plainto_tsquery('simple', $2)
+                 WHERE to_tsvector('simple', m.text) @@ plainto_tsquery('simple', $2)
                    AND ($3::bigint IS NULL OR m.room = $3)
                  ORDER BY m.ts DESC, m.room, m.epoch DESC, m.seq DESC LIMIT $4",
                 &[&id(user.0), &terms, &room, &i64::from(limit)],
