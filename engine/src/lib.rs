@@ -10,6 +10,7 @@
 //! - [`error`]: `ErrorCode` sent to clients and the WebSocket close codes.
 //! - [`auth`]: `TokenVerifier`, the seam for identity, and `LocalTokens` (HS256) for the embedded default.
 //! - [`limits`]: protocol limits and the token-bucket `RateLimiter`.
+//! - [`ring`]: `Ring`, rendezvous hashing of rooms onto live nodes (for the cluster).
 
 pub mod auth;
 pub mod codec;
@@ -19,6 +20,7 @@ pub mod ids;
 pub mod limits;
 pub mod position;
 pub mod protocol;
+pub mod ring;
 
 pub use codec::Codec;
 pub use error::{ErrorCode, close};
