@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests need are running on this machine, installing and starting
 # them if missing (idempotently). Fails loudly when a service cannot be had.
-# Source it, then call ensure_postgres.
+# Source it, then call ensure_postgres and ensure_redis.
 
 die() { echo "FATAL: $*" >&2; exit 1; }
 
@@ -27,4 +27,23 @@ ensure_postgres() {
     sleep 0.2
   done
   die "PostgreSQL is not accepting connections at 127.0.0.1:5432"
+}
+
+# Redis at 127.0.0.1:6379 (the test default SWITCHBOARD_TEST_REDIS=redis://127.0.0.1:6379).
+ensure_redis() {
+  if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then return 0; fi
+  if ! command -v redis-server >/dev/null; then
+    echo "installing redis"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } \
+      || die "cannot install redis-server"
+  fi
+  echo "starting redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/switchboard-tests.log || true
+  for _ in $(seq 50); do
+    redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG && return 0
+    sleep 0.2
+  done
+  die "Redis is not answering at 127.0.0.1:6379"
 }

@@ -10,6 +10,7 @@ source ops/services.sh
 # --- what the tests need -------------------------------------------------------------------
 command -v cargo >/dev/null || die "cargo is not installed"
 ensure_postgres
+ensure_redis
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "installing cargo-nextest"
   cargo install cargo-nextest --locked || die "cannot install cargo-nextest"

@@ -1,0 +1,72 @@
+//! Cluster membership: which nodes are alive. Every node registers itself with a lease it
+//! renews by heartbeat; a node that stops renewing (crashed, partitioned) drops out when its
+//! lease expires, one that shuts down leaves at once. Implementations side by side:
+//! [`local::LocalMembership`] (one process) and [`redis::RedisMembership`].
+
+pub mod local;
+pub mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use switchboard_engine::ring::NodeId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cluster backend: {0}")]
+    Backend(String),
+}
+
+/// A live node and the address other nodes reach it at.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Member {
+    pub node: NodeId,
+    pub addr: String,
+}
+
+/// The membership registry.
+#[async_trait]
+pub trait Membership: Send + Sync + 'static {
+    /// Registers (or renews) `member` with a lease of `lease`.
+    async fn heartbeat(&self, member: &Member, lease: Duration) -> Result<(), ClusterError>;
+    /// Removes `node` at once (graceful shutdown).
+    async fn leave(&self, node: &NodeId) -> Result<(), ClusterError>;
+    /// The members whose lease has not expired, sorted by node id.
+    async fn live(&self) -> Result<Vec<Member>, ClusterError>;
+}
+
+/// Shared cases every implementation must pass.
+pub mod conformance {
+    use std::time::Duration;
+
+    use switchboard_engine::ring::NodeId;
+
+    use super::{Member, Membership};
+
+    fn member(name: &str) -> Member {
+        Member {
+            node: NodeId(name.to_owned()),
+            addr: format!("127.0.0.1:{}", 9000 + name.len()),
+        }
+    }
+
+    pub async fn run_all(m: &dyn Membership) {
+        assert!(m.live().await.unwrap().is_empty(), "starts empty");
+        let (a, b) = (member("a"), member("bb"));
+        m.heartbeat(&a, Duration::from_secs(30)).await.unwrap();
+        m.heartbeat(&b, Duration::from_millis(300)).await.unwrap();
+        assert_eq!(m.live().await.unwrap(), vec![a.clone(), b.clone()]);
+        // Renewing keeps b; letting the lease run out drops it.
+        m.heartbeat(&b, Duration::from_millis(300)).await.unwrap();
+        assert_eq!(m.live().await.unwrap().len(), 2);
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        assert_eq!(
+            m.live().await.unwrap(),
+            vec![a.clone()],
+            "expired lease drops the node"
+        );
+        // A graceful leave is immediate.
+        m.leave(&a.node).await.unwrap();
+        assert!(m.live().await.unwrap().is_empty());
+    }
+}

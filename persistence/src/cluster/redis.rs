@@ -1,0 +1,96 @@
+//! Membership in Redis: one sorted set per cluster, `{prefix}:members`, scored by each member's
+//! lease expiry (ms since the Unix epoch), with the member's address in `{prefix}:addrs`.
+//! Expired members are pruned on read, so a crashed node drops out within its lease.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+use switchboard_engine::ring::NodeId;
+
+use super::{ClusterError, Member, Membership};
+
+pub struct RedisMembership {
+    conn: ConnectionManager,
+    members_key: String,
+    addrs_key: String,
+}
+
+fn backend(e: redis::RedisError) -> ClusterError {
+    ClusterError::Backend(e.to_string())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl RedisMembership {
+    /// Connects to `url` (e.g. `redis://127.0.0.1:6379`); every key starts with `prefix`, so
+    /// clusters (and test runs) sharing a Redis never meet.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, ClusterError> {
+        let client = redis::Client::open(url).map_err(backend)?;
+        let conn = client.get_connection_manager().await.map_err(backend)?;
+        Ok(RedisMembership {
+            conn,
+            members_key: format!("{prefix}:members"),
+            addrs_key: format!("{prefix}:addrs"),
+        })
+    }
+}
+
+#[async_trait]
+impl Membership for RedisMembership {
+    async fn heartbeat(&self, member: &Member, lease: Duration) -> Result<(), ClusterError> {
+        let until = now_ms() + lease.as_millis() as u64;
+        redis::pipe()
+            .atomic()
+            .zadd(&self.members_key, &member.node.0, until)
+            .hset(&self.addrs_key, &member.node.0, &member.addr)
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(backend)
+    }
+
+    async fn leave(&self, node: &NodeId) -> Result<(), ClusterError> {
+        redis::pipe()
+            .atomic()
+            .zrem(&self.members_key, &node.0)
+            .hdel(&self.addrs_key, &node.0)
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(backend)
+    }
+
+    async fn live(&self) -> Result<Vec<Member>, ClusterError> {
+        let now = now_ms();
+        let mut conn = self.conn.clone();
+        let (_, names): ((), Vec<String>) = redis::pipe()
+            .atomic()
+            .zrembyscore(&self.members_key, "-inf", now)
+            .zrangebyscore(&self.members_key, format!("({now}"), "+inf")
+            .query_async(&mut conn)
+            .await
+            .map_err(backend)?;
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let addrs: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(&self.addrs_key)
+            .arg(&names)
+            .query_async(&mut conn)
+            .await
+            .map_err(backend)?;
+        let mut members: Vec<Member> = names
+            .into_iter()
+            .zip(addrs)
+            .map(|(node, addr)| Member {
+                node: NodeId(node),
+                addr: addr.unwrap_or_default(),
+            })
+            .collect();
+        members.sort();
+        Ok(members)
+    }
+}

@@ -1,0 +1,33 @@
+//! Membership against the real Redis. The address comes from `SWITCHBOARD_TEST_REDIS`
+//! (default `redis://127.0.0.1:6379`); every run uses its own key prefix and deletes its keys.
+//! When no Redis answers these tests fail: they never skip.
+
+use switchboard_persistence::cluster::redis::RedisMembership;
+
+fn url() -> String {
+    std::env::var("SWITCHBOARD_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+#[tokio::test]
+async fn redis_membership_passes_the_conformance_cases() {
+    let prefix = format!(
+        "sbtest:{}:{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let m = RedisMembership::connect(&url(), &prefix)
+        .await
+        .expect("Redis must be running for these tests (ops/test.sh starts it)");
+    switchboard_persistence::cluster::conformance::run_all(&m).await;
+    let client = redis::Client::open(url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{prefix}:members"))
+        .arg(format!("{prefix}:addrs"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
