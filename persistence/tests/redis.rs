@@ -31,3 +31,12 @@ async fn redis_membership_passes_the_conformance_cases() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn redis_bus_passes_the_conformance_cases() {
+    let prefix = format!("sbtest-bus:{}", std::process::id());
+    let bus = switchboard_persistence::cluster::bus::RedisBus::connect(&url(), &prefix)
+        .await
+        .expect("Redis must be running for these tests (ops/test.sh starts it)");
+    switchboard_persistence::cluster::bus::conformance::run_all(&bus).await;
+}

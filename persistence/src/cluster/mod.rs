@@ -1,8 +1,10 @@
 //! Cluster membership: which nodes are alive. Every node registers itself with a lease it
 //! renews by heartbeat; a node that stops renewing (crashed, partitioned) drops out when its
 //! lease expires, one that shuts down leaves at once. Implementations side by side:
-//! [`local::LocalMembership`] (one process) and [`redis::RedisMembership`].
+//! [`local::LocalMembership`] (one process) and [`redis::RedisMembership`]. [`bus`] carries
+//! frames between nodes (in-process or Redis pub/sub).
 
+pub mod bus;
 pub mod local;
 pub mod redis;
 
