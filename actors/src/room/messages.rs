@@ -1,0 +1,317 @@
+//! The messages a `RoomActor` handles, one struct each, with their handlers.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use kameo::prelude::*;
+use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind};
+use switchboard_engine::protocol::{self as p, ResumeOutcome, ServerFrame};
+use switchboard_engine::{ConnId, ErrorCode, Position, UserId};
+
+use super::{RoomActor, Subscriber, error, now_ms};
+use crate::metrics as names;
+use crate::outbound::{Event, Outbound};
+
+/// Subscribe a connection (joining a public room makes the user a member). The room queues
+/// the `joined` reply itself, then the resume frames, so they precede any live event.
+pub struct Join {
+    pub rid: u64,
+    pub conn: ConnId,
+    pub user: UserId,
+    pub out: Outbound,
+    pub resume: Option<Position>,
+}
+
+impl Message<Join> for RoomActor {
+    type Reply = Result<RoomInfo, ErrorCode>;
+
+    async fn handle(&mut self, j: Join, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        self.admit(j.user).await?;
+        let head = self.head();
+        j.out.frame(&ServerFrame::Joined(p::Joined {
+            rid: j.rid,
+            room: self.info.clone(),
+            head,
+        }));
+        if let Some(from) = j.resume {
+            let missed = self.missed_since(from).await.unwrap_or_else(|e| {
+                tracing::warn!(room = %self.info.id, error = %e, "resume read failed");
+                None
+            });
+            let (outcome, events) = match missed {
+                Some(events) => (ResumeOutcome::Recovered, events),
+                None => (ResumeOutcome::Reload, Vec::new()),
+            };
+            j.out.frame(&ServerFrame::Resume(p::Resume {
+                room: self.info.id,
+                outcome,
+                missed: events.len() as u32,
+                head,
+            }));
+            for e in &events {
+                j.out.event(e);
+            }
+        }
+        self.subscribers.retain(|s| s.conn != j.conn);
+        self.subscribers.push(Subscriber {
+            conn: j.conn,
+            user: j.user,
+            out: j.out,
+        });
+        self.note_subscribers_changed();
+        Ok(self.info.clone())
+    }
+}
+
+/// Give up membership; every connection of the user stops receiving the room.
+pub struct Leave {
+    pub user: UserId,
+}
+
+impl Message<Leave> for RoomActor {
+    type Reply = Result<(), ErrorCode>;
+
+    async fn handle(&mut self, l: Leave, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        if self.info.kind == RoomKind::Direct {
+            return Err(ErrorCode::Forbidden);
+        }
+        if self.members.remove(&l.user).is_none() {
+            return Err(ErrorCode::Forbidden);
+        }
+        self.hub
+            .store
+            .remove_member(self.info.id, l.user)
+            .await
+            .map_err(|_| ErrorCode::Internal)?;
+        self.announce_member(ServerFrame::MemberLeft(p::MemberEvent {
+            room: self.info.id,
+            user: l.user,
+        }));
+        self.subscribers.retain(|s| s.user != l.user);
+        self.note_subscribers_changed();
+        Ok(())
+    }
+}
+
+/// A connection closed: stop sending it events.
+pub struct Unsubscribe {
+    pub conn: ConnId,
+}
+
+impl Message<Unsubscribe> for RoomActor {
+    type Reply = ();
+
+    async fn handle(&mut self, u: Unsubscribe, _: &mut Context<Self, ()>) {
+        self.subscribers.retain(|s| s.conn != u.conn);
+        self.note_subscribers_changed();
+    }
+}
+
+/// Add `user` to the room: admins and owners of private rooms, any member of a public one.
+pub struct Invite {
+    pub by: UserId,
+    pub user: UserId,
+}
+
+impl Message<Invite> for RoomActor {
+    type Reply = Result<(), ErrorCode>;
+
+    async fn handle(&mut self, i: Invite, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        let role = self.members.get(&i.by).ok_or(ErrorCode::Forbidden)?;
+        let allowed = match self.info.kind {
+            RoomKind::Public => true,
+            RoomKind::Private => role.can_invite(),
+            RoomKind::Direct => false,
+        };
+        if !allowed {
+            return Err(ErrorCode::Forbidden);
+        }
+        if self.members.contains_key(&i.user) {
+            return Ok(());
+        }
+        let store = &self.hub.store;
+        match store.user(i.user).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(ErrorCode::NotFound),
+            Err(_) => return Err(ErrorCode::Internal),
+        }
+        store
+            .add_member(self.info.id, i.user, Role::Member)
+            .await
+            .map_err(|_| ErrorCode::Internal)?;
+        self.members.insert(i.user, Role::Member);
+        self.announce_member(ServerFrame::MemberJoined(p::MemberEvent {
+            room: self.info.id,
+            user: i.user,
+        }));
+        Ok(())
+    }
+}
+
+/// Post a message. The room answers on `out`: `sent` once durable, or an `error`.
+pub struct Post {
+    pub rid: u64,
+    pub user: UserId,
+    pub out: Outbound,
+    pub cmid: String,
+    pub text: String,
+    pub received: Instant,
+}
+
+impl Message<Post> for RoomActor {
+    type Reply = ();
+
+    async fn handle(&mut self, m: Post, _: &mut Context<Self, ()>) {
+        let room = self.info.id;
+        if !self.members.contains_key(&m.user) {
+            m.out.frame(&error(
+                m.rid,
+                ErrorCode::Forbidden,
+                "not a member of this room",
+            ));
+            return;
+        }
+        if let Some(pos) = self.recent.find_cmid(m.user, &m.cmid) {
+            let sent = ServerFrame::Sent(p::Sent {
+                rid: m.rid,
+                room,
+                cmid: m.cmid,
+                pos,
+                duplicate: true,
+            });
+            if self.is_durable(pos) {
+                m.out.frame(&sent);
+            } else {
+                let journal = self.hub.journal.clone();
+                tokio::spawn(async move {
+                    journal.sync().await;
+                    m.out.frame(&sent);
+                });
+            }
+            return;
+        }
+        let Ok(permit) = self.hub.journal.reserve(m.text.len() + m.cmid.len()) else {
+            m.out.frame(&error(
+                m.rid,
+                ErrorCode::Busy,
+                "storage is behind; retry with the same cmid",
+            ));
+            return;
+        };
+        self.last_seq += 1;
+        let pos = Position::new(self.epoch, self.last_seq);
+        let frame = ServerFrame::Message(ChatMessage {
+            room,
+            pos,
+            sender: m.user,
+            cmid: m.cmid,
+            text: m.text,
+            ts: now_ms(),
+        });
+        let event = Event::new(Some((room, pos)), &frame);
+        let ServerFrame::Message(msg) = frame else {
+            unreachable!("built as a message above")
+        };
+        self.recent.push(pos, m.user, &msg.cmid, event.clone());
+        self.fan_out(&event, |_| true);
+        metrics::counter!(names::MESSAGES).increment(1);
+
+        let (durable, out, rid, received) = (self.durable_seq.clone(), m.out, m.rid, m.received);
+        self.hub.journal.submit(
+            permit,
+            msg,
+            Box::new(move |stored: &ChatMessage| {
+                durable.fetch_max(stored.pos.seq, Ordering::Release);
+                out.frame(&ServerFrame::Sent(p::Sent {
+                    rid,
+                    room: stored.room,
+                    cmid: stored.cmid.clone(),
+                    pos: stored.pos,
+                    duplicate: false,
+                }));
+                metrics::histogram!(names::SEND_TO_STORED_SECONDS)
+                    .record(received.elapsed().as_secs_f64());
+            }),
+        );
+        let (epoch, durable_seq) = (self.epoch, self.durable_seq.load(Ordering::Acquire));
+        self.recent
+            .trim(|pos| pos.epoch < epoch || pos.seq <= durable_seq);
+    }
+}
+
+/// Typing started or stopped; other members' connections hear of it.
+pub struct Typing {
+    pub user: UserId,
+    pub active: bool,
+}
+
+impl Message<Typing> for RoomActor {
+    type Reply = ();
+
+    async fn handle(&mut self, t: Typing, _: &mut Context<Self, ()>) {
+        if !self.members.contains_key(&t.user) {
+            return;
+        }
+        let event = Event::new(
+            None,
+            &ServerFrame::Typing(p::TypingEvent {
+                room: self.info.id,
+                user: t.user,
+                active: t.active,
+            }),
+        );
+        self.fan_out(&event, |s| s.user != t.user);
+    }
+}
+
+/// A member's read watermark rose (already stored); everyone else subscribed hears of it.
+pub struct Receipt {
+    pub conn: ConnId,
+    pub user: UserId,
+    pub pos: Position,
+}
+
+impl Message<Receipt> for RoomActor {
+    type Reply = ();
+
+    async fn handle(&mut self, r: Receipt, _: &mut Context<Self, ()>) {
+        if !self.members.contains_key(&r.user) {
+            return;
+        }
+        let event = Event::new(
+            None,
+            &ServerFrame::ReadReceipt(p::ReadReceipt {
+                room: self.info.id,
+                user: r.user,
+                pos: r.pos,
+            }),
+        );
+        self.fan_out(&event, |s| s.conn != r.conn);
+    }
+}
+
+/// Stop this incarnation once everything before this message is handled; `done` is told
+/// after the stop completes.
+pub struct Retire {
+    pub done: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Message<Retire> for RoomActor {
+    type Reply = ();
+
+    async fn handle(&mut self, r: Retire, ctx: &mut Context<Self, ()>) {
+        self.retired = Some(r.done);
+        ctx.stop();
+    }
+}
+
+/// Fault injection for tests: the room panics while handling this.
+pub struct InjectPanic;
+
+impl Message<InjectPanic> for RoomActor {
+    type Reply = ();
+
+    async fn handle(&mut self, _: InjectPanic, _: &mut Context<Self, ()>) {
+        panic!("injected panic in room {}", self.info.id);
+    }
+}
