@@ -87,6 +87,8 @@ pub struct Hub {
     pub(crate) users: Mutex<HashMap<UserId, ActorRef<UserActor>>>,
     next_conn: AtomicU64,
     live_conns: AtomicUsize,
+    /// Connections by id, kept only with `fault_injection` (for tests that panic one).
+    fault_targets: Mutex<HashMap<ConnId, WeakActorRef<crate::ConnectionActor>>>,
     /// Until when (ms since `started`) sends skip the store's cmid check after it failed.
     store_suspect_until: AtomicU64,
     started: std::time::Instant,
@@ -111,6 +113,7 @@ impl Hub {
             users: Mutex::default(),
             next_conn: AtomicU64::new(1),
             live_conns: AtomicUsize::new(0),
+            fault_targets: Mutex::default(),
             store_suspect_until: AtomicU64::new(0),
             started: std::time::Instant::now(),
             shutdown: watch::channel(false).0,
@@ -228,6 +231,43 @@ impl Hub {
             supervisor.wait_for_shutdown().await;
         }
         self.journal.shutdown().await;
+    }
+
+    pub(crate) fn register_fault_target(
+        &self,
+        conn: ConnId,
+        actor: WeakActorRef<crate::ConnectionActor>,
+    ) {
+        if self.config.fault_injection {
+            self.fault_targets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(conn, actor);
+        }
+    }
+
+    pub(crate) fn forget_fault_target(&self, conn: ConnId) {
+        if self.config.fault_injection {
+            self.fault_targets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&conn);
+        }
+    }
+
+    /// Fault injection for tests: makes a connection's actor panic (when enabled).
+    pub async fn inject_connection_panic(&self, conn: ConnId) -> Result<(), ErrorCode> {
+        let actor = self
+            .fault_targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&conn)
+            .and_then(|a| a.upgrade())
+            .ok_or(ErrorCode::NotFound)?;
+        actor
+            .tell(crate::connection::InjectPanic)
+            .await
+            .map_err(|_| ErrorCode::Internal)
     }
 
     /// Fault injection for tests: makes the room's actor panic (when enabled in the config).

@@ -322,3 +322,35 @@ async fn an_idle_room_stops_and_comes_back_from_the_store() {
     );
     t.node.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_panicking_connection_takes_no_one_else_down() {
+    let t = start(|_| {}).await;
+    let (victim_id, victim_token) = t.user().await;
+    let (_, mut other) = t.member().await;
+    let room = other
+        .create_room("sturdy", Visibility::Public)
+        .await
+        .unwrap();
+    other.join(room, None).await.unwrap();
+    let mut victim = t.client(&victim_token).await;
+    victim.join(room, None).await.unwrap();
+    other.presence_subscribe(vec![victim_id]).await.unwrap();
+
+    let conn = switchboard_engine::ConnId(victim.hello().conn);
+    t.node.hub.inject_connection_panic(conn).await.unwrap();
+    // The victim's socket goes away; its user goes offline for the others.
+    while victim.event_within(WAIT).await.is_some() {}
+    let offline = expect(&mut other, WAIT, |f| match f {
+        ServerFrame::PresenceChanged(p) if p.user == victim_id => Some(p.status),
+        _ => None,
+    })
+    .await;
+    assert_eq!(offline, switchboard_engine::domain::PresenceStatus::Offline);
+    // Everyone else carries on.
+    let sent = other.send(room, "after-panic", "still fine").await.unwrap();
+    let m = expect(&mut other, WAIT, message).await;
+    assert_eq!(m.pos, sent.pos);
+    assert_eq!(t.node.hub.live_connections(), 1);
+    t.node.shutdown().await;
+}

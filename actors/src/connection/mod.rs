@@ -131,6 +131,9 @@ impl Actor for ConnectionActor {
         if let Some(identity) = args.identity {
             Box::pin(conn.authenticated(identity)).await;
         }
+        if let Some(me) = &conn.self_ref {
+            conn.hub.register_fault_target(id, me.downgrade());
+        }
         metrics::gauge!(names::CONNECTIONS).increment(1);
         conn.hub.connection_opened();
         Ok(conn)
@@ -203,6 +206,7 @@ impl Actor for ConnectionActor {
         }
         self.rx.close();
         self.self_ref = None;
+        self.hub.forget_fault_target(self.id);
         metrics::gauge!(names::CONNECTIONS).decrement(1);
         self.hub.connection_closed();
         Ok(())
@@ -385,5 +389,16 @@ impl ConnectionActor {
             self.error(Some(rid), code, code.describe());
         }
         Ok(())
+    }
+}
+
+/// Fault injection for tests: the connection panics while handling this.
+pub struct InjectPanic;
+
+impl Message<InjectPanic> for ConnectionActor {
+    type Reply = ();
+
+    async fn handle(&mut self, _: InjectPanic, _: &mut Context<Self, ()>) {
+        panic!("injected panic in connection {}", self.id);
     }
 }
