@@ -12,11 +12,13 @@
 //! - [`outbound`]: `Outbound`, a connection's bounded send queue, and `Event`, a frame encoded
 //!   once and shared by every recipient.
 //! - [`transport`]: the socket seen as a `Stream`/`Sink` of frames, so tests can use channels.
+//! - [`cluster`]: `ClusterView`, this node's lease in the cluster and its view of the `Ring`.
 //! - [`connection`]: `ConnectionActor`, one socket: reads commands, writes frames, enforces limits.
 //! - [`room`]: `RoomActor` (positions, fan-out, recent buffer, resume) and `RoomSupervisor`.
 //! - [`user`]: `UserActor`, presence across devices.
 //! - [`metrics`]: metric names and recorders.
 
+pub mod cluster;
 pub mod connection;
 pub mod hub;
 pub mod metrics;

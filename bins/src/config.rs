@@ -26,6 +26,7 @@ pub struct Config {
     /// Log filter in `tracing` syntax, e.g. `info` or `switchboard=debug,info`.
     pub log: String,
     pub database: DatabaseConfig,
+    pub cluster: ClusterConfig,
     pub auth: AuthConfig,
     pub limits: Limits,
     pub engine: EngineConfig,
@@ -70,6 +71,51 @@ impl DatabaseConfig {
             connect_timeout: Duration::from_secs(self.connect_timeout_secs),
             statement_cache: self.statement_cache,
         })
+    }
+}
+
+/// Cluster membership through Redis. Unset `redis_url` runs a single node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// e.g. `redis://127.0.0.1:6379`. When set, the node registers itself and tracks the ring.
+    pub redis_url: Option<String>,
+    /// This node's id; defaults to the listen address.
+    pub node_id: Option<String>,
+    /// The address other nodes reach this one at; defaults to the listen address.
+    pub advertise: Option<String>,
+    /// Prefix of every Redis key, so clusters sharing a Redis never meet.
+    pub key_prefix: String,
+    /// Milliseconds between lease renewals.
+    pub heartbeat_ms: u64,
+    /// Lease length in milliseconds: a node that stops renewing drops out after it.
+    pub lease_ms: u64,
+    /// Milliseconds between reads of the member list (crash detection ≤ lease + poll).
+    pub poll_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        let t = switchboard_actors::cluster::ClusterTiming::default();
+        ClusterConfig {
+            redis_url: None,
+            node_id: None,
+            advertise: None,
+            key_prefix: "switchboard".into(),
+            heartbeat_ms: t.heartbeat.as_millis() as u64,
+            lease_ms: t.lease.as_millis() as u64,
+            poll_ms: t.poll.as_millis() as u64,
+        }
+    }
+}
+
+impl ClusterConfig {
+    pub fn timing(&self) -> switchboard_actors::cluster::ClusterTiming {
+        switchboard_actors::cluster::ClusterTiming {
+            heartbeat: Duration::from_millis(self.heartbeat_ms),
+            lease: Duration::from_millis(self.lease_ms),
+            poll: Duration::from_millis(self.poll_ms),
+        }
     }
 }
 
@@ -143,6 +189,7 @@ impl Default for Config {
             sqlite_durable: true,
             log: "info".into(),
             database: DatabaseConfig::default(),
+            cluster: ClusterConfig::default(),
             auth: AuthConfig::default(),
             limits: Limits::default(),
             engine: EngineConfig::default(),

@@ -6,9 +6,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use kameo::actor::{ActorRef, Spawn};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use switchboard_actors::Hub;
+use switchboard_actors::cluster::{ClusterArgs, ClusterView};
 use switchboard_engine::auth::LocalTokens;
+use switchboard_engine::ring::NodeId;
+use switchboard_persistence::cluster::Member;
+use switchboard_persistence::cluster::redis::RedisMembership;
 use switchboard_persistence::store::postgres::PostgresStore;
 use switchboard_persistence::store::sqlite::SqliteStore;
 use switchboard_persistence::{Store, WriteBehind};
@@ -65,6 +70,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Acco
 pub struct Node {
     pub addr: SocketAddr,
     pub hub: Arc<Hub>,
+    /// This node's membership and ring view, when `cluster.redis_url` is set.
+    pub cluster: Option<ActorRef<ClusterView>>,
     pub accounts: Arc<Accounts>,
     stop_accepting: Option<oneshot::Sender<()>>,
     serve: JoinHandle<std::io::Result<()>>,
@@ -88,6 +95,32 @@ impl Node {
             metrics: prometheus(),
             limits: config.limits.clone(),
         };
+        let cluster = match &config.cluster.redis_url {
+            Some(url) => {
+                let membership = RedisMembership::connect(url, &config.cluster.key_prefix)
+                    .await
+                    .context("connecting to Redis for cluster membership")?;
+                let own = addr.to_string();
+                let me = Member {
+                    node: NodeId(
+                        config
+                            .cluster
+                            .node_id
+                            .clone()
+                            .unwrap_or_else(|| own.clone()),
+                    ),
+                    addr: config.cluster.advertise.clone().unwrap_or(own),
+                };
+                let view = ClusterView::spawn(ClusterArgs {
+                    me,
+                    membership: Arc::new(membership),
+                    timing: config.cluster.timing(),
+                });
+                view.wait_for_startup().await;
+                Some(view)
+            }
+            None => None,
+        };
         let (stop_accepting, stopped) = oneshot::channel::<()>();
         let router = http::router(state);
         let serve = tokio::spawn(async move {
@@ -101,6 +134,7 @@ impl Node {
         Ok(Node {
             addr,
             hub,
+            cluster,
             accounts,
             stop_accepting: Some(stop_accepting),
             serve,
@@ -112,6 +146,11 @@ impl Node {
     /// for connections to close (up to the grace period), then stop the rooms and make every
     /// queued message durable.
     pub async fn shutdown(mut self) {
+        // Leave the cluster first, so the others stop counting on this node at once.
+        if let Some(view) = self.cluster.take() {
+            let _ = view.stop_gracefully().await;
+            view.wait_for_shutdown().await;
+        }
         if let Some(stop) = self.stop_accepting.take() {
             let _ = stop.send(());
         }

@@ -1,0 +1,138 @@
+//! `ClusterView`: this node's membership in the cluster and its current `Ring`.
+//!
+//! A kameo actor renews this node's lease every `heartbeat` and re-reads the live members every
+//! `poll`, publishing a new `Ring` whenever the set changes. A node that crashes stops renewing
+//! and drops out of every view within `lease + poll` (2.5 s + 0.5 s by default); one that shuts
+//! down leaves at once. Nothing routes by the ring yet: forwarding comes next.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kameo::error::Infallible;
+use kameo::mailbox::{MailboxReceiver, Signal};
+use kameo::prelude::*;
+use switchboard_engine::ring::Ring;
+use switchboard_persistence::cluster::{Member, Membership};
+use tokio::sync::watch;
+
+/// Timing of membership. Defaults detect a crash within 3 s.
+#[derive(Clone, Debug)]
+pub struct ClusterTiming {
+    pub heartbeat: Duration,
+    pub lease: Duration,
+    pub poll: Duration,
+}
+
+impl Default for ClusterTiming {
+    fn default() -> Self {
+        ClusterTiming {
+            heartbeat: Duration::from_millis(1000),
+            lease: Duration::from_millis(2500),
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+pub struct ClusterArgs {
+    pub me: Member,
+    pub membership: Arc<dyn Membership>,
+    pub timing: ClusterTiming,
+}
+
+pub struct ClusterView {
+    me: Member,
+    membership: Arc<dyn Membership>,
+    timing: ClusterTiming,
+    ring: watch::Sender<Ring>,
+    heartbeat: tokio::time::Interval,
+    poll: tokio::time::Interval,
+}
+
+impl Actor for ClusterView {
+    type Args = ClusterArgs;
+    type Error = Infallible;
+
+    async fn on_start(args: ClusterArgs, _: ActorRef<Self>) -> Result<Self, Infallible> {
+        let mut view = ClusterView {
+            ring: watch::channel(Ring::default()).0,
+            heartbeat: tokio::time::interval(args.timing.heartbeat),
+            poll: tokio::time::interval(args.timing.poll),
+            me: args.me,
+            membership: args.membership,
+            timing: args.timing,
+        };
+        view.renew().await;
+        view.refresh().await;
+        Ok(view)
+    }
+
+    async fn next(
+        &mut self,
+        _: WeakActorRef<Self>,
+        mailbox: &mut MailboxReceiver<Self>,
+    ) -> Result<Option<Signal<Self>>, Infallible> {
+        loop {
+            tokio::select! {
+                signal = mailbox.recv() => return Ok(signal),
+                _ = self.heartbeat.tick() => self.renew().await,
+                _ = self.poll.tick() => self.refresh().await,
+            }
+        }
+    }
+
+    async fn on_stop(
+        &mut self,
+        _: WeakActorRef<Self>,
+        reason: kameo::error::ActorStopReason,
+    ) -> Result<(), Infallible> {
+        // Killed means abrupt: behave like a crash and let the lease run out.
+        if matches!(reason, kameo::error::ActorStopReason::Killed) {
+            return Ok(());
+        }
+        if let Err(e) = self.membership.leave(&self.me.node).await {
+            tracing::warn!(error = %e, "could not leave the cluster; the lease will expire");
+        }
+        Ok(())
+    }
+}
+
+impl ClusterView {
+    async fn renew(&mut self) {
+        if let Err(e) = self.membership.heartbeat(&self.me, self.timing.lease).await {
+            // Keep serving local rooms; the next heartbeat retries.
+            tracing::warn!(error = %e, "membership heartbeat failed");
+        }
+    }
+
+    async fn refresh(&mut self) {
+        match self.membership.live().await {
+            Ok(members) => {
+                let ring = Ring::new(members.into_iter().map(|m| m.node));
+                self.ring.send_if_modified(|current| {
+                    let changed = *current != ring;
+                    if changed {
+                        tracing::info!(nodes = ring.len(), "cluster membership changed");
+                        *current = ring;
+                    }
+                    changed
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "membership read failed; keeping the last ring"),
+        }
+    }
+}
+
+/// Subscribe to this node's view of the ring.
+pub struct WatchRing;
+
+impl Message<WatchRing> for ClusterView {
+    type Reply = RingWatch;
+
+    async fn handle(&mut self, _: WatchRing, _: &mut Context<Self, RingWatch>) -> RingWatch {
+        RingWatch(self.ring.subscribe())
+    }
+}
+
+/// A live view of the ring.
+#[derive(kameo::Reply)]
+pub struct RingWatch(pub watch::Receiver<Ring>);
