@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Starts or stops an N-node Switchboard cluster on 127.0.0.1 against the local Redis and
+# Postgres, each node with its own port, data directory and log.
+#
+#   ops/cluster.sh start [N] [BASE_PORT]   # default 3 nodes from port 9101
+#   ops/cluster.sh stop
+#   ops/cluster.sh status
+#
+# Environment: SWITCHBOARD_BIN (default target/release/switchboard), CLUSTER_DIR (default
+# ./cluster-data), REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL (default: a
+# `switchboard_cluster` database on the local Postgres, created if missing), TOKEN_SECRET
+# (shared by every node; generated into CLUSTER_DIR when unset).
+#
+# Status: nodes register in Redis and track the ring, but rooms are not yet routed by it
+# (forwarding is the next step of the cluster work), so today every node serves every room it
+# is asked for. Until routing lands, use one node per room's clients.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=ops/services.sh
+source ops/services.sh
+
+bin=${SWITCHBOARD_BIN:-target/release/switchboard}
+dir=${CLUSTER_DIR:-cluster-data}
+redis_url=${REDIS_URL:-redis://127.0.0.1:6379}
+database_url=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchboard_cluster}
+
+start() {
+  local n=${1:-3} base=${2:-9101}
+  [ -x "$bin" ] || die "$bin not found: cargo build --release -p switchboard"
+  ensure_postgres
+  ensure_redis
+  if [ -z "${DATABASE_URL:-}" ]; then
+    psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'switchboard_cluster'" \
+      | grep -q 1 || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE switchboard_cluster"
+  fi
+  mkdir -p "$dir"
+  [ -f "$dir/token.secret" ] || head -c 32 /dev/urandom | base64 > "$dir/token.secret"
+  local secret=${TOKEN_SECRET:-$(cat "$dir/token.secret")}
+  for i in $(seq 0 $((n - 1))); do
+    local port=$((base + i)) node="node-$i"
+    if [ -f "$dir/$node.pid" ] && kill -0 "$(cat "$dir/$node.pid")" 2>/dev/null; then
+      echo "$node already running (pid $(cat "$dir/$node.pid"))"; continue
+    fi
+    mkdir -p "$dir/$node"
+    SWITCHBOARD_LISTEN=127.0.0.1:$port SWITCHBOARD_DATA_DIR="$dir/$node" \
+      SWITCHBOARD_DATABASE__URL="$database_url" SWITCHBOARD_CLUSTER__REDIS_URL="$redis_url" \
+      SWITCHBOARD_CLUSTER__NODE_ID="$node" SWITCHBOARD_AUTH__TOKEN_SECRET="$secret" \
+      nohup "$bin" serve > "$dir/$node.log" 2>&1 &
+    echo $! > "$dir/$node.pid"
+    for _ in $(seq 100); do
+      curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+    curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || die "$node did not start (see $dir/$node.log)"
+    echo "$node ready on http://127.0.0.1:$port (pid $(cat "$dir/$node.pid"))"
+  done
+}
+
+stop() {
+  for pidfile in "$dir"/node-*.pid; do
+    [ -f "$pidfile" ] || continue
+    local pid; pid=$(cat "$pidfile")
+    if kill -TERM "$pid" 2>/dev/null; then
+      for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      echo "$(basename "$pidfile" .pid) stopped"
+    fi
+    rm -f "$pidfile"
+  done
+}
+
+status() {
+  for pidfile in "$dir"/node-*.pid; do
+    [ -f "$pidfile" ] || continue
+    local pid; pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null; then echo "$(basename "$pidfile" .pid) running (pid $pid)"
+    else echo "$(basename "$pidfile" .pid) dead"; fi
+  done
+}
+
+case "${1:-}" in
+  start) shift; start "$@" ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start [N] [BASE_PORT] | stop | status" >&2; exit 2 ;;
+esac
