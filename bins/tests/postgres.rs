@@ -48,3 +48,90 @@ async fn a_node_on_postgres_keeps_every_acknowledged_message_across_restarts() {
     assert!(next.pos.epoch > acked[0].epoch);
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn clients_fail_over_to_another_node_and_resume_without_gap() {
+    use switchboard_client::{Client, ClientConfig};
+    use switchboard_engine::protocol::{ResumeOutcome, ServerFrame};
+
+    let db = ScratchDatabase::create(&admin_url(), "failover")
+        .await
+        .expect("Postgres must be running for these tests (ops/test.sh starts it)");
+    let shared = tempfile::tempdir().unwrap();
+    let node = |url: String| {
+        let mut cfg = support::config(shared.path());
+        cfg.database.url = Some(url);
+        switchboard::Node::start(cfg)
+    };
+    let a = node(db.url.clone()).await.unwrap();
+    let b = node(db.url.clone()).await.unwrap();
+    let token = a
+        .accounts
+        .sign_up("roamer", "correct horse")
+        .await
+        .unwrap()
+        .token;
+    let config = {
+        let mut c = ClientConfig::new(format!("ws://{}/ws", a.addr), Some(token));
+        c.nodes = vec![format!("ws://{}/ws", b.addr)];
+        c
+    };
+    let sender = Client::connect_with(config.clone()).await.unwrap();
+    let mut reader = Client::connect_with(config).await.unwrap();
+    let room = sender
+        .create_room("roaming", Visibility::Public)
+        .await
+        .unwrap();
+    reader.join(room, None).await.unwrap();
+    for i in 0..10 {
+        sender
+            .send(room, &format!("a{i}"), "on node a")
+            .await
+            .unwrap();
+    }
+    let mut last = None;
+    while last.map(|p: switchboard_engine::Position| p.seq) != Some(10) {
+        if let Some(ServerFrame::Message(m)) = reader.event_within(support::WAIT).await {
+            last = Some(m.pos);
+        }
+    }
+
+    // Node a goes away; both clients move to node b, which rebuilds the room from Postgres.
+    a.shutdown().await;
+    let mut sender = sender;
+    sender.reconnect().await.unwrap();
+    assert!(sender.node_url().contains(&b.addr.to_string()));
+    for i in 0..5 {
+        sender
+            .send(room, &format!("b{i}"), "on node b")
+            .await
+            .unwrap();
+    }
+    reader.reconnect().await.unwrap();
+    let resume = loop {
+        if let Some(ServerFrame::Resume(r)) = reader.event_within(support::WAIT).await {
+            break r;
+        }
+    };
+    assert_eq!(
+        (resume.outcome, resume.missed),
+        (ResumeOutcome::Recovered, 5)
+    );
+    let mut replayed = Vec::new();
+    while replayed.len() < 5 {
+        if let Some(ServerFrame::Message(m)) = reader.event_within(support::WAIT).await {
+            replayed.push(m);
+        }
+    }
+    let cmids: Vec<_> = replayed.iter().map(|m| m.cmid.as_str()).collect();
+    assert_eq!(
+        cmids,
+        vec!["b0", "b1", "b2", "b3", "b4"],
+        "exactly the missed, none twice"
+    );
+    assert!(
+        replayed[0].pos.epoch > last.unwrap().epoch,
+        "node b took a new epoch"
+    );
+    b.shutdown().await;
+}

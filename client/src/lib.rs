@@ -51,6 +51,9 @@ impl ClientError {
 pub struct ClientConfig {
     /// `ws://host:port/ws`
     pub url: String,
+    /// Other nodes of the cluster (`ws://host:port/ws`), tried in turn when the current node
+    /// does not answer, at connect and at every reconnect.
+    pub nodes: Vec<String>,
     /// Sent as `?token=` on the upgrade when set.
     pub token: Option<String>,
     pub codec: Codec,
@@ -64,6 +67,7 @@ impl ClientConfig {
     pub fn new(url: impl Into<String>, token: Option<String>) -> Self {
         ClientConfig {
             url: url.into(),
+            nodes: Vec::new(),
             token,
             codec: Codec::MsgPack,
             timeout: Duration::from_secs(10),
@@ -82,6 +86,8 @@ pub(crate) struct Shared {
 
 pub struct Client {
     config: ClientConfig,
+    /// Index of the node connected to, in `url` then `nodes`.
+    node: usize,
     next_rid: AtomicU64,
     shared: Arc<Shared>,
     out: mpsc::UnboundedSender<io::Out>,
@@ -97,7 +103,7 @@ impl Client {
 
     pub async fn connect_with(config: ClientConfig) -> Result<Client, ClientError> {
         let shared = Arc::new(Shared::default());
-        let (out, mut events, hello) = open(&config, shared.clone()).await?;
+        let (out, mut events, hello, node) = open(&config, 0, shared.clone()).await?;
         let hello = match hello {
             Some(h) => h,
             None => match tokio::time::timeout(config.timeout, events.recv()).await {
@@ -107,6 +113,7 @@ impl Client {
         };
         Ok(Client {
             config,
+            node,
             next_rid: AtomicU64::new(1),
             shared,
             out,
@@ -389,7 +396,8 @@ impl Client {
     pub async fn reconnect(&mut self) -> Result<(), ClientError> {
         self.close();
         *self.shared.close.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        let (out, events, hello) = open(&self.config, self.shared.clone()).await?;
+        let (out, events, hello, node) = open(&self.config, self.node, self.shared.clone()).await?;
+        self.node = node;
         self.out = out;
         self.events = events;
         if let Some(h) = hello {
@@ -406,6 +414,11 @@ impl Client {
         Ok(())
     }
 
+    /// The URL of the node this client is connected to.
+    pub fn node_url(&self) -> &str {
+        node_urls(&self.config)[self.node]
+    }
+
     /// Rooms this client has joined.
     pub fn joined(&self) -> &[RoomId] {
         &self.joined
@@ -416,12 +429,48 @@ type Opened = (
     mpsc::UnboundedSender<io::Out>,
     mpsc::Receiver<ServerFrame>,
     Option<p::Hello>,
+    usize,
 );
 
-async fn open(config: &ClientConfig, shared: Arc<Shared>) -> Result<Opened, ClientError> {
+fn node_urls(config: &ClientConfig) -> Vec<&str> {
+    std::iter::once(config.url.as_str())
+        .chain(config.nodes.iter().map(String::as_str))
+        .collect()
+}
+
+/// Connects to the first node that answers, starting at index `start` and going round once.
+async fn open(
+    config: &ClientConfig,
+    start: usize,
+    shared: Arc<Shared>,
+) -> Result<Opened, ClientError> {
+    let urls = node_urls(config);
+    let mut last = None;
+    for i in 0..urls.len() {
+        let index = (start + i) % urls.len();
+        match open_one(config, urls[index], shared.clone()).await {
+            Ok((out, events, hello)) => return Ok((out, events, hello, index)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or(ClientError::Closed))
+}
+
+async fn open_one(
+    config: &ClientConfig,
+    base: &str,
+    shared: Arc<Shared>,
+) -> Result<
+    (
+        mpsc::UnboundedSender<io::Out>,
+        mpsc::Receiver<ServerFrame>,
+        Option<p::Hello>,
+    ),
+    ClientError,
+> {
     let url = match &config.token {
-        Some(token) => format!("{}?token={}", config.url, token),
-        None => config.url.clone(),
+        Some(token) => format!("{base}?token={token}"),
+        None => base.to_owned(),
     };
     let mut request = url.into_client_request()?;
     let protocol = if config.codec.is_text() {
