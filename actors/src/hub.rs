@@ -207,6 +207,30 @@ impl Hub {
         actor
     }
 
+    /// Tells `user`'s connections, if any, that someone added them to `room`.
+    pub async fn announce_room_added(
+        &self,
+        user: UserId,
+        room: switchboard_engine::domain::RoomInfo,
+        by: UserId,
+    ) {
+        let live = self
+            .users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&user)
+            .cloned();
+        if let Some(actor) = live {
+            let event = crate::outbound::Event::new(
+                None,
+                &switchboard_engine::protocol::ServerFrame::RoomAdded(
+                    switchboard_engine::protocol::RoomAdded { room, by },
+                ),
+            );
+            let _ = actor.tell(crate::user::NotifyDevices(event)).await;
+        }
+    }
+
     /// Forgets `user`'s actor if it is still `actor` (called by the actor as it stops).
     pub(crate) fn forget_user(&self, user: UserId, actor: ActorId) {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());

@@ -159,3 +159,14 @@ impl Message<Query> for UserActor {
         Status(self.status())
     }
 }
+
+/// Deliver an event to every connection of this user.
+pub struct NotifyDevices(pub std::sync::Arc<Event>);
+
+impl Message<NotifyDevices> for UserActor {
+    type Reply = ();
+
+    async fn handle(&mut self, n: NotifyDevices, _: &mut Context<Self, ()>) {
+        self.devices.retain(|d| d.event(&n.0));
+    }
+}

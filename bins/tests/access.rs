@@ -386,3 +386,29 @@ async fn search_finds_words_only_in_the_callers_rooms() {
     );
     t.node.shutdown().await;
 }
+
+#[tokio::test]
+async fn invited_users_and_direct_partners_hear_of_their_new_room() {
+    let t = start(|_| {}).await;
+    let (a_id, a) = t.member().await;
+    let (b_id, mut b) = t.member().await;
+    let room = a.create_room("club", Visibility::Private).await.unwrap();
+    a.invite(room, b_id).await.unwrap();
+    let added = expect(&mut b, WAIT, |f| match f {
+        ServerFrame::RoomAdded(r) => Some(r),
+        _ => None,
+    })
+    .await;
+    assert_eq!((added.room.id, added.by), (room, a_id));
+    let direct = a.open_direct(b_id).await.unwrap();
+    let added = expect(&mut b, WAIT, |f| match f {
+        ServerFrame::RoomAdded(r) => Some(r),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (added.room.id, added.room.kind),
+        (direct, switchboard_engine::domain::RoomKind::Direct)
+    );
+    t.node.shutdown().await;
+}

@@ -274,6 +274,7 @@ impl ConnectionActor {
             return Err(ErrorCode::NotFound);
         }
         let room = store.direct_room(me, c.user).await.map_err(internal)?;
+        self.hub.announce_room_added(c.user, room.clone(), me).await;
         self.out.frame(&ServerFrame::DirectOpened(p::RoomReply {
             rid: c.rid,
             room,

@@ -144,6 +144,9 @@ impl Message<Invite> for RoomActor {
             room: self.info.id,
             user: i.user,
         }));
+        self.hub
+            .announce_room_added(i.user, self.info.clone(), i.by)
+            .await;
         Ok(())
     }
 }

@@ -34,6 +34,7 @@ pub enum ServerFrame {
     ReadReceipt(ReadReceipt),
     Resume(Resume),
     RoomReset(RoomReset),
+    RoomAdded(RoomAdded),
     Disconnect(Disconnect),
 }
 
@@ -177,6 +178,15 @@ pub struct Resume {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoomReset {
     pub room: RoomId,
+}
+
+/// The user became a member of a room by someone else's action (an invite, a new direct
+/// conversation). Sent to each of the user's connections; join it to receive its events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoomAdded {
+    pub room: RoomInfo,
+    /// Who added the user.
+    pub by: UserId,
 }
 
 /// The last frame before the server closes the connection with `code`.
