@@ -13,7 +13,8 @@ use switchboard_persistence::{Store, WriteBehind};
 use tokio::sync::watch;
 
 use crate::room::{Resolve, RoomActor, RoomSupervisor};
-use crate::user::{UserActor, UserArgs};
+use crate::user::{Status, UserActor, UserArgs};
+use switchboard_engine::domain::PresenceStatus;
 
 /// How long sends skip the cmid check after the store failed it.
 const STORE_SUSPECT_MS: u64 = 1000;
@@ -229,6 +230,26 @@ impl Hub {
             );
             let _ = actor.tell(crate::user::NotifyDevices(event)).await;
         }
+    }
+
+    /// Asks `user`'s actor, spawning one if needed. A user actor that is stopping refuses the
+    /// ask; the second try gets a fresh one. `None` if both failed.
+    pub async fn ask_user<M>(
+        self: &Arc<Self>,
+        user: UserId,
+        msg: M,
+    ) -> Option<(ActorRef<UserActor>, PresenceStatus)>
+    where
+        M: Clone + Send + 'static,
+        UserActor: kameo::message::Message<M, Reply = Status>,
+    {
+        for _ in 0..2 {
+            let actor = self.user(user);
+            if let Ok(Status(status)) = actor.ask(msg.clone()).await {
+                return Some((actor, status));
+            }
+        }
+        None
     }
 
     /// Forgets `user`'s actor if it is still `actor` (called by the actor as it stops).

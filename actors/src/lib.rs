@@ -14,6 +14,7 @@
 //! - [`transport`]: the socket seen as a `Stream`/`Sink` of frames, so tests can use channels.
 //! - [`cluster`]: `ClusterView`, this node's lease in the cluster and its view of the `Ring`.
 //! - [`connection`]: `ConnectionActor`, one socket: reads commands, writes frames, enforces limits.
+//! - [`queries`]: history pages and search, shared by WebSocket commands and HTTP routes.
 //! - [`room`]: `RoomActor` (positions, fan-out, recent buffer, resume) and `RoomSupervisor`.
 //! - [`user`]: `UserActor`, presence across devices.
 //! - [`metrics`]: metric names and recorders.
@@ -23,6 +24,7 @@ pub mod connection;
 pub mod hub;
 pub mod metrics;
 pub mod outbound;
+pub mod queries;
 pub mod room;
 pub mod transport;
 pub mod user;

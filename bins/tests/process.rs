@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use switchboard_client::Client;
 use switchboard_engine::protocol::{ServerFrame, Visibility};
 use switchboard_engine::{Position, close};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -47,24 +46,19 @@ async fn serve(data: &Path, port: u16) -> (Child, Duration) {
     (child, started.elapsed())
 }
 
-/// A minimal HTTP/1.1 request; (status, body). Status 0 when nothing listens.
+/// An HTTP request with a JSON body; (status, body). Status 0 when nothing listens.
 async fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return (0, String::new());
-    };
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    if s.write_all(req.as_bytes()).await.is_err() {
-        return (0, String::new());
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let response = reqwest::Client::new()
+        .request(method, format!("http://127.0.0.1:{port}{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await;
+    match response {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(_) => (0, String::new()),
     }
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf).await;
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-    (status, body)
 }
 
 fn sigterm(child: &Child) {
@@ -74,11 +68,6 @@ fn sigterm(child: &Child) {
         .unwrap()
         .success();
     assert!(ok);
-}
-
-fn field<'a>(json: &'a str, key: &str) -> &'a str {
-    let start = json.find(&format!("\"{key}\":\"")).unwrap() + key.len() + 4;
-    &json[start..start + json[start..].find('"').unwrap()]
 }
 
 #[tokio::test]
@@ -100,7 +89,8 @@ async fn acknowledged_messages_survive_sigterm_and_restart() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let token = field(&body, "token").to_owned();
+    let session: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let token = session["token"].as_str().unwrap().to_owned();
     let (status, _) = http(
         port,
         "POST",

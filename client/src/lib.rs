@@ -103,14 +103,12 @@ impl Client {
 
     pub async fn connect_with(config: ClientConfig) -> Result<Client, ClientError> {
         let shared = Arc::new(Shared::default());
-        let (out, mut events, hello, node) = open(&config, 0, shared.clone()).await?;
-        let hello = match hello {
-            Some(h) => h,
-            None => match tokio::time::timeout(config.timeout, events.recv()).await {
-                Ok(Some(ServerFrame::Hello(h))) => h,
-                _ => return Err(ClientError::Closed),
-            },
-        };
+        let Connected {
+            out,
+            events,
+            hello,
+            node,
+        } = open(&config, 0, shared.clone()).await?;
         Ok(Client {
             config,
             node,
@@ -179,10 +177,18 @@ impl Client {
         self.out
             .send(io::Out::Frame(bytes, self.config.codec.is_text()))
             .map_err(|_| ClientError::Closed)?;
-        let reply = tokio::time::timeout(self.config.timeout, rx)
-            .await
-            .map_err(|_| ClientError::Timeout)?
-            .map_err(|_| ClientError::Closed)?;
+        let reply = match tokio::time::timeout(self.config.timeout, rx).await {
+            Ok(reply) => reply.map_err(|_| ClientError::Closed)?,
+            Err(_) => {
+                // Forget the request, so a reply that never comes leaves nothing behind.
+                self.shared
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&rid);
+                return Err(ClientError::Timeout);
+            }
+        };
         match reply {
             ServerFrame::Error(e) => Err(ClientError::Server {
                 code: e.code,
@@ -396,17 +402,8 @@ impl Client {
     pub async fn reconnect(&mut self) -> Result<(), ClientError> {
         self.close();
         *self.shared.close.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        let (out, events, hello, node) = open(&self.config, self.node, self.shared.clone()).await?;
-        self.node = node;
-        self.out = out;
-        self.events = events;
-        if let Some(h) = hello {
-            self.hello = h;
-        } else if let Ok(Some(ServerFrame::Hello(h))) =
-            tokio::time::timeout(self.config.timeout, self.events.recv()).await
-        {
-            self.hello = h;
-        }
+        let c = open(&self.config, self.node, self.shared.clone()).await?;
+        (self.out, self.events, self.hello, self.node) = (c.out, c.events, c.hello, c.node);
         for room in self.joined.clone() {
             let resume = Some(self.position(room).unwrap_or(Position::ZERO));
             self.join(room, resume).await?;
@@ -425,12 +422,14 @@ impl Client {
     }
 }
 
-type Opened = (
-    mpsc::UnboundedSender<io::Out>,
-    mpsc::Receiver<ServerFrame>,
-    Option<p::Hello>,
-    usize,
-);
+/// A socket that said `hello`, and its task's channels.
+struct Connected {
+    out: mpsc::UnboundedSender<io::Out>,
+    events: mpsc::Receiver<ServerFrame>,
+    hello: p::Hello,
+    /// Index of the node, in `url` then `nodes`.
+    node: usize,
+}
 
 fn node_urls(config: &ClientConfig) -> Vec<&str> {
     std::iter::once(config.url.as_str())
@@ -443,31 +442,26 @@ async fn open(
     config: &ClientConfig,
     start: usize,
     shared: Arc<Shared>,
-) -> Result<Opened, ClientError> {
+) -> Result<Connected, ClientError> {
     let urls = node_urls(config);
     let mut last = None;
     for i in 0..urls.len() {
-        let index = (start + i) % urls.len();
-        match open_one(config, urls[index], shared.clone()).await {
-            Ok((out, events, hello)) => return Ok((out, events, hello, index)),
+        let node = (start + i) % urls.len();
+        match open_one(config, urls[node], node, shared.clone()).await {
+            Ok(connected) => return Ok(connected),
             Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or(ClientError::Closed))
 }
 
+/// Connects to one node and waits for its `hello`.
 async fn open_one(
     config: &ClientConfig,
     base: &str,
+    node: usize,
     shared: Arc<Shared>,
-) -> Result<
-    (
-        mpsc::UnboundedSender<io::Out>,
-        mpsc::Receiver<ServerFrame>,
-        Option<p::Hello>,
-    ),
-    ClientError,
-> {
+) -> Result<Connected, ClientError> {
     let url = match &config.token {
         Some(token) => format!("{base}?token={token}"),
         None => base.to_owned(),
@@ -485,5 +479,14 @@ async fn open_one(
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::channel(config.event_buffer);
     tokio::spawn(io::run(socket, config.codec, shared, out_rx, event_tx));
-    Ok((out_tx, event_rx, None))
+    let mut events = event_rx;
+    match tokio::time::timeout(config.timeout, events.recv()).await {
+        Ok(Some(ServerFrame::Hello(hello))) => Ok(Connected {
+            out: out_tx,
+            events,
+            hello,
+            node,
+        }),
+        _ => Err(ClientError::Closed),
+    }
 }

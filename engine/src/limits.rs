@@ -20,7 +20,7 @@ pub struct Limits {
     pub max_history_page: u32,
     /// Longest search query in bytes.
     pub max_search_query_bytes: u32,
-    /// Most users in one presence query or subscription.
+    /// Most users in one presence query, and most users one connection watches in all.
     pub max_presence_users: u32,
     /// Sustained commands per second per connection.
     pub commands_per_sec: u32,

@@ -5,16 +5,11 @@ use std::time::Instant;
 use switchboard_engine::domain::{PresenceStatus, RoomKind, UserInfo};
 use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame, Visibility};
 use switchboard_engine::{ErrorCode, RoomId, UserId};
-use switchboard_persistence::HistoryQuery;
 
 use super::{ConnectionActor, JoinedRoom};
+use crate::queries::{self, internal};
 use crate::room::{Invite, Join, Leave, Post, Receipt, Typing};
 use crate::user::{Query, SetAway, Watch};
-
-fn internal<E: std::fmt::Display>(e: E) -> ErrorCode {
-    tracing::warn!(error = %e, "command failed");
-    ErrorCode::Internal
-}
 
 fn send_error(e: kameo::error::SendError<impl Sized, ErrorCode>) -> ErrorCode {
     match e {
@@ -43,20 +38,7 @@ impl ConnectionActor {
             ClientFrame::Send(c) => self.send(me, c).await,
             ClientFrame::History(c) => self.history(me, c).await,
             ClientFrame::Search(c) => {
-                let limits = &self.hub.config.limits;
-                if c.limit == 0
-                    || c.limit > limits.max_history_page
-                    || c.query.len() > limits.max_search_query_bytes as usize
-                    || switchboard_persistence::store::search_terms(&c.query).is_empty()
-                {
-                    return Err(ErrorCode::InvalidArgument);
-                }
-                let messages = self
-                    .hub
-                    .store
-                    .search(me, &c.query, c.room, c.limit)
-                    .await
-                    .map_err(internal)?;
+                let messages = queries::search(&self.hub, me, &c.query, c.room, c.limit).await?;
                 self.out
                     .frame(&ServerFrame::SearchResults(p::SearchResults {
                         rid: c.rid,
@@ -121,20 +103,21 @@ impl ConnectionActor {
             }
             ClientFrame::PresenceSubscribe(c) => {
                 self.check_presence_allowed(me, &c.users).await?;
+                // A connection's watches are bounded too, not only each request.
+                let max = self.hub.config.limits.max_presence_users as usize;
+                if self.watching.len() + c.users.len() > max {
+                    return Err(ErrorCode::InvalidArgument);
+                }
                 let watch = Watch {
                     out: self.out.clone(),
                 };
                 let mut users = Vec::with_capacity(c.users.len());
                 for user in c.users {
                     let mut status = PresenceStatus::Offline;
-                    for _ in 0..2 {
-                        let actor = self.hub.user(user);
-                        if let Ok(s) = actor.ask(watch.clone()).await {
-                            status = s.0;
-                            if !self.watching.iter().any(|w| w.id() == actor.id()) {
-                                self.watching.push(actor);
-                            }
-                            break;
+                    if let Some((actor, s)) = self.hub.ask_user(user, watch.clone()).await {
+                        status = s;
+                        if !self.watching.iter().any(|w| w.id() == actor.id()) {
+                            self.watching.push(actor);
                         }
                     }
                     users.push(p::PresenceInfo { user, status });
@@ -242,6 +225,7 @@ impl ConnectionActor {
         let actor = self.hub.room(c.room).await?;
         actor.ask(Leave { user: me }).await.map_err(send_error)?;
         self.joined.retain(|j| j.room != c.room);
+        self.written.retain(|(room, _)| *room != c.room);
         self.out.frame(&ServerFrame::Left(p::RoomAck {
             rid: c.rid,
             room: c.room,
@@ -345,45 +329,10 @@ impl ConnectionActor {
     }
 
     async fn history(&mut self, me: UserId, c: p::History) -> Result<(), ErrorCode> {
-        let max = self.hub.config.limits.max_history_page;
-        if c.limit == 0 || c.limit > max || (c.before.is_some() && c.after.is_some()) {
-            return Err(ErrorCode::InvalidArgument);
-        }
-        let store = &self.hub.store;
-        let is_member = self.joined.iter().any(|j| j.room == c.room)
-            || store
-                .members(c.room)
-                .await
-                .map_err(internal)?
-                .iter()
-                .any(|(u, _)| *u == me);
-        if !is_member {
-            return Err(if store.room(c.room).await.map_err(internal)?.is_some() {
-                ErrorCode::Forbidden
-            } else {
-                ErrorCode::NotFound
-            });
-        }
-        let mut messages = store
-            .history(
-                c.room,
-                HistoryQuery {
-                    before: c.before,
-                    after: c.after,
-                    limit: c.limit + 1,
-                },
-            )
-            .await
-            .map_err(internal)?;
-        let more = messages.len() > c.limit as usize;
-        if more {
-            // One extra row was read to learn whether more exist; drop it on the far side.
-            if c.after.is_some() {
-                messages.pop();
-            } else {
-                messages.remove(0);
-            }
-        }
+        let joined = self.joined.iter().any(|j| j.room == c.room);
+        let (messages, more) =
+            queries::history_page(&self.hub, me, c.room, c.before, c.after, c.limit, joined)
+                .await?;
         self.out.frame(&ServerFrame::History(p::HistoryPage {
             rid: c.rid,
             room: c.room,

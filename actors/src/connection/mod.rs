@@ -228,15 +228,10 @@ impl ConnectionActor {
         let attach = Attach {
             out: self.out.clone(),
         };
-        // A user actor that is stopping refuses the ask; the second try gets a fresh one.
-        for _ in 0..2 {
-            let actor = self.hub.user(user);
-            if actor.ask(attach.clone()).await.is_ok() {
-                self.user_actor = Some(actor);
-                return;
-            }
+        match self.hub.ask_user(user, attach).await {
+            Some((actor, _)) => self.user_actor = Some(actor),
+            None => tracing::warn!(%user, "could not attach to user actor"),
         }
-        tracing::warn!(%user, "could not attach to user actor");
     }
 
     fn note_written(&mut self, room: RoomId, pos: Position) {

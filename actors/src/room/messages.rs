@@ -182,7 +182,7 @@ impl Message<Post> for RoomActor {
                 pos,
                 duplicate: true,
             });
-            if self.is_durable(pos) {
+            if self.durable()(pos) {
                 m.out.frame(&sent);
             } else {
                 let journal = self.hub.journal.clone();
@@ -236,9 +236,8 @@ impl Message<Post> for RoomActor {
                     .record(received.elapsed().as_secs_f64());
             }),
         );
-        let (epoch, durable_seq) = (self.epoch, self.durable_seq.load(Ordering::Acquire));
-        self.recent
-            .trim(|pos| pos.epoch < epoch || pos.seq <= durable_seq);
+        let durable = self.durable();
+        self.recent.trim(durable);
     }
 }
 

@@ -251,8 +251,11 @@ impl RoomActor {
         self.fan_out(&event, |_| true);
     }
 
-    fn is_durable(&self, pos: Position) -> bool {
-        pos.epoch < self.epoch || pos.seq <= self.durable_seq.load(Ordering::Acquire)
+    /// Which positions are durable right now: earlier epochs entirely, this epoch up to the
+    /// highest acknowledged seq. A copy, so it can be used while `recent` is borrowed.
+    fn durable(&self) -> impl Fn(Position) -> bool + use<> {
+        let (epoch, seq) = (self.epoch, self.durable_seq.load(Ordering::Acquire));
+        move |pos| pos.epoch < epoch || pos.seq <= seq
     }
 
     /// Everything after `from`, oldest first; `None` when it is too much to replay.

@@ -5,8 +5,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
+use switchboard_actors::queries;
 use switchboard_engine::{ErrorCode, Position, RoomId, UserId};
-use switchboard_persistence::HistoryQuery;
 
 use super::{ApiError, AppState, bearer};
 
@@ -68,50 +68,18 @@ pub async fn history(
     Query(q): Query<HistoryParams>,
 ) -> Result<impl IntoResponse, ApiError> {
     let me = bearer(&state, &headers)?;
-    let room = RoomId(room);
-    let limit = q.limit.unwrap_or(50);
-    if limit == 0
-        || limit > state.limits.max_history_page
-        || (q.before.is_some() && q.after.is_some())
-    {
-        return Err(ErrorCode::InvalidArgument.into());
-    }
-    let store = &state.hub.store;
-    let members = store.members(room).await.map_err(|_| ErrorCode::Internal)?;
-    if !members.iter().any(|(u, _)| *u == me.user) {
-        let exists = store
-            .room(room)
-            .await
-            .map_err(|_| ErrorCode::Internal)?
-            .is_some();
-        return Err(if exists {
-            ErrorCode::Forbidden
-        } else {
-            ErrorCode::NotFound
-        }
-        .into());
-    }
     let before = q.before.as_deref().map(position).transpose()?;
     let after = q.after.as_deref().map(position).transpose()?;
-    let mut messages = store
-        .history(
-            room,
-            HistoryQuery {
-                before,
-                after,
-                limit: limit + 1,
-            },
-        )
-        .await
-        .map_err(|_| ErrorCode::Internal)?;
-    let more = messages.len() > limit as usize;
-    if more {
-        if after.is_some() {
-            messages.pop();
-        } else {
-            messages.remove(0);
-        }
-    }
+    let (messages, more) = queries::history_page(
+        &state.hub,
+        me.user,
+        RoomId(room),
+        before,
+        after,
+        q.limit.unwrap_or(50),
+        false,
+    )
+    .await?;
     Ok(Json(
         serde_json::json!({ "messages": messages, "more": more }),
     ))
@@ -131,20 +99,14 @@ pub async fn search(
     Query(p): Query<SearchParams>,
 ) -> Result<impl IntoResponse, ApiError> {
     let me = bearer(&state, &headers)?;
-    let limit = p.limit.unwrap_or(50);
-    if limit == 0
-        || limit > state.limits.max_history_page
-        || p.q.len() > state.limits.max_search_query_bytes as usize
-        || switchboard_persistence::store::search_terms(&p.q).is_empty()
-    {
-        return Err(ErrorCode::InvalidArgument.into());
-    }
-    let messages = state
-        .hub
-        .store
-        .search(me.user, &p.q, p.room.map(RoomId), limit)
-        .await
-        .map_err(|_| ErrorCode::Internal)?;
+    let messages = queries::search(
+        &state.hub,
+        me.user,
+        &p.q,
+        p.room.map(RoomId),
+        p.limit.unwrap_or(50),
+    )
+    .await?;
     Ok(Json(serde_json::json!({ "messages": messages })))
 }
 

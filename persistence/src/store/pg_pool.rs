@@ -6,8 +6,7 @@ use std::sync::Mutex;
 
 use bb8::ManageConnection;
 use bb8_postgres::PostgresConnectionManager;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Error, NoTls, Row, Statement};
+use tokio_postgres::{Client, Error, NoTls, Statement};
 
 /// bb8-postgres's manager, yielding connections that carry a statement cache.
 pub struct CachingManager {
@@ -45,7 +44,12 @@ impl ManageConnection for CachingManager {
 }
 
 impl Conn {
-    async fn statement(&self, sql: &'static str) -> Result<Statement, Error> {
+    /// The prepared statement for `sql`: from the cache, or prepared now (and cached when
+    /// caching is on). Without the cache this is what `Client::query(&str, …)` does anyway.
+    pub async fn statement(&self, sql: &'static str) -> Result<Statement, Error> {
+        if !self.cache_statements {
+            return self.client.prepare(sql).await;
+        }
         if let Some(s) = self
             .statements
             .lock()
@@ -60,59 +64,5 @@ impl Conn {
             .unwrap_or_else(|p| p.into_inner())
             .insert(sql, prepared.clone());
         Ok(prepared)
-    }
-
-    pub async fn query(
-        &self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, Error> {
-        if self.cache_statements {
-            self.client.query(&self.statement(sql).await?, params).await
-        } else {
-            self.client.query(sql, params).await
-        }
-    }
-
-    pub async fn query_opt(
-        &self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<Row>, Error> {
-        if self.cache_statements {
-            self.client
-                .query_opt(&self.statement(sql).await?, params)
-                .await
-        } else {
-            self.client.query_opt(sql, params).await
-        }
-    }
-
-    pub async fn query_one(
-        &self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Row, Error> {
-        if self.cache_statements {
-            self.client
-                .query_one(&self.statement(sql).await?, params)
-                .await
-        } else {
-            self.client.query_one(sql, params).await
-        }
-    }
-
-    pub async fn execute(
-        &self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, Error> {
-        if self.cache_statements {
-            self.client
-                .execute(&self.statement(sql).await?, params)
-                .await
-        } else {
-            self.client.execute(sql, params).await
-        }
     }
 }

@@ -206,7 +206,9 @@ impl PostgresStore {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
-        self.conn().await?.query(sql, params).await.map_err(db)
+        let conn = self.conn().await?;
+        let statement = conn.statement(sql).await.map_err(db)?;
+        conn.client.query(&statement, params).await.map_err(db)
     }
 
     async fn query_opt(
@@ -214,7 +216,9 @@ impl PostgresStore {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, StoreError> {
-        self.conn().await?.query_opt(sql, params).await.map_err(db)
+        let conn = self.conn().await?;
+        let statement = conn.statement(sql).await.map_err(db)?;
+        conn.client.query_opt(&statement, params).await.map_err(db)
     }
 
     async fn query_one(
@@ -222,7 +226,9 @@ impl PostgresStore {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, StoreError> {
-        self.conn().await?.query_one(sql, params).await.map_err(db)
+        let conn = self.conn().await?;
+        let statement = conn.statement(sql).await.map_err(db)?;
+        conn.client.query_one(&statement, params).await.map_err(db)
     }
 
     async fn execute(
@@ -230,7 +236,9 @@ impl PostgresStore {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, StoreError> {
-        self.conn().await?.execute(sql, params).await.map_err(db)
+        let conn = self.conn().await?;
+        let statement = conn.statement(sql).await.map_err(db)?;
+        conn.client.execute(&statement, params).await.map_err(db)
     }
 }
 
@@ -536,10 +544,9 @@ impl Store for PostgresStore {
         user: UserId,
         pos: Position,
     ) -> Result<Position, StoreError> {
-        let conn = self.conn().await?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        let params: [&(dyn ToSql + Sync); 4] =
             [&id(room.0), &id(user.0), &id(pos.epoch), &id(pos.seq)];
-        let raised = conn
+        let raised = self
             .query_opt(
                 "INSERT INTO reads (room, user_id, epoch, seq) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (room, user_id) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq
@@ -547,17 +554,16 @@ impl Store for PostgresStore {
                  RETURNING epoch, seq",
                 &params,
             )
-            .await
-            .map_err(db)?;
+            .await?;
         let row = match raised {
             Some(row) => row,
-            None => conn
-                .query_one(
+            None => {
+                self.query_one(
                     "SELECT epoch, seq FROM reads WHERE room = $1 AND user_id = $2",
                     &params[..2],
                 )
-                .await
-                .map_err(db)?,
+                .await?
+            }
         };
         Ok(Position::new(uid(row.get(0)), uid(row.get(1))))
     }
