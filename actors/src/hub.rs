@@ -12,6 +12,7 @@ use switchboard_engine::{ConnId, ErrorCode, RoomId, UserId};
 use switchboard_persistence::{Store, WriteBehind};
 use tokio::sync::watch;
 
+use crate::cluster::ClusterLink;
 use crate::room::{Resolve, RoomActor, RoomSupervisor};
 use crate::user::{Status, UserActor, UserArgs};
 use switchboard_engine::domain::PresenceStatus;
@@ -94,6 +95,17 @@ pub struct Hub {
     store_suspect_until: AtomicU64,
     started: std::time::Instant,
     shutdown: watch::Sender<bool>,
+    /// Routing to other nodes, when this node is part of a cluster.
+    cluster: OnceLock<Arc<ClusterLink>>,
+}
+
+/// Where a room is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// By this node.
+    Local,
+    /// By another node of the cluster.
+    Remote(switchboard_engine::ring::NodeId),
 }
 
 impl Hub {
@@ -118,10 +130,39 @@ impl Hub {
             store_suspect_until: AtomicU64::new(0),
             started: std::time::Instant::now(),
             shutdown: watch::channel(false).0,
+            cluster: OnceLock::new(),
         });
         let supervisor = RoomSupervisor::spawn(Arc::downgrade(&hub));
         let _ = hub.supervisor.set(supervisor);
         hub
+    }
+
+    /// Joins this node to a cluster: from now on rooms are routed by the ring.
+    pub fn set_cluster(&self, link: Arc<ClusterLink>) {
+        let _ = self.cluster.set(link);
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<ClusterLink>> {
+        self.cluster.get()
+    }
+
+    /// The name this node records as a room's owner in the store.
+    pub fn node_name(&self) -> &str {
+        self.cluster.get().map_or("local", |l| l.me().0.as_str())
+    }
+
+    /// Makes connection ids unique across a cluster: this node's ids start at `base << 32`.
+    pub fn set_conn_base(&self, base: u32) {
+        self.next_conn
+            .store((u64::from(base) << 32) | 1, Ordering::Relaxed);
+    }
+
+    /// Which node serves `room`.
+    pub fn route(&self, room: RoomId) -> Route {
+        match self.cluster.get().and_then(|l| l.owner(room)) {
+            Some(node) => Route::Remote(node),
+            None => Route::Local,
+        }
     }
 
     /// True for a second after the store failed to answer a send's cmid check: sends then go
@@ -159,14 +200,8 @@ impl Hub {
 
     /// The active room actor for `room`, started (and rebuilt from the store) if needed.
     pub async fn room(&self, room: RoomId) -> Result<ActorRef<RoomActor>, ErrorCode> {
-        if let Some(r) = self
-            .rooms
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&room)
-            .filter(|r| r.is_alive())
-        {
-            return Ok(r.clone());
+        if let Some(r) = self.active_room(room) {
+            return Ok(r);
         }
         let supervisor = self.supervisor.get().ok_or(ErrorCode::ShuttingDown)?;
         supervisor.ask(Resolve { room }).await.map_err(|e| match e {
@@ -181,9 +216,42 @@ impl Hub {
             // Never dropped: a lost notice would leave the room running until its
             // subscribers change again.
             tokio::spawn(async move {
-                let _ = supervisor.tell(crate::room::RoomIdle { room, actor }).await;
+                let stop = crate::room::StopRoom {
+                    room,
+                    actor: Some(actor),
+                };
+                let _ = supervisor.tell(stop).await;
             });
         }
+    }
+
+    /// Stops `room`'s actor here, if active, and waits until it has stopped.
+    pub async fn evict_room(&self, room: RoomId) {
+        if let Some(supervisor) = self.supervisor.get() {
+            let _ = supervisor
+                .ask(crate::room::StopRoom { room, actor: None })
+                .await;
+        }
+    }
+
+    /// The room's actor, if it is active on this node.
+    pub fn active_room(&self, room: RoomId) -> Option<ActorRef<RoomActor>> {
+        self.rooms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&room)
+            .filter(|r| r.is_alive())
+            .cloned()
+    }
+
+    /// Every active room of this node.
+    pub fn active_rooms(&self) -> Vec<(RoomId, ActorRef<RoomActor>)> {
+        self.rooms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(room, actor)| (*room, actor.clone()))
+            .collect()
     }
 
     /// Whether `room` has an active actor on this node.

@@ -25,6 +25,7 @@ pub mod hub;
 pub mod metrics;
 pub mod outbound;
 pub mod queries;
+pub mod recipient;
 pub mod room;
 pub mod transport;
 pub mod user;

@@ -17,3 +17,17 @@ pub const ROOMS_ACTIVE: &str = "switchboard_rooms_active";
 pub const ROOM_RESTARTS: &str = "switchboard_room_restarts_total";
 /// Histogram: seconds from a send's arrival at its room to its acknowledgement as stored.
 pub const SEND_TO_STORED_SECONDS: &str = "switchboard_send_to_stored_seconds";
+/// Counter: envelopes sent to other nodes (commands, deliveries, replies, handoffs).
+pub const FORWARD_ENVELOPES: &str = "switchboard_forward_envelopes_total";
+/// Counter: envelopes refused because the forwarder to a node was full.
+pub const FORWARD_REFUSED: &str = "switchboard_forward_refused_total";
+/// Counter: bus messages published (one per forwarded batch: the Redis commands issued).
+pub const BUS_PUBLISHES: &str = "switchboard_bus_publishes_total";
+/// Counter: bus messages that could not be published.
+pub const BUS_FAILURES: &str = "switchboard_bus_failures_total";
+/// Counter: gaps seen in a sender's batch sequence (lost batches), and inbox resubscriptions.
+pub const BUS_GAPS: &str = "switchboard_bus_gaps_total";
+/// Counter: rooms this node stopped because another node owns them now.
+pub const ROOMS_MOVED_AWAY: &str = "switchboard_rooms_moved_away_total";
+/// Counter: rooms this node took over from another live node (a handoff).
+pub const ROOM_HANDOFFS: &str = "switchboard_room_handoffs_total";

@@ -34,6 +34,20 @@ impl Event {
         })
     }
 
+    /// An event another node encoded (forwarded to this node's connections).
+    pub fn from_msgpack(room_pos: Option<(RoomId, Position)>, msgpack: Bytes) -> Arc<Event> {
+        Arc::new(Event {
+            room_pos,
+            msgpack,
+            json: OnceLock::new(),
+        })
+    }
+
+    /// The MessagePack encoding (shared, not copied).
+    pub fn msgpack(&self) -> Bytes {
+        self.msgpack.clone()
+    }
+
     pub fn bytes(&self, codec: Codec) -> Bytes {
         match codec {
             Codec::MsgPack => self.msgpack.clone(),

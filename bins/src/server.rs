@@ -9,10 +9,11 @@ use anyhow::Context as _;
 use kameo::actor::{ActorRef, Spawn};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use switchboard_actors::Hub;
-use switchboard_actors::cluster::{ClusterArgs, ClusterView};
+use switchboard_actors::cluster::{ClusterArgs, ClusterLink, ClusterView, WatchRing};
 use switchboard_engine::auth::LocalTokens;
 use switchboard_engine::ring::NodeId;
 use switchboard_persistence::cluster::Member;
+use switchboard_persistence::cluster::bus::RedisBus;
 use switchboard_persistence::cluster::redis::RedisMembership;
 use switchboard_persistence::store::postgres::PostgresStore;
 use switchboard_persistence::store::sqlite::SqliteStore;
@@ -97,9 +98,14 @@ impl Node {
         };
         let cluster = match &config.cluster.redis_url {
             Some(url) => {
-                let membership = RedisMembership::connect(url, &config.cluster.key_prefix)
+                let prefix = &config.cluster.key_prefix;
+                let membership = RedisMembership::connect(url, prefix)
                     .await
                     .context("connecting to Redis for cluster membership")?;
+                hub.set_conn_base(membership.node_number().await?);
+                let bus = RedisBus::connect(url, prefix)
+                    .await
+                    .context("connecting to Redis for forwarding")?;
                 let own = addr.to_string();
                 let me = Member {
                     node: NodeId(
@@ -111,12 +117,16 @@ impl Node {
                     ),
                     addr: config.cluster.advertise.clone().unwrap_or(own),
                 };
+                let node = me.node.clone();
                 let view = ClusterView::spawn(ClusterArgs {
                     me,
                     membership: Arc::new(membership),
                     timing: config.cluster.timing(),
                 });
                 view.wait_for_startup().await;
+                let ring = view.ask(WatchRing).await?.0;
+                let link = ClusterLink::start(node, Arc::new(bus), ring, Default::default(), &hub);
+                hub.set_cluster(link);
                 Some(view)
             }
             None => None,

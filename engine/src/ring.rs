@@ -9,10 +9,13 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::RoomId;
 
 /// A node's stable identity in the cluster, e.g. `node-3` or a task id.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct NodeId(pub String);
 
 impl fmt::Display for NodeId {
@@ -65,6 +68,10 @@ impl Ring {
 
     pub fn nodes(&self) -> impl Iterator<Item = &NodeId> {
         self.nodes.iter().map(|(n, _)| n)
+    }
+
+    pub fn contains(&self, node: &NodeId) -> bool {
+        self.nodes.iter().any(|(n, _)| n == node)
     }
 
     /// The node that owns `room`; `None` only when the ring is empty.

@@ -63,7 +63,7 @@ async fn write_rate(
                 Err(_) => tokio::time::sleep(Duration::from_micros(200)).await,
             }
         };
-        wb.submit(permit, msg, Box::new(|_| {}));
+        wb.submit(permit, msg, Box::new(|_, _| {}));
     }
     wb.shutdown().await;
     Ok(n as f64 / started.elapsed().as_secs_f64())

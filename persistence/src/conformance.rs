@@ -15,6 +15,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     direct_rooms(&*store).await;
     epochs(&*store).await;
     append_is_idempotent(&store).await;
+    deposed_owners_are_fenced(&*store).await;
     history_pages(&store).await;
     read_watermarks_only_rise(&*store).await;
     search_is_scoped_to_the_users_rooms(&store).await;
@@ -102,12 +103,55 @@ async fn epochs(store: &dyn Store) {
         .create_room("e", RoomKind::Public, owner)
         .await
         .unwrap();
-    assert_eq!(store.next_epoch(room.id).await.unwrap(), 1);
-    assert_eq!(store.next_epoch(room.id).await.unwrap(), 2);
+    assert_eq!(store.room_owner(room.id).await.unwrap(), None);
+    assert_eq!(store.next_epoch(room.id, "node-a").await.unwrap(), 1);
+    assert_eq!(store.next_epoch(room.id, "node-b").await.unwrap(), 2);
+    assert_eq!(
+        store.room_owner(room.id).await.unwrap().as_deref(),
+        Some("node-b")
+    );
     assert!(matches!(
-        store.next_epoch(RoomId(123_456)).await,
+        store.next_epoch(RoomId(123_456), "node-a").await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// Once a new owner took epoch 2, rows of epoch 1 are refused and reported; rows of the
+/// current epoch are stored in the same batch.
+async fn deposed_owners_are_fenced(store: &dyn Store) {
+    let sender = store.create_user("fenced", "h").await.unwrap().id;
+    let room = store
+        .create_room("f", RoomKind::Public, sender)
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(store.next_epoch(room, "old").await.unwrap(), 1);
+    let first = store
+        .append(Arc::new(vec![msg(room, 1, 1, sender, "f1")]))
+        .await
+        .unwrap();
+    assert!(first.is_empty(), "the owner's own epoch is stored");
+    assert_eq!(store.next_epoch(room, "new").await.unwrap(), 2);
+    let fenced = store
+        .append(Arc::new(vec![
+            msg(room, 1, 2, sender, "f2"),
+            msg(room, 2, 1, sender, "f3"),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(fenced, vec![0], "only the deposed owner's row is refused");
+    let all = store
+        .history(
+            room,
+            HistoryQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let positions: Vec<_> = all.iter().map(|m| m.pos).collect();
+    assert_eq!(positions, vec![Position::new(1, 1), Position::new(2, 1)]);
 }
 
 async fn append_is_idempotent(store: &Arc<dyn Store>) {

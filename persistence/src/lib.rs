@@ -16,4 +16,4 @@ pub mod store;
 pub mod write_behind;
 
 pub use store::{HistoryQuery, Store, StoreError};
-pub use write_behind::{Busy, WriteBehind, WriteBehindConfig};
+pub use write_behind::{Busy, Outcome, WriteBehind, WriteBehindConfig};

@@ -12,6 +12,8 @@
 //!   room's messages commit in submission order.
 //! - **Retried.** A failed commit is retried with exponential backoff until it succeeds; the
 //!   store skips rows already present, so a retry never duplicates.
+//! - **Fenced.** A row whose room has since been taken by a newer owner (a higher epoch) is
+//!   refused by the store; its acknowledgement is told [`Outcome::Fenced`] instead.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -29,8 +31,17 @@ use tokio::time::Instant;
 use crate::metrics as names;
 use crate::store::Store;
 
-/// Runs once the message is durable.
-pub type OnStored = Box<dyn FnOnce(&ChatMessage) + Send>;
+/// What became of a message the write-behind took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It is durable.
+    Stored,
+    /// Not stored: its room has a newer owner (epoch) now. The sender should retry there.
+    Fenced,
+}
+
+/// Runs once the message's batch has committed.
+pub type OnStored = Box<dyn FnOnce(&ChatMessage, Outcome) + Send>;
 
 #[derive(Clone, Debug)]
 pub struct WriteBehindConfig {
@@ -219,7 +230,7 @@ pub struct WriteBehindActor {
     pending: Vec<Entry>,
     /// When the oldest pending entry arrived.
     oldest: Option<Instant>,
-    in_flight: Option<JoinHandle<Batch>>,
+    in_flight: Option<JoinHandle<(Batch, Vec<usize>)>>,
     submitted: u64,
     committed: u64,
     /// Sync requests waiting for `committed` to reach their mark, in mark order.
@@ -250,7 +261,7 @@ impl Actor for WriteBehindActor {
                 done = async { self.in_flight.as_mut().expect("guarded").await }, if self.in_flight.is_some() => {
                     self.in_flight = None;
                     match done {
-                        Ok(batch) => self.committed_batch(batch),
+                        Ok((batch, fenced)) => self.committed_batch(batch, fenced),
                         // The commit task never panics; if it did, the acks are lost but the
                         // rows may still be stored, so say so loudly.
                         Err(e) => tracing::error!(error = %e, "write-behind commit task failed"),
@@ -307,12 +318,12 @@ impl WriteBehindActor {
             loop {
                 let started = std::time::Instant::now();
                 match store.append(batch.msgs.clone()).await {
-                    Ok(()) => {
+                    Ok(fenced) => {
                         metrics::histogram!(names::WRITE_BEHIND_COMMIT_SECONDS)
                             .record(started.elapsed().as_secs_f64());
                         metrics::histogram!(names::WRITE_BEHIND_BATCH_SIZE)
                             .record(batch.msgs.len() as f64);
-                        return batch;
+                        return (batch, fenced);
                     }
                     Err(e) => {
                         metrics::counter!(names::WRITE_BEHIND_FAILURES).increment(1);
@@ -325,10 +336,17 @@ impl WriteBehindActor {
         }));
     }
 
-    fn committed_batch(&mut self, batch: Batch) {
+    fn committed_batch(&mut self, batch: Batch, fenced: Vec<usize>) {
         let n = batch.msgs.len();
-        for (msg, ack) in batch.msgs.iter().zip(batch.acks) {
-            ack(msg);
+        let mut fenced = fenced.into_iter().peekable();
+        for (i, (msg, ack)) in batch.msgs.iter().zip(batch.acks).enumerate() {
+            let outcome = if fenced.next_if_eq(&i).is_some() {
+                metrics::counter!(names::WRITE_BEHIND_FENCED).increment(1);
+                Outcome::Fenced
+            } else {
+                Outcome::Stored
+            };
+            ack(msg, outcome);
         }
         self.budget.release(n, batch.bytes);
         self.committed += n as u64;

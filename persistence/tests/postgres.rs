@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_persistence::Store;
-use switchboard_persistence::store::postgres::{PostgresConfig, PostgresStore};
+use switchboard_persistence::store::postgres::{MIGRATIONS, PostgresConfig, PostgresStore};
 use switchboard_persistence::store::scratch::{ScratchDatabase, admin_url};
 
 async fn scratch() -> (ScratchDatabase, PostgresConfig) {
@@ -27,7 +27,7 @@ async fn scratch() -> (ScratchDatabase, PostgresConfig) {
 async fn postgres_passes_the_conformance_suite() {
     let (_db, config) = scratch().await;
     let store = PostgresStore::connect(&config).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), 2);
+    assert_eq!(store.migrate().await.unwrap(), MIGRATIONS.len());
     switchboard_persistence::conformance::run_all(Arc::new(store)).await;
 }
 
@@ -39,7 +39,7 @@ async fn migrations_run_once_even_when_nodes_start_together() {
     let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
     assert_eq!(
         ra.unwrap() + rb.unwrap(),
-        2,
+        MIGRATIONS.len(),
         "each migration applied by exactly one node"
     );
     assert_eq!(a.migrate().await.unwrap(), 0);

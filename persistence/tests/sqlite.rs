@@ -68,7 +68,7 @@ async fn acknowledgements_come_after_commit_and_in_order() {
         wb.submit(
             permit,
             message(room, seq),
-            Box::new(move |m| {
+            Box::new(move |m, _| {
                 let pos = m.pos;
                 // Verify durability from inside the acknowledgement.
                 tokio::spawn(async move {
@@ -159,10 +159,13 @@ impl Store for Flaky {
     async fn shares_room(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {
         self.inner.shares_room(a, b).await
     }
-    async fn next_epoch(&self, r: RoomId) -> Result<u64, StoreError> {
-        self.inner.next_epoch(r).await
+    async fn room_owner(&self, r: RoomId) -> Result<Option<String>, StoreError> {
+        self.inner.room_owner(r).await
     }
-    async fn append(&self, batch: Arc<Vec<ChatMessage>>) -> Result<(), StoreError> {
+    async fn next_epoch(&self, r: RoomId, owner: &str) -> Result<u64, StoreError> {
+        self.inner.next_epoch(r, owner).await
+    }
+    async fn append(&self, batch: Arc<Vec<ChatMessage>>) -> Result<Vec<usize>, StoreError> {
         self.appends.fetch_add(1, Ordering::SeqCst);
         if self
             .failures_left
@@ -223,7 +226,7 @@ async fn failed_commits_are_retried_without_loss_or_duplicates() {
         wb.submit(
             wb.reserve(5).unwrap(),
             message(room, seq),
-            Box::new(move |_| {
+            Box::new(move |_, _| {
                 acked.fetch_add(1, Ordering::SeqCst);
             }),
         );

@@ -7,9 +7,18 @@ use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame, Visibili
 use switchboard_engine::{ErrorCode, RoomId, UserId};
 
 use super::{ConnectionActor, JoinedRoom};
+use crate::cluster::wire::{Command, RoomOp};
+use crate::hub::Route;
 use crate::queries::{self, internal};
-use crate::room::{Invite, Join, Leave, Post, Receipt, Typing};
+use crate::room::{Invite, Join, Leave, Post, Receipt, RoomActor, Typing};
 use crate::user::{Query, SetAway, Watch};
+
+/// Where a command for a room goes.
+enum Target {
+    Here(kameo::actor::ActorRef<RoomActor>),
+    /// Through the cluster to the room's owner.
+    Node(switchboard_engine::ring::NodeId),
+}
 
 fn send_error(e: kameo::error::SendError<impl Sized, ErrorCode>) -> ErrorCode {
     match e {
@@ -47,31 +56,40 @@ impl ConnectionActor {
                 Ok(())
             }
             ClientFrame::Typing(c) => {
-                let room = self.joined_room(c.room).await?;
-                room.tell(Typing {
-                    user: me,
-                    active: c.active,
-                })
-                .await
-                .map_err(internal)?;
+                let active = c.active;
+                match self.joined_room(c.room).await? {
+                    Target::Here(room) => room
+                        .tell(Typing { user: me, active })
+                        .await
+                        .map_err(internal)?,
+                    Target::Node(node) => {
+                        self.remote(&node, me, c.rid, RoomOp::Typing { room: c.room, active })?
+                    }
+                }
                 self.out.frame(&ServerFrame::Done(p::Done { rid: c.rid }));
                 Ok(())
             }
             ClientFrame::MarkRead(c) => {
-                let room = self.joined_room(c.room).await?;
+                let target = self.joined_room(c.room).await?;
                 let pos = self
                     .hub
                     .store
                     .set_read(c.room, me, c.pos)
                     .await
                     .map_err(internal)?;
-                room.tell(Receipt {
-                    conn: self.id,
-                    user: me,
-                    pos,
-                })
-                .await
-                .map_err(internal)?;
+                match target {
+                    Target::Here(room) => room
+                        .tell(Receipt {
+                            conn: self.id,
+                            user: me,
+                            pos,
+                        })
+                        .await
+                        .map_err(internal)?,
+                    Target::Node(node) => {
+                        self.remote(&node, me, c.rid, RoomOp::Receipt { room: c.room, pos })?
+                    }
+                }
                 self.out.frame(&ServerFrame::Done(p::Done { rid: c.rid }));
                 Ok(())
             }
@@ -158,20 +176,57 @@ impl ConnectionActor {
         Ok(())
     }
 
-    /// The room actor of a joined room, re-resolved if the one we knew has stopped.
-    async fn joined_room(
-        &mut self,
-        room: RoomId,
-    ) -> Result<kameo::actor::ActorRef<crate::room::RoomActor>, ErrorCode> {
+    /// Where commands for a joined room go: its actor here (re-resolved if the one we knew
+    /// has stopped), or the node that owns it.
+    async fn joined_room(&mut self, room: RoomId) -> Result<Target, ErrorCode> {
         let j = self
             .joined
             .iter_mut()
             .find(|j| j.room == room)
             .ok_or(ErrorCode::NotJoined)?;
-        if !j.actor.is_alive() {
-            j.actor = self.hub.room(room).await?;
+        if let Route::Remote(node) = self.hub.route(room) {
+            return Ok(Target::Node(node));
         }
-        Ok(j.actor.clone())
+        match &j.actor {
+            Some(actor) if actor.is_alive() => Ok(Target::Here(actor.clone())),
+            _ => {
+                let actor = self.hub.room(room).await?;
+                j.actor = Some(actor.clone());
+                Ok(Target::Here(actor))
+            }
+        }
+    }
+
+    /// Where commands for any room go.
+    async fn target(&mut self, room: RoomId) -> Result<Target, ErrorCode> {
+        match self.hub.route(room) {
+            Route::Remote(node) => Ok(Target::Node(node)),
+            Route::Local => Ok(Target::Here(self.hub.room(room).await?)),
+        }
+    }
+
+    /// Sends a command to the node that owns its room; the reply comes back from there.
+    fn remote(
+        &self,
+        node: &switchboard_engine::ring::NodeId,
+        me: UserId,
+        rid: u64,
+        op: RoomOp,
+    ) -> Result<(), ErrorCode> {
+        let link = self.hub.cluster().ok_or(ErrorCode::Internal)?;
+        let command = Command {
+            from: link.me().clone(),
+            conn: self.id,
+            user: me,
+            rid,
+            hops: 0,
+            op,
+        };
+        if link.command(node, &self.out, command) {
+            Ok(())
+        } else {
+            Err(ErrorCode::Busy)
+        }
     }
 
     async fn create_room(&mut self, me: UserId, c: p::CreateRoom) -> Result<(), ErrorCode> {
@@ -197,12 +252,27 @@ impl ConnectionActor {
     async fn join(&mut self, me: UserId, c: p::Join) -> Result<(), ErrorCode> {
         // The room may stop between resolving and asking (idle); resolve once more then.
         for _ in 0..2 {
-            let actor = self.hub.room(c.room).await?;
+            let actor = match self.target(c.room).await? {
+                Target::Here(actor) => actor,
+                Target::Node(node) => {
+                    let op = RoomOp::Join {
+                        room: c.room,
+                        resume: c.resume,
+                    };
+                    self.remote(&node, me, c.rid, op)?;
+                    self.joined.retain(|j| j.room != c.room);
+                    self.joined.push(JoinedRoom {
+                        room: c.room,
+                        actor: None,
+                    });
+                    return Ok(());
+                }
+            };
             let join = Join {
                 rid: c.rid,
                 conn: self.id,
                 user: me,
-                out: self.out.clone(),
+                out: self.out.clone().into(),
                 resume: c.resume,
             };
             match actor.ask(join).await {
@@ -210,7 +280,7 @@ impl ConnectionActor {
                     self.joined.retain(|j| j.room != c.room);
                     self.joined.push(JoinedRoom {
                         room: c.room,
-                        actor,
+                        actor: Some(actor),
                     });
                     return Ok(());
                 }
@@ -222,31 +292,46 @@ impl ConnectionActor {
     }
 
     async fn leave(&mut self, me: UserId, c: p::Leave) -> Result<(), ErrorCode> {
-        let actor = self.hub.room(c.room).await?;
-        actor.ask(Leave { user: me }).await.map_err(send_error)?;
+        match self.target(c.room).await? {
+            Target::Here(actor) => {
+                actor.ask(Leave { user: me }).await.map_err(send_error)?;
+                self.out.frame(&ServerFrame::Left(p::RoomAck {
+                    rid: c.rid,
+                    room: c.room,
+                }));
+            }
+            // The owner answers `left` (or an error).
+            Target::Node(node) => self.remote(&node, me, c.rid, RoomOp::Leave { room: c.room })?,
+        }
         self.joined.retain(|j| j.room != c.room);
         self.written.retain(|(room, _)| *room != c.room);
-        self.out.frame(&ServerFrame::Left(p::RoomAck {
-            rid: c.rid,
-            room: c.room,
-        }));
         Ok(())
     }
 
     async fn invite(&mut self, me: UserId, c: p::Invite) -> Result<(), ErrorCode> {
-        let actor = self.hub.room(c.room).await?;
-        actor
-            .ask(Invite {
-                by: me,
-                user: c.user,
-            })
-            .await
-            .map_err(send_error)?;
-        self.out.frame(&ServerFrame::Invited(p::RoomAck {
-            rid: c.rid,
-            room: c.room,
-        }));
-        Ok(())
+        match self.target(c.room).await? {
+            Target::Here(actor) => {
+                actor
+                    .ask(Invite {
+                        by: me,
+                        user: c.user,
+                    })
+                    .await
+                    .map_err(send_error)?;
+                self.out.frame(&ServerFrame::Invited(p::RoomAck {
+                    rid: c.rid,
+                    room: c.room,
+                }));
+                Ok(())
+            }
+            Target::Node(node) => {
+                let op = RoomOp::Invite {
+                    room: c.room,
+                    user: c.user,
+                };
+                self.remote(&node, me, c.rid, op)
+            }
+        }
     }
 
     async fn open_direct(&mut self, me: UserId, c: p::OpenDirect) -> Result<(), ErrorCode> {
@@ -305,18 +390,33 @@ impl ConnectionActor {
             }));
             return Ok(());
         }
+        let joined = match self.joined_room(c.room).await {
+            Ok(target) => target,
+            Err(_) => self.target(c.room).await?,
+        };
+        if let Target::Node(node) = joined {
+            let op = RoomOp::Post {
+                room: c.room,
+                cmid: c.cmid,
+                text: c.text,
+            };
+            return self.remote(&node, me, c.rid, op);
+        }
         let mut post = Post {
             rid: c.rid,
             user: me,
-            out: self.out.clone(),
+            out: self.out.clone().into(),
             cmid: c.cmid,
             text: c.text,
             received,
         };
         for _ in 0..2 {
             let actor = match self.joined_room(c.room).await {
-                Ok(actor) => actor,
-                Err(_) => self.hub.room(c.room).await?,
+                Ok(Target::Here(actor)) => actor,
+                _ => match self.target(c.room).await? {
+                    Target::Here(actor) => actor,
+                    Target::Node(_) => return Err(ErrorCode::Busy),
+                },
             };
             // Waits while the room's mailbox is full: backpressure on this sender only.
             match actor.tell(post).await {

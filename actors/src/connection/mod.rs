@@ -38,7 +38,8 @@ pub struct ConnArgs {
 
 struct JoinedRoom {
     room: RoomId,
-    actor: ActorRef<RoomActor>,
+    /// The room's actor when it is served here; `None` when another node serves it.
+    actor: Option<ActorRef<RoomActor>>,
 }
 
 pub struct ConnectionActor {
@@ -199,7 +200,12 @@ impl Actor for ConnectionActor {
         // Waits for mailbox room rather than dropping: a lost Detach would leave the user
         // online forever, a lost Unsubscribe would keep a room from going idle.
         for j in self.joined.drain(..) {
-            let _ = j.actor.tell(Unsubscribe { conn: self.id }).await;
+            if let Some(actor) = j.actor {
+                let _ = actor.tell(Unsubscribe { conn: self.id }).await;
+            }
+        }
+        if let (Some(link), Some(identity)) = (self.hub.cluster(), &self.identity) {
+            link.connection_closed(self.id, identity.user);
         }
         for user in self.watching.drain(..).chain(self.user_actor.take()) {
             let _ = user.tell(Detach { conn: self.id }).await;

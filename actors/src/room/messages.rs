@@ -4,13 +4,15 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use kameo::prelude::*;
+use switchboard_persistence::Outcome;
 use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind};
 use switchboard_engine::protocol::{self as p, ResumeOutcome, ServerFrame};
 use switchboard_engine::{ConnId, ErrorCode, Position, UserId};
 
-use super::{RoomActor, Subscriber, error, now_ms};
+use super::{RoomActor, Subscriber, To, error, now_ms};
 use crate::metrics as names;
-use crate::outbound::{Event, Outbound};
+use crate::outbound::Event;
+use crate::recipient::Recipient;
 
 /// Subscribe a connection (joining a public room makes the user a member). The room queues
 /// the `joined` reply itself, then the resume frames, so they precede any live event.
@@ -18,7 +20,7 @@ pub struct Join {
     pub rid: u64,
     pub conn: ConnId,
     pub user: UserId,
-    pub out: Outbound,
+    pub out: Recipient,
     pub resume: Option<Position>,
 }
 
@@ -52,12 +54,19 @@ impl Message<Join> for RoomActor {
                 j.out.event(e);
             }
         }
-        self.subscribers.retain(|s| s.conn != j.conn);
-        self.subscribers.push(Subscriber {
-            conn: j.conn,
-            user: j.user,
-            out: j.out,
-        });
+        self.unsubscribe(|conn, _| conn != j.conn);
+        match j.out {
+            Recipient::Local(out) => self.subscribers.push(Subscriber {
+                conn: j.conn,
+                user: j.user,
+                out,
+            }),
+            Recipient::Remote(r) => {
+                let group = self.remote.entry(r.node).or_default();
+                group.subs.push((j.conn, j.user));
+                group.conns = None;
+            }
+        }
         self.note_subscribers_changed();
         Ok(self.info.clone())
     }
@@ -87,8 +96,7 @@ impl Message<Leave> for RoomActor {
             room: self.info.id,
             user: l.user,
         }));
-        self.subscribers.retain(|s| s.user != l.user);
-        self.note_subscribers_changed();
+        self.unsubscribe(|_, user| user != l.user);
         Ok(())
     }
 }
@@ -102,8 +110,7 @@ impl Message<Unsubscribe> for RoomActor {
     type Reply = ();
 
     async fn handle(&mut self, u: Unsubscribe, _: &mut Context<Self, ()>) {
-        self.subscribers.retain(|s| s.conn != u.conn);
-        self.note_subscribers_changed();
+        self.unsubscribe(|conn, _| conn != u.conn);
     }
 }
 
@@ -155,7 +162,7 @@ impl Message<Invite> for RoomActor {
 pub struct Post {
     pub rid: u64,
     pub user: UserId,
-    pub out: Outbound,
+    pub out: Recipient,
     pub cmid: String,
     pub text: String,
     pub received: Instant,
@@ -216,14 +223,23 @@ impl Message<Post> for RoomActor {
             unreachable!("built as a message above")
         };
         self.recent.push(pos, m.user, &msg.cmid, event.clone());
-        self.fan_out(&event, |_| true);
+        self.fan_out(&event, To::All);
         metrics::counter!(names::MESSAGES).increment(1);
 
         let (durable, out, rid, received) = (self.durable_seq.clone(), m.out, m.rid, m.received);
         self.hub.journal.submit(
             permit,
             msg,
-            Box::new(move |stored: &ChatMessage| {
+            Box::new(move |stored: &ChatMessage, outcome| {
+                if outcome == Outcome::Fenced {
+                    // Another node took the room meanwhile: this copy was never stored.
+                    out.frame(&error(
+                        rid,
+                        ErrorCode::Busy,
+                        "room moved to another node; retry with the same cmid",
+                    ));
+                    return;
+                }
                 durable.fetch_max(stored.pos.seq, Ordering::Release);
                 out.frame(&ServerFrame::Sent(p::Sent {
                     rid,
@@ -262,7 +278,7 @@ impl Message<Typing> for RoomActor {
                 active: t.active,
             }),
         );
-        self.fan_out(&event, |s| s.user != t.user);
+        self.fan_out(&event, To::AllBut(t.user));
     }
 }
 
@@ -288,7 +304,7 @@ impl Message<Receipt> for RoomActor {
                 pos: r.pos,
             }),
         );
-        self.fan_out(&event, |s| s.conn != r.conn);
+        self.fan_out(&event, To::AllButConn(r.conn));
     }
 }
 
@@ -304,6 +320,21 @@ impl Message<Retire> for RoomActor {
     async fn handle(&mut self, r: Retire, ctx: &mut Context<Self, ()>) {
         self.retired = Some(r.done);
         ctx.stop();
+    }
+}
+
+/// The ring changed: forget subscribers on nodes that are no longer live.
+pub struct DropNodes(pub std::sync::Arc<switchboard_engine::ring::Ring>);
+
+impl Message<DropNodes> for RoomActor {
+    type Reply = ();
+
+    async fn handle(&mut self, d: DropNodes, _: &mut Context<Self, ()>) {
+        let before = self.remote.len();
+        self.remote.retain(|node, _| d.0.contains(node));
+        if self.remote.len() != before {
+            self.note_subscribers_changed();
+        }
     }
 }
 

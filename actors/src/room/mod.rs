@@ -23,9 +23,11 @@ use switchboard_persistence::{HistoryQuery, StoreError};
 use crate::hub::Hub;
 use crate::metrics as names;
 use crate::outbound::{Event, Outbound};
-pub use messages::{InjectPanic, Invite, Join, Leave, Post, Receipt, Retire, Typing, Unsubscribe};
+pub use messages::{
+    DropNodes, InjectPanic, Invite, Join, Leave, Post, Receipt, Retire, Typing, Unsubscribe,
+};
 pub use recent::{Recent, Since};
-pub use supervisor::{Resolve, RoomIdle, RoomSupervisor};
+pub use supervisor::{Resolve, RoomSupervisor, StopRoom};
 
 /// What a room needs to start; cloned for every restart.
 #[derive(Clone)]
@@ -48,10 +50,53 @@ impl From<StoreError> for RoomStartError {
     }
 }
 
+/// A subscribed connection on this node.
 struct Subscriber {
     conn: ConnId,
     user: UserId,
     out: Outbound,
+}
+
+/// The subscribed connections on one other node: each event goes there once, naming them.
+#[derive(Default)]
+struct RemoteGroup {
+    subs: Vec<(ConnId, UserId)>,
+    /// `subs`' connection ids, shared by every delivery until the group changes.
+    conns: Option<Arc<[ConnId]>>,
+}
+
+impl RemoteGroup {
+    fn conns(&mut self) -> Arc<[ConnId]> {
+        self.conns
+            .get_or_insert_with(|| self.subs.iter().map(|(c, _)| *c).collect())
+            .clone()
+    }
+
+    fn retain(&mut self, keep: impl Fn(ConnId, UserId) -> bool) {
+        let before = self.subs.len();
+        self.subs.retain(|&(c, u)| keep(c, u));
+        if self.subs.len() != before {
+            self.conns = None;
+        }
+    }
+}
+
+/// Which subscribers an event is for.
+#[derive(Clone, Copy)]
+enum To {
+    All,
+    AllBut(UserId),
+    AllButConn(ConnId),
+}
+
+impl To {
+    fn includes(self, conn: ConnId, user: UserId) -> bool {
+        match self {
+            To::All => true,
+            To::AllBut(u) => u != user,
+            To::AllButConn(c) => c != conn,
+        }
+    }
 }
 
 pub struct RoomActor {
@@ -59,6 +104,7 @@ pub struct RoomActor {
     info: RoomInfo,
     members: HashMap<UserId, Role>,
     subscribers: Vec<Subscriber>,
+    remote: HashMap<switchboard_engine::ring::NodeId, RemoteGroup>,
     epoch: u64,
     last_seq: u64,
     /// Highest seq of this incarnation's epoch known durable; raised by write-behind acks.
@@ -96,7 +142,17 @@ impl Actor for RoomActor {
         // so the buffer and the store together hold the whole history.
         hub.journal.sync().await;
         let members = hub.store.members(room).await?.into_iter().collect();
-        let epoch = hub.store.next_epoch(room).await?;
+        // In a cluster, the room's previous owner stops serving it and makes what it accepted
+        // durable before we take the next epoch and read the store.
+        if let Some(link) = hub.cluster()
+            && let Some(previous) = hub.store.room_owner(room).await?
+        {
+            let previous = switchboard_engine::ring::NodeId(previous);
+            if previous != *link.me() && link.is_live(&previous) {
+                link.release(&previous, room).await;
+            }
+        }
+        let epoch = hub.store.next_epoch(room, hub.node_name()).await?;
         let capacity = hub.config.room_buffer;
         let tail = hub
             .store
@@ -125,6 +181,7 @@ impl Actor for RoomActor {
             info: args.info,
             members,
             subscribers: Vec::new(),
+            remote: HashMap::new(),
             epoch,
             last_seq: 0,
             durable_seq: Arc::new(AtomicU64::new(0)),
@@ -212,30 +269,77 @@ impl RoomActor {
         for s in self.subscribers.drain(..) {
             s.out.event(&event);
         }
+        let link = self.hub.cluster().cloned();
+        for (node, mut group) in self.remote.drain() {
+            if let Some(link) = &link {
+                link.reset(&node, group.conns(), self.info.id);
+            }
+        }
     }
 
-    /// Queues `event` to every subscriber `include` accepts; drops those that are gone or slow.
-    fn fan_out(&mut self, event: &Arc<Event>, include: impl Fn(&Subscriber) -> bool) {
+    /// Queues `event` to the subscribers `to` names: here, straight into each connection's
+    /// queue (dropping those that are gone or slow); on other nodes, one envelope per node.
+    fn fan_out(&mut self, event: &Arc<Event>, to: To) {
         let mut delivered = 0u64;
         let before = self.subscribers.len();
         self.subscribers.retain(|s| {
-            if !include(s) {
+            if !to.includes(s.conn, s.user) {
                 return true;
             }
             delivered += 1;
             s.out.event(event)
         });
+        let mut changed = self.subscribers.len() < before;
+        if let Some(link) = self.hub.cluster() {
+            let room = self.info.id;
+            self.remote.retain(|node, group| {
+                let conns = match to {
+                    To::All => group.conns(),
+                    _ => group
+                        .subs
+                        .iter()
+                        .filter(|&&(c, u)| to.includes(c, u))
+                        .map(|(c, _)| *c)
+                        .collect(),
+                };
+                if conns.is_empty() {
+                    return true;
+                }
+                delivered += conns.len() as u64;
+                if link.deliver(node, conns, event) {
+                    return true;
+                }
+                // That node is not keeping up: its subscribers start over from their positions.
+                link.reset(node, group.conns(), room);
+                changed = true;
+                false
+            });
+        }
         metrics::counter!(names::DELIVERIES).increment(delivered);
-        if self.subscribers.len() < before {
+        if changed {
             self.note_subscribers_changed();
         }
     }
 
+    fn has_subscribers(&self) -> bool {
+        !self.subscribers.is_empty() || self.remote.values().any(|g| !g.subs.is_empty())
+    }
+
+    /// Stops sending to the connection (here or on another node).
+    fn unsubscribe(&mut self, keep: impl Fn(ConnId, UserId) -> bool) {
+        self.subscribers.retain(|s| keep(s.conn, s.user));
+        for group in self.remote.values_mut() {
+            group.retain(&keep);
+        }
+        self.remote.retain(|_, g| !g.subs.is_empty());
+        self.note_subscribers_changed();
+    }
+
     fn note_subscribers_changed(&mut self) {
-        self.idle_since = if self.subscribers.is_empty() {
-            Some(tokio::time::Instant::now())
-        } else {
+        self.idle_since = if self.has_subscribers() {
             None
+        } else {
+            Some(tokio::time::Instant::now())
         };
     }
 
@@ -248,7 +352,7 @@ impl RoomActor {
 
     fn broadcast(&mut self, frame: ServerFrame) {
         let event = Event::new(None, &frame);
-        self.fan_out(&event, |_| true);
+        self.fan_out(&event, To::All);
     }
 
     /// Which positions are durable right now: earlier epochs entirely, this epoch up to the

@@ -40,14 +40,12 @@ impl Message<Resolve> for RoomSupervisor {
 
     async fn handle(&mut self, r: Resolve, ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
         let hub = self.hub.upgrade().ok_or(ErrorCode::ShuttingDown)?;
-        if let Some(actor) = hub
-            .rooms
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&r.room)
-            .filter(|a| a.is_alive())
-        {
-            return Ok(actor.clone());
+        if let Some(actor) = hub.active_room(r.room) {
+            return Ok(actor);
+        }
+        // Another node owns it now (the ring moved since the caller looked).
+        if hub.route(r.room) != crate::hub::Route::Local {
+            return Err(ErrorCode::Busy);
         }
         let info = hub
             .store
@@ -79,24 +77,25 @@ impl Message<Resolve> for RoomSupervisor {
     }
 }
 
-/// A room has had no subscribers for the idle time: forget it, then stop it (it finishes
-/// what is already in its mailbox first).
-pub struct RoomIdle {
+/// Stop a room: forget it, then stop it (it finishes what is already in its mailbox first).
+/// Sent when it has had no subscribers for the idle time (`actor` names the idle
+/// incarnation), or when another node takes it over (`actor: None`).
+pub struct StopRoom {
     pub room: RoomId,
-    pub actor: ActorId,
+    pub actor: Option<ActorId>,
 }
 
-impl Message<RoomIdle> for RoomSupervisor {
+impl Message<StopRoom> for RoomSupervisor {
     type Reply = ();
 
-    async fn handle(&mut self, idle: RoomIdle, _: &mut Context<Self, ()>) {
+    async fn handle(&mut self, idle: StopRoom, _: &mut Context<Self, ()>) {
         let Some(hub) = self.hub.upgrade() else {
             return;
         };
         let actor = {
             let mut rooms = hub.rooms.write().unwrap_or_else(|p| p.into_inner());
             match rooms.get(&idle.room) {
-                Some(a) if a.id() == idle.actor => rooms.remove(&idle.room),
+                Some(a) if idle.actor.is_none_or(|id| a.id() == id) => rooms.remove(&idle.room),
                 _ => None,
             }
         };
@@ -107,7 +106,7 @@ impl Message<RoomIdle> for RoomSupervisor {
             if actor.tell(super::Retire { done }).await.is_ok() {
                 let _ = stopped.await;
             }
-            tracing::debug!(room = %idle.room, "idle room stopped");
+            tracing::debug!(room = %idle.room, "room stopped");
         }
     }
 }

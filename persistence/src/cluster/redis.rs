@@ -14,6 +14,7 @@ pub struct RedisMembership {
     conn: ConnectionManager,
     members_key: String,
     addrs_key: String,
+    numbers_key: String,
 }
 
 fn backend(e: redis::RedisError) -> ClusterError {
@@ -36,7 +37,19 @@ impl RedisMembership {
             conn,
             members_key: format!("{prefix}:members"),
             addrs_key: format!("{prefix}:addrs"),
+            numbers_key: format!("{prefix}:node_numbers"),
         })
+    }
+
+    /// A number no other node start of this cluster got (a Redis counter): it keeps ids that
+    /// nodes hand out, such as connection ids, apart.
+    pub async fn node_number(&self) -> Result<u32, ClusterError> {
+        let n: u64 = redis::cmd("INCR")
+            .arg(&self.numbers_key)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(backend)?;
+        Ok((n % u64::from(u32::MAX)) as u32)
     }
 }
 

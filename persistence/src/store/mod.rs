@@ -72,13 +72,18 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the two users are both members of at least one room.
     async fn shares_room(&self, a: UserId, b: UserId) -> Result<bool, StoreError>;
 
-    /// Atomically raises the room's epoch by one and returns the new value. Each owner
-    /// incarnation takes a fresh epoch, so positions never collide.
-    async fn next_epoch(&self, room: RoomId) -> Result<u64, StoreError>;
+    /// The node that last took the room (see `next_epoch`), if any.
+    async fn room_owner(&self, room: RoomId) -> Result<Option<String>, StoreError>;
+    /// Atomically raises the room's epoch by one, records `owner` as the node that holds it,
+    /// and returns the new epoch. Each owner incarnation takes a fresh epoch, so positions
+    /// never collide, and the epoch fences the earlier owners (see `append`).
+    async fn next_epoch(&self, room: RoomId, owner: &str) -> Result<u64, StoreError>;
 
     /// Stores a batch atomically. A message whose position or (room, sender, cmid) is already
-    /// stored is skipped, so retrying a batch never duplicates.
-    async fn append(&self, batch: Arc<Vec<ChatMessage>>) -> Result<(), StoreError>;
+    /// stored is skipped, so retrying a batch never duplicates. A message from an epoch older
+    /// than its room's current one is *fenced*: its owner has been deposed, so it is not
+    /// stored. Returns the indices of the fenced messages in `batch`.
+    async fn append(&self, batch: Arc<Vec<ChatMessage>>) -> Result<Vec<usize>, StoreError>;
     /// A page of history, oldest first.
     async fn history(&self, room: RoomId, q: HistoryQuery) -> Result<Vec<ChatMessage>, StoreError>;
     /// The position of the message `sender` sent to `room` with `cmid`, if stored.

@@ -21,7 +21,7 @@ use super::pg_pool::CachingManager;
 use super::{HistoryQuery, Store, StoreError};
 
 /// Versioned schema migrations, applied in order inside one transaction each.
-const MIGRATIONS: &[&str] = &[
+pub const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE users (
     id            BIGSERIAL PRIMARY KEY,
@@ -66,6 +66,9 @@ CREATE TABLE reads (
 "#,
     r#"
 CREATE INDEX messages_by_words ON messages USING GIN (to_tsvector('simple', text));
+"#,
+    r#"
+ALTER TABLE rooms ADD COLUMN owner TEXT;
 "#,
 ];
 
@@ -425,17 +428,24 @@ impl Store for PostgresStore {
         Ok(row.get(0))
     }
 
-    async fn next_epoch(&self, room: RoomId) -> Result<u64, StoreError> {
+    async fn room_owner(&self, room: RoomId) -> Result<Option<String>, StoreError> {
+        let row = self
+            .query_opt("SELECT owner FROM rooms WHERE id = $1", &[&id(room.0)])
+            .await?;
+        row.map(|r| r.get(0)).ok_or(StoreError::NotFound)
+    }
+
+    async fn next_epoch(&self, room: RoomId, owner: &str) -> Result<u64, StoreError> {
         let row = self
             .query_opt(
-                "UPDATE rooms SET epoch = epoch + 1 WHERE id = $1 RETURNING epoch",
-                &[&id(room.0)],
+                "UPDATE rooms SET epoch = epoch + 1, owner = $2 WHERE id = $1 RETURNING epoch",
+                &[&id(room.0), &owner],
             )
             .await?;
         row.map(|r| uid(r.get(0))).ok_or(StoreError::NotFound)
     }
 
-    async fn append(&self, batch: Arc<Vec<ChatMessage>>) -> Result<(), StoreError> {
+    async fn append(&self, batch: Arc<Vec<ChatMessage>>) -> Result<Vec<usize>, StoreError> {
         let n = batch.len();
         let (mut rooms, mut epochs, mut seqs, mut senders) = (
             Vec::with_capacity(n),
@@ -457,15 +467,31 @@ impl Store for PostgresStore {
             texts.push(m.text.as_str());
             tss.push(id(m.ts));
         }
-        self.execute(
-            "INSERT INTO messages (room, epoch, seq, sender, cmid, text, ts)
-                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],
-                                      $5::text[], $6::text[], $7::bigint[])
-                 ON CONFLICT DO NOTHING",
-            &[&rooms, &epochs, &seqs, &senders, &cmids, &texts, &tss],
-        )
-        .await?;
-        Ok(())
+        // One statement: lock the batch's rooms (so a new owner's `next_epoch` waits for
+        // it, or it sees the new epoch), insert the rows not fenced, and return each room's
+        // current epoch so the fenced rows can be reported.
+        let current = self
+            .query(
+                "WITH cur AS (SELECT id, epoch FROM rooms WHERE id = ANY($1) FOR SHARE),
+                      ins AS (INSERT INTO messages (room, epoch, seq, sender, cmid, text, ts)
+                              SELECT u.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],
+                                     $4::bigint[], $5::text[], $6::text[], $7::bigint[])
+                                   AS u(room, epoch, seq, sender, cmid, text, ts)
+                              JOIN cur ON cur.id = u.room AND u.epoch >= cur.epoch
+                              ON CONFLICT DO NOTHING)
+                 SELECT id, epoch FROM cur",
+                &[&rooms, &epochs, &seqs, &senders, &cmids, &texts, &tss],
+            )
+            .await?;
+        let current: std::collections::HashMap<i64, i64> =
+            current.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(rooms
+            .iter()
+            .zip(&epochs)
+            .enumerate()
+            .filter(|(_, (room, epoch))| current.get(room).is_none_or(|cur| *epoch < cur))
+            .map(|(i, _)| i)
+            .collect())
     }
 
     async fn history(&self, room: RoomId, q: HistoryQuery) -> Result<Vec<ChatMessage>, StoreError> {

@@ -2,6 +2,7 @@
 //! connections, each behind a `std::sync::Mutex` that is only ever taken inside
 //! `spawn_blocking`, never across an `.await`.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -62,6 +63,9 @@ CREATE VIRTUAL TABLE messages_fts USING fts5(
     text, room UNINDEXED, epoch UNINDEXED, seq UNINDEXED, tokenize = 'unicode61'
 );
 INSERT INTO messages_fts (text, room, epoch, seq) SELECT text, room, epoch, seq FROM messages;
+"#,
+    r#"
+ALTER TABLE rooms ADD COLUMN owner TEXT;
 "#,
 ];
 
@@ -375,11 +379,23 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn next_epoch(&self, room: RoomId) -> Result<u64, StoreError> {
+    async fn room_owner(&self, room: RoomId) -> Result<Option<String>, StoreError> {
+        self.read(move |c| {
+            c.query_row("SELECT owner FROM rooms WHERE id = ?1", [room.0], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()
+        })
+        .await?
+        .ok_or(StoreError::NotFound)
+    }
+
+    async fn next_epoch(&self, room: RoomId, owner: &str) -> Result<u64, StoreError> {
+        let owner = owner.to_owned();
         self.write(move |c| {
             c.query_row(
-                "UPDATE rooms SET epoch = epoch + 1 WHERE id = ?1 RETURNING epoch",
-                [room.0],
+                "UPDATE rooms SET epoch = epoch + 1, owner = ?2 WHERE id = ?1 RETURNING epoch",
+                params![room.0, owner],
                 |r| r.get(0),
             )
             .optional()
@@ -388,10 +404,13 @@ impl Store for SqliteStore {
         .ok_or(StoreError::NotFound)
     }
 
-    async fn append(&self, batch: Arc<Vec<ChatMessage>>) -> Result<(), StoreError> {
+    async fn append(&self, batch: Arc<Vec<ChatMessage>>) -> Result<Vec<usize>, StoreError> {
         self.write(move |c| {
             let tx = c.transaction()?;
+            let mut fenced = Vec::new();
             {
+                let mut current = tx.prepare_cached("SELECT epoch FROM rooms WHERE id = ?1")?;
+                let mut epochs = HashMap::new();
                 let mut stmt = tx.prepare_cached(
                     "INSERT OR IGNORE INTO messages (room, epoch, seq, sender, cmid, text, ts)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -399,7 +418,21 @@ impl Store for SqliteStore {
                 let mut index = tx.prepare_cached(
                     "INSERT INTO messages_fts (text, room, epoch, seq) VALUES (?1, ?2, ?3, ?4)",
                 )?;
-                for m in batch.iter() {
+                for (i, m) in batch.iter().enumerate() {
+                    let epoch = match epochs.get(&m.room) {
+                        Some(&e) => e,
+                        None => {
+                            let e: u64 = current
+                                .query_row([m.room.0], |r| r.get(0))
+                                .optional()?
+                                .unwrap_or(0);
+                            *epochs.entry(m.room).or_insert(e)
+                        }
+                    };
+                    if m.pos.epoch < epoch {
+                        fenced.push(i);
+                        continue;
+                    }
                     let inserted = stmt.execute(params![
                         m.room.0,
                         m.pos.epoch,
@@ -414,7 +447,8 @@ impl Store for SqliteStore {
                     }
                 }
             }
-            tx.commit()
+            tx.commit()?;
+            Ok(fenced)
         })
         .await
     }

@@ -3,7 +3,8 @@
 //! A kameo actor renews this node's lease every `heartbeat` and re-reads the live members every
 //! `poll`, publishing a new `Ring` whenever the set changes. A node that crashes stops renewing
 //! and drops out of every view within `lease + poll` (2.5 s + 0.5 s by default); one that shuts
-//! down leaves at once. Nothing routes by the ring yet: forwarding comes next.
+//! down leaves at once. A node always counts itself in: if Redis forgot it (restarted) it keeps
+//! its rooms until its next heartbeat puts it back, rather than giving them all away.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,7 +108,8 @@ impl ClusterView {
     async fn refresh(&mut self) {
         match self.membership.live().await {
             Ok(members) => {
-                let ring = Ring::new(members.into_iter().map(|m| m.node));
+                let me = std::iter::once(self.me.node.clone());
+                let ring = Ring::new(members.into_iter().map(|m| m.node).chain(me));
                 self.ring.send_if_modified(|current| {
                     let changed = *current != ring;
                     if changed {

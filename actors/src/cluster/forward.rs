@@ -1,0 +1,163 @@
+//! `Forwarder`: the bounded queue of envelopes for one other node, and the task that sends
+//! them. Everything from this node to that node goes through it, in order: commands, the
+//! owner's deliveries, replies, handoffs. The task takes whatever has queued up (a batch) and
+//! publishes it as one bus message, so under load a node pays far less than one Redis command
+//! per message.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use switchboard_engine::ring::NodeId;
+use switchboard_persistence::cluster::bus::Bus;
+use tokio::sync::Notify;
+
+use super::wire::{self, Envelope};
+use crate::metrics as names;
+
+/// Most envelopes in one bus message.
+const MAX_BATCH: usize = 512;
+/// Most frame bytes in one bus message (Redis pub/sub messages should stay small).
+const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// Bounds of one forwarder's queue.
+#[derive(Clone, Copy, Debug)]
+pub struct ForwardLimits {
+    pub max_envelopes: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for ForwardLimits {
+    fn default() -> Self {
+        ForwardLimits {
+            max_envelopes: 65_536,
+            max_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+struct Queue {
+    items: VecDeque<(Envelope, usize)>,
+    bytes: usize,
+}
+
+pub struct Forwarder {
+    /// This node, and the node it forwards to.
+    me: NodeId,
+    node: NodeId,
+    limits: ForwardLimits,
+    queue: Mutex<Queue>,
+    data: Notify,
+    closed: AtomicBool,
+}
+
+fn size(e: &Envelope) -> usize {
+    match e {
+        Envelope::Deliver { conns, frame, .. } => frame.len() + conns.len() * 8 + 16,
+        Envelope::Command(c) => match &c.op {
+            wire::RoomOp::Post { cmid, text, .. } => cmid.len() + text.len() + 64,
+            _ => 64,
+        },
+        _ => 32,
+    }
+}
+
+impl Forwarder {
+    /// Starts the forwarder's sending task.
+    pub fn spawn(
+        me: NodeId,
+        node: NodeId,
+        bus: Arc<dyn Bus>,
+        limits: ForwardLimits,
+    ) -> Arc<Forwarder> {
+        let f = Arc::new(Forwarder {
+            me,
+            node,
+            limits,
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                bytes: 0,
+            }),
+            data: Notify::new(),
+            closed: AtomicBool::new(false),
+        });
+        tokio::spawn(f.clone().run(bus));
+        f
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `e`; false when the queue is full (the caller decides what that costs).
+    pub fn push(&self, e: Envelope) -> bool {
+        self.push_inner(e, false)
+    }
+
+    /// Queues `e` even past the bounds: for the few control envelopes that tell connections
+    /// to recover after a refused push.
+    pub fn push_always(&self, e: Envelope) {
+        self.push_inner(e, true);
+    }
+
+    fn push_inner(&self, e: Envelope, always: bool) -> bool {
+        let len = size(&e);
+        {
+            let mut q = self.lock();
+            let full = q.items.len() >= self.limits.max_envelopes
+                || q.bytes + len > self.limits.max_bytes;
+            if full && !always {
+                metrics::counter!(names::FORWARD_REFUSED).increment(1);
+                return false;
+            }
+            q.items.push_back((e, len));
+            q.bytes += len;
+        }
+        self.data.notify_one();
+        true
+    }
+
+    /// Stops the task (the node left the ring); what is queued is dropped.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        self.data.notify_one();
+    }
+
+    async fn run(self: Arc<Self>, bus: Arc<dyn Bus>) {
+        let mut batch = Vec::new();
+        let mut seq = 0;
+        loop {
+            if self.closed.load(Ordering::Relaxed) {
+                return;
+            }
+            {
+                let mut q = self.lock();
+                let mut bytes = 0;
+                while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+                    let Some((e, len)) = q.items.pop_front() else {
+                        break;
+                    };
+                    q.bytes -= len;
+                    bytes += len;
+                    batch.push(e);
+                }
+            }
+            if batch.is_empty() {
+                self.data.notified().await;
+                continue;
+            }
+            // Counted even when the send fails: the receiver sees the gap.
+            seq += 1;
+            let frame = wire::encode(&self.me, seq, &batch);
+            metrics::counter!(names::FORWARD_ENVELOPES).increment(batch.len() as u64);
+            metrics::counter!(names::BUS_PUBLISHES).increment(1);
+            batch.clear();
+            if let Err(e) = bus.send(&self.node, frame).await {
+                // Redis is away: the receiver's subscription broke too, and it will make its
+                // connections resume from their positions once it is back.
+                metrics::counter!(names::BUS_FAILURES).increment(1);
+                tracing::debug!(node = %self.node, error = %e, "forwarding failed; batch dropped");
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! What nodes say to each other over the bus. One bus message is a [`Batch`]: the sender,
+//! its sequence number on the way to this receiver, and some [`Envelope`]s, in MessagePack
+//! with named fields like the client protocol. A receiver that sees a sequence number skip
+//! knows it lost a batch (Redis pub/sub drops rather than waits) and makes its connections
+//! resume their rooms from that sender by position.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use switchboard_engine::ring::NodeId;
+use switchboard_engine::{ConnId, Position, RoomId, UserId};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Envelope {
+    /// A client command from a connection on `from`, for a room the receiver owns.
+    Command(Command),
+    /// One frame for some connections of the receiving node: the owner's fan-out (one copy
+    /// per node, whatever the number of its members there) or a reply to one connection.
+    Deliver {
+        conns: Arc<[ConnId]>,
+        /// Set on room messages, for the connections' resume bookkeeping.
+        room_pos: Option<(RoomId, Position)>,
+        /// The frame, MessagePack-encoded once by the owner.
+        frame: Bytes,
+    },
+    /// `from` is taking `room`: stop serving it, make what it accepted durable, then answer
+    /// `Released` with the same token.
+    Release {
+        from: NodeId,
+        room: RoomId,
+        token: u64,
+    },
+    Released {
+        token: u64,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Command {
+    /// The node of the connection, where replies and events go.
+    pub from: NodeId,
+    pub conn: ConnId,
+    pub user: UserId,
+    pub rid: u64,
+    /// How often it was passed on already: a node that does not own the room passes a
+    /// command on to the owner it knows once, then answers `busy`.
+    pub hops: u8,
+    pub op: RoomOp,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RoomOp {
+    Join {
+        room: RoomId,
+        resume: Option<Position>,
+    },
+    Leave {
+        room: RoomId,
+    },
+    Invite {
+        room: RoomId,
+        user: UserId,
+    },
+    Post {
+        room: RoomId,
+        cmid: String,
+        text: String,
+    },
+    Typing {
+        room: RoomId,
+        active: bool,
+    },
+    Receipt {
+        room: RoomId,
+        pos: Position,
+    },
+    /// The connection closed or moved: stop sending it the room's events.
+    Unsubscribe {
+        room: RoomId,
+    },
+}
+
+impl RoomOp {
+    pub fn room(&self) -> RoomId {
+        match self {
+            RoomOp::Join { room, .. }
+            | RoomOp::Leave { room }
+            | RoomOp::Invite { room, .. }
+            | RoomOp::Post { room, .. }
+            | RoomOp::Typing { room, .. }
+            | RoomOp::Receipt { room, .. }
+            | RoomOp::Unsubscribe { room } => *room,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Batch {
+    pub from: NodeId,
+    /// 1, 2, 3… per (sender, receiver) for the sender's lifetime.
+    pub seq: u64,
+    pub envelopes: Vec<Envelope>,
+}
+
+#[derive(Serialize)]
+struct BatchRef<'a> {
+    from: &'a NodeId,
+    seq: u64,
+    envelopes: &'a [Envelope],
+}
+
+pub fn encode(from: &NodeId, seq: u64, envelopes: &[Envelope]) -> Bytes {
+    rmp_serde::to_vec_named(&BatchRef {
+        from,
+        seq,
+        envelopes,
+    })
+    .map(Bytes::from)
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "bus batch failed to encode");
+            Bytes::new()
+        })
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Batch, rmp_serde::decode::Error> {
+    rmp_serde::from_slice(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_round_trips() {
+        let batch = vec![
+            Envelope::Deliver {
+                conns: Arc::from(vec![ConnId(1), ConnId(2)]),
+                room_pos: Some((RoomId(7), Position::new(3, 4))),
+                frame: Bytes::from_static(b"\x81\xa1t\xa1m"),
+            },
+            Envelope::Command(Command {
+                from: NodeId("a".into()),
+                conn: ConnId(9),
+                user: UserId(5),
+                rid: 11,
+                hops: 0,
+                op: RoomOp::Post {
+                    room: RoomId(7),
+                    cmid: "c".into(),
+                    text: "hi".into(),
+                },
+            }),
+        ];
+        let back = decode(&encode(&NodeId("b".into()), 42, &batch)).unwrap();
+        assert_eq!((back.from.0.as_str(), back.seq), ("b", 42));
+        assert_eq!(format!("{batch:?}"), format!("{:?}", back.envelopes));
+    }
+}

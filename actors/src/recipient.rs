@@ -1,0 +1,57 @@
+//! `Recipient`: where a room sends one connection's frames: straight into its queue when the
+//! connection is on this node, or through the forwarder of the node it is on.
+
+use std::sync::Arc;
+
+use switchboard_engine::ConnId;
+use switchboard_engine::protocol::ServerFrame;
+use switchboard_engine::ring::NodeId;
+
+use crate::cluster::ClusterLink;
+use crate::outbound::{Event, Outbound};
+
+#[derive(Clone)]
+pub enum Recipient {
+    Local(Outbound),
+    Remote(Remote),
+}
+
+/// A connection on another node.
+#[derive(Clone)]
+pub struct Remote {
+    pub node: NodeId,
+    pub conn: ConnId,
+    pub link: Arc<ClusterLink>,
+}
+
+impl From<Outbound> for Recipient {
+    fn from(out: Outbound) -> Self {
+        Recipient::Local(out)
+    }
+}
+
+impl Recipient {
+    pub fn conn(&self) -> ConnId {
+        match self {
+            Recipient::Local(out) => out.conn(),
+            Recipient::Remote(r) => r.conn,
+        }
+    }
+
+    /// Queues a shared event. False when a local connection is gone or slow, or a remote
+    /// node's forwarder is full.
+    pub fn event(&self, event: &Arc<Event>) -> bool {
+        match self {
+            Recipient::Local(out) => out.event(event),
+            Recipient::Remote(r) => r.link.deliver(&r.node, Arc::from([r.conn]), event),
+        }
+    }
+
+    /// Queues a frame for this connection only.
+    pub fn frame(&self, frame: &ServerFrame) -> bool {
+        match self {
+            Recipient::Local(out) => out.frame(frame),
+            Recipient::Remote(_) => self.event(&Event::new(None, frame)),
+        }
+    }
+}
