@@ -31,12 +31,13 @@ ensure_postgres() {
 
 # Redis at 127.0.0.1:6379 (the test default SWITCHBOARD_TEST_REDIS=redis://127.0.0.1:6379).
 ensure_redis() {
-  if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then return 0; fi
+  # The binary is needed even when a Redis already runs: a test restarts a private one.
   if ! command -v redis-server >/dev/null; then
     echo "installing redis"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } \
       || die "cannot install redis-server"
   fi
+  if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then return 0; fi
   echo "starting redis"
   mkdir -p /var/lib/redis /var/log/redis
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \

@@ -225,13 +225,19 @@ impl Hub {
         }
     }
 
-    /// Stops `room`'s actor here, if active, and waits until it has stopped.
-    pub async fn evict_room(&self, room: RoomId) {
+    /// Stops `room`'s actor here because another node serves it now, and waits until it has
+    /// stopped. False when it was not active.
+    pub async fn evict_room(&self, room: RoomId) -> bool {
+        if !self.room_is_active(room) {
+            return false;
+        }
         if let Some(supervisor) = self.supervisor.get() {
             let _ = supervisor
                 .ask(crate::room::StopRoom { room, actor: None })
                 .await;
         }
+        metrics::counter!(crate::metrics::ROOMS_MOVED_AWAY).increment(1);
+        true
     }
 
     /// The room's actor, if it is active on this node.

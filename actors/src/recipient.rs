@@ -51,7 +51,7 @@ impl Recipient {
     pub fn frame(&self, frame: &ServerFrame) -> bool {
         match self {
             Recipient::Local(out) => out.frame(frame),
-            Recipient::Remote(_) => self.event(&Event::new(None, frame)),
+            Recipient::Remote(r) => r.link.reply(&r.node, r.conn, frame),
         }
     }
 }

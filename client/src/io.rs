@@ -83,11 +83,7 @@ pub(crate) async fn run(
                     tracing::warn!("undecodable frame from server");
                     continue;
                 };
-                if let ServerFrame::Message(m) = &frame {
-                    let mut positions = shared.positions.lock().unwrap_or_else(|p| p.into_inner());
-                    let p = positions.entry(m.room).or_default();
-                    *p = (*p).max(m.pos);
-                }
+
                 if let Some(rid) = reply_rid(&frame) {
                     let waiter = shared.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&rid);
                     if let Some(tx) = waiter {
@@ -96,8 +92,19 @@ pub(crate) async fn run(
                     }
                 }
                 // Waits when the caller is not reading: the server then sees a slow reader.
+                let position = match &frame {
+                    ServerFrame::Message(m) => Some((m.room, m.pos)),
+                    _ => None,
+                };
                 if events.send(frame).await.is_err() {
                     break;
+                }
+                // Counted once handed over: a reconnect resumes after exactly what the
+                // caller has or will get from the backlog.
+                if let Some((room, pos)) = position {
+                    let mut positions = shared.positions.lock().unwrap_or_else(|p| p.into_inner());
+                    let p = positions.entry(room).or_default();
+                    *p = (*p).max(pos);
                 }
             }
         }

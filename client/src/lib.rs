@@ -23,6 +23,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
+/// Tries per room when `reconnect` re-joins it, and the pause between tries.
+const REJOIN_ATTEMPTS: u32 = 5;
+const REJOIN_PAUSE: Duration = Duration::from_millis(200);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("server error {code:?}: {message}")]
@@ -92,6 +96,8 @@ pub struct Client {
     shared: Arc<Shared>,
     out: mpsc::UnboundedSender<io::Out>,
     events: mpsc::Receiver<ServerFrame>,
+    /// Events a previous socket brought that were not read before `reconnect`; read first.
+    backlog: std::collections::VecDeque<ServerFrame>,
     hello: p::Hello,
     joined: Vec<RoomId>,
 }
@@ -116,6 +122,7 @@ impl Client {
             shared,
             out,
             events,
+            backlog: Default::default(),
             hello,
             joined: Vec::new(),
         })
@@ -146,12 +153,15 @@ impl Client {
 
     /// The next event (or unmatched frame); `None` once the socket is closed and drained.
     pub async fn next_event(&mut self) -> Option<ServerFrame> {
-        self.events.recv().await
+        match self.backlog.pop_front() {
+            Some(frame) => Some(frame),
+            None => self.events.recv().await,
+        }
     }
 
     /// The next event within `wait`.
     pub async fn event_within(&mut self, wait: Duration) -> Option<ServerFrame> {
-        tokio::time::timeout(wait, self.events.recv())
+        tokio::time::timeout(wait, self.next_event())
             .await
             .ok()
             .flatten()
@@ -396,19 +406,45 @@ impl Client {
             .map(drop)
     }
 
-    /// Opens a new socket and re-joins every joined room from its last position. Events from
-    /// the old socket that were not yet read are dropped; positions were recorded as they
-    /// arrived, so nothing is missed and nothing comes twice.
+    /// Opens a new socket and re-joins every joined room from its last position. Events the
+    /// old socket brought that were not read yet are kept and come first from `next_event`;
+    /// positions count only events handed over, so nothing is missed and nothing comes twice.
+    /// A room that does not answer its re-join (it may be moving between nodes) is retried
+    /// a few times; the first error is returned after every room was tried, and the socket
+    /// stays open.
     pub async fn reconnect(&mut self) -> Result<(), ClientError> {
         self.close();
         *self.shared.close.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let c = open(&self.config, self.node, self.shared.clone()).await?;
-        (self.out, self.events, self.hello, self.node) = (c.out, c.events, c.hello, c.node);
+        let old = std::mem::replace(&mut self.events, c.events);
+        self.drain(old);
+        (self.out, self.hello, self.node) = (c.out, c.hello, c.node);
+        let mut first_error = None;
         for room in self.joined.clone() {
-            let resume = Some(self.position(room).unwrap_or(Position::ZERO));
-            self.join(room, resume).await?;
+            let mut result = Ok(());
+            for attempt in 0..REJOIN_ATTEMPTS {
+                if attempt > 0 {
+                    tokio::time::sleep(REJOIN_PAUSE).await;
+                }
+                let resume = Some(self.position(room).unwrap_or(Position::ZERO));
+                result = self.join(room, resume).await.map(drop);
+                if matches!(result, Ok(()) | Err(ClientError::Closed)) {
+                    break;
+                }
+            }
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Moves what a closed socket's channel still holds to the backlog.
+    fn drain(&mut self, mut old: mpsc::Receiver<ServerFrame>) {
+        old.close();
+        while let Ok(frame) = old.try_recv() {
+            self.backlog.push_back(frame);
+        }
     }
 
     /// The URL of the node this client is connected to.

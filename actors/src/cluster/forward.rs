@@ -104,8 +104,8 @@ impl Forwarder {
         let len = size(&e);
         {
             let mut q = self.lock();
-            let full = q.items.len() >= self.limits.max_envelopes
-                || q.bytes + len > self.limits.max_bytes;
+            let full =
+                q.items.len() >= self.limits.max_envelopes || q.bytes + len > self.limits.max_bytes;
             if full && !always {
                 metrics::counter!(names::FORWARD_REFUSED).increment(1);
                 return false;

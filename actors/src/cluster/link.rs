@@ -128,6 +128,22 @@ impl ClusterLink {
             conns,
             room_pos: event.room_pos,
             frame: event.msgpack(),
+            joined: None,
+        })
+    }
+
+    /// Sends one frame to one connection on `node`.
+    pub fn reply(&self, node: &NodeId, conn: ConnId, frame: &ServerFrame) -> bool {
+        let joined = match frame {
+            ServerFrame::Joined(j) => Some(j.room.id),
+            _ => None,
+        };
+        let event = Event::new(None, frame);
+        self.forwarder(node).push(Envelope::Deliver {
+            conns: Arc::from([conn]),
+            room_pos: None,
+            frame: event.msgpack(),
+            joined,
         })
     }
 
@@ -138,6 +154,7 @@ impl ClusterLink {
             conns,
             room_pos: None,
             frame: event.msgpack(),
+            joined: None,
         });
     }
 
@@ -160,13 +177,7 @@ impl ClusterLink {
                     rooms: Vec::new(),
                 });
         }
-        if let RoomOp::Join { room, .. } = &cmd.op {
-            let mut conns = self.conns.write().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = conns.get_mut(&conn) {
-                c.rooms.retain(|(r, _)| r != room);
-                c.rooms.push((*room, node.clone()));
-            }
-        }
+        // A join takes effect when its `joined` reply comes back (see `handle`).
         if let RoomOp::Leave { room } = &cmd.op
             && let Some(c) = self
                 .conns
@@ -187,14 +198,15 @@ impl ClusterLink {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&conn);
         for (room, node) in gone.map(|c| c.rooms).unwrap_or_default() {
-            self.forwarder(&node).push_always(Envelope::Command(Command {
-                from: self.me.clone(),
-                conn,
-                user,
-                rid: 0,
-                hops: 0,
-                op: RoomOp::Unsubscribe { room },
-            }));
+            self.forwarder(&node)
+                .push_always(Envelope::Command(Command {
+                    from: self.me.clone(),
+                    conn,
+                    user,
+                    rid: 0,
+                    hops: 0,
+                    op: RoomOp::Unsubscribe { room },
+                }));
         }
     }
 
@@ -225,7 +237,8 @@ impl ClusterLink {
                 if !moved(*room, node) {
                     return true;
                 }
-                c.out.frame(&ServerFrame::RoomReset(p::RoomReset { room: *room }));
+                c.out
+                    .frame(&ServerFrame::RoomReset(p::RoomReset { room: *room }));
                 false
             });
         }
@@ -269,26 +282,41 @@ impl ClusterLink {
                     self.reset_local(|_, node| *node == batch.from);
                 }
                 for envelope in batch.envelopes {
-                    self.handle(&hub, envelope).await;
+                    self.handle(&hub, &batch.from, envelope).await;
                 }
             }
             tokio::time::sleep(RESUBSCRIBE_DELAY).await;
         }
     }
 
-    async fn handle(self: &Arc<Self>, hub: &Arc<Hub>, envelope: Envelope) {
+    async fn handle(self: &Arc<Self>, hub: &Arc<Hub>, from: &NodeId, envelope: Envelope) {
         match envelope {
             Envelope::Deliver {
                 conns,
                 room_pos,
                 frame,
+                joined,
             } => {
                 let event = Event::from_msgpack(room_pos, frame);
+                if let Some(room) = joined {
+                    let mut map = self.conns.write().unwrap_or_else(|p| p.into_inner());
+                    if let Some(c) = conns.first().and_then(|conn| map.get_mut(conn)) {
+                        c.rooms.retain(|(r, _)| *r != room);
+                        c.rooms.push((room, from.clone()));
+                    }
+                }
                 let map = self.conns.read().unwrap_or_else(|p| p.into_inner());
                 for conn in conns.iter() {
-                    if let Some(c) = map.get(conn) {
-                        c.out.event(&event);
+                    let Some(c) = map.get(conn) else { continue };
+                    // A room message reaches a connection only while it is subscribed at
+                    // the sender: after a reset, nothing until its rejoin is answered, so
+                    // the replay that follows picks up exactly where the client was.
+                    let subscribed =
+                        |room: RoomId| c.rooms.iter().any(|(r, n)| *r == room && n == from);
+                    if room_pos.is_some_and(|(room, _)| !subscribed(room)) {
+                        continue;
                     }
+                    c.out.event(&event);
                 }
             }
             Envelope::Command(c) => self.command_in(hub, c).await,
@@ -385,7 +413,6 @@ impl ClusterLink {
             for room in &moving {
                 hub.evict_room(*room).await;
             }
-            metrics::counter!(names::ROOMS_MOVED_AWAY).increment(moving.len() as u64);
             if !moving.is_empty() {
                 tracing::info!(rooms = moving.len(), "rooms moved to other nodes");
             }
@@ -438,7 +465,10 @@ async fn run_op(
                 }
             });
         }
-        RoomOp::Invite { room, user: invitee } => {
+        RoomOp::Invite {
+            room,
+            user: invitee,
+        } => {
             tokio::spawn(async move {
                 match actor
                     .ask(Invite {

@@ -47,6 +47,11 @@ pub struct ClusterView {
     ring: watch::Sender<Ring>,
     heartbeat: tokio::time::Interval,
     poll: tokio::time::Interval,
+    /// Whether the last read of the members failed.
+    outage: bool,
+    /// After an outage, nodes are only added until this instant: a restarted Redis has
+    /// forgotten every lease, and the live nodes need a heartbeat to register again.
+    hold_removals_until: Option<tokio::time::Instant>,
 }
 
 impl Actor for ClusterView {
@@ -61,6 +66,8 @@ impl Actor for ClusterView {
             me: args.me,
             membership: args.membership,
             timing: args.timing,
+            outage: false,
+            hold_removals_until: None,
         };
         view.renew().await;
         view.refresh().await;
@@ -100,6 +107,7 @@ impl Actor for ClusterView {
 impl ClusterView {
     async fn renew(&mut self) {
         if let Err(e) = self.membership.heartbeat(&self.me, self.timing.lease).await {
+            self.outage = true;
             // Keep serving local rooms; the next heartbeat retries.
             tracing::warn!(error = %e, "membership heartbeat failed");
         }
@@ -107,20 +115,45 @@ impl ClusterView {
 
     async fn refresh(&mut self) {
         match self.membership.live().await {
-            Ok(members) => {
-                let me = std::iter::once(self.me.node.clone());
-                let ring = Ring::new(members.into_iter().map(|m| m.node).chain(me));
-                self.ring.send_if_modified(|current| {
-                    let changed = *current != ring;
-                    if changed {
-                        tracing::info!(nodes = ring.len(), "cluster membership changed");
-                        *current = ring;
-                    }
-                    changed
-                });
+            // Our own lease missing means the registry forgot us (Redis restarted, or our
+            // renewals failed): it cannot be trusted to say who else is gone either.
+            Ok(members) if !members.iter().any(|m| m.node == self.me.node) => {
+                self.outage = true;
+                let mut nodes: Vec<_> = members.into_iter().map(|m| m.node).collect();
+                nodes.extend(self.ring.borrow().nodes().cloned());
+                self.publish(Ring::new(nodes));
             }
-            Err(e) => tracing::warn!(error = %e, "membership read failed; keeping the last ring"),
+            Ok(members) => {
+                let now = tokio::time::Instant::now();
+                if std::mem::take(&mut self.outage) {
+                    self.hold_removals_until = Some(now + self.timing.lease);
+                }
+                let holding = self.hold_removals_until.is_some_and(|t| now < t);
+                let me = std::iter::once(self.me.node.clone());
+                let mut nodes: Vec<_> = members.into_iter().map(|m| m.node).chain(me).collect();
+                if holding {
+                    nodes.extend(self.ring.borrow().nodes().cloned());
+                }
+                self.publish(Ring::new(nodes));
+            }
+            Err(e) => {
+                self.outage = true;
+                tracing::warn!(error = %e, "membership read failed; keeping the last ring");
+            }
         }
+    }
+}
+
+impl ClusterView {
+    fn publish(&self, ring: Ring) {
+        self.ring.send_if_modified(|current| {
+            let changed = *current != ring;
+            if changed {
+                tracing::info!(nodes = ring.len(), "cluster membership changed");
+                *current = ring;
+            }
+            changed
+        });
     }
 }
 

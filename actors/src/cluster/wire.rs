@@ -23,6 +23,10 @@ pub enum Envelope {
         room_pos: Option<(RoomId, Position)>,
         /// The frame, MessagePack-encoded once by the owner.
         frame: Bytes,
+        /// Set on a `joined` reply: from here on the connection receives this room's
+        /// messages from the sender (until then, after a reset, they are dropped).
+        #[serde(default)]
+        joined: Option<RoomId>,
     },
     /// `from` is taking `room`: stop serving it, make what it accepted durable, then answer
     /// `Released` with the same token.
@@ -117,10 +121,10 @@ pub fn encode(from: &NodeId, seq: u64, envelopes: &[Envelope]) -> Bytes {
         envelopes,
     })
     .map(Bytes::from)
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "bus batch failed to encode");
-            Bytes::new()
-        })
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "bus batch failed to encode");
+        Bytes::new()
+    })
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Batch, rmp_serde::decode::Error> {
@@ -138,6 +142,7 @@ mod tests {
                 conns: Arc::from(vec![ConnId(1), ConnId(2)]),
                 room_pos: Some((RoomId(7), Position::new(3, 4))),
                 frame: Bytes::from_static(b"\x81\xa1t\xa1m"),
+                joined: None,
             },
             Envelope::Command(Command {
                 from: NodeId("a".into()),

@@ -62,9 +62,15 @@ impl ConnectionActor {
                         .tell(Typing { user: me, active })
                         .await
                         .map_err(internal)?,
-                    Target::Node(node) => {
-                        self.remote(&node, me, c.rid, RoomOp::Typing { room: c.room, active })?
-                    }
+                    Target::Node(node) => self.remote(
+                        &node,
+                        me,
+                        c.rid,
+                        RoomOp::Typing {
+                            room: c.room,
+                            active,
+                        },
+                    )?,
                 }
                 self.out.frame(&ServerFrame::Done(p::Done { rid: c.rid }));
                 Ok(())

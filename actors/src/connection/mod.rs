@@ -240,22 +240,34 @@ impl ConnectionActor {
         }
     }
 
-    fn note_written(&mut self, room: RoomId, pos: Position) {
+    /// Records that `pos` of `room` goes out now; false when this connection already wrote it
+    /// or a later one (a late copy from a room's previous owner, or a replay overlapping what
+    /// arrived live): a connection never sends a room position twice or out of order.
+    fn note_written(&mut self, room: RoomId, pos: Position) -> bool {
         match self.written.iter_mut().find(|(r, _)| *r == room) {
-            Some((_, p)) => *p = pos,
-            None => self.written.push((room, pos)),
+            Some((_, p)) if pos <= *p => false,
+            Some((_, p)) => {
+                *p = pos;
+                true
+            }
+            None => {
+                self.written.push((room, pos));
+                true
+            }
         }
     }
 
-    fn bytes_of(&mut self, item: Outgoing) -> bytes::Bytes {
+    fn bytes_of(&mut self, item: Outgoing) -> Option<bytes::Bytes> {
         match item {
             Outgoing::Event(e) => {
-                if let Some((room, pos)) = e.room_pos {
-                    self.note_written(room, pos);
+                if let Some((room, pos)) = e.room_pos
+                    && !self.note_written(room, pos)
+                {
+                    return None;
                 }
-                e.bytes(self.codec)
+                Some(e.bytes(self.codec))
             }
-            Outgoing::Frame(b) => b,
+            Outgoing::Frame(b) => Some(b),
         }
     }
 
@@ -265,14 +277,14 @@ impl ConnectionActor {
         let slow = self.rx.slow();
         let text = self.codec.is_text();
         let write = async {
-            let bytes = self.bytes_of(first);
-            self.transport.feed(OutFrame::Data { bytes, text }).await?;
-            for _ in 1..WRITE_BATCH {
-                let Some(item) = self.rx.try_recv() else {
+            let mut item = Some(first);
+            for _ in 0..WRITE_BATCH {
+                let Some(next) = item.take().or_else(|| self.rx.try_recv()) else {
                     break;
                 };
-                let bytes = self.bytes_of(item);
-                self.transport.feed(OutFrame::Data { bytes, text }).await?;
+                if let Some(bytes) = self.bytes_of(next) {
+                    self.transport.feed(OutFrame::Data { bytes, text }).await?;
+                }
             }
             self.transport.flush().await
         };

@@ -4,10 +4,10 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use kameo::prelude::*;
-use switchboard_persistence::Outcome;
 use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind};
 use switchboard_engine::protocol::{self as p, ResumeOutcome, ServerFrame};
 use switchboard_engine::{ConnId, ErrorCode, Position, UserId};
+use switchboard_persistence::Outcome;
 
 use super::{RoomActor, Subscriber, To, error, now_ms};
 use crate::metrics as names;
@@ -171,7 +171,7 @@ pub struct Post {
 impl Message<Post> for RoomActor {
     type Reply = ();
 
-    async fn handle(&mut self, m: Post, _: &mut Context<Self, ()>) {
+    async fn handle(&mut self, m: Post, ctx: &mut Context<Self, ()>) {
         let room = self.info.id;
         if !self.members.contains_key(&m.user) {
             m.out.frame(&error(
@@ -192,10 +192,15 @@ impl Message<Post> for RoomActor {
             if self.durable()(pos) {
                 m.out.frame(&sent);
             } else {
-                let journal = self.hub.journal.clone();
+                let (journal, durable) = (self.hub.journal.clone(), self.durable_seq.clone());
                 tokio::spawn(async move {
                     journal.sync().await;
-                    m.out.frame(&sent);
+                    // Committed, but stored only if not fenced by a newer owner.
+                    if durable.load(Ordering::Acquire) >= pos.seq {
+                        m.out.frame(&sent);
+                    } else {
+                        m.out.frame(&error(m.rid, ErrorCode::Busy, MOVED));
+                    }
                 });
             }
             return;
@@ -227,17 +232,20 @@ impl Message<Post> for RoomActor {
         metrics::counter!(names::MESSAGES).increment(1);
 
         let (durable, out, rid, received) = (self.durable_seq.clone(), m.out, m.rid, m.received);
+        let me = ctx.actor_ref().downgrade();
         self.hub.journal.submit(
             permit,
             msg,
             Box::new(move |stored: &ChatMessage, outcome| {
                 if outcome == Outcome::Fenced {
-                    // Another node took the room meanwhile: this copy was never stored.
-                    out.frame(&error(
-                        rid,
-                        ErrorCode::Busy,
-                        "room moved to another node; retry with the same cmid",
-                    ));
+                    // Another node took the room meanwhile: this copy was never stored, and
+                    // this incarnation must stop taking sends.
+                    out.frame(&error(rid, ErrorCode::Busy, MOVED));
+                    tokio::spawn(async move {
+                        if let Some(room) = me.upgrade() {
+                            let _ = room.tell(Deposed).await;
+                        }
+                    });
                     return;
                 }
                 durable.fetch_max(stored.pos.seq, Ordering::Release);
@@ -320,6 +328,26 @@ impl Message<Retire> for RoomActor {
     async fn handle(&mut self, r: Retire, ctx: &mut Context<Self, ()>) {
         self.retired = Some(r.done);
         ctx.stop();
+    }
+}
+
+const MOVED: &str = "room moved to another node; retry with the same cmid";
+
+/// The store fenced one of this incarnation's messages: a newer owner has the room. Stop, so
+/// the subscribers rejoin wherever it is served now.
+pub struct Deposed;
+
+impl Message<Deposed> for RoomActor {
+    type Reply = ();
+
+    async fn handle(&mut self, _: Deposed, ctx: &mut Context<Self, ()>) {
+        if !self.deposed {
+            self.deposed = true;
+            // The supervisor stops us now; the idle timer must not ask again.
+            self.idle_since = None;
+            tracing::info!(room = %self.info.id, epoch = self.epoch, "deposed by a newer owner");
+            self.hub.room_idle(self.info.id, ctx.actor_ref().id());
+        }
     }
 }
 

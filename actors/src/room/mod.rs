@@ -24,7 +24,8 @@ use crate::hub::Hub;
 use crate::metrics as names;
 use crate::outbound::{Event, Outbound};
 pub use messages::{
-    DropNodes, InjectPanic, Invite, Join, Leave, Post, Receipt, Retire, Typing, Unsubscribe,
+    Deposed, DropNodes, InjectPanic, Invite, Join, Leave, Post, Receipt, Retire, Typing,
+    Unsubscribe,
 };
 pub use recent::{Recent, Since};
 pub use supervisor::{Resolve, RoomSupervisor, StopRoom};
@@ -114,6 +115,8 @@ pub struct RoomActor {
     idle_since: Option<tokio::time::Instant>,
     /// Told once this incarnation has fully stopped (see `Retire`).
     retired: Option<tokio::sync::oneshot::Sender<()>>,
+    /// A newer owner fenced our messages; we are stopping.
+    deposed: bool,
 }
 
 fn now_ms() -> u64 {
@@ -188,6 +191,7 @@ impl Actor for RoomActor {
             recent,
             idle_since: Some(tokio::time::Instant::now()),
             retired: None,
+            deposed: false,
         })
     }
 
@@ -366,6 +370,9 @@ impl RoomActor {
     async fn missed_since(&self, from: Position) -> Result<Option<Vec<Arc<Event>>>, StoreError> {
         let limit = self.hub.config.resume_limit;
         let events = match self.recent.since(from) {
+            // A position of an earlier owner that never became durable (it crashed first):
+            // everything stored is older, so nothing is missed.
+            Since::Unknown if from.epoch < self.epoch => Vec::new(),
             Since::Unknown => return Ok(None),
             Since::Events(events) => events,
             Since::NeedStore { first_buffered } => {

@@ -1,6 +1,8 @@
 //! Test support: nodes on real sockets at 127.0.0.1:0, users, clients, event matchers.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 

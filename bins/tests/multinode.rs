@@ -1,0 +1,274 @@
+//! Clusters of `switchboard` processes on 127.0.0.1 against the real Redis
+//! (`SWITCHBOARD_TEST_REDIS`, a key prefix per run) and a scratch Postgres database: a room
+//! owned by one node serves members on every node; rooms re-home when a node joins, leaves or
+//! is killed; a Redis restart loses nothing. Membership timing is fast here (lease 700 ms,
+//! poll 100 ms); production defaults detect a crash within 3 s.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::cluster::{
+    Cluster, LEASE_MS, Load, POLL_MS, Reaped, Views, free_port, redis_url, verify,
+};
+use switchboard_engine::RoomId;
+use switchboard_engine::protocol::{ServerFrame, Visibility};
+use switchboard_engine::ring::NodeId;
+
+fn node(i: usize) -> NodeId {
+    NodeId(format!("node-{i}"))
+}
+
+/// Creates public rooms until `n` exist, returned with their owners by the current ring.
+async fn rooms(cluster: &mut Cluster, n: usize) -> Vec<RoomId> {
+    let (_, token) = cluster.user("creator").await;
+    let creator = cluster.client(0, &token).await;
+    let mut rooms = Vec::new();
+    for i in 0..n {
+        let room = creator
+            .create_room(&format!("room {i}"), Visibility::Public)
+            .await
+            .unwrap();
+        rooms.push(room);
+    }
+    rooms
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_on_one_node_reaches_members_on_every_node_once_in_order() {
+    let mut cluster = Cluster::start("route", redis_url(), 3).await;
+    let ring = cluster.ring();
+    // A room owned by node-1; the sender is on node-0.
+    let (_, sender_token) = cluster.user("sender").await;
+    let sender = cluster.client(0, &sender_token).await;
+    let room = loop {
+        let room = sender
+            .create_room("routed", Visibility::Public)
+            .await
+            .unwrap();
+        if ring.owner(room) == Some(&node(1)) {
+            break room;
+        }
+    };
+    let mut load = Load::start(&cluster, "route", &[room], &[0, 1, 2], &[], Duration::ZERO).await;
+    let mut tokens = Vec::new();
+    for name in ["on-a", "on-b", "on-c"] {
+        tokens.push(cluster.user(name).await.1);
+    }
+    // Two devices of one user, on node-0 and node-2: each device gets every event once.
+    load.follow(cluster.client(0, &tokens[0]).await, vec![room]);
+    load.follow(cluster.client(2, &tokens[0]).await, vec![room]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let publishes_before = cluster.metric(1, "switchboard_bus_publishes_total").await;
+    let mut acked = Vec::new();
+    for batch in 0..10 {
+        let sends = (0..10).map(|i| {
+            let cmid = format!("m{}", batch * 10 + i);
+            let sender = &sender;
+            async move { (cmid.clone(), sender.send(room, &cmid, "hello").await) }
+        });
+        for (cmid, sent) in futures::future::join_all(sends).await {
+            acked.push((room, cmid, sent.expect("acknowledged").pos));
+        }
+    }
+    let publishes = cluster.metric(1, "switchboard_bus_publishes_total").await - publishes_before;
+    let (views, _) = load.finish(Duration::from_millis(500)).await;
+    let (stored, _) = verify(&cluster, &[room], &views, &acked, Views::Exact).await;
+    assert_eq!(stored, 100);
+    // One epoch, seq 1..=100 with no gap.
+    let mut positions: Vec<_> = acked.iter().map(|(_, _, p)| *p).collect();
+    positions.sort();
+    assert!(positions.iter().all(|p| p.epoch == positions[0].epoch));
+    assert_eq!(
+        positions.iter().map(|p| p.seq).collect::<Vec<_>>(),
+        (1..=100).collect::<Vec<_>>()
+    );
+    eprintln!("owner node-1 published {publishes} bus messages for 100 messages to 2 other nodes");
+    // At most one per message per destination node, plus the acks to the sender's node.
+    assert!(publishes <= 300.0, "{publishes} publishes");
+
+    // Typing and read receipts cross nodes too, and reach members only once per device.
+    let mut on_a = cluster.client(0, &tokens[0]).await;
+    let mut on_b = cluster.client(1, &tokens[1]).await;
+    let mut on_c = cluster.client(2, &tokens[2]).await;
+    for c in [&mut on_a, &mut on_b, &mut on_c] {
+        c.join(room, None).await.unwrap();
+    }
+    on_c.typing(room, true).await.unwrap();
+    let typing = support::expect(&mut on_a, support::WAIT, |f| match f {
+        ServerFrame::Typing(t) => Some(t),
+        _ => None,
+    })
+    .await;
+    assert!(typing.active && typing.room == room);
+    on_a.mark_read(room, positions[99]).await.unwrap();
+    let receipt = support::expect(&mut on_b, support::WAIT, |f| match f {
+        ServerFrame::ReadReceipt(r) => Some(r),
+        _ => None,
+    })
+    .await;
+    assert_eq!(receipt.pos, positions[99]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joining_then_leaving_moves_only_its_share_of_rooms_without_gap() {
+    let mut cluster = Cluster::start("rehome", redis_url(), 3).await;
+    let rooms = rooms(&mut cluster, 24).await;
+    let every = Duration::from_millis(15);
+    let load = Load::start(&cluster, "rehome", &rooms, &[0, 1, 2], &[0, 2], every).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let before = cluster.ring();
+    let added = cluster.spawn().await;
+    cluster.settle().await;
+    let after = cluster.ring();
+    let moved: Vec<RoomId> = rooms
+        .iter()
+        .copied()
+        .filter(|r| before.owner(*r) != after.owner(*r))
+        .collect();
+    assert!(moved.iter().all(|r| after.owner(*r) == Some(&node(added))));
+    let mut moved_away = 0.0;
+    for i in 0..3 {
+        moved_away += cluster
+            .metric(i, "switchboard_rooms_moved_away_total")
+            .await;
+    }
+    eprintln!(
+        "node-{added} joined: {} of {} rooms moved to it; old owners stopped {moved_away}",
+        moved.len(),
+        rooms.len()
+    );
+    assert_eq!(
+        moved_away as usize,
+        moved.len(),
+        "only the moved rooms stopped"
+    );
+    assert!(
+        !moved.is_empty() && moved.len() <= rooms.len() / 2,
+        "about 1/4 moved"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    cluster.sigterm(added);
+    cluster.settle().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (views, acked) = load.finish(Duration::from_secs(1)).await;
+    let (stored, _) = verify(&cluster, &rooms, &views, &acked, Views::Exact).await;
+    eprintln!(
+        "{} acknowledged, {stored} stored, every follower saw exactly the store",
+        acked.len()
+    );
+    assert!(acked.len() > 50, "the load ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_s_rooms_serve_again_and_no_acknowledged_message_is_lost() {
+    let mut cluster = Cluster::start("crash", redis_url(), 3).await;
+    let rooms = rooms(&mut cluster, 18).await;
+    let every = Duration::from_millis(20);
+    let load = Load::start(&cluster, "crash", &rooms, &[0, 1, 2], &[0, 1, 2], every).await;
+    let ring = cluster.ring();
+    let victim_room = *rooms
+        .iter()
+        .find(|r| ring.owner(**r) == Some(&node(1)))
+        .expect("node-1 owns a room");
+    let (_, token) = cluster.user("probe").await;
+    let mut probe = cluster.client(0, &token).await;
+    probe.join(victim_room, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let killed = Instant::now();
+    cluster.kill9(1);
+    // How long until a room node-1 owned takes sends again (through node-0).
+    let mut n = 0;
+    let recovered = loop {
+        n += 1;
+        match tokio::time::timeout(
+            Duration::from_millis(300),
+            probe.send(victim_room, &format!("probe-{n}"), "are you there"),
+        )
+        .await
+        {
+            Ok(Ok(_)) => break killed.elapsed(),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "never recovered"
+        );
+    };
+    eprintln!("rooms of the killed node took sends again after {recovered:?}");
+    let limit = Duration::from_millis(LEASE_MS + POLL_MS + 1500);
+    assert!(recovered < limit, "recovered after {recovered:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let (views, acked) = load.finish(Duration::from_secs(1)).await;
+    let (stored, copies) = verify(&cluster, &rooms, &views, &acked, Views::AllowCrashCopies).await;
+    eprintln!(
+        "{} acknowledged, {stored} stored; followers saw every stored message, plus {copies} \
+         live copies the killed owner never stored (resent under the same cmid)",
+        acked.len()
+    );
+    assert!(acked.len() > 30, "the load ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_under_load_crashes_nothing_and_every_view_matches_the_store() {
+    // A private Redis, so restarting it disturbs no other test.
+    let port = free_port();
+    let redis_dir = tempfile::tempdir().unwrap();
+    let start_redis = || {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(redis_dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (ops/test.sh installs it)");
+        Reaped(child)
+    };
+    let redis = start_redis();
+    let url = format!("redis://127.0.0.1:{port}");
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let started = Instant::now();
+    while client.get_multiplexed_async_connection().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "redis never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut cluster = Cluster::start("redisrestart", url, 3).await;
+    let rooms = rooms(&mut cluster, 12).await;
+    let every = Duration::from_millis(20);
+    let load = Load::start(&cluster, "redis", &rooms, &[0, 1, 2], &[0, 1, 2], every).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    drop(redis);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let redis = start_redis();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for n in &mut cluster.nodes {
+        assert!(n.is_running(), "{} survived the Redis restart", n.name);
+    }
+    let (views, acked) = load.finish(Duration::from_secs(1)).await;
+    let (stored, _) = verify(&cluster, &rooms, &views, &acked, Views::Exact).await;
+    eprintln!(
+        "{} acknowledged, {stored} stored, every follower's view matches the store",
+        acked.len()
+    );
+    let gaps: f64 = {
+        let mut g = 0.0;
+        for i in 0..3 {
+            g += cluster.metric(i, "switchboard_bus_gaps_total").await;
+        }
+        g
+    };
+    eprintln!("inbox resubscriptions and sequence gaps seen: {gaps}");
+    assert!(acked.len() > 30, "the load ran");
+    drop(cluster);
+    drop(redis);
+}
