@@ -4,12 +4,15 @@
 //!   each joined to one room, and reports the node's RSS growth per connection.
 //! - `fanout`: starts a node, puts M members in one room, has some of them send as fast as
 //!   acknowledgements allow, and reports messages/s, deliveries/s and delivery latency.
+//! - `cluster`: two nodes on Redis and Postgres; delivery latency for members on the room
+//!   owner's node against members on the other node, and Redis commands per message.
 //!
 //! Every load stays on 127.0.0.1, is bounded in count and time, and stops by itself.
 
 // A benchmark reports on stdout.
 #![allow(clippy::print_stdout)]
 
+mod cluster;
 mod node;
 mod pg;
 
@@ -84,6 +87,20 @@ enum Command {
         durable: bool,
     },
     /// Write-behind into Postgres: batched against one INSERT per message.
+    /// Two nodes (Redis + a scratch Postgres database): delivery latency on the owner's node
+    /// against the other node, and Redis PUBLISH per message per destination node.
+    Cluster {
+        #[arg(long, default_value = "target/release/switchboard")]
+        server: String,
+        #[arg(long, default_value = "redis://127.0.0.1:6379")]
+        redis: String,
+        #[arg(long, default_value_t = 100)]
+        members: usize,
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+    },
     PgWrite {
         #[arg(long, default_value_t = 500_000)]
         batched: u64,
@@ -132,6 +149,13 @@ async fn main() -> anyhow::Result<()> {
             secs,
             durable,
         } => fanout(&server, members, senders, window, secs, durable).await,
+        Command::Cluster {
+            server,
+            redis,
+            members,
+            rate,
+            secs,
+        } => cluster::latency(&server, &redis, members, rate, secs).await,
         Command::PgWrite {
             batched,
             single,
@@ -250,7 +274,7 @@ async fn idle_client(
     Ok(())
 }
 
-fn now_micros() -> u64 {
+pub(crate) fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)

@@ -15,6 +15,15 @@ pub struct Node {
 impl Node {
     /// Starts `server serve` on a free port; cheap password hashing so sign-ups are fast.
     pub async fn start(server: &str, durable: bool) -> anyhow::Result<Node> {
+        Node::start_with(server, durable, &[]).await
+    }
+
+    /// `start` with more settings, as `SWITCHBOARD_*` environment variables.
+    pub async fn start_with(
+        server: &str,
+        durable: bool,
+        env: &[(String, String)],
+    ) -> anyhow::Result<Node> {
         let dir = tempfile::tempdir()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -29,6 +38,8 @@ impl Node {
             .env("SWITCHBOARD_AUTH__ARGON2_ITERATIONS", "1")
             .env("SWITCHBOARD_LIMITS__COMMANDS_PER_SEC", "100000")
             .env("SWITCHBOARD_LIMITS__COMMAND_BURST", "100000")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {server} (build it with cargo build --release)"))?;
@@ -47,7 +58,7 @@ impl Node {
         bail!("node did not become ready")
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
