@@ -289,21 +289,13 @@ impl Hub {
         room: switchboard_engine::domain::RoomInfo,
         by: UserId,
     ) {
-        let live = self
-            .users
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&user)
-            .cloned();
-        if let Some(actor) = live {
-            let event = crate::outbound::Event::new(
-                None,
-                &switchboard_engine::protocol::ServerFrame::RoomAdded(
-                    switchboard_engine::protocol::RoomAdded { room, by },
-                ),
-            );
-            let _ = actor.tell(crate::user::NotifyDevices(event)).await;
-        }
+        let event = crate::outbound::Event::new(
+            None,
+            &switchboard_engine::protocol::ServerFrame::RoomAdded(
+                switchboard_engine::protocol::RoomAdded { room, by },
+            ),
+        );
+        self.notify_devices(user, event).await;
     }
 
     /// Asks `user`'s actor, spawning one if needed. A user actor that is stopping refuses the

@@ -24,6 +24,7 @@ pub mod connection;
 pub mod hub;
 pub mod metrics;
 pub mod outbound;
+pub mod presence;
 pub mod queries;
 pub mod recipient;
 pub mod room;

@@ -10,7 +10,8 @@ use switchboard_engine::protocol::{PresenceInfo, ServerFrame};
 use switchboard_engine::{ConnId, UserId};
 
 use crate::hub::Hub;
-use crate::outbound::{Event, Outbound};
+use crate::outbound::Event;
+use crate::recipient::Recipient;
 
 /// A user's presence, as a reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, kameo::Reply)]
@@ -24,9 +25,9 @@ pub struct UserArgs {
 pub struct UserActor {
     user: UserId,
     hub: Weak<Hub>,
-    devices: Vec<Outbound>,
+    devices: Vec<Recipient>,
     away: bool,
-    watchers: Vec<Outbound>,
+    watchers: Vec<Recipient>,
 }
 
 impl Actor for UserActor {
@@ -82,7 +83,7 @@ impl UserActor {
 /// A device of this user connected.
 #[derive(Clone)]
 pub struct Attach {
-    pub out: Outbound,
+    pub out: Recipient,
 }
 
 impl Message<Attach> for UserActor {
@@ -90,6 +91,7 @@ impl Message<Attach> for UserActor {
 
     async fn handle(&mut self, a: Attach, _: &mut Context<Self, Self::Reply>) -> Status {
         let before = self.status();
+        self.devices.retain(|d| d.conn() != a.out.conn());
         self.devices.push(a.out);
         self.announce_if_changed(before);
         Status(self.status())
@@ -119,7 +121,7 @@ impl Message<Detach> for UserActor {
 /// Another user's connection wants this user's presence changes.
 #[derive(Clone)]
 pub struct Watch {
-    pub out: Outbound,
+    pub out: Recipient,
 }
 
 impl Message<Watch> for UserActor {

@@ -12,6 +12,7 @@ use support::cluster::{
     Cluster, LEASE_MS, Load, POLL_MS, Reaped, Views, free_port, redis_url, verify,
 };
 use switchboard_engine::RoomId;
+use switchboard_engine::domain::PresenceStatus;
 use switchboard_engine::protocol::{ServerFrame, Visibility};
 use switchboard_engine::ring::NodeId;
 
@@ -51,10 +52,13 @@ async fn a_message_sent_on_one_node_reaches_members_on_every_node_once_in_order(
         }
     };
     let mut load = Load::start(&cluster, "route", &[room], &[0, 1, 2], &[], Duration::ZERO).await;
-    let mut tokens = Vec::new();
+    let (mut tokens, mut ids) = (Vec::new(), Vec::new());
     for name in ["on-a", "on-b", "on-c"] {
-        tokens.push(cluster.user(name).await.1);
+        let (id, token) = cluster.user(name).await;
+        ids.push(id);
+        tokens.push(token);
     }
+    let c_id = ids[2];
     // Two devices of one user, on node-0 and node-2: each device gets every event once.
     load.follow(cluster.client(0, &tokens[0]).await, vec![room]);
     load.follow(cluster.client(2, &tokens[0]).await, vec![room]);
@@ -109,6 +113,32 @@ async fn a_message_sent_on_one_node_reaches_members_on_every_node_once_in_order(
     })
     .await;
     assert_eq!(receipt.pos, positions[99]);
+
+    // Presence across nodes: the watcher on node-1 hears of on-c's devices on node-2 and
+    // node-0 as one presence, wherever on-c's home is: online while either is connected.
+    let watched = on_b.presence_subscribe(vec![c_id]).await.unwrap();
+    assert_eq!(watched[0].status, PresenceStatus::Online);
+    let c_second = cluster.client(0, &tokens[2]).await;
+    on_c.close();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let query = on_a.presence_query(vec![c_id]).await.unwrap();
+    assert_eq!(query[0].status, PresenceStatus::Online, "one device left");
+    c_second.set_presence(PresenceStatus::Away).await.unwrap();
+    c_second.close();
+    let mut changes = Vec::new();
+    while let Some(frame) = on_b.event_within(Duration::from_secs(2)).await {
+        if let ServerFrame::PresenceChanged(p) = frame {
+            changes.push(p.status);
+            if p.status == PresenceStatus::Offline {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        changes,
+        vec![PresenceStatus::Away, PresenceStatus::Offline],
+        "each change once, none for the first device leaving"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -400,6 +400,16 @@ impl Client {
         }
     }
 
+    /// Away (or online again) on every device of this user.
+    pub async fn set_presence(
+        &self,
+        status: switchboard_engine::domain::PresenceStatus,
+    ) -> Result<(), ClientError> {
+        self.request(|rid| ClientFrame::SetPresence(p::SetPresence { rid, status }))
+            .await
+            .map(drop)
+    }
+
     pub async fn ping(&self) -> Result<(), ClientError> {
         self.request(|rid| ClientFrame::Ping(p::Ping { rid }))
             .await

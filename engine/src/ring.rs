@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::RoomId;
+use crate::{RoomId, UserId};
 
 /// A node's stable identity in the cluster, e.g. `node-3` or a task id.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -76,7 +76,17 @@ impl Ring {
 
     /// The node that owns `room`; `None` only when the ring is empty.
     pub fn owner(&self, room: RoomId) -> Option<&NodeId> {
-        let key = splitmix64(room.0);
+        self.owner_of(room.0)
+    }
+
+    /// The home node of `user`: where that user's presence is kept. Hashed apart from room
+    /// ids, so user 7 and room 7 need not share a node.
+    pub fn home(&self, user: UserId) -> Option<&NodeId> {
+        self.owner_of(user.0 ^ 0x7573_6572_0000_0000)
+    }
+
+    fn owner_of(&self, key: u64) -> Option<&NodeId> {
+        let key = splitmix64(key);
         self.nodes
             .iter()
             .max_by_key(|(id, h)| (splitmix64(h ^ key), std::cmp::Reverse(id)))

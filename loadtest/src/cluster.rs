@@ -130,7 +130,10 @@ pub async fn latency(
          sender on bench-a at {rate} msg/s, {secs} s measured",
         members / 2
     );
-    for (name, h) in [("owner node (bench-a)", &owner), ("other node (bench-b)", &remote)] {
+    for (name, h) in [
+        ("owner node (bench-a)", &owner),
+        ("other node (bench-b)", &remote),
+    ] {
         println!(
             "{name:22} deliveries {:>8}  p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
             h.len(),

@@ -18,14 +18,15 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use switchboard_engine::domain::PresenceStatus;
 use switchboard_engine::protocol::{self as p, ServerFrame};
 use switchboard_engine::ring::{NodeId, Ring};
-use switchboard_engine::{ConnId, ErrorCode, RoomId};
+use switchboard_engine::{ConnId, ErrorCode, RoomId, UserId};
 use switchboard_persistence::cluster::bus::Bus;
 use tokio::sync::{oneshot, watch};
 
 use super::forward::{ForwardLimits, Forwarder};
-use super::wire::{self, Command, Envelope, RoomOp};
+use super::wire::{self, Command, Envelope, RoomOp, UserOp};
 use crate::hub::{Hub, Route};
 use crate::metrics as names;
 use crate::outbound::{Event, Outbound};
@@ -37,11 +38,21 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Pause before subscribing to the inbox again after Redis went away.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(250);
 
-/// A connection of this node that talks to rooms owned elsewhere.
+/// A connection of this node, as the cluster sees it.
 struct LocalConn {
     out: Outbound,
     /// Rooms it joined on other nodes, and the owner it joined at.
     rooms: Vec<(RoomId, NodeId)>,
+    /// Its user (a device of whom it is) and the users whose presence it watches: when their
+    /// home node changes, it attaches and watches again there.
+    user: Option<UserId>,
+    watching: Vec<UserId>,
+}
+
+/// What a node asked for and waits on.
+enum Answer {
+    Released,
+    Status(PresenceStatus),
 }
 
 pub struct ClusterLink {
@@ -53,8 +64,8 @@ pub struct ClusterLink {
     conns: RwLock<HashMap<ConnId, LocalConn>>,
     /// Rooms handed to another node that our ring still gives us; cleared when it changes.
     released: Mutex<HashMap<RoomId, NodeId>>,
-    /// Handoffs waiting for `Released`, by token.
-    pending: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    /// Handoffs and presence questions waiting for their answer, by token.
+    pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
     next_token: AtomicU64,
 }
 
@@ -106,6 +117,12 @@ impl ClusterLink {
         }
         let ring = self.ring.borrow();
         ring.owner(room).filter(|n| **n != self.me).cloned()
+    }
+
+    /// The home node of `user` when it is not this one.
+    pub fn home(&self, user: UserId) -> Option<NodeId> {
+        let ring = self.ring.borrow();
+        ring.home(user).filter(|n| **n != self.me).cloned()
     }
 
     pub fn is_live(&self, node: &NodeId) -> bool {
@@ -162,21 +179,7 @@ impl ClusterLink {
     /// the forwarder is full (the client is told `busy`).
     pub fn command(&self, node: &NodeId, out: &Outbound, cmd: Command) -> bool {
         let conn = cmd.conn;
-        let known = self
-            .conns
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&conn);
-        if !known {
-            self.conns
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(conn)
-                .or_insert_with(|| LocalConn {
-                    out: out.clone(),
-                    rooms: Vec::new(),
-                });
-        }
+        self.register(out, None);
         // A join takes effect when its `joined` reply comes back (see `handle`).
         if let RoomOp::Leave { room } = &cmd.op
             && let Some(c) = self
@@ -188,6 +191,82 @@ impl ClusterLink {
             c.rooms.retain(|(r, _)| r != room);
         }
         self.forwarder(node).push(Envelope::Command(cmd))
+    }
+
+    /// Makes a connection of this node known, so frames from other nodes reach it; with
+    /// `user`, it is that user's device.
+    pub fn register(&self, out: &Outbound, user: Option<UserId>) {
+        let conn = out.conn();
+        let known = self
+            .conns
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&conn);
+        if known && user.is_none() {
+            return;
+        }
+        let mut conns = self.conns.write().unwrap_or_else(|p| p.into_inner());
+        let entry = conns.entry(conn).or_insert_with(|| LocalConn {
+            out: out.clone(),
+            rooms: Vec::new(),
+            user: None,
+            watching: Vec::new(),
+        });
+        if user.is_some() {
+            entry.user = user;
+        }
+    }
+
+    /// Records that a connection watches `user`'s presence (to watch again if its home moves).
+    pub fn note_watching(&self, out: &Outbound, user: UserId) {
+        self.register(out, None);
+        if let Some(c) = self
+            .conns
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&out.conn())
+            && !c.watching.contains(&user)
+        {
+            c.watching.push(user);
+        }
+    }
+
+    /// A presence operation for `user`, whose home is `node`.
+    pub fn user_op(&self, node: &NodeId, conn: ConnId, user: UserId, op: UserOp) -> bool {
+        self.forwarder(node).push(Envelope::User {
+            from: self.me.clone(),
+            conn,
+            user,
+            token: 0,
+            op,
+        })
+    }
+
+    /// A presence operation answered with the user's status; `None` if the home node did not
+    /// answer within a second.
+    pub async fn user_ask(
+        &self,
+        node: &NodeId,
+        conn: ConnId,
+        user: UserId,
+        op: UserOp,
+    ) -> Option<PresenceStatus> {
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(token, tx);
+        self.forwarder(node).push(Envelope::User {
+            from: self.me.clone(),
+            conn,
+            user,
+            token,
+            op,
+        });
+        let answer = tokio::time::timeout(RELEASE_TIMEOUT, rx).await;
+        lock(&self.pending).remove(&token);
+        match answer {
+            Ok(Ok(Answer::Status(status))) => Some(status),
+            _ => None,
+        }
     }
 
     /// A connection of this node closed: its rooms elsewhere stop sending to it.
@@ -223,7 +302,10 @@ impl ClusterLink {
             token,
         });
         let started = Instant::now();
-        let answered = tokio::time::timeout(RELEASE_TIMEOUT, rx).await.is_ok();
+        let answered = matches!(
+            tokio::time::timeout(RELEASE_TIMEOUT, rx).await,
+            Ok(Ok(Answer::Released))
+        );
         lock(&self.pending).remove(&token);
         metrics::counter!(names::ROOM_HANDOFFS).increment(1);
         tracing::debug!(%room, from = %node, answered, took = ?started.elapsed(), "room handoff");
@@ -332,8 +414,35 @@ impl ClusterLink {
             }
             Envelope::Released { token } => {
                 if let Some(tx) = lock(&self.pending).remove(&token) {
-                    let _ = tx.send(());
+                    let _ = tx.send(Answer::Released);
                 }
+            }
+            Envelope::Status { token, status } => {
+                if let Some(tx) = lock(&self.pending).remove(&token) {
+                    let _ = tx.send(Answer::Status(status));
+                }
+            }
+            Envelope::User {
+                from,
+                conn,
+                user,
+                token,
+                op,
+            } => {
+                let reply = Recipient::Remote(Remote {
+                    node: from.clone(),
+                    conn,
+                    link: self.clone(),
+                });
+                // Off the inbox task: a user actor may be starting.
+                let (link, hub) = (self.clone(), hub.clone());
+                tokio::spawn(async move {
+                    let status = hub.presence_at_home(user, reply, op).await;
+                    if token != 0 {
+                        link.forwarder(&from)
+                            .push(Envelope::Status { token, status });
+                    }
+                });
             }
         }
     }
@@ -393,9 +502,12 @@ impl ClusterLink {
     /// whose remote rooms moved rejoin them.
     async fn follow_ring(self: Arc<Self>, hub: Weak<Hub>) {
         let mut ring = self.ring.clone();
+        let mut previous = ring.borrow_and_update().clone();
         while ring.changed().await.is_ok() {
             let current = ring.borrow_and_update().clone();
             let Some(hub) = hub.upgrade() else { return };
+            self.rehome_presence(&hub, &previous, &current).await;
+            previous = current.clone();
             lock(&self.released).clear();
             lock(&self.forwarders).retain(|node, f| {
                 let live = current.contains(node);
@@ -421,6 +533,34 @@ impl ClusterLink {
                 let _ = actor.tell(DropNodes(live.clone())).await;
             }
             self.reset_local(|room, node| current.owner(room) != Some(node));
+        }
+    }
+}
+
+impl ClusterLink {
+    /// Users whose home moved: user actors here that are no longer at home stop, and this
+    /// node's devices and watchers attach and watch again at the new homes. (Away is reset.)
+    async fn rehome_presence(self: &Arc<Self>, hub: &Arc<Hub>, before: &Ring, after: &Ring) {
+        hub.stop_users_homed_elsewhere();
+        let moved = |user: UserId| before.home(user) != after.home(user);
+        let mut again = Vec::new();
+        {
+            let conns = self.conns.read().unwrap_or_else(|p| p.into_inner());
+            for c in conns.values() {
+                if let Some(user) = c.user.filter(|u| moved(*u)) {
+                    again.push((c.out.clone(), user, true));
+                }
+                for &user in c.watching.iter().filter(|u| moved(**u)) {
+                    again.push((c.out.clone(), user, false));
+                }
+            }
+        }
+        for (out, user, device) in again {
+            if device {
+                hub.presence_attach(&out, user).await;
+            } else {
+                hub.presence_watch(&out, user).await;
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use switchboard_engine::domain::PresenceStatus;
 use switchboard_engine::ring::NodeId;
 use switchboard_engine::{ConnId, Position, RoomId, UserId};
 
@@ -37,6 +38,37 @@ pub enum Envelope {
     },
     Released {
         token: u64,
+    },
+    /// A presence operation for a user whose home is the receiver, from a connection on
+    /// `from`. With a non-zero `token` the home answers `Status`.
+    User {
+        from: NodeId,
+        conn: ConnId,
+        user: UserId,
+        token: u64,
+        op: UserOp,
+    },
+    Status {
+        token: u64,
+        status: PresenceStatus,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum UserOp {
+    /// The connection is a device of the user.
+    Attach,
+    /// The connection closed: no longer a device nor a watcher.
+    Detach,
+    /// The connection wants the user's presence changes.
+    Watch,
+    SetAway {
+        away: bool,
+    },
+    Query,
+    /// A frame for every device of the user (MessagePack).
+    Notify {
+        frame: Bytes,
     },
 }
 

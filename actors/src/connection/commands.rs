@@ -11,7 +11,6 @@ use crate::cluster::wire::{Command, RoomOp};
 use crate::hub::Route;
 use crate::queries::{self, internal};
 use crate::room::{Invite, Join, Leave, Post, Receipt, RoomActor, Typing};
-use crate::user::{Query, SetAway, Watch};
 
 /// Where a command for a room goes.
 enum Target {
@@ -103,20 +102,7 @@ impl ConnectionActor {
                 self.check_presence_allowed(me, &c.users).await?;
                 let mut users = Vec::with_capacity(c.users.len());
                 for user in c.users {
-                    let live = self
-                        .hub
-                        .users
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get(&user)
-                        .cloned();
-                    let status = match live {
-                        Some(actor) => actor
-                            .ask(Query)
-                            .await
-                            .map_or(PresenceStatus::Offline, |s| s.0),
-                        None => PresenceStatus::Offline,
-                    };
+                    let status = self.hub.presence_query(self.id, user).await;
                     users.push(p::PresenceInfo { user, status });
                 }
                 self.out.frame(&ServerFrame::Presence(p::PresenceReply {
@@ -132,17 +118,11 @@ impl ConnectionActor {
                 if self.watching.len() + c.users.len() > max {
                     return Err(ErrorCode::InvalidArgument);
                 }
-                let watch = Watch {
-                    out: self.out.clone(),
-                };
                 let mut users = Vec::with_capacity(c.users.len());
                 for user in c.users {
-                    let mut status = PresenceStatus::Offline;
-                    if let Some((actor, s)) = self.hub.ask_user(user, watch.clone()).await {
-                        status = s;
-                        if !self.watching.iter().any(|w| w.id() == actor.id()) {
-                            self.watching.push(actor);
-                        }
+                    let status = self.hub.presence_watch(&self.out, user).await;
+                    if !self.watching.contains(&user) {
+                        self.watching.push(user);
                     }
                     users.push(p::PresenceInfo { user, status });
                 }
@@ -158,9 +138,7 @@ impl ConnectionActor {
                     PresenceStatus::Away => true,
                     PresenceStatus::Offline => return Err(ErrorCode::InvalidArgument),
                 };
-                if let Some(actor) = &self.user_actor {
-                    actor.tell(SetAway { away }).await.map_err(internal)?;
-                }
+                self.hub.presence_away(self.id, me, away).await;
                 self.out.frame(&ServerFrame::Done(p::Done { rid: c.rid }));
                 Ok(())
             }

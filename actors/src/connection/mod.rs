@@ -23,7 +23,6 @@ use crate::metrics as names;
 use crate::outbound::{self, Outbound, OutboundReceiver, Outgoing};
 use crate::room::{RoomActor, Unsubscribe};
 use crate::transport::{Inbound, OutFrame, Transport};
-use crate::user::{Attach, Detach, UserActor};
 
 /// Frames written per flush at most, so one busy connection yields to its mailbox.
 const WRITE_BATCH: usize = 256;
@@ -50,11 +49,11 @@ pub struct ConnectionActor {
     out: Outbound,
     rx: OutboundReceiver,
     identity: Option<Identity>,
-    user_actor: Option<ActorRef<UserActor>>,
     joined: Vec<JoinedRoom>,
     /// Last room position written to the socket, per room: the resume point we report.
     written: Vec<(RoomId, Position)>,
-    watching: Vec<ActorRef<UserActor>>,
+    /// Users whose presence this connection watches.
+    watching: Vec<UserId>,
     limiter: RateLimiter,
     bad_frames: u32,
     auth_deadline: Option<tokio::time::Instant>,
@@ -98,7 +97,6 @@ impl Actor for ConnectionActor {
             out,
             rx,
             identity: None,
-            user_actor: None,
             joined: Vec::new(),
             written: Vec::new(),
             watching: Vec::new(),
@@ -207,9 +205,9 @@ impl Actor for ConnectionActor {
         if let (Some(link), Some(identity)) = (self.hub.cluster(), &self.identity) {
             link.connection_closed(self.id, identity.user);
         }
-        for user in self.watching.drain(..).chain(self.user_actor.take()) {
-            let _ = user.tell(Detach { conn: self.id }).await;
-        }
+        let mut users = std::mem::take(&mut self.watching);
+        users.extend(self.identity.as_ref().map(|i| i.user));
+        self.hub.presence_detach(self.id, &users).await;
         self.rx.close();
         self.self_ref = None;
         self.hub.forget_fault_target(self.id);
@@ -231,13 +229,7 @@ impl ConnectionActor {
         self.auth_deadline = None;
         let user = identity.user;
         self.identity = Some(identity);
-        let attach = Attach {
-            out: self.out.clone(),
-        };
-        match self.hub.ask_user(user, attach).await {
-            Some((actor, _)) => self.user_actor = Some(actor),
-            None => tracing::warn!(%user, "could not attach to user actor"),
-        }
+        self.hub.presence_attach(&self.out, user).await;
     }
 
     /// Records that `pos` of `room` goes out now; false when this connection already wrote it
