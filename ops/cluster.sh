@@ -11,9 +11,8 @@
 # `switchboard_cluster` database on the local Postgres, created if missing), TOKEN_SECRET
 # (shared by every node; generated into CLUSTER_DIR when unset).
 #
-# Status: nodes register in Redis and track the ring, but rooms are not yet routed by it
-# (forwarding is the next step of the cluster work), so today every node serves every room it
-# is asked for. Until routing lands, use one node per room's clients.
+# Clients may connect to any node: each room is served by its owner on the ring and reaches
+# members on every node (docs/ARCHITECTURE.md §11).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=ops/services.sh

@@ -139,6 +139,7 @@ async fn a_message_sent_on_one_node_reaches_members_on_every_node_once_in_order(
         vec![PresenceStatus::Away, PresenceStatus::Offline],
         "each change once, none for the first device leaving"
     );
+    cluster.stop_all();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,6 +192,7 @@ async fn a_node_joining_then_leaving_moves_only_its_share_of_rooms_without_gap()
         acked.len()
     );
     assert!(acked.len() > 50, "the load ran");
+    cluster.stop_all();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,6 +244,7 @@ async fn a_killed_node_s_rooms_serve_again_and_no_acknowledged_message_is_lost()
         acked.len()
     );
     assert!(acked.len() > 30, "the load ran");
+    cluster.stop_all();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,6 +302,6 @@ async fn a_redis_restart_under_load_crashes_nothing_and_every_view_matches_the_s
     };
     eprintln!("inbox resubscriptions and sequence gaps seen: {gaps}");
     assert!(acked.len() > 30, "the load ran");
-    drop(cluster);
+    cluster.stop_all();
     drop(redis);
 }

@@ -97,8 +97,13 @@ impl Actor for ClusterView {
         if matches!(reason, kameo::error::ActorStopReason::Killed) {
             return Ok(());
         }
-        if let Err(e) = self.membership.leave(&self.me.node).await {
-            tracing::warn!(error = %e, "could not leave the cluster; the lease will expire");
+        // Bounded: with Redis away, shutting down must not wait for it.
+        match tokio::time::timeout(self.timing.lease, self.membership.leave(&self.me.node)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not leave the cluster; the lease will expire")
+            }
+            Err(_) => tracing::warn!("Redis did not answer the leave; the lease will expire"),
         }
         Ok(())
     }

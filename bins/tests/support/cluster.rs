@@ -212,12 +212,32 @@ impl Cluster {
                 .unwrap()
                 .success()
         );
-        let status = self.nodes[i].child.wait().unwrap();
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.nodes[i].child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{} did not exit within 10 s of SIGTERM",
+                self.nodes[i].name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
         assert!(
             status.success(),
             "{} exited with {status}",
             self.nodes[i].name
         );
+    }
+
+    /// SIGTERM to every running node; each must exit cleanly within 10 s.
+    pub fn stop_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].is_running() {
+                self.sigterm(i);
+            }
+        }
     }
 
     /// A counter or gauge from node `i`'s `/metrics` (0 when absent).
