@@ -388,8 +388,12 @@ impl ClusterLink {
                     }
                 }
                 let map = self.conns.read().unwrap_or_else(|p| p.into_inner());
+                let mut gone = Vec::new();
                 for conn in conns.iter() {
-                    let Some(c) = map.get(conn) else { continue };
+                    let Some(c) = map.get(conn) else {
+                        gone.push(*conn);
+                        continue;
+                    };
                     // A room message reaches a connection only while it is subscribed at
                     // the sender: after a reset, nothing until its rejoin is answered, so
                     // the replay that follows picks up exactly where the client was.
@@ -399,6 +403,21 @@ impl ClusterLink {
                         continue;
                     }
                     c.out.event(&event);
+                }
+                drop(map);
+                // Connections that closed here (ids are never reused) while the owner still
+                // counted them, e.g. after this node restarted: the owner forgets them.
+                if let Some((room, _)) = room_pos {
+                    for conn in gone {
+                        self.forwarder(from).push(Envelope::Command(Command {
+                            from: self.me.clone(),
+                            conn,
+                            user: UserId(0),
+                            rid: 0,
+                            hops: 1,
+                            op: RoomOp::Unsubscribe { room },
+                        }));
+                    }
                 }
             }
             Envelope::Command(c) => self.command_in(hub, c).await,
