@@ -12,7 +12,11 @@
 //! - [`outbound`]: `Outbound`, a connection's bounded send queue, and `Event`, a frame encoded
 //!   once and shared by every recipient.
 //! - [`transport`]: the socket seen as a `Stream`/`Sink` of frames, so tests can use channels.
-//! - [`cluster`]: `ClusterView`, this node's lease in the cluster and its view of the `Ring`.
+//! - [`cluster`]: `ClusterView` (this node's lease and its view of the `Ring`) and
+//!   `ClusterLink` (routing rooms to their owner node, forwarding fan-out once per node,
+//!   handoff between owners).
+//! - [`recipient`]: `Recipient`, a connection here or on another node, as rooms see it.
+//! - [`presence`]: presence across nodes, at each user's home node.
 //! - [`connection`]: `ConnectionActor`, one socket: reads commands, writes frames, enforces limits.
 //! - [`queries`]: history pages and search, shared by WebSocket commands and HTTP routes.
 //! - [`room`]: `RoomActor` (positions, fan-out, recent buffer, resume) and `RoomSupervisor`.
