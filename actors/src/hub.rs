@@ -37,6 +37,8 @@ pub struct HubConfig {
     pub member_events_max: usize,
     /// How long a room with no subscribers stays active.
     pub room_idle: Duration,
+    /// How long `typing {active: true}` lasts without a repeat.
+    pub typing_ttl: Duration,
     /// Mailbox capacity of each room actor.
     pub room_mailbox: usize,
     /// Room restarts allowed within `room_restart_window` before it is left stopped.
@@ -64,6 +66,7 @@ impl Default for HubConfig {
             resume_limit: 1000,
             member_events_max: 1000,
             room_idle: Duration::from_secs(60),
+            typing_ttl: Duration::from_secs(6),
             room_mailbox: 1024,
             room_restart_limit: 5,
             room_restart_window: Duration::from_secs(10),

@@ -297,6 +297,49 @@ async fn a_slow_reader_is_cut_off_and_nobody_else_waits() {
 }
 
 #[tokio::test]
+async fn typing_lapses_after_its_ttl_and_when_the_typer_disconnects() {
+    let t = start(|c| c.engine.typing_ttl_ms = 1500).await;
+    let (_, mut watcher) = t.member().await;
+    let (typer_id, token) = t.user().await;
+    let room = watcher
+        .create_room("typing", Visibility::Public)
+        .await
+        .unwrap();
+    watcher.join(room, None).await.unwrap();
+    let typing = |active: bool| {
+        move |f: ServerFrame| match f {
+            ServerFrame::Typing(e) if e.user == typer_id && e.active == active => Some(()),
+            _ => None,
+        }
+    };
+    // The typer's connection goes away mid-word: the others hear `active: false` at once.
+    let mut typer = t.client(&token).await;
+    typer.join(room, None).await.unwrap();
+    typer.typing(room, true).await.unwrap();
+    expect(&mut watcher, WAIT, typing(true)).await;
+    let closed = Instant::now();
+    typer.close();
+    expect(&mut watcher, WAIT, typing(false)).await;
+    assert!(
+        closed.elapsed() < Duration::from_millis(1000),
+        "not by the TTL"
+    );
+    // Typing never repeated: it lapses after the TTL.
+    let mut typer = t.client(&token).await;
+    typer.join(room, None).await.unwrap();
+    typer.typing(room, true).await.unwrap();
+    expect(&mut watcher, WAIT, typing(true)).await;
+    let started = Instant::now();
+    expect(&mut watcher, WAIT, typing(false)).await;
+    let lapsed = started.elapsed();
+    assert!(
+        lapsed >= Duration::from_millis(1200) && lapsed < Duration::from_millis(3000),
+        "lapsed after {lapsed:?}"
+    );
+    t.node.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_idle_room_stops_and_comes_back_from_the_store() {
     let t = start(|c| c.engine.room_idle_secs = 1).await;
     let (_, mut c) = t.member().await;

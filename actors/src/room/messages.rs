@@ -97,6 +97,7 @@ impl Message<Leave> for RoomActor {
             user: l.user,
         }));
         self.unsubscribe(|_, user| user != l.user);
+        self.stop_typing(l.user);
         Ok(())
     }
 }
@@ -110,7 +111,18 @@ impl Message<Unsubscribe> for RoomActor {
     type Reply = ();
 
     async fn handle(&mut self, u: Unsubscribe, _: &mut Context<Self, ()>) {
+        let user = self
+            .subscribers
+            .iter()
+            .map(|s| (s.conn, s.user))
+            .chain(self.remote.values().flat_map(|g| g.subs.iter().copied()))
+            .find(|(c, _)| *c == u.conn)
+            .map(|(_, user)| user);
         self.unsubscribe(|conn, _| conn != u.conn);
+        // The typer's last connection left: nobody will send `active: false` for it.
+        if let Some(user) = user.filter(|u| !self.is_subscribed(*u)) {
+            self.stop_typing(user);
+        }
     }
 }
 
@@ -278,15 +290,7 @@ impl Message<Typing> for RoomActor {
         if !self.members.contains_key(&t.user) {
             return;
         }
-        let event = Event::new(
-            None,
-            &ServerFrame::Typing(p::TypingEvent {
-                room: self.info.id,
-                user: t.user,
-                active: t.active,
-            }),
-        );
-        self.fan_out(&event, To::AllBut(t.user));
+        self.set_typing(t.user, t.active);
     }
 }
 

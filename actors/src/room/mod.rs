@@ -117,6 +117,8 @@ pub struct RoomActor {
     retired: Option<tokio::sync::oneshot::Sender<()>>,
     /// A newer owner fenced our messages; we are stopping.
     deposed: bool,
+    /// Users typing now, with when that lapses unless repeated.
+    typing: Vec<(UserId, tokio::time::Instant)>,
 }
 
 fn now_ms() -> u64 {
@@ -192,6 +194,7 @@ impl Actor for RoomActor {
             idle_since: Some(tokio::time::Instant::now()),
             retired: None,
             deposed: false,
+            typing: Vec::new(),
         })
     }
 
@@ -201,8 +204,17 @@ impl Actor for RoomActor {
         mailbox: &mut MailboxReceiver<Self>,
     ) -> Result<Option<Signal<Self>>, RoomStartError> {
         let idle_deadline = self.idle_since.map(|t| t + self.hub.config.room_idle);
+        let typing_deadline = self.typing.iter().map(|(_, t)| *t).min();
         tokio::select! {
             signal = mailbox.recv() => Ok(signal),
+            _ = tokio::time::sleep_until(typing_deadline.unwrap_or_else(tokio::time::Instant::now)), if typing_deadline.is_some() => {
+                let now = tokio::time::Instant::now();
+                let lapsed: Vec<UserId> = self.typing.iter().filter(|(_, t)| *t <= now).map(|(u, _)| *u).collect();
+                for user in lapsed {
+                    self.stop_typing(user);
+                }
+                Ok(mailbox.recv().await)
+            }
             _ = tokio::time::sleep_until(idle_deadline.unwrap_or_else(tokio::time::Instant::now)), if idle_deadline.is_some() => {
                 // Ask the supervisor to stop us; it also forgets us, so no one resolves a
                 // stopping room. Until then, keep serving.
@@ -323,6 +335,39 @@ impl RoomActor {
         if changed {
             self.note_subscribers_changed();
         }
+    }
+
+    /// Records that `user` types (until the TTL lapses) or stopped, and tells the others.
+    fn set_typing(&mut self, user: UserId, active: bool) {
+        self.typing.retain(|(u, _)| *u != user);
+        if active {
+            let until = tokio::time::Instant::now() + self.hub.config.typing_ttl;
+            self.typing.push((user, until));
+        }
+        let event = Event::new(
+            None,
+            &ServerFrame::Typing(p::TypingEvent {
+                room: self.info.id,
+                user,
+                active,
+            }),
+        );
+        self.fan_out(&event, To::AllBut(user));
+    }
+
+    /// Ends `user`'s typing, if any: it lapsed, or the user's last connection left.
+    fn stop_typing(&mut self, user: UserId) {
+        if self.typing.iter().any(|(u, _)| *u == user) {
+            self.set_typing(user, false);
+        }
+    }
+
+    fn is_subscribed(&self, user: UserId) -> bool {
+        self.subscribers.iter().any(|s| s.user == user)
+            || self
+                .remote
+                .values()
+                .any(|g| g.subs.iter().any(|(_, u)| *u == user))
     }
 
     fn has_subscribers(&self) -> bool {
