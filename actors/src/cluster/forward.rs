@@ -161,3 +161,75 @@ impl Forwarder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use switchboard_engine::ConnId;
+    use switchboard_persistence::cluster::bus::LocalBus;
+
+    use super::*;
+
+    fn deliver(i: u64) -> Envelope {
+        Envelope::Deliver {
+            conns: Arc::from([ConnId(i)]),
+            room_pos: None,
+            frame: bytes::Bytes::from_static(b"x"),
+            joined: None,
+        }
+    }
+
+    fn conn_of(e: &Envelope) -> u64 {
+        match e {
+            Envelope::Deliver { conns, .. } => conns[0].0,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn envelopes_arrive_in_order_batched_with_rising_sequence_numbers() {
+        let bus = Arc::new(LocalBus::new(1024));
+        let (me, them) = (NodeId("a".into()), NodeId("b".into()));
+        let mut inbox = bus.inbox(&them).await.unwrap();
+        let f = Forwarder::spawn(me.clone(), them, bus, ForwardLimits::default());
+        // Queued before the task runs: they leave together.
+        for i in 0..1000 {
+            assert!(f.push(deliver(i)));
+        }
+        let (mut next, mut seqs, mut got) = (0, Vec::new(), 0);
+        while got < 1000 {
+            let bytes = tokio::time::timeout(Duration::from_secs(5), inbox.next())
+                .await
+                .unwrap()
+                .unwrap();
+            let batch = wire::decode(&bytes).unwrap();
+            assert_eq!(batch.from, me);
+            assert!(batch.envelopes.len() <= MAX_BATCH);
+            seqs.push(batch.seq);
+            for e in &batch.envelopes {
+                assert_eq!(conn_of(e), next, "in order");
+                next += 1;
+            }
+            got += batch.envelopes.len();
+        }
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+        assert!(seqs.len() < 1000, "batched: {} bus messages", seqs.len());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_all_but_control_envelopes() {
+        let bus = Arc::new(LocalBus::new(16));
+        let limits = ForwardLimits {
+            max_envelopes: 3,
+            max_bytes: 1 << 20,
+        };
+        // Nobody subscribed and the task not yet run: the queue only fills.
+        let f = Forwarder::spawn(NodeId("a".into()), NodeId("b".into()), bus, limits);
+        assert!((0..3).all(|i| f.push(deliver(i))));
+        assert!(!f.push(deliver(3)), "the fourth is refused");
+        f.push_always(deliver(4));
+        assert_eq!(f.lock().items.len(), 4, "control envelopes pass the bound");
+    }
+}
