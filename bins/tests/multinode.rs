@@ -114,6 +114,24 @@ async fn a_message_sent_on_one_node_reaches_members_on_every_node_once_in_order(
     .await;
     assert_eq!(receipt.pos, positions[99]);
 
+    // A direct conversation between users on node-1 and node-2: the partner hears of it
+    // (through its home node, wherever that is), and both talk in it.
+    let direct = on_b.open_direct(c_id).await.unwrap();
+    let added = support::expect(&mut on_c, support::WAIT, |f| match f {
+        ServerFrame::RoomAdded(r) => Some(r),
+        _ => None,
+    })
+    .await;
+    assert_eq!((added.room.id, added.by), (direct, ids[1]));
+    on_c.join(direct, None).await.unwrap();
+    on_b.send(direct, "d1", "psst").await.unwrap();
+    let got = support::expect(&mut on_c, support::WAIT, |f| match f {
+        ServerFrame::Message(m) if m.room == direct => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got.text, "psst");
+
     // Presence across nodes: the watcher on node-1 hears of on-c's devices on node-2 and
     // node-0 as one presence, wherever on-c's home is: online while either is connected.
     let watched = on_b.presence_subscribe(vec![c_id]).await.unwrap();
