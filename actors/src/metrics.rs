@@ -31,3 +31,5 @@ pub const BUS_GAPS: &str = "switchboard_bus_gaps_total";
 pub const ROOMS_MOVED_AWAY: &str = "switchboard_rooms_moved_away_total";
 /// Counter: rooms this node took over from another live node (a handoff).
 pub const ROOM_HANDOFFS: &str = "switchboard_room_handoffs_total";
+/// Gauge: nodes in this node's ring (itself included).
+pub const CLUSTER_NODES: &str = "switchboard_cluster_nodes";

@@ -155,6 +155,7 @@ impl ClusterView {
             let changed = *current != ring;
             if changed {
                 tracing::info!(nodes = ring.len(), "cluster membership changed");
+                metrics::gauge!(crate::metrics::CLUSTER_NODES).set(ring.len() as f64);
                 *current = ring;
             }
             changed
