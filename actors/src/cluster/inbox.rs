@@ -344,6 +344,7 @@ async fn run_op(
                 cmid,
                 text,
                 received: Instant::now(),
+                checked: false,
             };
             if actor.tell(post).await.is_err() {
                 reply.frame(&error(

@@ -393,6 +393,7 @@ impl ConnectionActor {
             cmid: c.cmid,
             text: c.text,
             received,
+            checked: false,
         };
         for _ in 0..2 {
             let actor = match self.joined_room(c.room).await {

@@ -178,6 +178,9 @@ pub struct Post {
     pub cmid: String,
     pub text: String,
     pub received: Instant,
+    /// Set once the store said this cmid is not stored yet (after the room found it among
+    /// recently trimmed ones): it is then a new message.
+    pub checked: bool,
 }
 
 impl Message<Post> for RoomActor {
@@ -215,6 +218,44 @@ impl Message<Post> for RoomActor {
                     }
                 });
             }
+            return;
+        }
+        if !m.checked && self.recent.maybe_trimmed(m.user, &m.cmid) {
+            // The original may have left the buffer after the sender's store check missed it
+            // (it was not committed then): ask the store again, off the actor.
+            let (store, me) = (self.hub.store.clone(), ctx.actor_ref().downgrade());
+            tokio::spawn(async move {
+                match store.find_cmid(room, m.user, &m.cmid).await {
+                    Ok(Some(pos)) => {
+                        m.out.frame(&ServerFrame::Sent(p::Sent {
+                            rid: m.rid,
+                            room,
+                            cmid: m.cmid,
+                            pos,
+                            duplicate: true,
+                        }));
+                    }
+                    Ok(None) => {
+                        let out = m.out.clone();
+                        let rid = m.rid;
+                        let retry = Post { checked: true, ..m };
+                        let told = match me.upgrade() {
+                            Some(room) => room.tell(retry).await.is_ok(),
+                            None => false,
+                        };
+                        if !told {
+                            out.frame(&error(rid, ErrorCode::Busy, MOVED));
+                        }
+                    }
+                    Err(_) => {
+                        m.out.frame(&error(
+                            m.rid,
+                            ErrorCode::Busy,
+                            "storage is behind; retry with the same cmid",
+                        ));
+                    }
+                }
+            });
             return;
         }
         let Ok(permit) = self.hub.journal.reserve(m.text.len() + m.cmid.len()) else {

@@ -6,7 +6,9 @@
 //! entry can be read from the store.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use switchboard_engine::{Position, UserId};
 
@@ -25,6 +27,21 @@ pub struct Recent {
     capacity: usize,
     /// True while the entries hold the room's entire history.
     complete: bool,
+    /// Hashes of (sender, cmid) trimmed in the last `TRIMMED_WINDOW`, oldest first, and how
+    /// often each occurs: a resend whose original just left the buffer is recognised here and
+    /// answered from the store instead of getting a second position.
+    trimmed: VecDeque<(u64, Instant)>,
+    trimmed_counts: HashMap<u64, u32>,
+}
+
+/// How long a trimmed cmid is remembered, and at most how many are.
+const TRIMMED_WINDOW: Duration = Duration::from_secs(60);
+const TRIMMED_MAX: usize = 100_000;
+
+fn cmid_hash(sender: UserId, cmid: &str) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    (sender, cmid).hash(&mut h);
+    h.finish()
 }
 
 /// What a resume from a position needs.
@@ -45,6 +62,8 @@ impl Recent {
             by_cmid: HashMap::new(),
             capacity: capacity.max(1),
             complete: true,
+            trimmed: VecDeque::new(),
+            trimmed_counts: HashMap::new(),
         }
     }
 
@@ -88,9 +107,37 @@ impl Recent {
                 break;
             }
             let e = self.entries.pop_front().expect("checked");
+            let hash = cmid_hash(e.sender, &e.cmid);
             self.by_cmid.remove(&(e.sender, e.cmid));
             self.complete = false;
+            self.trimmed.push_back((hash, Instant::now()));
+            *self.trimmed_counts.entry(hash).or_default() += 1;
         }
+        self.forget_trimmed();
+    }
+
+    /// Forgets trimmed cmids past the window or beyond the bound.
+    fn forget_trimmed(&mut self) {
+        let now = Instant::now();
+        while let Some(&(hash, at)) = self.trimmed.front() {
+            if self.trimmed.len() <= TRIMMED_MAX && now.duration_since(at) < TRIMMED_WINDOW {
+                break;
+            }
+            self.trimmed.pop_front();
+            if let Some(n) = self.trimmed_counts.get_mut(&hash) {
+                *n -= 1;
+                if *n == 0 {
+                    self.trimmed_counts.remove(&hash);
+                }
+            }
+        }
+    }
+
+    /// Whether a message `sender` sent with `cmid` may have left the buffer recently (false
+    /// positives are possible, false negatives within the window are not).
+    pub fn maybe_trimmed(&mut self, sender: UserId, cmid: &str) -> bool {
+        self.forget_trimmed();
+        self.trimmed_counts.contains_key(&cmid_hash(sender, cmid))
     }
 
     /// The position of a buffered message `sender` sent with `cmid`.
@@ -196,6 +243,10 @@ mod tests {
         r.trim(|_| true);
         assert_eq!(r.find_cmid(UserId(1), "c4"), None);
         assert_eq!(r.find_cmid(UserId(2), "c5"), Some(p(5)));
+        // A trimmed cmid is still recognised as possibly sent; others are not.
+        assert!(r.maybe_trimmed(UserId(1), "c4"));
+        assert!(!r.maybe_trimmed(UserId(1), "c5"));
+        assert!(!r.maybe_trimmed(UserId(1), "never sent"));
     }
 
     #[test]
