@@ -39,6 +39,9 @@ pub struct HubConfig {
     pub room_idle: Duration,
     /// How long `typing {active: true}` lasts without a repeat.
     pub typing_ttl: Duration,
+    /// How long a presence watcher's right to see a user (a shared room) is trusted before it
+    /// is checked again, when a change is to be announced to it.
+    pub presence_recheck: Duration,
     /// Mailbox capacity of each room actor.
     pub room_mailbox: usize,
     /// Room restarts allowed within `room_restart_window` before it is left stopped.
@@ -67,6 +70,7 @@ impl Default for HubConfig {
             member_events_max: 1000,
             room_idle: Duration::from_secs(60),
             typing_ttl: Duration::from_secs(6),
+            presence_recheck: Duration::from_secs(30),
             room_mailbox: 1024,
             room_restart_limit: 5,
             room_restart_window: Duration::from_secs(10),

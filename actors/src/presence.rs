@@ -58,23 +58,26 @@ impl Hub {
         }
     }
 
-    /// `out`'s connection wants `user`'s presence changes; returns the current status.
+    /// `out`'s connection, of user `by`, wants `user`'s presence changes; returns the current
+    /// status.
     pub(crate) async fn presence_watch(
         self: &Arc<Self>,
         out: &Outbound,
+        by: UserId,
         user: UserId,
     ) -> PresenceStatus {
         if let Some(link) = self.cluster() {
             link.note_watching(out, user);
             if let Some(home) = link.home(user) {
                 return link
-                    .user_ask(&home, out.conn(), user, UserOp::Watch)
+                    .user_ask(&home, out.conn(), user, UserOp::Watch { by })
                     .await
                     .unwrap_or(PresenceStatus::Offline);
             }
         }
         let watch = Watch {
             out: out.clone().into(),
+            by,
         };
         self.ask_user(user, watch)
             .await
@@ -128,7 +131,7 @@ impl Hub {
         let status = |r: Option<(_, PresenceStatus)>| r.map_or(PresenceStatus::Offline, |r| r.1);
         match op {
             UserOp::Attach => status(self.ask_user(user, Attach { out: from }).await),
-            UserOp::Watch => status(self.ask_user(user, Watch { out: from }).await),
+            UserOp::Watch { by } => status(self.ask_user(user, Watch { out: from, by }).await),
             UserOp::Detach => {
                 self.presence_detach(from.conn(), &[user]).await;
                 PresenceStatus::Offline

@@ -1,7 +1,10 @@
 //! `UserActor`: one per online (or watched) user. It merges presence over all of the user's
-//! devices and tells watchers when it changes. It stops once nobody is connected or watching.
+//! devices and tells watchers when it changes. A watcher may see a user only while the two
+//! share a room: checked at subscribe time, and again before announcing a change to a watcher
+//! whose check is older than `presence_recheck`. It stops once nobody is connected or watching.
 
 use std::sync::Weak;
+use std::time::Instant;
 
 use kameo::error::Infallible;
 use kameo::prelude::*;
@@ -27,7 +30,14 @@ pub struct UserActor {
     hub: Weak<Hub>,
     devices: Vec<Recipient>,
     away: bool,
-    watchers: Vec<Recipient>,
+    watchers: Vec<Watcher>,
+}
+
+/// A connection watching this user's presence, and when its right to was last checked.
+struct Watcher {
+    out: Recipient,
+    user: UserId,
+    checked: Instant,
 }
 
 impl Actor for UserActor {
@@ -54,11 +64,12 @@ impl UserActor {
         }
     }
 
-    fn announce_if_changed(&mut self, before: PresenceStatus) {
+    async fn announce_if_changed(&mut self, before: PresenceStatus) {
         let status = self.status();
         if status == before {
             return;
         }
+        self.recheck_watchers().await;
         let event = Event::new(
             None,
             &ServerFrame::PresenceChanged(PresenceInfo {
@@ -66,7 +77,28 @@ impl UserActor {
                 status,
             }),
         );
-        self.watchers.retain(|w| w.event(&event));
+        self.watchers.retain(|w| w.out.event(&event));
+    }
+
+    /// Drops watchers that no longer share a room with this user (checked at most once per
+    /// `presence_recheck` each). A store that does not answer keeps them: it is not a "no".
+    async fn recheck_watchers(&mut self) {
+        let Some(hub) = self.hub.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        let due = hub.config.presence_recheck;
+        let mut kept = Vec::with_capacity(self.watchers.len());
+        for mut w in std::mem::take(&mut self.watchers) {
+            if now.duration_since(w.checked) >= due {
+                if let Ok(false) = hub.store.shares_room(self.user, w.user).await {
+                    continue;
+                }
+                w.checked = now;
+            }
+            kept.push(w);
+        }
+        self.watchers = kept;
     }
 
     /// Stops once nobody needs this actor; forgets it first so nobody resolves it after.
@@ -93,7 +125,7 @@ impl Message<Attach> for UserActor {
         let before = self.status();
         self.devices.retain(|d| d.conn() != a.out.conn());
         self.devices.push(a.out);
-        self.announce_if_changed(before);
+        self.announce_if_changed(before).await;
         Status(self.status())
     }
 }
@@ -109,11 +141,11 @@ impl Message<Detach> for UserActor {
     async fn handle(&mut self, d: Detach, ctx: &mut Context<Self, ()>) {
         let before = self.status();
         self.devices.retain(|o| o.conn() != d.conn);
-        self.watchers.retain(|o| o.conn() != d.conn);
+        self.watchers.retain(|w| w.out.conn() != d.conn);
         if self.devices.is_empty() {
             self.away = false;
         }
-        self.announce_if_changed(before);
+        self.announce_if_changed(before).await;
         self.stop_if_unused(ctx);
     }
 }
@@ -122,15 +154,21 @@ impl Message<Detach> for UserActor {
 #[derive(Clone)]
 pub struct Watch {
     pub out: Recipient,
+    /// The watching user (whose right to see this user was just checked).
+    pub by: UserId,
 }
 
 impl Message<Watch> for UserActor {
     type Reply = Status;
 
     async fn handle(&mut self, w: Watch, _: &mut Context<Self, Self::Reply>) -> Status {
-        if !self.watchers.iter().any(|o| o.conn() == w.out.conn()) {
-            self.watchers.push(w.out);
-        }
+        let conn = w.out.conn();
+        self.watchers.retain(|o| o.out.conn() != conn);
+        self.watchers.push(Watcher {
+            out: w.out,
+            user: w.by,
+            checked: Instant::now(),
+        });
         Status(self.status())
     }
 }
@@ -146,7 +184,7 @@ impl Message<SetAway> for UserActor {
     async fn handle(&mut self, s: SetAway, _: &mut Context<Self, ()>) {
         let before = self.status();
         self.away = s.away;
-        self.announce_if_changed(before);
+        self.announce_if_changed(before).await;
     }
 }
 

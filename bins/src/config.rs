@@ -151,6 +151,9 @@ pub struct EngineConfig {
     /// Milliseconds a `typing {active: true}` lasts without a repeat; then the room tells the
     /// others `active: false` (also at once when the typer's last connection leaves).
     pub typing_ttl_ms: u64,
+    /// Milliseconds a presence watcher's right to see a user (a shared room) is trusted
+    /// before it is checked again when a change is to be announced to it.
+    pub presence_recheck_ms: u64,
     /// Mailbox capacity of each room actor; senders wait while it is full.
     pub room_mailbox: usize,
     /// Restarts of a panicking room allowed within `room_restart_window_secs`.
@@ -223,6 +226,7 @@ impl Default for EngineConfig {
             member_events_max: hub.member_events_max,
             room_idle_secs: hub.room_idle.as_secs(),
             typing_ttl_ms: hub.typing_ttl.as_millis() as u64,
+            presence_recheck_ms: hub.presence_recheck.as_millis() as u64,
             room_mailbox: hub.room_mailbox,
             room_restart_limit: hub.room_restart_limit,
             room_restart_window_secs: hub.room_restart_window.as_secs(),
@@ -294,6 +298,7 @@ impl Config {
             member_events_max: e.member_events_max,
             room_idle: Duration::from_secs(e.room_idle_secs),
             typing_ttl: Duration::from_millis(e.typing_ttl_ms),
+            presence_recheck: Duration::from_millis(e.presence_recheck_ms),
             room_mailbox: e.room_mailbox,
             room_restart_limit: e.room_restart_limit,
             room_restart_window: Duration::from_secs(e.room_restart_window_secs),

@@ -175,6 +175,39 @@ async fn direct_conversations_admit_only_their_two_users() {
 }
 
 #[tokio::test]
+async fn presence_stops_reaching_a_watcher_who_no_longer_shares_a_room() {
+    use switchboard_engine::domain::PresenceStatus;
+    let t = start(|c| c.engine.presence_recheck_ms = 0).await;
+    let (_, mut watcher) = t.member().await;
+    let (b_id, b_token) = t.user().await;
+    let room = watcher
+        .create_room("shared", Visibility::Public)
+        .await
+        .unwrap();
+    let mut b = t.client(&b_token).await;
+    b.join(room, None).await.unwrap();
+    watcher.presence_subscribe(vec![b_id]).await.unwrap();
+    let change = |f: ServerFrame| match f {
+        ServerFrame::PresenceChanged(p) => Some(p.status),
+        _ => None,
+    };
+    b.set_presence(PresenceStatus::Away).await.unwrap();
+    assert_eq!(
+        expect(&mut watcher, WAIT, change).await,
+        PresenceStatus::Away
+    );
+    // b leaves their only shared room: b's presence is none of the watcher's business now.
+    b.leave(room).await.unwrap();
+    b.set_presence(PresenceStatus::Online).await.unwrap();
+    b.close();
+    expect_none(&mut watcher, Duration::from_millis(500), |f| {
+        matches!(f, ServerFrame::PresenceChanged(_))
+    })
+    .await;
+    t.node.shutdown().await;
+}
+
+#[tokio::test]
 async fn typing_presence_and_receipts_reach_members_not_outsiders() {
     let t = start(|_| {}).await;
     let (a_id, mut a) = t.member().await;

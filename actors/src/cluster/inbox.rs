@@ -255,23 +255,25 @@ impl ClusterLink {
     async fn rehome_presence(self: &Arc<Self>, hub: &Arc<Hub>, before: &Ring, after: &Ring) {
         hub.stop_users_homed_elsewhere();
         let moved = |user: UserId| before.home(user) != after.home(user);
+        // (connection, its user, the user to attach to or watch again, whether as a device)
         let mut again = Vec::new();
         {
             let conns = self.conns.read().unwrap_or_else(|p| p.into_inner());
             for c in conns.values() {
-                if let Some(user) = c.user.filter(|u| moved(*u)) {
-                    again.push((c.out.clone(), user, true));
+                let Some(me) = c.user else { continue };
+                if moved(me) {
+                    again.push((c.out.clone(), me, me, true));
                 }
                 for &user in c.watching.iter().filter(|u| moved(**u)) {
-                    again.push((c.out.clone(), user, false));
+                    again.push((c.out.clone(), me, user, false));
                 }
             }
         }
-        for (out, user, device) in again {
+        for (out, me, user, device) in again {
             if device {
                 hub.presence_attach(&out, user).await;
             } else {
-                hub.presence_watch(&out, user).await;
+                hub.presence_watch(&out, me, user).await;
             }
         }
     }

@@ -60,8 +60,10 @@ pub enum UserOp {
     Attach,
     /// The connection closed: no longer a device nor a watcher.
     Detach,
-    /// The connection wants the user's presence changes.
-    Watch,
+    /// The connection, of user `by`, wants the user's presence changes.
+    Watch {
+        by: UserId,
+    },
     SetAway {
         away: bool,
     },

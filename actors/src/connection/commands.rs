@@ -120,7 +120,7 @@ impl ConnectionActor {
                 }
                 let mut users = Vec::with_capacity(c.users.len());
                 for user in c.users {
-                    let status = self.hub.presence_watch(&self.out, user).await;
+                    let status = self.hub.presence_watch(&self.out, me, user).await;
                     if !self.watching.contains(&user) {
                         self.watching.push(user);
                     }
