@@ -19,6 +19,21 @@ pub enum ClusterError {
     Backend(String),
 }
 
+impl From<::redis::RedisError> for ClusterError {
+    fn from(e: ::redis::RedisError) -> Self {
+        ClusterError::Backend(e.to_string())
+    }
+}
+
+/// A Redis client and a connection manager (which reconnects by itself) for `url`.
+pub(crate) async fn redis_connect(
+    url: &str,
+) -> Result<(::redis::Client, ::redis::aio::ConnectionManager), ClusterError> {
+    let client = ::redis::Client::open(url)?;
+    let conn = client.get_connection_manager().await?;
+    Ok((client, conn))
+}
+
 /// A live node and the address other nodes reach it at.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Member {

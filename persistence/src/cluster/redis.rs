@@ -17,10 +17,6 @@ pub struct RedisMembership {
     numbers_key: String,
 }
 
-fn backend(e: redis::RedisError) -> ClusterError {
-    ClusterError::Backend(e.to_string())
-}
-
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -31,8 +27,7 @@ impl RedisMembership {
     /// Connects to `url` (e.g. `redis://127.0.0.1:6379`); every key starts with `prefix`, so
     /// clusters (and test runs) sharing a Redis never meet.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, ClusterError> {
-        let client = redis::Client::open(url).map_err(backend)?;
-        let conn = client.get_connection_manager().await.map_err(backend)?;
+        let (_, conn) = crate::cluster::redis_connect(url).await?;
         Ok(RedisMembership {
             conn,
             members_key: format!("{prefix}:members"),
@@ -48,7 +43,7 @@ impl RedisMembership {
             .arg(&self.numbers_key)
             .query_async(&mut self.conn.clone())
             .await
-            .map_err(backend)?;
+            .map_err(ClusterError::from)?;
         Ok((n % u64::from(u32::MAX)) as u32)
     }
 }
@@ -63,7 +58,7 @@ impl Membership for RedisMembership {
             .hset(&self.addrs_key, &member.node.0, &member.addr)
             .query_async::<()>(&mut self.conn.clone())
             .await
-            .map_err(backend)
+            .map_err(ClusterError::from)
     }
 
     async fn leave(&self, node: &NodeId) -> Result<(), ClusterError> {
@@ -73,7 +68,7 @@ impl Membership for RedisMembership {
             .hdel(&self.addrs_key, &node.0)
             .query_async::<()>(&mut self.conn.clone())
             .await
-            .map_err(backend)
+            .map_err(ClusterError::from)
     }
 
     async fn live(&self) -> Result<Vec<Member>, ClusterError> {
@@ -85,7 +80,7 @@ impl Membership for RedisMembership {
             .zrangebyscore(&self.members_key, format!("({now}"), "+inf")
             .query_async(&mut conn)
             .await
-            .map_err(backend)?;
+            .map_err(ClusterError::from)?;
         if names.is_empty() {
             return Ok(Vec::new());
         }
@@ -94,7 +89,7 @@ impl Membership for RedisMembership {
             .arg(&names)
             .query_async(&mut conn)
             .await
-            .map_err(backend)?;
+            .map_err(ClusterError::from)?;
         let mut members: Vec<Member> = names
             .into_iter()
             .zip(addrs)

@@ -17,14 +17,9 @@ pub struct RedisBus {
     prefix: String,
 }
 
-fn backend(e: redis::RedisError) -> ClusterError {
-    ClusterError::Backend(e.to_string())
-}
-
 impl RedisBus {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, ClusterError> {
-        let client = redis::Client::open(url).map_err(backend)?;
-        let conn = client.get_connection_manager().await.map_err(backend)?;
+        let (client, conn) = crate::cluster::redis_connect(url).await?;
         Ok(RedisBus {
             client,
             conn,
@@ -46,15 +41,19 @@ impl Bus for RedisBus {
             .query_async::<i64>(&mut self.conn.clone())
             .await
             .map(drop)
-            .map_err(backend)
+            .map_err(ClusterError::from)
     }
 
     async fn inbox(&self, node: &NodeId) -> Result<BoxStream<'static, Bytes>, ClusterError> {
-        let mut pubsub = self.client.get_async_pubsub().await.map_err(backend)?;
+        let mut pubsub = self
+            .client
+            .get_async_pubsub()
+            .await
+            .map_err(ClusterError::from)?;
         pubsub
             .subscribe(self.channel(node))
             .await
-            .map_err(backend)?;
+            .map_err(ClusterError::from)?;
         Ok(pubsub
             .into_on_message()
             .map(|m| Bytes::copy_from_slice(m.get_payload_bytes()))
