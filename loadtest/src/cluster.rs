@@ -35,6 +35,7 @@ pub async fn latency(
     members: usize,
     rate: u64,
     secs: u64,
+    remote_sender: bool,
 ) -> anyhow::Result<()> {
     let db = ScratchDatabase::create(&admin_url(), "bench_cluster").await?;
     let prefix = format!("sbbench:{}", std::process::id());
@@ -57,7 +58,10 @@ pub async fn latency(
     let ring = Ring::new([NodeId("bench-a".into()), NodeId("bench-b".into())]);
 
     let tokens = a.sign_up_many("lat", members + 1).await?;
-    let sender = Client::connect(&a.ws_url(), Some(&tokens[members])).await?;
+    // The sender sits on the owner's node, or (`remote_sender`) on the other one, so that its
+    // sends are forwarded to the owner first.
+    let sender_node = if remote_sender { &b } else { &a };
+    let sender = Client::connect(&sender_node.ws_url(), Some(&tokens[members])).await?;
     let room = loop {
         let room = sender.create_room("latency", Visibility::Public).await?;
         if ring.owner(room).is_some_and(|n| n.0 == "bench-a") {
@@ -72,7 +76,7 @@ pub async fn latency(
         clients.push((i % 2 == 0, c));
     }
     {
-        let mut s = Client::connect(&a.ws_url(), Some(&tokens[members])).await?;
+        let mut s = Client::connect(&sender_node.ws_url(), Some(&tokens[members])).await?;
         s.join(room, None).await?;
     }
 
@@ -111,12 +115,19 @@ pub async fn latency(
         sent += 1;
         let (s, cmid) = (sender.clone(), format!("l{sent}"));
         sends.push(tokio::spawn(async move {
-            s.send(room, &cmid, &now_micros().to_string()).await
+            let at = now_micros();
+            s.send(room, &cmid, &at.to_string())
+                .await
+                .map(|_| (at, now_micros().saturating_sub(at)))
         }));
     }
     let after = publishes(&redis).await?;
+    let mut stored = Histogram::<u64>::new(3)?;
     for s in sends {
-        s.await?.context("send")?;
+        let (at, took) = s.await?.context("send")?;
+        if (measure_from..measure_to).contains(&at) {
+            stored.record(took)?;
+        }
     }
     let (mut owner, mut remote) = (Histogram::<u64>::new(3)?, Histogram::<u64>::new(3)?);
     for r in receivers {
@@ -127,8 +138,9 @@ pub async fn latency(
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     println!(
         "cluster: 2 nodes, room owned by bench-a, {members} members ({} on each node), \
-         sender on bench-a at {rate} msg/s, {secs} s measured",
-        members / 2
+         sender on {} at {rate} msg/s, {secs} s measured",
+        members / 2,
+        if remote_sender { "bench-b" } else { "bench-a" }
     );
     for (name, h) in [
         ("owner node (bench-a)", &owner),
@@ -143,6 +155,13 @@ pub async fn latency(
             h.max() as f64 / 1000.0
         );
     }
+    println!(
+        "{:22} p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms",
+        "send to `sent` (stored)",
+        ms(&stored, 0.5),
+        ms(&stored, 0.9),
+        ms(&stored, 0.99)
+    );
     println!(
         "added by forwarding: p50 {:+.2} ms, p99 {:+.2} ms",
         ms(&remote, 0.5) - ms(&owner, 0.5),

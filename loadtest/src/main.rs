@@ -100,6 +100,9 @@ enum Command {
         rate: u64,
         #[arg(long, default_value_t = 10)]
         secs: u64,
+        /// Put the sender on the node that does not own the room.
+        #[arg(long)]
+        remote_sender: bool,
     },
     PgWrite {
         #[arg(long, default_value_t = 500_000)]
@@ -155,7 +158,8 @@ async fn main() -> anyhow::Result<()> {
             members,
             rate,
             secs,
-        } => cluster::latency(&server, &redis, members, rate, secs).await,
+            remote_sender,
+        } => cluster::latency(&server, &redis, members, rate, secs, remote_sender).await,
         Command::PgWrite {
             batched,
             single,
