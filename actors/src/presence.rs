@@ -7,6 +7,9 @@ use std::sync::Arc;
 use switchboard_engine::domain::PresenceStatus;
 use switchboard_engine::{ConnId, UserId};
 
+use switchboard_engine::ring::NodeId;
+
+use crate::cluster::ClusterLink;
 use crate::cluster::wire::UserOp;
 use crate::hub::Hub;
 use crate::outbound::{Event, Outbound};
@@ -28,32 +31,29 @@ impl Hub {
     pub(crate) async fn presence_attach(self: &Arc<Self>, out: &Outbound, user: UserId) {
         if let Some(link) = self.cluster() {
             link.register(out, Some(user));
-            if let Some(home) = link.home(user) {
+        }
+        match self.remote_home(user) {
+            Some((link, home)) => {
                 link.user_op(&home, out.conn(), user, UserOp::Attach);
-                return;
             }
+            None => self.attach_here(user, out.clone().into()).await,
         }
-        let attach = Attach {
-            out: out.clone().into(),
-        };
-        if self.ask_user(user, attach).await.is_none() {
-            tracing::warn!(%user, "could not attach to user actor");
-        }
+    }
+
+    /// `user`'s home node when it is another node, with the link that reaches it.
+    fn remote_home(&self, user: UserId) -> Option<(&Arc<ClusterLink>, NodeId)> {
+        let link = self.cluster()?;
+        link.home(user).map(|home| (link, home))
     }
 
     /// `conn` closed: it is no longer a device of, or watching, any of `users`.
     pub(crate) async fn presence_detach(&self, conn: ConnId, users: &[UserId]) {
         for &user in users {
-            match self.cluster().and_then(|l| l.home(user).map(|h| (l, h))) {
+            match self.remote_home(user) {
                 Some((link, home)) => {
                     link.user_op(&home, conn, user, UserOp::Detach);
                 }
-                None => {
-                    if let Some(actor) = self.live_user(user) {
-                        // Waits for mailbox room: a lost Detach would leave the user online.
-                        let _ = actor.tell(Detach { conn }).await;
-                    }
-                }
+                None => self.detach_here(user, conn).await,
             }
         }
     }
@@ -68,29 +68,103 @@ impl Hub {
     ) -> PresenceStatus {
         if let Some(link) = self.cluster() {
             link.note_watching(out, user);
-            if let Some(home) = link.home(user) {
-                return link
-                    .user_ask(&home, out.conn(), user, UserOp::Watch { by })
+        }
+        match self.remote_home(user) {
+            Some((link, home)) => link
+                .user_ask(&home, out.conn(), user, UserOp::Watch { by })
+                .await
+                .unwrap_or(PresenceStatus::Offline),
+            None => self.watch_here(user, out.clone().into(), by).await,
+        }
+    }
+
+    pub(crate) async fn presence_query(&self, conn: ConnId, user: UserId) -> PresenceStatus {
+        match self.remote_home(user) {
+            Some((link, home)) => link
+                .user_ask(&home, conn, user, UserOp::Query)
+                .await
+                .unwrap_or(PresenceStatus::Offline),
+            None => self.query_here(user).await,
+        }
+    }
+
+    /// The user chose away (or online again) for all devices.
+    pub(crate) async fn presence_away(&self, conn: ConnId, user: UserId, away: bool) {
+        match self.remote_home(user) {
+            Some((link, home)) => {
+                link.user_op(&home, conn, user, UserOp::SetAway { away });
+            }
+            None => self.away_here(user, away).await,
+        }
+    }
+
+    /// Delivers `event` to every device of `user`, wherever they are connected.
+    pub(crate) async fn notify_devices(&self, user: UserId, event: Arc<Event>) {
+        match self.remote_home(user) {
+            Some((link, home)) => {
+                let op = UserOp::Notify {
+                    frame: event.msgpack(),
+                };
+                link.user_op(&home, ConnId(0), user, op);
+            }
+            None => self.notify_here(user, event).await,
+        }
+    }
+
+    /// A presence operation from another node, for a user at home here. Applied here, never
+    /// passed on: nodes whose rings disagree for a moment must not bounce it between them.
+    pub(crate) async fn presence_at_home(
+        self: &Arc<Self>,
+        user: UserId,
+        from: Recipient,
+        op: UserOp,
+    ) -> PresenceStatus {
+        let offline = PresenceStatus::Offline;
+        match op {
+            UserOp::Attach => self.attach_here(user, from).await,
+            UserOp::Watch { by } => return self.watch_here(user, from, by).await,
+            UserOp::Detach => self.detach_here(user, from.conn()).await,
+            UserOp::SetAway { away } => self.away_here(user, away).await,
+            UserOp::Query => return self.query_here(user).await,
+            UserOp::Notify { frame } => {
+                self.notify_here(user, Event::from_msgpack(None, frame))
                     .await
-                    .unwrap_or(PresenceStatus::Offline);
             }
         }
-        let watch = Watch {
-            out: out.clone().into(),
-            by,
-        };
-        self.ask_user(user, watch)
+        offline
+    }
+
+    async fn attach_here(self: &Arc<Self>, user: UserId, out: Recipient) {
+        if self.ask_user(user, Attach { out }).await.is_none() {
+            tracing::warn!(%user, "could not attach to user actor");
+        }
+    }
+
+    async fn watch_here(
+        self: &Arc<Self>,
+        user: UserId,
+        out: Recipient,
+        by: UserId,
+    ) -> PresenceStatus {
+        self.ask_user(user, Watch { out, by })
             .await
             .map_or(PresenceStatus::Offline, |(_, s)| s)
     }
 
-    pub(crate) async fn presence_query(&self, conn: ConnId, user: UserId) -> PresenceStatus {
-        if let Some((link, home)) = self.cluster().and_then(|l| l.home(user).map(|h| (l, h))) {
-            return link
-                .user_ask(&home, conn, user, UserOp::Query)
-                .await
-                .unwrap_or(PresenceStatus::Offline);
+    async fn detach_here(&self, user: UserId, conn: ConnId) {
+        if let Some(actor) = self.live_user(user) {
+            // Waits for mailbox room: a lost Detach would leave the user online.
+            let _ = actor.tell(Detach { conn }).await;
         }
+    }
+
+    async fn away_here(&self, user: UserId, away: bool) {
+        if let Some(actor) = self.live_user(user) {
+            let _ = actor.tell(SetAway { away }).await;
+        }
+    }
+
+    async fn query_here(&self, user: UserId) -> PresenceStatus {
         match self.live_user(user) {
             Some(actor) => actor
                 .ask(Query)
@@ -100,52 +174,9 @@ impl Hub {
         }
     }
 
-    /// The user chose away (or online again) for all devices.
-    pub(crate) async fn presence_away(&self, conn: ConnId, user: UserId, away: bool) {
-        if let Some((link, home)) = self.cluster().and_then(|l| l.home(user).map(|h| (l, h))) {
-            link.user_op(&home, conn, user, UserOp::SetAway { away });
-        } else if let Some(actor) = self.live_user(user) {
-            let _ = actor.tell(SetAway { away }).await;
-        }
-    }
-
-    /// Delivers `event` to every device of `user`, wherever they are connected.
-    pub(crate) async fn notify_devices(&self, user: UserId, event: Arc<Event>) {
-        if let Some((link, home)) = self.cluster().and_then(|l| l.home(user).map(|h| (l, h))) {
-            let op = UserOp::Notify {
-                frame: event.msgpack(),
-            };
-            link.user_op(&home, ConnId(0), user, op);
-        } else if let Some(actor) = self.live_user(user) {
+    async fn notify_here(&self, user: UserId, event: Arc<Event>) {
+        if let Some(actor) = self.live_user(user) {
             let _ = actor.tell(NotifyDevices(event)).await;
-        }
-    }
-
-    /// A presence operation from another node, for a user at home here.
-    pub(crate) async fn presence_at_home(
-        self: &Arc<Self>,
-        user: UserId,
-        from: Recipient,
-        op: UserOp,
-    ) -> PresenceStatus {
-        let status = |r: Option<(_, PresenceStatus)>| r.map_or(PresenceStatus::Offline, |r| r.1);
-        match op {
-            UserOp::Attach => status(self.ask_user(user, Attach { out: from }).await),
-            UserOp::Watch { by } => status(self.ask_user(user, Watch { out: from, by }).await),
-            UserOp::Detach => {
-                self.presence_detach(from.conn(), &[user]).await;
-                PresenceStatus::Offline
-            }
-            UserOp::SetAway { away } => {
-                self.presence_away(from.conn(), user, away).await;
-                PresenceStatus::Offline
-            }
-            UserOp::Query => self.presence_query(from.conn(), user).await,
-            UserOp::Notify { frame } => {
-                self.notify_devices(user, Event::from_msgpack(None, frame))
-                    .await;
-                PresenceStatus::Offline
-            }
         }
     }
 

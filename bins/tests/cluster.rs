@@ -81,8 +81,7 @@ async fn nodes_learn_of_joins_leaves_and_crashes() {
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("DEL")
-        .arg(format!("{prefix}:members"))
-        .arg(format!("{prefix}:addrs"))
+        .arg(&switchboard_persistence::cluster::redis::RedisMembership::keys(&prefix))
         .query_async(&mut conn)
         .await
         .unwrap();

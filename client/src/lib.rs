@@ -378,23 +378,24 @@ impl Client {
         &self,
         users: Vec<UserId>,
     ) -> Result<Vec<p::PresenceInfo>, ClientError> {
-        match self
-            .request(|rid| ClientFrame::PresenceSubscribe(p::PresenceSubscribe { rid, users }))
-            .await?
-        {
-            ServerFrame::Presence(p) => Ok(p.users),
-            other => Err(ClientError::Unexpected(Box::new(other))),
-        }
+        self.presence(|rid| ClientFrame::PresenceSubscribe(p::PresenceSubscribe { rid, users }))
+            .await
     }
 
     pub async fn presence_query(
         &self,
         users: Vec<UserId>,
     ) -> Result<Vec<p::PresenceInfo>, ClientError> {
-        match self
-            .request(|rid| ClientFrame::PresenceQuery(p::PresenceQuery { rid, users }))
-            .await?
-        {
+        self.presence(|rid| ClientFrame::PresenceQuery(p::PresenceQuery { rid, users }))
+            .await
+    }
+
+    /// A presence command, answered by a `presence` reply.
+    async fn presence(
+        &self,
+        build: impl FnOnce(u64) -> ClientFrame,
+    ) -> Result<Vec<p::PresenceInfo>, ClientError> {
+        match self.request(build).await? {
             ServerFrame::Presence(p) => Ok(p.users),
             other => Err(ClientError::Unexpected(Box::new(other))),
         }

@@ -175,6 +175,11 @@ pub async fn latency(
     );
     a.stop().await?;
     b.stop().await?;
+    let keys = switchboard_persistence::cluster::redis::RedisMembership::keys(&prefix);
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut redis.get_multiplexed_async_connection().await?)
+        .await?;
     drop(db);
     Ok(())
 }

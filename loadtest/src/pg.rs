@@ -69,40 +69,36 @@ async fn write_rate(
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
+/// A scratch database with one sender and `rooms` rooms to write to.
+async fn write_target(
+    rooms: usize,
+) -> anyhow::Result<(ScratchDatabase, Arc<PostgresStore>, UserId, Vec<RoomId>)> {
+    let (db, store) = scratch_store("bench_write").await?;
+    let sender = store.create_user("bench", "x").await?.id;
+    let mut ids = Vec::new();
+    for r in 0..rooms {
+        let room = store
+            .create_room(&format!("r{r}"), RoomKind::Public, sender)
+            .await?;
+        ids.push(room.id);
+    }
+    Ok((db, store, sender, ids))
+}
+
 pub async fn write(
     batched: u64,
     single: u64,
     rooms: usize,
     max_batch: usize,
 ) -> anyhow::Result<()> {
-    let (_db, store) = scratch_store("bench_write").await?;
-    let sender = store.create_user("bench", "x").await?.id;
-    let mut ids = Vec::new();
-    for r in 0..rooms {
-        ids.push(
-            store
-                .create_room(&format!("r{r}"), RoomKind::Public, sender)
-                .await?
-                .id,
-        );
-    }
+    let (_db, store, sender, ids) = write_target(rooms).await?;
     let lanes = WriteBehindConfig::default().lanes;
     let serial = write_rate(store.clone(), &ids, sender, single, 1, 1, "serial").await?;
     println!("one INSERT per message, one at a time: {single} messages, {serial:.0} messages/s");
     let parallel = write_rate(store.clone(), &ids, sender, single, 1, lanes, "lanes").await?;
     println!("one INSERT per message, {lanes} lanes: {single} messages, {parallel:.0} messages/s");
     // A fresh database for the batched run, so both start from the same table size.
-    let (_db2, store2) = scratch_store("bench_write").await?;
-    let sender = store2.create_user("bench", "x").await?.id;
-    let mut ids = Vec::new();
-    for r in 0..rooms {
-        ids.push(
-            store2
-                .create_room(&format!("r{r}"), RoomKind::Public, sender)
-                .await?
-                .id,
-        );
-    }
+    let (_db2, store2, sender, ids) = write_target(rooms).await?;
     let batched_rate = write_rate(store2, &ids, sender, batched, max_batch, lanes, "batch").await?;
     println!(
         "write-behind, batches of up to {max_batch}, {lanes} lanes: {batched} messages, {batched_rate:.0} messages/s"

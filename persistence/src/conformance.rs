@@ -32,6 +32,15 @@ fn msg(room: RoomId, epoch: u64, seq: u64, sender: UserId, cmid: &str) -> ChatMe
     }
 }
 
+/// The newest ten messages of `room`, oldest first.
+async fn newest(store: &dyn Store, room: RoomId) -> Vec<ChatMessage> {
+    let page = HistoryQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    store.history(room, page).await.unwrap()
+}
+
 async fn users(store: &dyn Store) {
     let ann = store
         .create_user("ann", "hash-a")
@@ -140,16 +149,7 @@ async fn deposed_owners_are_fenced(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(fenced, vec![0], "only the deposed owner's row is refused");
-    let all = store
-        .history(
-            room,
-            HistoryQuery {
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let all = newest(store, room).await;
     let positions: Vec<_> = all.iter().map(|m| m.pos).collect();
     assert_eq!(positions, vec![Position::new(1, 1), Position::new(2, 1)]);
 }
@@ -172,16 +172,7 @@ async fn append_is_idempotent(store: &Arc<dyn Store>) {
         .append(Arc::new(vec![msg(room, 1, 3, sender, "c1")]))
         .await
         .unwrap();
-    let all = store
-        .history(
-            room,
-            HistoryQuery {
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let all = newest(&**store, room).await;
     assert_eq!(all.len(), 2, "no duplicates: {all:?}");
     assert_eq!(
         store.find_cmid(room, sender, "c2").await.unwrap(),

@@ -25,8 +25,7 @@ async fn redis_membership_passes_the_conformance_cases() {
     let client = redis::Client::open(url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("DEL")
-        .arg(format!("{prefix}:members"))
-        .arg(format!("{prefix}:addrs"))
+        .arg(&switchboard_persistence::cluster::redis::RedisMembership::keys(&prefix))
         .query_async(&mut conn)
         .await
         .unwrap();

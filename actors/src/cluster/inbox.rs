@@ -50,6 +50,11 @@ impl ClusterLink {
                         continue;
                     }
                 };
+                // One entry per sender; senders that left the ring are forgotten, so nodes
+                // coming and going over months do not grow it.
+                if last_seq.len() > 2 * self.ring.borrow().len() + 8 {
+                    last_seq.retain(|node, _| self.is_live(node));
+                }
                 let last = last_seq.insert(batch.from.clone(), batch.seq);
                 if last.is_some_and(|l| batch.seq != l + 1) {
                     metrics::counter!(names::BUS_GAPS).increment(1);

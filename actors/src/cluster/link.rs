@@ -30,8 +30,8 @@ use crate::hub::Hub;
 use crate::metrics as names;
 use crate::outbound::{Event, Outbound};
 
-/// How long a node taking a room waits for the previous owner to release it.
-pub(super) const RELEASE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a node waits for another's answer: a room's release, a user's status.
+pub(super) const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
 /// Pause before subscribing to the inbox again after Redis went away.
 pub(super) const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(250);
 
@@ -248,22 +248,30 @@ impl ClusterLink {
         user: UserId,
         op: UserOp,
     ) -> Option<PresenceStatus> {
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(token, tx);
-        self.forwarder(node).push(Envelope::User {
+        let envelope = |token| Envelope::User {
             from: self.me.clone(),
             conn,
             user,
             token,
             op,
-        });
-        let answer = tokio::time::timeout(RELEASE_TIMEOUT, rx).await;
-        lock(&self.pending).remove(&token);
-        match answer {
-            Ok(Ok(Answer::Status(status))) => Some(status),
+        };
+        match self.ask(node, envelope).await {
+            Some(Answer::Status(status)) => Some(status),
             _ => None,
         }
+    }
+
+    /// Sends `node` the envelope `build` makes around a fresh token, and waits (up to a
+    /// second) for the answer carrying that token.
+    async fn ask(&self, node: &NodeId, build: impl FnOnce(u64) -> Envelope) -> Option<Answer> {
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(token, tx);
+        // Control traffic, bounded by its waiting callers: it passes a full queue.
+        self.forwarder(node).push_always(build(token));
+        let answer = tokio::time::timeout(ANSWER_TIMEOUT, rx).await;
+        lock(&self.pending).remove(&token);
+        answer.ok().and_then(Result::ok)
     }
 
     /// A connection of this node closed: its rooms elsewhere stop sending to it.
@@ -290,20 +298,13 @@ impl ClusterLink {
     /// accepted durable. Gives up after a second (a node that does not answer is gone or cut
     /// off; the store's epoch fence covers it).
     pub async fn release(&self, node: &NodeId, room: RoomId) {
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(token, tx);
-        self.forwarder(node).push_always(Envelope::Release {
+        let started = Instant::now();
+        let envelope = |token| Envelope::Release {
             from: self.me.clone(),
             room,
             token,
-        });
-        let started = Instant::now();
-        let answered = matches!(
-            tokio::time::timeout(RELEASE_TIMEOUT, rx).await,
-            Ok(Ok(Answer::Released))
-        );
-        lock(&self.pending).remove(&token);
+        };
+        let answered = matches!(self.ask(node, envelope).await, Some(Answer::Released));
         metrics::counter!(names::ROOM_HANDOFFS).increment(1);
         tracing::debug!(%room, from = %node, answered, took = ?started.elapsed(), "room handoff");
     }

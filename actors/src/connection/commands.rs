@@ -374,18 +374,17 @@ impl ConnectionActor {
             }));
             return Ok(());
         }
-        let joined = match self.joined_room(c.room).await {
-            Ok(target) => target,
-            Err(_) => self.target(c.room).await?,
+        let actor = match self.send_target(c.room).await? {
+            Target::Here(actor) => actor,
+            Target::Node(node) => {
+                let op = RoomOp::Post {
+                    room: c.room,
+                    cmid: c.cmid,
+                    text: c.text,
+                };
+                return self.remote(&node, me, c.rid, op);
+            }
         };
-        if let Target::Node(node) = joined {
-            let op = RoomOp::Post {
-                room: c.room,
-                cmid: c.cmid,
-                text: c.text,
-            };
-            return self.remote(&node, me, c.rid, op);
-        }
         let mut post = Post {
             rid: c.rid,
             user: me,
@@ -395,22 +394,25 @@ impl ConnectionActor {
             received,
             checked: false,
         };
-        for _ in 0..2 {
-            let actor = match self.joined_room(c.room).await {
-                Ok(Target::Here(actor)) => actor,
-                _ => match self.target(c.room).await? {
-                    Target::Here(actor) => actor,
-                    Target::Node(_) => return Err(ErrorCode::Busy),
-                },
-            };
-            // Waits while the room's mailbox is full: backpressure on this sender only.
-            match actor.tell(post).await {
-                Ok(()) => return Ok(()),
-                Err(kameo::error::SendError::ActorNotRunning(p)) => post = p,
-                Err(_) => return Err(ErrorCode::Internal),
-            }
+        // Waits while the room's mailbox is full: backpressure on this sender only.
+        match actor.tell(post).await {
+            Ok(()) => return Ok(()),
+            Err(kameo::error::SendError::ActorNotRunning(p)) => post = p,
+            Err(_) => return Err(ErrorCode::Internal),
         }
-        Err(ErrorCode::Internal)
+        // The room stopped meanwhile (idle, moved): once more, wherever it is now.
+        match self.send_target(c.room).await? {
+            Target::Here(actor) => actor.tell(post).await.map_err(internal),
+            Target::Node(_) => Err(ErrorCode::Busy),
+        }
+    }
+
+    /// Where a send goes: the joined room's actor (or owner), else the room's, joined or not.
+    async fn send_target(&mut self, room: RoomId) -> Result<Target, ErrorCode> {
+        match self.joined_room(room).await {
+            Ok(target) => Ok(target),
+            Err(_) => self.target(room).await,
+        }
     }
 
     async fn history(&mut self, me: UserId, c: p::History) -> Result<(), ErrorCode> {

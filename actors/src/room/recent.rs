@@ -137,6 +137,9 @@ impl Recent {
     /// positives are possible, false negatives within the window are not).
     pub fn maybe_trimmed(&mut self, sender: UserId, cmid: &str) -> bool {
         self.forget_trimmed();
+        if self.trimmed_counts.is_empty() {
+            return false;
+        }
         self.trimmed_counts.contains_key(&cmid_hash(sender, cmid))
     }
 

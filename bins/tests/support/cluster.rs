@@ -66,6 +66,13 @@ impl Drop for Cluster {
             let _ = n.child.kill();
             let _ = n.child.wait();
         }
+        // The run's keys go too (the Redis may be shared, and outlive many runs).
+        let keys = switchboard_persistence::cluster::redis::RedisMembership::keys(&self.prefix);
+        if let Ok(mut conn) =
+            redis::Client::open(self.redis.as_str()).and_then(|c| c.get_connection())
+        {
+            let _ = redis::cmd("DEL").arg(&keys).query::<()>(&mut conn);
+        }
     }
 }
 

@@ -28,12 +28,23 @@ impl RedisMembership {
     /// clusters (and test runs) sharing a Redis never meet.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, ClusterError> {
         let (_, conn) = crate::cluster::redis_connect(url).await?;
+        let [members_key, addrs_key, numbers_key] = RedisMembership::keys(prefix);
         Ok(RedisMembership {
             conn,
-            members_key: format!("{prefix}:members"),
-            addrs_key: format!("{prefix}:addrs"),
-            numbers_key: format!("{prefix}:node_numbers"),
+            members_key,
+            addrs_key,
+            numbers_key,
         })
+    }
+
+    /// Every key a cluster with this prefix keeps in Redis (its bus uses channels only), for
+    /// tools and tests that remove a cluster's traces.
+    pub fn keys(prefix: &str) -> [String; 3] {
+        [
+            format!("{prefix}:members"),
+            format!("{prefix}:addrs"),
+            format!("{prefix}:node_numbers"),
+        ]
     }
 
     /// A number no other node start of this cluster got (a Redis counter): it keeps ids that
