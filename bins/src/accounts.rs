@@ -29,11 +29,56 @@ pub struct Session {
     pub user: UserInfo,
 }
 
-fn valid_name(name: &str) -> bool {
-    (1..=32).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+/// A refused account request: the code a client acts on, and a message that names the rule that
+/// failed, for the person who typed the name and password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountError {
+    pub code: ErrorCode,
+    pub message: &'static str,
+}
+
+impl From<ErrorCode> for AccountError {
+    fn from(code: ErrorCode) -> Self {
+        AccountError {
+            code,
+            message: code.describe(),
+        }
+    }
+}
+
+const fn refused(code: ErrorCode, message: &'static str) -> AccountError {
+    AccountError { code, message }
+}
+
+/// Sign-in names neither the part that was wrong nor whether the name exists.
+const WRONG_NAME_OR_PASSWORD: AccountError =
+    refused(ErrorCode::InvalidToken, "wrong name or password");
+
+/// The sign-up rules (docs/PROTOCOL.md §3), each refused with its own message and code 1002.
+/// Characters are checked first: a name of ASCII characters has as many bytes as characters.
+fn check_sign_up(name: &str, password: &str) -> Result<(), AccountError> {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(refused(
+            ErrorCode::InvalidArgument,
+            "the name may contain only letters a-z and A-Z, digits, '_', '-' and '.'",
+        ));
+    }
+    if !(1..=32).contains(&name.len()) {
+        return Err(refused(
+            ErrorCode::InvalidArgument,
+            "the name must be 1 to 32 characters long",
+        ));
+    }
+    if !(8..=128).contains(&password.len()) {
+        return Err(refused(
+            ErrorCode::InvalidArgument,
+            "the password must be 8 to 128 bytes long",
+        ));
+    }
+    Ok(())
 }
 
 impl Accounts {
@@ -51,10 +96,8 @@ impl Accounts {
         &self.tokens
     }
 
-    pub async fn sign_up(&self, name: &str, password: &str) -> Result<Session, ErrorCode> {
-        if !valid_name(name) || !(8..=128).contains(&password.len()) {
-            return Err(ErrorCode::InvalidArgument);
-        }
+    pub async fn sign_up(&self, name: &str, password: &str) -> Result<Session, AccountError> {
+        check_sign_up(name, password)?;
         let (argon2, password) = (self.argon2.clone(), password.to_owned());
         let hash = tokio::task::spawn_blocking(move || {
             let mut salt = [0u8; 16];
@@ -72,20 +115,23 @@ impl Accounts {
             .create_user(name, &hash)
             .await
             .map_err(|e| match e {
-                StoreError::Conflict => ErrorCode::Conflict,
-                _ => ErrorCode::Internal,
+                StoreError::Conflict => refused(
+                    ErrorCode::Conflict,
+                    "that name is taken (names ignore case)",
+                ),
+                _ => ErrorCode::Internal.into(),
             })?;
         Ok(self.session(user))
     }
 
-    pub async fn sign_in(&self, name: &str, password: &str) -> Result<Session, ErrorCode> {
+    pub async fn sign_in(&self, name: &str, password: &str) -> Result<Session, AccountError> {
         let found = self
             .store
             .user_by_name(name)
             .await
             .map_err(|_| ErrorCode::Internal)?;
         let Some((user, hash)) = found else {
-            return Err(ErrorCode::InvalidToken);
+            return Err(WRONG_NAME_OR_PASSWORD);
         };
         let (argon2, password) = (self.argon2.clone(), password.to_owned());
         let ok = tokio::task::spawn_blocking(move || {
@@ -95,7 +141,7 @@ impl Accounts {
         .await
         .map_err(|_| ErrorCode::Internal)?;
         if !ok {
-            return Err(ErrorCode::InvalidToken);
+            return Err(WRONG_NAME_OR_PASSWORD);
         }
         Ok(self.session(user))
     }

@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
             let session = accounts
                 .sign_up(&name, &password)
                 .await
-                .map_err(|c| anyhow::anyhow!("cannot create user: {}", c.describe()))?;
+                .map_err(|e| anyhow::anyhow!("cannot create user: {}", e.message))?;
             println!("{} {}", session.user.id, session.token);
             Ok(())
         }

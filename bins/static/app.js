@@ -144,7 +144,12 @@
     subscribed: new Set(),
     backoff: 1000,
     reconnectTimer: null,
+    farewell: null, // the server's `disconnect` frame, until the close that follows it
   };
+
+  // Closes that mean a client bug or a refusal (PROTOCOL §8.10, §10): reconnecting would repeat
+  // it, so the page stops and offers a Reconnect button instead of looping.
+  const FINAL_CLOSES = new Set([1002, 1003, 1007, 1008, 1009, 1010, 4001, 4009]);
 
   const cmpPos = (a, b) => (a.epoch - b.epoch) || (a.seq - b.seq);
   const posKey = (p) => p.epoch + ':' + p.seq;
@@ -201,13 +206,15 @@
       setStatus(kind === 'signup' ? 'Welcome, ' + res.user.name : 'Signed in');
       start();
     } catch (e) {
-      setStatus((kind === 'signup' ? 'Sign up' : 'Sign in') + ' failed: ' + e.message
-        + (e.code ? ' (' + e.code + ')' : ''), true);
+      // Sign-in does not say which of the two was wrong; sign-up names the rule that failed.
+      if (kind === 'signin' && e.code === 2001) setStatus('Sign in failed: wrong name or password', true);
+      else setStatus((kind === 'signup' ? 'Sign up' : 'Sign in') + ' failed: ' + e.message, true);
     }
   }
 
   function signOut(message) {
     clearTimeout(state.reconnectTimer);
+    $('reconnect').hidden = true;
     if (state.ws) { state.ws.onclose = null; state.ws.close(1000); }
     Object.assign(state, { ws: null, connected: false, token: null, me: null, current: null });
     state.rooms.clear(); state.presence.clear(); state.subscribed.clear();
@@ -238,6 +245,7 @@
     const ws = new WebSocket(url, ['switchboard.v1']);
     ws.binaryType = 'arraybuffer';
     state.ws = ws;
+    state.farewell = null;
     let greeted = false;
     ws.onmessage = (ev) => {
       let frame;
@@ -248,9 +256,21 @@
     ws.onclose = (ev) => {
       if (state.ws !== ws) return;
       state.ws = null; state.connected = false;
-      document.body.dataset.conn = 'closed';
-      failPending('connection closed');
+      const farewell = state.farewell;
+      state.farewell = null;
+      // The `disconnect` frame says more than a close that may have been lost to a reset (1006).
+      const [code, reason] = farewell ? [farewell.code, farewell.reason] : [ev.code, ev.reason];
+      const why = 'close ' + code + (reason ? ': ' + reason : '');
+      const final = farewell ? !farewell.reconnect : FINAL_CLOSES.has(ev.code);
+      document.body.dataset.conn = final ? 'stopped' : 'closed';
+      failPending('the connection closed (' + why + ')', final);
       for (const r of state.rooms.values()) r.typing.forEach((t) => clearTimeout(t)), r.typing.clear();
+      if (final) {
+        setStatus('Disconnected (' + why + '). Not reconnecting automatically.', true);
+        $('reconnect').hidden = false;
+        render();
+        return;
+      }
       const delay = state.backoff;
       state.backoff = Math.min(state.backoff * 2, 10000);
       setStatus('Disconnected (close ' + ev.code + (ev.reason ? ': ' + ev.reason : '') + '), reconnecting in '
@@ -263,18 +283,39 @@
     };
   }
 
-  function failPending(why) {
-    for (const p of state.pending.values()) p.reject(Object.assign(new Error(why), { code: 0 }));
+  // Code 0: the connection went before the reply. `final`: it will not come back by itself.
+  function failPending(why, final) {
+    for (const p of state.pending.values()) p.reject(Object.assign(new Error(why), { code: 0, final: !!final }));
     state.pending.clear();
   }
 
-  // Send a command; resolves with its reply, rejects with the error frame.
+  function reconnect() {
+    $('reconnect').hidden = true;
+    state.backoff = 1000;
+    setStatus('Reconnecting…');
+    if (!state.ws) connect();
+  }
+
+  const size = (n) => n.toLocaleString('en-US') + ' bytes';
+  const limit = (n) => size(n) + (n % 1024 === 0 ? ' (' + n / 1024 + ' KiB)' : '');
+
+  // Send a command; resolves with its reply, rejects with the error frame. A frame over the
+  // server's limit is refused here (code null), since the server would close the connection.
   function cmd(frame, quiet) {
     return new Promise((resolve, reject) => {
       if (!state.ws || !state.connected) { reject(Object.assign(new Error('not connected'), { code: 0 })); return; }
-      const rid = state.nextRid++;
+      const rid = state.nextRid;
+      const bytes = mpEncode({ ...frame, rid });
+      if (bytes.length > state.hello.max_frame_bytes) {
+        const e = new Error('frame too big: ' + size(bytes.length) + ', the limit is '
+          + limit(state.hello.max_frame_bytes));
+        if (!quiet) setStatus(e.message, true);
+        reject(Object.assign(e, { code: null }));
+        return;
+      }
+      state.nextRid++;
       state.pending.set(rid, { resolve, reject, quiet });
-      state.ws.send(mpEncode({ ...frame, rid }));
+      state.ws.send(bytes);
     });
   }
   const ignore = () => {};
@@ -314,7 +355,7 @@
       case 'disconnect':
         for (const rp of f.resume || []) seen(room(rp.room), rp.pos);
         setStatus('Server disconnect ' + f.code + ': ' + f.reason, true);
-        if (!f.reconnect) state.backoff = 10000;
+        state.farewell = f;
         break;
       default: break; // a late reply or an unknown event
     }
@@ -324,6 +365,7 @@
     state.hello = f;
     state.connected = true;
     state.backoff = 1000;
+    $('reconnect').hidden = true;
     if (f.user) { state.me = f.user; localStorage.setItem(USER_KEY, JSON.stringify(f.user)); }
     document.body.dataset.conn = 'open';
     setStatus('Connected');
@@ -358,7 +400,8 @@
     room(r.id, res.room);
     r.joined = true;
     if (!r.loaded || !r.last) await loadNewest(r);
-    for (const [cmid, o] of r.outbox) if (!o.inFlight) sendOutboxed(r, cmid);
+    // A failed message waits for Retry: resending it by itself could repeat the failure forever.
+    for (const [cmid, o] of r.outbox) if (!o.inFlight && !o.failed) sendOutboxed(r, cmid);
     renderRooms(); renderIf(r);
     return r;
   }
@@ -419,11 +462,21 @@
     renderIf(r);
   }
 
+  // Why `text` cannot be sent, checked against `hello`'s limit in UTF-8 bytes; null when it can.
+  function tooLong(text) {
+    const bytes = utf8enc.encode(text).length;
+    const max = state.hello ? state.hello.max_text_bytes : Infinity;
+    return bytes > max ? 'too long: ' + size(bytes) + ', the limit is ' + limit(max) : null;
+  }
+
+  // Sends an outbox entry now, or leaves it queued for the next join when not connected.
   function sendOutboxed(r, cmid) {
     const o = r.outbox.get(cmid);
-    if (!o || !state.connected) return;
-    o.inFlight = true; o.failed = null;
-    cmd({ type: 'send', room: r.id, cmid, text: o.text }).then((res) => {
+    if (!o) return;
+    o.failed = tooLong(o.text);
+    if (o.failed || !state.connected) return;
+    o.inFlight = true;
+    cmd({ type: 'send', room: r.id, cmid, text: o.text }, true).then((res) => {
       if (r.outbox.has(cmid)) {
         r.outbox.delete(cmid);
         addMessage(r, { room: r.id, pos: res.pos, sender: state.me.id, cmid, text: o.text, ts: Date.now() });
@@ -432,9 +485,20 @@
     }, (e) => {
       o.inFlight = false;
       if (e.code === 4001) setTimeout(() => sendOutboxed(r, cmid), 1000); // busy: retry, same cmid
-      else if (e.code !== 0) o.failed = e.code; // code 0: the connection dropped; resent on re-join
+      // Code 0: the connection dropped; resent on re-join unless it will not come back by itself.
+      else if (e.code !== 0 || e.final) o.failed = e.message + (e.code ? ' (error ' + e.code + ')' : '');
       renderIf(r);
     });
+  }
+
+  function retry(r, cmid) {
+    sendOutboxed(r, cmid);
+    renderIf(r);
+  }
+
+  function discard(r, cmid) {
+    r.outbox.delete(cmid);
+    renderIf(r);
   }
 
   let typingSentAt = 0;
@@ -554,11 +618,16 @@
         el('div', { class: 'text' }, m.text)));
       }
       for (const o of r.outbox.values()) {
+        const progress = o.failed ? 'not sent' : o.inFlight ? 'sending…' : 'waiting for the connection';
         items.push(el('div', { class: 'msg pending' + (o.failed ? ' failed' : ''), 'data-cmid': o.cmid,
           'data-pending': '1' },
-        el('div', { class: 'meta' }, dot(o.sender), userName(o.sender) + ' · '
-          + (o.failed ? 'failed (error ' + o.failed + ')' : 'sending…')),
-        el('div', { class: 'text' }, o.text)));
+        el('div', { class: 'meta' }, dot(o.sender), userName(o.sender) + ' · ' + progress),
+        el('div', { class: 'text' }, o.text),
+        o.failed ? el('div', { class: 'failure' },
+          el('span', { class: 'reason' }, o.failed),
+          el('button', { type: 'button', class: 'secondary retry', onclick: () => retry(r, o.cmid) }, 'Retry'),
+          el('button', { type: 'button', class: 'secondary delete', onclick: () => discard(r, o.cmid) }, 'Delete'))
+          : ''));
       }
     }
     box.replaceChildren(...items);
@@ -586,6 +655,7 @@
   $('auth').addEventListener('submit', (e) => { e.preventDefault(); authenticate('signin'); });
   $('signup').addEventListener('click', () => authenticate('signup'));
   $('signout').addEventListener('click', () => signOut());
+  $('reconnect').addEventListener('click', reconnect);
   $('create-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const name = $('room-name').value.trim();

@@ -9,6 +9,7 @@ use switchboard_actors::queries;
 use switchboard_engine::{ErrorCode, Position, RoomId, UserId};
 
 use super::{ApiError, AppState, bearer};
+use crate::accounts::AccountError;
 
 #[derive(Deserialize)]
 pub struct Credentials {
@@ -19,14 +20,14 @@ pub struct Credentials {
 pub async fn sign_up(
     State(state): State<AppState>,
     Json(c): Json<Credentials>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<impl IntoResponse, AccountError> {
     Ok(Json(state.accounts.sign_up(&c.name, &c.password).await?))
 }
 
 pub async fn sign_in(
     State(state): State<AppState>,
     Json(c): Json<Credentials>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<impl IntoResponse, AccountError> {
     Ok(Json(state.accounts.sign_in(&c.name, &c.password).await?))
 }
 

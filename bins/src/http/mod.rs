@@ -17,7 +17,7 @@ use switchboard_engine::ErrorCode;
 use switchboard_engine::auth::Identity;
 use switchboard_engine::limits::Limits;
 
-use crate::accounts::Accounts;
+use crate::accounts::{AccountError, Accounts};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -34,6 +34,15 @@ pub fn router(state: AppState) -> Router {
             get(|| async { Html(include_str!("../../static/index.html")) }),
         )
         .route(
+            "/app.css",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+                    include_str!("../../static/app.css"),
+                )
+            }),
+        )
+        .route(
             "/app.js",
             get(|| async {
                 (
@@ -42,6 +51,8 @@ pub fn router(state: AppState) -> Router {
                 )
             }),
         )
+        // The page has no icon; an empty answer keeps browsers from logging a 404 for it.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(api::ready))
         .route("/metrics", get(api::metrics))
@@ -59,13 +70,23 @@ pub struct ApiError(pub ErrorCode);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::json!({
-            "error": { "code": self.0 as u16, "message": self.0.describe() }
-        });
-        (status, Json(body)).into_response()
+        error_response(self.0, self.0.describe())
     }
+}
+
+/// Account errors keep their specific message (which sign-up rule failed).
+impl IntoResponse for AccountError {
+    fn into_response(self) -> Response {
+        error_response(self.code, self.message)
+    }
+}
+
+/// The documented error body, `{"error": {"code", "message"}}`, with the code's HTTP status.
+fn error_response(code: ErrorCode, message: &str) -> Response {
+    let status =
+        StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::json!({ "error": { "code": code as u16, "message": message } });
+    (status, Json(body)).into_response()
 }
 
 impl From<ErrorCode> for ApiError {

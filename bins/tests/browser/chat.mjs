@@ -1,10 +1,15 @@
 // End-to-end browser test of the web chat page served at `/`.
 //
-//   cd bins/tests/browser && npm install
-//   SWITCHBOARD_URL=http://127.0.0.1:8080 SCREENSHOT=/tmp/chat.png node chat.mjs
+//   cd bins/tests/browser && npm ci
+//   SWITCHBOARD_URL=http://127.0.0.1:8080 SCREENSHOT=/tmp/chat.png SCREENSHOT_FAILED=/tmp/failed.png \
+//     node chat.mjs
 //
 // Two users in two separate browser profiles: A signs up and creates a public room, B signs up
 // and joins it by id, A says hello, B sees it, B types (A sees the typing indicator) and replies.
+// Then A's page refuses over-limit messages with their reason (no reconnect loop) and deletes
+// them, and stops rather than loops after a close the server marks final; D's page retries a
+// message that failed; C's page checks the sign-in and sign-up error texts. Every page runs under a strict
+// Content-Security-Policy added here, so a page that needs inline script or style fails.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,13 +17,20 @@ import { chromium } from 'playwright-core';
 
 const BASE = (process.env.SWITCHBOARD_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
 const SCREENSHOT = process.env.SCREENSHOT || '';
+const SCREENSHOT_FAILED = process.env.SCREENSHOT_FAILED || '';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
+  '--disable-component-update', '--disable-sync', '--no-first-run',
+  // A response the test fulfils (to add its CSP) has no address space, so Chromium would take the
+  // page for a public one and block its WebSocket to 127.0.0.1.
+  '--disable-features=LocalNetworkAccessChecks'];
 const WAIT = 5000;
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+  + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const contexts = [];
 const dirs = [];
 const logs = [];
+const sockets = new Map(); // label -> {opened, closed}
 
 async function openUser(label) {
   const dir = await mkdtemp(join(tmpdir(), 'switchboard-chat-'));
@@ -30,11 +42,23 @@ async function openUser(label) {
     viewport: { width: 1100, height: 700 },
   });
   contexts.push(context);
+  // The page must work under a strict policy; the server's own header (if any) applies as well.
+  await context.route(BASE + '/**', async (route) => {
+    const response = await route.fetch();
+    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': CSP } });
+  });
+  await context.addInitScript(() => document.addEventListener('securitypolicyviolation',
+    (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)));
   const page = context.pages()[0] || await context.newPage();
   page.setDefaultTimeout(10000);
   page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') logs.push(`[${label} console.${m.type()}] ${m.text()}`); });
   page.on('pageerror', (e) => logs.push(`[${label} pageerror] ${e.message}`));
-  page.on('websocket', (ws) => ws.on('close', () => logs.push(`[${label}] websocket closed`)));
+  const count = { opened: 0, closed: 0 };
+  sockets.set(label, count);
+  page.on('websocket', (ws) => {
+    count.opened++;
+    ws.on('close', () => { count.closed++; logs.push(`[${label}] websocket closed`); });
+  });
   await page.goto(BASE + '/');
   return page;
 }
@@ -65,11 +89,24 @@ async function sees(page, text, what) {
   }
 }
 
-async function main() {
-  const suffix = Math.random().toString(36).slice(2, 8);
-  const a = await openUser('A');
-  const b = await openUser('B');
+// The failed (unsent) message whose text starts with `prefix`, once it shows a reason.
+async function failed(page, prefix) {
+  const msg = page.locator('#messages .msg.failed', { hasText: prefix });
+  try {
+    await msg.locator('.reason').waitFor({ timeout: WAIT });
+  } catch (e) {
+    throw new Error(`no failed message "${prefix}…" with a reason within ${WAIT} ms; #messages: `
+      + JSON.stringify((await page.textContent('#messages')).slice(0, 300)) + '; #status: '
+      + JSON.stringify(await page.textContent('#status')) + '; body: ' + await page.getAttribute('body', 'data-conn'));
+  }
+  return msg;
+}
 
+function expectText(actual, pattern, what) {
+  if (!pattern.test(actual)) throw new Error(`${what}: expected ${pattern}, got ${JSON.stringify(actual)}`);
+}
+
+async function chat(a, b, suffix) {
   await signUp(a, 'alice_' + suffix);
   const roomName = 'e2e room ' + suffix;
   await a.fill('#room-name', roomName);
@@ -106,26 +143,178 @@ async function main() {
   if (JSON.stringify(oa) !== JSON.stringify(['hello from A', 'reply from B']) || JSON.stringify(oa) !== JSON.stringify(ob)) {
     throw new Error(`message lists differ: A ${JSON.stringify(oa)}, B ${JSON.stringify(ob)}`);
   }
-  const pageErrors = logs.filter((l) => l.includes('pageerror'));
-  if (pageErrors.length) throw new Error('uncaught page errors: ' + pageErrors.join('; '));
   if (SCREENSHOT) await a.screenshot({ path: SCREENSHOT, fullPage: true });
+  return roomId;
 }
 
-let failed = false;
+// Over `hello`'s limits, a message is refused in the page with its reason; nothing is sent, so
+// the server does not close the connection and the page does not reconnect or resend.
+async function overLimit(a, b) {
+  const before = { ...sockets.get('A') };
+  const huge = 'huge ' + 'x'.repeat(70 * 1024); // over max_frame_bytes (64 KiB)
+  const wide = 'wide ' + 'é'.repeat(8200); // 8,205 characters, but 16,405 UTF-8 bytes > 16 KiB
+  for (const text of [huge, wide]) {
+    await a.fill('#compose', text);
+    await a.click('#send');
+    const msg = await failed(a, text.slice(0, 5));
+    expectText(await msg.locator('.reason').textContent(), /^too long: [\d,]+ bytes, the limit is 16,384 bytes \(16 KiB\)$/, 'reason');
+    await msg.locator('button.retry').waitFor();
+    await msg.locator('button.delete').waitFor();
+  }
+  if (SCREENSHOT_FAILED) await a.screenshot({ path: SCREENSHOT_FAILED });
+  // Any command's frame is checked against max_frame_bytes, e.g. a room name of 70 KiB.
+  await a.fill('#room-name', 'r'.repeat(70 * 1024));
+  await a.click('#create-room');
+  await a.waitForFunction(() => document.getElementById('status').textContent.startsWith('frame too big'));
+  expectText(await a.textContent('#status'), /^frame too big: [\d,]+ bytes, the limit is 65,536 bytes \(64 KiB\)$/, '#status');
+  await a.fill('#room-name', '');
+  // Retrying an over-limit message refuses it again, still without touching the connection.
+  await a.locator('#messages .msg.failed', { hasText: 'wide ' }).locator('button.retry').click();
+  await failed(a, 'wide ');
+  await a.waitForTimeout(500);
+  const now = sockets.get('A');
+  if (now.opened !== before.opened || now.closed !== before.closed) {
+    throw new Error(`the connection was closed or reopened: ${JSON.stringify(before)} -> ${JSON.stringify(now)}; `
+      + '#status: ' + JSON.stringify(await a.textContent('#status')));
+  }
+  if (await a.getAttribute('body', 'data-conn') !== 'open') throw new Error('A is no longer connected');
+  if (await a.isDisabled('#compose')) throw new Error('the compose box is disabled');
+  // Delete removes them from the page; B never saw either.
+  for (const prefix of ['huge ', 'wide ']) {
+    await a.locator('#messages .msg.failed', { hasText: prefix }).locator('button.delete').click();
+    await a.locator('#messages .msg', { hasText: prefix }).waitFor({ state: 'detached' });
+  }
+  await sendText(a, 'after the refused ones');
+  await sees(b, 'after the refused ones', 'B');
+  if ((await b.textContent('#messages')).includes('huge ')) throw new Error('B saw an over-limit message');
+}
+
+// A message in flight when the connection closes for good fails with that reason; after
+// Reconnect it is not resent by itself, and Retry sends it (same cmid) once. The close is made
+// here, in place of the server, on the frame that carries the message, which never reaches it.
+async function retryFailed(d, b, suffix, roomId) {
+  let trap = true;
+  await d.routeWebSocket(/\/ws/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => {
+      if (trap && Buffer.from(m).includes('retry me')) {
+        trap = false;
+        ws.close({ code: 1009, reason: 'message too big' });
+      } else server.send(m);
+    });
+  });
+  await signUp(d, 'dave_' + suffix);
+  await d.fill('#join-id', roomId);
+  await d.click('#join');
+  await roomReady(d, roomId);
+  await d.fill('#compose', 'retry me');
+  await d.click('#send');
+  const msg = await failed(d, 'retry me');
+  expectText(await msg.locator('.reason').textContent(), /the connection closed \(close 1009: message too big\)/, 'reason');
+  await d.waitForSelector('body[data-conn="stopped"]');
+  await d.click('#reconnect');
+  await d.waitForSelector('body[data-conn="open"]');
+  await roomReady(d, roomId);
+  await d.waitForTimeout(500);
+  await failed(d, 'retry me');
+  await msg.locator('button.retry').click();
+  await d.locator('#messages .msg[data-seq]', { hasText: 'retry me' }).waitFor();
+  await d.locator('#messages .msg[data-pending]', { hasText: 'retry me' }).waitFor({ state: 'detached' });
+  await sees(b, 'retry me', 'B');
+  const copies = await b.locator('#messages .msg[data-seq]', { hasText: 'retry me' }).count();
+  if (copies !== 1) throw new Error(`B has ${copies} copies of the retried message`);
+}
+
+// A close the server marks final (`disconnect` with `reconnect: false`, here 1009 after a frame
+// over 64 KiB that the page did not make) stops the page: no reconnect loop, a Reconnect button.
+async function finalClose(a, b, roomId) {
+  await a.evaluate(() => window.switchboard.state.ws.send(new Uint8Array(66 * 1024)));
+  await a.waitForSelector('body[data-conn="stopped"]', { timeout: WAIT });
+  expectText(await a.textContent('#status'), /1009.*Not reconnecting/, '#status');
+  await a.waitForSelector('#reconnect', { state: 'visible' });
+  const opened = sockets.get('A').opened;
+  await a.waitForTimeout(3000); // the first automatic reconnect would come after 1 s
+  if (sockets.get('A').opened !== opened) throw new Error('the page reconnected by itself after 1009');
+  await a.click('#reconnect');
+  await a.waitForSelector('body[data-conn="open"]');
+  await a.waitForSelector('#reconnect', { state: 'hidden' });
+  await roomReady(a, roomId);
+  await sendText(a, 'back after reconnect');
+  await sees(b, 'back after reconnect', 'B');
+}
+
+// Sign-in never says which of name and password was wrong; sign-up names the broken rule.
+async function authErrors(c, suffix) {
+  const attempt = async (button, name, password) => {
+    await c.evaluate(() => { document.getElementById('status').textContent = ''; });
+    await c.fill('#name', name);
+    await c.fill('#password', password);
+    await c.click(button);
+    await c.waitForFunction(() => document.getElementById('status').textContent !== '');
+    return c.textContent('#status');
+  };
+  for (const [name, password] of [['nobody_' + suffix, 'some-password'], ['alice_' + suffix, 'wrong-password']]) {
+    const status = await attempt('#signin', name, password);
+    expectText(status, /^Sign in failed: wrong name or password$/, `sign-in as ${name}`);
+  }
+  const rules = [
+    ['bad name!', 'long-enough-pw', /only letters .*digits, '_', '-' and '\.'/],
+    ['x'.repeat(33), 'long-enough-pw', /1 to 32 characters/],
+    ['', 'long-enough-pw', null], // the page asks for a name itself
+    ['carol_' + suffix, 'short', /8 to 128 bytes/],
+    ['alice_' + suffix.toUpperCase(), 'long-enough-pw', /taken/],
+  ];
+  for (const [name, password, rule] of rules) {
+    const status = await attempt('#signup', name, password);
+    expectText(status, rule || /Enter a name and a password/, `sign-up as ${JSON.stringify(name)}`);
+    if (/invalid (argument|token)/.test(status)) throw new Error(`sign-up shows a bare code text: ${status}`);
+  }
+}
+
+// Steps run in order on shared pages; after a failure the rest still run, for their diagnostics.
+const results = [];
+async function step(name, body) {
+  try {
+    await body();
+    results.push(true);
+    console.log('ok - ' + name);
+  } catch (e) {
+    results.push(false);
+    console.log('FAIL - ' + name);
+    console.log(e && e.stack ? e.stack : String(e));
+  }
+}
+
 try {
-  await main();
-  console.log('ok - two users chat through the web page');
+  const suffix = Math.random().toString(36).slice(2, 8);
+  const a = await openUser('A');
+  const b = await openUser('B');
+  let roomId;
+  await step('two users chat through the web page', async () => { roomId = await chat(a, b, suffix); });
+  if (roomId) {
+    await step('an over-limit message is refused in the page with its reason, no reconnect', () => overLimit(a, b));
+    await step('a final close (1009) stops the page until Reconnect', () => finalClose(a, b, roomId));
+    const d = await openUser('D');
+    await step('a failed message is sent again by Retry, and only then', () => retryFailed(d, b, suffix, roomId));
+  }
+  const c = await openUser('C');
+  await step('sign-in and sign-up errors say what was wrong', () => authErrors(c, suffix));
+  await step('no page errors and no CSP violations', async () => {
+    const bad = logs.filter((l) => l.includes('pageerror') || l.includes('CSP violation') || l.includes('Refused to'));
+    if (bad.length) throw new Error(bad.join('\n'));
+  });
 } catch (e) {
-  failed = true;
-  console.log('FAIL - two users chat through the web page');
-  console.log(e && e.stack ? e.stack : String(e));
+  results.push(false);
+  console.log('FAIL - setting up the browsers: ' + (e && e.stack ? e.stack : String(e)));
+}
+const failures = results.filter((r) => !r).length;
+if (failures) {
   for (const l of logs) console.log(l);
   if (SCREENSHOT && contexts[0]) {
     try { await contexts[0].pages()[0].screenshot({ path: SCREENSHOT, fullPage: true }); } catch (_) { /* best effort */ }
   }
-} finally {
-  for (const c of contexts) await c.close().catch(() => {});
-  for (const d of dirs) await rm(d, { recursive: true, force: true }).catch(() => {});
 }
-console.log(failed ? '0 passed, 1 failed' : '1 passed, 0 failed');
-process.exit(failed ? 1 : 0);
+for (const c of contexts) await c.close().catch(() => {});
+for (const d of dirs) await rm(d, { recursive: true, force: true }).catch(() => {});
+console.log(`${results.length - failures} passed, ${failures} failed`);
+process.exit(failures ? 1 : 0);
