@@ -86,7 +86,6 @@ enum Command {
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         durable: bool,
     },
-    /// Write-behind into Postgres: batched against one INSERT per message.
     /// Two nodes (Redis + a scratch Postgres database): delivery latency on the owner's node
     /// against the other node, and Redis PUBLISH per message per destination node.
     Cluster {
@@ -104,6 +103,7 @@ enum Command {
         #[arg(long)]
         remote_sender: bool,
     },
+    /// Write-behind into Postgres: batched against one INSERT per message.
     PgWrite {
         #[arg(long, default_value_t = 500_000)]
         batched: u64,
