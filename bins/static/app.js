@@ -1,711 +1,588 @@
-// Switchboard web client: plain ES2020, no dependencies.
-'use strict';
-(() => {
-  // ---------------------------------------------------------------- MessagePack
-  const utf8enc = new TextEncoder();
-  const utf8dec = new TextDecoder();
+// Switchboard web client: plain ES2020 modules, no dependencies.
+import { mpDecode, mpEncode } from './msgpack.js';
 
-  function mpEncode(value) {
-    const out = [];
-    const u8 = (b) => out.push(b & 0xff);
-    const be = (n, bytes) => { for (let i = bytes - 1; i >= 0; i--) u8(Math.floor(n / 2 ** (8 * i))); };
-    const raw = (bytes) => { for (const b of bytes) out.push(b); };
-    const head = (len, fix, fixMax, c8, c16, c32) => {
-      if (len <= fixMax) u8(fix | len);
-      else if (c8 !== null && len < 0x100) { u8(c8); u8(len); }
-      else if (len < 0x10000) { u8(c16); be(len, 2); }
-      else { u8(c32); be(len, 4); }
-    };
-    const enc = (v) => {
-      if (v === null || v === undefined) u8(0xc0);
-      else if (v === false) u8(0xc2);
-      else if (v === true) u8(0xc3);
-      else if (typeof v === 'number') {
-        if (Number.isInteger(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER) {
-          if (v >= 0) {
-            if (v < 0x80) u8(v);
-            else if (v < 0x100) { u8(0xcc); u8(v); }
-            else if (v < 0x10000) { u8(0xcd); be(v, 2); }
-            else if (v < 0x100000000) { u8(0xce); be(v, 4); }
-            else { u8(0xcf); be(v, 8); }
-          } else if (v >= -32) u8(0xe0 | (v + 32));
-          else if (v >= -0x80) { u8(0xd0); u8(v); }
-          else if (v >= -0x8000) { u8(0xd1); be(v + 0x10000, 2); }
-          else if (v >= -0x80000000) { u8(0xd2); be(v + 0x100000000, 4); }
-          else {
-            u8(0xd3);
-            const big = BigInt.asUintN(64, BigInt(v));
-            be(Number(big >> 32n), 4); be(Number(big & 0xffffffffn), 4);
-          }
-        } else {
-          const b = new Uint8Array(8);
-          new DataView(b.buffer).setFloat64(0, v);
-          u8(0xcb); raw(b);
-        }
-      } else if (typeof v === 'string') {
-        const b = utf8enc.encode(v);
-        head(b.length, 0xa0, 31, 0xd9, 0xda, 0xdb); raw(b);
-      } else if (v instanceof Uint8Array) {
-        head(v.length, 0, -1, 0xc4, 0xc5, 0xc6); raw(v);
-      } else if (Array.isArray(v)) {
-        head(v.length, 0x90, 15, null, 0xdc, 0xdd); v.forEach(enc);
-      } else if (typeof v === 'object') {
-        const keys = Object.keys(v).filter((k) => v[k] !== undefined);
-        head(keys.length, 0x80, 15, null, 0xde, 0xdf);
-        for (const k of keys) { enc(k); enc(v[k]); }
-      } else throw new TypeError('cannot encode ' + typeof v);
-    };
-    enc(value);
-    return new Uint8Array(out);
+const utf8enc = new TextEncoder();
+
+// ---------------------------------------------------------------- state
+const $ = (id) => document.getElementById(id);
+const TOKEN_KEY = 'switchboard.token';
+const USER_KEY = 'switchboard.user';
+
+const state = {
+  token: localStorage.getItem(TOKEN_KEY),
+  me: JSON.parse(localStorage.getItem(USER_KEY) || 'null'),
+  ws: null,
+  connected: false,
+  hello: null,
+  nextRid: 1,
+  pending: new Map(), // rid -> {resolve, reject, frame}
+  rooms: new Map(), // id -> room
+  current: null,
+  presence: new Map(), // user id -> status
+  subscribed: new Set(),
+  backoff: 1000,
+  reconnectTimer: null,
+  farewell: null, // the server's `disconnect` frame, until the close that follows it
+};
+
+// Closes that mean a client bug or a refusal (PROTOCOL §8.10, §10): reconnecting would repeat
+// it, so the page stops and offers a Reconnect button instead of looping.
+const FINAL_CLOSES = new Set([1002, 1003, 1007, 1008, 1009, 1010, 4001, 4009]);
+
+const cmpPos = (a, b) => (a.epoch - b.epoch) || (a.seq - b.seq);
+const posKey = (p) => p.epoch + ':' + p.seq;
+const userName = (id) => (state.me && id === state.me.id ? state.me.name : 'user ' + id);
+const newCmid = () => {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+};
+
+function room(id, info) {
+  let r = state.rooms.get(id);
+  if (!r) {
+    r = { id, name: 'room ' + id, kind: '', joined: false, loaded: false, more: false, last: null,
+      msgs: [], keys: new Set(), outbox: new Map(), reads: new Map(), typing: new Map(),
+      members: new Set(), marked: null };
+    state.rooms.set(id, r);
   }
+  if (info) { r.name = info.name; r.kind = info.kind; }
+  return r;
+}
 
-  function mpDecode(buffer) {
-    const bytes = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let p = 0;
-    const need = (n) => { if (p + n > bytes.length) throw new Error('msgpack: truncated'); };
-    const uint = (n) => {
-      need(n);
-      let v = 0;
-      for (let i = 0; i < n; i++) v = v * 256 + bytes[p++];
-      return v;
-    };
-    const int = (n) => {
-      need(n);
-      const v = n === 1 ? dv.getInt8(p) : n === 2 ? dv.getInt16(p) : n === 4 ? dv.getInt32(p)
-        : Number(dv.getBigInt64(p));
-      p += n;
-      return v;
-    };
-    const str = (n) => { need(n); const s = utf8dec.decode(bytes.subarray(p, p + n)); p += n; return s; };
-    const bin = (n) => { need(n); const b = bytes.slice(p, p + n); p += n; return b; };
-    const arr = (n) => { const a = new Array(n); for (let i = 0; i < n; i++) a[i] = dec(); return a; };
-    const map = (n) => {
-      const o = {};
-      for (let i = 0; i < n; i++) { const k = dec(); o[String(k)] = dec(); }
-      return o;
-    };
-    const dec = () => {
-      need(1);
-      const t = bytes[p++];
-      if (t < 0x80) return t;
-      if (t < 0x90) return map(t & 0x0f);
-      if (t < 0xa0) return arr(t & 0x0f);
-      if (t < 0xc0) return str(t & 0x1f);
-      if (t >= 0xe0) return t - 0x100;
-      switch (t) {
-        case 0xc0: return null;
-        case 0xc2: return false;
-        case 0xc3: return true;
-        case 0xc4: return bin(uint(1));
-        case 0xc5: return bin(uint(2));
-        case 0xc6: return bin(uint(4));
-        case 0xca: { need(4); const f = dv.getFloat32(p); p += 4; return f; }
-        case 0xcb: { need(8); const f = dv.getFloat64(p); p += 8; return f; }
-        case 0xcc: return uint(1);
-        case 0xcd: return uint(2);
-        case 0xce: return uint(4);
-        case 0xcf: return uint(8);
-        case 0xd0: return int(1);
-        case 0xd1: return int(2);
-        case 0xd2: return int(4);
-        case 0xd3: return int(8);
-        case 0xd9: return str(uint(1));
-        case 0xda: return str(uint(2));
-        case 0xdb: return str(uint(4));
-        case 0xdc: return arr(uint(2));
-        case 0xdd: return arr(uint(4));
-        case 0xde: return map(uint(2));
-        case 0xdf: return map(uint(4));
-        default: throw new Error('msgpack: unsupported type 0x' + t.toString(16));
-      }
-    };
-    const v = dec();
-    if (p !== bytes.length) throw new Error('msgpack: trailing bytes');
-    return v;
+function setStatus(text, isError) {
+  $('status').textContent = text;
+  $('status').classList.toggle('error', !!isError);
+}
+
+// ---------------------------------------------------------------- HTTP API
+async function api(method, path, body) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (state.token) headers.Authorization = 'Bearer ' + state.token;
+  const res = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  let json = null;
+  try { json = await res.json(); } catch (_) { /* empty or not JSON */ }
+  if (!res.ok) {
+    const e = (json && json.error) || {};
+    const err = new Error(e.message || res.status + ' ' + res.statusText);
+    err.code = e.code; err.status = res.status;
+    throw err;
   }
+  return json;
+}
 
-  // ---------------------------------------------------------------- state
-  const $ = (id) => document.getElementById(id);
-  const TOKEN_KEY = 'switchboard.token';
-  const USER_KEY = 'switchboard.user';
+async function authenticate(kind) {
+  const name = $('name').value.trim();
+  const password = $('password').value;
+  if (!name || !password) { setStatus('Enter a name and a password', true); return; }
+  try {
+    const res = await api('POST', '/api/' + kind, { name, password });
+    state.token = res.token;
+    state.me = res.user;
+    localStorage.setItem(TOKEN_KEY, res.token);
+    localStorage.setItem(USER_KEY, JSON.stringify(res.user));
+    $('password').value = '';
+    setStatus(kind === 'signup' ? 'Welcome, ' + res.user.name : 'Signed in');
+    start();
+  } catch (e) {
+    // Sign-in does not say which of the two was wrong; sign-up names the rule that failed.
+    if (kind === 'signin' && e.code === 2001) setStatus('Sign in failed: wrong name or password', true);
+    else setStatus((kind === 'signup' ? 'Sign up' : 'Sign in') + ' failed: ' + e.message, true);
+  }
+}
 
-  const state = {
-    token: localStorage.getItem(TOKEN_KEY),
-    me: JSON.parse(localStorage.getItem(USER_KEY) || 'null'),
-    ws: null,
-    connected: false,
-    hello: null,
-    nextRid: 1,
-    pending: new Map(), // rid -> {resolve, reject, frame}
-    rooms: new Map(), // id -> room
-    current: null,
-    presence: new Map(), // user id -> status
-    subscribed: new Set(),
-    backoff: 1000,
-    reconnectTimer: null,
-    farewell: null, // the server's `disconnect` frame, until the close that follows it
+function signOut(message) {
+  clearTimeout(state.reconnectTimer);
+  $('reconnect').hidden = true;
+  if (state.ws) { state.ws.onclose = null; state.ws.close(1000); }
+  Object.assign(state, { ws: null, connected: false, token: null, me: null, current: null });
+  state.rooms.clear(); state.presence.clear(); state.subscribed.clear();
+  failPending('signed out');
+  localStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(USER_KEY);
+  document.body.dataset.conn = 'closed';
+  render();
+  setStatus(message || 'Signed out');
+}
+
+async function loadRooms() {
+  try {
+    const res = await api('GET', '/api/rooms');
+    for (const info of res.rooms || []) room(info.id, info);
+    renderRooms();
+  } catch (e) {
+    if (e.status === 401) signOut('Session expired: sign in again');
+    else setStatus('Could not load rooms: ' + e.message, true);
+  }
+}
+
+// ---------------------------------------------------------------- WebSocket
+function connect() {
+  if (!state.token) return;
+  const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host
+    + '/ws?token=' + encodeURIComponent(state.token);
+  const ws = new WebSocket(url, ['switchboard.v1']);
+  ws.binaryType = 'arraybuffer';
+  state.ws = ws;
+  state.farewell = null;
+  let greeted = false;
+  ws.onmessage = (ev) => {
+    let frame;
+    try { frame = mpDecode(ev.data); } catch (e) { setStatus('Bad frame from server: ' + e.message, true); return; }
+    if (frame.type === 'hello') greeted = true;
+    onFrame(frame);
   };
-
-  // Closes that mean a client bug or a refusal (PROTOCOL §8.10, §10): reconnecting would repeat
-  // it, so the page stops and offers a Reconnect button instead of looping.
-  const FINAL_CLOSES = new Set([1002, 1003, 1007, 1008, 1009, 1010, 4001, 4009]);
-
-  const cmpPos = (a, b) => (a.epoch - b.epoch) || (a.seq - b.seq);
-  const posKey = (p) => p.epoch + ':' + p.seq;
-  const userName = (id) => (state.me && id === state.me.id ? state.me.name : 'user ' + id);
-  const newCmid = () => {
-    if (crypto.randomUUID) return crypto.randomUUID();
-    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
-  };
-
-  function room(id, info) {
-    let r = state.rooms.get(id);
-    if (!r) {
-      r = { id, name: 'room ' + id, kind: '', joined: false, loaded: false, more: false, last: null,
-        msgs: [], keys: new Set(), outbox: new Map(), reads: new Map(), typing: new Map(),
-        members: new Set(), marked: null };
-      state.rooms.set(id, r);
-    }
-    if (info) { r.name = info.name; r.kind = info.kind; }
-    return r;
-  }
-
-  function setStatus(text, isError) {
-    $('status').textContent = text;
-    $('status').classList.toggle('error', !!isError);
-  }
-
-  // ---------------------------------------------------------------- HTTP API
-  async function api(method, path, body) {
-    const headers = { 'Content-Type': 'application/json' };
-    if (state.token) headers.Authorization = 'Bearer ' + state.token;
-    const res = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined });
-    let json = null;
-    try { json = await res.json(); } catch (_) { /* empty or not JSON */ }
-    if (!res.ok) {
-      const e = (json && json.error) || {};
-      const err = new Error(e.message || res.status + ' ' + res.statusText);
-      err.code = e.code; err.status = res.status;
-      throw err;
-    }
-    return json;
-  }
-
-  async function authenticate(kind) {
-    const name = $('name').value.trim();
-    const password = $('password').value;
-    if (!name || !password) { setStatus('Enter a name and a password', true); return; }
-    try {
-      const res = await api('POST', '/api/' + kind, { name, password });
-      state.token = res.token;
-      state.me = res.user;
-      localStorage.setItem(TOKEN_KEY, res.token);
-      localStorage.setItem(USER_KEY, JSON.stringify(res.user));
-      $('password').value = '';
-      setStatus(kind === 'signup' ? 'Welcome, ' + res.user.name : 'Signed in');
-      start();
-    } catch (e) {
-      // Sign-in does not say which of the two was wrong; sign-up names the rule that failed.
-      if (kind === 'signin' && e.code === 2001) setStatus('Sign in failed: wrong name or password', true);
-      else setStatus((kind === 'signup' ? 'Sign up' : 'Sign in') + ' failed: ' + e.message, true);
-    }
-  }
-
-  function signOut(message) {
-    clearTimeout(state.reconnectTimer);
-    $('reconnect').hidden = true;
-    if (state.ws) { state.ws.onclose = null; state.ws.close(1000); }
-    Object.assign(state, { ws: null, connected: false, token: null, me: null, current: null });
-    state.rooms.clear(); state.presence.clear(); state.subscribed.clear();
-    failPending('signed out');
-    localStorage.removeItem(TOKEN_KEY);
-    localStorage.removeItem(USER_KEY);
-    document.body.dataset.conn = 'closed';
-    render();
-    setStatus(message || 'Signed out');
-  }
-
-  async function loadRooms() {
-    try {
-      const res = await api('GET', '/api/rooms');
-      for (const info of res.rooms || []) room(info.id, info);
-      renderRooms();
-    } catch (e) {
-      if (e.status === 401) signOut('Session expired: sign in again');
-      else setStatus('Could not load rooms: ' + e.message, true);
-    }
-  }
-
-  // ---------------------------------------------------------------- WebSocket
-  function connect() {
-    if (!state.token) return;
-    const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host
-      + '/ws?token=' + encodeURIComponent(state.token);
-    const ws = new WebSocket(url, ['switchboard.v1']);
-    ws.binaryType = 'arraybuffer';
-    state.ws = ws;
+  ws.onclose = (ev) => {
+    if (state.ws !== ws) return;
+    state.ws = null; state.connected = false;
+    const farewell = state.farewell;
     state.farewell = null;
-    let greeted = false;
-    ws.onmessage = (ev) => {
-      let frame;
-      try { frame = mpDecode(ev.data); } catch (e) { setStatus('Bad frame from server: ' + e.message, true); return; }
-      if (frame.type === 'hello') greeted = true;
-      onFrame(frame);
-    };
-    ws.onclose = (ev) => {
-      if (state.ws !== ws) return;
-      state.ws = null; state.connected = false;
-      const farewell = state.farewell;
-      state.farewell = null;
-      // The `disconnect` frame says more than a close that may have been lost to a reset (1006).
-      const [code, reason] = farewell ? [farewell.code, farewell.reason] : [ev.code, ev.reason];
-      const why = 'close ' + code + (reason ? ': ' + reason : '');
-      const final = farewell ? !farewell.reconnect : FINAL_CLOSES.has(ev.code);
-      document.body.dataset.conn = final ? 'stopped' : 'closed';
-      failPending('the connection closed (' + why + ')', final);
-      for (const r of state.rooms.values()) r.typing.forEach((t) => clearTimeout(t)), r.typing.clear();
-      if (final) {
-        setStatus('Disconnected (' + why + '). Not reconnecting automatically.', true);
-        $('reconnect').hidden = false;
-        render();
-        return;
-      }
-      const delay = state.backoff;
-      state.backoff = Math.min(state.backoff * 2, 10000);
-      setStatus('Disconnected (close ' + ev.code + (ev.reason ? ': ' + ev.reason : '') + '), reconnecting in '
-        + delay / 1000 + ' s', true);
+    // The `disconnect` frame says more than a close that may have been lost to a reset (1006).
+    const [code, reason] = farewell ? [farewell.code, farewell.reason] : [ev.code, ev.reason];
+    const why = 'close ' + code + (reason ? ': ' + reason : '');
+    const final = farewell ? !farewell.reconnect : FINAL_CLOSES.has(ev.code);
+    document.body.dataset.conn = final ? 'stopped' : 'closed';
+    failPending('the connection closed (' + why + ')', final);
+    for (const r of state.rooms.values()) r.typing.forEach((t) => clearTimeout(t)), r.typing.clear();
+    if (final) {
+      setStatus('Disconnected (' + why + '). Not reconnecting automatically.', true);
+      $('reconnect').hidden = false;
       render();
-      state.reconnectTimer = setTimeout(async () => {
-        if (!greeted) await loadRooms(); // a rejected upgrade may mean the token is no longer valid
-        if (state.token) connect();
-      }, delay);
-    };
-  }
-
-  // Code 0: the connection went before the reply. `final`: it will not come back by itself.
-  function failPending(why, final) {
-    for (const p of state.pending.values()) p.reject(Object.assign(new Error(why), { code: 0, final: !!final }));
-    state.pending.clear();
-  }
-
-  function reconnect() {
-    $('reconnect').hidden = true;
-    state.backoff = 1000;
-    setStatus('Reconnecting…');
-    if (!state.ws) connect();
-  }
-
-  const size = (n) => n.toLocaleString('en-US') + ' bytes';
-  const limit = (n) => size(n) + (n % 1024 === 0 ? ' (' + n / 1024 + ' KiB)' : '');
-
-  // Send a command; resolves with its reply, rejects with the error frame. A frame over the
-  // server's limit is refused here (code null), since the server would close the connection.
-  function cmd(frame, quiet) {
-    return new Promise((resolve, reject) => {
-      if (!state.ws || !state.connected) { reject(Object.assign(new Error('not connected'), { code: 0 })); return; }
-      const rid = state.nextRid;
-      const bytes = mpEncode({ ...frame, rid });
-      if (bytes.length > state.hello.max_frame_bytes) {
-        const e = new Error('frame too big: ' + size(bytes.length) + ', the limit is '
-          + limit(state.hello.max_frame_bytes));
-        if (!quiet) setStatus(e.message, true);
-        reject(Object.assign(e, { code: null }));
-        return;
-      }
-      state.nextRid++;
-      state.pending.set(rid, { resolve, reject, quiet });
-      state.ws.send(bytes);
-    });
-  }
-  const ignore = () => {};
-
-  function onFrame(f) {
-    if (f.rid !== undefined && f.rid !== null && state.pending.has(f.rid)) {
-      const p = state.pending.get(f.rid);
-      state.pending.delete(f.rid);
-      if (f.type === 'error') {
-        if (!p.quiet) setStatus('Error ' + f.code + ': ' + f.message, true);
-        p.reject(Object.assign(new Error(f.message), { code: f.code }));
-      } else p.resolve(f);
       return;
     }
-    const r = f.room !== undefined && typeof f.room === 'number' ? room(f.room) : null;
-    switch (f.type) {
-      case 'hello': onHello(f); break;
-      case 'error': setStatus('Error ' + f.code + ': ' + f.message, true); break;
-      case 'message': addMessage(r, f); renderIf(r); break;
-      case 'member_joined':
-      case 'member_left':
-        if (f.type === 'member_joined') r.members.add(f.user); else r.members.delete(f.user);
-        watchUsers([f.user]);
-        setStatus(userName(f.user) + (f.type === 'member_joined' ? ' joined ' : ' left ') + r.name);
-        renderIf(r); break;
-      case 'typing': onTyping(r, f); break;
-      case 'presence_changed': state.presence.set(f.user, f.status); render(); break;
-      case 'read_receipt': {
-        const prev = r.reads.get(f.user);
-        if (!prev || cmpPos(f.pos, prev) > 0) r.reads.set(f.user, f.pos);
-        renderIf(r); break;
-      }
-      case 'resume':
-        if (f.outcome === 'reload') { r.msgs = []; r.keys.clear(); r.loaded = false; loadNewest(r); }
-        break;
-      case 'room_reset': r.joined = false; joinRoom(r).catch(ignore); break;
-      case 'disconnect':
-        for (const rp of f.resume || []) seen(room(rp.room), rp.pos);
-        setStatus('Server disconnect ' + f.code + ': ' + f.reason, true);
-        state.farewell = f;
-        break;
-      default: break; // a late reply or an unknown event
-    }
-  }
-
-  async function onHello(f) {
-    state.hello = f;
-    state.connected = true;
-    state.backoff = 1000;
-    $('reconnect').hidden = true;
-    if (f.user) { state.me = f.user; localStorage.setItem(USER_KEY, JSON.stringify(f.user)); }
-    document.body.dataset.conn = 'open';
-    setStatus('Connected');
-    state.subscribed.clear();
+    // Jitter (PROTOCOL §8.10): pages dropped together by a node do not all return at once.
+    const delay = Math.round(state.backoff * (0.5 + Math.random() / 2));
+    state.backoff = Math.min(state.backoff * 2, 10000);
+    setStatus('Disconnected (' + why + '), reconnecting in ' + (delay / 1000).toFixed(1) + ' s', true);
     render();
-    watchUsers(state.me ? [state.me.id] : []);
-    const rejoin = [...state.rooms.values()].filter((r) => r.joined);
-    for (const r of rejoin) { r.joined = false; joinRoom(r).catch(ignore); }
-    if (state.current && !rejoin.includes(room(state.current))) openRoom(state.current);
+    state.reconnectTimer = setTimeout(async () => {
+      if (!greeted) await loadRooms(); // a rejected upgrade may mean the token is no longer valid
+      if (state.token) connect();
+    }, delay);
+  };
+}
+
+// Code 0: the connection went before the reply. `final`: it will not come back by itself.
+function failPending(why, final) {
+  for (const p of state.pending.values()) p.reject(Object.assign(new Error(why), { code: 0, final: !!final }));
+  state.pending.clear();
+}
+
+function reconnect() {
+  $('reconnect').hidden = true;
+  state.backoff = 1000;
+  setStatus('Reconnecting…');
+  if (!state.ws) connect();
+}
+
+const size = (n) => n.toLocaleString('en-US') + ' bytes';
+const limit = (n) => size(n) + (n % 1024 === 0 ? ' (' + n / 1024 + ' KiB)' : '');
+
+// Send a command; resolves with its reply, rejects with the error frame. A frame over the
+// server's limit is refused here (code null), since the server would close the connection.
+function cmd(frame, quiet) {
+  return new Promise((resolve, reject) => {
+    if (!state.ws || !state.connected) { reject(Object.assign(new Error('not connected'), { code: 0 })); return; }
+    const rid = state.nextRid;
+    const bytes = mpEncode({ ...frame, rid });
+    if (bytes.length > state.hello.max_frame_bytes) {
+      const e = new Error('frame too big: ' + size(bytes.length) + ', the limit is '
+        + limit(state.hello.max_frame_bytes));
+      if (!quiet) setStatus(e.message, true);
+      reject(Object.assign(e, { code: null }));
+      return;
+    }
+    state.nextRid++;
+    state.pending.set(rid, { resolve, reject, quiet });
+    state.ws.send(bytes);
+  });
+}
+const ignore = () => {};
+
+function onFrame(f) {
+  if (f.rid !== undefined && f.rid !== null && state.pending.has(f.rid)) {
+    const p = state.pending.get(f.rid);
+    state.pending.delete(f.rid);
+    if (f.type === 'error') {
+      if (!p.quiet) setStatus('Error ' + f.code + ': ' + f.message, true);
+      p.reject(Object.assign(new Error(f.message), { code: f.code }));
+    } else p.resolve(f);
+    return;
   }
-
-  // ---------------------------------------------------------------- rooms
-  function seen(r, pos) { if (!r.last || cmpPos(pos, r.last) > 0) r.last = pos; }
-
-  function addMessage(r, m) {
-    const key = posKey(m.pos);
-    if (state.me && m.sender === state.me.id) r.outbox.delete(m.cmid);
-    seen(r, m.pos);
-    r.members.add(m.sender);
-    watchUsers([m.sender]);
-    const t = r.typing.get(m.sender);
-    if (t) { clearTimeout(t); r.typing.delete(m.sender); }
-    if (r.keys.has(key)) return;
-    r.keys.add(key);
-    let i = r.msgs.length;
-    while (i > 0 && cmpPos(r.msgs[i - 1].pos, m.pos) > 0) i--;
-    r.msgs.splice(i, 0, m);
+  const r = f.room !== undefined && typeof f.room === 'number' ? room(f.room) : null;
+  switch (f.type) {
+    case 'hello': onHello(f); break;
+    case 'error': setStatus('Error ' + f.code + ': ' + f.message, true); break;
+    case 'message': addMessage(r, f); renderIf(r); break;
+    case 'member_joined':
+    case 'member_left':
+      if (f.type === 'member_joined') r.members.add(f.user); else r.members.delete(f.user);
+      watchUsers([f.user]);
+      setStatus(userName(f.user) + (f.type === 'member_joined' ? ' joined ' : ' left ') + r.name);
+      renderIf(r); break;
+    case 'typing': onTyping(r, f); break;
+    case 'presence_changed': state.presence.set(f.user, f.status); render(); break;
+    case 'read_receipt': {
+      const prev = r.reads.get(f.user);
+      if (!prev || cmpPos(f.pos, prev) > 0) r.reads.set(f.user, f.pos);
+      renderIf(r); break;
+    }
+    case 'resume':
+      if (f.outcome === 'reload') { r.msgs = []; r.keys.clear(); r.loaded = false; loadNewest(r); }
+      break;
+    case 'room_reset': r.joined = false; joinRoom(r).catch(ignore); break;
+    case 'disconnect':
+      for (const rp of f.resume || []) seen(room(rp.room), rp.pos);
+      setStatus('Server disconnect ' + f.code + ': ' + f.reason, true);
+      state.farewell = f;
+      break;
+    default: break; // a late reply or an unknown event
   }
+}
 
-  async function joinRoom(r) {
-    const res = await cmd({ type: 'join', room: r.id, resume: r.last || undefined });
-    room(r.id, res.room);
-    r.joined = true;
-    if (!r.loaded || !r.last) await loadNewest(r);
-    // A failed message waits for Retry: resending it by itself could repeat the failure forever.
-    for (const [cmid, o] of r.outbox) if (!o.inFlight && !o.failed) sendOutboxed(r, cmid);
-    renderRooms(); renderIf(r);
-    return r;
-  }
+async function onHello(f) {
+  state.hello = f;
+  state.connected = true;
+  state.backoff = 1000;
+  $('reconnect').hidden = true;
+  if (f.user) { state.me = f.user; localStorage.setItem(USER_KEY, JSON.stringify(f.user)); }
+  document.body.dataset.conn = 'open';
+  setStatus('Connected');
+  state.subscribed.clear();
+  render();
+  watchUsers(state.me ? [state.me.id] : []);
+  const rejoin = [...state.rooms.values()].filter((r) => r.joined);
+  for (const r of rejoin) { r.joined = false; joinRoom(r).catch(ignore); }
+  if (state.current && !rejoin.includes(room(state.current))) openRoom(state.current);
+}
 
-  async function loadNewest(r) {
-    const res = await cmd({ type: 'history', room: r.id, limit: 50 });
+// ---------------------------------------------------------------- rooms
+function seen(r, pos) { if (!r.last || cmpPos(pos, r.last) > 0) r.last = pos; }
+
+function addMessage(r, m) {
+  const key = posKey(m.pos);
+  if (state.me && m.sender === state.me.id) r.outbox.delete(m.cmid);
+  seen(r, m.pos);
+  r.members.add(m.sender);
+  watchUsers([m.sender]);
+  const t = r.typing.get(m.sender);
+  if (t) { clearTimeout(t); r.typing.delete(m.sender); }
+  if (r.keys.has(key)) return;
+  r.keys.add(key);
+  let i = r.msgs.length;
+  while (i > 0 && cmpPos(r.msgs[i - 1].pos, m.pos) > 0) i--;
+  r.msgs.splice(i, 0, m);
+}
+
+async function joinRoom(r) {
+  const res = await cmd({ type: 'join', room: r.id, resume: r.last || undefined });
+  room(r.id, res.room);
+  r.joined = true;
+  if (!r.loaded || !r.last) await loadNewest(r);
+  // A failed message waits for Retry: resending it by itself could repeat the failure forever.
+  for (const [cmid, o] of r.outbox) if (!o.inFlight && !o.failed) sendOutboxed(r, cmid);
+  renderRooms(); renderIf(r);
+  return r;
+}
+
+async function loadNewest(r) {
+  const res = await cmd({ type: 'history', room: r.id, limit: 50 });
+  for (const m of res.messages) addMessage(r, m);
+  if (!r.loaded) r.more = res.more;
+  r.loaded = true;
+  renderIf(r);
+}
+
+async function loadOlder() {
+  const r = state.current && room(state.current);
+  if (!r || !r.msgs.length) return;
+  try {
+    const res = await cmd({ type: 'history', room: r.id, before: r.msgs[0].pos, limit: 50 });
     for (const m of res.messages) addMessage(r, m);
-    if (!r.loaded) r.more = res.more;
-    r.loaded = true;
+    r.more = res.more;
+    const box = $('messages'), h = box.scrollHeight;
     renderIf(r);
-  }
+    box.scrollTop = box.scrollHeight - h;
+  } catch (_) { /* shown in status */ }
+}
 
-  async function loadOlder() {
-    const r = state.current && room(state.current);
-    if (!r || !r.msgs.length) return;
-    try {
-      const res = await cmd({ type: 'history', room: r.id, before: r.msgs[0].pos, limit: 50 });
-      for (const m of res.messages) addMessage(r, m);
-      r.more = res.more;
-      const box = $('messages'), h = box.scrollHeight;
-      renderIf(r);
-      box.scrollTop = box.scrollHeight - h;
-    } catch (_) { /* shown in status */ }
-  }
-
-  async function openRoom(id) {
-    const known = state.rooms.has(id);
-    const previous = state.current;
-    const r = room(id);
-    state.current = id;
+async function openRoom(id) {
+  const known = state.rooms.has(id);
+  const previous = state.current;
+  const r = room(id);
+  state.current = id;
+  render();
+  if (!state.connected) return;
+  try {
+    if (!r.joined) await joinRoom(r);
+    else if (!r.loaded) await loadNewest(r);
     render();
-    if (!state.connected) return;
-    try {
-      if (!r.joined) await joinRoom(r);
-      else if (!r.loaded) await loadNewest(r);
+    $('compose').focus();
+  } catch (e) {
+    // The error is in the status line; forget a room we could not join and knew nothing of.
+    if (!known && !r.joined && e.code !== 0) {
+      state.rooms.delete(id);
+      if (state.current === id) state.current = previous;
       render();
-      $('compose').focus();
-    } catch (e) {
-      // The error is in the status line; forget a room we could not join and knew nothing of.
-      if (!known && !r.joined && e.code !== 0) {
-        state.rooms.delete(id);
-        if (state.current === id) state.current = previous;
-        render();
-      }
     }
   }
+}
 
-  // ---------------------------------------------------------------- sending, typing, reads
-  function sendMessage() {
-    const r = state.current && room(state.current);
-    const text = $('compose').value;
-    if (!r || !text.trim()) return;
-    const cmid = newCmid();
-    r.outbox.set(cmid, { cmid, text, sender: state.me.id, failed: null, inFlight: false });
-    $('compose').value = '';
-    stopTyping();
-    sendOutboxed(r, cmid);
-    renderIf(r);
-  }
+// ---------------------------------------------------------------- sending, typing, reads
+function sendMessage() {
+  const r = state.current && room(state.current);
+  const text = $('compose').value;
+  if (!r || !text.trim()) return;
+  const cmid = newCmid();
+  r.outbox.set(cmid, { cmid, text, sender: state.me.id, failed: null, inFlight: false });
+  $('compose').value = '';
+  stopTyping();
+  sendOutboxed(r, cmid);
+  renderIf(r);
+}
 
-  // Why `text` cannot be sent, checked against `hello`'s limit in UTF-8 bytes; null when it can.
-  function tooLong(text) {
-    const bytes = utf8enc.encode(text).length;
-    const max = state.hello ? state.hello.max_text_bytes : Infinity;
-    return bytes > max ? 'too long: ' + size(bytes) + ', the limit is ' + limit(max) : null;
-  }
+// Why `text` cannot be sent, checked against `hello`'s limit in UTF-8 bytes; null when it can.
+function tooLong(text) {
+  const bytes = utf8enc.encode(text).length;
+  const max = state.hello ? state.hello.max_text_bytes : Infinity;
+  return bytes > max ? 'too long: ' + size(bytes) + ', the limit is ' + limit(max) : null;
+}
 
-  // Sends an outbox entry now, or leaves it queued for the next join when not connected.
-  function sendOutboxed(r, cmid) {
-    const o = r.outbox.get(cmid);
-    if (!o) return;
-    o.failed = tooLong(o.text);
-    if (o.failed || !state.connected) return;
-    o.inFlight = true;
-    cmd({ type: 'send', room: r.id, cmid, text: o.text }, true).then((res) => {
-      if (r.outbox.has(cmid)) {
-        r.outbox.delete(cmid);
-        addMessage(r, { room: r.id, pos: res.pos, sender: state.me.id, cmid, text: o.text, ts: Date.now() });
-      }
-      renderIf(r);
-    }, (e) => {
-      o.inFlight = false;
-      if (e.code === 4001) setTimeout(() => sendOutboxed(r, cmid), 1000); // busy: retry, same cmid
-      // Code 0: the connection dropped; resent on re-join unless it will not come back by itself.
-      else if (e.code !== 0 || e.final) o.failed = e.message + (e.code ? ' (error ' + e.code + ')' : '');
-      renderIf(r);
-    });
-  }
-
-  function retry(r, cmid) {
-    sendOutboxed(r, cmid);
-    renderIf(r);
-  }
-
-  function discard(r, cmid) {
-    r.outbox.delete(cmid);
-    renderIf(r);
-  }
-
-  let typingSentAt = 0;
-  let typingRoom = null;
-  function onInput() {
-    const r = state.current && room(state.current);
-    if (!r || !r.joined || !$('compose').value) return;
-    const now = Date.now();
-    if (typingRoom === r.id && now - typingSentAt < 3000) return;
-    typingSentAt = now; typingRoom = r.id;
-    cmd({ type: 'typing', room: r.id, active: true }, true).catch(ignore);
-  }
-  function stopTyping() {
-    if (typingRoom === null) return;
-    cmd({ type: 'typing', room: typingRoom, active: false }, true).catch(ignore);
-    typingRoom = null; typingSentAt = 0;
-  }
-
-  function onTyping(r, f) {
-    if (state.me && f.user === state.me.id) return;
-    clearTimeout(r.typing.get(f.user));
-    r.typing.delete(f.user);
-    if (f.active) r.typing.set(f.user, setTimeout(() => { r.typing.delete(f.user); renderIf(r); }, 5000));
-    watchUsers([f.user]);
-    renderIf(r);
-  }
-
-  let markTimer = null;
-  function scheduleMarkRead() {
-    clearTimeout(markTimer);
-    markTimer = setTimeout(() => {
-      const r = state.current && room(state.current);
-      if (!r || !r.joined || !r.last || document.visibilityState !== 'visible') return;
-      if (r.marked && cmpPos(r.last, r.marked) <= 0) return;
-      const pos = r.last;
-      r.marked = pos;
-      cmd({ type: 'mark_read', room: r.id, pos }, true).catch(() => { r.marked = null; });
-    }, 300);
-  }
-
-  // Subscribe to the presence of users we see, in small batches.
-  let watchQueue = new Set();
-  let watchTimer = null;
-  function watchUsers(ids) {
-    for (const id of ids) if (!state.subscribed.has(id)) watchQueue.add(id);
-    if (!watchQueue.size || watchTimer || !state.connected) return;
-    watchTimer = setTimeout(() => {
-      const users = [...watchQueue].slice(0, 100);
-      users.forEach((u) => { watchQueue.delete(u); state.subscribed.add(u); });
-      watchTimer = null;
-      subscribe(users);
-      if (watchQueue.size) watchUsers([]);
-    }, 200);
-  }
-  // One user we may not watch fails the whole batch: retry those one by one (and then give up).
-  function subscribe(users) {
-    cmd({ type: 'presence_subscribe', users }, true).then((res) => {
-      for (const p of res.users || []) state.presence.set(p.user, p.status);
-      renderPresence();
-    }, (e) => { if (e.code !== 0 && users.length > 1) users.forEach((u) => subscribe([u])); });
-  }
-
-  // ---------------------------------------------------------------- rendering
-  function el(tag, props, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(props || {})) {
-      if (k === 'class') e.className = v;
-      else if (k.startsWith('data-') || k.startsWith('aria-')) e.setAttribute(k, v);
-      else e[k] = v;
+// Sends an outbox entry now, or leaves it queued for the next join when not connected.
+function sendOutboxed(r, cmid) {
+  const o = r.outbox.get(cmid);
+  if (!o) return;
+  o.failed = tooLong(o.text);
+  if (o.failed || !state.connected) return;
+  o.inFlight = true;
+  cmd({ type: 'send', room: r.id, cmid, text: o.text }, true).then((res) => {
+    if (r.outbox.has(cmid)) {
+      r.outbox.delete(cmid);
+      addMessage(r, { room: r.id, pos: res.pos, sender: state.me.id, cmid, text: o.text, ts: Date.now() });
     }
-    for (const c of children) e.append(c);
-    return e;
-  }
-  const dot = (user) => el('span', { class: 'dot ' + (state.presence.get(user) || 'offline'),
-    title: state.presence.get(user) || 'offline', 'aria-label': state.presence.get(user) || 'offline' });
+    renderIf(r);
+  }, (e) => {
+    o.inFlight = false;
+    if (e.code === 4001) setTimeout(() => sendOutboxed(r, cmid), 1000); // busy: retry, same cmid
+    // Code 0: the connection dropped; resent on re-join unless it will not come back by itself.
+    else if (e.code !== 0 || e.final) o.failed = e.message + (e.code ? ' (error ' + e.code + ')' : '');
+    renderIf(r);
+  });
+}
 
-  function renderIf(r) { if (r && r.id === state.current) render(); else renderRooms(); }
+function retry(r, cmid) {
+  sendOutboxed(r, cmid);
+  renderIf(r);
+}
 
-  function renderRooms() {
-    $('rooms').replaceChildren(...[...state.rooms.values()].map((r) => el('li', {},
-      el('button', { type: 'button', 'data-room-id': r.id, 'aria-current': String(r.id === state.current),
-        onclick: () => openRoom(r.id) }, r.name + ' ', el('span', { class: 'kind' }, '#' + r.id + ' ' + r.kind)))));
-  }
+function discard(r, cmid) {
+  r.outbox.delete(cmid);
+  renderIf(r);
+}
 
-  function renderPresence() {
+let typingSentAt = 0;
+let typingRoom = null;
+function onInput() {
+  const r = state.current && room(state.current);
+  if (!r || !r.joined || !$('compose').value) return;
+  const now = Date.now();
+  if (typingRoom === r.id && now - typingSentAt < 3000) return;
+  typingSentAt = now; typingRoom = r.id;
+  cmd({ type: 'typing', room: r.id, active: true }, true).catch(ignore);
+}
+function stopTyping() {
+  if (typingRoom === null) return;
+  cmd({ type: 'typing', room: typingRoom, active: false }, true).catch(ignore);
+  typingRoom = null; typingSentAt = 0;
+}
+
+function onTyping(r, f) {
+  if (state.me && f.user === state.me.id) return;
+  clearTimeout(r.typing.get(f.user));
+  r.typing.delete(f.user);
+  if (f.active) r.typing.set(f.user, setTimeout(() => { r.typing.delete(f.user); renderIf(r); }, 5000));
+  watchUsers([f.user]);
+  renderIf(r);
+}
+
+let markTimer = null;
+function scheduleMarkRead() {
+  clearTimeout(markTimer);
+  markTimer = setTimeout(() => {
     const r = state.current && room(state.current);
-    const users = new Set(r ? r.members : []);
-    for (const u of state.subscribed) users.add(u);
-    $('presence').replaceChildren(...[...users].sort((a, b) => a - b).map((u) =>
-      el('li', { 'data-user-id': u }, dot(u), userName(u) + ' (' + (state.presence.get(u) || 'offline') + ')')));
-  }
+    if (!r || !r.joined || !r.last || document.visibilityState !== 'visible') return;
+    if (r.marked && cmpPos(r.last, r.marked) <= 0) return;
+    const pos = r.last;
+    r.marked = pos;
+    cmd({ type: 'mark_read', room: r.id, pos }, true).catch(() => { r.marked = null; });
+  }, 300);
+}
 
-  function render() {
-    const signedIn = !!state.token;
-    $('auth').hidden = signedIn;
-    $('account').hidden = !signedIn;
-    $('app').hidden = !signedIn;
-    $('whoami').textContent = state.me ? state.me.name + ' (#' + state.me.id + ')' : '';
-    renderRooms();
+// Subscribe to the presence of users we see, in small batches.
+let watchQueue = new Set();
+let watchTimer = null;
+function watchUsers(ids) {
+  for (const id of ids) if (!state.subscribed.has(id)) watchQueue.add(id);
+  if (!watchQueue.size || watchTimer || !state.connected) return;
+  watchTimer = setTimeout(() => {
+    const users = [...watchQueue].slice(0, 100);
+    users.forEach((u) => { watchQueue.delete(u); state.subscribed.add(u); });
+    watchTimer = null;
+    subscribe(users);
+    if (watchQueue.size) watchUsers([]);
+  }, 200);
+}
+// One user we may not watch fails the whole batch: retry those one by one (and then give up).
+function subscribe(users) {
+  cmd({ type: 'presence_subscribe', users }, true).then((res) => {
+    for (const p of res.users || []) state.presence.set(p.user, p.status);
     renderPresence();
-    const r = state.current && room(state.current);
-    const chat = $('chat');
-    chat.dataset.roomId = r ? r.id : '';
-    chat.dataset.ready = r && r.joined && r.loaded ? '1' : '0';
-    $('room-title').textContent = r ? r.name + (r.kind ? ' (' + r.kind + ')' : '') + ' #' + r.id : 'No room open';
-    $('older').hidden = !(r && r.more && r.msgs.length);
-    $('compose').disabled = $('send').disabled = !(r && r.joined && state.connected);
-    const box = $('messages');
-    const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-    const items = [];
-    if (r) {
-      for (const m of r.msgs) {
-        items.push(el('div', { class: 'msg', 'data-epoch': m.pos.epoch, 'data-seq': m.pos.seq, 'data-cmid': m.cmid,
-          'data-sender': m.sender },
-        el('div', { class: 'meta' }, dot(m.sender), userName(m.sender) + ' · '
-          + new Date(m.ts).toLocaleTimeString()),
-        el('div', { class: 'text' }, m.text)));
-      }
-      for (const o of r.outbox.values()) {
-        const progress = o.failed ? 'not sent' : o.inFlight ? 'sending…' : 'waiting for the connection';
-        items.push(el('div', { class: 'msg pending' + (o.failed ? ' failed' : ''), 'data-cmid': o.cmid,
-          'data-pending': '1' },
-        el('div', { class: 'meta' }, dot(o.sender), userName(o.sender) + ' · ' + progress),
-        el('div', { class: 'text' }, o.text),
-        o.failed ? el('div', { class: 'failure' },
-          el('span', { class: 'reason' }, o.failed),
-          el('button', { type: 'button', class: 'secondary retry', onclick: () => retry(r, o.cmid) }, 'Retry'),
-          el('button', { type: 'button', class: 'secondary delete', onclick: () => discard(r, o.cmid) }, 'Delete'))
-          : ''));
-      }
-    }
-    box.replaceChildren(...items);
-    if (atBottom) box.scrollTop = box.scrollHeight;
-    let receipt = '';
-    if (r && r.msgs.length) {
-      const lastPos = r.msgs[r.msgs.length - 1].pos;
-      const readers = [...r.reads].filter(([u, p]) => (!state.me || u !== state.me.id) && cmpPos(p, lastPos) >= 0);
-      if (readers.length) receipt = 'read by ' + readers.length;
-    }
-    $('receipt').textContent = receipt;
-    const typers = r ? [...r.typing.keys()].map(userName) : [];
-    $('typing').textContent = typers.length
-      ? typers.join(', ') + (typers.length === 1 ? ' is' : ' are') + ' typing…' : '';
-    if (r) scheduleMarkRead();
+  }, (e) => { if (e.code !== 0 && users.length > 1) users.forEach((u) => subscribe([u])); });
+}
+
+// ---------------------------------------------------------------- rendering
+function el(tag, props, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('data-') || k.startsWith('aria-')) e.setAttribute(k, v);
+    else e[k] = v;
   }
+  for (const c of children) e.append(c);
+  return e;
+}
+const dot = (user) => el('span', { class: 'dot ' + (state.presence.get(user) || 'offline'),
+  title: state.presence.get(user) || 'offline', 'aria-label': state.presence.get(user) || 'offline' });
 
-  // ---------------------------------------------------------------- wiring
-  function start() {
-    render();
-    loadRooms();
-    if (!state.ws) connect();
-  }
+function renderIf(r) { if (r && r.id === state.current) render(); else renderRooms(); }
 
-  $('auth').addEventListener('submit', (e) => { e.preventDefault(); authenticate('signin'); });
-  $('signup').addEventListener('click', () => authenticate('signup'));
-  $('signout').addEventListener('click', () => signOut());
-  $('reconnect').addEventListener('click', reconnect);
-  $('create-form').addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const name = $('room-name').value.trim();
-    if (!name) return;
-    try {
-      const res = await cmd({ type: 'create_room', name, visibility: $('room-private').checked ? 'private' : 'public' });
-      room(res.room.id, res.room);
-      $('room-name').value = '';
-      setStatus('Created room ' + res.room.name + ' (#' + res.room.id + ')');
-      openRoom(res.room.id);
-    } catch (_) { /* shown in status */ }
-  });
-  $('join-form').addEventListener('submit', (e) => {
-    e.preventDefault();
-    const id = Number($('join-id').value);
-    if (Number.isInteger(id) && id > 0) { $('join-id').value = ''; openRoom(id); }
-  });
-  $('direct-form').addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const user = Number($('direct-id').value);
-    if (!Number.isInteger(user) || user <= 0) return;
-    try {
-      const res = await cmd({ type: 'open_direct', user });
-      room(res.room.id, res.room);
-      $('direct-id').value = '';
-      openRoom(res.room.id);
-    } catch (_) { /* shown in status */ }
-  });
-  $('invite-form').addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const user = Number($('invite-id').value);
-    if (!state.current || !Number.isInteger(user) || user <= 0) { setStatus('Open a room first', true); return; }
-    try {
-      await cmd({ type: 'invite', room: state.current, user });
-      $('invite-id').value = '';
-      setStatus('Invited ' + userName(user) + ' into ' + room(state.current).name);
-    } catch (_) { /* shown in status */ }
-  });
-  $('compose-form').addEventListener('submit', (e) => { e.preventDefault(); sendMessage(); });
-  $('compose').addEventListener('input', onInput);
-  $('compose').addEventListener('blur', stopTyping);
-  $('older').addEventListener('click', loadOlder);
-  document.addEventListener('visibilitychange', () => {
-    if (state.connected) {
-      cmd({ type: 'set_presence', status: document.visibilityState === 'visible' ? 'online' : 'away' }, true)
-        .catch(ignore);
+function renderRooms() {
+  $('rooms').replaceChildren(...[...state.rooms.values()].map((r) => el('li', {},
+    el('button', { type: 'button', 'data-room-id': r.id, 'aria-current': String(r.id === state.current),
+      onclick: () => openRoom(r.id) }, r.name + ' ', el('span', { class: 'kind' }, '#' + r.id + ' ' + r.kind)))));
+}
+
+function renderPresence() {
+  const r = state.current && room(state.current);
+  const users = new Set(r ? r.members : []);
+  for (const u of state.subscribed) users.add(u);
+  $('presence').replaceChildren(...[...users].sort((a, b) => a - b).map((u) =>
+    el('li', { 'data-user-id': u }, dot(u), userName(u) + ' (' + (state.presence.get(u) || 'offline') + ')')));
+}
+
+function render() {
+  const signedIn = !!state.token;
+  $('auth').hidden = signedIn;
+  $('account').hidden = !signedIn;
+  $('app').hidden = !signedIn;
+  $('whoami').textContent = state.me ? state.me.name + ' (#' + state.me.id + ')' : '';
+  renderRooms();
+  renderPresence();
+  const r = state.current && room(state.current);
+  const chat = $('chat');
+  chat.dataset.roomId = r ? r.id : '';
+  chat.dataset.ready = r && r.joined && r.loaded ? '1' : '0';
+  $('room-title').textContent = r ? r.name + (r.kind ? ' (' + r.kind + ')' : '') + ' #' + r.id : 'No room open';
+  $('older').hidden = !(r && r.more && r.msgs.length);
+  $('compose').disabled = $('send').disabled = !(r && r.joined && state.connected);
+  const box = $('messages');
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  const items = [];
+  if (r) {
+    for (const m of r.msgs) {
+      items.push(el('div', { class: 'msg', 'data-epoch': m.pos.epoch, 'data-seq': m.pos.seq, 'data-cmid': m.cmid,
+        'data-sender': m.sender },
+      el('div', { class: 'meta' }, dot(m.sender), userName(m.sender) + ' · '
+        + new Date(m.ts).toLocaleTimeString()),
+      el('div', { class: 'text' }, m.text)));
     }
-    if (state.current) scheduleMarkRead();
-  });
+    for (const o of r.outbox.values()) {
+      const progress = o.failed ? 'not sent' : o.inFlight ? 'sending…' : 'waiting for the connection';
+      items.push(el('div', { class: 'msg pending' + (o.failed ? ' failed' : ''), 'data-cmid': o.cmid,
+        'data-pending': '1' },
+      el('div', { class: 'meta' }, dot(o.sender), userName(o.sender) + ' · ' + progress),
+      el('div', { class: 'text' }, o.text),
+      o.failed ? el('div', { class: 'failure' },
+        el('span', { class: 'reason' }, o.failed),
+        el('button', { type: 'button', class: 'secondary retry', onclick: () => retry(r, o.cmid) }, 'Retry'),
+        el('button', { type: 'button', class: 'secondary delete', onclick: () => discard(r, o.cmid) }, 'Delete'))
+        : ''));
+    }
+  }
+  box.replaceChildren(...items);
+  if (atBottom) box.scrollTop = box.scrollHeight;
+  let receipt = '';
+  if (r && r.msgs.length) {
+    const lastPos = r.msgs[r.msgs.length - 1].pos;
+    const readers = [...r.reads].filter(([u, p]) => (!state.me || u !== state.me.id) && cmpPos(p, lastPos) >= 0);
+    if (readers.length) receipt = 'read by ' + readers.length;
+  }
+  $('receipt').textContent = receipt;
+  const typers = r ? [...r.typing.keys()].map(userName) : [];
+  $('typing').textContent = typers.length
+    ? typers.join(', ') + (typers.length === 1 ? ' is' : ' are') + ' typing…' : '';
+  if (r) scheduleMarkRead();
+}
 
-  window.switchboard = { state };
-  if (state.token) start(); else render();
-})();
+// ---------------------------------------------------------------- wiring
+function start() {
+  render();
+  loadRooms();
+  if (!state.ws) connect();
+}
+
+$('auth').addEventListener('submit', (e) => { e.preventDefault(); authenticate('signin'); });
+$('signup').addEventListener('click', () => authenticate('signup'));
+$('signout').addEventListener('click', () => signOut());
+$('reconnect').addEventListener('click', reconnect);
+$('create-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const name = $('room-name').value.trim();
+  if (!name) return;
+  try {
+    const res = await cmd({ type: 'create_room', name, visibility: $('room-private').checked ? 'private' : 'public' });
+    room(res.room.id, res.room);
+    $('room-name').value = '';
+    setStatus('Created room ' + res.room.name + ' (#' + res.room.id + ')');
+    openRoom(res.room.id);
+  } catch (_) { /* shown in status */ }
+});
+$('join-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const id = Number($('join-id').value);
+  if (Number.isInteger(id) && id > 0) { $('join-id').value = ''; openRoom(id); }
+});
+$('direct-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const user = Number($('direct-id').value);
+  if (!Number.isInteger(user) || user <= 0) return;
+  try {
+    const res = await cmd({ type: 'open_direct', user });
+    room(res.room.id, res.room);
+    $('direct-id').value = '';
+    openRoom(res.room.id);
+  } catch (_) { /* shown in status */ }
+});
+$('invite-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const user = Number($('invite-id').value);
+  if (!state.current || !Number.isInteger(user) || user <= 0) { setStatus('Open a room first', true); return; }
+  try {
+    await cmd({ type: 'invite', room: state.current, user });
+    $('invite-id').value = '';
+    setStatus('Invited ' + userName(user) + ' into ' + room(state.current).name);
+  } catch (_) { /* shown in status */ }
+});
+$('compose-form').addEventListener('submit', (e) => { e.preventDefault(); sendMessage(); });
+$('compose').addEventListener('input', onInput);
+$('compose').addEventListener('blur', stopTyping);
+$('older').addEventListener('click', loadOlder);
+document.addEventListener('visibilitychange', () => {
+  if (state.connected) {
+    cmd({ type: 'set_presence', status: document.visibilityState === 'visible' ? 'online' : 'away' }, true)
+      .catch(ignore);
+  }
+  if (state.current) scheduleMarkRead();
+});
+
+window.switchboard = { state };
+if (state.token) start(); else render();

@@ -10,7 +10,7 @@ use axum::Json;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use switchboard_actors::Hub;
 use switchboard_engine::ErrorCode;
@@ -35,21 +35,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/app.css",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-                    include_str!("../../static/app.css"),
-                )
-            }),
+            page_file(CSS, include_str!("../../static/app.css")),
         )
         .route(
             "/app.js",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-                    include_str!("../../static/app.js"),
-                )
-            }),
+            page_file(JS, include_str!("../../static/app.js")),
+        )
+        .route(
+            "/msgpack.js",
+            page_file(JS, include_str!("../../static/msgpack.js")),
         )
         // The page has no icon; an empty answer keeps browsers from logging a 404 for it.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
@@ -63,6 +57,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/rooms/{id}/history", get(api::history))
         .route("/api/search", get(api::search))
         .with_state(state)
+}
+
+const CSS: &str = "text/css; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// A file of the web page, compiled into the binary. The page keeps its script and style in
+/// such files, so it runs under a Content-Security-Policy that forbids inline code.
+fn page_file(content_type: &'static str, body: &'static str) -> MethodRouter<AppState> {
+    get(move || async move { ([(header::CONTENT_TYPE, content_type)], body) })
 }
 
 /// An error response with its code.
