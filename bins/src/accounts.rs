@@ -2,6 +2,7 @@
 //! and the HS256 key that signs tokens. Hashing runs on the blocking pool, never on a runtime
 //! thread.
 
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -29,6 +30,10 @@ pub struct Session {
     pub user: UserInfo,
 }
 
+/// Longest password accepted at sign-up and sign-in, in bytes: bounds the hashing work a
+/// request can ask for.
+pub const MAX_PASSWORD_BYTES: usize = 128;
+
 fn valid_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
         && name
@@ -52,7 +57,7 @@ impl Accounts {
     }
 
     pub async fn sign_up(&self, name: &str, password: &str) -> Result<Session, ErrorCode> {
-        if !valid_name(name) || !(8..=128).contains(&password.len()) {
+        if !valid_name(name) || !(8..=MAX_PASSWORD_BYTES).contains(&password.len()) {
             return Err(ErrorCode::InvalidArgument);
         }
         let (argon2, password) = (self.argon2.clone(), password.to_owned());
@@ -79,6 +84,9 @@ impl Accounts {
     }
 
     pub async fn sign_in(&self, name: &str, password: &str) -> Result<Session, ErrorCode> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(ErrorCode::InvalidArgument);
+        }
         let found = self
             .store
             .user_by_name(name)
@@ -132,12 +140,13 @@ pub fn token_secret(config: &AuthConfig, data_dir: &Path) -> std::io::Result<Vec
         _ => {
             let mut secret = vec![0u8; 32];
             rand::rng().fill_bytes(&mut secret);
-            std::fs::write(&path, &secret)?;
+            // Created 0600, never readable by others even for a moment (a chmod after writing
+            // would leave a window).
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
             #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-            }
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(&path)?.write_all(&secret)?;
             Ok(secret)
         }
     }

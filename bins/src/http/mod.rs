@@ -1,10 +1,16 @@
 //! The axum router. HTTP errors carry the same codes as WebSocket `error` frames:
 //! `{"error": {"code": 2001, "message": "invalid token"}}`.
+//!
+//! # Layout
+//! - [`edge`]: around every route: security headers, the error shape, request limits.
+//! - `api`: the JSON routes. `ws`: the WebSocket upgrade.
 
 mod api;
+pub mod edge;
 mod ws;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -25,13 +31,28 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub metrics: PrometheusHandle,
     pub limits: Limits,
+    /// `http.body_read_timeout_ms`: the time a request body may take to arrive.
+    pub body_read_timeout: Duration,
+    /// `http.max_body_bytes`: the largest request body read.
+    pub max_body_bytes: usize,
 }
+
+pub use edge::error_response;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/",
             get(|| async { Html(include_str!("../../static/index.html")) }),
+        )
+        .route(
+            "/app.css",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+                    include_str!("../../static/app.css"),
+                )
+            }),
         )
         .route(
             "/app.js",
@@ -51,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/rooms", get(api::rooms))
         .route("/api/rooms/{id}/history", get(api::history))
         .route("/api/search", get(api::search))
+        .layer(axum::middleware::from_fn(edge::edge))
         .with_state(state)
 }
 
