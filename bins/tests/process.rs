@@ -264,3 +264,65 @@ async fn shutdown_answers_503_until_connections_have_drained() {
     assert_eq!(http(port, "GET", "/healthz", "").await.0, 0);
     drop(stuck);
 }
+
+/// What an operator reads: plain lines off a terminal (no colour codes), the configuration at
+/// start-up without secrets, refusals at a bounded rate, the shutdown phases; or JSON lines.
+#[tokio::test]
+async fn logs_are_plain_or_json_and_refusals_are_bounded() {
+    for json in [false, true] {
+        let data = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut cmd = switchboard(data.path(), port);
+        cmd.env("SWITCHBOARD_LOG", "info")
+            .env(
+                "SWITCHBOARD_AUTH__TOKEN_SECRET",
+                "a-secret-that-must-not-be-logged",
+            )
+            .arg("serve")
+            .stderr(Stdio::piped());
+        if json {
+            cmd.env("SWITCHBOARD_LOG_FORMAT", "json");
+        }
+        let child = cmd.spawn().unwrap();
+        while http(port, "GET", "/healthz", "").await.0 != 200 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let signup = r#"{"name":"logger","password":"hunter2hunter2"}"#;
+        assert_eq!(http(port, "POST", "/api/signup", signup).await.0, 200);
+        let wrong = r#"{"name":"logger","password":"wrong-password"}"#;
+        for _ in 0..20 {
+            assert_eq!(http(port, "POST", "/api/signin", wrong).await.0, 401);
+        }
+        sigterm(&child);
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(out.status.success());
+        let log = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            !log.contains('\u{1b}'),
+            "colour codes in a log file:\n{log}"
+        );
+        assert!(!log.contains("a-secret-that"), "secret logged:\n{log}");
+        for line in log.lines() {
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(line).is_ok(),
+                json,
+                "{line}"
+            );
+        }
+        let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+        assert_eq!(count("starting: listen"), 1, "{log}");
+        // Twenty failed sign-ins: one line, within the window.
+        assert_eq!(count("auth_failed"), 1, "{log}");
+        for phase in [
+            "draining",
+            "connections drained",
+            "listener closed",
+            "stopped",
+        ] {
+            assert_eq!(count(phase), 1, "{phase}:\n{log}");
+        }
+    }
+}
