@@ -360,14 +360,17 @@ impl Config {
         };
         format!(
             "listen {} | store {store} | cluster {cluster} | token secret {token} | \
-             max_connections {} | frame {} B, text {} B, {} commands/s | log {:?} {:?}",
+             max_connections {} | frame {} B, text {} B, {} commands/s | log {:?} {}",
             c.listen,
             c.http.max_connections,
             c.limits.max_frame_bytes,
             c.limits.max_text_bytes,
             c.limits.commands_per_sec,
             c.log,
-            c.log_format,
+            match c.log_format {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            },
         )
     }
 
