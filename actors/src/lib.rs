@@ -22,6 +22,8 @@
 //! - [`room`]: `RoomActor` (positions, fan-out, recent buffer, resume) and `RoomSupervisor`.
 //! - [`user`]: `UserActor`, presence across devices.
 //! - [`metrics`]: metric names and recorders.
+//! - [`refusal`]: refusals (auth failures, rate limits, slow consumers, ...) logged at a
+//!   bounded rate per class.
 
 pub mod cluster;
 pub mod connection;
@@ -31,6 +33,7 @@ pub mod outbound;
 pub mod presence;
 pub mod queries;
 pub mod recipient;
+pub mod refusal;
 pub mod room;
 pub mod transport;
 pub mod user;

@@ -2,6 +2,7 @@
 //! and the HS256 key that signs tokens. Hashing runs on the blocking pool, never on a runtime
 //! thread.
 
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -50,6 +51,10 @@ const fn refused(code: ErrorCode, message: &'static str) -> AccountError {
     AccountError { code, message }
 }
 
+/// Longest password accepted at sign-up and sign-in, in bytes: bounds the hashing work a
+/// request can ask for.
+pub const MAX_PASSWORD_BYTES: usize = 128;
+
 /// Sign-in names neither the part that was wrong nor whether the name exists.
 const WRONG_NAME_OR_PASSWORD: AccountError =
     refused(ErrorCode::InvalidToken, "wrong name or password");
@@ -72,7 +77,7 @@ fn check_sign_up(name: &str, password: &str) -> Result<(), AccountError> {
             "the name must be 1 to 32 characters long",
         ));
     }
-    if !(8..=128).contains(&password.len()) {
+    if !(8..=MAX_PASSWORD_BYTES).contains(&password.len()) {
         return Err(refused(
             ErrorCode::InvalidArgument,
             "the password must be 8 to 128 bytes long",
@@ -125,6 +130,12 @@ impl Accounts {
     }
 
     pub async fn sign_in(&self, name: &str, password: &str) -> Result<Session, AccountError> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(refused(
+                ErrorCode::InvalidArgument,
+                "the password must be at most 128 bytes long",
+            ));
+        }
         let found = self
             .store
             .user_by_name(name)
@@ -178,12 +189,13 @@ pub fn token_secret(config: &AuthConfig, data_dir: &Path) -> std::io::Result<Vec
         _ => {
             let mut secret = vec![0u8; 32];
             rand::rng().fill_bytes(&mut secret);
-            std::fs::write(&path, &secret)?;
+            // Created 0600, never readable by others even for a moment (a chmod after writing
+            // would leave a window).
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
             #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-            }
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(&path)?.write_all(&secret)?;
             Ok(secret)
         }
     }

@@ -25,12 +25,58 @@ pub struct Config {
     pub sqlite_durable: bool,
     /// Log filter in `tracing` syntax, e.g. `info` or `switchboard=debug,info`.
     pub log: String,
+    /// `text` (plain lines; coloured only when stderr is a terminal) or `json` (one JSON object
+    /// per line, for log collectors).
+    pub log_format: LogFormat,
+    pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub cluster: ClusterConfig,
     pub auth: AuthConfig,
     pub limits: Limits,
     pub engine: EngineConfig,
     pub write_behind: WriteBehindSettings,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The HTTP listener: how long a client may take, and how many sockets the node holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Most open connections (HTTP and WebSocket together). Beyond it a new connection is
+    /// answered 503 (code 4001) and closed. Keep it below the process's open-file limit less
+    /// what the store and the cluster use (about a hundred).
+    pub max_connections: usize,
+    /// Milliseconds a connection may take to send a complete request head, counted from when
+    /// it opens or its previous response was sent; this is also how long an idle keep-alive
+    /// connection stays open. Closed without an answer after it.
+    pub header_read_timeout_ms: u64,
+    /// Milliseconds a request body may take to arrive in full (answered 408 after it).
+    pub body_read_timeout_ms: u64,
+    /// Largest request body read, in bytes (answered 413 beyond). API bodies are a few hundred
+    /// bytes of JSON.
+    pub max_body_bytes: usize,
+    /// Milliseconds a connection that has not upgraded to a WebSocket may go without reading
+    /// or writing a byte (e.g. a client that stops reading its response). Closed after it.
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            // The brief's machine allows 20,000 open files per process.
+            max_connections: 19_000,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
+            max_body_bytes: 16 * 1024,
+            idle_timeout_ms: 30_000,
+        }
+    }
 }
 
 /// Postgres, for production. Unset `url` keeps the embedded SQLite store.
@@ -194,6 +240,8 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             sqlite_durable: true,
             log: "info".into(),
+            log_format: LogFormat::Text,
+            http: HttpConfig::default(),
             database: DatabaseConfig::default(),
             cluster: ClusterConfig::default(),
             auth: AuthConfig::default(),
@@ -276,8 +324,11 @@ impl Config {
         if c.auth.token_secret.is_some() {
             c.auth.token_secret = Some("<redacted>".into());
         }
-        if let Some(url) = &mut c.database.url {
-            // Keep the host and database, never a password.
+        // Keep the host and database, never a password: both URLs may carry one.
+        for url in [&mut c.database.url, &mut c.cluster.redis_url]
+            .into_iter()
+            .flatten()
+        {
             if let Some((scheme, rest)) = url.split_once("://")
                 && let Some((_, host)) = rest.rsplit_once('@')
             {
@@ -285,6 +336,42 @@ impl Config {
             }
         }
         c
+    }
+
+    /// One line for the log at start-up: what this node runs on, without secrets.
+    pub fn summary(&self) -> String {
+        let c = self.redacted();
+        let store = match &c.database.url {
+            Some(url) => format!("postgres {url} (pool {})", c.database.pool_size),
+            None => format!(
+                "sqlite {} (durable {})",
+                c.data_dir.join("switchboard.sqlite3").display(),
+                c.sqlite_durable
+            ),
+        };
+        let cluster = match &c.cluster.redis_url {
+            Some(url) => format!("redis {url} prefix {:?}", c.cluster.key_prefix),
+            None => "single node".to_owned(),
+        };
+        let token = if c.auth.token_secret.is_some() {
+            "from config"
+        } else {
+            "from data_dir/token.key"
+        };
+        format!(
+            "listen {} | store {store} | cluster {cluster} | token secret {token} | \
+             max_connections {} | frame {} B, text {} B, {} commands/s | log {:?} {}",
+            c.listen,
+            c.http.max_connections,
+            c.limits.max_frame_bytes,
+            c.limits.max_text_bytes,
+            c.limits.commands_per_sec,
+            c.log,
+            match c.log_format {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            },
+        )
     }
 
     pub fn hub(&self) -> HubConfig {
@@ -345,12 +432,76 @@ mod tests {
         });
     }
 
+    /// Every section of the configuration, as the defaults serialise it (so a new section is
+    /// covered without editing this test).
+    fn sections() -> Vec<String> {
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        let sections: Vec<String> = defaults
+            .iter()
+            .filter(|(_, v)| v.is_table())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for expected in [
+            "database",
+            "cluster",
+            "auth",
+            "limits",
+            "engine",
+            "write_behind",
+            "http",
+        ] {
+            assert!(sections.iter().any(|s| s == expected), "{expected} missing");
+        }
+        sections
+    }
+
     #[test]
-    fn unknown_fields_are_rejected() {
-        figment::Jail::expect_with(|jail| {
-            jail.create_file("sb.toml", "lisen = \"127.0.0.1:1\"\n")?;
-            assert!(Config::load(Some(Path::new("sb.toml"))).is_err());
-            Ok(())
-        });
+    fn unknown_keys_in_the_file_are_rejected_in_every_section() {
+        let mut files = vec!["lisen = \"127.0.0.1:1\"\n".to_owned()];
+        files.extend(
+            sections()
+                .iter()
+                .map(|s| format!("[{s}]\nno_such_key = 1\n")),
+        );
+        for file in files {
+            figment::Jail::expect_with(|jail| {
+                jail.create_file("sb.toml", &file)?;
+                let loaded = Config::load(Some(Path::new("sb.toml")));
+                assert!(loaded.is_err(), "accepted: {file}");
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_the_environment_are_rejected_in_every_section() {
+        let mut vars = vec!["SWITCHBOARD_NO_SUCH_KEY".to_owned()];
+        vars.extend(
+            sections()
+                .iter()
+                .map(|s| format!("SWITCHBOARD_{}__NO_SUCH_KEY", s.to_uppercase())),
+        );
+        // The typo the issue found, one letter short of `max_text_bytes`.
+        vars.push("SWITCHBOARD_LIMITS__MAX_TEXT_BYTE".to_owned());
+        for var in vars {
+            figment::Jail::expect_with(|jail| {
+                jail.set_env(&var, "5");
+                assert!(Config::load(None).is_err(), "accepted: {var}");
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn redacted_hides_passwords_in_both_urls() {
+        let mut c = Config::default();
+        c.database.url = Some("postgres://sb:pg-secret@db:5432/sb".into());
+        c.cluster.redis_url = Some("redis://:redis-secret@cache:6379".into());
+        c.auth.token_secret = Some("token-secret".into());
+        let shown = format!("{}\n{:?}", c.summary(), c.redacted());
+        for secret in ["pg-secret", "redis-secret", "token-secret"] {
+            assert!(!shown.contains(secret), "{secret} shown: {shown}");
+        }
+        assert!(shown.contains("db:5432/sb") && shown.contains("cache:6379"));
     }
 }

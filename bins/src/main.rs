@@ -3,11 +3,13 @@
 // A CLI answers on stdout; logs go to stderr.
 #![allow(clippy::print_stdout)]
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use switchboard::Config;
+use switchboard::config::LogFormat;
 use switchboard::server::{self, Node};
 use switchboard_persistence::store::postgres::PostgresStore;
 
@@ -43,13 +45,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&config.log)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logs(&config);
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Config => {
@@ -87,9 +83,32 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Logs go to stderr: plain text (colour only on a terminal, never in a file), or one JSON
+/// object per line with `log_format = "json"`.
+fn init_logs(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|e| {
+        eprintln!(
+            "log filter {:?} is invalid ({e}); using \"info\"",
+            config.log
+        );
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        "starting: {}",
+        config.summary()
+    );
     let node = Node::start(config).await?;
-    eprintln!("switchboard listening on http://{}", node.addr);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),

@@ -1,5 +1,6 @@
 //! `Node`: one running Switchboard process. It owns the listener, the hub and the write-behind,
-//! and shuts down in order: stop accepting, send clients away (1012), store everything queued.
+//! and shuts down in order: send clients away (1012) while still answering new ones 503, stop
+//! accepting, store everything queued.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -25,6 +26,7 @@ use tokio::task::JoinHandle;
 use crate::accounts::{self, Accounts};
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::listener;
 
 /// The process-wide Prometheus recorder (a process has one, however many nodes it runs).
 fn prometheus() -> PrometheusHandle {
@@ -41,7 +43,7 @@ fn prometheus() -> PrometheusHandle {
 /// Opens the configured store (Postgres when `database.url` is set, else the embedded SQLite
 /// file) and the account service.
 pub async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Accounts)> {
-    std::fs::create_dir_all(&config.data_dir)
+    create_private_dir(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let store: Arc<dyn Store> = match config.database.postgres() {
         Some(pg) => {
@@ -68,6 +70,16 @@ pub async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Acco
     Ok((store, accounts))
 }
 
+/// Creates `dir` (and missing parents) readable only by its owner: it holds the database and
+/// the token key. An existing directory keeps its mode.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 pub struct Node {
     pub addr: SocketAddr,
     pub hub: Arc<Hub>,
@@ -75,7 +87,7 @@ pub struct Node {
     pub cluster: Option<ActorRef<ClusterView>>,
     pub accounts: Arc<Accounts>,
     stop_accepting: Option<oneshot::Sender<()>>,
-    serve: JoinHandle<std::io::Result<()>>,
+    serve: JoinHandle<()>,
     grace: Duration,
 }
 
@@ -95,6 +107,8 @@ impl Node {
             accounts: accounts.clone(),
             metrics: prometheus(),
             limits: config.limits.clone(),
+            body_read_timeout: Duration::from_millis(config.http.body_read_timeout_ms),
+            max_body_bytes: config.http.max_body_bytes,
         };
         let cluster = match &config.cluster.redis_url {
             Some(url) => {
@@ -133,13 +147,14 @@ impl Node {
         };
         let (stop_accepting, stopped) = oneshot::channel::<()>();
         let router = http::router(state);
-        let serve = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let serve = tokio::spawn(listener::serve(
+            listener,
+            router,
+            config.http.clone(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         tracing::info!(%addr, "switchboard ready");
         Ok(Node {
             addr,
@@ -152,25 +167,41 @@ impl Node {
         })
     }
 
-    /// Graceful shutdown: stop accepting, tell every client to reconnect (close 1012), wait
-    /// for connections to close (up to the grace period), then stop the rooms and make every
-    /// queued message durable.
+    /// Graceful shutdown: tell every client to reconnect (close 1012) and wait for the
+    /// connections to close (up to the grace period), then close the listener, stop the rooms
+    /// and make every queued message durable. While connections drain the listener stays open,
+    /// so load balancers and clients get answers (`/readyz` 503, `/ws` 503 with 5001) rather
+    /// than refused connections.
     pub async fn shutdown(mut self) {
+        let started = tokio::time::Instant::now();
         // Leave the cluster first, so the others stop counting on this node at once.
         if let Some(view) = self.cluster.take() {
+            tracing::info!("shutdown: leaving the cluster");
             let _ = view.stop_gracefully().await;
             view.wait_for_shutdown().await;
+        }
+        self.hub.begin_shutdown();
+        tracing::info!(
+            connections = self.hub.live_connections(),
+            grace = ?self.grace,
+            "shutdown: clients told to reconnect (1012); draining"
+        );
+        let deadline = started + self.grace;
+        while self.hub.live_connections() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let left = self.hub.live_connections();
+        if left > 0 {
+            tracing::warn!(left, "shutdown: grace period over; closing the rest");
+        } else {
+            tracing::info!(took = ?started.elapsed(), "shutdown: connections drained");
         }
         if let Some(stop) = self.stop_accepting.take() {
             let _ = stop.send(());
         }
-        self.hub.begin_shutdown();
-        let deadline = tokio::time::Instant::now() + self.grace;
-        while self.hub.live_connections() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let _ = (&mut self.serve).await;
+        tracing::info!("shutdown: listener closed; stopping rooms and flushing the write-behind");
         self.hub.finish_shutdown().await;
-        self.serve.abort();
-        tracing::info!("switchboard stopped; write-behind flushed");
+        tracing::info!(took = ?started.elapsed(), "switchboard stopped; write-behind flushed");
     }
 }

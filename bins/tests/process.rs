@@ -195,3 +195,134 @@ async fn acknowledged_messages_survive_sigterm_and_restart() {
     sigterm(&child);
     assert!(child.wait().unwrap().success());
 }
+
+/// During the grace period the listener still answers: `/readyz` and `/ws` upgrades get 503
+/// with code 5001 (not a refused connection) until the last client has gone.
+#[tokio::test]
+async fn shutdown_answers_503_until_connections_have_drained() {
+    use futures::StreamExt as _;
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cmd = switchboard(data.path(), port);
+    // A client that never answers the close keeps the node draining for the close timeout.
+    cmd.env("SWITCHBOARD_ENGINE__CLOSE_TIMEOUT_MS", "3000")
+        .arg("serve")
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    while http(port, "GET", "/healthz", "").await.0 != 200 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (_, body) = http(
+        port,
+        "POST",
+        "/api/signup",
+        r#"{"name":"drain","password":"hunter2hunter2"}"#,
+    )
+    .await;
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = format!("ws://127.0.0.1:{port}/ws?token={token}");
+    let (mut stuck, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    stuck.next().await.unwrap().unwrap(); // hello; then it stops reading
+
+    sigterm(&child);
+    let signalled = Instant::now();
+    // The signal takes a moment to reach the node.
+    while http(port, "GET", "/readyz", "").await.0 == 200 {
+        assert!(
+            signalled.elapsed() < Duration::from_secs(2),
+            "SIGTERM not seen"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut answered = 0;
+    while signalled.elapsed() < Duration::from_millis(1500) {
+        let (status, body) = http(port, "GET", "/readyz", "").await;
+        assert_eq!(status, 503, "readyz during the drain: {body:?}");
+        assert!(body.contains(r#""code":5001"#), "{body}");
+        match tokio_tungstenite::connect_async(&url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 503);
+                let body = String::from_utf8(response.into_body().unwrap()).unwrap();
+                assert!(body.contains(r#""code":5001"#), "{body}");
+            }
+            other => panic!("upgrade during the drain: {other:?}"),
+        }
+        answered += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answered >= 5, "{answered}");
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+    eprintln!("exited {:?} after SIGTERM", signalled.elapsed());
+    // Once drained, the listener is closed.
+    assert_eq!(http(port, "GET", "/healthz", "").await.0, 0);
+    drop(stuck);
+}
+
+/// What an operator reads: plain lines off a terminal (no colour codes), the configuration at
+/// start-up without secrets, refusals at a bounded rate, the shutdown phases; or JSON lines.
+#[tokio::test]
+async fn logs_are_plain_or_json_and_refusals_are_bounded() {
+    for json in [false, true] {
+        let data = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut cmd = switchboard(data.path(), port);
+        cmd.env("SWITCHBOARD_LOG", "info")
+            .env(
+                "SWITCHBOARD_AUTH__TOKEN_SECRET",
+                "a-secret-that-must-not-be-logged",
+            )
+            .arg("serve")
+            .stderr(Stdio::piped());
+        if json {
+            cmd.env("SWITCHBOARD_LOG_FORMAT", "json");
+        }
+        let child = cmd.spawn().unwrap();
+        while http(port, "GET", "/healthz", "").await.0 != 200 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let signup = r#"{"name":"logger","password":"hunter2hunter2"}"#;
+        assert_eq!(http(port, "POST", "/api/signup", signup).await.0, 200);
+        let wrong = r#"{"name":"logger","password":"wrong-password"}"#;
+        for _ in 0..20 {
+            assert_eq!(http(port, "POST", "/api/signin", wrong).await.0, 401);
+        }
+        sigterm(&child);
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(out.status.success());
+        let log = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            !log.contains('\u{1b}'),
+            "colour codes in a log file:\n{log}"
+        );
+        assert!(!log.contains("a-secret-that"), "secret logged:\n{log}");
+        for line in log.lines() {
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(line).is_ok(),
+                json,
+                "{line}"
+            );
+        }
+        let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+        assert_eq!(count("starting: listen"), 1, "{log}");
+        // Twenty failed sign-ins: one line, within the window.
+        assert_eq!(count("auth_failed"), 1, "{log}");
+        for phase in [
+            "draining",
+            "connections drained",
+            "listener closed",
+            "stopped",
+        ] {
+            assert_eq!(count(phase), 1, "{phase}:\n{log}");
+        }
+    }
+}

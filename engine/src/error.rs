@@ -29,7 +29,8 @@ pub enum ErrorCode {
     Conflict = 3003,
     /// Too many commands: slow down.
     RateLimited = 4000,
-    /// The server cannot take this now (write-behind queue full): retry with the same `cmid`.
+    /// The server cannot take this now (write-behind queue full, or the node at its connection
+    /// cap): retry later, a send with the same `cmid`.
     Busy = 4001,
     /// An internal failure; the command had no effect unless stated otherwise.
     Internal = 5000,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Limits every connection is held to. Defaults suit a public chat service.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest WebSocket message accepted from a client; larger closes with 1009.
     pub max_frame_bytes: u32,

@@ -10,6 +10,7 @@ use super::{ConnectionActor, JoinedRoom};
 use crate::cluster::wire::{Command, RoomOp};
 use crate::hub::Route;
 use crate::queries::{self, internal};
+use crate::refusal::{self, Refusal};
 use crate::room::{Invite, Join, Leave, Post, Receipt, RoomActor, Typing};
 
 /// Where a command for a room goes.
@@ -149,7 +150,14 @@ impl ConnectionActor {
         if self.identity.is_some() {
             return Err(ErrorCode::AlreadyAuthenticated);
         }
-        let identity = self.hub.tokens.verify(&a.token).map_err(|e| e.code())?;
+        let identity = self.hub.tokens.verify(&a.token).map_err(|e| {
+            let code = e.code();
+            refusal::note(
+                Refusal::AuthFailed,
+                format_args!("conn {} auth: {}", self.id, code.describe()),
+            );
+            code
+        })?;
         let user = UserInfo {
             id: identity.user,
             name: identity.name.clone(),

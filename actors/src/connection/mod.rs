@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use crate::hub::Hub;
 use crate::metrics as names;
 use crate::outbound::{self, Outbound, OutboundReceiver, Outgoing};
+use crate::refusal::{self, Refusal};
 use crate::room::{RoomActor, Unsubscribe};
 use crate::transport::{Inbound, OutFrame, Transport};
 
@@ -302,6 +303,20 @@ impl ConnectionActor {
             return;
         };
         metrics::counter!(names::DISCONNECTS, "reason" => reason).increment(1);
+        let refused = match code {
+            close::SLOW_CONSUMER => Some(Refusal::SlowConsumer),
+            close::MESSAGE_TOO_BIG => Some(Refusal::Oversized),
+            close::AUTH_TIMEOUT => Some(Refusal::AuthTimeout),
+            close::UNSUPPORTED_DATA | close::TOO_MANY_ERRORS => Some(Refusal::ProtocolError),
+            _ => None,
+        };
+        if let Some(class) = refused {
+            let user = self.identity.as_ref().map(|i| i.user.0);
+            refusal::note(
+                class,
+                format_args!("closed conn {} (user {user:?}): {code} {reason}", self.id),
+            );
+        }
         self.rx.close();
         let resume = self
             .written
@@ -381,6 +396,13 @@ impl ConnectionActor {
         self.bad_frames = 0;
         let rid = frame.rid();
         if !self.limiter.try_acquire(Instant::now()) {
+            refusal::note(
+                Refusal::RateLimited,
+                format_args!(
+                    "conn {}: over {} commands/s",
+                    self.id, self.hub.config.limits.commands_per_sec
+                ),
+            );
             self.error(
                 Some(rid),
                 ErrorCode::RateLimited,

@@ -6,9 +6,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use switchboard_actors::queries;
+use switchboard_actors::refusal::{self, Refusal};
 use switchboard_engine::{ErrorCode, Position, RoomId, UserId};
 
-use super::{ApiError, AppState, bearer};
+use super::edge::JsonObject;
+use super::{ApiError, AppState, bearer, error_response};
 use crate::accounts::AccountError;
 
 #[derive(Deserialize)]
@@ -19,16 +21,26 @@ pub struct Credentials {
 
 pub async fn sign_up(
     State(state): State<AppState>,
-    Json(c): Json<Credentials>,
+    JsonObject(c): JsonObject<Credentials>,
 ) -> Result<impl IntoResponse, AccountError> {
     Ok(Json(state.accounts.sign_up(&c.name, &c.password).await?))
 }
 
 pub async fn sign_in(
     State(state): State<AppState>,
-    Json(c): Json<Credentials>,
+    JsonObject(c): JsonObject<Credentials>,
 ) -> Result<impl IntoResponse, AccountError> {
-    Ok(Json(state.accounts.sign_in(&c.name, &c.password).await?))
+    let session = state
+        .accounts
+        .sign_in(&c.name, &c.password)
+        .await
+        .inspect_err(|e| {
+            refusal::note(
+                Refusal::AuthFailed,
+                format_args!("sign-in as {:?}: {}", c.name, e.message),
+            );
+        })?;
+    Ok(Json(session))
 }
 
 pub async fn rooms(
@@ -112,13 +124,15 @@ pub async fn search(
 }
 
 /// Ready when the store answers and the node is not shutting down.
-pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn ready(State(state): State<AppState>) -> axum::response::Response {
+    let unavailable =
+        |code, message| error_response(StatusCode::SERVICE_UNAVAILABLE, code, message);
     if state.hub.is_shutting_down() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+        return unavailable(ErrorCode::ShuttingDown, "shutting down");
     }
     match state.hub.store.user(UserId(0)).await {
-        Ok(_) => (StatusCode::OK, "ready"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable"),
+        Ok(_) => "ready".into_response(),
+        Err(_) => unavailable(ErrorCode::Internal, "store unavailable"),
     }
 }
 

@@ -1,12 +1,17 @@
 //! The axum router. HTTP errors carry the same codes as WebSocket `error` frames:
 //! `{"error": {"code": 2001, "message": "invalid token"}}`.
+//!
+//! # Layout
+//! - [`edge`]: around every route: security headers, the error shape, request limits.
+//! - `api`: the JSON routes. `ws`: the WebSocket upgrade.
 
 mod api;
+pub mod edge;
 mod ws;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Json;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -25,7 +30,13 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub metrics: PrometheusHandle,
     pub limits: Limits,
+    /// `http.body_read_timeout_ms`: the time a request body may take to arrive.
+    pub body_read_timeout: Duration,
+    /// `http.max_body_bytes`: the largest request body read.
+    pub max_body_bytes: usize,
 }
+
+pub use edge::error_response;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -56,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/rooms", get(api::rooms))
         .route("/api/rooms/{id}/history", get(api::history))
         .route("/api/search", get(api::search))
+        .layer(axum::middleware::from_fn(edge::edge))
         .with_state(state)
 }
 
@@ -73,23 +85,20 @@ pub struct ApiError(pub ErrorCode);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        error_response(self.0, self.0.describe())
+        error_response(status_of(self.0), self.0, self.0.describe())
     }
 }
 
 /// Account errors keep their specific message (which sign-up rule failed).
 impl IntoResponse for AccountError {
     fn into_response(self) -> Response {
-        error_response(self.code, self.message)
+        error_response(status_of(self.code), self.code, self.message)
     }
 }
 
-/// The documented error body, `{"error": {"code", "message"}}`, with the code's HTTP status.
-fn error_response(code: ErrorCode, message: &str) -> Response {
-    let status =
-        StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = serde_json::json!({ "error": { "code": code as u16, "message": message } });
-    (status, Json(body)).into_response()
+/// The HTTP status a code is answered with.
+fn status_of(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl From<ErrorCode> for ApiError {

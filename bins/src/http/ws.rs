@@ -10,6 +10,7 @@ use futures::{Sink, Stream};
 use kameo::actor::Spawn;
 use serde::Deserialize;
 use switchboard_actors::connection::ConnArgs;
+use switchboard_actors::refusal::{self, Refusal};
 use switchboard_actors::{ConnectionActor, Inbound, OutFrame, TransportError};
 use switchboard_engine::Codec;
 use switchboard_engine::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
@@ -37,13 +38,13 @@ pub async fn upgrade(
         return Err(switchboard_engine::ErrorCode::ShuttingDown.into());
     }
     let identity = match params.token {
-        Some(token) => Some(
-            state
-                .hub
-                .tokens
-                .verify(&token)
-                .map_err(|e| ApiError(e.code()))?,
-        ),
+        Some(token) => Some(state.hub.tokens.verify(&token).map_err(|e| {
+            refusal::note(
+                Refusal::AuthFailed,
+                format_args!("/ws token: {}", e.code().describe()),
+            );
+            ApiError(e.code())
+        })?),
         None => None,
     };
     let max_frame = state.limits.max_frame_bytes as usize;

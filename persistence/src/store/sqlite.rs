@@ -92,6 +92,24 @@ fn backend(e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// Creates the database file readable only by its owner (it holds messages and password
+/// hashes) if it does not exist yet. SQLite gives its `-wal` and `-shm` files the database
+/// file's mode, so they are private too. An existing file keeps its mode.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Backend(format!(
+            "creating {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 fn open(path: &Path, durable: bool) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(backend)?;
     let sync = if durable { "FULL" } else { "NORMAL" };
@@ -107,6 +125,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and applies pending migrations.
     /// `durable` selects `synchronous = FULL`, which survives power loss, not only a crash.
     pub fn open(path: &Path, durable: bool) -> Result<Self, StoreError> {
+        create_private(path)?;
         let mut writer = open(path, durable)?;
         migrate(&mut writer)?;
         let readers = (0..READERS)

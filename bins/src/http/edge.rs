@@ -1,0 +1,212 @@
+//! What every HTTP response goes through: security headers, the documented error shape for
+//! every error (axum's own rejections included), and the limits on what a request may send
+//! (URI length; body size and the time to send it, for the routes that read a body).
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use switchboard_actors::refusal::{self, Refusal};
+use switchboard_engine::ErrorCode;
+
+use super::AppState;
+
+/// Longest request target accepted (414 beyond). Every route's URI is short; only a search
+/// query or a token grows it, and those are bounded far below this.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// The page's policy: nothing inline, nothing from elsewhere, never framed. `connect-src 'self'`
+/// covers the WebSocket at the same host.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Largest error body (axum's rejection texts) carried into the JSON message.
+const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// An error answer with its status, code and a message saying what was wrong.
+pub fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    let body = serde_json::json!({ "error": { "code": code as u16, "message": message } });
+    (status, Json(body)).into_response()
+}
+
+/// The code an error status carries when the handler gave none (axum's own rejections).
+fn code_for(status: StatusCode) -> ErrorCode {
+    match status.as_u16() {
+        401 => ErrorCode::Unauthenticated,
+        403 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        409 => ErrorCode::Conflict,
+        413 | 422 => ErrorCode::InvalidArgument,
+        429 => ErrorCode::RateLimited,
+        503 => ErrorCode::ShuttingDown,
+        500..=599 => ErrorCode::Internal,
+        // 400, 405, 408, 414, 415, ...: the request is not one this API takes.
+        _ => ErrorCode::BadFrame,
+    }
+}
+
+/// The middleware around every route.
+pub async fn edge(req: Request, next: Next) -> Response {
+    let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    let mut response = if uri_len > MAX_URI_BYTES {
+        refusal::note(
+            Refusal::Oversized,
+            format_args!("URI over {MAX_URI_BYTES} bytes"),
+        );
+        error_response(
+            StatusCode::URI_TOO_LONG,
+            ErrorCode::BadFrame,
+            "request URI too long",
+        )
+    } else {
+        next.run(req).await
+    };
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        response = reshape(response).await;
+    }
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// An error response without our shape (axum's plain-text rejections, empty 404 and 405) in
+/// the documented shape, keeping its status and its text as the message.
+async fn reshape(response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_MESSAGE_BYTES)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match text.trim() {
+        "" => Cow::Borrowed(parts.status.canonical_reason().unwrap_or("error")),
+        text => Cow::Owned(text.to_owned()),
+    };
+    let code = code_for(parts.status);
+    if matches!(parts.status.as_u16(), 400 | 405 | 415 | 422) {
+        refusal::note(
+            Refusal::ProtocolError,
+            format_args!("HTTP {}: {message}", parts.status.as_u16()),
+        );
+    }
+    let mut reshaped = error_response(parts.status, code, &message);
+    // Keep what the rejection said beyond its body (e.g. `Allow`, or the upgrade headers).
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            reshaped.headers_mut().insert(name, value.clone());
+        }
+    }
+    reshaped
+}
+
+/// A JSON object in a request body, read within `http.body_read_timeout_ms` and
+/// `http.max_body_bytes`. Unlike `axum::Json`, refuses a JSON array where an object is expected
+/// (serde would read a struct from an array of its fields).
+pub struct JsonObject<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonObject<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        if !is_json(&req) {
+            return Err(error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::BadFrame,
+                "expected Content-Type: application/json",
+            ));
+        }
+        let bytes = read_body(req, state.body_read_timeout, state.max_body_bytes).await?;
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return Err(error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadFrame,
+                "the body must be a JSON object",
+            ));
+        }
+        match Json::<T>::from_bytes(&bytes) {
+            Ok(Json(value)) => Ok(JsonObject(value)),
+            Err(rejection) => Err(rejection.into_response()),
+        }
+    }
+}
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim();
+            mime.eq_ignore_ascii_case("application/json")
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+}
+
+async fn read_body(req: Request, within: Duration, limit: usize) -> Result<Bytes, Response> {
+    let body: Body = req.into_body();
+    match tokio::time::timeout(within, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) if is_length_limit(&e) => {
+            refusal::note(
+                Refusal::Oversized,
+                format_args!("HTTP body over {limit} bytes"),
+            );
+            Err(error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::InvalidArgument,
+                &format!("request body over {limit} bytes"),
+            ))
+        }
+        Ok(Err(_)) => Err(error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadFrame,
+            "request body could not be read",
+        )),
+        Err(_) => {
+            refusal::note(
+                Refusal::SlowHttp,
+                format_args!("HTTP body not in {within:?}"),
+            );
+            Err(error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::BadFrame,
+                "request body not received in time",
+            ))
+        }
+    }
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    use std::error::Error as _;
+    let mut source = e.source();
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
