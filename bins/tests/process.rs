@@ -61,6 +61,15 @@ async fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) 
     }
 }
 
+/// Signs `name` up with a fixed password and returns its token.
+async fn sign_up(port: u16, name: &str) -> String {
+    let body = format!(r#"{{"name":"{name}","password":"hunter2hunter2"}}"#);
+    let (status, body) = http(port, "POST", "/api/signup", &body).await;
+    assert_eq!(status, 200, "{body}");
+    let session: serde_json::Value = serde_json::from_str(&body).unwrap();
+    session["token"].as_str().unwrap().to_owned()
+}
+
 fn sigterm(child: &Child) {
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -81,16 +90,7 @@ async fn acknowledged_messages_survive_sigterm_and_restart() {
     let (status, page) = http(port, "GET", "/", "").await;
     assert!(status == 200 && page.contains("<html"), "web page served");
 
-    let (status, body) = http(
-        port,
-        "POST",
-        "/api/signup",
-        r#"{"name":"op","password":"hunter2hunter2"}"#,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let session: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let token = session["token"].as_str().unwrap().to_owned();
+    let token = sign_up(port, "op").await;
     let (status, _) = http(
         port,
         "POST",
@@ -212,17 +212,7 @@ async fn shutdown_answers_503_until_connections_have_drained() {
     while http(port, "GET", "/healthz", "").await.0 != 200 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let (_, body) = http(
-        port,
-        "POST",
-        "/api/signup",
-        r#"{"name":"drain","password":"hunter2hunter2"}"#,
-    )
-    .await;
-    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = sign_up(port, "drain").await;
     let url = format!("ws://127.0.0.1:{port}/ws?token={token}");
     let (mut stuck, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
     stuck.next().await.unwrap().unwrap(); // hello; then it stops reading
