@@ -76,6 +76,8 @@ impl ConnectionActor {
             }
             ClientFrame::MarkRead(c) => {
                 let target = self.joined_room(c.room).await?;
+                // Joined once is not a member now: a leave elsewhere revokes the right.
+                queries::check_member(&self.hub, c.room, me).await?;
                 let pos = self
                     .hub
                     .store
@@ -326,8 +328,12 @@ impl ConnectionActor {
         if store.user(c.user).await.map_err(internal)?.is_none() {
             return Err(ErrorCode::NotFound);
         }
-        let room = store.direct_room(me, c.user).await.map_err(internal)?;
-        self.hub.announce_room_added(c.user, room.clone(), me).await;
+        let (room, created) = store.direct_room(me, c.user).await.map_err(internal)?;
+        // Only a new conversation is news to the other user: reopening one they already
+        // have must not let anyone flood their devices with `room_added`.
+        if created {
+            self.hub.announce_room_added(c.user, room.clone(), me).await;
+        }
         self.out.frame(&ServerFrame::DirectOpened(p::RoomReply {
             rid: c.rid,
             room,
@@ -416,10 +422,8 @@ impl ConnectionActor {
     }
 
     async fn history(&mut self, me: UserId, c: p::History) -> Result<(), ErrorCode> {
-        let joined = self.joined.iter().any(|j| j.room == c.room);
         let (messages, more) =
-            queries::history_page(&self.hub, me, c.room, c.before, c.after, c.limit, joined)
-                .await?;
+            queries::history_page(&self.hub, me, c.room, c.before, c.after, c.limit).await?;
         self.out.frame(&ServerFrame::History(p::HistoryPage {
             rid: c.rid,
             room: c.room,

@@ -77,7 +77,6 @@ pub async fn history(
         before,
         after,
         q.limit.unwrap_or(50),
-        false,
     )
     .await?;
     Ok(Json(
