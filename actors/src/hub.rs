@@ -88,6 +88,7 @@ pub struct Hub {
     pub store: Arc<dyn Store>,
     pub journal: WriteBehind,
     pub tokens: Arc<dyn TokenVerifier>,
+    pub(crate) known_users: crate::identity::KnownUsers,
     pub config: HubConfig,
     /// Active rooms. Written only by the `RoomSupervisor`; read by anyone.
     pub(crate) rooms: RwLock<HashMap<RoomId, ActorRef<RoomActor>>>,
@@ -127,6 +128,7 @@ impl Hub {
             store,
             journal,
             tokens,
+            known_users: crate::identity::KnownUsers::new(),
             config,
             rooms: RwLock::default(),
             supervisor: OnceLock::new(),

@@ -4,9 +4,10 @@
 mod support;
 
 use support::{WAIT, expect, start};
-use switchboard_client::ClientError;
-use switchboard_engine::ErrorCode;
+use switchboard_client::{Client, ClientError};
+use switchboard_engine::auth::{Identity, LocalTokens};
 use switchboard_engine::protocol::{ServerFrame, Visibility};
+use switchboard_engine::{ErrorCode, UserId};
 
 fn code<T>(r: Result<T, ClientError>) -> Option<ErrorCode> {
     r.err().and_then(|e| e.code())
@@ -59,5 +60,42 @@ async fn leaving_on_one_connection_revokes_the_rights_of_every_connection() {
     // Nothing was stored for bob: no read mark survives the leave.
     let reads = t.node.hub.store.read_positions(room).await.unwrap();
     assert!(reads.iter().all(|(u, _)| *u != bob), "{reads:?}");
+    t.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_signed_token_for_a_user_that_does_not_exist_is_refused() {
+    let t = start(|_| {}).await;
+    let secret = std::fs::read(t.dir.path().join("token.key")).unwrap();
+    let ghost = LocalTokens::new(&secret, 60).issue(&Identity {
+        user: UserId(9_999_999),
+        name: "ghost".into(),
+    });
+    // At upgrade: 401 with code 2001, before any WebSocket exists.
+    let err = Client::connect(&t.ws_url(), Some(&ghost))
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("401"), "{err}");
+    // With the auth command.
+    let c = Client::connect(&t.ws_url(), None).await.unwrap();
+    assert_eq!(code(c.auth(&ghost).await), Some(ErrorCode::InvalidToken));
+    // On the HTTP API.
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/rooms", t.http_url()))
+        .bearer_auth(&ghost)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 2001);
+    // A real user's token still works, twice (the second time from the known-user cache).
+    let (_, good) = t.user().await;
+    for _ in 0..2 {
+        c.ping().await.unwrap_err();
+        let other = t.client(&good).await;
+        other.ping().await.unwrap();
+    }
     t.node.shutdown().await;
 }

@@ -151,7 +151,7 @@ impl ConnectionActor {
         if self.identity.is_some() {
             return Err(ErrorCode::AlreadyAuthenticated);
         }
-        let identity = self.hub.tokens.verify(&a.token).map_err(|e| e.code())?;
+        let identity = self.hub.authenticate(&a.token).await?;
         let user = UserInfo {
             id: identity.user,
             name: identity.name.clone(),

@@ -34,7 +34,7 @@ pub async fn rooms(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let me = bearer(&state, &headers)?;
+    let me = bearer(&state, &headers).await?;
     let rooms = state
         .hub
         .store
@@ -67,7 +67,7 @@ pub async fn history(
     Path(room): Path<u64>,
     Query(q): Query<HistoryParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let me = bearer(&state, &headers)?;
+    let me = bearer(&state, &headers).await?;
     let before = q.before.as_deref().map(position).transpose()?;
     let after = q.after.as_deref().map(position).transpose()?;
     let (messages, more) = queries::history_page(
@@ -97,7 +97,7 @@ pub async fn search(
     headers: HeaderMap,
     Query(p): Query<SearchParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let me = bearer(&state, &headers)?;
+    let me = bearer(&state, &headers).await?;
     let messages = queries::search(
         &state.hub,
         me.user,

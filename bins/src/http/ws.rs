@@ -37,13 +37,7 @@ pub async fn upgrade(
         return Err(switchboard_engine::ErrorCode::ShuttingDown.into());
     }
     let identity = match params.token {
-        Some(token) => Some(
-            state
-                .hub
-                .tokens
-                .verify(&token)
-                .map_err(|e| ApiError(e.code()))?,
-        ),
+        Some(token) => Some(state.hub.authenticate(&token).await?),
         None => None,
     };
     let max_frame = state.limits.max_frame_bytes as usize;
