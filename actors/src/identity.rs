@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use switchboard_engine::auth::Identity;
 use switchboard_engine::{ErrorCode, UserId};
+use switchboard_persistence::cluster::throttle::{Class, Subject};
 
 use crate::hub::Hub;
 use crate::queries::internal;
@@ -45,6 +46,14 @@ impl KnownUsers {
 }
 
 impl Hub {
+    /// Counts `user` introducing itself to someone (opening a conversation, adding a member);
+    /// false when over `introductions_per_min`. Bounds the unsolicited `room_added` events one
+    /// user can cause others.
+    pub fn introduction(&self, user: UserId) -> bool {
+        self.throttle
+            .hit(Class::Introductions, &Subject::User(user.0))
+    }
+
     /// The identity `token` names, if it verifies and its user exists: 2001 for a token that
     /// is malformed, forged or names no user; 2002 for an expired one.
     pub async fn authenticate(&self, token: &str) -> Result<Identity, ErrorCode> {

@@ -5,12 +5,14 @@
 //! # Layout
 //! - [`config`]: `Config`, layered defaults → file → environment.
 //! - [`server`]: `Node::start` builds the store, write-behind, hub and listener; shutdown.
-//! - [`accounts`]: local accounts: argon2id password hashes and the token key.
+//! - [`accounts`]: local accounts: sign-up, sign-in and the token key.
+//! - [`passwords`]: argon2id hashing with bounded concurrency, queue and memory.
 //! - [`http`]: the axum router: `/`, `/ws`, `/healthz`, `/readyz`, `/metrics`, `/api/*`.
 
 pub mod accounts;
 pub mod config;
 pub mod http;
+pub mod passwords;
 pub mod server;
 
 pub use config::Config;

@@ -99,3 +99,191 @@ async fn a_signed_token_for_a_user_that_does_not_exist_is_refused() {
     }
     t.node.shutdown().await;
 }
+
+/// Every reply to `n` pings (and malformed frames, with `bad`) sent at once, by code.
+async fn burst(c: &Client, n: usize) -> (usize, usize) {
+    let replies = futures::future::join_all((0..n).map(|_| c.ping())).await;
+    let limited = replies
+        .iter()
+        .filter(|r| matches!(r, Err(e) if e.code() == Some(ErrorCode::RateLimited)))
+        .count();
+    (n - limited, limited)
+}
+
+#[tokio::test]
+async fn rate_limits_hold_per_user_over_all_connections_and_count_malformed_frames() {
+    let t = start(|c| {
+        c.limits.commands_per_sec = 1000;
+        c.limits.command_burst = 1000;
+        c.limits.user_commands_per_sec = 20;
+        c.engine.max_bad_frames = 1000;
+    })
+    .await;
+    let (_, token) = t.user().await;
+    let (a, b) = (t.client(&token).await, t.client(&token).await);
+    let (ok_a, _) = burst(&a, 15).await;
+    let (ok_b, limited_b) = burst(&b, 15).await;
+    assert_eq!(ok_a + ok_b, 20, "one budget for the user's two connections");
+    assert_eq!(limited_b, 10);
+
+    // Malformed frames spend the budget too: after 25 of them a well-formed ping is refused.
+    let (_, token) = t.user().await;
+    let mut c = t.client(&token).await;
+    for _ in 0..25 {
+        c.send_raw(vec![0xc1], false).unwrap();
+    }
+    let mut refused = 0;
+    for _ in 0..25 {
+        let e = expect(&mut c, WAIT, |f| match f {
+            ServerFrame::Error(e) => Some(e.code),
+            _ => None,
+        })
+        .await;
+        refused += usize::from(e == ErrorCode::RateLimited);
+    }
+    assert_eq!(
+        refused, 5,
+        "the 21st to 25th frames are over the user's limit"
+    );
+    assert_eq!(code(c.ping().await), Some(ErrorCode::RateLimited));
+    t.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn strangers_cannot_flood_a_user_with_room_added() {
+    let t = start(|c| c.limits.introductions_per_min = 5).await;
+    let (victim, mut target) = t.member().await;
+    let (_, stranger) = t.member().await;
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        codes.push(code(stranger.open_direct(victim).await));
+    }
+    assert_eq!(codes[..5], [None; 5]);
+    assert_eq!(codes[5..], [Some(ErrorCode::RateLimited); 3]);
+    expect(&mut target, WAIT, |f| {
+        matches!(f, ServerFrame::RoomAdded(_)).then_some(())
+    })
+    .await;
+    support::expect_none(&mut target, std::time::Duration::from_millis(300), |f| {
+        matches!(f, ServerFrame::RoomAdded(_))
+    })
+    .await;
+
+    // Invitations count against the same budget.
+    let (_, inviter) = t.member().await;
+    let mut codes = Vec::new();
+    for i in 0..6 {
+        let room = inviter
+            .create_room(&format!("r{i}"), Visibility::Private)
+            .await
+            .unwrap();
+        codes.push(code(inviter.invite(room, victim).await));
+    }
+    assert_eq!(codes[..5], [None; 5]);
+    assert_eq!(codes[5], Some(ErrorCode::RateLimited));
+    t.node.shutdown().await;
+}
+
+async fn sign_in(t: &support::TestNode, name: &str, password: &str) -> (u16, serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/signin", t.http_url()))
+        .json(&serde_json::json!({ "name": name, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn sign_in_is_throttled_per_name_and_per_address() {
+    let t = start(|c| {
+        c.auth.sign_in_per_name_per_min = 5;
+        c.auth.sign_in_per_addr_per_min = 8;
+    })
+    .await;
+    t.node
+        .accounts
+        .sign_up("victim", "correct horse")
+        .await
+        .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(sign_in(&t, "Victim", "wrong password").await);
+    }
+    assert!(
+        statuses[..5]
+            .iter()
+            .all(|(s, b)| *s == 401 && b["error"]["code"] == 2001)
+    );
+    assert!(
+        statuses[5..]
+            .iter()
+            .all(|(s, b)| *s == 429 && b["error"]["code"] == 4000)
+    );
+    // Even the right password waits out the window now.
+    assert_eq!(sign_in(&t, "victim", "correct horse").await.0, 429);
+    // That was the address's 8th attempt: the next one is refused whatever the name.
+    assert_eq!(sign_in(&t, "nobody", "whatever1").await.0, 429);
+    t.node.shutdown().await;
+}
+
+/// The median time of five sign-ins.
+async fn median_sign_in(t: &support::TestNode, name: &str) -> std::time::Duration {
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        assert_eq!(sign_in(t, name, "wrong password").await.0, 401);
+        times.push(started.elapsed());
+    }
+    times.sort();
+    times[2]
+}
+
+#[tokio::test]
+async fn sign_in_takes_as_long_for_an_unknown_name() {
+    let t = start(|c| {
+        c.auth.argon2_memory_kib = 1024;
+        c.auth.argon2_iterations = 2;
+    })
+    .await;
+    t.node
+        .accounts
+        .sign_up("known", "correct horse")
+        .await
+        .unwrap();
+    let known = median_sign_in(&t, "known").await;
+    let unknown = median_sign_in(&t, "unknown").await;
+    assert!(
+        unknown * 2 > known && known * 2 > unknown,
+        "known {known:?}, unknown {unknown:?}"
+    );
+    t.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_hashing_is_bounded_and_the_excess_refused() {
+    let t = start(|c| {
+        c.auth.argon2_memory_kib = 1024;
+        c.auth.hash_concurrency = 1;
+        c.auth.hash_queue = 2;
+        c.auth.sign_in_per_addr_per_min = 1000;
+    })
+    .await;
+    let t = &t;
+    let replies = futures::future::join_all(
+        (0..12).map(|i| async move { sign_in(t, &format!("n{i}"), "wrong password").await }),
+    )
+    .await;
+    let refused = replies
+        .iter()
+        .filter(|(s, b)| *s == 429 && b["error"]["code"] == 4000)
+        .count();
+    let denied = replies.iter().filter(|(s, _)| *s == 401).count();
+    assert_eq!(refused + denied, 12, "{replies:?}");
+    assert!(
+        refused >= 6,
+        "one hashing and two waiting at most: {replies:?}"
+    );
+    assert!(denied >= 3, "{replies:?}");
+}

@@ -324,6 +324,9 @@ impl ConnectionActor {
         if c.user == me {
             return Err(ErrorCode::InvalidArgument);
         }
+        if !self.hub.introduction(me) {
+            return Err(ErrorCode::RateLimited);
+        }
         let store = &self.hub.store;
         if store.user(c.user).await.map_err(internal)?.is_none() {
             return Err(ErrorCode::NotFound);

@@ -1,12 +1,15 @@
 //! JSON routes: accounts, the caller's rooms, history, readiness and metrics.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use switchboard_actors::queries;
 use switchboard_engine::{ErrorCode, Position, RoomId, UserId};
+use switchboard_persistence::cluster::throttle::{Class, Subject};
 
 use super::{ApiError, AppState, bearer};
 
@@ -23,10 +26,19 @@ pub async fn sign_up(
     Ok(Json(state.accounts.sign_up(&c.name, &c.password).await?))
 }
 
+/// Sign-in, throttled per source address and then per account name before any hashing: a
+/// guessing run is refused with 429 (4000), whether the name exists or not.
 pub async fn sign_in(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(c): Json<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let throttle = &state.hub.throttle;
+    let admitted = throttle.hit(Class::SignInAddr, &Subject::Addr(peer.ip()))
+        && throttle.hit(Class::SignInName, &Subject::name(&c.name));
+    if !admitted {
+        return Err(ErrorCode::RateLimited.into());
+    }
     Ok(Json(state.accounts.sign_in(&c.name, &c.password).await?))
 }
 
