@@ -9,6 +9,7 @@ use kameo::prelude::*;
 use switchboard_engine::auth::TokenVerifier;
 use switchboard_engine::limits::Limits;
 use switchboard_engine::{ConnId, ErrorCode, RoomId, UserId};
+use switchboard_persistence::cluster::throttle::Throttle;
 use switchboard_persistence::{Store, WriteBehind};
 use tokio::sync::watch;
 
@@ -88,6 +89,9 @@ pub struct Hub {
     pub store: Arc<dyn Store>,
     pub journal: WriteBehind,
     pub tokens: Arc<dyn TokenVerifier>,
+    /// Counts per user, name and address for the rate limits, cluster-wide in a cluster.
+    pub throttle: Arc<dyn Throttle>,
+    pub(crate) known_users: crate::identity::KnownUsers,
     pub config: HubConfig,
     /// Active rooms. Written only by the `RoomSupervisor`; read by anyone.
     pub(crate) rooms: RwLock<HashMap<RoomId, ActorRef<RoomActor>>>,
@@ -121,12 +125,15 @@ impl Hub {
         store: Arc<dyn Store>,
         journal: WriteBehind,
         tokens: Arc<dyn TokenVerifier>,
+        throttle: Arc<dyn Throttle>,
         config: HubConfig,
     ) -> Arc<Hub> {
         let hub = Arc::new(Hub {
             store,
             journal,
             tokens,
+            throttle,
+            known_users: crate::identity::KnownUsers::new(),
             config,
             rooms: RwLock::default(),
             supervisor: OnceLock::new(),

@@ -9,6 +9,7 @@
 //!
 //! # Layout
 //! - [`hub`]: `Hub`, what every actor shares, and the room and user directories.
+//! - [`identity`]: `Hub::authenticate`, a token checked for its signature and its user.
 //! - [`outbound`]: `Outbound`, a connection's bounded send queue, and `Event`, a frame encoded
 //!   once and shared by every recipient.
 //! - [`transport`]: the socket seen as a `Stream`/`Sink` of frames, so tests can use channels.
@@ -28,6 +29,7 @@
 pub mod cluster;
 pub mod connection;
 pub mod hub;
+pub mod identity;
 pub mod metrics;
 pub mod outbound;
 pub mod presence;

@@ -14,7 +14,8 @@ pub(crate) fn internal<E: std::fmt::Display>(e: E) -> ErrorCode {
 }
 
 /// A page of `room`'s history for `user`, oldest first, and whether more lies beyond it in the
-/// queried direction. `known_member` skips the membership lookup (a joined connection).
+/// queried direction. Membership is asked of the store every time: a connection's memory of
+/// having joined outlives a leave on another connection.
 pub async fn history_page(
     hub: &Hub,
     user: UserId,
@@ -22,7 +23,6 @@ pub async fn history_page(
     before: Option<Position>,
     after: Option<Position>,
     limit: u32,
-    known_member: bool,
 ) -> Result<(Vec<ChatMessage>, bool), ErrorCode> {
     if limit == 0
         || limit > hub.config.limits.max_history_page
@@ -30,21 +30,8 @@ pub async fn history_page(
     {
         return Err(ErrorCode::InvalidArgument);
     }
+    check_member(hub, room, user).await?;
     let store = &hub.store;
-    let is_member = known_member
-        || store
-            .members(room)
-            .await
-            .map_err(internal)?
-            .iter()
-            .any(|(u, _)| *u == user);
-    if !is_member {
-        return Err(if store.room(room).await.map_err(internal)?.is_some() {
-            ErrorCode::Forbidden
-        } else {
-            ErrorCode::NotFound
-        });
-    }
     let mut messages = store
         .history(
             room,
@@ -66,6 +53,20 @@ pub async fn history_page(
         }
     }
     Ok((messages, more))
+}
+
+/// `Ok` when `user` is a member of `room` now; 3000 for a room they are not in, 3001 for a
+/// room that does not exist.
+pub async fn check_member(hub: &Hub, room: RoomId, user: UserId) -> Result<(), ErrorCode> {
+    let store = &hub.store;
+    if store.is_member(room, user).await.map_err(internal)? {
+        return Ok(());
+    }
+    Err(if store.room(room).await.map_err(internal)?.is_some() {
+        ErrorCode::Forbidden
+    } else {
+        ErrorCode::NotFound
+    })
 }
 
 /// Messages with every word of `query` in `user`'s rooms (only `room` when given), newest first.

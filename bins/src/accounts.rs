@@ -1,13 +1,10 @@
-//! Local accounts for the embedded default: sign-up and sign-in with argon2id password hashes,
-//! and the HS256 key that signs tokens. Hashing runs on the blocking pool, never on a runtime
-//! thread.
+//! Local accounts for the embedded default: sign-up and sign-in with argon2id password hashes
+//! (bounded in concurrency and memory: `passwords`), and the HS256 key that signs tokens.
 
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use rand::RngCore;
 use switchboard_engine::ErrorCode;
 use switchboard_engine::auth::{Identity, LocalTokens};
@@ -15,12 +12,13 @@ use switchboard_engine::domain::UserInfo;
 use switchboard_persistence::{Store, StoreError};
 
 use crate::config::AuthConfig;
+use crate::passwords::Passwords;
 
 /// Signs people up and in against the store.
 pub struct Accounts {
     store: Arc<dyn Store>,
     tokens: Arc<LocalTokens>,
-    argon2: Argon2<'static>,
+    passwords: Passwords,
 }
 
 /// A signed-in user and their fresh token.
@@ -88,12 +86,15 @@ fn check_sign_up(name: &str, password: &str) -> Result<(), AccountError> {
 
 impl Accounts {
     pub fn new(store: Arc<dyn Store>, tokens: Arc<LocalTokens>, config: &AuthConfig) -> Self {
-        let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, 1, None)
-            .unwrap_or_default();
         Accounts {
             store,
             tokens,
-            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+            passwords: Passwords::new(
+                config.argon2_memory_kib,
+                config.argon2_iterations,
+                config.hash_concurrency,
+                config.hash_queue,
+            ),
         }
     }
 
@@ -103,18 +104,7 @@ impl Accounts {
 
     pub async fn sign_up(&self, name: &str, password: &str) -> Result<Session, AccountError> {
         check_sign_up(name, password)?;
-        let (argon2, password) = (self.argon2.clone(), password.to_owned());
-        let hash = tokio::task::spawn_blocking(move || {
-            let mut salt = [0u8; 16];
-            rand::rng().fill_bytes(&mut salt);
-            let salt = SaltString::encode_b64(&salt).map_err(|_| ErrorCode::Internal)?;
-            argon2
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|_| ErrorCode::Internal)
-        })
-        .await
-        .map_err(|_| ErrorCode::Internal)??;
+        let hash = self.passwords.hash(password).await?;
         let user = self
             .store
             .create_user(name, &hash)
@@ -141,19 +131,12 @@ impl Accounts {
             .user_by_name(name)
             .await
             .map_err(|_| ErrorCode::Internal)?;
-        let Some((user, hash)) = found else {
+        // An unknown name costs the same hash as a known one: timing tells nothing.
+        let (user, hash) = found.unzip();
+        let ok = self.passwords.verify(hash.as_deref(), password).await?;
+        let Some(user) = user.filter(|_| ok) else {
             return Err(WRONG_NAME_OR_PASSWORD);
         };
-        let (argon2, password) = (self.argon2.clone(), password.to_owned());
-        let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .is_ok_and(|h| argon2.verify_password(password.as_bytes(), &h).is_ok())
-        })
-        .await
-        .map_err(|_| ErrorCode::Internal)?;
-        if !ok {
-            return Err(WRONG_NAME_OR_PASSWORD);
-        }
         Ok(self.session(user))
     }
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_actors::HubConfig;
 use switchboard_engine::limits::Limits;
 use switchboard_persistence::WriteBehindConfig;
+use switchboard_persistence::cluster::throttle::{Rule, Rules};
 use switchboard_persistence::store::postgres::PostgresConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -138,6 +139,9 @@ pub struct ClusterConfig {
     pub lease_ms: u64,
     /// Milliseconds between reads of the member list (crash detection ≤ lease + poll).
     pub poll_ms: u64,
+    /// Milliseconds between pushes of this node's rate-limit counts to Redis. A user, name or
+    /// address can exceed a cluster-wide limit by at most this long's worth of events per node.
+    pub throttle_sync_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -151,6 +155,7 @@ impl Default for ClusterConfig {
             heartbeat_ms: t.heartbeat.as_millis() as u64,
             lease_ms: t.lease.as_millis() as u64,
             poll_ms: t.poll.as_millis() as u64,
+            throttle_sync_ms: 100,
         }
     }
 }
@@ -177,6 +182,18 @@ pub struct AuthConfig {
     pub argon2_memory_kib: u32,
     /// Argon2id passes.
     pub argon2_iterations: u32,
+    /// Password hashes (sign-up, sign-in) computed at once; 0 means one per CPU core. Each
+    /// holds `argon2_memory_kib` for the node's life, so hashing memory is at most
+    /// `hash_concurrency × argon2_memory_kib` (about 38 MiB on 2 cores by default).
+    pub hash_concurrency: usize,
+    /// Requests waiting for a hashing slot; beyond it sign-up and sign-in answer 429 (4000).
+    pub hash_queue: usize,
+    /// Sign-in attempts per account name per minute (sliding window, cluster-wide), right or
+    /// wrong; beyond it 429 (4000).
+    pub sign_in_per_name_per_min: u32,
+    /// Sign-in attempts per source address per minute (sliding window, cluster-wide); beyond
+    /// it 429 (4000).
+    pub sign_in_per_addr_per_min: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -216,6 +233,10 @@ pub struct EngineConfig {
     pub shutdown_grace_secs: u64,
     /// Test-only fault injection (room panics). Never enable in production.
     pub fault_injection: bool,
+    /// Subjects (users, sign-in names, source addresses) each rate-limit table tracks. When
+    /// one is full of subjects active within their window, new ones are refused with 4000
+    /// until some lapse (about 100 bytes each).
+    pub throttle_subjects: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -259,6 +280,10 @@ impl Default for AuthConfig {
             token_secret: None,
             argon2_memory_kib: 19456,
             argon2_iterations: 2,
+            hash_concurrency: 0,
+            hash_queue: 32,
+            sign_in_per_name_per_min: 10,
+            sign_in_per_addr_per_min: 30,
         }
     }
 }
@@ -283,6 +308,7 @@ impl Default for EngineConfig {
             close_timeout_ms: hub.close_timeout.as_millis() as u64,
             shutdown_grace_secs: 10,
             fault_injection: false,
+            throttle_subjects: 100_000,
         }
     }
 }
@@ -301,6 +327,21 @@ impl Default for WriteBehindSettings {
 }
 
 impl Config {
+    /// The rate limits counted per user, name and address.
+    pub fn throttle_rules(&self) -> Rules {
+        let rule = |max, secs| Rule {
+            max,
+            window: Duration::from_secs(secs),
+        };
+        Rules {
+            commands: rule(self.limits.user_commands_per_sec, 1),
+            introductions: rule(self.limits.introductions_per_min, 60),
+            sign_in_name: rule(self.auth.sign_in_per_name_per_min, 60),
+            sign_in_addr: rule(self.auth.sign_in_per_addr_per_min, 60),
+            max_subjects: self.engine.throttle_subjects,
+        }
+    }
+
     /// Defaults, then the file (if given), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));

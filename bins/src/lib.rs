@@ -7,12 +7,14 @@
 //! - [`server`]: `Node::start` builds the store, write-behind, hub and listener; shutdown.
 //! - [`listener`]: the accept loop: `TCP_NODELAY`, the connection cap, HTTP timeouts.
 //! - [`accounts`]: local accounts: argon2id password hashes and the token key.
+//! - [`passwords`]: argon2id hashing with bounded concurrency, queue and memory.
 //! - [`http`]: the axum router: `/`, `/ws`, `/healthz`, `/readyz`, `/metrics`, `/api/*`.
 
 pub mod accounts;
 pub mod config;
 pub mod http;
 pub mod listener;
+pub mod passwords;
 pub mod server;
 
 pub use config::Config;

@@ -16,6 +16,7 @@ use switchboard_engine::ring::NodeId;
 use switchboard_persistence::cluster::Member;
 use switchboard_persistence::cluster::bus::RedisBus;
 use switchboard_persistence::cluster::redis::RedisMembership;
+use switchboard_persistence::cluster::throttle::{LocalThrottle, RedisThrottle, Throttle};
 use switchboard_persistence::store::postgres::PostgresStore;
 use switchboard_persistence::store::sqlite::SqliteStore;
 use switchboard_persistence::{Store, WriteBehind};
@@ -97,7 +98,21 @@ impl Node {
         let (store, accounts) = open_store(&config).await?;
         let journal = WriteBehind::spawn(store.clone(), config.write_behind());
         let accounts = Arc::new(accounts);
-        let hub = Hub::start(store, journal, accounts.tokens().clone(), config.hub());
+        let rules = config.throttle_rules();
+        let throttle: Arc<dyn Throttle> = match &config.cluster.redis_url {
+            Some(url) => {
+                let sync = Duration::from_millis(config.cluster.throttle_sync_ms);
+                let prefix = &config.cluster.key_prefix;
+                Arc::new(
+                    RedisThrottle::connect(url, prefix, rules, sync)
+                        .await
+                        .context("connecting to Redis for rate limits")?,
+                )
+            }
+            None => Arc::new(LocalThrottle::new(rules)),
+        };
+        let tokens = accounts.tokens().clone();
+        let hub = Hub::start(store, journal, tokens, throttle, config.hub());
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;

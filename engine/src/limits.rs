@@ -26,6 +26,12 @@ pub struct Limits {
     pub commands_per_sec: u32,
     /// Commands a connection may send in a burst above the sustained rate.
     pub command_burst: u32,
+    /// Frames per second one user may send over all its connections, on every node of a
+    /// cluster (a sliding one-second window); beyond it frames are dropped with error 4000.
+    pub user_commands_per_sec: u32,
+    /// Conversations (`open_direct`) a user may open plus users it may add to rooms
+    /// (`invite`), per minute, cluster-wide; beyond it error 4000.
+    pub introductions_per_min: u32,
 }
 
 impl Default for Limits {
@@ -40,6 +46,8 @@ impl Default for Limits {
             max_presence_users: 200,
             commands_per_sec: 200,
             command_burst: 400,
+            user_commands_per_sec: 400,
+            introductions_per_min: 30,
         }
     }
 }

@@ -72,6 +72,8 @@ async fn rooms_and_members(store: &dyn Store) {
         vec![(owner, Role::Owner)]
     );
     assert!(!store.shares_room(owner, guest).await.unwrap());
+    assert!(store.is_member(room.id, owner).await.unwrap());
+    assert!(!store.is_member(room.id, guest).await.unwrap());
     store
         .add_member(room.id, guest, Role::Member)
         .await
@@ -83,7 +85,9 @@ async fn rooms_and_members(store: &dyn Store) {
     assert_eq!(members, vec![(owner, Role::Owner), (guest, Role::Member)]);
     assert!(store.shares_room(owner, guest).await.unwrap());
     assert_eq!(store.rooms_of(guest).await.unwrap(), vec![room.clone()]);
+    assert!(store.is_member(room.id, guest).await.unwrap());
     store.remove_member(room.id, guest).await.unwrap();
+    assert!(!store.is_member(room.id, guest).await.unwrap());
     assert!(store.rooms_of(guest).await.unwrap().is_empty());
     assert_eq!(store.room(RoomId(987_654)).await.unwrap(), None);
 }
@@ -91,8 +95,10 @@ async fn rooms_and_members(store: &dyn Store) {
 async fn direct_rooms(store: &dyn Store) {
     let a = store.create_user("dm-a", "h").await.unwrap().id;
     let b = store.create_user("dm-b", "h").await.unwrap().id;
-    let ab = store.direct_room(a, b).await.unwrap();
-    let ba = store.direct_room(b, a).await.unwrap();
+    let (ab, created) = store.direct_room(a, b).await.unwrap();
+    assert!(created);
+    let (ba, created) = store.direct_room(b, a).await.unwrap();
+    assert!(!created, "the second open finds the first one's room");
     assert_eq!(ab, ba, "one direct room per pair, whoever opens it");
     assert_eq!(ab.kind, RoomKind::Direct);
     let mut members: Vec<_> = store

@@ -32,6 +32,26 @@ async fn redis_membership_passes_the_conformance_cases() {
 }
 
 #[tokio::test]
+async fn redis_throttle_passes_the_conformance_cases() {
+    use std::time::Duration;
+    use switchboard_persistence::cluster::throttle::{RedisThrottle, conformance};
+    // Keys expire after two windows; the prefix keeps this run's counts apart.
+    let prefix = format!(
+        "sbtest-throttle:{}:{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let sync = Duration::from_millis(50);
+    let url = url();
+    let connect = || RedisThrottle::connect(&url, &prefix, conformance::rules(), sync);
+    let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
+    conformance::run_all(&a, Some(&b), sync * 4).await;
+}
+
+#[tokio::test]
 async fn redis_bus_passes_the_conformance_cases() {
     let prefix = format!("sbtest-bus:{}", std::process::id());
     let bus = switchboard_persistence::cluster::bus::RedisBus::connect(&url(), &prefix)

@@ -141,7 +141,7 @@ impl Store for Flaky {
     async fn room(&self, id: RoomId) -> Result<Option<RoomInfo>, StoreError> {
         self.inner.room(id).await
     }
-    async fn direct_room(&self, a: UserId, b: UserId) -> Result<RoomInfo, StoreError> {
+    async fn direct_room(&self, a: UserId, b: UserId) -> Result<(RoomInfo, bool), StoreError> {
         self.inner.direct_room(a, b).await
     }
     async fn add_member(&self, r: RoomId, u: UserId, role: Role) -> Result<(), StoreError> {
@@ -155,6 +155,9 @@ impl Store for Flaky {
     }
     async fn rooms_of(&self, u: UserId) -> Result<Vec<RoomInfo>, StoreError> {
         self.inner.rooms_of(u).await
+    }
+    async fn is_member(&self, r: RoomId, u: UserId) -> Result<bool, StoreError> {
+        self.inner.is_member(r, u).await
     }
     async fn shares_room(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {
         self.inner.shares_room(a, b).await

@@ -77,6 +77,8 @@ impl ConnectionActor {
             }
             ClientFrame::MarkRead(c) => {
                 let target = self.joined_room(c.room).await?;
+                // Joined once is not a member now: a leave elsewhere revokes the right.
+                queries::check_member(&self.hub, c.room, me).await?;
                 let pos = self
                     .hub
                     .store
@@ -150,13 +152,11 @@ impl ConnectionActor {
         if self.identity.is_some() {
             return Err(ErrorCode::AlreadyAuthenticated);
         }
-        let identity = self.hub.tokens.verify(&a.token).map_err(|e| {
-            let code = e.code();
+        let identity = self.hub.authenticate(&a.token).await.inspect_err(|code| {
             refusal::note(
                 Refusal::AuthFailed,
                 format_args!("conn {} auth: {}", self.id, code.describe()),
             );
-            code
         })?;
         let user = UserInfo {
             id: identity.user,
@@ -330,12 +330,19 @@ impl ConnectionActor {
         if c.user == me {
             return Err(ErrorCode::InvalidArgument);
         }
+        if !self.hub.introduction(me) {
+            return Err(ErrorCode::RateLimited);
+        }
         let store = &self.hub.store;
         if store.user(c.user).await.map_err(internal)?.is_none() {
             return Err(ErrorCode::NotFound);
         }
-        let room = store.direct_room(me, c.user).await.map_err(internal)?;
-        self.hub.announce_room_added(c.user, room.clone(), me).await;
+        let (room, created) = store.direct_room(me, c.user).await.map_err(internal)?;
+        // Only a new conversation is news to the other user: reopening one they already
+        // have must not let anyone flood their devices with `room_added`.
+        if created {
+            self.hub.announce_room_added(c.user, room.clone(), me).await;
+        }
         self.out.frame(&ServerFrame::DirectOpened(p::RoomReply {
             rid: c.rid,
             room,
@@ -424,10 +431,8 @@ impl ConnectionActor {
     }
 
     async fn history(&mut self, me: UserId, c: p::History) -> Result<(), ErrorCode> {
-        let joined = self.joined.iter().any(|j| j.room == c.room);
         let (messages, more) =
-            queries::history_page(&self.hub, me, c.room, c.before, c.after, c.limit, joined)
-                .await?;
+            queries::history_page(&self.hub, me, c.room, c.before, c.after, c.limit).await?;
         self.out.frame(&ServerFrame::History(p::HistoryPage {
             rid: c.rid,
             room: c.room,

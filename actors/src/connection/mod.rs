@@ -16,6 +16,7 @@ use switchboard_engine::auth::Identity;
 use switchboard_engine::limits::RateLimiter;
 use switchboard_engine::protocol::{self as p, ServerFrame};
 use switchboard_engine::{Codec, ConnId, ErrorCode, Position, RoomId, UserId, close};
+use switchboard_persistence::cluster::throttle::{Class, Subject};
 use tokio::sync::watch;
 
 use crate::hub::Hub;
@@ -361,6 +362,18 @@ impl ConnectionActor {
         }));
     }
 
+    /// Whether a frame is within this connection's rate and, once authenticated, its user's
+    /// over all connections and nodes. Only frames the connection admits count for the user,
+    /// so one flooding device does not also spend its user's other devices' share twice.
+    fn admit_frame(&mut self) -> bool {
+        self.limiter.try_acquire(Instant::now())
+            && self.identity.as_ref().is_none_or(|i| {
+                self.hub
+                    .throttle
+                    .hit(Class::Commands, &Subject::User(i.user.0))
+            })
+    }
+
     /// One data frame from the socket.
     async fn on_data(&mut self, data: &[u8], text: bool) -> Result<(), End> {
         if text != self.codec.is_text() {
@@ -373,6 +386,19 @@ impl ConnectionActor {
                 },
                 reconnect: false,
             });
+        }
+        // Every frame counts, malformed ones included, before any work is spent on it.
+        if !self.admit_frame() {
+            refusal::note(
+                Refusal::RateLimited,
+                format_args!("conn {}: over its command rate", self.id),
+            );
+            self.error(
+                self.codec.salvage_rid(data),
+                ErrorCode::RateLimited,
+                "too many commands; slow down",
+            );
+            return Ok(());
         }
         let frame = match self.codec.decode::<p::ClientFrame>(data) {
             Ok(frame) => frame,
@@ -395,21 +421,6 @@ impl ConnectionActor {
         };
         self.bad_frames = 0;
         let rid = frame.rid();
-        if !self.limiter.try_acquire(Instant::now()) {
-            refusal::note(
-                Refusal::RateLimited,
-                format_args!(
-                    "conn {}: over {} commands/s",
-                    self.id, self.hub.config.limits.commands_per_sec
-                ),
-            );
-            self.error(
-                Some(rid),
-                ErrorCode::RateLimited,
-                "too many commands; slow down",
-            );
-            return Ok(());
-        }
         // Boxed: the command futures are large, and an idle connection's task should not
         // carry their space while it waits.
         if let Err(code) = Box::pin(self.dispatch(frame)).await {

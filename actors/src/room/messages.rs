@@ -148,6 +148,9 @@ impl Message<Invite> for RoomActor {
         if self.members.contains_key(&i.user) {
             return Ok(());
         }
+        if !self.hub.introduction(i.by) {
+            return Err(ErrorCode::RateLimited);
+        }
         let store = &self.hub.store;
         match store.user(i.user).await {
             Ok(Some(_)) => {}

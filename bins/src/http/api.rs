@@ -1,13 +1,16 @@
 //! JSON routes: accounts, the caller's rooms, history, readiness and metrics.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use switchboard_actors::queries;
 use switchboard_actors::refusal::{self, Refusal};
 use switchboard_engine::{ErrorCode, Position, RoomId, UserId};
+use switchboard_persistence::cluster::throttle::{Class, Subject};
 
 use super::edge::JsonObject;
 use super::{ApiError, AppState, bearer, error_response};
@@ -26,10 +29,23 @@ pub async fn sign_up(
     Ok(Json(state.accounts.sign_up(&c.name, &c.password).await?))
 }
 
+/// Sign-in, throttled per source address and then per account name before any hashing: a
+/// guessing run is refused with 429 (4000), whether the name exists or not.
 pub async fn sign_in(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     JsonObject(c): JsonObject<Credentials>,
 ) -> Result<impl IntoResponse, AccountError> {
+    let throttle = &state.hub.throttle;
+    let admitted = throttle.hit(Class::SignInAddr, &Subject::Addr(peer.ip()))
+        && throttle.hit(Class::SignInName, &Subject::name(&c.name));
+    if !admitted {
+        refusal::note(
+            Refusal::RateLimited,
+            format_args!("sign-in as {:?} from {peer}: throttled", c.name),
+        );
+        return Err(ErrorCode::RateLimited.into());
+    }
     let session = state
         .accounts
         .sign_in(&c.name, &c.password)
@@ -47,7 +63,7 @@ pub async fn rooms(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let me = bearer(&state, &headers)?;
+    let me = bearer(&state, &headers).await?;
     let rooms = state
         .hub
         .store
@@ -80,7 +96,7 @@ pub async fn history(
     Path(room): Path<u64>,
     Query(q): Query<HistoryParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let me = bearer(&state, &headers)?;
+    let me = bearer(&state, &headers).await?;
     let before = q.before.as_deref().map(position).transpose()?;
     let after = q.after.as_deref().map(position).transpose()?;
     let (messages, more) = queries::history_page(
@@ -90,7 +106,6 @@ pub async fn history(
         before,
         after,
         q.limit.unwrap_or(50),
-        false,
     )
     .await?;
     Ok(Json(
@@ -111,7 +126,7 @@ pub async fn search(
     headers: HeaderMap,
     Query(p): Query<SearchParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let me = bearer(&state, &headers)?;
+    let me = bearer(&state, &headers).await?;
     let messages = queries::search(
         &state.hub,
         me.user,

@@ -108,15 +108,11 @@ impl From<ErrorCode> for ApiError {
 }
 
 /// The caller named by the `Authorization: Bearer` header.
-fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
+async fn bearer(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or(ApiError(ErrorCode::Unauthenticated))?;
-    state
-        .hub
-        .tokens
-        .verify(token)
-        .map_err(|e| ApiError(e.code()))
+    Ok(state.hub.authenticate(token).await?)
 }

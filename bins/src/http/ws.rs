@@ -38,12 +38,12 @@ pub async fn upgrade(
         return Err(switchboard_engine::ErrorCode::ShuttingDown.into());
     }
     let identity = match params.token {
-        Some(token) => Some(state.hub.tokens.verify(&token).map_err(|e| {
+        Some(token) => Some(state.hub.authenticate(&token).await.map_err(|code| {
             refusal::note(
                 Refusal::AuthFailed,
-                format_args!("/ws token: {}", e.code().describe()),
+                format_args!("/ws token: {}", code.describe()),
             );
-            ApiError(e.code())
+            ApiError(code)
         })?),
         None => None,
     };

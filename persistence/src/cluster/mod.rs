@@ -2,11 +2,13 @@
 //! renews by heartbeat; a node that stops renewing (crashed, partitioned) drops out when its
 //! lease expires, one that shuts down leaves at once. Implementations side by side:
 //! [`local::LocalMembership`] (one process) and [`redis::RedisMembership`]. [`bus`] carries
-//! frames between nodes (in-process or Redis pub/sub).
+//! frames between nodes (in-process or Redis pub/sub). [`throttle`] counts events per user,
+//! name or address for rate limits, on one node or cluster-wide.
 
 pub mod bus;
 pub mod local;
 pub mod redis;
+pub mod throttle;
 
 use std::time::Duration;
 

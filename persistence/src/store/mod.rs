@@ -61,14 +61,18 @@ pub trait Store: Send + Sync + 'static {
         owner: UserId,
     ) -> Result<RoomInfo, StoreError>;
     async fn room(&self, id: RoomId) -> Result<Option<RoomInfo>, StoreError>;
-    /// The direct conversation of `a` and `b`, created with both as members if it is new.
-    async fn direct_room(&self, a: UserId, b: UserId) -> Result<RoomInfo, StoreError>;
+    /// The direct conversation of `a` and `b`, created with both as members if it is new, and
+    /// whether this call created it.
+    async fn direct_room(&self, a: UserId, b: UserId) -> Result<(RoomInfo, bool), StoreError>;
 
     /// Adds a member; an existing member keeps their role.
     async fn add_member(&self, room: RoomId, user: UserId, role: Role) -> Result<(), StoreError>;
     async fn remove_member(&self, room: RoomId, user: UserId) -> Result<(), StoreError>;
     async fn members(&self, room: RoomId) -> Result<Vec<(UserId, Role)>, StoreError>;
     async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomInfo>, StoreError>;
+    /// Whether `user` is a member of `room` now: the one source of truth for a member's
+    /// rights, never a connection's memory of having joined.
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;
     /// Whether the two users are both members of at least one room.
     async fn shares_room(&self, a: UserId, b: UserId) -> Result<bool, StoreError>;
 

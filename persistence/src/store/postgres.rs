@@ -328,7 +328,7 @@ impl Store for PostgresStore {
         Ok(row.as_ref().map(room_from_row))
     }
 
-    async fn direct_room(&self, a: UserId, b: UserId) -> Result<RoomInfo, StoreError> {
+    async fn direct_room(&self, a: UserId, b: UserId) -> Result<(RoomInfo, bool), StoreError> {
         let (lo, hi) = (a.min(b), a.max(b));
         let key = format!("{lo}:{hi}");
         let mut conn = self.conn().await?;
@@ -341,6 +341,7 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(db)?;
+        let created = inserted.is_some();
         let room: i64 = match inserted {
             Some(row) => {
                 let room: i64 = row.get(0);
@@ -362,11 +363,12 @@ impl Store for PostgresStore {
                 .get(0),
         };
         tx.commit().await.map_err(db)?;
-        Ok(RoomInfo {
+        let room = RoomInfo {
             id: RoomId(uid(room)),
             name: key,
             kind: RoomKind::Direct,
-        })
+        };
+        Ok((room, created))
     }
 
     async fn add_member(&self, room: RoomId, user: UserId, role: Role) -> Result<(), StoreError> {
@@ -415,6 +417,16 @@ impl Store for PostgresStore {
             )
             .await?;
         Ok(rows.iter().map(room_from_row).collect())
+    }
+
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        let row = self
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM members WHERE room = $1 AND user_id = $2)",
+                &[&id(room.0), &id(user.0)],
+            )
+            .await?;
+        Ok(row.get(0))
     }
 
     async fn shares_room(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {

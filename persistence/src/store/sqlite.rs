@@ -298,7 +298,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn direct_room(&self, a: UserId, b: UserId) -> Result<RoomInfo, StoreError> {
+    async fn direct_room(&self, a: UserId, b: UserId) -> Result<(RoomInfo, bool), StoreError> {
         let (lo, hi) = (a.min(b), a.max(b));
         let key = format!("{lo}:{hi}");
         self.write(move |c| {
@@ -311,7 +311,7 @@ impl Store for SqliteStore {
                 )
                 .optional()?;
             let room = match existing {
-                Some(room) => room,
+                Some(room) => (room, false),
                 None => {
                     tx.execute(
                         "INSERT INTO rooms (name, kind, direct_key) VALUES (?1, 'direct', ?1)",
@@ -324,11 +324,12 @@ impl Store for SqliteStore {
                             params![id, user.0],
                         )?;
                     }
-                    RoomInfo {
+                    let room = RoomInfo {
                         id: RoomId(id),
                         name: key,
                         kind: RoomKind::Direct,
-                    }
+                    };
+                    (room, true)
                 }
             };
             tx.commit()?;
@@ -382,6 +383,17 @@ impl Store for SqliteStore {
             )?;
             let rows = stmt.query_map([user.0], room_from_row)?;
             rows.collect()
+        })
+        .await
+    }
+
+    async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        self.read(move |c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM members WHERE room = ?1 AND user = ?2)",
+                params![room.0, user.0],
+                |r| r.get(0),
+            )
         })
         .await
     }
