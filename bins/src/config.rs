@@ -10,6 +10,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use switchboard_actors::HubConfig;
+use switchboard_actors::cluster::ForwardLimits;
 use switchboard_engine::limits::Limits;
 use switchboard_persistence::WriteBehindConfig;
 use switchboard_persistence::store::postgres::PostgresConfig;
@@ -92,6 +93,10 @@ pub struct ClusterConfig {
     pub lease_ms: u64,
     /// Milliseconds between reads of the member list (crash detection ≤ lease + poll).
     pub poll_ms: u64,
+    /// Milliseconds a node waits for the reply to a command it forwarded to a room's owner;
+    /// then the client gets 4001 `busy` (and a later reply is dropped). Also the bound on a
+    /// command lost with a crashed node or a Redis outage.
+    pub reply_timeout_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -105,6 +110,7 @@ impl Default for ClusterConfig {
             heartbeat_ms: t.heartbeat.as_millis() as u64,
             lease_ms: t.lease.as_millis() as u64,
             poll_ms: t.poll.as_millis() as u64,
+            reply_timeout_ms: ForwardLimits::default().reply_timeout.as_millis() as u64,
         }
     }
 }
@@ -115,6 +121,13 @@ impl ClusterConfig {
             heartbeat: Duration::from_millis(self.heartbeat_ms),
             lease: Duration::from_millis(self.lease_ms),
             poll: Duration::from_millis(self.poll_ms),
+        }
+    }
+
+    pub fn forward_limits(&self) -> ForwardLimits {
+        ForwardLimits {
+            reply_timeout: Duration::from_millis(self.reply_timeout_ms),
+            ..ForwardLimits::default()
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Multi-process clusters for tests: `switchboard serve` processes on 127.0.0.1 sharing one
 //! scratch Postgres database and a Redis (key prefix per run), with fast membership timing
-//! (heartbeat 200 ms, lease 700 ms, poll 100 ms: a crash is seen within 0.8 s). Also the
+//! (heartbeat 200 ms, lease 700 ms, poll 100 ms: a crash is seen within 0.8 s; replies to
+//! forwarded commands awaited 1.5 s). Also the
 //! clients that follow rooms through moves and node loss, and the check that every client's
 //! view of every room is the store's.
 
@@ -21,6 +22,8 @@ use tokio::task::JoinHandle;
 
 pub const LEASE_MS: u64 = 700;
 pub const POLL_MS: u64 = 100;
+/// How long a node awaits the reply to a command it forwarded (below the clients' 2 s).
+pub const REPLY_TIMEOUT_MS: u64 = 1500;
 
 pub fn redis_url() -> String {
     std::env::var("SWITCHBOARD_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -127,6 +130,10 @@ impl Cluster {
             .env("SWITCHBOARD_CLUSTER__HEARTBEAT_MS", "200")
             .env("SWITCHBOARD_CLUSTER__LEASE_MS", LEASE_MS.to_string())
             .env("SWITCHBOARD_CLUSTER__POLL_MS", POLL_MS.to_string())
+            .env(
+                "SWITCHBOARD_CLUSTER__REPLY_TIMEOUT_MS",
+                REPLY_TIMEOUT_MS.to_string(),
+            )
             .env("SWITCHBOARD_AUTH__TOKEN_SECRET", &self.secret)
             .env("SWITCHBOARD_AUTH__ARGON2_MEMORY_KIB", "256")
             .env("SWITCHBOARD_AUTH__ARGON2_ITERATIONS", "1")
