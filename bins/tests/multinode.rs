@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::cluster::{
-    Cluster, LEASE_MS, Load, POLL_MS, REPLY_TIMEOUT_MS, Reaped, Views, free_port, redis_url, verify,
+    Cluster, LEASE_MS, Load, POLL_MS, PrivateRedis, REPLY_TIMEOUT_MS, Views, redis_url, verify,
 };
 use switchboard_engine::RoomId;
 use switchboard_engine::domain::PresenceStatus;
@@ -271,39 +271,17 @@ async fn a_killed_node_s_rooms_serve_again_and_no_acknowledged_message_is_lost()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_under_load_crashes_nothing_and_every_view_matches_the_store() {
     // A private Redis, so restarting it disturbs no other test.
-    let port = free_port();
-    let redis_dir = tempfile::tempdir().unwrap();
-    let start_redis = || {
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(redis_dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (ops/test.sh installs it)");
-        Reaped(child)
-    };
-    let redis = start_redis();
-    let url = format!("redis://127.0.0.1:{port}");
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let started = Instant::now();
-    while client.get_multiplexed_async_connection().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "redis never started"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut redis = PrivateRedis::start().await;
+    let url = redis.url();
     let mut cluster = Cluster::start("redisrestart", url, 3).await;
     let rooms = rooms(&mut cluster, 12).await;
     let every = Duration::from_millis(20);
     let load = Load::start(&cluster, "redis", &rooms, &[0, 1, 2], &[0, 1, 2], every).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    drop(redis);
+    redis.down();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let redis = start_redis();
+    redis.up().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     for n in &mut cluster.nodes {
         assert!(n.is_running(), "{} survived the Redis restart", n.name);
@@ -324,7 +302,6 @@ async fn a_redis_restart_under_load_crashes_nothing_and_every_view_matches_the_s
     eprintln!("inbox resubscriptions and sequence gaps seen: {gaps}");
     assert!(acked.len() > 30, "the load ran");
     cluster.stop_all();
-    drop(redis);
 }
 
 /// What one connection sent raw (rids from `first_rid`, so the client library's own requests
@@ -461,5 +438,64 @@ async fn every_command_for_a_killed_owner_s_room_gets_exactly_one_reply() {
     eprintln!("every command got exactly one reply: {sent_ok} sent, {busy} busy");
     assert!(busy > 0, "some commands were routed to the dead node");
     assert!(sent_ok > 0, "the room served again");
+    cluster.stop_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_node_sends_work_again_within_half_a_second_of_redis_coming_back() {
+    let mut redis = PrivateRedis::start().await;
+    let mut cluster = Cluster::start("redisback", redis.url(), 2).await;
+    let ring = cluster.ring();
+    let (_, token) = cluster.user("across").await;
+    let sender = cluster.client(0, &token).await;
+    // Owned by node-1: each send crosses to node-1 and its `sent` crosses back.
+    let room = loop {
+        let room = sender
+            .create_room("across", Visibility::Public)
+            .await
+            .unwrap();
+        if ring.owner(room) == Some(&node(1)) {
+            break room;
+        }
+    };
+    sender.send(room, "before", "hello").await.unwrap();
+
+    // Sends go on all through the outage (as a chat's would), so the Redis client is in the
+    // middle of its reconnect backoff when Redis comes back.
+    let mut outage = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        redis.down();
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        redis.up().await;
+        (Instant::now(), redis)
+    });
+    let mut back: Option<(Instant, PrivateRedis)> = None;
+    let mut n = 0;
+    let took = loop {
+        n += 1;
+        let cmid = format!("probe-{n}");
+        let probe = sender.send(room, &cmid, "there?");
+        let acked = matches!(
+            tokio::time::timeout(Duration::from_millis(100), probe).await,
+            Ok(Ok(_))
+        );
+        if let Some((at, _)) = &back {
+            if acked {
+                break at.elapsed();
+            }
+            assert!(at.elapsed() < Duration::from_secs(10), "never recovered");
+        } else if outage.is_finished() {
+            back = Some((&mut outage).await.unwrap());
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    eprintln!(
+        "after a 6 s Redis outage, a cross-node send was acknowledged {took:?} after Redis was back"
+    );
+    assert!(
+        took < Duration::from_millis(500),
+        "cross-node traffic came back {took:?} after Redis"
+    );
     cluster.stop_all();
 }
