@@ -43,7 +43,10 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
     /// Connections in the pool.
     pub pool_size: u32,
-    /// Seconds to wait for a pooled connection.
+    /// Seconds to wait for a pooled connection while every one is busy, and for one attempt
+    /// to connect. A checkout fails at once when an attempt fails (refused, authentication,
+    /// unknown database), naming the address and the cause; at start-up an unreachable server
+    /// is tried again for this long.
     pub connect_timeout_secs: u64,
     /// Prepare hot statements once per pooled connection.
     pub statement_cache: bool,

@@ -306,16 +306,7 @@ impl Cluster {
 
     /// A counter or gauge from node `i`'s `/metrics` (0 when absent).
     pub async fn metric(&self, i: usize, name: &str) -> f64 {
-        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.nodes[i].port))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        metric(self.nodes[i].port, name).await
     }
 
     pub async fn store(&self) -> PostgresStore {
@@ -356,6 +347,21 @@ impl Cluster {
             }
         }
     }
+}
+
+/// A counter or gauge (summed over its labels) from `/metrics` of the node at `port`; 0 when
+/// absent.
+pub async fn metric(port: u16, name: &str) -> f64 {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// What a follower saw: per room, every message in the order received.
