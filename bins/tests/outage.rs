@@ -299,9 +299,8 @@ async fn a_postgres_outage_loses_nothing_and_delivery_goes_on() {
 /// hashing); stderr goes to `log`.
 fn serve(dir: &std::path::Path, port: u16, env: &[(&str, String)]) -> support::cluster::Reaped {
     let log = std::fs::File::create(dir.join("node.log")).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    let mut command = support::cluster::serve_command();
     command
-        .arg("serve")
         .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
         .env("SWITCHBOARD_DATA_DIR", dir.join("data"))
         .env("SWITCHBOARD_AUTH__ARGON2_MEMORY_KIB", "256")

@@ -37,6 +37,20 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `switchboard serve` without the SWITCHBOARD_* variables of this process's environment
+/// (such as the suite's own SWITCHBOARD_TEST_REDIS): the node would read them as its
+/// configuration and refuse the names it does not know.
+pub fn serve_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command.arg("serve");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SWITCHBOARD_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 pub struct NodeProc {
     pub name: String,
     pub port: u16,
@@ -169,8 +183,7 @@ impl Cluster {
         let port = free_port();
         let data = self.dir.path().join(&name);
         let log = std::fs::File::create(self.log_path(&name)).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .arg("serve")
+        let child = serve_command()
             .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
             .env("SWITCHBOARD_DATA_DIR", &data)
             .env("SWITCHBOARD_DATABASE__URL", &self.db.url)
