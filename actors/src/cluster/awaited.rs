@@ -163,3 +163,77 @@ impl Awaited {
         (self.timeout / 10).clamp(Duration::from_millis(10), Duration::from_millis(100))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use switchboard_engine::Codec;
+
+    use super::*;
+    use crate::outbound::{self, OutboundReceiver};
+
+    fn entry(conn: u64, rid: u64) -> (Entry, OutboundReceiver) {
+        let (out, rx) = outbound::channel(ConnId(conn), Codec::Json, 16, 1 << 20);
+        let e = Entry {
+            node: NodeId("b".into()),
+            out,
+            rid,
+            room: RoomId(7),
+            join: rid % 2 == 0,
+        };
+        (e, rx)
+    }
+
+    #[tokio::test]
+    async fn each_entry_is_answered_once_by_its_reply_or_its_deadline() {
+        let awaited = Awaited::new(Duration::from_millis(200), 3);
+        let mut rxs = Vec::new();
+        for token in 1..=3 {
+            let (e, rx) = entry(token, token * 10);
+            assert!(awaited.insert(token, e, || true));
+            rxs.push(rx);
+        }
+        let (fourth, _rx) = entry(4, 40);
+        assert!(!awaited.insert(4, fourth, || true), "full");
+        let (refused, _rx) = entry(5, 50);
+        assert!(!awaited.insert(5, refused, || false), "not sent, not kept");
+
+        assert!(
+            awaited.take(1, ConnId(9)).is_none(),
+            "another connection's token"
+        );
+        assert_eq!(awaited.take(1, ConnId(1)).map(|e| e.rid), Some(10));
+        assert!(awaited.take(1, ConnId(1)).is_none(), "answered once");
+
+        assert!(awaited.expired().is_empty());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let late: Vec<u64> = awaited.expired().iter().map(|e| e.rid).collect();
+        assert_eq!(late, vec![20, 30]);
+        assert!(
+            awaited.take(2, ConnId(2)).is_none(),
+            "a reply after the deadline finds nothing"
+        );
+    }
+
+    #[test]
+    fn a_late_joined_is_undone_unless_the_connection_joins_again() {
+        let awaited = Awaited::new(Duration::from_secs(5), 8);
+        let mut undone = 0;
+        awaited.late_join_unsubscribes(ConnId(2), RoomId(7), || undone += 1);
+        assert_eq!(undone, 1);
+        let (rejoin, _rx) = entry(2, 20);
+        assert!(awaited.insert(1, rejoin, || true));
+        awaited.late_join_unsubscribes(ConnId(2), RoomId(7), || undone += 1);
+        assert_eq!(undone, 1, "the join on its way subscribes it again");
+    }
+
+    #[test]
+    fn answered_deadlines_do_not_pile_up() {
+        let awaited = Awaited::new(Duration::from_secs(5), 4);
+        for token in 1..=100 {
+            let (e, _rx) = entry(token, token);
+            assert!(awaited.insert(token, e, || true));
+            awaited.take(token, ConnId(token));
+        }
+        assert!(awaited.lock().deadlines.len() <= 8);
+    }
+}
