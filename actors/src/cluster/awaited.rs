@@ -178,7 +178,7 @@ mod tests {
             out,
             rid,
             room: RoomId(7),
-            join: rid % 2 == 0,
+            join: rid.is_multiple_of(2),
         };
         (e, rx)
     }
