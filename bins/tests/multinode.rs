@@ -9,8 +9,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::cluster::{
-    Cluster, LEASE_MS, Load, POLL_MS, PrivateRedis, REPLY_TIMEOUT_MS, Views, redis_url, verify,
+    Cluster, LEASE_MS, Load, POLL_MS, REPLY_TIMEOUT_MS, Views, redis_url, verify,
 };
+use support::private_redis::PrivateRedis;
 use switchboard_engine::RoomId;
 use switchboard_engine::domain::PresenceStatus;
 use switchboard_engine::protocol::{ServerFrame, Visibility};
