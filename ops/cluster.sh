@@ -6,10 +6,16 @@
 #   ops/cluster.sh stop
 #   ops/cluster.sh status
 #
-# Environment: SWITCHBOARD_BIN (default target/release/switchboard), CLUSTER_DIR (default
-# ./cluster-data), REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL (default: a
-# `switchboard_cluster` database on the local Postgres, created if missing), TOKEN_SECRET
-# (shared by every node; generated into CLUSTER_DIR when unset).
+# Environment (the script's own variables all start with CLUSTER_: a node reads every
+# SWITCHBOARD_* variable as configuration and refuses names it does not know):
+#   CLUSTER_BIN           the node binary (default target/release/switchboard)
+#   CLUSTER_DIR           data directories, logs and pid files (default ./cluster-data)
+#   CLUSTER_REDIS_URL     default redis://127.0.0.1:6379
+#   CLUSTER_DATABASE_URL  default: a `switchboard_cluster` database on the local Postgres,
+#                         created if missing
+#   CLUSTER_TOKEN_SECRET  shared by every node; generated into CLUSTER_DIR when unset
+# Any other SWITCHBOARD_* variable is configuration passed to every node (e.g.
+# SWITCHBOARD_ENGINE__ROOM_BUFFER=4096); the test suite's SWITCHBOARD_TEST_* are not.
 #
 # Clients may connect to any node: each room is served by its owner on the ring and reaches
 # members on every node (docs/ARCHITECTURE.md §11).
@@ -18,23 +24,35 @@ cd "$(dirname "$0")/.."
 # shellcheck source=ops/services.sh
 source ops/services.sh
 
-bin=${SWITCHBOARD_BIN:-target/release/switchboard}
+# Names this script once read. SWITCHBOARD_BIN would break every node: refused. The others
+# are common names other tools use too: ignored, with a note.
+[ -z "${SWITCHBOARD_BIN:-}" ] || die "SWITCHBOARD_BIN would be read by every node as \
+configuration (and refused); unset it and set CLUSTER_BIN instead"
+for old in REDIS_URL DATABASE_URL TOKEN_SECRET; do
+  [ -z "${!old:-}" ] || echo "note: $old is not read; this script reads CLUSTER_$old" >&2
+done
+bin=${CLUSTER_BIN:-target/release/switchboard}
 dir=${CLUSTER_DIR:-cluster-data}
-redis_url=${REDIS_URL:-redis://127.0.0.1:6379}
-database_url=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchboard_cluster}
+redis_url=${CLUSTER_REDIS_URL:-redis://127.0.0.1:6379}
+database_url=${CLUSTER_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchboard_cluster}
 
 start() {
   local n=${1:-3} base=${2:-9101}
   [ -x "$bin" ] || die "$bin not found: cargo build --release -p switchboard"
+  # The configuration every node will read, checked once: a stray SWITCHBOARD_* variable
+  # fails here with the node's own message instead of in N logs.
+  local check
+  check=$(SWITCHBOARD_DATABASE__URL="$database_url" SWITCHBOARD_CLUSTER__REDIS_URL="$redis_url" \
+    env "${no_test_vars[@]}" "$bin" config 2>&1 >/dev/null) || die "the nodes would not start: $check"
   ensure_postgres
   ensure_redis
-  if [ -z "${DATABASE_URL:-}" ]; then
+  if [ -z "${CLUSTER_DATABASE_URL:-}" ]; then
     psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'switchboard_cluster'" \
       | grep -q 1 || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE switchboard_cluster"
   fi
   mkdir -p "$dir"
   [ -f "$dir/token.secret" ] || head -c 32 /dev/urandom | base64 > "$dir/token.secret"
-  local secret=${TOKEN_SECRET:-$(cat "$dir/token.secret")}
+  local secret=${CLUSTER_TOKEN_SECRET:-$(cat "$dir/token.secret")}
   for i in $(seq 0 $((n - 1))); do
     local port=$((base + i)) node="node-$i"
     if [ -f "$dir/$node.pid" ] && kill -0 "$(cat "$dir/$node.pid")" 2>/dev/null; then
@@ -44,7 +62,7 @@ start() {
     SWITCHBOARD_LISTEN=127.0.0.1:$port SWITCHBOARD_DATA_DIR="$dir/$node" \
       SWITCHBOARD_DATABASE__URL="$database_url" SWITCHBOARD_CLUSTER__REDIS_URL="$redis_url" \
       SWITCHBOARD_CLUSTER__NODE_ID="$node" SWITCHBOARD_AUTH__TOKEN_SECRET="$secret" \
-      nohup "$bin" serve > "$dir/$node.log" 2>&1 &
+      nohup env "${no_test_vars[@]}" "$bin" serve > "$dir/$node.log" 2>&1 &
     echo $! > "$dir/$node.pid"
     for _ in $(seq 100); do
       curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break

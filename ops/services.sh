@@ -5,6 +5,11 @@
 
 die() { echo "FATAL: $*" >&2; exit 1; }
 
+# `env` arguments that keep the test suite's variables (SWITCHBOARD_TEST_*) away from a node:
+# it reads every SWITCHBOARD_* variable as configuration and refuses names it does not know.
+no_test_vars=()
+for v in $(compgen -e | grep '^SWITCHBOARD_TEST_' || true); do no_test_vars+=(-u "$v"); done
+
 # PostgreSQL at 127.0.0.1:5432 with trust auth for local TCP (the test default
 # SWITCHBOARD_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres).
 ensure_postgres() {

@@ -30,7 +30,7 @@ data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 SWITCHBOARD_LISTEN=127.0.0.1:$port SWITCHBOARD_DATA_DIR=$data SWITCHBOARD_LOG=warn \
   SWITCHBOARD_AUTH__ARGON2_MEMORY_KIB=1024 SWITCHBOARD_AUTH__ARGON2_ITERATIONS=1 \
-  target/debug/switchboard serve &
+  env "${no_test_vars[@]}" target/debug/switchboard serve &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 100); do

@@ -21,6 +21,12 @@ pub const SEND_TO_STORED_SECONDS: &str = "switchboard_send_to_stored_seconds";
 pub const FORWARD_ENVELOPES: &str = "switchboard_forward_envelopes_total";
 /// Counter: envelopes refused because the forwarder to a node was full.
 pub const FORWARD_REFUSED: &str = "switchboard_forward_refused_total";
+/// Counter: forwarded commands answered 4001 `busy` by their connection's node because the
+/// reply did not come in time, the target left the ring, or the command was never published.
+pub const FORWARD_UNANSWERED: &str = "switchboard_forward_unanswered_total";
+/// Counter: replies to forwarded commands that came after their client was told `busy`
+/// (dropped: one reply per command).
+pub const FORWARD_LATE_REPLIES: &str = "switchboard_forward_late_replies_total";
 /// Counter: bus messages published (one per forwarded batch: the Redis commands issued).
 pub const BUS_PUBLISHES: &str = "switchboard_bus_publishes_total";
 /// Counter: bus messages that could not be published.

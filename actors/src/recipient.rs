@@ -21,6 +21,9 @@ pub enum Recipient {
 pub struct Remote {
     pub node: NodeId,
     pub conn: ConnId,
+    /// The token of the forwarded command this recipient answers (0: none); its reply
+    /// carries it back, so the connection's node hands over exactly one reply.
+    pub token: u64,
     pub link: Arc<ClusterLink>,
 }
 
@@ -51,7 +54,7 @@ impl Recipient {
     pub fn frame(&self, frame: &ServerFrame) -> bool {
         match self {
             Recipient::Local(out) => out.frame(frame),
-            Recipient::Remote(r) => r.link.reply(&r.node, r.conn, frame),
+            Recipient::Remote(r) => r.link.reply(&r.node, r.conn, r.token, frame),
         }
     }
 }

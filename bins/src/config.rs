@@ -10,6 +10,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use switchboard_actors::HubConfig;
+use switchboard_actors::cluster::ForwardLimits;
 use switchboard_engine::limits::Limits;
 use switchboard_persistence::WriteBehindConfig;
 use switchboard_persistence::cluster::throttle::{Rule, Rules};
@@ -89,7 +90,10 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
     /// Connections in the pool.
     pub pool_size: u32,
-    /// Seconds to wait for a pooled connection.
+    /// Seconds to wait for a pooled connection while every one is busy, and for one attempt
+    /// to connect. A checkout fails at once when an attempt fails (refused, authentication,
+    /// unknown database), naming the address and the cause; at start-up an unreachable server
+    /// is tried again for this long.
     pub connect_timeout_secs: u64,
     /// Prepare hot statements once per pooled connection.
     pub statement_cache: bool,
@@ -142,6 +146,10 @@ pub struct ClusterConfig {
     /// Milliseconds between pushes of this node's rate-limit counts to Redis. A user, name or
     /// address can exceed a cluster-wide limit by at most this long's worth of events per node.
     pub throttle_sync_ms: u64,
+    /// Milliseconds a node waits for the reply to a command it forwarded to a room's owner;
+    /// then the client gets 4001 `busy` (and a later reply is dropped). Also the bound on a
+    /// command lost with a crashed node or a Redis outage.
+    pub reply_timeout_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -156,6 +164,7 @@ impl Default for ClusterConfig {
             lease_ms: t.lease.as_millis() as u64,
             poll_ms: t.poll.as_millis() as u64,
             throttle_sync_ms: 100,
+            reply_timeout_ms: ForwardLimits::default().reply_timeout.as_millis() as u64,
         }
     }
 }
@@ -166,6 +175,13 @@ impl ClusterConfig {
             heartbeat: Duration::from_millis(self.heartbeat_ms),
             lease: Duration::from_millis(self.lease_ms),
             poll: Duration::from_millis(self.poll_ms),
+        }
+    }
+
+    pub fn forward_limits(&self) -> ForwardLimits {
+        ForwardLimits {
+            reply_timeout: Duration::from_millis(self.reply_timeout_ms),
+            ..ForwardLimits::default()
         }
     }
 }

@@ -154,7 +154,13 @@ impl Node {
                 });
                 view.wait_for_startup().await;
                 let ring = view.ask(WatchRing).await?.0;
-                let link = ClusterLink::start(node, Arc::new(bus), ring, Default::default(), &hub);
+                let link = ClusterLink::start(
+                    node,
+                    Arc::new(bus),
+                    ring,
+                    config.cluster.forward_limits(),
+                    &hub,
+                );
                 hub.set_cluster(link);
                 Some(view)
             }

@@ -9,8 +9,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::cluster::{
-    Cluster, LEASE_MS, Load, POLL_MS, Reaped, Views, free_port, redis_url, verify,
+    Cluster, LEASE_MS, Load, POLL_MS, REPLY_TIMEOUT_MS, Views, redis_url, verify,
 };
+use support::private_redis::PrivateRedis;
 use switchboard_engine::RoomId;
 use switchboard_engine::domain::PresenceStatus;
 use switchboard_engine::protocol::{ServerFrame, Visibility};
@@ -271,39 +272,17 @@ async fn a_killed_node_s_rooms_serve_again_and_no_acknowledged_message_is_lost()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_under_load_crashes_nothing_and_every_view_matches_the_store() {
     // A private Redis, so restarting it disturbs no other test.
-    let port = free_port();
-    let redis_dir = tempfile::tempdir().unwrap();
-    let start_redis = || {
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(redis_dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (ops/test.sh installs it)");
-        Reaped(child)
-    };
-    let redis = start_redis();
-    let url = format!("redis://127.0.0.1:{port}");
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let started = Instant::now();
-    while client.get_multiplexed_async_connection().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "redis never started"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut redis = PrivateRedis::start().await;
+    let url = redis.url();
     let mut cluster = Cluster::start("redisrestart", url, 3).await;
     let rooms = rooms(&mut cluster, 12).await;
     let every = Duration::from_millis(20);
     let load = Load::start(&cluster, "redis", &rooms, &[0, 1, 2], &[0, 1, 2], every).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    drop(redis);
+    redis.down();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let redis = start_redis();
+    redis.up().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     for n in &mut cluster.nodes {
         assert!(n.is_running(), "{} survived the Redis restart", n.name);
@@ -324,5 +303,200 @@ async fn a_redis_restart_under_load_crashes_nothing_and_every_view_matches_the_s
     eprintln!("inbox resubscriptions and sequence gaps seen: {gaps}");
     assert!(acked.len() > 30, "the load ran");
     cluster.stop_all();
-    drop(redis);
+}
+
+/// What one connection sent raw (rids from `first_rid`, so the client library's own requests
+/// never collide) and every reply it got to them.
+struct RawCommands {
+    sent: Vec<u64>,
+    replies: std::collections::HashMap<u64, Vec<ServerFrame>>,
+}
+
+fn reply_rid(frame: &ServerFrame) -> Option<u64> {
+    match frame {
+        ServerFrame::Joined(f) => Some(f.rid),
+        ServerFrame::Sent(f) => Some(f.rid),
+        ServerFrame::Error(f) => f.rid,
+        _ => None,
+    }
+}
+
+/// Until `stop_at`, sends `send` to `room` every 10 ms, a `join` every fifth time, and a
+/// `join` right after each `room_reset`; then reads replies for `settle` more.
+async fn raw_commands(
+    mut client: switchboard_client::Client,
+    room: RoomId,
+    first_rid: u64,
+    stop_at: Instant,
+    settle: Duration,
+) -> RawCommands {
+    use switchboard_engine::protocol::{self as p, ClientFrame};
+    let mut raw = RawCommands {
+        sent: Vec::new(),
+        replies: Default::default(),
+    };
+    let mut rid = first_rid;
+    let mut command = |client: &switchboard_client::Client, join: bool| {
+        rid += 1;
+        let frame = if join {
+            ClientFrame::Join(p::Join {
+                rid,
+                room,
+                resume: client.position(room),
+            })
+        } else {
+            ClientFrame::Send(p::Send {
+                rid,
+                room,
+                cmid: format!("raw-{rid}"),
+                text: "one reply each".into(),
+            })
+        };
+        let bytes = switchboard_engine::Codec::MsgPack.encode(&frame).unwrap();
+        client.send_raw(bytes.to_vec(), false).expect("socket open");
+        rid
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut n = 0u64;
+    let end = tokio::time::Instant::from_std(stop_at + settle);
+    loop {
+        tokio::select! {
+            _ = tick.tick(), if Instant::now() < stop_at => {
+                n += 1;
+                raw.sent.push(command(&client, n.is_multiple_of(5)));
+            }
+            frame = client.next_event() => match frame {
+                Some(ServerFrame::RoomReset(r)) if r.room == room && Instant::now() < stop_at => {
+                    raw.sent.push(command(&client, true));
+                }
+                Some(frame) => {
+                    if let Some(rid) = reply_rid(&frame).filter(|r| *r > first_rid) {
+                        raw.replies.entry(rid).or_default().push(frame);
+                    }
+                }
+                None => panic!("connection closed: {:?}", client.close_frame()),
+            },
+            _ = tokio::time::sleep_until(end) => break,
+        }
+    }
+    raw
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_for_a_killed_owner_s_room_gets_exactly_one_reply() {
+    let mut cluster = Cluster::start("onereply", redis_url(), 3).await;
+    let ring = cluster.ring();
+    let (_, token) = cluster.user("one-reply").await;
+    let creator = cluster.client(0, &token).await;
+    let room = loop {
+        let room = creator
+            .create_room("doomed owner", Visibility::Public)
+            .await
+            .unwrap();
+        if ring.owner(room) == Some(&node(1)) {
+            break room;
+        }
+    };
+    // Members on node-0 and node-2, joined at node-1.
+    let mut on_0 = cluster.client(0, &token).await;
+    let mut on_2 = cluster.client(2, &token).await;
+    on_0.join(room, None).await.unwrap();
+    on_2.join(room, None).await.unwrap();
+    // Commands go on from before the kill until well after the ring dropped node-1; then
+    // every reply has the reply deadline (1.5 s here) and a margin to arrive.
+    let stop_at = Instant::now() + Duration::from_millis(300 + 3 * (LEASE_MS + POLL_MS));
+    let settle = Duration::from_millis(REPLY_TIMEOUT_MS + 1500);
+    let drivers = [(on_0, 1_000_000), (on_2, 2_000_000)]
+        .map(|(c, rid)| tokio::spawn(raw_commands(c, room, rid, stop_at, settle)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster.kill9(1);
+    // A client that moved off the dead node: a new connection on node-0 whose first command
+    // is its join, sent before node-0 has noticed the crash.
+    let moved = cluster.client(0, &token).await;
+    let moved = tokio::spawn(raw_commands(moved, room, 3_000_000, stop_at, settle));
+
+    let mut sent_ok = 0;
+    let mut busy = 0;
+    for (i, driver) in drivers.into_iter().chain([moved]).enumerate() {
+        let raw = driver.await.unwrap();
+        for rid in &raw.sent {
+            let replies = raw.replies.get(rid).map(Vec::as_slice).unwrap_or_default();
+            if replies.len() != 1 {
+                cluster.dump_logs();
+                panic!(
+                    "client {i}: command {rid} got {} replies: {replies:?} ({} commands sent)",
+                    replies.len(),
+                    raw.sent.len()
+                );
+            }
+            match &replies[0] {
+                ServerFrame::Sent(_) => sent_ok += 1,
+                ServerFrame::Error(e) if e.code == switchboard_engine::ErrorCode::Busy => busy += 1,
+                _ => {}
+            }
+        }
+    }
+    eprintln!("every command got exactly one reply: {sent_ok} sent, {busy} busy");
+    assert!(busy > 0, "some commands were routed to the dead node");
+    assert!(sent_ok > 0, "the room served again");
+    cluster.stop_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_node_sends_work_again_within_half_a_second_of_redis_coming_back() {
+    let mut redis = PrivateRedis::start().await;
+    let mut cluster = Cluster::start("redisback", redis.url(), 2).await;
+    let ring = cluster.ring();
+    let (_, token) = cluster.user("across").await;
+    let sender = cluster.client(0, &token).await;
+    // Owned by node-1: each send crosses to node-1 and its `sent` crosses back.
+    let room = loop {
+        let room = sender
+            .create_room("across", Visibility::Public)
+            .await
+            .unwrap();
+        if ring.owner(room) == Some(&node(1)) {
+            break room;
+        }
+    };
+    sender.send(room, "before", "hello").await.unwrap();
+
+    // Sends go on all through the outage (as a chat's would), so the Redis client is in the
+    // middle of its reconnect backoff when Redis comes back.
+    let mut outage = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        redis.down();
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        redis.up().await;
+        (Instant::now(), redis)
+    });
+    let mut back: Option<(Instant, PrivateRedis)> = None;
+    let mut n = 0;
+    let took = loop {
+        n += 1;
+        let cmid = format!("probe-{n}");
+        let probe = sender.send(room, &cmid, "there?");
+        let acked = matches!(
+            tokio::time::timeout(Duration::from_millis(100), probe).await,
+            Ok(Ok(_))
+        );
+        if let Some((at, _)) = &back {
+            if acked {
+                break at.elapsed();
+            }
+            assert!(at.elapsed() < Duration::from_secs(10), "never recovered");
+        } else if outage.is_finished() {
+            back = Some((&mut outage).await.unwrap());
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    eprintln!(
+        "after a 6 s Redis outage, a cross-node send was acknowledged {took:?} after Redis was back"
+    );
+    assert!(
+        took < Duration::from_millis(500),
+        "cross-node traffic came back {took:?} after Redis"
+    );
+    cluster.stop_all();
 }

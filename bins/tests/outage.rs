@@ -294,3 +294,148 @@ async fn a_postgres_outage_loses_nothing_and_delivery_goes_on() {
     );
     t.node.shutdown().await;
 }
+
+/// `switchboard serve` as a process on a free port with `env` (besides a data dir and cheap
+/// hashing); stderr goes to `log`.
+fn serve(dir: &std::path::Path, port: u16, env: &[(&str, String)]) -> support::cluster::Reaped {
+    let log = std::fs::File::create(dir.join("node.log")).unwrap();
+    let mut command = support::cluster::serve_command();
+    command
+        .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SWITCHBOARD_DATA_DIR", dir.join("data"))
+        .env("SWITCHBOARD_AUTH__ARGON2_MEMORY_KIB", "256")
+        .env("SWITCHBOARD_AUTH__ARGON2_ITERATIONS", "1")
+        .env("SWITCHBOARD_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    support::cluster::Reaped(command.spawn().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_retries_follow_their_backoff_during_a_postgres_outage_and_recover_quickly() {
+    let pg = PrivatePostgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::cluster::free_port();
+    // The default connect timeout (5 s): each retry used to wait it out.
+    let _node = serve(dir.path(), port, &[("SWITCHBOARD_DATABASE__URL", pg.url())]);
+    let http = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while !reqwest::get(format!("{http}/healthz"))
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "node never ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(format!("{http}/api/signup"))
+        .json(&serde_json::json!({ "name": "writer", "password": "correct horse" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = body["token"].as_str().unwrap();
+    let mut config = switchboard_client::ClientConfig::new(
+        format!("ws://127.0.0.1:{port}/ws"),
+        Some(token.to_owned()),
+    );
+    config.timeout = Duration::from_secs(30);
+    let mut client = switchboard_client::Client::connect_with(config)
+        .await
+        .unwrap();
+    let room = client
+        .create_room("retries", Visibility::Public)
+        .await
+        .unwrap();
+    client.join(room, None).await.unwrap();
+    client.send(room, "before", "stored").await.unwrap();
+
+    let failures = "switchboard_write_behind_failures_total";
+    let before = support::cluster::metric(port, failures).await;
+    pg.down();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let client = Arc::new(client);
+    let during = {
+        let client = client.clone();
+        tokio::spawn(async move { client.send(room, "during", "waits for Postgres").await })
+    };
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let attempts = support::cluster::metric(port, failures).await - before;
+    pg.up();
+    let up = Instant::now();
+    let sent = during.await.unwrap().expect("stored once Postgres is back");
+    let recovered = up.elapsed();
+    eprintln!(
+        "4 s of outage: {attempts} failed commits (backoff 10 ms doubling to 2 s); stored {recovered:?} after Postgres was back"
+    );
+    assert!(!sent.duplicate);
+    // 10, 20, 40 … 1280 ms, then 2 s: about ten attempts in 4 s (one, at 5 s, before).
+    assert!(attempts >= 6.0, "only {attempts} retries in 4 s");
+    assert!(
+        recovered < Duration::from_millis(2500),
+        "stored {recovered:?} after Postgres was back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_cannot_reach_postgres_says_where_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = support::cluster::free_port();
+    let cases = [
+        // Nothing listens there: tried for the connect timeout (3 s here), then refused.
+        (
+            format!("postgres://switchboard:s3cret@127.0.0.1:{closed}/chat"),
+            format!("127.0.0.1:{closed}"),
+            "refused",
+            Duration::from_secs(5),
+        ),
+        // The server answers that the database does not exist: no point waiting.
+        (
+            "postgres://postgres:s3cret@127.0.0.1:5432/no_such_database".to_owned(),
+            "127.0.0.1:5432/no_such_database".to_owned(),
+            "does not exist",
+            Duration::from_secs(2),
+        ),
+    ];
+    for (url, address, cause, within) in cases {
+        let port = support::cluster::free_port();
+        let started = Instant::now();
+        let mut node = serve(
+            dir.path(),
+            port,
+            &[
+                ("SWITCHBOARD_DATABASE__URL", url.clone()),
+                ("SWITCHBOARD_DATABASE__CONNECT_TIMEOUT_SECS", "3".into()),
+            ],
+        );
+        let status = loop {
+            if let Some(status) = node.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{url}: still running"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let took = started.elapsed();
+        let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap();
+        eprintln!("{url}: exited after {took:?}: {}", log.trim());
+        assert!(!status.success());
+        assert!(
+            log.contains(&address),
+            "{url}: the address is not named: {log}"
+        );
+        assert!(log.contains(cause), "{url}: the cause is not named: {log}");
+        assert!(!log.contains("s3cret"), "{url}: the password leaked: {log}");
+        assert!(took < within, "{url}: exited after {took:?}");
+    }
+}

@@ -7,11 +7,13 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use switchboard_engine::ring::NodeId;
 use switchboard_persistence::cluster::bus::Bus;
 use tokio::sync::Notify;
 
+use super::awaited::Awaited;
 use super::wire::{self, Envelope};
 use crate::metrics as names;
 
@@ -20,11 +22,15 @@ const MAX_BATCH: usize = 512;
 /// Most frame bytes in one bus message (Redis pub/sub messages should stay small).
 const MAX_BATCH_BYTES: usize = 256 * 1024;
 
-/// Bounds of one forwarder's queue.
+/// Bounds of forwarding: each forwarder's queue, and the replies a node awaits.
 #[derive(Clone, Copy, Debug)]
 pub struct ForwardLimits {
     pub max_envelopes: usize,
     pub max_bytes: usize,
+    /// How long a forwarded command's reply is awaited before its client is told `busy`.
+    pub reply_timeout: Duration,
+    /// Most forwarded commands awaiting their reply at once; more are answered `busy`.
+    pub max_awaited: usize,
 }
 
 impl Default for ForwardLimits {
@@ -32,6 +38,8 @@ impl Default for ForwardLimits {
         ForwardLimits {
             max_envelopes: 65_536,
             max_bytes: 32 * 1024 * 1024,
+            reply_timeout: Duration::from_secs(5),
+            max_awaited: 65_536,
         }
     }
 }
@@ -49,6 +57,9 @@ pub struct Forwarder {
     queue: Mutex<Queue>,
     data: Notify,
     closed: AtomicBool,
+    /// This node's awaited replies: commands in a batch that could not be published are
+    /// answered `busy` at once.
+    awaited: Arc<Awaited>,
 }
 
 fn size(e: &Envelope) -> usize {
@@ -69,6 +80,7 @@ impl Forwarder {
         node: NodeId,
         bus: Arc<dyn Bus>,
         limits: ForwardLimits,
+        awaited: Arc<Awaited>,
     ) -> Arc<Forwarder> {
         let f = Arc::new(Forwarder {
             me,
@@ -80,6 +92,7 @@ impl Forwarder {
             }),
             data: Notify::new(),
             closed: AtomicBool::new(false),
+            awaited,
         });
         tokio::spawn(f.clone().run(bus));
         f
@@ -151,13 +164,32 @@ impl Forwarder {
             let frame = wire::encode(&self.me, seq, &batch);
             metrics::counter!(names::FORWARD_ENVELOPES).increment(batch.len() as u64);
             metrics::counter!(names::BUS_PUBLISHES).increment(1);
-            batch.clear();
             if let Err(e) = bus.send(&self.node, frame).await {
                 // Redis is away: the receiver's subscription broke too, and it will make its
                 // connections resume from their positions once it is back.
                 metrics::counter!(names::BUS_FAILURES).increment(1);
                 tracing::debug!(node = %self.node, error = %e, "forwarding failed; batch dropped");
+                self.unsent(&batch);
             }
+            batch.clear();
+        }
+    }
+
+    /// Clients of this node's commands in a batch that was dropped are told `busy` now, not
+    /// at their deadline. (Commands passed on from other nodes carry those nodes' tokens.)
+    fn unsent(&self, batch: &[Envelope]) {
+        let tokens: Vec<u64> = batch
+            .iter()
+            .filter_map(|e| match e {
+                Envelope::Command(c) if c.token != 0 && c.from == self.me => Some(c.token),
+                _ => None,
+            })
+            .collect();
+        if tokens.is_empty() {
+            return;
+        }
+        for entry in self.awaited.remove(&tokens) {
+            entry.answer_busy();
         }
     }
 }
@@ -178,6 +210,8 @@ mod tests {
             room_pos: None,
             frame: bytes::Bytes::from_static(b"x"),
             joined: None,
+            answers: None,
+            if_subscribed: None,
         }
     }
 
@@ -193,7 +227,8 @@ mod tests {
         let bus = Arc::new(LocalBus::new(1024));
         let (me, them) = (NodeId("a".into()), NodeId("b".into()));
         let mut inbox = bus.inbox(&them).await.unwrap();
-        let f = Forwarder::spawn(me.clone(), them, bus, ForwardLimits::default());
+        let awaited = Arc::new(Awaited::new(Duration::from_secs(5), 16));
+        let f = Forwarder::spawn(me.clone(), them, bus, ForwardLimits::default(), awaited);
         // Queued before the task runs: they leave together.
         for i in 0..1000 {
             assert!(f.push(deliver(i)));
@@ -224,9 +259,11 @@ mod tests {
         let limits = ForwardLimits {
             max_envelopes: 3,
             max_bytes: 1 << 20,
+            ..Default::default()
         };
+        let awaited = Arc::new(Awaited::new(Duration::from_secs(5), 16));
         // Nobody subscribed and the task not yet run: the queue only fills.
-        let f = Forwarder::spawn(NodeId("a".into()), NodeId("b".into()), bus, limits);
+        let f = Forwarder::spawn(NodeId("a".into()), NodeId("b".into()), bus, limits, awaited);
         assert!((0..3).all(|i| f.push(deliver(i))));
         assert!(!f.push(deliver(3)), "the fourth is refused");
         f.push_always(deliver(4));

@@ -24,21 +24,32 @@ impl ClusterLink {
     pub(super) async fn inbox(self: Arc<Self>, hub: Weak<Hub>) {
         let mut last_seq: HashMap<NodeId, u64> = HashMap::new();
         let mut first = true;
+        // Failed attempts since the last subscription: only the first is logged at WARN (one
+        // line per outage, not four a second).
+        let mut failures = 0u64;
         while hub.strong_count() > 0 {
             let mut stream = match self.bus.inbox(&self.me).await {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot subscribe to the cluster inbox; retrying");
+                    failures += 1;
+                    if failures == 1 {
+                        tracing::warn!(error = %e, "cannot subscribe to the cluster inbox; retrying every 250 ms");
+                    } else {
+                        tracing::debug!(error = %e, failures, "cannot subscribe to the cluster inbox");
+                    }
                     tokio::time::sleep(RESUBSCRIBE_DELAY).await;
                     continue;
                 }
             };
+            failures = 0;
             if !first {
                 // Whatever was sent to us meanwhile is lost: every remote room resumes.
                 metrics::counter!(names::BUS_GAPS).increment(1);
                 tracing::info!("cluster inbox subscribed again; remote rooms resume");
                 last_seq.clear();
                 self.reset_local(|_, _| true);
+                // Their replies may have been lost with the subscription.
+                self.fail_awaited(|_| true);
             }
             first = false;
             while let Some(bytes) = stream.next().await {
@@ -69,6 +80,47 @@ impl ClusterLink {
         }
     }
 
+    /// Whether the reply to the forwarded command `token` still goes to its connection: it
+    /// does while awaited. Otherwise its client was told `busy` and the reply is dropped; a
+    /// dropped `joined` must not leave the connection subscribed at the owner either.
+    fn answer_awaited(
+        &self,
+        from: &NodeId,
+        conns: &[switchboard_engine::ConnId],
+        token: u64,
+        joined: Option<RoomId>,
+    ) -> bool {
+        let Some(&conn) = conns.first() else {
+            return false;
+        };
+        if self.awaited.take(token, conn).is_some() {
+            return true;
+        }
+        metrics::counter!(names::FORWARD_LATE_REPLIES).increment(1);
+        let Some(room) = joined else { return false };
+        self.awaited.late_join_unsubscribes(conn, room, || {
+            self.forwarder(from).push_always(Envelope::Command(Command {
+                from: self.me.clone(),
+                conn,
+                user: UserId(0),
+                rid: 0,
+                token: 0,
+                hops: 1,
+                op: RoomOp::Unsubscribe { room },
+            }));
+            // Had an earlier join subscribed it there, that subscription is gone now too.
+            let mut map = self.conns.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = map.get_mut(&conn) {
+                let before = c.rooms.len();
+                c.rooms.retain(|(r, n)| !(*r == room && n == from));
+                if c.rooms.len() < before {
+                    c.out.frame(&ServerFrame::RoomReset(p::RoomReset { room }));
+                }
+            }
+        });
+        false
+    }
+
     async fn handle(self: &Arc<Self>, hub: &Arc<Hub>, from: &NodeId, envelope: Envelope) {
         match envelope {
             Envelope::Deliver {
@@ -76,7 +128,14 @@ impl ClusterLink {
                 room_pos,
                 frame,
                 joined,
+                answers,
+                if_subscribed,
             } => {
+                if let Some(token) = answers
+                    && !self.answer_awaited(from, &conns, token, joined)
+                {
+                    return;
+                }
                 let event = Event::from_msgpack(room_pos, frame);
                 if let Some(room) = joined {
                     let mut map = self.conns.write().unwrap_or_else(|p| p.into_inner());
@@ -97,7 +156,8 @@ impl ClusterLink {
                     // the replay that follows picks up exactly where the client was.
                     let subscribed =
                         |room: RoomId| c.rooms.iter().any(|(r, n)| *r == room && n == from);
-                    if room_pos.is_some_and(|(room, _)| !subscribed(room)) {
+                    let room = room_pos.map(|(room, _)| room).or(if_subscribed);
+                    if room.is_some_and(|room| !subscribed(room)) {
                         continue;
                     }
                     c.out.event(&event);
@@ -112,6 +172,7 @@ impl ClusterLink {
                             conn,
                             user: UserId(0),
                             rid: 0,
+                            token: 0,
                             hops: 1,
                             op: RoomOp::Unsubscribe { room },
                         }));
@@ -149,6 +210,7 @@ impl ClusterLink {
                 let reply = Recipient::Remote(Remote {
                     node: from.clone(),
                     conn,
+                    token: 0,
                     link: self.clone(),
                 });
                 // Off the inbox task: a user actor may be starting.
@@ -170,6 +232,7 @@ impl ClusterLink {
         let reply = Recipient::Remote(Remote {
             node: c.from.clone(),
             conn: c.conn,
+            token: c.token,
             link: self.clone(),
         });
         let silent = matches!(
@@ -226,6 +289,7 @@ impl ClusterLink {
             self.rehome_presence(&hub, &previous, &current).await;
             previous = current.clone();
             lock(&self.released).clear();
+            self.fail_awaited(|e| !current.contains(&e.node));
             lock(&self.forwarders).retain(|node, f| {
                 let live = current.contains(node);
                 if !live {

@@ -8,6 +8,10 @@
 //! - **Handoff.** A node taking a room asks its previous owner (recorded in the store) to
 //!   `Release` it first: the old owner stops the room, makes what it accepted durable, and
 //!   passes later commands for it on to the new owner until its own ring catches up.
+//! - **One reply per command.** A forwarded command waits in [`Awaited`] for its reply, which
+//!   comes back carrying its token; the client gets that reply, or 4001 `busy` when it does not
+//!   come within `reply_timeout`, the target leaves the ring, or the command's batch could not
+//!   be published. A reply that comes after the `busy` is dropped.
 //! - **Recovery.** When the ring moves a room, or batches from its owner were lost (a skipped
 //!   sequence number, or the inbox subscription broke with Redis), the affected connections
 //!   get `room_reset` and rejoin from their positions: no gap, nothing twice.
@@ -24,6 +28,7 @@ use switchboard_engine::{ConnId, ErrorCode, RoomId, UserId};
 use switchboard_persistence::cluster::bus::Bus;
 use tokio::sync::{oneshot, watch};
 
+use super::awaited::{Awaited, Entry};
 use super::forward::{ForwardLimits, Forwarder};
 use super::wire::{Command, Envelope, RoomOp, UserOp};
 use crate::hub::Hub;
@@ -63,6 +68,8 @@ pub struct ClusterLink {
     pub(super) released: Mutex<HashMap<RoomId, NodeId>>,
     /// Handoffs and presence questions waiting for their answer, by token.
     pub(super) pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
+    /// Forwarded client commands waiting for their reply, by token.
+    pub(super) awaited: Arc<Awaited>,
     pub(super) next_token: AtomicU64,
 }
 
@@ -96,10 +103,12 @@ impl ClusterLink {
             conns: RwLock::default(),
             released: Mutex::default(),
             pending: Mutex::default(),
+            awaited: Arc::new(Awaited::new(limits.reply_timeout, limits.max_awaited)),
             next_token: AtomicU64::new(1),
         });
         tokio::spawn(link.clone().inbox(Arc::downgrade(hub)));
         tokio::spawn(link.clone().follow_ring(Arc::downgrade(hub)));
+        tokio::spawn(link.clone().expire_awaited(Arc::downgrade(hub)));
         link
     }
 
@@ -130,7 +139,13 @@ impl ClusterLink {
         lock(&self.forwarders)
             .entry(node.clone())
             .or_insert_with(|| {
-                Forwarder::spawn(self.me.clone(), node.clone(), self.bus.clone(), self.limits)
+                Forwarder::spawn(
+                    self.me.clone(),
+                    node.clone(),
+                    self.bus.clone(),
+                    self.limits,
+                    self.awaited.clone(),
+                )
             })
             .clone()
     }
@@ -143,14 +158,28 @@ impl ClusterLink {
             room_pos: event.room_pos,
             frame: event.msgpack(),
             joined: None,
+            answers: None,
+            if_subscribed: None,
         })
     }
 
-    /// Sends one frame to one connection on `node`.
-    pub fn reply(&self, node: &NodeId, conn: ConnId, frame: &ServerFrame) -> bool {
-        let joined = match frame {
-            ServerFrame::Joined(j) => Some(j.room.id),
-            _ => None,
+    /// Sends one frame to one connection on `node`. `token` names the command the connection
+    /// sent (0: none): its reply (the frame with the command's `rid`) carries it back.
+    pub fn reply(&self, node: &NodeId, conn: ConnId, token: u64, frame: &ServerFrame) -> bool {
+        let mut joined = None;
+        let mut if_subscribed = None;
+        let answer = match frame {
+            ServerFrame::Joined(j) => {
+                joined = Some(j.room.id);
+                true
+            }
+            ServerFrame::Resume(r) => {
+                if_subscribed = Some(r.room);
+                false
+            }
+            ServerFrame::Sent(_) | ServerFrame::Left(_) | ServerFrame::Invited(_) => true,
+            ServerFrame::Error(e) => e.rid.is_some(),
+            _ => false,
         };
         let event = Event::new(None, frame);
         self.forwarder(node).push(Envelope::Deliver {
@@ -158,6 +187,8 @@ impl ClusterLink {
             room_pos: None,
             frame: event.msgpack(),
             joined,
+            answers: (answer && token != 0).then_some(token),
+            if_subscribed,
         })
     }
 
@@ -169,16 +200,27 @@ impl ClusterLink {
             room_pos: None,
             frame: event.msgpack(),
             joined: None,
+            answers: None,
+            if_subscribed: None,
         });
     }
 
-    /// Sends a client command to the owner `node`; `out` receives the replies. False when
-    /// the forwarder is full (the client is told `busy`).
-    pub fn command(&self, node: &NodeId, out: &Outbound, cmd: Command) -> bool {
-        let conn = cmd.conn;
+    /// Sends a client command of `out`'s connection (of `user`, with `rid`) to the owner
+    /// `node`; `out` receives the reply. A command the owner answers is awaited: its client
+    /// gets exactly one reply (see [`Awaited`]). False when the forwarder or the table of
+    /// awaited replies is full (the client is told `busy`).
+    pub fn command(
+        &self,
+        node: &NodeId,
+        out: &Outbound,
+        user: UserId,
+        rid: u64,
+        op: RoomOp,
+    ) -> bool {
+        let conn = out.conn();
         self.register(out, None);
         // A join takes effect when its `joined` reply comes back (see `handle`).
-        if let RoomOp::Leave { room } = &cmd.op
+        if let RoomOp::Leave { room } = &op
             && let Some(c) = self
                 .conns
                 .write()
@@ -187,7 +229,57 @@ impl ClusterLink {
         {
             c.rooms.retain(|(r, _)| r != room);
         }
-        self.forwarder(node).push(Envelope::Command(cmd))
+        let answered = match op {
+            RoomOp::Join { room, .. } => Some((room, true)),
+            RoomOp::Leave { room } | RoomOp::Invite { room, .. } | RoomOp::Post { room, .. } => {
+                Some((room, false))
+            }
+            RoomOp::Typing { .. } | RoomOp::Receipt { .. } | RoomOp::Unsubscribe { .. } => None,
+        };
+        let forwarder = self.forwarder(node);
+        let mut cmd = Command {
+            from: self.me.clone(),
+            conn,
+            user,
+            rid,
+            token: 0,
+            hops: 0,
+            op,
+        };
+        let Some((room, join)) = answered else {
+            return forwarder.push(Envelope::Command(cmd));
+        };
+        cmd.token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            node: node.clone(),
+            out: out.clone(),
+            rid,
+            room,
+            join,
+        };
+        let token = cmd.token;
+        self.awaited
+            .insert(token, entry, || forwarder.push(Envelope::Command(cmd)))
+    }
+
+    /// Answers `busy` to the awaited commands whose deadline passed, for as long as the hub
+    /// lives.
+    async fn expire_awaited(self: Arc<Self>, hub: std::sync::Weak<Hub>) {
+        let mut tick = tokio::time::interval(self.awaited.sweep_every());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while hub.strong_count() > 0 {
+            tick.tick().await;
+            for entry in self.awaited.expired() {
+                entry.answer_busy();
+            }
+        }
+    }
+
+    /// Answers `busy` at once to the awaited commands `lost` says will get no reply.
+    pub(super) fn fail_awaited(&self, lost: impl Fn(&Entry) -> bool) {
+        for entry in self.awaited.remove_where(|_, e| lost(e)) {
+            entry.answer_busy();
+        }
     }
 
     /// Makes a connection of this node known, so frames from other nodes reach it; with
@@ -288,6 +380,7 @@ impl ClusterLink {
                     conn,
                     user,
                     rid: 0,
+                    token: 0,
                     hops: 0,
                     op: RoomOp::Unsubscribe { room },
                 }));

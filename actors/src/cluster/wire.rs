@@ -28,6 +28,14 @@ pub enum Envelope {
         /// messages from the sender (until then, after a reset, they are dropped).
         #[serde(default)]
         joined: Option<RoomId>,
+        /// Set on the reply to a forwarded command: the token the command carried. The
+        /// receiver hands it over only while it still awaits that reply (`Awaited`).
+        #[serde(default)]
+        answers: Option<u64>,
+        /// Set on a `resume`: it reaches the connection only while the connection is
+        /// subscribed to this room at the sender (not after a late `joined` was dropped).
+        #[serde(default)]
+        if_subscribed: Option<RoomId>,
     },
     /// `from` is taking `room`: stop serving it, make what it accepted durable, then answer
     /// `Released` with the same token.
@@ -81,6 +89,10 @@ pub struct Command {
     pub conn: ConnId,
     pub user: UserId,
     pub rid: u64,
+    /// Names the command in the sending node's table of awaited replies; its reply carries it
+    /// back (`Deliver::answers`). 0 for commands that get no reply from the owner.
+    #[serde(default)]
+    pub token: u64,
     /// How often it was passed on already: a node that does not own the room passes a
     /// command on to the owner it knows once, then answers `busy`.
     pub hops: u8,
@@ -177,12 +189,15 @@ mod tests {
                 room_pos: Some((RoomId(7), Position::new(3, 4))),
                 frame: Bytes::from_static(b"\x81\xa1t\xa1m"),
                 joined: None,
+                answers: Some(3),
+                if_subscribed: None,
             },
             Envelope::Command(Command {
                 from: NodeId("a".into()),
                 conn: ConnId(9),
                 user: UserId(5),
                 rid: 11,
+                token: 3,
                 hops: 0,
                 op: RoomOp::Post {
                     room: RoomId(7),

@@ -7,7 +7,7 @@ use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame, Visibili
 use switchboard_engine::{ErrorCode, RoomId, UserId};
 
 use super::{ConnectionActor, JoinedRoom};
-use crate::cluster::wire::{Command, RoomOp};
+use crate::cluster::wire::RoomOp;
 use crate::hub::Route;
 use crate::queries::{self, internal};
 use crate::refusal::{self, Refusal};
@@ -206,15 +206,7 @@ impl ConnectionActor {
         op: RoomOp,
     ) -> Result<(), ErrorCode> {
         let link = self.hub.cluster().ok_or(ErrorCode::Internal)?;
-        let command = Command {
-            from: link.me().clone(),
-            conn: self.id,
-            user: me,
-            rid,
-            hops: 0,
-            op,
-        };
-        if link.command(node, &self.out, command) {
+        if link.command(node, &self.out, me, rid, op) {
             Ok(())
         } else {
             Err(ErrorCode::Busy)

@@ -1,6 +1,7 @@
 //! Multi-process clusters for tests: `switchboard serve` processes on 127.0.0.1 sharing one
 //! scratch Postgres database and a Redis (key prefix per run), with fast membership timing
-//! (heartbeat 200 ms, lease 700 ms, poll 100 ms: a crash is seen within 0.8 s). Also the
+//! (heartbeat 200 ms, lease 700 ms, poll 100 ms: a crash is seen within 0.8 s; replies to
+//! forwarded commands awaited 1.5 s). Also the
 //! clients that follow rooms through moves and node loss, and the check that every client's
 //! view of every room is the store's.
 
@@ -21,6 +22,8 @@ use tokio::task::JoinHandle;
 
 pub const LEASE_MS: u64 = 700;
 pub const POLL_MS: u64 = 100;
+/// How long a node awaits the reply to a command it forwarded (below the clients' 2 s).
+pub const REPLY_TIMEOUT_MS: u64 = 1500;
 
 pub fn redis_url() -> String {
     std::env::var("SWITCHBOARD_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -32,6 +35,20 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `switchboard serve` without the SWITCHBOARD_* variables of this process's environment
+/// (such as the suite's own SWITCHBOARD_TEST_REDIS): the node would read them as its
+/// configuration and refuse the names it does not know.
+pub fn serve_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command.arg("serve");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SWITCHBOARD_") {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 pub struct NodeProc {
@@ -116,8 +133,7 @@ impl Cluster {
         let port = free_port();
         let data = self.dir.path().join(&name);
         let log = std::fs::File::create(self.log_path(&name)).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .arg("serve")
+        let child = serve_command()
             .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
             .env("SWITCHBOARD_DATA_DIR", &data)
             .env("SWITCHBOARD_DATABASE__URL", &self.db.url)
@@ -127,6 +143,10 @@ impl Cluster {
             .env("SWITCHBOARD_CLUSTER__HEARTBEAT_MS", "200")
             .env("SWITCHBOARD_CLUSTER__LEASE_MS", LEASE_MS.to_string())
             .env("SWITCHBOARD_CLUSTER__POLL_MS", POLL_MS.to_string())
+            .env(
+                "SWITCHBOARD_CLUSTER__REPLY_TIMEOUT_MS",
+                REPLY_TIMEOUT_MS.to_string(),
+            )
             .env("SWITCHBOARD_AUTH__TOKEN_SECRET", &self.secret)
             .env("SWITCHBOARD_AUTH__ARGON2_MEMORY_KIB", "256")
             .env("SWITCHBOARD_AUTH__ARGON2_ITERATIONS", "1")
@@ -249,16 +269,7 @@ impl Cluster {
 
     /// A counter or gauge from node `i`'s `/metrics` (0 when absent).
     pub async fn metric(&self, i: usize, name: &str) -> f64 {
-        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.nodes[i].port))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        metric(self.nodes[i].port, name).await
     }
 
     pub async fn store(&self) -> PostgresStore {
@@ -299,6 +310,21 @@ impl Cluster {
             }
         }
     }
+}
+
+/// A counter or gauge (summed over its labels) from `/metrics` of the node at `port`; 0 when
+/// absent.
+pub async fn metric(port: u16, name: &str) -> f64 {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// What a follower saw: per room, every message in the order received.

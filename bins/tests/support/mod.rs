@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod private_redis;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

@@ -9,15 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bb8::Pool;
-use bb8_postgres::PostgresConnectionManager;
 use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::{Position, RoomId, UserId};
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
 
-use super::pg_pool::CachingManager;
+use super::pg_pool::{CachingManager, PgPool};
 use super::{HistoryQuery, Store, StoreError};
 
 /// Versioned schema migrations, applied in order inside one transaction each.
@@ -89,7 +87,7 @@ pub struct PostgresConfig {
 type Manager = CachingManager;
 
 pub struct PostgresStore {
-    pool: Pool<Manager>,
+    pool: PgPool,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -132,26 +130,18 @@ fn message_from_row(r: &Row) -> ChatMessage {
 }
 
 impl PostgresStore {
-    /// Connects the pool (checking one connection) without touching the schema.
+    /// Connects the pool (checking one connection) without touching the schema. A server
+    /// that cannot be reached is tried again for `connect_timeout`; the error names the
+    /// address (without password) and the cause.
     pub async fn connect(config: &PostgresConfig) -> Result<Self, StoreError> {
-        let manager = CachingManager {
-            inner: PostgresConnectionManager::new_from_stringlike(&config.url, NoTls)
-                .map_err(backend)?,
-            cache_statements: config.statement_cache,
-        };
-        let pool = Pool::builder()
-            .max_size(config.pool_size)
-            .connection_timeout(config.connect_timeout)
-            .build(manager)
-            .await
-            .map_err(backend)?;
-        drop(pool.get().await.map_err(backend)?);
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool: PgPool::connect(config).await?,
+        })
     }
 
     /// Applies every migration not yet recorded; returns how many ran.
     pub async fn migrate(&self) -> Result<usize, StoreError> {
-        let mut conn = self.pool.get().await.map_err(backend)?;
+        let mut conn = self.pool.get().await?;
         // Serialises concurrent migrators (several nodes starting at once); released below or
         // when the session ends.
         conn.client
@@ -201,7 +191,7 @@ impl PostgresStore {
     }
 
     async fn conn(&self) -> Result<bb8::PooledConnection<'_, Manager>, StoreError> {
-        self.pool.get().await.map_err(backend)
+        self.pool.get().await
     }
 
     async fn query(
