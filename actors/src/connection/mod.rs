@@ -50,7 +50,7 @@ pub struct ConnectionActor {
     rx: OutboundReceiver,
     identity: Option<Identity>,
     joined: Vec<JoinedRoom>,
-    /// Last room position written to the socket, per room: the resume point we report.
+    /// Last room position the socket accepted, per room: the resume point we report.
     written: Vec<(RoomId, Position)>,
     /// Users whose presence this connection watches.
     watching: Vec<UserId>,
@@ -232,34 +232,35 @@ impl ConnectionActor {
         self.hub.presence_attach(&self.out, user).await;
     }
 
-    /// Records that `pos` of `room` goes out now; false when this connection already wrote it
-    /// or a later one (a late copy from a room's previous owner, or a replay overlapping what
-    /// arrived live): a connection never sends a room position twice or out of order.
-    fn note_written(&mut self, room: RoomId, pos: Position) -> bool {
+    /// False when this connection already handed `pos` of `room`, or a later one, to the
+    /// socket (a late copy from a room's previous owner, or a replay overlapping what arrived
+    /// live): a connection never sends a room position twice or out of order.
+    fn is_new(&self, room: RoomId, pos: Position) -> bool {
+        self.written
+            .iter()
+            .find(|(r, _)| *r == room)
+            .is_none_or(|(_, p)| pos > *p)
+    }
+
+    /// Records that `pos` of `room` is in the socket's hands. Called only once the socket has
+    /// accepted the frame: a frame dropped before that (the write abandoned when the client
+    /// turned out too slow) must not move the resume point past what the client can receive.
+    fn note_written(&mut self, room: RoomId, pos: Position) {
         match self.written.iter_mut().find(|(r, _)| *r == room) {
-            Some((_, p)) if pos <= *p => false,
-            Some((_, p)) => {
-                *p = pos;
-                true
-            }
-            None => {
-                self.written.push((room, pos));
-                true
-            }
+            Some((_, p)) => *p = pos,
+            None => self.written.push((room, pos)),
         }
     }
 
-    fn bytes_of(&mut self, item: Outgoing) -> Option<bytes::Bytes> {
+    /// The bytes of `item` and the room position it carries; `None` for a position this
+    /// connection already wrote.
+    fn bytes_of(&self, item: Outgoing) -> Option<(bytes::Bytes, Option<(RoomId, Position)>)> {
         match item {
-            Outgoing::Event(e) => {
-                if let Some((room, pos)) = e.room_pos
-                    && !self.note_written(room, pos)
-                {
-                    return None;
-                }
-                Some(e.bytes(self.codec))
-            }
-            Outgoing::Frame(b) => Some(b),
+            Outgoing::Event(e) => match e.room_pos {
+                Some((room, pos)) if !self.is_new(room, pos) => None,
+                room_pos => Some((e.bytes(self.codec), room_pos)),
+            },
+            Outgoing::Frame(b) => Some((b, None)),
         }
     }
 
@@ -274,8 +275,11 @@ impl ConnectionActor {
                 let Some(next) = item.take().or_else(|| self.rx.try_recv()) else {
                     break;
                 };
-                if let Some(bytes) = self.bytes_of(next) {
+                if let Some((bytes, room_pos)) = self.bytes_of(next) {
                     self.transport.feed(OutFrame::Data { bytes, text }).await?;
+                    if let Some((room, pos)) = room_pos {
+                        self.note_written(room, pos);
+                    }
                 }
             }
             self.transport.flush().await
