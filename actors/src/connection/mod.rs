@@ -65,8 +65,13 @@ pub struct ConnectionActor {
 
 /// Why the connection is ending.
 enum End {
-    /// The peer went away or the socket failed: nothing more to write.
+    /// The socket failed: nothing more to write.
     Gone,
+    /// The peer sent its close frame: the answer goes (the socket echoes the peer's code).
+    PeerClosed,
+    /// The client broke the WebSocket protocol: a close frame with `code`, no `disconnect`
+    /// frame (its WebSocket layer is not in a state to read one).
+    Violation { code: u16, reason: &'static str },
     /// Close with this code after a final `disconnect` frame.
     Close {
         code: u16,
@@ -178,7 +183,9 @@ impl Actor for ConnectionActor {
                         reason: "frame too large",
                         reconnect: false,
                     },
-                    Some(Inbound::Closed) | None => break End::Gone,
+                    Some(Inbound::Closed) => break End::PeerClosed,
+                    Some(Inbound::Violation { code, reason }) => break End::Violation { code, reason },
+                    None => break End::Gone,
                     Some(Inbound::Failed(e)) => {
                         tracing::debug!(conn = %self.id, error = %e, "socket failed");
                         break End::Gone;
@@ -294,19 +301,39 @@ impl ConnectionActor {
         }
     }
 
-    /// Sends the final `disconnect` frame and the close frame, within the close timeout.
+    /// Ends the connection: the final `disconnect` frame when the server chose to close, the
+    /// close frame, and then the close handshake, all within the close timeout.
     async fn end(&mut self, end: End) {
-        let End::Close {
-            code,
-            reason,
-            reconnect,
-        } = end
-        else {
-            metrics::counter!(names::DISCONNECTS, "reason" => "gone").increment(1);
-            return;
+        self.rx.close();
+        let close_timeout = self.hub.config.close_timeout;
+        let (code, reason, reconnect) = match end {
+            End::Gone => {
+                metrics::counter!(names::DISCONNECTS, "reason" => "gone").increment(1);
+                return;
+            }
+            End::PeerClosed => {
+                metrics::counter!(names::DISCONNECTS, "reason" => "peer closed").increment(1);
+                let _ = tokio::time::timeout(close_timeout, self.transport.close()).await;
+                return;
+            }
+            End::Violation { code, reason } => {
+                metrics::counter!(names::DISCONNECTS, "reason" => reason).increment(1);
+                let transport = &mut self.transport;
+                let _ = tokio::time::timeout(close_timeout, async {
+                    let reason = reason.to_owned();
+                    let _ = transport.send(OutFrame::Close { code, reason }).await;
+                    let _ = transport.close().await;
+                })
+                .await;
+                return;
+            }
+            End::Close {
+                code,
+                reason,
+                reconnect,
+            } => (code, reason, reconnect),
         };
         metrics::counter!(names::DISCONNECTS, "reason" => reason).increment(1);
-        self.rx.close();
         let resume = self
             .written
             .iter()
@@ -324,7 +351,7 @@ impl ConnectionActor {
         );
         let text = self.codec.is_text();
         let transport = &mut self.transport;
-        let _ = tokio::time::timeout(self.hub.config.close_timeout, async {
+        let _ = tokio::time::timeout(close_timeout, async {
             // After a read error the data frame may be refused; the close frame still goes.
             let _ = transport.send(OutFrame::Data { bytes: frame, text }).await;
             let _ = transport
@@ -333,9 +360,9 @@ impl ConnectionActor {
                     reason: reason.to_owned(),
                 })
                 .await;
-            // Linger until the peer answers the close: closing a socket with unread input
-            // resets it, and the peer could lose our close frame.
-            while let Some(Inbound::Data { .. }) = transport.next().await {}
+            // Waits for the peer's close frame: closing a socket with unread input resets it,
+            // and the peer could lose our close frame.
+            let _ = transport.close().await;
         })
         .await;
     }

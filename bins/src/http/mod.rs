@@ -2,6 +2,7 @@
 //! `{"error": {"code": 2001, "message": "invalid token"}}`.
 
 mod api;
+mod guard;
 mod ws;
 
 use std::sync::Arc;

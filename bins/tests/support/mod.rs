@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod raw;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
