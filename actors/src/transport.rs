@@ -11,13 +11,17 @@ pub enum Inbound {
     Data { bytes: Bytes, text: bool },
     /// A message over the size limit arrived; the socket cannot continue.
     TooLarge,
-    /// The peer closed the socket.
+    /// The peer sent its close frame (or dropped the connection).
     Closed,
-    /// The socket failed (protocol violation, reset).
+    /// The client broke the WebSocket protocol (RFC 6455): close with `code` (1002, or 1007
+    /// for invalid UTF-8).
+    Violation { code: u16, reason: &'static str },
+    /// The socket failed (reset, I/O error).
     Failed(String),
 }
 
-/// What to write to the socket.
+/// What to write to the socket. Closing the sink sends what is queued and then waits (within
+/// the caller's timeout) for the peer's close frame, completing the close handshake.
 #[derive(Debug)]
 pub enum OutFrame {
     Data { bytes: Bytes, text: bool },

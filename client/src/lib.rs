@@ -522,7 +522,9 @@ async fn open_one(
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
-    let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+    // TCP_NODELAY: a command is one small frame; Nagle's algorithm would hold it back while
+    // an earlier one awaits the server's (delayed) ACK, adding up to ~40 ms.
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::channel(config.event_buffer);
     tokio::spawn(io::run(socket, config.codec, shared, out_rx, event_tx));

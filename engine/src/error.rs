@@ -82,6 +82,8 @@ pub mod close {
     pub const PROTOCOL_ERROR: u16 = 1002;
     /// A text frame on a MessagePack connection (or binary on a JSON one).
     pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// A text message (or close reason) that is not valid UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
     /// A frame larger than `max_frame_bytes`.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// The server is restarting or shutting down: reconnect (to any node) and resume.

@@ -4,12 +4,24 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// The largest id, epoch or seq a store can hold (`i64::MAX`: SQLite and Postgres keep them as
+/// signed 64-bit integers). Larger values on the wire name nothing that exists.
+pub const MAX_STORED: u64 = i64::MAX as u64;
+
 macro_rules! id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub u64);
+
+        impl $name {
+            /// Whether an entity can have this id: stores keep ids as signed 64-bit
+            /// integers, so none is above `MAX_STORED`.
+            pub const fn can_exist(self) -> bool {
+                self.0 <= MAX_STORED
+            }
+        }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 pub struct Limits {
     /// Largest WebSocket message accepted from a client; larger closes with 1009.
     pub max_frame_bytes: u32,
+    /// After closing with 1009, most bytes of the oversized message (and what follows it)
+    /// read and dropped while waiting for the client's close frame. A message that ends
+    /// within this gets the full close handshake; past it the server stops reading and the
+    /// socket may be reset. Bounds the work one oversized message costs.
+    pub oversize_discard_bytes: u32,
     /// Largest message text in bytes (UTF-8).
     pub max_text_bytes: u32,
     /// Largest client message id in bytes.
@@ -38,6 +43,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_frame_bytes: 64 * 1024,
+            oversize_discard_bytes: 1024 * 1024,
             max_text_bytes: 16 * 1024,
             max_cmid_bytes: 64,
             max_room_name_bytes: 128,

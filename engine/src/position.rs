@@ -24,6 +24,12 @@ impl Position {
         Position { epoch, seq }
     }
 
+    /// Whether a room could assign this position: epoch and seq are stored as signed 64-bit
+    /// integers, so neither is above [`crate::ids::MAX_STORED`].
+    pub const fn in_range(self) -> bool {
+        self.epoch <= crate::ids::MAX_STORED && self.seq <= crate::ids::MAX_STORED
+    }
+
     /// The position after this one in the same epoch.
     pub const fn next(self) -> Self {
         Position {

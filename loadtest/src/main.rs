@@ -4,6 +4,7 @@
 //!   each joined to one room, and reports the node's RSS growth per connection.
 //! - `fanout`: starts a node, puts M members in one room, has some of them send as fast as
 //!   acknowledgements allow, and reports messages/s, deliveries/s and delivery latency.
+//! - `sent`: send → `sent` latency at low load, with the sender joined to its room (or not).
 //! - `cluster`: two nodes on Redis and Postgres; delivery latency for members on the room
 //!   owner's node against members on the other node, and Redis commands per message.
 //!
@@ -15,6 +16,7 @@
 mod cluster;
 mod node;
 mod pg;
+mod sent;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -86,6 +88,21 @@ enum Command {
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         durable: bool,
     },
+    /// Send → `sent` latency (p50/p99) at low load: one sender, one send at a time, joined to
+    /// its room unless --unjoined.
+    Sent {
+        #[arg(long, default_value = "target/release/switchboard")]
+        server: String,
+        /// Sends measured (after 20 uncounted warm-up sends).
+        #[arg(long, default_value_t = 2_000)]
+        count: u64,
+        /// Send without joining the room (no `message` echo before `sent`).
+        #[arg(long)]
+        unjoined: bool,
+        /// Storage durability (`synchronous = FULL`) for the run.
+        #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+        durable: bool,
+    },
     /// Two nodes (Redis + a scratch Postgres database): delivery latency on the owner's node
     /// against the other node, and Redis PUBLISH per message per destination node.
     Cluster {
@@ -152,6 +169,12 @@ async fn main() -> anyhow::Result<()> {
             secs,
             durable,
         } => fanout(&server, members, senders, window, secs, durable).await,
+        Command::Sent {
+            server,
+            count,
+            unjoined,
+            durable,
+        } => sent::latency(&server, count, !unjoined, durable).await,
         Command::Cluster {
             server,
             redis,

@@ -33,6 +33,7 @@ impl ConnectionActor {
             return self.auth(a).await;
         }
         let me = self.user()?;
+        frame.check_range()?;
         match frame {
             ClientFrame::Auth(_) => unreachable!("handled above"),
             ClientFrame::Ping(c) => {

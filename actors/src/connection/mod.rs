@@ -52,7 +52,7 @@ pub struct ConnectionActor {
     rx: OutboundReceiver,
     identity: Option<Identity>,
     joined: Vec<JoinedRoom>,
-    /// Last room position written to the socket, per room: the resume point we report.
+    /// Last room position the socket accepted, per room: the resume point we report.
     written: Vec<(RoomId, Position)>,
     /// Users whose presence this connection watches.
     watching: Vec<UserId>,
@@ -67,8 +67,13 @@ pub struct ConnectionActor {
 
 /// Why the connection is ending.
 enum End {
-    /// The peer went away or the socket failed: nothing more to write.
+    /// The socket failed: nothing more to write.
     Gone,
+    /// The peer sent its close frame: the answer goes (the socket echoes the peer's code).
+    PeerClosed,
+    /// The client broke the WebSocket protocol: a close frame with `code`, no `disconnect`
+    /// frame (its WebSocket layer is not in a state to read one).
+    Violation { code: u16, reason: &'static str },
     /// Close with this code after a final `disconnect` frame.
     Close {
         code: u16,
@@ -180,7 +185,9 @@ impl Actor for ConnectionActor {
                         reason: "frame too large",
                         reconnect: false,
                     },
-                    Some(Inbound::Closed) | None => break End::Gone,
+                    Some(Inbound::Closed) => break End::PeerClosed,
+                    Some(Inbound::Violation { code, reason }) => break End::Violation { code, reason },
+                    None => break End::Gone,
                     Some(Inbound::Failed(e)) => {
                         tracing::debug!(conn = %self.id, error = %e, "socket failed");
                         break End::Gone;
@@ -234,34 +241,35 @@ impl ConnectionActor {
         self.hub.presence_attach(&self.out, user).await;
     }
 
-    /// Records that `pos` of `room` goes out now; false when this connection already wrote it
-    /// or a later one (a late copy from a room's previous owner, or a replay overlapping what
-    /// arrived live): a connection never sends a room position twice or out of order.
-    fn note_written(&mut self, room: RoomId, pos: Position) -> bool {
+    /// False when this connection already handed `pos` of `room`, or a later one, to the
+    /// socket (a late copy from a room's previous owner, or a replay overlapping what arrived
+    /// live): a connection never sends a room position twice or out of order.
+    fn is_new(&self, room: RoomId, pos: Position) -> bool {
+        self.written
+            .iter()
+            .find(|(r, _)| *r == room)
+            .is_none_or(|(_, p)| pos > *p)
+    }
+
+    /// Records that `pos` of `room` is in the socket's hands. Called only once the socket has
+    /// accepted the frame: a frame dropped before that (the write abandoned when the client
+    /// turned out too slow) must not move the resume point past what the client can receive.
+    fn note_written(&mut self, room: RoomId, pos: Position) {
         match self.written.iter_mut().find(|(r, _)| *r == room) {
-            Some((_, p)) if pos <= *p => false,
-            Some((_, p)) => {
-                *p = pos;
-                true
-            }
-            None => {
-                self.written.push((room, pos));
-                true
-            }
+            Some((_, p)) => *p = pos,
+            None => self.written.push((room, pos)),
         }
     }
 
-    fn bytes_of(&mut self, item: Outgoing) -> Option<bytes::Bytes> {
+    /// The bytes of `item` and the room position it carries; `None` for a position this
+    /// connection already wrote.
+    fn bytes_of(&self, item: Outgoing) -> Option<(bytes::Bytes, Option<(RoomId, Position)>)> {
         match item {
-            Outgoing::Event(e) => {
-                if let Some((room, pos)) = e.room_pos
-                    && !self.note_written(room, pos)
-                {
-                    return None;
-                }
-                Some(e.bytes(self.codec))
-            }
-            Outgoing::Frame(b) => Some(b),
+            Outgoing::Event(e) => match e.room_pos {
+                Some((room, pos)) if !self.is_new(room, pos) => None,
+                room_pos => Some((e.bytes(self.codec), room_pos)),
+            },
+            Outgoing::Frame(b) => Some((b, None)),
         }
     }
 
@@ -276,8 +284,11 @@ impl ConnectionActor {
                 let Some(next) = item.take().or_else(|| self.rx.try_recv()) else {
                     break;
                 };
-                if let Some(bytes) = self.bytes_of(next) {
+                if let Some((bytes, room_pos)) = self.bytes_of(next) {
                     self.transport.feed(OutFrame::Data { bytes, text }).await?;
+                    if let Some((room, pos)) = room_pos {
+                        self.note_written(room, pos);
+                    }
                 }
             }
             self.transport.flush().await
@@ -292,16 +303,41 @@ impl ConnectionActor {
         }
     }
 
-    /// Sends the final `disconnect` frame and the close frame, within the close timeout.
+    /// Ends the connection: the final `disconnect` frame when the server chose to close, the
+    /// close frame, and then the close handshake, all within the close timeout.
     async fn end(&mut self, end: End) {
-        let End::Close {
-            code,
-            reason,
-            reconnect,
-        } = end
-        else {
-            metrics::counter!(names::DISCONNECTS, "reason" => "gone").increment(1);
-            return;
+        self.rx.close();
+        let close_timeout = self.hub.config.close_timeout;
+        let (code, reason, reconnect) = match end {
+            End::Gone => {
+                metrics::counter!(names::DISCONNECTS, "reason" => "gone").increment(1);
+                return;
+            }
+            End::PeerClosed => {
+                metrics::counter!(names::DISCONNECTS, "reason" => "peer closed").increment(1);
+                let _ = tokio::time::timeout(close_timeout, self.transport.close()).await;
+                return;
+            }
+            End::Violation { code, reason } => {
+                metrics::counter!(names::DISCONNECTS, "reason" => reason).increment(1);
+                refusal::note(
+                    Refusal::ProtocolError,
+                    format_args!("closed conn {}: {code} {reason}", self.id),
+                );
+                let transport = &mut self.transport;
+                let _ = tokio::time::timeout(close_timeout, async {
+                    let reason = reason.to_owned();
+                    let _ = transport.send(OutFrame::Close { code, reason }).await;
+                    let _ = transport.close().await;
+                })
+                .await;
+                return;
+            }
+            End::Close {
+                code,
+                reason,
+                reconnect,
+            } => (code, reason, reconnect),
         };
         metrics::counter!(names::DISCONNECTS, "reason" => reason).increment(1);
         let refused = match code {
@@ -318,7 +354,6 @@ impl ConnectionActor {
                 format_args!("closed conn {} (user {user:?}): {code} {reason}", self.id),
             );
         }
-        self.rx.close();
         let resume = self
             .written
             .iter()
@@ -336,7 +371,7 @@ impl ConnectionActor {
         );
         let text = self.codec.is_text();
         let transport = &mut self.transport;
-        let _ = tokio::time::timeout(self.hub.config.close_timeout, async {
+        let _ = tokio::time::timeout(close_timeout, async {
             // After a read error the data frame may be refused; the close frame still goes.
             let _ = transport.send(OutFrame::Data { bytes: frame, text }).await;
             let _ = transport
@@ -345,9 +380,9 @@ impl ConnectionActor {
                     reason: reason.to_owned(),
                 })
                 .await;
-            // Linger until the peer answers the close: closing a socket with unread input
-            // resets it, and the peer could lose our close frame.
-            while let Some(Inbound::Data { .. }) = transport.next().await {}
+            // Waits for the peer's close frame: closing a socket with unread input resets it,
+            // and the peer could lose our close frame.
+            let _ = transport.close().await;
         })
         .await;
     }

@@ -82,10 +82,22 @@ pub struct HistoryParams {
     after: Option<String>,
 }
 
+/// A room id no store can hold names no room: 404, before it reaches the store.
+fn existing(room: RoomId) -> Result<RoomId, ApiError> {
+    if room.can_exist() {
+        Ok(room)
+    } else {
+        Err(ErrorCode::NotFound.into())
+    }
+}
+
+/// `EPOCH:SEQ`, each at most `i64::MAX` (a larger one no room can have assigned): else 400.
 fn position(s: &str) -> Result<Position, ApiError> {
     let (epoch, seq) = s.split_once(':').ok_or(ErrorCode::InvalidArgument)?;
     match (epoch.parse(), seq.parse()) {
-        (Ok(epoch), Ok(seq)) => Ok(Position::new(epoch, seq)),
+        (Ok(epoch), Ok(seq)) if Position::new(epoch, seq).in_range() => {
+            Ok(Position::new(epoch, seq))
+        }
         _ => Err(ErrorCode::InvalidArgument.into()),
     }
 }
@@ -97,12 +109,13 @@ pub async fn history(
     Query(q): Query<HistoryParams>,
 ) -> Result<impl IntoResponse, ApiError> {
     let me = bearer(&state, &headers).await?;
+    let room = existing(RoomId(room))?;
     let before = q.before.as_deref().map(position).transpose()?;
     let after = q.after.as_deref().map(position).transpose()?;
     let (messages, more) = queries::history_page(
         &state.hub,
         me.user,
-        RoomId(room),
+        room,
         before,
         after,
         q.limit.unwrap_or(50),
@@ -127,14 +140,8 @@ pub async fn search(
     Query(p): Query<SearchParams>,
 ) -> Result<impl IntoResponse, ApiError> {
     let me = bearer(&state, &headers).await?;
-    let messages = queries::search(
-        &state.hub,
-        me.user,
-        &p.q,
-        p.room.map(RoomId),
-        p.limit.unwrap_or(50),
-    )
-    .await?;
+    let room = p.room.map(|r| existing(RoomId(r))).transpose()?;
+    let messages = queries::search(&state.hub, me.user, &p.q, room, p.limit.unwrap_or(50)).await?;
     Ok(Json(serde_json::json!({ "messages": messages })))
 }
 

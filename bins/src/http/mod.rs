@@ -7,6 +7,7 @@
 
 mod api;
 pub mod edge;
+mod guard;
 mod ws;
 
 use std::sync::Arc;

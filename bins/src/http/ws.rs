@@ -1,21 +1,31 @@
-//! `/ws`: the WebSocket upgrade, and axum's socket adapted to the actors' `Transport`.
+//! `/ws`: the WebSocket upgrade, and the upgraded socket adapted to the actors' `Transport`.
+//!
+//! The handshake is done here rather than by axum's `WebSocketUpgrade`, because the socket has
+//! to keep the raw byte stream within reach: a [`FrameGuard`] under tungstenite refuses
+//! oversized frames before they are buffered and drains the input at close, so that every
+//! close ends in a close handshake instead of a reset (RFC 6455 §7.1.1).
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
+use axum::response::Response;
 use futures::{Sink, Stream};
+use hyper_util::rt::TokioIo;
 use kameo::actor::Spawn;
 use serde::Deserialize;
 use switchboard_actors::connection::ConnArgs;
 use switchboard_actors::refusal::{self, Refusal};
 use switchboard_actors::{ConnectionActor, Inbound, OutFrame, TransportError};
-use switchboard_engine::Codec;
 use switchboard_engine::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
-use tokio_tungstenite::tungstenite;
+use switchboard_engine::{Codec, ErrorCode, close};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
+use super::guard::FrameGuard;
 use super::{ApiError, AppState};
 
 #[derive(Deserialize)]
@@ -29,14 +39,23 @@ pub struct WsParams {
 /// several reads.
 const READ_BUFFER: usize = 512;
 
+type Socket = WebSocketStream<FrameGuard<TokioIo<hyper::upgrade::Upgraded>>>;
+
 pub async fn upgrade(
     State(state): State<AppState>,
     Query(params): Query<WsParams>,
-    ws: WebSocketUpgrade,
+    request: Request,
 ) -> Result<Response, ApiError> {
     if state.hub.is_shutting_down() {
-        return Err(switchboard_engine::ErrorCode::ShuttingDown.into());
+        return Err(ErrorCode::ShuttingDown.into());
     }
+    let (mut parts, _) = request.into_parts();
+    let key = handshake_key(&parts.method, parts.version, &parts.headers)
+        .ok_or(ApiError(ErrorCode::BadFrame))?;
+    let on_upgrade = parts
+        .extensions
+        .remove::<hyper::upgrade::OnUpgrade>()
+        .ok_or(ApiError(ErrorCode::BadFrame))?;
     let identity = match params.token {
         Some(token) => Some(state.hub.authenticate(&token).await.map_err(|code| {
             refusal::note(
@@ -47,44 +66,106 @@ pub async fn upgrade(
         })?),
         None => None,
     };
-    let max_frame = state.limits.max_frame_bytes as usize;
-    let ws = ws
-        .protocols([SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON])
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
-        .max_write_buffer_size(usize::MAX)
-        .max_message_size(max_frame)
-        .max_frame_size(max_frame);
-    let codec = Codec::from_subprotocol(ws.selected_protocol().and_then(|p| p.to_str().ok()));
+    let protocol = select_protocol(&parts.headers);
+    let codec = Codec::from_subprotocol(protocol);
+    let limits = &state.limits;
+    let max_frame = limits.max_frame_bytes as usize;
+    let discard = u64::from(limits.oversize_discard_bytes);
     let hub = state.hub.clone();
-    Ok(ws
-        .on_upgrade(move |socket| async move {
-            ConnectionActor::spawn(ConnArgs {
-                hub,
-                transport: Box::new(AxumTransport(socket)),
-                codec,
-                identity,
-            });
-        })
-        .into_response())
-}
-
-/// axum's WebSocket as a `Transport`.
-struct AxumTransport(WebSocket);
-
-fn is_too_large(e: &axum::Error) -> bool {
-    use std::error::Error as _;
-    let mut source = e.source();
-    while let Some(s) = source {
-        if let Some(tungstenite::Error::Capacity(_)) = s.downcast_ref::<tungstenite::Error>() {
-            return true;
-        }
-        source = s.source();
+    // Owned by the connection actor once the upgrade completes; a failed upgrade (the client
+    // left before it) ends here with nothing to clean up.
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let guard = FrameGuard::new(TokioIo::new(upgraded), max_frame as u64, discard);
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(0)
+            .max_write_buffer_size(usize::MAX)
+            .max_message_size(Some(max_frame))
+            .max_frame_size(Some(max_frame));
+        let socket = WebSocketStream::from_raw_socket(guard, Role::Server, Some(config)).await;
+        ConnectionActor::spawn(ConnArgs {
+            hub,
+            transport: Box::new(WireTransport(socket)),
+            codec,
+            identity,
+        });
+    });
+    let mut response = Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, HeaderValue::from_static("upgrade"))
+        .header(header::UPGRADE, HeaderValue::from_static("websocket"))
+        .header(header::SEC_WEBSOCKET_ACCEPT, key);
+    if let Some(protocol) = protocol {
+        response = response.header(header::SEC_WEBSOCKET_PROTOCOL, protocol);
     }
-    false
+    response
+        .body(Body::empty())
+        .map_err(|_| ApiError(ErrorCode::Internal))
 }
 
-impl Stream for AxumTransport {
+/// The `Sec-WebSocket-Accept` value for a valid HTTP/1.1 upgrade request (RFC 6455 §4.2.1).
+fn handshake_key(method: &Method, version: Version, headers: &HeaderMap) -> Option<String> {
+    let has = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    let ok = method == Method::GET
+        && version == Version::HTTP_11
+        && has(header::CONNECTION, "upgrade")
+        && has(header::UPGRADE, "websocket")
+        && has(header::SEC_WEBSOCKET_VERSION, "13");
+    let key = headers.get(header::SEC_WEBSOCKET_KEY)?;
+    ok.then(|| tungstenite::handshake::derive_accept_key(key.as_bytes()))
+}
+
+/// The first of our subprotocols the client offers.
+fn select_protocol(headers: &HeaderMap) -> Option<&'static str> {
+    let offered: Vec<&str> = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(str::trim))
+        .collect();
+    [SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON]
+        .into_iter()
+        .find(|p| offered.contains(p))
+}
+
+/// The upgraded socket as a `Transport`.
+struct WireTransport(Socket);
+
+impl WireTransport {
+    /// What a read error means for the connection.
+    fn classify(&self, e: tungstenite::Error) -> Inbound {
+        use tungstenite::error::ProtocolError;
+        if self.0.get_ref().too_large() {
+            return Inbound::TooLarge;
+        }
+        match e {
+            tungstenite::Error::Capacity(_) => Inbound::TooLarge,
+            tungstenite::Error::Utf8(_) => Inbound::Violation {
+                code: close::INVALID_PAYLOAD,
+                reason: "invalid UTF-8",
+            },
+            // The peer dropped the connection: nobody is left to tell.
+            tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                Inbound::Closed
+            }
+            tungstenite::Error::Protocol(_) => Inbound::Violation {
+                code: close::PROTOCOL_ERROR,
+                reason: "protocol error",
+            },
+            e => Inbound::Failed(e.to_string()),
+        }
+    }
+}
+
+impl Stream for WireTransport {
     type Item = Inbound;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Inbound>> {
@@ -98,20 +179,21 @@ impl Stream for AxumTransport {
                     text: true,
                 },
                 // tungstenite answers pings itself.
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                // tungstenite queues the answering close frame (1002 for an invalid code);
+                // closing the sink sends it.
                 Some(Ok(Message::Close(_))) => Inbound::Closed,
-                Some(Err(e)) if is_too_large(&e) => Inbound::TooLarge,
-                Some(Err(e)) => Inbound::Failed(e.to_string()),
+                Some(Err(e)) => self.classify(e),
             }));
         }
     }
 }
 
-fn transport_error(e: axum::Error) -> TransportError {
+fn transport_error(e: tungstenite::Error) -> TransportError {
     TransportError(e.to_string())
 }
 
-impl Sink<OutFrame> for AxumTransport {
+impl Sink<OutFrame> for WireTransport {
     type Error = TransportError;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -127,7 +209,7 @@ impl Sink<OutFrame> for AxumTransport {
                 Utf8Bytes::try_from(bytes).map_err(|e| TransportError(e.to_string()))?,
             ),
             OutFrame::Close { code, reason } => Message::Close(Some(CloseFrame {
-                code,
+                code: code.into(),
                 reason: reason.into(),
             })),
         };
@@ -142,9 +224,15 @@ impl Sink<OutFrame> for AxumTransport {
             .map_err(transport_error)
     }
 
+    /// Sends what is queued (our close frame, or the answer to the peer's), then reads and
+    /// drops input until the peer's close frame has arrived, so that dropping the socket
+    /// afterwards does not reset it.
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Pin::new(&mut self.0)
-            .poll_close(cx)
-            .map_err(transport_error)
+        // An error here (the peer is gone) leaves nothing to drain.
+        if ready!(Pin::new(&mut self.0).poll_close(cx)).is_err() {
+            return Poll::Ready(Ok(()));
+        }
+        ready!(self.0.get_mut().poll_drain(cx));
+        Poll::Ready(Ok(()))
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod private_redis;
+pub mod raw;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

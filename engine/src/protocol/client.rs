@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::PresenceStatus;
-use crate::{Position, RoomId, UserId};
+use crate::{ErrorCode, Position, RoomId, UserId};
 
 /// A command from a client. `type` names the variant in snake_case.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,6 +45,36 @@ impl ClientFrame {
             ClientFrame::PresenceSubscribe(c) => c.rid,
             ClientFrame::SetPresence(c) => c.rid,
             ClientFrame::Ping(c) => c.rid,
+        }
+    }
+
+    /// Refuses ids and positions no store can hold (above `i64::MAX`), before they reach one:
+    /// an id that cannot exist is 3001 `not_found`, such a position 1002 `invalid_argument`.
+    pub fn check_range(&self) -> Result<(), ErrorCode> {
+        let room = |r: RoomId| r.can_exist().then_some(()).ok_or(ErrorCode::NotFound);
+        let user = |u: UserId| u.can_exist().then_some(()).ok_or(ErrorCode::NotFound);
+        let users = |us: &[UserId]| us.iter().try_for_each(|&u| user(u));
+        let pos = |p: Option<Position>| {
+            p.is_none_or(Position::in_range)
+                .then_some(())
+                .ok_or(ErrorCode::InvalidArgument)
+        };
+        match self {
+            ClientFrame::Auth(_)
+            | ClientFrame::CreateRoom(_)
+            | ClientFrame::SetPresence(_)
+            | ClientFrame::Ping(_) => Ok(()),
+            ClientFrame::Join(c) => pos(c.resume).and(room(c.room)),
+            ClientFrame::Leave(c) => room(c.room),
+            ClientFrame::Invite(c) => room(c.room).and(user(c.user)),
+            ClientFrame::OpenDirect(c) => user(c.user),
+            ClientFrame::Send(c) => room(c.room),
+            ClientFrame::History(c) => pos(c.before).and(pos(c.after)).and(room(c.room)),
+            ClientFrame::Search(c) => c.room.map_or(Ok(()), room),
+            ClientFrame::Typing(c) => room(c.room),
+            ClientFrame::MarkRead(c) => pos(Some(c.pos)).and(room(c.room)),
+            ClientFrame::PresenceQuery(c) => users(&c.users),
+            ClientFrame::PresenceSubscribe(c) => users(&c.users),
         }
     }
 }
