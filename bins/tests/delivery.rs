@@ -246,6 +246,9 @@ async fn a_slow_reader_is_cut_off_and_nobody_else_waits() {
         c.engine.outbound_bytes = 256 * 1024;
         // Long enough for the test to start reading again and find the final frames.
         c.engine.close_timeout_ms = 30_000;
+        // The sender fires 1,500 sends as fast as they are acknowledged.
+        c.limits.commands_per_sec = 100_000;
+        c.limits.user_commands_per_sec = 100_000;
     })
     .await;
     let (_, sender) = t.member().await;
