@@ -56,6 +56,12 @@ pub struct HubConfig {
     pub max_bad_frames: u32,
     /// How long a send waits for the store's answer on an earlier `cmid` before going on.
     pub store_check_timeout: Duration,
+    /// How long a command may wait on the store (its reads, or an inactive room's load)
+    /// before it is answered 4001 `busy`.
+    pub store_timeout: Duration,
+    /// Commands one connection may have running or waiting off its loop; beyond it a
+    /// command is answered 4001 `busy` at once.
+    pub commands_in_flight: usize,
     /// Fault injection for tests: lets the `InjectPanic` message reach rooms.
     pub fault_injection: bool,
 }
@@ -79,6 +85,8 @@ impl Default for HubConfig {
             close_timeout: Duration::from_secs(1),
             max_bad_frames: 10,
             store_check_timeout: Duration::from_millis(250),
+            store_timeout: Duration::from_secs(5),
+            commands_in_flight: 16,
             fault_injection: false,
         }
     }
@@ -240,18 +248,18 @@ impl Hub {
     }
 
     /// Stops `room`'s actor here because another node serves it now, and waits until it has
-    /// stopped. False when it was not active.
+    /// stopped (a room still loading is stopped once it has started). False when it was
+    /// neither active nor loading.
     pub async fn evict_room(&self, room: RoomId) -> bool {
-        if !self.room_is_active(room) {
+        let Some(supervisor) = self.supervisor.get() else {
             return false;
+        };
+        let stop = crate::room::StopRoom { room, actor: None };
+        let stopped = supervisor.ask(stop).await.unwrap_or(false);
+        if stopped {
+            metrics::counter!(crate::metrics::ROOMS_MOVED_AWAY).increment(1);
         }
-        if let Some(supervisor) = self.supervisor.get() {
-            let _ = supervisor
-                .ask(crate::room::StopRoom { room, actor: None })
-                .await;
-        }
-        metrics::counter!(crate::metrics::ROOMS_MOVED_AWAY).increment(1);
-        true
+        stopped
     }
 
     /// The room's actor, if it is active on this node.

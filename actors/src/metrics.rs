@@ -11,6 +11,8 @@ pub const MESSAGES: &str = "switchboard_messages_total";
 pub const DELIVERIES: &str = "switchboard_deliveries_total";
 /// Counter: commands answered with an error, labelled by `code`.
 pub const COMMAND_ERRORS: &str = "switchboard_command_errors_total";
+/// Counter: commands that failed because the store did (answered 5000).
+pub const STORE_ERRORS: &str = "switchboard_command_store_errors_total";
 /// Gauge: active room actors.
 pub const ROOMS_ACTIVE: &str = "switchboard_rooms_active";
 /// Counter: room actor restarts after a panic.

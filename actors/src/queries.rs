@@ -7,9 +7,13 @@ use switchboard_persistence::HistoryQuery;
 use switchboard_persistence::store::search_terms;
 
 use crate::hub::Hub;
+use crate::refusal::{self, Refusal};
 
+/// A command failed because the store did: counted, and logged at a bounded rate (a store
+/// outage fails every command that reads it, and must not flood the log).
 pub(crate) fn internal<E: std::fmt::Display>(e: E) -> ErrorCode {
-    tracing::warn!(error = %e, "command failed");
+    metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
+    refusal::note(Refusal::StoreError, format_args!("command failed: {e}"));
     ErrorCode::Internal
 }
 

@@ -39,10 +39,14 @@ pub enum Refusal {
     SlowHttp,
     /// `accept` failed (e.g. out of file descriptors); the listener backs off.
     AcceptFailed,
+    /// A command over its connection's `commands_in_flight` (error 4001).
+    CommandsPending,
+    /// A command failed because the store did (error 5000).
+    StoreError,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 9] = [
+    pub const ALL: [Refusal; 11] = [
         Refusal::AuthFailed,
         Refusal::AuthTimeout,
         Refusal::RateLimited,
@@ -52,6 +56,8 @@ impl Refusal {
         Refusal::ConnectionCap,
         Refusal::SlowHttp,
         Refusal::AcceptFailed,
+        Refusal::CommandsPending,
+        Refusal::StoreError,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +71,8 @@ impl Refusal {
             Refusal::ConnectionCap => "connection_cap",
             Refusal::SlowHttp => "slow_http",
             Refusal::AcceptFailed => "accept_failed",
+            Refusal::CommandsPending => "commands_pending",
+            Refusal::StoreError => "store_error",
         }
     }
 }

@@ -247,6 +247,12 @@ pub struct EngineConfig {
     pub close_timeout_ms: u64,
     /// Seconds shutdown waits for connections to close before stopping anyway.
     pub shutdown_grace_secs: u64,
+    /// Milliseconds a command may wait on the store (its reads, an inactive room's load)
+    /// before it is answered 4001 `busy`. The connection keeps delivering meanwhile.
+    pub store_timeout_ms: u64,
+    /// Commands one connection may have waiting on the store or on other actors at once
+    /// (running, or queued behind an earlier one for the same room); beyond it 4001 `busy`.
+    pub commands_in_flight: usize,
     /// Test-only fault injection (room panics). Never enable in production.
     pub fault_injection: bool,
     /// Subjects (users, sign-in names, source addresses) each rate-limit table tracks. When
@@ -323,6 +329,8 @@ impl Default for EngineConfig {
             max_bad_frames: hub.max_bad_frames,
             close_timeout_ms: hub.close_timeout.as_millis() as u64,
             shutdown_grace_secs: 10,
+            store_timeout_ms: hub.store_timeout.as_millis() as u64,
+            commands_in_flight: hub.commands_in_flight,
             fault_injection: false,
             throttle_subjects: 100_000,
         }
@@ -450,6 +458,8 @@ impl Config {
             max_bad_frames: e.max_bad_frames,
             close_timeout: Duration::from_millis(e.close_timeout_ms),
             store_check_timeout: HubConfig::default().store_check_timeout,
+            store_timeout: Duration::from_millis(e.store_timeout_ms),
+            commands_in_flight: e.commands_in_flight,
             fault_injection: e.fault_injection,
         }
     }

@@ -1,9 +1,13 @@
-//! `ConnectionActor`: one WebSocket. A single task selects over its mailbox, its socket and
-//! its outbound queue: it reads and answers commands, writes queued frames in batches with one
-//! flush, and closes with a documented code when the client is too slow, misbehaves, or the
-//! node shuts down. A panic here ends this connection only.
+//! `ConnectionActor`: one WebSocket. A single task selects over its mailbox, its socket, its
+//! outbound queue and its commands in flight: it reads commands and answers those it can from
+//! memory, starts the others as tasks off the loop (so a slow store never stops its writes),
+//! writes queued frames in batches with one flush, and closes with a documented code when the
+//! client is too slow, misbehaves, or the node shuts down. A panic here ends this connection
+//! only.
 
 mod commands;
+mod pending;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -57,6 +61,8 @@ pub struct ConnectionActor {
     /// Users whose presence this connection watches.
     watching: Vec<UserId>,
     limiter: RateLimiter,
+    /// Commands running off the loop or waiting for one with their key.
+    pending: pending::Pending,
     bad_frames: u32,
     auth_deadline: Option<tokio::time::Instant>,
     shutdown: watch::Receiver<bool>,
@@ -112,6 +118,7 @@ impl Actor for ConnectionActor {
                 limits.command_burst,
                 Instant::now(),
             ),
+            pending: pending::Pending::new(config.commands_in_flight),
             bad_frames: 0,
             auth_deadline: Some(tokio::time::Instant::now() + config.auth_timeout),
             shutdown: hub.shutdown_signal(),
@@ -169,6 +176,7 @@ impl Actor for ConnectionActor {
                 _ = tokio::time::sleep_until(auth_deadline.unwrap_or_else(tokio::time::Instant::now)), if auth_deadline.is_some() => {
                     break End::Close { code: close::AUTH_TIMEOUT, reason: "authentication timeout", reconnect: false };
                 }
+                done = self.pending.next() => self.on_done(done),
                 Some(item) = self.rx.recv() => {
                     if let Err(end) = self.write_batch(item).await {
                         break end;

@@ -37,7 +37,10 @@ impl Message<Join> for RoomActor {
         }));
         if let Some(from) = j.resume {
             let missed = self.missed_since(from).await.unwrap_or_else(|e| {
-                tracing::warn!(room = %self.info.id, error = %e, "resume read failed");
+                crate::refusal::note(
+                    crate::refusal::Refusal::StoreError,
+                    format_args!("room {}: resume read failed: {e}", self.info.id),
+                );
                 None
             });
             let (outcome, events) = match missed {
