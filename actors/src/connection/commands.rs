@@ -29,6 +29,7 @@ fn send_error(e: kameo::error::SendError<impl Sized, ErrorCode>) -> ErrorCode {
 
 impl ConnectionActor {
     pub(super) async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), ErrorCode> {
+        crate::metrics::hot().command(&frame).increment(1);
         if let ClientFrame::Auth(a) = frame {
             return self.auth(a).await;
         }
