@@ -137,7 +137,8 @@ function draw(canvas) {
   const step = pw / Math.max(1, KEEP - 1);
   const x0 = left + pw - step * (history.length - 1);
   let latest = 0;
-  series.forEach((s, si) => {
+  let legend = left + 6;
+  series.forEach((s) => {
     g.strokeStyle = s.colour; g.lineWidth = 1.6; g.beginPath();
     let pen = false;
     s.points.forEach((v, i) => {
@@ -150,7 +151,9 @@ function draw(canvas) {
     const last = s.points[s.points.length - 1];
     if (last) latest += last;
     g.fillStyle = s.colour;
-    g.fillText(`${s.label} ${fmt(last, unit)}`, left + 6 + si * 130, top + 10);
+    const text = `${s.label} ${fmt(last, unit)}`;
+    g.fillText(text, legend, top + 10);
+    legend += g.measureText(text).width + 14;
   });
   canvas.dataset.points = history.length;
   canvas.dataset.latest = latest;
