@@ -356,4 +356,16 @@ mod tests {
             assert!(!d.help.is_empty(), "{} has no help", d.name);
         }
     }
+
+    #[test]
+    fn docs_metrics_md_lists_every_metric() {
+        let doc = include_str!("../../docs/METRICS.md");
+        for d in ALL {
+            assert!(
+                doc.contains(&format!("| `{}` |", d.name)),
+                "{} not in docs",
+                d.name
+            );
+        }
+    }
 }
