@@ -42,5 +42,27 @@ SWITCHBOARD_URL="http://127.0.0.1:$port" node bins/tests/browser/chat.mjs
 kill -TERM $server; wait $server || die "server did not exit cleanly on SIGTERM"
 trap 'rm -rf "$data"' EXIT
 
+# --- the dashboard browser test: a two-node cluster under a little traffic ------------------
+# Its own database and Redis key prefix; the screenshot is kept for a person to look at.
+dashdb=switchboard_dashboard_$$
+psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $dashdb" || die "cannot create $dashdb"
+dashport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cluster_env=(CLUSTER_BIN=target/debug/switchboard CLUSTER_DIR="$data/cluster"
+  CLUSTER_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$dashdb"
+  SWITCHBOARD_CLUSTER__KEY_PREFIX="sbtest-dashboard:$$" SWITCHBOARD_DASHBOARD__ADMIN_TOKEN=dashboard-test
+  SWITCHBOARD_LOG=warn SWITCHBOARD_AUTH__ARGON2_MEMORY_KIB=1024 SWITCHBOARD_AUTH__ARGON2_ITERATIONS=1)
+dash_cleanup() {
+  env "${cluster_env[@]}" ops/cluster.sh stop >/dev/null || true
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $dashdb" || true
+  rm -rf "$data"
+}
+trap dash_cleanup EXIT
+env "${cluster_env[@]}" ops/cluster.sh start 2 "$dashport" >/dev/null
+SWITCHBOARD_URLS="http://127.0.0.1:$dashport,http://127.0.0.1:$((dashport + 1))" ADMIN_TOKEN=dashboard-test \
+  SCREENSHOT="${DASHBOARD_SCREENSHOT:-target/dashboard.png}" node bins/tests/browser/dashboard.mjs \
+  || die "dashboard browser test failed"
+dash_cleanup
+trap - EXIT
+
 # --- unit, property and integration tests (real sockets) -----------------------------------
 cargo nextest run --workspace --locked --no-fail-fast

@@ -121,9 +121,10 @@ fn now_ms() -> u64 {
     BASE.get_or_init(Instant::now).elapsed().as_millis() as u64 + WINDOW.as_millis() as u64
 }
 
-/// Records one refusal; writes a WARN line unless its class already wrote one in this window.
+/// Records one refusal (counted in `switchboard_refusals_total`); writes a WARN line unless its class already wrote one in this window.
 /// `detail` says what happened, without secrets (never a password or a token).
 pub fn note(class: Refusal, detail: fmt::Arguments<'_>) {
+    crate::metrics::hot().refusal(class).increment(1);
     let window = &WINDOWS[class as usize];
     if let Some(suppressed) = window.admit(now_ms(), WINDOW.as_millis() as u64) {
         tracing::warn!(class = class.name(), suppressed, "refused: {detail}");

@@ -37,6 +37,7 @@ pub struct Config {
     pub limits: Limits,
     pub engine: EngineConfig,
     pub write_behind: WriteBehindSettings,
+    pub dashboard: DashboardConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,6 +262,29 @@ pub struct EngineConfig {
     pub throttle_subjects: usize,
 }
 
+/// The live dashboard (`/dashboard`, its data at `/api/dashboard`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// When set, `/api/dashboard` answers only requests carrying `Authorization: Bearer
+    /// <admin_token>` (401, code 2000, otherwise); the page asks for the token. Unset, the
+    /// dashboard is open to anyone who reaches the node. `/metrics` is not covered.
+    pub admin_token: Option<String>,
+    /// Milliseconds between two snapshots of this node's numbers (posted for the other nodes,
+    /// and the span its rates are measured over), at least 100. A node's snapshot lapses
+    /// after three.
+    pub interval_ms: u64,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            admin_token: None,
+            interval_ms: 1000,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WriteBehindSettings {
@@ -291,6 +315,7 @@ impl Default for Config {
             limits: Limits::default(),
             engine: EngineConfig::default(),
             write_behind: WriteBehindSettings::default(),
+            dashboard: DashboardConfig::default(),
         }
     }
 }
@@ -386,8 +411,11 @@ impl Config {
     /// This configuration with secrets blanked, for printing.
     pub fn redacted(&self) -> Config {
         let mut c = self.clone();
-        if c.auth.token_secret.is_some() {
-            c.auth.token_secret = Some("<redacted>".into());
+        for secret in [&mut c.auth.token_secret, &mut c.dashboard.admin_token]
+            .into_iter()
+            .filter(|s| s.is_some())
+        {
+            *secret = Some("<redacted>".into());
         }
         // Keep the host and database, never a password: both URLs may carry one.
         for url in [&mut c.database.url, &mut c.cluster.redis_url]
@@ -516,6 +544,7 @@ mod tests {
             "engine",
             "write_behind",
             "http",
+            "dashboard",
         ] {
             assert!(sections.iter().any(|s| s == expected), "{expected} missing");
         }
@@ -565,8 +594,9 @@ mod tests {
         c.database.url = Some("postgres://sb:pg-secret@db:5432/sb".into());
         c.cluster.redis_url = Some("redis://:redis-secret@cache:6379".into());
         c.auth.token_secret = Some("token-secret".into());
+        c.dashboard.admin_token = Some("admin-secret".into());
         let shown = format!("{}\n{:?}", c.summary(), c.redacted());
-        for secret in ["pg-secret", "redis-secret", "token-secret"] {
+        for secret in ["pg-secret", "redis-secret", "token-secret", "admin-secret"] {
             assert!(!shown.contains(secret), "{secret} shown: {shown}");
         }
         assert!(shown.contains("db:5432/sb") && shown.contains("cache:6379"));

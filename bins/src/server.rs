@@ -3,17 +3,17 @@
 //! accepting, store everything queued.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use kameo::actor::{ActorRef, Spawn};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use switchboard_actors::Hub;
 use switchboard_actors::cluster::{ClusterArgs, ClusterLink, ClusterView, WatchRing};
 use switchboard_engine::auth::LocalTokens;
 use switchboard_engine::ring::NodeId;
 use switchboard_persistence::cluster::Member;
+use switchboard_persistence::cluster::board::{Board, LocalBoard, RedisBoard};
 use switchboard_persistence::cluster::bus::RedisBus;
 use switchboard_persistence::cluster::redis::RedisMembership;
 use switchboard_persistence::cluster::throttle::{LocalThrottle, RedisThrottle, Throttle};
@@ -26,20 +26,10 @@ use tokio::task::JoinHandle;
 
 use crate::accounts::{self, Accounts};
 use crate::config::Config;
+use crate::dashboard::{Reporter, ReporterArgs};
 use crate::http::{self, AppState};
 use crate::listener;
-
-/// The process-wide Prometheus recorder (a process has one, however many nodes it runs).
-fn prometheus() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            PrometheusBuilder::new()
-                .install_recorder()
-                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
-        })
-        .clone()
-}
+use crate::telemetry;
 
 /// Opens the configured store (Postgres when `database.url` is set, else the embedded SQLite
 /// file) and the account service.
@@ -89,12 +79,16 @@ pub struct Node {
     pub accounts: Arc<Accounts>,
     stop_accepting: Option<oneshot::Sender<()>>,
     serve: JoinHandle<()>,
+    /// The dashboard reporter; stopped at shutdown.
+    reporter: JoinHandle<()>,
     grace: Duration,
 }
 
 impl Node {
     /// Binds the listener and starts serving. Returns once the node is ready.
     pub async fn start(config: Config) -> anyhow::Result<Node> {
+        // Before the hub: actors keep handles to the hot-path metrics from their first use.
+        let metrics = telemetry::prometheus();
         let (store, accounts) = open_store(&config).await?;
         let journal = WriteBehind::spawn(store.clone(), config.write_behind());
         let accounts = Arc::new(accounts);
@@ -117,14 +111,14 @@ impl Node {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let state = AppState {
-            hub: hub.clone(),
-            accounts: accounts.clone(),
-            metrics: prometheus(),
-            limits: config.limits.clone(),
-            body_read_timeout: Duration::from_millis(config.http.body_read_timeout_ms),
-            max_body_bytes: config.http.max_body_bytes,
-        };
+        let own = addr.to_string();
+        let me = NodeId(
+            config
+                .cluster
+                .node_id
+                .clone()
+                .unwrap_or_else(|| own.clone()),
+        );
         let cluster = match &config.cluster.redis_url {
             Some(url) => {
                 let prefix = &config.cluster.key_prefix;
@@ -135,16 +129,9 @@ impl Node {
                 let bus = RedisBus::connect(url, prefix)
                     .await
                     .context("connecting to Redis for forwarding")?;
-                let own = addr.to_string();
                 let me = Member {
-                    node: NodeId(
-                        config
-                            .cluster
-                            .node_id
-                            .clone()
-                            .unwrap_or_else(|| own.clone()),
-                    ),
-                    addr: config.cluster.advertise.clone().unwrap_or(own),
+                    node: me.clone(),
+                    addr: config.cluster.advertise.clone().unwrap_or(own.clone()),
                 };
                 let node = me.node.clone();
                 let view = ClusterView::spawn(ClusterArgs {
@@ -166,6 +153,34 @@ impl Node {
             }
             None => None,
         };
+        let (board, ring): (Arc<dyn Board>, _) = match (&config.cluster.redis_url, &cluster) {
+            (Some(url), Some(view)) => {
+                let board = RedisBoard::connect(url, &config.cluster.key_prefix)
+                    .await
+                    .context("connecting to Redis for the dashboard")?;
+                (Arc::new(board), Some(view.ask(WatchRing).await?.0))
+            }
+            _ => (Arc::new(LocalBoard::default()), None),
+        };
+        let (reporter, dashboard) = Reporter::spawn(ReporterArgs {
+            me,
+            addr: config.cluster.advertise.clone().unwrap_or(own),
+            hub: hub.clone(),
+            metrics: metrics.clone(),
+            board,
+            ring,
+            interval: Duration::from_millis(config.dashboard.interval_ms.max(100)),
+        });
+        let state = AppState {
+            hub: hub.clone(),
+            accounts: accounts.clone(),
+            metrics,
+            dashboard,
+            admin_token: config.dashboard.admin_token.clone().map(Arc::from),
+            limits: config.limits.clone(),
+            body_read_timeout: Duration::from_millis(config.http.body_read_timeout_ms),
+            max_body_bytes: config.http.max_body_bytes,
+        };
         let (stop_accepting, stopped) = oneshot::channel::<()>();
         let router = http::router(state);
         let serve = tokio::spawn(listener::serve(
@@ -184,6 +199,7 @@ impl Node {
             accounts,
             stop_accepting: Some(stop_accepting),
             serve,
+            reporter,
             grace: Duration::from_secs(config.engine.shutdown_grace_secs),
         })
     }
@@ -195,6 +211,7 @@ impl Node {
     /// than refused connections.
     pub async fn shutdown(mut self) {
         let started = tokio::time::Instant::now();
+        self.reporter.abort();
         // Leave the cluster first, so the others stop counting on this node at once.
         if let Some(view) = self.cluster.take() {
             tracing::info!("shutdown: leaving the cluster");

@@ -11,6 +11,7 @@
 //! - [`auth`]: `TokenVerifier`, the seam for identity, and `LocalTokens` (HS256) for the embedded default.
 //! - [`limits`]: protocol limits and the token-bucket `RateLimiter`.
 //! - [`ring`]: `Ring`, rendezvous hashing of rooms onto live nodes (for the cluster).
+//! - [`metrics`]: the metric catalogue: every metric's name, type, help text and label values.
 
 pub mod auth;
 pub mod codec;
@@ -18,6 +19,7 @@ pub mod domain;
 pub mod error;
 pub mod ids;
 pub mod limits;
+pub mod metrics;
 pub mod position;
 pub mod protocol;
 pub mod ring;

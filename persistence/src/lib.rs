@@ -7,11 +7,9 @@
 //!   the runtime threads and acknowledges each message only after its batch commits.
 //! - [`conformance`]: one suite of store cases, run against every implementation.
 //! - [`cluster`]: node membership with leases (`Membership`): in-process and Redis.
-//! - [`metrics`]: metric names this crate emits.
 
 pub mod cluster;
 pub mod conformance;
-pub mod metrics;
 pub mod store;
 pub mod write_behind;
 

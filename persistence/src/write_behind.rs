@@ -28,8 +28,8 @@ use switchboard_engine::domain::ChatMessage;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::metrics as names;
 use crate::store::Store;
+use switchboard_engine::metrics as names;
 
 /// What became of a message the write-behind took.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -59,3 +59,13 @@ async fn redis_bus_passes_the_conformance_cases() {
         .expect("Redis must be running for these tests (ops/test.sh starts it)");
     switchboard_persistence::cluster::bus::conformance::run_all(&bus).await;
 }
+
+#[tokio::test]
+async fn redis_board_passes_the_conformance_cases() {
+    // Posts expire by themselves (the suite's live 30 s at most); the prefix keeps runs apart.
+    let prefix = format!("sbtest-board:{}", std::process::id());
+    let board = switchboard_persistence::cluster::board::RedisBoard::connect(&url(), &prefix)
+        .await
+        .expect("Redis must be running for these tests (ops/test.sh starts it)");
+    switchboard_persistence::cluster::board::conformance::run_all(&board).await;
+}

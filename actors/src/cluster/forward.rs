@@ -130,6 +130,11 @@ impl Forwarder {
         true
     }
 
+    /// Envelopes waiting to be published.
+    pub fn queued(&self) -> usize {
+        self.lock().items.len()
+    }
+
     /// Stops the task (the node left the ring); what is queued is dropped.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);

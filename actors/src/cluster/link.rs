@@ -112,6 +112,13 @@ impl ClusterLink {
         link
     }
 
+    /// Envelopes waiting in the forwarders to every other node (sampled for metrics).
+    pub fn forward_queued(&self) -> usize {
+        // The forwarders are copied out first: no forwarder's queue is locked under the map.
+        let forwarders: Vec<Arc<Forwarder>> = lock(&self.forwarders).values().cloned().collect();
+        forwarders.iter().map(|f| f.queued()).sum()
+    }
+
     pub fn me(&self) -> &NodeId {
         &self.me
     }

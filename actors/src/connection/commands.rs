@@ -36,6 +36,7 @@ fn key_of(frame: &ClientFrame) -> Option<Key> {
 
 impl ConnectionActor {
     pub(super) async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), ErrorCode> {
+        crate::metrics::hot().command(&frame).increment(1);
         if let ClientFrame::Auth(a) = frame {
             return self.auth(a).await;
         }

@@ -29,6 +29,7 @@ impl Message<Join> for RoomActor {
 
     async fn handle(&mut self, j: Join, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
         self.admit(j.user).await?;
+        names::hot().joins.increment(1);
         let head = self.head();
         j.out.frame(&ServerFrame::Joined(p::Joined {
             rid: j.rid,
@@ -288,7 +289,10 @@ impl Message<Post> for RoomActor {
         };
         self.recent.push(pos, m.user, &msg.cmid, event.clone());
         self.fan_out(&event, To::All);
-        metrics::counter!(names::MESSAGES).increment(1);
+        let hot = names::hot();
+        hot.messages.increment(1);
+        hot.send_to_deliver
+            .record(m.received.elapsed().as_secs_f64());
 
         let (durable, out, rid, received) = (self.durable_seq.clone(), m.out, m.rid, m.received);
         let me = ctx.actor_ref().downgrade();

@@ -331,7 +331,7 @@ impl RoomActor {
                 false
             });
         }
-        metrics::counter!(names::DELIVERIES).increment(delivered);
+        names::hot().deliveries.increment(delivered);
         if changed {
             self.note_subscribers_changed();
         }

@@ -9,6 +9,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use switchboard_actors::queries;
 use switchboard_actors::refusal::{self, Refusal};
+use switchboard_engine::metrics as names;
 use switchboard_engine::{ErrorCode, Position, RoomId, UserId};
 use switchboard_persistence::cluster::throttle::{Class, Subject};
 
@@ -40,6 +41,7 @@ pub async fn sign_in(
     let admitted = throttle.hit(Class::SignInAddr, &Subject::Addr(peer.ip()))
         && throttle.hit(Class::SignInName, &Subject::name(&c.name));
     if !admitted {
+        metrics::counter!(names::SIGN_IN_FAILURES, "reason" => "throttled").increment(1);
         refusal::note(
             Refusal::RateLimited,
             format_args!("sign-in as {:?} from {peer}: throttled", c.name),
@@ -51,6 +53,11 @@ pub async fn sign_in(
         .sign_in(&c.name, &c.password)
         .await
         .inspect_err(|e| {
+            let reason = match e.code {
+                ErrorCode::RateLimited | ErrorCode::Busy => "busy",
+                _ => "wrong_credentials",
+            };
+            metrics::counter!(names::SIGN_IN_FAILURES, "reason" => reason).increment(1);
             refusal::note(
                 Refusal::AuthFailed,
                 format_args!("sign-in as {:?}: {}", c.name, e.message),

@@ -3,9 +3,10 @@
 //!
 //! # Layout
 //! - [`edge`]: around every route: security headers, the error shape, request limits.
-//! - `api`: the JSON routes. `ws`: the WebSocket upgrade.
+//! - `api`: the JSON routes. `ws`: the WebSocket upgrade. `dashboard`: the live dashboard.
 
 mod api;
+mod dashboard;
 pub mod edge;
 mod guard;
 mod ws;
@@ -23,13 +24,20 @@ use switchboard_engine::ErrorCode;
 use switchboard_engine::auth::Identity;
 use switchboard_engine::limits::Limits;
 
+use tokio::sync::watch;
+
 use crate::accounts::{AccountError, Accounts};
+use crate::dashboard::View;
 
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Arc<Hub>,
     pub accounts: Arc<Accounts>,
     pub metrics: PrometheusHandle,
+    /// The latest snapshots of the ring's nodes, for `/api/dashboard`.
+    pub dashboard: watch::Receiver<Arc<View>>,
+    /// `dashboard.admin_token`: the bearer token `/api/dashboard` requires, when set.
+    pub admin_token: Option<Arc<str>>,
     pub limits: Limits,
     /// `http.body_read_timeout_ms`: the time a request body may take to arrive.
     pub body_read_timeout: Duration,
@@ -62,6 +70,19 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(api::ready))
         .route("/metrics", get(api::metrics))
+        .route(
+            "/dashboard",
+            get(|| async { Html(include_str!("../../static/dashboard.html")) }),
+        )
+        .route(
+            "/dashboard.css",
+            page_file(CSS, include_str!("../../static/dashboard.css")),
+        )
+        .route(
+            "/dashboard.js",
+            page_file(JS, include_str!("../../static/dashboard.js")),
+        )
+        .route("/api/dashboard", get(dashboard::data))
         .route("/ws", get(ws::upgrade))
         .route("/api/signup", post(api::sign_up))
         .route("/api/signin", post(api::sign_in))

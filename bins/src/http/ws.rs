@@ -78,6 +78,7 @@ pub async fn upgrade(
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
+        metrics::counter!(switchboard_engine::metrics::CONNECTS).increment(1);
         let guard = FrameGuard::new(TokioIo::new(upgraded), max_frame as u64, discard);
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER)

@@ -48,6 +48,46 @@ impl ClientFrame {
         }
     }
 
+    /// Every command's `type`, in [`ClientFrame::ordinal`] order (metric labels).
+    pub const NAMES: [&'static str; 15] = [
+        "auth",
+        "create_room",
+        "join",
+        "leave",
+        "invite",
+        "open_direct",
+        "send",
+        "history",
+        "search",
+        "typing",
+        "mark_read",
+        "presence_query",
+        "presence_subscribe",
+        "set_presence",
+        "ping",
+    ];
+
+    /// This command's index in [`ClientFrame::NAMES`].
+    pub fn ordinal(&self) -> usize {
+        match self {
+            ClientFrame::Auth(_) => 0,
+            ClientFrame::CreateRoom(_) => 1,
+            ClientFrame::Join(_) => 2,
+            ClientFrame::Leave(_) => 3,
+            ClientFrame::Invite(_) => 4,
+            ClientFrame::OpenDirect(_) => 5,
+            ClientFrame::Send(_) => 6,
+            ClientFrame::History(_) => 7,
+            ClientFrame::Search(_) => 8,
+            ClientFrame::Typing(_) => 9,
+            ClientFrame::MarkRead(_) => 10,
+            ClientFrame::PresenceQuery(_) => 11,
+            ClientFrame::PresenceSubscribe(_) => 12,
+            ClientFrame::SetPresence(_) => 13,
+            ClientFrame::Ping(_) => 14,
+        }
+    }
+
     /// Refuses ids and positions no store can hold (above `i64::MAX`), before they reach one:
     /// an id that cannot exist is 3001 `not_found`, such a position 1002 `invalid_argument`.
     pub fn check_range(&self) -> Result<(), ErrorCode> {

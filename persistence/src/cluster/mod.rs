@@ -3,12 +3,15 @@
 //! lease expires, one that shuts down leaves at once. Implementations side by side:
 //! [`local::LocalMembership`] (one process) and [`redis::RedisMembership`]. [`bus`] carries
 //! frames between nodes (in-process or Redis pub/sub). [`throttle`] counts events per user,
-//! name or address for rate limits, on one node or cluster-wide.
+//! name or address for rate limits, on one node or cluster-wide. [`board`] holds each node's
+//! latest dashboard snapshot for the others to read. Every Redis call is timed (`timed`).
 
+pub mod board;
 pub mod bus;
 pub mod local;
 pub mod redis;
 pub mod throttle;
+mod timed;
 
 use std::time::Duration;
 

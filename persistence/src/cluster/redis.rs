@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use switchboard_engine::ring::NodeId;
 
+use super::timed::{RedisOp, timed};
 use super::{ClusterError, Member, Membership};
 
 pub struct RedisMembership {
@@ -63,44 +64,54 @@ impl RedisMembership {
 impl Membership for RedisMembership {
     async fn heartbeat(&self, member: &Member, lease: Duration) -> Result<(), ClusterError> {
         let until = now_ms() + lease.as_millis() as u64;
-        redis::pipe()
-            .atomic()
-            .zadd(&self.members_key, &member.node.0, until)
-            .hset(&self.addrs_key, &member.node.0, &member.addr)
-            .query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(ClusterError::from)
+        let mut conn = self.conn.clone();
+        timed(
+            RedisOp::Heartbeat,
+            redis::pipe()
+                .atomic()
+                .zadd(&self.members_key, &member.node.0, until)
+                .hset(&self.addrs_key, &member.node.0, &member.addr)
+                .query_async::<()>(&mut conn),
+        )
+        .await
     }
 
     async fn leave(&self, node: &NodeId) -> Result<(), ClusterError> {
-        redis::pipe()
-            .atomic()
-            .zrem(&self.members_key, &node.0)
-            .hdel(&self.addrs_key, &node.0)
-            .query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(ClusterError::from)
+        let mut conn = self.conn.clone();
+        timed(
+            RedisOp::Leave,
+            redis::pipe()
+                .atomic()
+                .zrem(&self.members_key, &node.0)
+                .hdel(&self.addrs_key, &node.0)
+                .query_async::<()>(&mut conn),
+        )
+        .await
     }
 
     async fn live(&self) -> Result<Vec<Member>, ClusterError> {
         let now = now_ms();
         let mut conn = self.conn.clone();
-        let (_, names): ((), Vec<String>) = redis::pipe()
-            .atomic()
-            .zrembyscore(&self.members_key, "-inf", now)
-            .zrangebyscore(&self.members_key, format!("({now}"), "+inf")
-            .query_async(&mut conn)
-            .await
-            .map_err(ClusterError::from)?;
+        let (_, names): ((), Vec<String>) = timed(
+            RedisOp::Live,
+            redis::pipe()
+                .atomic()
+                .zrembyscore(&self.members_key, "-inf", now)
+                .zrangebyscore(&self.members_key, format!("({now}"), "+inf")
+                .query_async(&mut conn),
+        )
+        .await?;
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let addrs: Vec<Option<String>> = redis::cmd("HMGET")
-            .arg(&self.addrs_key)
-            .arg(&names)
-            .query_async(&mut conn)
-            .await
-            .map_err(ClusterError::from)?;
+        let addrs: Vec<Option<String>> = timed(
+            RedisOp::Live,
+            redis::cmd("HMGET")
+                .arg(&self.addrs_key)
+                .arg(&names)
+                .query_async(&mut conn),
+        )
+        .await?;
         let mut members: Vec<Member> = names
             .into_iter()
             .zip(addrs)

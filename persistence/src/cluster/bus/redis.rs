@@ -9,6 +9,7 @@ use switchboard_engine::ring::NodeId;
 
 use super::Bus;
 use crate::cluster::ClusterError;
+use crate::cluster::timed::{RedisOp, timed};
 
 /// Redis pub/sub: one channel per node, `{prefix}:inbox:{node}`.
 pub struct RedisBus {
@@ -35,13 +36,16 @@ impl RedisBus {
 #[async_trait]
 impl Bus for RedisBus {
     async fn send(&self, node: &NodeId, frame: Bytes) -> Result<(), ClusterError> {
-        redis::cmd("PUBLISH")
-            .arg(self.channel(node))
-            .arg(frame.as_ref())
-            .query_async::<i64>(&mut self.conn.clone())
-            .await
-            .map(drop)
-            .map_err(ClusterError::from)
+        let mut conn = self.conn.clone();
+        timed(
+            RedisOp::Publish,
+            redis::cmd("PUBLISH")
+                .arg(self.channel(node))
+                .arg(frame.as_ref())
+                .query_async::<i64>(&mut conn),
+        )
+        .await
+        .map(drop)
     }
 
     async fn inbox(&self, node: &NodeId) -> Result<BoxStream<'static, Bytes>, ClusterError> {
