@@ -43,10 +43,16 @@ pub enum Refusal {
     CommandsPending,
     /// A command failed because the store did (error 5000).
     StoreError,
+    /// Not a refusal but a symptom: a signed-in client closed its connection within
+    /// [`CHURN_WINDOW`] of opening it, as a client in a reconnect loop does.
+    Churn,
 }
 
+/// A signed-in connection the client closes sooner than this counts as [`Refusal::Churn`].
+pub const CHURN_WINDOW: Duration = Duration::from_secs(5);
+
 impl Refusal {
-    pub const ALL: [Refusal; 11] = [
+    pub const ALL: [Refusal; 12] = [
         Refusal::AuthFailed,
         Refusal::AuthTimeout,
         Refusal::RateLimited,
@@ -58,6 +64,7 @@ impl Refusal {
         Refusal::AcceptFailed,
         Refusal::CommandsPending,
         Refusal::StoreError,
+        Refusal::Churn,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +80,7 @@ impl Refusal {
             Refusal::AcceptFailed => "accept_failed",
             Refusal::CommandsPending => "commands_pending",
             Refusal::StoreError => "store_error",
+            Refusal::Churn => "churn",
         }
     }
 }
@@ -127,7 +135,12 @@ pub fn note(class: Refusal, detail: fmt::Arguments<'_>) {
     crate::metrics::hot().refusal(class).increment(1);
     let window = &WINDOWS[class as usize];
     if let Some(suppressed) = window.admit(now_ms(), WINDOW.as_millis() as u64) {
-        tracing::warn!(class = class.name(), suppressed, "refused: {detail}");
+        let what = if class == Refusal::Churn {
+            "reconnect churn"
+        } else {
+            "refused"
+        };
+        tracing::warn!(class = class.name(), suppressed, "{what}: {detail}");
     }
 }
 

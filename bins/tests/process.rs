@@ -280,6 +280,20 @@ async fn logs_are_plain_or_json_and_refusals_are_bounded() {
         let signup = r#"{"name":"logger","password":"hunter2hunter2"}"#;
         assert_eq!(http(port, "POST", "/api/signup", signup).await.0, 200);
         let wrong = r#"{"name":"logger","password":"wrong-password"}"#;
+        // A client in a reconnect loop: signed-in connections it closes at once.
+        let token = serde_json::from_str::<serde_json::Value>(
+            &http(port, "POST", "/api/signin", signup).await.1,
+        )
+        .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let url = format!("ws://127.0.0.1:{port}/ws");
+        for _ in 0..3 {
+            let c = Client::connect(&url, Some(&token)).await.unwrap();
+            c.close();
+            drop(c);
+        }
         // Wrong passwords until the per-name throttle (10/min) refuses them.
         for _ in 0..20 {
             let status = http(port, "POST", "/api/signin", wrong).await.0;
@@ -309,6 +323,8 @@ async fn logs_are_plain_or_json_and_refusals_are_bounded() {
         // Twenty failed sign-ins, ten of them throttled: one line per class, within the window.
         assert_eq!(count("auth_failed"), 1, "{log}");
         assert_eq!(count("rate_limited"), 1, "{log}");
+        // Three short-lived connections: one line.
+        assert_eq!(count("reconnect churn"), 1, "{log}");
         for phase in [
             "draining",
             "connections drained",

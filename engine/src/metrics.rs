@@ -92,6 +92,7 @@ pub const REFUSAL_CLASSES: &[&str] = &[
     "accept_failed",
     "commands_pending",
     "store_error",
+    "churn",
 ];
 
 /// The `reason` a sign-in failed.
@@ -151,7 +152,7 @@ pub const ALL: &[Def] = &[
     labelled(
         REFUSALS,
         Counter,
-        "Refusals by class: failed authentication (token or sign-in), auth timeouts, rate limits, slow consumers cut off, oversized input, protocol errors, connection cap, slow HTTP clients, failed accepts, commands over the in-flight cap, store failures.",
+        "Refusals by class: failed authentication (token or sign-in), auth timeouts, rate limits, slow consumers cut off, oversized input, protocol errors, connection cap, slow HTTP clients, failed accepts, commands over the in-flight cap, store failures; churn counts signed-in connections their client closed within 5 s (reconnect loops).",
         "class",
         REFUSAL_CLASSES,
     ),

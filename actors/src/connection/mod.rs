@@ -64,6 +64,9 @@ pub struct ConnectionActor {
     /// Commands running off the loop or waiting for one with their key.
     pending: pending::Pending,
     bad_frames: u32,
+    /// When the socket opened: a signed-in client that leaves soon after is reconnecting in a
+    /// loop, which an operator should see.
+    opened: Instant,
     auth_deadline: Option<tokio::time::Instant>,
     shutdown: watch::Receiver<bool>,
     /// Keeps the mailbox open while the socket lives: nobody else holds this actor's ref.
@@ -120,6 +123,7 @@ impl Actor for ConnectionActor {
             ),
             pending: pending::Pending::new(config.commands_in_flight),
             bad_frames: 0,
+            opened: Instant::now(),
             auth_deadline: Some(tokio::time::Instant::now() + config.auth_timeout),
             shutdown: hub.shutdown_signal(),
             self_ref: Some(self_ref),
@@ -315,6 +319,20 @@ impl ConnectionActor {
     /// close frame, and then the close handshake, all within the close timeout.
     async fn end(&mut self, end: End) {
         self.rx.close();
+        if matches!(end, End::Gone | End::PeerClosed)
+            && self.opened.elapsed() < refusal::CHURN_WINDOW
+            && let Some(identity) = &self.identity
+        {
+            refusal::note(
+                Refusal::Churn,
+                format_args!(
+                    "conn {} (user {}) left {:?} after it opened",
+                    self.id,
+                    identity.user.0,
+                    self.opened.elapsed()
+                ),
+            );
+        }
         let close_timeout = self.hub.config.close_timeout;
         let (code, reason, reconnect) = match end {
             End::Gone => {
