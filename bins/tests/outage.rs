@@ -322,17 +322,7 @@ async fn write_retries_follow_their_backoff_during_a_postgres_outage_and_recover
     // The default connect timeout (5 s): each retry used to wait it out.
     let _node = serve(dir.path(), port, &[("SWITCHBOARD_DATABASE__URL", pg.url())]);
     let http = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while !reqwest::get(format!("{http}/healthz"))
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "node never ready"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::cluster::wait_healthy(port, "node").await;
     let body: serde_json::Value = reqwest::Client::new()
         .post(format!("{http}/api/signup"))
         .json(&serde_json::json!({ "name": "writer", "password": "correct horse" }))

@@ -40,6 +40,22 @@ pub fn free_port() -> u16 {
 /// `switchboard serve` without the SWITCHBOARD_* variables of this process's environment
 /// (such as the suite's own SWITCHBOARD_TEST_REDIS): the node would read them as its
 /// configuration and refuse the names it does not know.
+/// Waits (at most 20 s) until the node on `port` answers `/healthz`.
+pub async fn wait_healthy(port: u16, name: &str) {
+    let started = Instant::now();
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    while !reqwest::get(&health)
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{name} never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub fn serve_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
     command.arg("serve");
@@ -156,18 +172,7 @@ impl Cluster {
             .stderr(log)
             .spawn()
             .unwrap();
-        let started = Instant::now();
-        let health = format!("http://127.0.0.1:{port}/healthz");
-        while !reqwest::get(&health)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "{name} never became ready"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_healthy(port, &name).await;
         self.nodes.push(NodeProc { name, port, child });
         self.nodes.len() - 1
     }
