@@ -8,6 +8,7 @@ pub use switchboard_engine::metrics::*;
 use std::sync::LazyLock;
 
 use metrics::{Counter, Histogram};
+use switchboard_engine::ErrorCode;
 use switchboard_engine::protocol::ClientFrame;
 
 use crate::refusal::Refusal;
@@ -20,6 +21,8 @@ pub struct Hot {
     pub send_to_deliver: Histogram,
     commands: [Counter; ClientFrame::NAMES.len()],
     refusals: [Counter; Refusal::ALL.len()],
+    /// Error replies by code, in the catalogue's order of `ERROR_CODES`.
+    errors: Vec<(u16, Counter)>,
 }
 
 impl Hot {
@@ -31,6 +34,17 @@ impl Hot {
     /// The counter of refusals of `class`.
     pub fn refusal(&self, class: Refusal) -> &Counter {
         &self.refusals[class as usize]
+    }
+
+    /// Counts one command answered with `code`.
+    pub fn error(&self, code: ErrorCode) {
+        match self.errors.iter().find(|(c, _)| *c == code as u16) {
+            Some((_, counter)) => counter.increment(1),
+            // A code missing from the catalogue still counts, at the cost of building its key.
+            None => {
+                metrics::counter!(COMMAND_ERRORS, "code" => (code as u16).to_string()).increment(1)
+            }
+        }
     }
 }
 
@@ -44,6 +58,15 @@ pub fn hot() -> &'static Hot {
         send_to_deliver: metrics::histogram!(SEND_TO_DELIVER_SECONDS),
         commands: ClientFrame::NAMES.map(|c| metrics::counter!(COMMANDS, "command" => c)),
         refusals: Refusal::ALL.map(|r| metrics::counter!(REFUSALS, "class" => r.name())),
+        errors: ERROR_CODES
+            .iter()
+            .filter_map(|c| {
+                Some((
+                    c.parse().ok()?,
+                    metrics::counter!(COMMAND_ERRORS, "code" => *c),
+                ))
+            })
+            .collect(),
     });
     &HOT
 }

@@ -415,7 +415,7 @@ impl ConnectionActor {
 
     /// Queues an error reply.
     fn error(&self, rid: Option<u64>, code: ErrorCode, message: &str) {
-        metrics::counter!(names::COMMAND_ERRORS, "code" => (code as u16).to_string()).increment(1);
+        crate::metrics::hot().error(code);
         self.out.frame(&ServerFrame::Error(p::Error {
             rid,
             code,

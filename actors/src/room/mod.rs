@@ -128,7 +128,7 @@ fn now_ms() -> u64 {
 }
 
 fn error(rid: u64, code: ErrorCode, message: &str) -> ServerFrame {
-    metrics::counter!(names::COMMAND_ERRORS, "code" => (code as u16).to_string()).increment(1);
+    crate::metrics::hot().error(code);
     ServerFrame::Error(p::Error {
         rid: Some(rid),
         code,
