@@ -97,14 +97,26 @@ pub fn draw(path: &Path, run: &Summary, floor: Option<&Summary>) -> anyhow::Resu
         let c = colour(i);
         latency.push((format!("{k} p99 ms"), c, series(r, &|x| x.p99_ms)));
         latency.push((format!("{k} p50 ms"), light(i), series(r, &|x| x.p50_ms)));
-        rates.push((format!("{k} deliveries/s"), c, series(r, &|x| x.delivered_per_sec)));
-        rates.push((format!("{k} connected"), GREEN, series(r, &|x| x.connected as f64)));
+        rates.push((
+            format!("{k} deliveries/s"),
+            c,
+            series(r, &|x| x.delivered_per_sec),
+        ));
+        rates.push((
+            format!("{k} connected"),
+            GREEN,
+            series(r, &|x| x.connected as f64),
+        ));
         cpu.push((
             format!("{k} node CPU % (all nodes)"),
             c,
             series(r, &|x| x.node_cpu_pct.iter().sum()),
         ));
-        cpu.push((format!("{k} workers CPU %"), BLACK, series(r, &|x| x.worker_cpu_pct)));
+        cpu.push((
+            format!("{k} workers CPU %"),
+            BLACK,
+            series(r, &|x| x.worker_cpu_pct),
+        ));
     }
     panel(&panels[0], "send → deliver latency per second", latency)?;
     panel(&panels[1], "throughput", rates)?;

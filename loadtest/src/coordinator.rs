@@ -87,7 +87,9 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
         let range = w * per..((w + 1) * per).min(s.sockets);
         let job = Job {
             kind,
-            sockets: range.map(|i| socket_job(s, &plan, &cluster, &population, i)).collect(),
+            sockets: range
+                .map(|i| socket_job(s, &plan, &cluster, &population, i))
+                .collect(),
             ramp_per_sec: s.ramp_per_sec / s.workers as f64,
             connect_concurrency: s.connect_concurrency,
             send_rate: s.send_rate,
@@ -103,8 +105,16 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
     let watched = Watched {
         nodes: cluster.nodes.iter().filter_map(|n| n.pid()).collect(),
         workers: workers.iter().filter_map(|w| w.child.id()).collect(),
-        redis: if s.clustered() { procstat::pids_named("redis-server") } else { Vec::new() },
-        postgres: if s.clustered() { procstat::pids_named("postgres") } else { Vec::new() },
+        redis: if s.clustered() {
+            procstat::pids_named("redis-server")
+        } else {
+            Vec::new()
+        },
+        postgres: if s.clustered() {
+            procstat::pids_named("postgres")
+        } else {
+            Vec::new()
+        },
     };
     let at_setup = watched.sample();
 
@@ -129,6 +139,7 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
                     connect_bar.set_message(format!("failed {f}"));
                 }
                 (_, Report::Joined) => joined += 1,
+                (_, Report::Watched) => {}
                 (_, Report::Done(_)) => bail!("a worker finished before the traffic"),
             },
             _ = tick.tick() => {
@@ -143,14 +154,24 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
     connect_bar.finish();
     let connected: u64 = latest.iter().map(|p| p.connected).sum();
     eprintln!("connected {connected} sockets in {connect_secs:.1} s");
-    // Idle memory, once the sockets settle.
+    // Presence subscriptions once every member has joined (the right to watch is a shared
+    // room), then idle memory once the sockets settle.
+    if s.presence_watch > 0 && kind == NodeKind::Switchboard {
+        tell(&mut workers, b"watch\n").await?;
+        let mut answered = 0;
+        while answered < s.workers {
+            match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
+                Ok(Some((_, Report::Watched))) => answered += 1,
+                Ok(Some((w, Report::Progress(p)))) => latest[w] = p,
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => bail!("workers did not finish their presence subscriptions"),
+            }
+        }
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let at_go = watched.sample();
 
-    for w in &mut workers {
-        w.stdin.write_all(b"go\n").await?;
-        w.stdin.flush().await?;
-    }
+    tell(&mut workers, b"go\n").await?;
     let go = Instant::now();
     let traffic_secs = s.hold_secs + s.drain_secs;
     let traffic_bar = setup::bar(mp, traffic_secs, "traffic");
@@ -167,7 +188,7 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
                     totals.add(&h)?;
                     latest[w] = p;
                 }
-                (_, Report::Joined) => {}
+                (_, Report::Joined | Report::Watched) => {}
                 (_, Report::Done(f)) => finals.push(f),
             },
             _ = tick.tick() => {
@@ -202,6 +223,10 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
     let mut latency = wire::new_histogram();
     let mut connect = wire::new_histogram();
     let mut sent_per_room = vec![0u64; plan.rooms.len()];
+    let failed = finals
+        .iter()
+        .flat_map(|f| f.failed.iter().copied())
+        .collect();
     for f in &finals {
         counts.add(&f.counts);
         latency.add(wire::decode(&f.latency)?)?;
@@ -210,13 +235,19 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
             sent_per_room[*room as usize] += n;
         }
     }
-    let expected = plan.expected(&sent_per_room);
+    let expected = plan.expected(&sent_per_room, &failed);
     let snaps = [&at_setup, &at_go, &at_end, &peak];
     let nodes = (0..watched.nodes.len())
         .map(|i| usage(format!("node {i}"), watched.nodes[i], snaps.map(|x| x.0[i])))
         .collect();
     let workers_usage = (0..watched.workers.len())
-        .map(|i| usage(format!("worker {i}"), watched.workers[i], snaps.map(|x| x.1[i])))
+        .map(|i| {
+            usage(
+                format!("worker {i}"),
+                watched.workers[i],
+                snaps.map(|x| x.1[i]),
+            )
+        })
         .collect();
     let redis = usage("redis-server".into(), 0, snaps.map(|x| x.2));
     let postgres = usage("postgres (all processes)".into(), 0, snaps.map(|x| x.3));
@@ -252,7 +283,10 @@ fn socket_job(
         node: cluster.addrs[i % cluster.addrs.len()].clone(),
         token: population.users.get(i).map(|u| u.0.clone()),
         source: std::net::Ipv4Addr::new(127, 0, 0, 2 + (i % s.sources) as u8),
-        rooms: rooms.iter().map(|r| population.room_ids[*r as usize]).collect(),
+        rooms: rooms
+            .iter()
+            .map(|r| population.room_ids[*r as usize])
+            .collect(),
         sends_into: plan.senders[i].then(|| (first, population.room_ids[first as usize])),
         watch: if population.users.is_empty() {
             Vec::new()
@@ -263,6 +297,14 @@ fn socket_job(
                 .collect()
         },
     }
+}
+
+async fn tell(workers: &mut [Worker], line: &[u8]) -> anyhow::Result<()> {
+    for w in workers {
+        w.stdin.write_all(line).await?;
+        w.stdin.flush().await?;
+    }
+    Ok(())
 }
 
 async fn spawn_worker(
@@ -338,9 +380,19 @@ fn sample_second(
         delivered_per_sec: (delivered - prev.2) as f64 / secs,
         p50_ms: second.value_at_quantile(0.5) as f64 / 1e3,
         p99_ms: second.value_at_quantile(0.99) as f64 / 1e3,
-        node_cpu_pct: now.0.iter().zip(&prev.0.0).map(|(n, p)| pct(p.0, n.0)).collect(),
+        node_cpu_pct: now
+            .0
+            .iter()
+            .zip(&prev.0.0)
+            .map(|(n, p)| pct(p.0, n.0))
+            .collect(),
         node_rss_mib: now.0.iter().map(|n| n.1 as f64 / 1024.0).sum(),
-        worker_cpu_pct: now.1.iter().zip(&prev.0.1).map(|(n, p)| pct(p.0, n.0)).sum(),
+        worker_cpu_pct: now
+            .1
+            .iter()
+            .zip(&prev.0.1)
+            .map(|(n, p)| pct(p.0, n.0))
+            .sum(),
         redis_cpu_pct: pct(prev.0.2.0, now.2.0),
         postgres_cpu_pct: pct(prev.0.3.0, now.3.0),
     };

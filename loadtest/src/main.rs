@@ -342,7 +342,9 @@ async fn run(s: Scenario, out: &std::path::Path) -> anyhow::Result<()> {
     let mp = indicatif::MultiProgress::new();
     let main = report::Summary::of(coordinator::run(&s, &mp).await?);
     let floor = if s.compare_floor {
-        Some(report::Summary::of(coordinator::run(&s.floor(), &mp).await?))
+        Some(report::Summary::of(
+            coordinator::run(&s.floor(), &mp).await?,
+        ))
     } else {
         None
     };

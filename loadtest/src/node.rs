@@ -50,7 +50,7 @@ impl Node {
             _dir: dir,
             port,
             child,
-            http: reqwest::Client::new(),
+            http: http_client(),
         };
         for _ in 0..200 {
             if node.http.get(node.url("/healthz")).send().await.is_ok() {
@@ -78,7 +78,7 @@ impl Node {
             _dir: dir,
             port,
             child,
-            http: reqwest::Client::new(),
+            http: http_client(),
         };
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(node.addr()).await.is_ok() {
@@ -169,4 +169,13 @@ pub async fn sign_up(
         users[i - from] = (t, id);
     }
     Ok(users)
+}
+
+/// An HTTP client that keeps no idle connection, which a node would close (and log) after its
+/// keep-alive timeout.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("an HTTP client without TLS builds")
 }

@@ -61,7 +61,11 @@ impl Plan {
             m += len;
         }
         let count = (n as f64 * s.sender_share).round() as usize;
-        let count = if s.sender_share > 0.0 { count.max(1) } else { 0 };
+        let count = if s.sender_share > 0.0 {
+            count.max(1)
+        } else {
+            0
+        };
         let mut senders = vec![false; n];
         for k in 0..count {
             senders[k * n / count] = true;
@@ -86,13 +90,15 @@ impl Plan {
             .collect()
     }
 
-    /// Deliveries expected for `sent` messages into each room: every member receives each one,
-    /// the sender included (its own echo).
-    pub fn expected(&self, sent_per_room: &[u64]) -> u64 {
+    /// Deliveries expected for `sent` messages into each room: every connected member
+    /// receives each one, the sender included (its own echo); `failed` sockets never connected.
+    pub fn expected(&self, sent_per_room: &[u64], failed: &std::collections::HashSet<u32>) -> u64 {
         sent_per_room
             .iter()
             .zip(&self.rooms)
-            .map(|(sent, members)| sent * members.len() as u64)
+            .map(|(sent, members)| {
+                sent * members.iter().filter(|m| !failed.contains(m)).count() as u64
+            })
             .sum()
     }
 }
@@ -110,7 +116,11 @@ mod tests {
             ..Scenario::default()
         };
         let plan = Plan::new(&s);
-        assert!(plan.socket_rooms.iter().all(|r| r.len() == 2 && r[0] != r[1]));
+        assert!(
+            plan.socket_rooms
+                .iter()
+                .all(|r| r.len() == 2 && r[0] != r[1])
+        );
         let members: usize = plan.rooms.iter().map(Vec::len).sum();
         assert_eq!(members, 2_000);
         assert_eq!(plan.senders.iter().filter(|s| **s).count(), 10);

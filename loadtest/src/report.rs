@@ -246,27 +246,101 @@ impl FullReport {
             self.clean,
         );
         let runs: Vec<&Summary> = std::iter::once(&self.run).chain(&self.floor).collect();
-        let _ = writeln!(md, "| | {} |", runs.iter().map(|r| format!("{:?}", r.kind)).collect::<Vec<_>>().join(" | "));
+        let _ = writeln!(
+            md,
+            "| | {} |",
+            runs.iter()
+                .map(|r| format!("{:?}", r.kind))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
         let _ = writeln!(md, "|---|{}", "---|".repeat(runs.len()));
         let row = |md: &mut String, name: &str, f: &dyn Fn(&Summary) -> String| {
-            let _ = writeln!(md, "| {name} | {} |", runs.iter().map(|r| f(r)).collect::<Vec<_>>().join(" | "));
+            let _ = writeln!(
+                md,
+                "| {name} | {} |",
+                runs.iter().map(|r| f(r)).collect::<Vec<_>>().join(" | ")
+            );
         };
-        row(&mut md, "connected / failed", &|r| format!("{} / {}", r.counts.connected, r.counts.connect_failed));
-        row(&mut md, "connect phase", &|r| format!("{:.1} s ({:.0}/s)", r.connect_secs, r.connects_per_sec));
-        row(&mut md, "connect+auth+join p50 / p99", &|r| format!("{:.1} / {:.1} ms", r.connect.p50_ms, r.connect.p99_ms));
-        row(&mut md, "sent / acknowledged / unanswered", &|r| format!("{} / {} / {}", r.counts.sent, r.counts.acked, r.counts.unanswered));
-        row(&mut md, "deliveries expected / delivered", &|r| format!("{} / {}", r.expected, r.counts.delivered));
-        row(&mut md, "missing / duplicated / reordered", &|r| format!("{} / {} / {}", r.missing, r.counts.duplicated, r.counts.reordered));
-        row(&mut md, "send→deliver p50 / p99 / p99.9 / max", &|r| format!("{:.2} / {:.2} / {:.2} / {:.1} ms", r.latency.p50_ms, r.latency.p99_ms, r.latency.p999_ms, r.latency.max_ms));
-        row(&mut md, "deliveries per node CPU-second", &|r| format!("{:.0}", r.deliveries_per_node_cpu_sec));
-        row(&mut md, "idle bytes per connection (nodes)", &|r| format!("{:.0}", r.idle_bytes_per_connection));
-        row(&mut md, "node CPU s (connect / traffic)", &|r| format!("{:.1} / {:.1}", r.node_usage.iter().map(|u| u.cpu_connect_secs).sum::<f64>(), r.node_usage.iter().map(|u| u.cpu_traffic_secs).sum::<f64>()));
-        row(&mut md, "node RSS peak (MiB, all)", &|r| format!("{:.0}", r.node_usage.iter().map(|u| u.rss_kib_peak).sum::<u64>() as f64 / 1024.0));
-        row(&mut md, "worker CPU s / RSS peak MiB", &|r| format!("{:.1} / {:.0}", r.worker_usage.iter().map(|u| u.cpu_connect_secs + u.cpu_traffic_secs).sum::<f64>(), r.worker_usage.iter().map(|u| u.rss_kib_peak).sum::<u64>() as f64 / 1024.0));
-        row(&mut md, "Redis / Postgres CPU s (traffic)", &|r| format!("{} / {}", r.redis.as_ref().map_or("-".into(), |u| format!("{:.1}", u.cpu_traffic_secs)), r.postgres.as_ref().map_or("-".into(), |u| format!("{:.1}", u.cpu_traffic_secs))));
-        row(&mut md, "errors by code", &|r| format!("{:?}", r.counts.errors));
-        row(&mut md, "disconnects by code", &|r| format!("{:?}", r.counts.disconnects));
-        row(&mut md, "presence events", &|r| r.counts.presence_events.to_string());
+        row(&mut md, "connected / failed", &|r| {
+            format!("{} / {}", r.counts.connected, r.counts.connect_failed)
+        });
+        row(&mut md, "connect phase", &|r| {
+            format!("{:.1} s ({:.0}/s)", r.connect_secs, r.connects_per_sec)
+        });
+        row(&mut md, "connect+auth+join p50 / p99", &|r| {
+            format!("{:.1} / {:.1} ms", r.connect.p50_ms, r.connect.p99_ms)
+        });
+        row(&mut md, "sent / acknowledged / unanswered", &|r| {
+            format!(
+                "{} / {} / {}",
+                r.counts.sent, r.counts.acked, r.counts.unanswered
+            )
+        });
+        row(&mut md, "deliveries expected / delivered", &|r| {
+            format!("{} / {}", r.expected, r.counts.delivered)
+        });
+        row(&mut md, "missing / duplicated / reordered", &|r| {
+            format!(
+                "{} / {} / {}",
+                r.missing, r.counts.duplicated, r.counts.reordered
+            )
+        });
+        row(&mut md, "send→deliver p50 / p99 / p99.9 / max", &|r| {
+            format!(
+                "{:.2} / {:.2} / {:.2} / {:.1} ms",
+                r.latency.p50_ms, r.latency.p99_ms, r.latency.p999_ms, r.latency.max_ms
+            )
+        });
+        row(&mut md, "deliveries per node CPU-second", &|r| {
+            format!("{:.0}", r.deliveries_per_node_cpu_sec)
+        });
+        row(&mut md, "idle bytes per connection (nodes)", &|r| {
+            format!("{:.0}", r.idle_bytes_per_connection)
+        });
+        row(&mut md, "node CPU s (connect / traffic)", &|r| {
+            format!(
+                "{:.1} / {:.1}",
+                r.node_usage.iter().map(|u| u.cpu_connect_secs).sum::<f64>(),
+                r.node_usage.iter().map(|u| u.cpu_traffic_secs).sum::<f64>()
+            )
+        });
+        row(&mut md, "node RSS peak (MiB, all)", &|r| {
+            format!(
+                "{:.0}",
+                r.node_usage.iter().map(|u| u.rss_kib_peak).sum::<u64>() as f64 / 1024.0
+            )
+        });
+        row(&mut md, "worker CPU s / RSS peak MiB", &|r| {
+            format!(
+                "{:.1} / {:.0}",
+                r.worker_usage
+                    .iter()
+                    .map(|u| u.cpu_connect_secs + u.cpu_traffic_secs)
+                    .sum::<f64>(),
+                r.worker_usage.iter().map(|u| u.rss_kib_peak).sum::<u64>() as f64 / 1024.0
+            )
+        });
+        row(&mut md, "Redis / Postgres CPU s (traffic)", &|r| {
+            format!(
+                "{} / {}",
+                r.redis
+                    .as_ref()
+                    .map_or("-".into(), |u| format!("{:.1}", u.cpu_traffic_secs)),
+                r.postgres
+                    .as_ref()
+                    .map_or("-".into(), |u| format!("{:.1}", u.cpu_traffic_secs))
+            )
+        });
+        row(&mut md, "errors by code", &|r| {
+            format!("{:?}", r.counts.errors)
+        });
+        row(&mut md, "disconnects by code", &|r| {
+            format!("{:?}", r.counts.disconnects)
+        });
+        row(&mut md, "presence events", &|r| {
+            r.counts.presence_events.to_string()
+        });
         if let Some(q) = &self.ratios {
             let _ = writeln!(
                 md,
@@ -274,7 +348,10 @@ impl FullReport {
                 q.deliveries_per_node_cpu_sec, q.idle_bytes_per_connection, q.p99_latency_diff_ms
             );
         }
-        let _ = writeln!(md, "\n![latency, throughput and node CPU over time]({chart})");
+        let _ = writeln!(
+            md,
+            "\n![latency, throughput and node CPU over time]({chart})"
+        );
         md
     }
 }

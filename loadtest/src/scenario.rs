@@ -250,7 +250,10 @@ impl Scenario {
         );
         ensure!(self.send_rate >= 0.0, "send_rate must not be negative");
         ensure!(self.window >= 1, "window must be at least 1");
-        ensure!(self.connect_concurrency >= 1, "connect_concurrency must be at least 1");
+        ensure!(
+            self.connect_concurrency >= 1,
+            "connect_concurrency must be at least 1"
+        );
         ensure!(self.hold_secs <= 3_600, "hold_secs is at most 3600");
         match &self.room_size {
             RoomSize::Fixed { size } => ensure!(*size >= 1, "room size must be at least 1"),
@@ -274,7 +277,10 @@ impl Scenario {
         if self.sources == 0 {
             self.sources = self.sockets.div_ceil(MAX_SOCKETS_PER_SOURCE).max(1);
         }
-        ensure!(self.sources <= 250, "at most 250 source addresses (127.0.0.2..)");
+        ensure!(
+            self.sources <= 250,
+            "at most 250 source addresses (127.0.0.2..)"
+        );
         if self.nodes.addresses.is_empty() {
             ensure!(self.nodes.count >= 1, "nodes.count must be at least 1");
         } else {

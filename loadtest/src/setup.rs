@@ -34,8 +34,9 @@ impl Cluster {
             });
         }
         if s.nodes.kind == NodeKind::Floor {
-            let nodes = futures::future::try_join_all((0..s.nodes.count).map(|_| Node::start_floor()))
-                .await?;
+            let nodes =
+                futures::future::try_join_all((0..s.nodes.count).map(|_| Node::start_floor()))
+                    .await?;
             return Ok(Cluster {
                 addrs: nodes.iter().map(Node::addr).collect(),
                 nodes,
@@ -130,19 +131,20 @@ pub async fn populate(
     // One more user than sockets: the rooms' creator, so no socket owns every room.
     let n = s.sockets + 1;
     let pb = bar(mp, n as u64, "sign-up");
-    let http = reqwest::Client::new();
+    let http = node::http_client();
     let prefix = format!("load{}x", std::process::id());
     let per = n.div_ceil(cluster.addrs.len());
     let tick = || pb.inc(1);
-    let chunks = futures::future::try_join_all(cluster.addrs.iter().enumerate().map(|(i, a)| {
-        let base = format!("http://{a}");
-        let (http, prefix, tick) = (&http, &prefix, &tick);
-        async move {
-            node::sign_up(http, &base, prefix, i * per..((i + 1) * per).min(n), tick).await
-        }
-    }))
-    .await
-    .context("signing users up")?;
+    let chunks =
+        futures::future::try_join_all(cluster.addrs.iter().enumerate().map(|(i, a)| {
+            let base = format!("http://{a}");
+            let (http, prefix, tick) = (&http, &prefix, &tick);
+            async move {
+                node::sign_up(http, &base, prefix, i * per..((i + 1) * per).min(n), tick).await
+            }
+        }))
+        .await
+        .context("signing users up")?;
     let mut users: Vec<(String, u64)> = chunks.into_iter().flatten().collect();
     pb.finish();
     let creator = users.pop().context("no users")?;
@@ -154,7 +156,9 @@ pub async fn populate(
         .map(|r| {
             let (admin, pb) = (&admin, &pb);
             async move {
-                let id = admin.create_room(&format!("load{r}"), Visibility::Public).await?;
+                let id = admin
+                    .create_room(&format!("load{r}"), Visibility::Public)
+                    .await?;
                 pb.inc(1);
                 anyhow::Ok(id.0)
             }

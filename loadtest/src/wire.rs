@@ -1,5 +1,5 @@
 //! What the coordinator and its worker processes say to each other: one JSON object per line,
-//! a `Job` then `go` on the worker's stdin, `Report`s on its stdout.
+//! a `Job`, then `watch` and `go`, on the worker's stdin, `Report`s on its stdout.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -54,6 +54,8 @@ pub enum Report {
     Progress(Progress),
     /// Every socket has connected and joined, or failed to.
     Joined,
+    /// Every connected socket's presence subscription was answered.
+    Watched,
     Done(Box<Final>),
 }
 
@@ -110,6 +112,8 @@ impl Counts {
 #[derive(Serialize, Deserialize)]
 pub struct Final {
     pub counts: Counts,
+    /// Plan indexes of the sockets that never connected (they are owed nothing).
+    pub failed: Vec<u32>,
     /// Acknowledged sends per room index.
     pub sent_per_room: Vec<(u32, u64)>,
     /// Base64 histograms (µs): send → deliver, and connect + auth + join.

@@ -1,5 +1,7 @@
 //! `switchboard-load worker`: one load process. It reads a `Job` line on stdin, opens its
-//! sockets from their source addresses at the job's pace, says `joined`, waits for `go`, runs
+//! sockets from their source addresses at the job's pace, says `joined`; on `watch` each socket
+//! subscribes to the presence it watches (once every member has joined, so the right to see
+//! them holds) and the worker says `watched`; on `go` it runs
 //! the traffic for the hold time, keeps reading for the drain time, and reports. It stops by
 //! itself: at the end of the run, when its stdin closes (the coordinator is gone), or at the
 //! job's deadline.
@@ -43,6 +45,10 @@ struct Shared {
     sent_per_room: Mutex<HashMap<u32, u64>>,
     /// Connect attempts finished, either way.
     attempted: AtomicU64,
+    /// Presence subscriptions answered, either way.
+    watched: AtomicU64,
+    /// Plan indexes of sockets that failed to connect.
+    failed: Mutex<Vec<u32>>,
 }
 
 impl Shared {
@@ -105,13 +111,15 @@ async fn drive(
     mut stdin: tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>,
 ) -> anyhow::Result<()> {
     let shared = Arc::new(Shared::default());
-    let (go_tx, go_rx) = watch::channel(None::<Instant>);
+    let (go_tx, go_rx) = watch::channel(Phase::Connect);
     tokio::spawn(async move {
-        // `go` starts the traffic; end of input means the coordinator is gone: stop now.
+        // End of input means the coordinator is gone: stop now.
         while let Ok(Some(line)) = stdin.next_line().await {
-            if line.trim() == "go" {
-                go_tx.send_replace(Some(Instant::now()));
-            }
+            match line.trim() {
+                "watch" => go_tx.send_replace(Phase::Watch),
+                "go" => go_tx.send_replace(Phase::Go(Instant::now())),
+                _ => continue,
+            };
         }
         std::process::exit(3);
     });
@@ -136,7 +144,21 @@ async fn drive(
     while shared.attempted.load(Relaxed) < n as u64 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    emit(&progress_now(&shared));
     emit(&Report::Joined);
+    let connected = shared
+        .counts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .connected;
+    if job.sockets.iter().any(|s| !s.watch.is_empty()) {
+        let mut phase = go_rx.clone();
+        phase.wait_for(|p| *p != Phase::Connect).await?;
+        while shared.watched.load(Relaxed) < connected {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        emit(&Report::Watched);
+    }
     while tasks.join_next().await.is_some() {}
     progress.abort();
 
@@ -152,8 +174,10 @@ async fn drive(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    let failed = std::mem::take(&mut *shared.failed.lock().unwrap_or_else(|p| p.into_inner()));
     emit(&Report::Done(Box::new(Final {
         counts,
+        failed,
         sent_per_room,
         latency: wire::encode(&Shared::take(&shared.latency)),
         connect: wire::encode(&Shared::take(&shared.connect)),
@@ -165,20 +189,45 @@ async fn report_progress(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        let c = shared
-            .counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        emit(&Report::Progress(Progress {
-            connected: c.connected,
-            connect_failed: c.connect_failed,
-            sent: c.sent,
-            delivered: c.delivered,
-            interval: wire::encode(&Shared::take(&shared.interval)),
-        }));
+        emit(&progress_now(&shared));
     }
 }
+
+fn progress_now(shared: &Shared) -> Report {
+    let c = shared
+        .counts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    Report::Progress(Progress {
+        connected: c.connected,
+        connect_failed: c.connect_failed,
+        sent: c.sent,
+        delivered: c.delivered,
+        interval: wire::encode(&Shared::take(&shared.interval)),
+    })
+}
+
+/// Where the run is, as the coordinator said.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Connect,
+    Watch,
+    Go(Instant),
+}
+
+/// The next phase this socket acts on: `Watch` until it has subscribed, then `Go`.
+async fn next_phase(
+    go: &mut watch::Receiver<Phase>,
+    watching: bool,
+) -> Result<Phase, watch::error::RecvError> {
+    go.wait_for(|p| *p != Phase::Connect && !(watching && *p == Phase::Watch))
+        .await
+        .map(|p| *p)
+}
+
+/// The rid of the presence subscription (joins use 1..=rooms, sends 1,000 and up).
+const WATCH_RID: u64 = 999;
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -188,7 +237,7 @@ async fn socket(
     i: usize,
     shared: &Shared,
     permit: tokio::sync::OwnedSemaphorePermit,
-    mut go: watch::Receiver<Option<Instant>>,
+    mut go: watch::Receiver<Phase>,
 ) {
     let s = &job.sockets[i];
     let started = Instant::now();
@@ -200,15 +249,20 @@ async fn socket(
             shared.count(|c| c.connected += 1);
             ws
         }
-        Ok(Err(e)) => {
-            shared.count(|c| *c.errors.entry(connect_error(&e)).or_default() += 1);
-            shared.count(|c| c.connect_failed += 1);
-            shared.attempted.fetch_add(1, Relaxed);
-            return;
-        }
-        Err(_) => {
-            shared.count(|c| *c.errors.entry("connect_timeout".into()).or_default() += 1);
-            shared.count(|c| c.connect_failed += 1);
+        failed => {
+            let key = match failed {
+                Ok(Err(e)) => connect_error(&e),
+                _ => "connect_timeout".into(),
+            };
+            shared.count(|c| {
+                *c.errors.entry(key).or_default() += 1;
+                c.connect_failed += 1;
+            });
+            shared
+                .failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(s.index);
             shared.attempted.fetch_add(1, Relaxed);
             return;
         }
@@ -220,10 +274,25 @@ async fn socket(
         ..SocketState::default()
     };
     // Keep reading until `go` (presence changes arrive while others connect).
+    let mut watching = s.watch.is_empty();
+    if watching {
+        // Nothing to watch (a room of one): answered already.
+        shared.watched.fetch_add(1, Relaxed);
+    }
     let go_at = loop {
         tokio::select! {
-            changed = go.wait_for(Option::is_some) => match changed {
-                Ok(at) => break at.expect("waited for Some"),
+            phase = next_phase(&mut go, watching) => match phase {
+                Ok(Phase::Go(at)) => break at,
+                Ok(_) => {
+                    watching = true;
+                    let users = s.watch.iter().map(|u| UserId(*u)).collect();
+                    let watch = ClientFrame::PresenceSubscribe(p::PresenceSubscribe { rid: WATCH_RID, users });
+                    let bytes = Codec::MsgPack.encode(&watch).expect("client frames encode");
+                    if ws.send(Message::Binary(bytes)).await.is_err() {
+                        shared.watched.fetch_add(1, Relaxed);
+                        return;
+                    }
+                }
                 Err(_) => return,
             },
             msg = ws.next() => if !state.take(job.kind, msg, shared) {
@@ -273,12 +342,27 @@ async fn socket(
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
 }
 
+/// The error key of a failed connect: its io error kind, the code a join or watch was refused
+/// with, or the stage that failed.
 fn connect_error(e: &anyhow::Error) -> String {
-    match e.downcast_ref::<std::io::Error>() {
-        Some(io) => format!("connect_{:?}", io.kind()).to_lowercase(),
-        None => "connect_handshake".into(),
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        return format!("connect_{:?}", io.kind()).to_lowercase();
     }
+    if let Some(Refused(stage, code)) = e.downcast_ref::<Refused>() {
+        return format!("{stage}_{code}");
+    }
+    if e.downcast_ref::<tokio_tungstenite::tungstenite::Error>()
+        .is_some()
+    {
+        return "connect_websocket".into();
+    }
+    "connect_protocol".into()
 }
+
+/// A command refused during connect: the stage (`join`, `watch`) and the error code.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} refused with {1}")]
+struct Refused(&'static str, u16);
 
 /// Connects from the socket's source address, and joins (and watches) as the job says.
 async fn open(kind: NodeKind, s: &SocketJob) -> anyhow::Result<Ws> {
@@ -326,15 +410,7 @@ async fn open(kind: NodeKind, s: &SocketJob) -> anyhow::Result<Ws> {
                     room: RoomId(*room),
                     resume: None,
                 });
-                request_reply(&mut ws, &join, rid).await?;
-            }
-            if !s.watch.is_empty() {
-                let users = s.watch.iter().map(|u| UserId(*u)).collect();
-                let watch = ClientFrame::PresenceSubscribe(p::PresenceSubscribe {
-                    rid: rid + 1,
-                    users,
-                });
-                request_reply(&mut ws, &watch, rid + 1).await?;
+                request_reply(&mut ws, &join, rid, "join").await?;
             }
         }
     }
@@ -352,15 +428,20 @@ async fn next_frame(ws: &mut Ws) -> anyhow::Result<ServerFrame> {
 }
 
 /// Sends a command and waits for its reply, skipping events (nothing is sent yet).
-async fn request_reply(ws: &mut Ws, frame: &ClientFrame, rid: u64) -> anyhow::Result<()> {
+async fn request_reply(
+    ws: &mut Ws,
+    frame: &ClientFrame,
+    rid: u64,
+    stage: &'static str,
+) -> anyhow::Result<()> {
     ws.send(Message::Binary(Codec::MsgPack.encode(frame)?))
         .await?;
     loop {
         match next_frame(ws).await? {
             ServerFrame::Error(e) if e.rid == Some(rid) => {
-                anyhow::bail!("error {:?}: {}", e.code, e.message)
+                return Err(Refused(stage, e.code as u16).into());
             }
-            ServerFrame::Joined(_) | ServerFrame::Presence(_) => return Ok(()),
+            ServerFrame::Joined(_) => return Ok(()),
             _ => {}
         }
     }
@@ -389,7 +470,9 @@ impl SocketState {
             Some(Ok(Message::Binary(b))) if kind == NodeKind::Switchboard => {
                 match Codec::MsgPack.decode::<ServerFrame>(&b) {
                     Ok(frame) => self.frame(frame, shared),
-                    Err(_) => shared.count(|c| *c.errors.entry("undecodable".into()).or_default() += 1),
+                    Err(_) => {
+                        shared.count(|c| *c.errors.entry("undecodable".into()).or_default() += 1)
+                    }
                 }
                 return true;
             }
@@ -403,7 +486,9 @@ impl SocketState {
                 }
                 return true;
             }
-            Some(Ok(Message::Close(f))) => f.map_or("none".to_string(), |f| u16::from(f.code).to_string()),
+            Some(Ok(Message::Close(f))) => {
+                f.map_or("none".to_string(), |f| u16::from(f.code).to_string())
+            }
             Some(Ok(_)) => return true,
             Some(Err(_)) | None => "reset".to_string(),
         };
@@ -426,11 +511,18 @@ impl SocketState {
                     shared.sent_to(room);
                 }
             }
+            ServerFrame::Presence(_) => {
+                shared.watched.fetch_add(1, Relaxed);
+            }
             ServerFrame::Error(e) => {
+                let mut code = (e.code as u16).to_string();
+                if e.rid == Some(WATCH_RID) {
+                    shared.watched.fetch_add(1, Relaxed);
+                    code = format!("watch_{code}");
+                }
                 if let Some(rid) = e.rid {
                     self.inflight.retain(|r| *r != rid);
                 }
-                let code = (e.code as u16).to_string();
                 shared.count(|c| *c.errors.entry(code).or_default() += 1);
             }
             ServerFrame::PresenceChanged(_) => shared.count(|c| c.presence_events += 1),
