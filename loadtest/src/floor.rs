@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use futures::{SinkExt as _, StreamExt as _};
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// Messages a room's channel holds for its slowest reader; one that falls further behind is
@@ -38,7 +39,12 @@ pub async fn serve(listen: std::net::SocketAddr) -> anyhow::Result<()> {
 }
 
 async fn connection(stream: tokio::net::TcpStream, rooms: Rooms) {
-    let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+    // The node's own socket buffers (bins/src/http/ws.rs), so the floor's memory per
+    // connection is not tungstenite's 128 KiB default read buffer.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(512)
+        .write_buffer_size(0);
+    let Ok(ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {
         return;
     };
     let (mut sink, mut stream) = ws.split();

@@ -87,7 +87,7 @@ enum Command {
     /// Deliveries per node CPU-second and latency through one room with senders as fast as
     /// their window allows (the `saturation` preset, against the floor).
     Fanout {
-        #[arg(long, default_value_t = 2_000)]
+        #[arg(long, default_value_t = 100)]
         members: usize,
         #[arg(long, default_value_t = 4)]
         senders: usize,
@@ -100,7 +100,7 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         secs: u64,
         /// `synchronous = FULL` for the node's embedded store.
-        #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         durable: bool,
         #[command(flatten)]
         overrides: Overrides,

@@ -159,12 +159,17 @@ impl Summary {
     }
 }
 
-/// The scenario's figures over the floor's, measured in the same run.
+/// The scenario's figures over the floor's, measured in the same run; `None` where the floor's
+/// figure is zero (no deliveries in an idle scenario).
 #[derive(Debug, Serialize)]
 pub struct Ratios {
-    pub deliveries_per_node_cpu_sec: f64,
-    pub idle_bytes_per_connection: f64,
+    pub deliveries_per_node_cpu_sec: Option<f64>,
+    pub idle_bytes_per_connection: Option<f64>,
     pub p99_latency_diff_ms: f64,
+}
+
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0 && a > 0.0).then(|| a / b)
 }
 
 #[derive(Debug, Serialize)]
@@ -183,10 +188,14 @@ pub struct FullReport {
 impl FullReport {
     pub fn new(scenario: Scenario, run: Summary, floor: Option<Summary>) -> FullReport {
         let ratios = floor.as_ref().map(|f| Ratios {
-            deliveries_per_node_cpu_sec: run.deliveries_per_node_cpu_sec
-                / f.deliveries_per_node_cpu_sec.max(1e-9),
-            idle_bytes_per_connection: run.idle_bytes_per_connection
-                / f.idle_bytes_per_connection.max(1e-9),
+            deliveries_per_node_cpu_sec: ratio(
+                run.deliveries_per_node_cpu_sec,
+                f.deliveries_per_node_cpu_sec,
+            ),
+            idle_bytes_per_connection: ratio(
+                run.idle_bytes_per_connection,
+                f.idle_bytes_per_connection,
+            ),
             p99_latency_diff_ms: run.latency.p99_ms - f.latency.p99_ms,
         });
         FullReport {
@@ -342,10 +351,13 @@ impl FullReport {
             r.counts.presence_events.to_string()
         });
         if let Some(q) = &self.ratios {
+            let x = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}×"));
             let _ = writeln!(
                 md,
-                "\nAgainst the floor in the same run: {:.2}× its deliveries per node CPU-second, {:.2}× its idle bytes per connection, p99 {:+.2} ms.",
-                q.deliveries_per_node_cpu_sec, q.idle_bytes_per_connection, q.p99_latency_diff_ms
+                "\nAgainst the floor in the same run: {} its deliveries per node CPU-second, {} its idle bytes per connection, p99 {:+.2} ms.",
+                x(q.deliveries_per_node_cpu_sec),
+                x(q.idle_bytes_per_connection),
+                q.p99_latency_diff_ms
             );
         }
         let _ = writeln!(

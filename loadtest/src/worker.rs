@@ -372,7 +372,7 @@ async fn open(kind: NodeKind, s: &SocketJob) -> anyhow::Result<Ws> {
     stream.set_nodelay(true)?;
     // Small buffers: a worker holds up to 19,000 of these and frames here are small.
     let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
+        .read_buffer_size(512)
         .write_buffer_size(0);
     let mut request = match (kind, &s.token) {
         (NodeKind::Switchboard, Some(t)) => format!("ws://{}/ws?token={t}", s.node),
