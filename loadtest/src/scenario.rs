@@ -183,6 +183,9 @@ impl Scenario {
                 drain_secs: 3,
                 nodes: Nodes {
                     count: 6,
+                    // Six pools of the default 16 would take 96 of Postgres's default 100
+                    // connections; other engineers' tests share the server.
+                    env: vec![("SWITCHBOARD_DATABASE__POOL_SIZE".into(), "6".into())],
                     ..Nodes::default()
                 },
                 ..d
