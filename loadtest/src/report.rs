@@ -148,10 +148,12 @@ impl Summary {
         }
     }
 
-    /// Whether every socket connected and every delivery came once, in order, with no
-    /// disconnect.
+    /// Whether every socket connected, every command was answered without an error, and
+    /// every delivery came once, in order, with no disconnect.
     pub fn clean(&self) -> bool {
         self.counts.connect_failed == 0
+            && self.counts.errors.is_empty()
+            && self.counts.unanswered == 0
             && self.missing == 0
             && self.counts.duplicated == 0
             && self.counts.reordered == 0
