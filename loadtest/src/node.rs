@@ -1,4 +1,6 @@
-//! A switchboard node run as a child process for a benchmark, with its own data directory.
+//! A node run as a child process for a benchmark: a switchboard node with its own data
+//! directory, or the floor server. Both are killed when dropped, so an error or Ctrl-C never
+//! leaves one behind.
 
 use std::time::Duration;
 
@@ -6,7 +8,8 @@ use anyhow::{Context as _, bail};
 use futures::StreamExt;
 
 pub struct Node {
-    pub dir: tempfile::TempDir,
+    /// The node's data directory, removed when the node is dropped.
+    _dir: tempfile::TempDir,
     pub port: u16,
     child: tokio::process::Child,
     http: reqwest::Client,
@@ -28,7 +31,7 @@ impl Node {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let child = tokio::process::Command::new(server)
+        let child = raised_limits(server)
             .arg("serve")
             .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
             .env("SWITCHBOARD_DATA_DIR", dir.path())
@@ -38,16 +41,18 @@ impl Node {
             .env("SWITCHBOARD_AUTH__ARGON2_ITERATIONS", "1")
             .env("SWITCHBOARD_LIMITS__COMMANDS_PER_SEC", "100000")
             .env("SWITCHBOARD_LIMITS__COMMAND_BURST", "100000")
+            // The room creator makes every room of a run; the limits are not what is measured.
+            .env("SWITCHBOARD_LIMITS__USER_COMMANDS_PER_SEC", "100000")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {server} (build it with cargo build --release)"))?;
         let node = Node {
-            dir,
+            _dir: dir,
             port,
             child,
-            http: reqwest::Client::new(),
+            http: http_client(),
         };
         for _ in 0..200 {
             if node.http.get(node.url("/healthz")).send().await.is_ok() {
@@ -56,6 +61,42 @@ impl Node {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         bail!("node did not become ready")
+    }
+
+    /// Starts this binary's `floor-server` on a free port. It exits when its stdin closes.
+    pub async fn start_floor() -> anyhow::Result<Node> {
+        let dir = tempfile::tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let me = std::env::current_exe()?;
+        let child = raised_limits(me.to_str().context("exe path")?)
+            .args(["floor-server", "--listen", &format!("127.0.0.1:{port}")])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let node = Node {
+            _dir: dir,
+            port,
+            child,
+            http: http_client(),
+        };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(node.addr()).await.is_ok() {
+                return Ok(node);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        bail!("floor server did not start")
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -68,53 +109,8 @@ impl Node {
 
     /// Signs up `n` users named `{prefix}{i}`; their tokens, in order.
     pub async fn sign_up_many(&self, prefix: &str, n: usize) -> anyhow::Result<Vec<String>> {
-        let results: Vec<anyhow::Result<(usize, String)>> = futures::stream::iter(0..n)
-            .map(|i| async move {
-                let body =
-                    serde_json::json!({"name": format!("{prefix}{i}"), "password": "benchmark-pw"});
-                let resp: serde_json::Value = self
-                    .http
-                    .post(self.url("/api/signup"))
-                    .json(&body)
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .json()
-                    .await?;
-                let token = resp["token"].as_str().context("token")?.to_owned();
-                Ok((i, token))
-            })
-            .buffer_unordered(32)
-            .collect()
-            .await;
-        let mut tokens = vec![String::new(); n];
-        for r in results {
-            let (i, t) = r?;
-            tokens[i] = t;
-        }
-        Ok(tokens)
-    }
-
-    /// The node's resident set size in KiB.
-    pub fn rss_kib(&self) -> anyhow::Result<u64> {
-        let pid = self.child.id().context("node exited")?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("VmRSS")
-    }
-
-    /// CPU seconds (user + system) the node has used so far.
-    pub fn cpu_secs(&self) -> anyhow::Result<f64> {
-        let pid = self.child.id().context("node exited")?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-        let rest = stat.rsplit_once(')').context("stat")?.1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-        Ok(ticks / 100.0)
+        let users = sign_up(&self.http, &self.url(""), prefix, 0..n, &|| {}).await?;
+        Ok(users.into_iter().map(|(token, _)| token).collect())
     }
 
     pub async fn stop(mut self) -> anyhow::Result<()> {
@@ -127,4 +123,61 @@ impl Node {
         let _ = tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await;
         Ok(())
     }
+}
+
+/// `program` run through `sh` with the open-file limit raised to 20,000 (the hard limit here),
+/// or as far as the hard limit allows.
+pub fn raised_limits(program: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -n 20000 2>/dev/null || ulimit -n \"$(ulimit -Hn)\"; exec \"$0\" \"$@\"")
+        .arg(program);
+    cmd
+}
+
+/// Signs up users `{prefix}{i}` for `i` in `range` through the node at `base`
+/// (`http://host:port`): their tokens and user ids, in order. `tick` is called per user.
+pub async fn sign_up(
+    http: &reqwest::Client,
+    base: &str,
+    prefix: &str,
+    range: std::ops::Range<usize>,
+    tick: &(dyn Fn() + Sync),
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let from = range.start;
+    let results: Vec<anyhow::Result<(usize, String, u64)>> = futures::stream::iter(range)
+        .map(|i| async move {
+            let body =
+                serde_json::json!({"name": format!("{prefix}{i}"), "password": "benchmark-pw"});
+            let resp: serde_json::Value = http
+                .post(format!("{base}/api/signup"))
+                .json(&body)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let token = resp["token"].as_str().context("token")?.to_owned();
+            let id = resp["user"]["id"].as_u64().context("user id")?;
+            tick();
+            Ok((i, token, id))
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let mut users = vec![(String::new(), 0); results.len()];
+    for r in results {
+        let (i, t, id) = r?;
+        users[i - from] = (t, id);
+    }
+    Ok(users)
+}
+
+/// An HTTP client that keeps no idle connection, which a node would close (and log) after its
+/// keep-alive timeout.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("an HTTP client without TLS builds")
 }
