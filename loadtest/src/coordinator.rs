@@ -97,7 +97,11 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
             message_bytes: s.message_bytes,
             hold_secs: s.hold_secs,
             drain_secs: s.drain_secs,
-            deadline_secs: connect_budget + s.hold_secs + s.drain_secs + 60,
+            // Presence subscriptions are ramped like the connects.
+            deadline_secs: connect_budget * (1 + u64::from(s.presence_watch > 0))
+                + s.hold_secs
+                + s.drain_secs
+                + 60,
         };
         workers.push(spawn_worker(w, &job, tx.clone()).await?);
     }
