@@ -134,7 +134,12 @@ impl Summary {
             expected: o.expected,
             missing: o.expected.saturating_sub(c.delivered),
             extra: c.delivered.saturating_sub(o.expected),
-            unexpected_disconnects: c.disconnects.values().sum(),
+            // A socket of a killed node that reconnected elsewhere was expected to drop.
+            unexpected_disconnects: c
+                .disconnects
+                .values()
+                .sum::<u64>()
+                .saturating_sub(c.reconnected),
             latency: Percentiles::of(&o.latency),
             connect: Percentiles::of(&o.connect),
             deliveries_per_node_cpu_sec: c.delivered as f64 / node_cpu.max(1e-3),
@@ -352,6 +357,18 @@ impl FullReport {
         row(&mut md, "presence events", &|r| {
             r.counts.presence_events.to_string()
         });
+        if self.scenario.kill_node_after_secs > 0 {
+            row(
+                &mut md,
+                "reconnected and rejoined after node 0 was killed / slowest",
+                &|r| {
+                    format!(
+                        "{} / {} ms",
+                        r.counts.reconnected, r.counts.reconnect_max_ms
+                    )
+                },
+            );
+        }
         if let Some(q) = &self.ratios {
             let x = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}×"));
             let _ = writeln!(

@@ -49,6 +49,10 @@ pub struct Scenario {
     /// Source addresses in 127.0.0.0/8; 0 picks enough for the ephemeral port limit.
     pub sources: usize,
     pub nodes: Nodes,
+    /// Seconds into the hold at which node 0 is killed (SIGKILL; 0: never). Its sockets then
+    /// reconnect to the next node and rejoin their rooms, and the report gives how many did and
+    /// the slowest one's time from losing its socket to rejoined.
+    pub kill_node_after_secs: u64,
     /// Run the same scenario against the floor (bare broadcast servers, as many as `nodes`)
     /// after the main run, and state ratios to it.
     pub compare_floor: bool,
@@ -114,6 +118,7 @@ impl Default for Scenario {
             workers: 0,
             sources: 0,
             nodes: Nodes::default(),
+            kill_node_after_secs: 0,
             compare_floor: false,
         }
     }
@@ -155,6 +160,10 @@ pub const PRESETS: &[(&str, &str)] = &[
     (
         "storm",
         "run 3 (first half): 20,000 sockets connect to one node as fast as they can, no traffic",
+    ),
+    (
+        "failover",
+        "run 3 (second half): 40,000 sockets on 2 nodes (Redis + Postgres); node 0 is killed and its 20,000 reconnect to node 1",
     ),
     (
         "idle",
@@ -213,6 +222,19 @@ impl Scenario {
                 sender_share: 0.0,
                 connect_concurrency: 1_024,
                 hold_secs: 2,
+                ..d
+            },
+            "failover" => Scenario {
+                sockets: 40_000,
+                room_size: RoomSize::Fixed { size: 50 },
+                sender_share: 0.0,
+                connect_concurrency: 1_024,
+                hold_secs: 40,
+                kill_node_after_secs: 5,
+                nodes: Nodes {
+                    count: 2,
+                    ..Nodes::default()
+                },
                 ..d
             },
             "idle" => Scenario {

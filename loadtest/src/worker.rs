@@ -321,13 +321,21 @@ async fn socket(
         })
     });
     let mut seq = 0u64;
+    let mut fallback = s.fallback.clone();
     loop {
         let may_send = sender.is_some() && Instant::now() < stop_sending;
         let free = state.inflight.len() < job.window;
         tokio::select! {
             _ = tokio::time::sleep_until(end) => break,
             msg = ws.next() => if !state.take(job.kind, msg, shared) {
-                return;
+                // Its node is gone: a failover run reconnects it elsewhere, once.
+                match fallback.take() {
+                    Some(node) => match reconnect(job, s, node, end, shared).await {
+                        Some(again) => ws = again,
+                        None => return,
+                    },
+                    None => return,
+                }
             },
             _ = async { tick.as_mut().expect("rate set").tick().await }, if may_send && tick.is_some() => {
                 if free {
@@ -347,6 +355,32 @@ async fn socket(
     }
     shared.count(|c| c.unanswered += state.inflight.len() as u64);
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+}
+
+/// After its node went away: connects to `node` instead and rejoins its rooms (which move to
+/// a live node once the cluster sees the death), trying again with a little jitter until `end`.
+async fn reconnect(
+    job: &Job,
+    s: &SocketJob,
+    node: String,
+    end: Instant,
+    shared: &Shared,
+) -> Option<Ws> {
+    let lost = Instant::now();
+    let again = SocketJob { node, ..s.clone() };
+    let pause = Duration::from_millis(100 + u64::from(s.index % 400));
+    while Instant::now() < end {
+        if let Ok(Ok(ws)) = tokio::time::timeout(CONNECT_TIMEOUT, open(job.kind, &again)).await {
+            let ms = lost.elapsed().as_millis() as u64;
+            shared.count(|c| {
+                c.reconnected += 1;
+                c.reconnect_max_ms = c.reconnect_max_ms.max(ms);
+            });
+            return Some(ws);
+        }
+        tokio::time::sleep(pause).await;
+    }
+    None
 }
 
 /// The error key of a failed connect: its io error kind, the code a join or watch was refused
