@@ -119,6 +119,9 @@ enum Command {
         /// Storage durability (`synchronous = FULL`) for the run.
         #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
         durable: bool,
+        /// Directory for the report files (`sent.json`/`.md`, or `sent-unjoined.*`).
+        #[arg(long, default_value = "target/load-reports")]
+        out: PathBuf,
     },
     /// Two nodes (Redis + a scratch Postgres database): delivery latency on the owner's node
     /// against the other node, and Redis PUBLISH per message per destination node.
@@ -311,7 +314,8 @@ async fn command(command: Command) -> anyhow::Result<()> {
             count,
             unjoined,
             durable,
-        } => sent::latency(&server, count, !unjoined, durable).await,
+            out,
+        } => sent::latency(&server, count, !unjoined, durable, &out).await,
         Command::Cluster {
             server,
             redis,

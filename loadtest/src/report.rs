@@ -387,6 +387,53 @@ impl FullReport {
     }
 }
 
+/// Where and when a report was made: commit, date, machine and the command line.
+#[derive(Serialize)]
+pub struct Stamp {
+    pub commit: String,
+    pub date: String,
+    pub machine: String,
+    pub command: String,
+}
+
+impl Stamp {
+    pub fn now() -> Stamp {
+        Stamp {
+            commit: shell("git rev-parse HEAD"),
+            date: shell("date -u +%Y-%m-%dT%H:%M:%SZ"),
+            machine: shell(
+                "echo \"$(nproc) cores, $(awk '/MemTotal/ {printf \"%.0f GiB\", $2/1048576}' /proc/meminfo), $(uname -sr)\"",
+            ),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+        }
+    }
+
+    /// Writes `<name>.json` (this stamp beside `figures`) and `<name>.md` (a heading with the
+    /// command, then `body`) into `dir`.
+    pub fn write(
+        &self,
+        dir: &Path,
+        name: &str,
+        figures: &impl Serialize,
+        body: &str,
+    ) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let json = dir.join(format!("{name}.json"));
+        let value = serde_json::json!({ "stamp": self, "figures": figures });
+        std::fs::write(&json, serde_json::to_vec_pretty(&value)?)?;
+        let md = dir.join(format!("{name}.md"));
+        std::fs::write(
+            &md,
+            format!(
+                "# switchboard-load: {name}\n\n`{}` at `{}`, {}, {}.\n\n{body}\n",
+                self.command, self.commit, self.date, self.machine
+            ),
+        )?;
+        eprintln!("wrote {} and {}", json.display(), md.display());
+        Ok(())
+    }
+}
+
 fn shell(cmd: &str) -> String {
     std::process::Command::new("sh")
         .args(["-c", cmd])
