@@ -434,6 +434,36 @@ impl Stamp {
     }
 }
 
+/// The lines a subcommand prints, kept for its report files.
+#[derive(Default)]
+pub struct Transcript(Vec<String>);
+
+impl Transcript {
+    pub fn say(&mut self, line: String) {
+        println!("{line}");
+        self.0.push(line);
+    }
+
+    /// Writes `<name>.json` (the figures of its `RESULT key=value ...` lines, and every line)
+    /// and `<name>.md` (the lines) into `dir`.
+    pub fn write(&self, dir: &Path, name: &str) -> anyhow::Result<()> {
+        let result: serde_json::Map<String, serde_json::Value> = self
+            .0
+            .iter()
+            .filter_map(|l| l.strip_prefix("RESULT "))
+            .flat_map(str::split_whitespace)
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                let v = v.parse::<f64>().map_or(v.into(), serde_json::Value::from);
+                Some((k.to_owned(), v))
+            })
+            .collect();
+        let figures = serde_json::json!({ "result": result, "lines": self.0 });
+        let body = format!("```\n{}\n```", self.0.join("\n"));
+        Stamp::now().write(dir, name, &figures, &body)
+    }
+}
+
 fn shell(cmd: &str) -> String {
     std::process::Command::new("sh")
         .args(["-c", cmd])
