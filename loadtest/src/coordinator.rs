@@ -308,9 +308,14 @@ fn socket_job(
                 .map(|u| population.users[u as usize].1)
                 .collect()
         },
-        fallback: (s.kill_node_after_secs > 0 && i.is_multiple_of(cluster.addrs.len()))
-            .then(|| cluster.addrs.get(1).cloned())
-            .flatten(),
+        // Node 0's sockets spread over the survivors.
+        fallback: (s.kill_node_after_secs > 0
+            && cluster.addrs.len() > 1
+            && i.is_multiple_of(cluster.addrs.len()))
+        .then(|| {
+            let n = cluster.addrs.len();
+            cluster.addrs[1 + (i / n) % (n - 1)].clone()
+        }),
     }
 }
 
