@@ -4,14 +4,19 @@
 use switchboard_engine::domain::ChatMessage;
 use switchboard_engine::{ErrorCode, Position, RoomId, UserId};
 use switchboard_persistence::HistoryQuery;
-use switchboard_persistence::store::search_terms;
+use switchboard_persistence::store::{StoreError, search_terms};
 
 use crate::hub::Hub;
 use crate::refusal::{self, Refusal};
 
 /// A command failed because the store did: counted, and logged at a bounded rate (a store
-/// outage fails every command that reads it, and must not flood the log).
-pub(crate) fn internal<E: std::fmt::Display>(e: E) -> ErrorCode {
+/// outage fails every command that reads it, and must not flood the log). A saturated store
+/// (every pooled connection in use) has not failed: 4001 `busy`, as when a read outlasts
+/// `store_timeout`, and the client tries again later.
+pub(crate) fn internal(e: StoreError) -> ErrorCode {
+    if let StoreError::Busy = e {
+        return ErrorCode::Busy;
+    }
     metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
     refusal::note(Refusal::StoreError, format_args!("command failed: {e}"));
     ErrorCode::Internal

@@ -265,3 +265,59 @@ async fn commands_over_the_in_flight_cap_are_answered_busy_at_once() {
     alice.ping().await.unwrap();
     t.node.shutdown().await;
 }
+
+/// A saturated pool is not a failed store: a read that waits its whole `connect_timeout` for a
+/// pooled connection (every one open and in use) is answered 4001 `busy`, which the client
+/// may retry, not 5000 `internal` with a "cannot connect to Postgres" log line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_finds_every_pooled_connection_busy_is_answered_busy() {
+    let db = ScratchDatabase::create(&admin_url(), "stall_pool")
+        .await
+        .expect("Postgres must be running for these tests (ops/test.sh starts it)");
+    let url = db.url.clone();
+    let t = support::start(|c| {
+        c.database.url = Some(url);
+        c.database.pool_size = 1;
+        c.database.connect_timeout_secs = 1;
+        c.engine.store_timeout_ms = 4000;
+    })
+    .await;
+    let (alice_id, mut alice) = t.member().await;
+    let (_, mut bob) = t.member().await;
+    let room = bob.create_room("shared", Visibility::Public).await.unwrap();
+    alice.join(room, None).await.unwrap();
+    bob.join(room, None).await.unwrap();
+    bob.send(room, "warm", "before the lock").await.unwrap();
+
+    // Alice's history read holds the only pooled connection, waiting on the lock.
+    let lock = hold(&db, "LOCK TABLE messages IN ACCESS EXCLUSIVE MODE").await;
+    raw(&alice, history(1, room));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    raw(
+        &bob,
+        ClientFrame::PresenceSubscribe(p::PresenceSubscribe {
+            rid: 7,
+            users: vec![alice_id],
+        }),
+    );
+    let reply = support::expect(&mut bob, Duration::from_secs(3), |f| match f {
+        ServerFrame::Error(e) if e.rid == Some(7) => Some(Err(e.code)),
+        ServerFrame::Presence(r) if r.rid == 7 => Some(Ok(())),
+        _ => None,
+    })
+    .await;
+    let took = started.elapsed();
+    lock.batch_execute("ROLLBACK").await.unwrap();
+    eprintln!("presence_subscribe behind a busy pool answered {reply:?} after {took:?}");
+    assert_eq!(reply, Err(ErrorCode::Busy));
+    // At the pool's 1 s wait, before the 4 s store deadline.
+    assert!(
+        took < Duration::from_millis(2500),
+        "answered after {took:?}"
+    );
+    // Once the pool is free, the same subscription is allowed.
+    let watched = bob.presence_subscribe(vec![alice_id]).await;
+    assert!(watched.is_ok(), "{watched:?}");
+    t.node.shutdown().await;
+}

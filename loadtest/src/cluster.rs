@@ -36,7 +36,9 @@ pub async fn latency(
     rate: u64,
     secs: u64,
     remote_sender: bool,
+    out: &std::path::Path,
 ) -> anyhow::Result<()> {
+    let mut t = crate::report::Transcript::default();
     let db = ScratchDatabase::create(&admin_url(), "bench_cluster").await?;
     let prefix = format!("sbbench:{}", std::process::id());
     let env = |name: &str| -> Vec<(String, String)> {
@@ -136,43 +138,56 @@ pub async fn latency(
     }
     let measured = owner.len() / (members as u64).div_ceil(2).max(1);
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    println!(
+    t.say(format!(
         "cluster: 2 nodes, room owned by bench-a, {members} members ({} on each node), \
          sender on {} at {rate} msg/s, {secs} s measured",
         members / 2,
         if remote_sender { "bench-b" } else { "bench-a" }
-    );
+    ));
     for (name, h) in [
         ("owner node (bench-a)", &owner),
         ("other node (bench-b)", &remote),
     ] {
-        println!(
+        t.say(format!(
             "{name:22} deliveries {:>8}  p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
             h.len(),
             ms(h, 0.5),
             ms(h, 0.9),
             ms(h, 0.99),
             h.max() as f64 / 1000.0
-        );
+        ));
     }
-    println!(
+    t.say(format!(
         "{:22} p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms",
         "send to `sent` (stored)",
         ms(&stored, 0.5),
         ms(&stored, 0.9),
         ms(&stored, 0.99)
-    );
-    println!(
+    ));
+    t.say(format!(
         "added by forwarding: p50 {:+.2} ms, p99 {:+.2} ms",
         ms(&remote, 0.5) - ms(&owner, 0.5),
         ms(&remote, 0.99) - ms(&owner, 0.99)
-    );
+    ));
     let publishes = after.saturating_sub(before.unwrap_or(after));
-    println!(
+    t.say(format!(
         "Redis PUBLISH during the measured window: {publishes} for about {measured} messages \
          to 1 other node = {:.3} per message per destination node",
         publishes as f64 / measured.max(1) as f64
+    ));
+    t.say(format!(
+        "RESULT owner_p50_ms={:.2} owner_p99_ms={:.2} other_p50_ms={:.2} other_p99_ms={:.2} publish_per_message={:.3}",
+        ms(&owner, 0.5),
+        ms(&owner, 0.99),
+        ms(&remote, 0.5),
+        ms(&remote, 0.99),
+        publishes as f64 / measured.max(1) as f64
+    ));
+    let name = format!(
+        "cluster-{rate}{}",
+        if remote_sender { "-remote" } else { "" }
     );
+    t.write(out, &name)?;
     a.stop().await?;
     b.stop().await?;
     let keys = switchboard_persistence::cluster::redis::RedisMembership::keys(&prefix);

@@ -71,7 +71,7 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
         s.sources
     );
     let started = Instant::now();
-    let cluster = Cluster::start(s).await?;
+    let mut cluster = Cluster::start(s).await?;
     let population = setup::populate(s, &plan, &cluster, mp).await?;
     let setup_secs = started.elapsed().as_secs_f64();
 
@@ -97,7 +97,11 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
             message_bytes: s.message_bytes,
             hold_secs: s.hold_secs,
             drain_secs: s.drain_secs,
-            deadline_secs: connect_budget + s.hold_secs + s.drain_secs + 60,
+            // Presence subscriptions are ramped like the connects.
+            deadline_secs: connect_budget * (1 + u64::from(s.presence_watch > 0))
+                + s.hold_secs
+                + s.drain_secs
+                + 60,
         };
         workers.push(spawn_worker(w, &job, tx.clone()).await?);
     }
@@ -179,6 +183,7 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
     let mut finals = Vec::new();
     let end_by = go + Duration::from_secs(traffic_secs + 60);
     let mut peak = at_go.clone();
+    let mut killed = false;
     while finals.len() < s.workers {
         tokio::select! {
             msg = rx.recv() => match msg.context("a worker exited without its report")? {
@@ -192,6 +197,13 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
                 (_, Report::Done(f)) => finals.push(f),
             },
             _ = tick.tick() => {
+                if !killed && s.kill_node_after_secs > 0 && go.elapsed().as_secs() >= s.kill_node_after_secs
+                    && let Some(node) = cluster.nodes.first_mut()
+                {
+                    node.kill();
+                    killed = true;
+                    eprintln!("killed node 0 at {:.1} s into the hold", go.elapsed().as_secs_f64());
+                }
                 let phase = if go.elapsed().as_secs() < s.hold_secs { "hold" } else { "drain" };
                 let sample = sample_second(phase, t0, &watched, &latest, &mut second, &mut prev);
                 traffic_bar.set_position(go.elapsed().as_secs().min(traffic_secs));
@@ -296,6 +308,14 @@ fn socket_job(
                 .map(|u| population.users[u as usize].1)
                 .collect()
         },
+        // Node 0's sockets spread over the survivors.
+        fallback: (s.kill_node_after_secs > 0
+            && cluster.addrs.len() > 1
+            && i.is_multiple_of(cluster.addrs.len()))
+        .then(|| {
+            let n = cluster.addrs.len();
+            cluster.addrs[1 + (i / n) % (n - 1)].clone()
+        }),
     }
 }
 

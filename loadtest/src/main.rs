@@ -119,6 +119,9 @@ enum Command {
         /// Storage durability (`synchronous = FULL`) for the run.
         #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
         durable: bool,
+        /// Directory for the report files (`sent.json`/`.md`, or `sent-unjoined.*`).
+        #[arg(long, default_value = "target/load-reports")]
+        out: PathBuf,
     },
     /// Two nodes (Redis + a scratch Postgres database): delivery latency on the owner's node
     /// against the other node, and Redis PUBLISH per message per destination node.
@@ -137,6 +140,9 @@ enum Command {
         /// Put the sender on the node that does not own the room.
         #[arg(long)]
         remote_sender: bool,
+        /// Directory for the report files.
+        #[arg(long, default_value = "target/load-reports")]
+        out: PathBuf,
     },
     /// Write-behind into Postgres: batched against one INSERT per message.
     PgWrite {
@@ -151,6 +157,9 @@ enum Command {
         /// The write-behind's batch size for the batched run.
         #[arg(long, default_value_t = 1024)]
         max_batch: usize,
+        /// Directory for the report files.
+        #[arg(long, default_value = "target/load-reports")]
+        out: PathBuf,
     },
     /// History page and search latency over a large Postgres table.
     PgHistory {
@@ -160,6 +169,9 @@ enum Command {
         rooms: u64,
         #[arg(long, default_value_t = 2_000)]
         queries: u64,
+        /// Directory for the report files.
+        #[arg(long, default_value = "target/load-reports")]
+        out: PathBuf,
     },
     /// The floor: a bare tokio-tungstenite broadcast server (started by `run`; exits when its
     /// stdin closes).
@@ -311,7 +323,8 @@ async fn command(command: Command) -> anyhow::Result<()> {
             count,
             unjoined,
             durable,
-        } => sent::latency(&server, count, !unjoined, durable).await,
+            out,
+        } => sent::latency(&server, count, !unjoined, durable, &out).await,
         Command::Cluster {
             server,
             redis,
@@ -319,18 +332,21 @@ async fn command(command: Command) -> anyhow::Result<()> {
             rate,
             secs,
             remote_sender,
-        } => cluster::latency(&server, &redis, members, rate, secs, remote_sender).await,
+            out,
+        } => cluster::latency(&server, &redis, members, rate, secs, remote_sender, &out).await,
         Command::PgWrite {
             batched,
             single,
             rooms,
             max_batch,
-        } => pg::write(batched, single, rooms, max_batch).await,
+            out,
+        } => pg::write(batched, single, rooms, max_batch, &out).await,
         Command::PgHistory {
             rows,
             rooms,
             queries,
-        } => pg::history(rows, rooms, queries).await,
+            out,
+        } => pg::history(rows, rooms, queries, &out).await,
         Command::FloorServer { listen } => floor::serve(listen).await,
         Command::Worker => unreachable!("handled before the runtime starts"),
     }

@@ -95,6 +95,11 @@ impl Node {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// SIGKILL, as a crash: no shutdown, no goodbye to the cluster.
+    pub fn kill(&mut self) {
+        let _ = self.child.start_kill();
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }

@@ -90,28 +90,40 @@ pub async fn write(
     single: u64,
     rooms: usize,
     max_batch: usize,
+    out: &std::path::Path,
 ) -> anyhow::Result<()> {
+    let mut t = crate::report::Transcript::default();
     let (_db, store, sender, ids) = write_target(rooms).await?;
     let lanes = WriteBehindConfig::default().lanes;
     let serial = write_rate(store.clone(), &ids, sender, single, 1, 1, "serial").await?;
-    println!("one INSERT per message, one at a time: {single} messages, {serial:.0} messages/s");
+    t.say(format!(
+        "one INSERT per message, one at a time: {single} messages, {serial:.0} messages/s"
+    ));
     let parallel = write_rate(store.clone(), &ids, sender, single, 1, lanes, "lanes").await?;
-    println!("one INSERT per message, {lanes} lanes: {single} messages, {parallel:.0} messages/s");
+    t.say(format!(
+        "one INSERT per message, {lanes} lanes: {single} messages, {parallel:.0} messages/s"
+    ));
     // A fresh database for the batched run, so both start from the same table size.
     let (_db2, store2, sender, ids) = write_target(rooms).await?;
     let batched_rate = write_rate(store2, &ids, sender, batched, max_batch, lanes, "batch").await?;
-    println!(
+    t.say(format!(
         "write-behind, batches of up to {max_batch}, {lanes} lanes: {batched} messages, {batched_rate:.0} messages/s"
-    );
-    println!(
+    ));
+    t.say(format!(
         "RESULT batched_per_sec={batched_rate:.0} single_serial_per_sec={serial:.0} single_lanes_per_sec={parallel:.0} ratio_serial={:.1} ratio_lanes={:.1}",
         batched_rate / serial,
         batched_rate / parallel
-    );
-    Ok(())
+    ));
+    t.write(out, "pg-write")
 }
 
-pub async fn history(rows: u64, rooms: u64, queries: u64) -> anyhow::Result<()> {
+pub async fn history(
+    rows: u64,
+    rooms: u64,
+    queries: u64,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut t = crate::report::Transcript::default();
     let (db, store) = scratch_store("bench_history").await?;
     let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
@@ -140,11 +152,11 @@ pub async fn history(rows: u64, rooms: u64, queries: u64) -> anyhow::Result<()> 
         ))
         .await
         .context("loading messages")?;
-    println!(
+    t.say(format!(
         "loaded {} messages in {rooms} rooms in {:.1?}",
         rooms * per_room,
         started.elapsed()
-    );
+    ));
     let mut newest = Histogram::<u64>::new(3)?;
     let mut before = Histogram::<u64>::new(3)?;
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
@@ -185,11 +197,14 @@ pub async fn history(rows: u64, rooms: u64, queries: u64) -> anyhow::Result<()> 
         let found = store.search(user, &query, None, 20).await?;
         search.record(t0.elapsed().as_micros() as u64)?;
         if i == 0 {
-            println!("search {query:?} as {user}: {} results", found.len());
+            t.say(format!(
+                "search {query:?} as {user}: {} results",
+                found.len()
+            ));
         }
     }
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    println!(
+    t.say(format!(
         "RESULT history_newest_p50_ms={:.2} history_newest_p99_ms={:.2} history_before_p50_ms={:.2} history_before_p99_ms={:.2} search_p50_ms={:.2} search_p99_ms={:.2}",
         ms(&newest, 0.5),
         ms(&newest, 0.99),
@@ -197,6 +212,6 @@ pub async fn history(rows: u64, rooms: u64, queries: u64) -> anyhow::Result<()> 
         ms(&before, 0.99),
         ms(&search, 0.5),
         ms(&search, 0.99)
-    );
-    Ok(())
+    ));
+    t.write(out, "pg-history")
 }

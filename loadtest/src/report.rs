@@ -134,7 +134,12 @@ impl Summary {
             expected: o.expected,
             missing: o.expected.saturating_sub(c.delivered),
             extra: c.delivered.saturating_sub(o.expected),
-            unexpected_disconnects: c.disconnects.values().sum(),
+            // A socket of a killed node that reconnected elsewhere was expected to drop.
+            unexpected_disconnects: c
+                .disconnects
+                .values()
+                .sum::<u64>()
+                .saturating_sub(c.reconnected),
             latency: Percentiles::of(&o.latency),
             connect: Percentiles::of(&o.connect),
             deliveries_per_node_cpu_sec: c.delivered as f64 / node_cpu.max(1e-3),
@@ -352,6 +357,18 @@ impl FullReport {
         row(&mut md, "presence events", &|r| {
             r.counts.presence_events.to_string()
         });
+        if self.scenario.kill_node_after_secs > 0 {
+            row(
+                &mut md,
+                "reconnected and rejoined after node 0 was killed / slowest",
+                &|r| {
+                    format!(
+                        "{} / {} ms",
+                        r.counts.reconnected, r.counts.reconnect_max_ms
+                    )
+                },
+            );
+        }
         if let Some(q) = &self.ratios {
             let x = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}×"));
             let _ = writeln!(
@@ -367,6 +384,83 @@ impl FullReport {
             "\n![latency, throughput and node CPU over time]({chart})"
         );
         md
+    }
+}
+
+/// Where and when a report was made: commit, date, machine and the command line.
+#[derive(Serialize)]
+pub struct Stamp {
+    pub commit: String,
+    pub date: String,
+    pub machine: String,
+    pub command: String,
+}
+
+impl Stamp {
+    pub fn now() -> Stamp {
+        Stamp {
+            commit: shell("git rev-parse HEAD"),
+            date: shell("date -u +%Y-%m-%dT%H:%M:%SZ"),
+            machine: shell(
+                "echo \"$(nproc) cores, $(awk '/MemTotal/ {printf \"%.0f GiB\", $2/1048576}' /proc/meminfo), $(uname -sr)\"",
+            ),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+        }
+    }
+
+    /// Writes `<name>.json` (this stamp beside `figures`) and `<name>.md` (a heading with the
+    /// command, then `body`) into `dir`.
+    pub fn write(
+        &self,
+        dir: &Path,
+        name: &str,
+        figures: &impl Serialize,
+        body: &str,
+    ) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let json = dir.join(format!("{name}.json"));
+        let value = serde_json::json!({ "stamp": self, "figures": figures });
+        std::fs::write(&json, serde_json::to_vec_pretty(&value)?)?;
+        let md = dir.join(format!("{name}.md"));
+        std::fs::write(
+            &md,
+            format!(
+                "# switchboard-load: {name}\n\n`{}` at `{}`, {}, {}.\n\n{body}\n",
+                self.command, self.commit, self.date, self.machine
+            ),
+        )?;
+        eprintln!("wrote {} and {}", json.display(), md.display());
+        Ok(())
+    }
+}
+
+/// The lines a subcommand prints, kept for its report files.
+#[derive(Default)]
+pub struct Transcript(Vec<String>);
+
+impl Transcript {
+    pub fn say(&mut self, line: String) {
+        println!("{line}");
+        self.0.push(line);
+    }
+
+    /// Writes `<name>.json` (the figures of its `RESULT key=value ...` lines, and every line)
+    /// and `<name>.md` (the lines) into `dir`.
+    pub fn write(&self, dir: &Path, name: &str) -> anyhow::Result<()> {
+        let result: serde_json::Map<String, serde_json::Value> = self
+            .0
+            .iter()
+            .filter_map(|l| l.strip_prefix("RESULT "))
+            .flat_map(str::split_whitespace)
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                let v = v.parse::<f64>().map_or(v.into(), serde_json::Value::from);
+                Some((k.to_owned(), v))
+            })
+            .collect();
+        let figures = serde_json::json!({ "result": result, "lines": self.0 });
+        let body = format!("```\n{}\n```", self.0.join("\n"));
+        Stamp::now().write(dir, name, &figures, &body)
     }
 }
 

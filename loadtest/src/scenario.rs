@@ -49,6 +49,10 @@ pub struct Scenario {
     /// Source addresses in 127.0.0.0/8; 0 picks enough for the ephemeral port limit.
     pub sources: usize,
     pub nodes: Nodes,
+    /// Seconds into the hold at which node 0 is killed (SIGKILL; 0: never). Its sockets then
+    /// reconnect to the other nodes and rejoin their rooms, and the report gives how many did and
+    /// the slowest one's time from losing its socket to rejoined.
+    pub kill_node_after_secs: u64,
     /// Run the same scenario against the floor (bare broadcast servers, as many as `nodes`)
     /// after the main run, and state ratios to it.
     pub compare_floor: bool,
@@ -114,6 +118,7 @@ impl Default for Scenario {
             workers: 0,
             sources: 0,
             nodes: Nodes::default(),
+            kill_node_after_secs: 0,
             compare_floor: false,
         }
     }
@@ -150,11 +155,15 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     (
         "saturation",
-        "run 2: one node, one room of 2,000, 4 senders as fast as 32 unanswered sends allow, against the floor",
+        "run 2: one node, one room of 2,000, 4 senders as fast as 16 unanswered sends allow, against the floor",
     ),
     (
         "storm",
-        "run 3 (first half): 20,000 sockets connect to one node as fast as they can, no traffic",
+        "run 3 (first half): 18,000 sockets connect to one node as fast as they can, no traffic",
+    ),
+    (
+        "failover",
+        "run 3 (second half): 27,000 sockets on 3 nodes (Redis + Postgres); node 0 is killed and its 9,000 reconnect to the other two",
     ),
     (
         "idle",
@@ -202,17 +211,35 @@ impl Scenario {
                 room_size: RoomSize::Fixed { size: 2_000 },
                 sender_share: 4.0 / 2_000.0,
                 send_rate: 0.0,
-                window: 32,
+                // The node's default `engine.commands_in_flight`: with more, sends beyond it are
+                // answered 4001 busy and the run measures refusals.
+                window: 16,
                 hold_secs: 10,
                 compare_floor: true,
                 ..d
             },
             "storm" => Scenario {
-                sockets: 20_000,
+                // Under a node's default `http.max_connections` (19,000: its open-file limit).
+                sockets: 18_000,
                 room_size: RoomSize::Fixed { size: 50 },
                 sender_share: 0.0,
                 connect_concurrency: 1_024,
                 hold_secs: 2,
+                ..d
+            },
+            "failover" => Scenario {
+                // 9,000 per node: a node holds at most 19,000 here (20,000 open files), so the
+                // two survivors can take node 0's sockets.
+                sockets: 27_000,
+                room_size: RoomSize::Fixed { size: 50 },
+                sender_share: 0.0,
+                connect_concurrency: 1_024,
+                hold_secs: 40,
+                kill_node_after_secs: 5,
+                nodes: Nodes {
+                    count: 3,
+                    ..Nodes::default()
+                },
                 ..d
             },
             "idle" => Scenario {

@@ -163,7 +163,8 @@ pub async fn populate(
                 anyhow::Ok(id.0)
             }
         })
-        .buffered(32)
+        // Within the node's `engine.commands_in_flight` (16 by default): one more is refused busy.
+        .buffered(16)
         .collect::<Vec<_>>()
         .await
         .into_iter()

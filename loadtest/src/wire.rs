@@ -29,7 +29,7 @@ pub struct Job {
     pub deadline_secs: u64,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SocketJob {
     /// The socket's index in the plan (senders put it in every message).
     pub index: u32,
@@ -44,6 +44,8 @@ pub struct SocketJob {
     pub sends_into: Option<(u32, u64)>,
     /// User ids whose presence it watches.
     pub watch: Vec<u64>,
+    /// `host:port` it reconnects to when its node goes away during the hold (failover runs).
+    pub fallback: Option<String>,
 }
 
 /// A worker's line on stdout.
@@ -87,6 +89,10 @@ pub struct Counts {
     pub errors: BTreeMap<String, u64>,
     /// Sockets the server closed before the run ended, by close code (or `reset`).
     pub disconnects: BTreeMap<String, u64>,
+    /// Sockets that reconnected to their fallback node and rejoined their rooms.
+    pub reconnected: u64,
+    /// The slowest of those: milliseconds from losing the socket to rejoined.
+    pub reconnect_max_ms: u64,
 }
 
 impl Counts {
@@ -100,6 +106,8 @@ impl Counts {
         self.duplicated += o.duplicated;
         self.reordered += o.reordered;
         self.presence_events += o.presence_events;
+        self.reconnected += o.reconnected;
+        self.reconnect_max_ms = self.reconnect_max_ms.max(o.reconnect_max_ms);
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
         }

@@ -1,7 +1,7 @@
 //! `switchboard-load worker`: one load process. It reads a `Job` line on stdin, opens its
 //! sockets from their source addresses at the job's pace, says `joined`; on `watch` each socket
-//! subscribes to the presence it watches (once every member has joined, so the right to see
-//! them holds) and the worker says `watched`; on `go` it runs
+//! subscribes to the presence it watches, at the same pace as the connects (once every member
+//! has joined, so the right to see them holds), and the worker says `watched`; on `go` it runs
 //! the traffic for the hold time, keeps reading for the drain time, and reports. It stops by
 //! itself: at the end of the run, when its stdin closes (the coordinator is gone), or at the
 //! job's deadline.
@@ -279,21 +279,28 @@ async fn socket(
         // Nothing to watch (a room of one): answered already.
         shared.watched.fetch_add(1, Relaxed);
     }
+    // Subscriptions are ramped like connects: each one costs the node a store read, and a
+    // whole population subscribing in the same instant only measures the pool's queue.
+    let mut watch_at = None;
     let go_at = loop {
         tokio::select! {
-            phase = next_phase(&mut go, watching) => match phase {
+            phase = next_phase(&mut go, watching || watch_at.is_some()) => match phase {
                 Ok(Phase::Go(at)) => break at,
                 Ok(_) => {
-                    watching = true;
-                    let users = s.watch.iter().map(|u| UserId(*u)).collect();
-                    let watch = ClientFrame::PresenceSubscribe(p::PresenceSubscribe { rid: WATCH_RID, users });
-                    let bytes = Codec::MsgPack.encode(&watch).expect("client frames encode");
-                    if ws.send(Message::Binary(bytes)).await.is_err() {
-                        shared.watched.fetch_add(1, Relaxed);
-                        return;
-                    }
+                    let delay = if job.ramp_per_sec > 0.0 { i as f64 / job.ramp_per_sec } else { 0.0 };
+                    watch_at = Some(Instant::now() + Duration::from_secs_f64(delay));
                 }
                 Err(_) => return,
+            },
+            _ = async { tokio::time::sleep_until(watch_at.expect("set")).await }, if !watching && watch_at.is_some() => {
+                watching = true;
+                let users = s.watch.iter().map(|u| UserId(*u)).collect();
+                let watch = ClientFrame::PresenceSubscribe(p::PresenceSubscribe { rid: WATCH_RID, users });
+                let bytes = Codec::MsgPack.encode(&watch).expect("client frames encode");
+                if ws.send(Message::Binary(bytes)).await.is_err() {
+                    shared.watched.fetch_add(1, Relaxed);
+                    return;
+                }
             },
             msg = ws.next() => if !state.take(job.kind, msg, shared) {
                 return;
@@ -314,13 +321,21 @@ async fn socket(
         })
     });
     let mut seq = 0u64;
+    let mut fallback = s.fallback.clone();
     loop {
         let may_send = sender.is_some() && Instant::now() < stop_sending;
         let free = state.inflight.len() < job.window;
         tokio::select! {
             _ = tokio::time::sleep_until(end) => break,
             msg = ws.next() => if !state.take(job.kind, msg, shared) {
-                return;
+                // Its node is gone: a failover run reconnects it elsewhere, once.
+                match fallback.take() {
+                    Some(node) => match reconnect(job, s, node, end, shared).await {
+                        Some(again) => ws = again,
+                        None => return,
+                    },
+                    None => return,
+                }
             },
             _ = async { tick.as_mut().expect("rate set").tick().await }, if may_send && tick.is_some() => {
                 if free {
@@ -340,6 +355,32 @@ async fn socket(
     }
     shared.count(|c| c.unanswered += state.inflight.len() as u64);
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+}
+
+/// After its node went away: connects to `node` instead and rejoins its rooms (which move to
+/// a live node once the cluster sees the death), trying again with a little jitter until `end`.
+async fn reconnect(
+    job: &Job,
+    s: &SocketJob,
+    node: String,
+    end: Instant,
+    shared: &Shared,
+) -> Option<Ws> {
+    let lost = Instant::now();
+    let again = SocketJob { node, ..s.clone() };
+    let pause = Duration::from_millis(100 + u64::from(s.index % 400));
+    while Instant::now() < end {
+        if let Ok(Ok(ws)) = tokio::time::timeout(CONNECT_TIMEOUT, open(job.kind, &again)).await {
+            let ms = lost.elapsed().as_millis() as u64;
+            shared.count(|c| {
+                c.reconnected += 1;
+                c.reconnect_max_ms = c.reconnect_max_ms.max(ms);
+            });
+            return Some(ws);
+        }
+        tokio::time::sleep(pause).await;
+    }
+    None
 }
 
 /// The error key of a failed connect: its io error kind, the code a join or watch was refused

@@ -21,6 +21,10 @@ pub enum StoreError {
     /// The backend failed; the operation may be retried.
     #[error("store backend: {0}")]
     Backend(String),
+    /// Every pooled connection was in use and none came free in time: the backend is up but
+    /// saturated. Not a failure of the backend; the operation may be retried later.
+    #[error("store busy: every pooled connection in use")]
+    Busy,
 }
 
 /// The words of a search query: letters and digits, lower-cased, at most 8. Anything else

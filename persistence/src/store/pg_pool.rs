@@ -46,6 +46,9 @@ pub struct PgPool {
     failed: watch::Sender<Option<Failure>>,
     /// `postgres://user@host:port/db`, without the password.
     target: String,
+    /// `pool_size`: with this many connections open, a checkout that times out waited for a
+    /// busy pool, not for a connection attempt.
+    max_size: u32,
 }
 
 /// An error and its causes, e.g. "db error: FATAL: database \"x\" does not exist" or "error
@@ -113,6 +116,7 @@ impl PgPool {
             pool,
             failed,
             target: target(&parsed),
+            max_size: config.pool_size,
         };
         let started = Instant::now();
         loop {
@@ -128,8 +132,9 @@ impl PgPool {
         }
     }
 
-    /// A connection: at once from the idle ones, else when one is made. Fails when an
-    /// attempt to connect fails meanwhile, or after `connect_timeout`.
+    /// A connection: at once from the idle ones, else when one is made or comes free. Fails
+    /// when an attempt to connect fails meanwhile, or after `connect_timeout`: `Busy` when
+    /// every connection was open and in use all along (the server is up, the pool saturated).
     pub async fn get(&self) -> Result<PooledConnection<'_, CachingManager>, StoreError> {
         // Sees only failures from now on.
         let mut failed = self.failed.subscribe();
@@ -137,6 +142,9 @@ impl PgPool {
         tokio::select! {
             conn = self.pool.get() => conn.map_err(|e| match e {
                 bb8::RunError::User(e) => self.unreachable(&chain(&e)),
+                bb8::RunError::TimedOut if self.pool.state().connections >= self.max_size => {
+                    StoreError::Busy
+                }
                 bb8::RunError::TimedOut => self.unreachable(
                     last().as_deref().unwrap_or("no connection within connect_timeout"),
                 ),
