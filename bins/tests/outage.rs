@@ -321,18 +321,9 @@ async fn write_retries_follow_their_backoff_during_a_postgres_outage_and_recover
     let port = support::cluster::free_port();
     // The default connect timeout (5 s): each retry used to wait it out.
     let _node = serve(dir.path(), port, &[("SWITCHBOARD_DATABASE__URL", pg.url())]);
-    let http = format!("http://127.0.0.1:{port}");
     support::cluster::wait_healthy(port, "node").await;
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(format!("{http}/api/signup"))
-        .json(&serde_json::json!({ "name": "writer", "password": "correct horse" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = body["token"].as_str().unwrap();
+    let (_, token) = support::cluster::sign_up(port, "writer").await;
+    let token = token.as_str();
     let mut config = switchboard_client::ClientConfig::new(
         format!("ws://127.0.0.1:{port}/ws"),
         Some(token.to_owned()),

@@ -54,13 +54,12 @@ impl Node {
             child,
             http: http_client(),
         };
-        for _ in 0..200 {
-            if node.http.get(node.url("/healthz")).send().await.is_ok() {
-                return Ok(node);
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        bail!("node did not become ready")
+        let ready = |n: &Node| {
+            let probe = n.http.get(n.url("/healthz")).send();
+            async move { probe.await.is_ok() }
+        };
+        node.ready_within_5s(ready, "node did not become ready")
+            .await
     }
 
     /// Starts this binary's `floor-server` on a free port. It exits when its stdin closes.
@@ -82,13 +81,27 @@ impl Node {
             child,
             http: http_client(),
         };
+        let ready = |n: &Node| {
+            let addr = n.addr();
+            async move { tokio::net::TcpStream::connect(addr).await.is_ok() }
+        };
+        node.ready_within_5s(ready, "floor server did not start")
+            .await
+    }
+
+    /// Returns the node once `ready` says so, polling every 25 ms for at most 5 s.
+    async fn ready_within_5s<F, R>(self, ready: R, failure: &str) -> anyhow::Result<Node>
+    where
+        R: Fn(&Node) -> F,
+        F: std::future::Future<Output = bool>,
+    {
         for _ in 0..200 {
-            if tokio::net::TcpStream::connect(node.addr()).await.is_ok() {
-                return Ok(node);
+            if ready(&self).await {
+                return Ok(self);
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        bail!("floor server did not start")
+        bail!("{failure}")
     }
 
     pub fn addr(&self) -> String {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use switchboard_engine::protocol::{self as p, ServerFrame};
 use switchboard_engine::ring::{NodeId, Ring};
-use switchboard_engine::{ErrorCode, RoomId, UserId};
+use switchboard_engine::{ConnId, ErrorCode, RoomId, UserId};
 
 use super::link::{Answer, ClusterLink, RESUBSCRIBE_DELAY, error, lock};
 use super::wire::{self, Command, Envelope, RoomOp};
@@ -99,15 +99,8 @@ impl ClusterLink {
         metrics::counter!(names::FORWARD_LATE_REPLIES).increment(1);
         let Some(room) = joined else { return false };
         self.awaited.late_join_unsubscribes(conn, room, || {
-            self.forwarder(from).push_always(Envelope::Command(Command {
-                from: self.me.clone(),
-                conn,
-                user: UserId(0),
-                rid: 0,
-                token: 0,
-                hops: 1,
-                op: RoomOp::Unsubscribe { room },
-            }));
+            self.forwarder(from)
+                .push_always(self.unsubscribe(conn, room));
             // Had an earlier join subscribed it there, that subscription is gone now too.
             let mut map = self.conns.write().unwrap_or_else(|p| p.into_inner());
             if let Some(c) = map.get_mut(&conn) {
@@ -167,15 +160,7 @@ impl ClusterLink {
                 // counted them, e.g. after this node restarted: the owner forgets them.
                 if let Some((room, _)) = room_pos {
                     for conn in gone {
-                        self.forwarder(from).push(Envelope::Command(Command {
-                            from: self.me.clone(),
-                            conn,
-                            user: UserId(0),
-                            rid: 0,
-                            token: 0,
-                            hops: 1,
-                            op: RoomOp::Unsubscribe { room },
-                        }));
+                        self.forwarder(from).push(self.unsubscribe(conn, room));
                     }
                 }
             }
@@ -319,6 +304,19 @@ impl ClusterLink {
 }
 
 impl ClusterLink {
+    /// Asks a room's owner to forget `conn`, a connection of this node.
+    fn unsubscribe(&self, conn: ConnId, room: RoomId) -> Envelope {
+        Envelope::Command(Command {
+            from: self.me.clone(),
+            conn,
+            user: UserId(0),
+            rid: 0,
+            token: 0,
+            hops: 1,
+            op: RoomOp::Unsubscribe { room },
+        })
+    }
+
     /// Users whose home moved: user actors here that are no longer at home stop, and this
     /// node's devices and watchers attach and watch again at the new homes. (Away is reset.)
     async fn rehome_presence(self: &Arc<Self>, hub: &Arc<Hub>, before: &Ring, after: &Ring) {

@@ -40,6 +40,22 @@ pub fn free_port() -> u16 {
 /// `switchboard serve` without the SWITCHBOARD_* variables of this process's environment
 /// (such as the suite's own SWITCHBOARD_TEST_REDIS): the node would read them as its
 /// configuration and refuse the names it does not know.
+/// Signs `name` up over HTTP on the node at `port`: its id and token.
+pub async fn sign_up(port: u16, name: &str) -> (switchboard_engine::UserId, String) {
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/signup"))
+        .json(&serde_json::json!({ "name": name, "password": "correct horse" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = body["user"]["id"].as_u64().expect("signed up");
+    let token = body["token"].as_str().unwrap().to_owned();
+    (switchboard_engine::UserId(id), token)
+}
+
 /// Waits (at most 20 s) until the node on `port` answers `/healthz`.
 pub async fn wait_healthy(port: u16, name: &str) {
     let started = Instant::now();
@@ -198,21 +214,7 @@ impl Cluster {
 
     /// A new account (signed up on node 0) and its token, valid on every node.
     pub async fn user(&self, name: &str) -> (switchboard_engine::UserId, String) {
-        let body: serde_json::Value = reqwest::Client::new()
-            .post(format!(
-                "http://127.0.0.1:{}/api/signup",
-                self.nodes[0].port
-            ))
-            .json(&serde_json::json!({ "name": name, "password": "correct horse" }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = body["user"]["id"].as_u64().expect("signed up");
-        let token = body["token"].as_str().unwrap().to_owned();
-        (switchboard_engine::UserId(id), token)
+        sign_up(self.nodes[0].port, name).await
     }
 
     /// A client on node `i`, failing over to the others in order.
