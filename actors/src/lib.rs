@@ -20,7 +20,11 @@
 //! - [`presence`]: presence across nodes, at each user's home node.
 //! - [`connection`]: `ConnectionActor`, one socket: reads commands, writes frames, enforces limits.
 //! - [`queries`]: history pages and search, shared by WebSocket commands and HTTP routes.
-//! - [`room`]: `RoomActor` (positions, fan-out, recent buffer, resume) and `RoomSupervisor`.
+//! - [`room`]: `RoomActor` (positions, fan-out, recent buffer, resume), its commands
+//!   (`RoomCommand`), `RoomSupervisor` and the directory of active rooms.
+//! - [`router`]: the one way a room command reaches its room, here or on another node.
+//! - [`error`]: `Refused`, why the actors did not do what a command asked; the wire code is
+//!   chosen there.
 //! - [`user`]: `UserActor`, presence across devices.
 //! - [`metrics`]: metric names and recorders.
 //! - [`refusal`]: refusals (auth failures, rate limits, slow consumers, ...) logged at a
@@ -28,6 +32,7 @@
 
 pub mod cluster;
 pub mod connection;
+pub mod error;
 pub mod hub;
 pub mod identity;
 pub mod metrics;
@@ -37,6 +42,7 @@ pub mod queries;
 pub mod recipient;
 pub mod refusal;
 pub mod room;
+pub mod router;
 pub mod transport;
 pub mod user;
 

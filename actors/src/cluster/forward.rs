@@ -65,8 +65,8 @@ pub struct Forwarder {
 fn size(e: &Envelope) -> usize {
     match e {
         Envelope::Deliver { conns, frame, .. } => frame.len() + conns.len() * 8 + 16,
-        Envelope::Command(c) => match &c.op {
-            wire::RoomOp::Post { cmid, text, .. } => cmid.len() + text.len() + 64,
+        Envelope::Command(c) => match &c.cmd {
+            crate::room::RoomCommand::Post { cmid, text } => cmid.len() + text.len() + 64,
             _ => 64,
         },
         _ => 32,
