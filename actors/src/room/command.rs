@@ -23,6 +23,8 @@ pub enum RoomCommand {
     Leave,
     /// Add `user` to the room. Answered `invited`.
     Invite { user: UserId },
+    /// Remove `user` from the room (owners and admins). Answered `done`.
+    Kick { user: UserId },
     /// Post a message. Answered `sent` once it is durable.
     Post { cmid: String, text: String },
     /// Typing started or stopped. Answered `done`.
@@ -41,6 +43,7 @@ impl RoomCommand {
             ClientFrame::Join(c) => (c.room, c.rid, RoomCommand::Join { resume: c.resume }),
             ClientFrame::Leave(c) => (c.room, c.rid, RoomCommand::Leave),
             ClientFrame::Invite(c) => (c.room, c.rid, RoomCommand::Invite { user: c.user }),
+            ClientFrame::Kick(c) => (c.room, c.rid, RoomCommand::Kick { user: c.user }),
             ClientFrame::Send(c) => {
                 let post = RoomCommand::Post {
                     cmid: c.cmid,

@@ -40,6 +40,7 @@ impl Message<Command> for RoomActor {
             RoomCommand::Join { resume } => self.join(&caller, resume),
             RoomCommand::Leave => self.leave(&caller),
             RoomCommand::Invite { user } => self.invite(&caller, user),
+            RoomCommand::Kick { user } => self.kick(&caller, user),
             RoomCommand::Post { cmid, text } => self.post(&caller, cmid, text, received, false),
             RoomCommand::Typing { active } => self.typing(&caller, active),
             RoomCommand::Receipt { pos } => self.receipt(&caller, pos),
@@ -193,14 +194,43 @@ impl RoomActor {
         }
         let (store, room, user) = (self.hub.store.clone(), self.info.id, caller.user);
         self.start_work(caller, async move {
-            Work::Left {
+            Work::Removed {
+                user,
                 stored: store.remove_member(room, user).await,
             }
         })
     }
 
-    pub(super) fn left(&mut self, caller: &Caller) -> Answer {
-        let user = caller.user;
+    /// Removes `user`, stored first (off the actor; `Work::Removed`). Owners may remove
+    /// anyone but themselves, admins only members.
+    fn kick(&mut self, caller: &Caller, user: UserId) -> Result<Answer, Refused> {
+        let role = *self.members.get(&caller.user).ok_or(Refused::NotMember)?;
+        if self.info.kind == RoomKind::Direct || !role.can_invite() {
+            return Err(Refused::Forbidden(
+                "only owners and admins may remove members",
+            ));
+        }
+        match self.members.get(&user) {
+            None => return Err(Refused::NotFound("not a member of this room")),
+            Some(Role::Owner) => return Err(Refused::Forbidden("the owner cannot be removed")),
+            Some(Role::Admin) if role != Role::Owner => {
+                return Err(Refused::Forbidden("only the owner may remove an admin"));
+            }
+            Some(_) => {}
+        }
+        let (store, room) = (self.hub.store.clone(), self.info.id);
+        self.start_work(caller, async move {
+            Work::Removed {
+                user,
+                stored: store.remove_member(room, user).await,
+            }
+        })
+    }
+
+    /// `user` is no longer a member (stored): everyone subscribed hears of it, the user's
+    /// own connections included, and then those stop receiving the room. The caller (the
+    /// leaver, or whoever removed them) gets `left` or `done`.
+    pub(super) fn removed(&mut self, caller: &Caller, user: UserId) -> Answer {
         if self.members.remove(&user).is_some() {
             self.announce_member(ServerFrame::MemberLeft(p::MemberEvent {
                 room: self.info.id,
@@ -209,7 +239,10 @@ impl RoomActor {
         }
         self.unsubscribe(|_, u| u != user);
         self.stop_typing(user);
-        Answer::Now(ServerFrame::Left(self.room_ack(caller)))
+        match caller.user == user {
+            true => Answer::Now(ServerFrame::Left(self.room_ack(caller))),
+            false => Answer::Now(self.ack(caller)),
+        }
     }
 
     /// Adds `user`: admins and owners of private rooms, any member of a public one. Stored off

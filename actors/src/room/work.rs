@@ -28,8 +28,11 @@ pub(super) enum Work {
         resume: Option<Position>,
         stored: Result<(), StoreError>,
     },
-    /// A leaving user's membership is removed.
-    Left { stored: Result<(), StoreError> },
+    /// A user's membership is removed (they left, or were removed).
+    Removed {
+        user: UserId,
+        stored: Result<(), StoreError>,
+    },
     /// An invited user is stored as a member.
     Invited {
         user: UserId,
@@ -122,7 +125,9 @@ impl RoomActor {
                 }
                 Err(e) => Err(e.into()),
             },
-            Work::Left { stored } => stored.map(|()| self.left(&caller)).map_err(Refused::from),
+            Work::Removed { user, stored } => stored
+                .map(|()| self.removed(&caller, user))
+                .map_err(Refused::from),
             Work::Invited { user, stored } => stored.map(|()| self.invited(&caller, user)),
             Work::CmidChecked {
                 cmid,
