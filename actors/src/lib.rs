@@ -25,6 +25,8 @@
 //! - [`metrics`]: metric names and recorders.
 //! - [`refusal`]: refusals (auth failures, rate limits, slow consumers, ...) logged at a
 //!   bounded rate per class.
+//! - [`supervised`]: `Supervisor`, the node's long-lived tasks, each restarted or failing the
+//!   node (`/readyz` 503) by its policy when it dies.
 
 pub mod cluster;
 pub mod connection;
@@ -37,6 +39,7 @@ pub mod queries;
 pub mod recipient;
 pub mod refusal;
 pub mod room;
+pub mod supervised;
 pub mod transport;
 pub mod user;
 
