@@ -198,7 +198,7 @@ impl Node {
         let http_config = config.http.clone();
         // Restart: the accept loop keeps nothing but the HTTP connections it serves (those of
         // a run that panicked are dropped; upgraded WebSockets live in their own actors).
-        // Failing the node would not do: without an accept loop `/readyz` goes unanswered.
+        // Failing the node at once would not do: without an accept loop `/readyz` goes unanswered.
         let serve = tasks.spawn(Task::Listener, Policy::RESTART, move || {
             let mut stopped = stopped.clone();
             if *stopped.borrow_and_update() {
