@@ -29,6 +29,8 @@
 //! - [`metrics`]: metric names and recorders.
 //! - [`refusal`]: refusals (auth failures, rate limits, slow consumers, ...) logged at a
 //!   bounded rate per class.
+//! - [`supervised`]: `Supervisor`, the node's long-lived tasks, each restarted or failing the
+//!   node (`/readyz` 503) by its policy when it dies.
 
 pub mod cluster;
 pub mod connection;
@@ -43,6 +45,7 @@ pub mod recipient;
 pub mod refusal;
 pub mod room;
 pub mod router;
+pub mod supervised;
 pub mod transport;
 pub mod user;
 

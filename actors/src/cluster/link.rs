@@ -35,6 +35,7 @@ use crate::hub::Hub;
 use crate::metrics as names;
 use crate::outbound::{Event, Outbound};
 use crate::room::RoomCommand;
+use crate::supervised::{Policy, Supervisor, Task};
 
 /// How long a node waits for another's answer: a room's release, a user's status.
 pub(super) const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
@@ -72,6 +73,8 @@ pub struct ClusterLink {
     /// Forwarded client commands waiting for their reply, by token.
     pub(super) awaited: Arc<Awaited>,
     pub(super) next_token: AtomicU64,
+    /// The node's supervisor, which runs the forwarders too.
+    tasks: Supervisor,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -87,13 +90,14 @@ pub(super) fn error(rid: u64, code: ErrorCode, message: &str) -> ServerFrame {
 }
 
 impl ClusterLink {
-    /// Starts the inbox and ring tasks; they end when the hub is gone.
+    /// Starts the inbox and ring tasks under `tasks`; they end when the hub is gone.
     pub fn start(
         me: NodeId,
         bus: Arc<dyn Bus>,
         ring: watch::Receiver<Ring>,
         limits: ForwardLimits,
         hub: &Arc<Hub>,
+        tasks: &Supervisor,
     ) -> Arc<ClusterLink> {
         let link = Arc::new(ClusterLink {
             me,
@@ -106,10 +110,38 @@ impl ClusterLink {
             pending: Mutex::default(),
             awaited: Arc::new(Awaited::new(limits.reply_timeout, limits.max_awaited)),
             next_token: AtomicU64::new(1),
+            tasks: tasks.clone(),
         });
-        tokio::spawn(link.clone().inbox(Arc::downgrade(hub)));
-        tokio::spawn(link.clone().follow_ring(Arc::downgrade(hub)));
-        tokio::spawn(link.clone().expire_awaited(Arc::downgrade(hub)));
+        let hub = Arc::downgrade(hub);
+        // Restart: the inbox holds no state but its subscription and the senders' sequence
+        // numbers, and a new run subscribes again. What came meanwhile is lost, as when Redis
+        // drops the subscription, so a restarted run first recovers the same way: every remote
+        // room resumes, and awaited replies are answered `busy`.
+        let (l, h, mut started) = (link.clone(), hub.clone(), false);
+        tasks.spawn(Task::ClusterInbox, Policy::RESTART, move || {
+            let restart = std::mem::replace(&mut started, true);
+            let (link, hub) = (l.clone(), h.clone());
+            (hub.strong_count() > 0).then_some(async move {
+                if restart {
+                    link.reset_local(|_, _| true);
+                    link.fail_awaited(|_| true);
+                }
+                link.inbox(hub).await;
+            })
+        });
+        // Fail the node: a ring change applied halfway (rooms that moved not yet stopped) is
+        // not applied again by a new run, which starts from the current ring; a node left
+        // serving rooms it no longer owns must leave service. It also ends when the view dies
+        // (its ring channel closes), which fails the node as well.
+        let (l, h) = (link.clone(), hub.clone());
+        tasks.spawn(Task::RingFollower, Policy::FailNode, move || {
+            (h.strong_count() > 0).then(|| l.clone().follow_ring(h.clone()))
+        });
+        // Restart: a sweep keeps no state; the awaited table is the link's.
+        let l = link.clone();
+        tasks.spawn(Task::AwaitedExpiry, Policy::RESTART, move || {
+            (hub.strong_count() > 0).then(|| l.clone().expire_awaited(hub.clone()))
+        });
         link
     }
 
@@ -153,6 +185,7 @@ impl ClusterLink {
                     self.bus.clone(),
                     self.limits,
                     self.awaited.clone(),
+                    &self.tasks,
                 )
             })
             .clone()
