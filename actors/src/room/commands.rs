@@ -157,6 +157,8 @@ impl RoomActor {
         let conn = caller.conn;
         self.unsubscribe(|c, _| c != conn);
         match caller.reply {
+            // It closed while its join waited on the store: its unsubscribe came first.
+            Recipient::Local(out) if out.is_closed() => {}
             Recipient::Local(out) => self.subscribers.push(Subscriber {
                 conn,
                 user: caller.user,
