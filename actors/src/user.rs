@@ -92,7 +92,8 @@ impl Directory {
 
     /// `out`'s connection is a device of `user`.
     pub(crate) async fn attach(self: &Arc<Self>, user: UserId, out: Recipient) {
-        // A second try finds the entry that an actor stopping meanwhile left behind.
+        // An actor that is stopping refuses the ask, and has left the directory by then: the
+        // second try starts afresh.
         for _ in 0..2 {
             let actor = {
                 let mut users = self.lock();
