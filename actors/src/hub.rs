@@ -14,11 +14,15 @@ use switchboard_persistence::{Store, WriteBehind};
 use tokio::sync::watch;
 
 use crate::cluster::ClusterLink;
+use crate::cluster::wire::UserOp;
 use crate::error::Refused;
+use crate::outbound::{Event, Outbound};
+use crate::presence::Presence;
+use crate::recipient::Recipient;
 use crate::room::{Directory, RoomActor, RoomSupervisor, StopRoom, SupervisorArgs};
 use crate::router::RoomRef;
-use crate::user::{Status, UserActor, UserArgs};
-use switchboard_engine::domain::PresenceStatus;
+use switchboard_engine::domain::{PresenceStatus, RoomInfo};
+use switchboard_engine::protocol::{RoomAdded, ServerFrame};
 
 /// How long sends skip the cmid check after the store failed it.
 const STORE_SUSPECT_MS: u64 = 1000;
@@ -108,8 +112,8 @@ pub struct Hub {
     supervisor: OnceLock<ActorRef<RoomSupervisor>>,
     /// Rooms asking their supervisor to stop them (idle, deposed).
     stop_requests: tokio::sync::mpsc::UnboundedSender<StopRoom>,
-    /// Live user actors. The lock is held only for map operations, never across an `.await`.
-    pub(crate) users: Mutex<HashMap<UserId, ActorRef<UserActor>>>,
+    /// Presence of the users at home here, and routing to the homes of the others.
+    presence: Presence,
     next_conn: AtomicU64,
     live_conns: AtomicUsize,
     /// Connections by id, kept only with `fault_injection` (for tests that panic one).
@@ -142,6 +146,7 @@ impl Hub {
     ) -> Arc<Hub> {
         let (stop_requests, stop_rx) = tokio::sync::mpsc::unbounded_channel();
         let hub = Arc::new(Hub {
+            presence: Presence::new(store.clone(), config.presence_recheck),
             store,
             journal,
             tokens,
@@ -151,7 +156,6 @@ impl Hub {
             rooms: Directory::default(),
             supervisor: OnceLock::new(),
             stop_requests,
-            users: Mutex::default(),
             next_conn: AtomicU64::new(1),
             live_conns: AtomicUsize::new(0),
             fault_targets: Mutex::default(),
@@ -174,6 +178,7 @@ impl Hub {
 
     /// Joins this node to a cluster: from now on rooms are routed by the ring.
     pub fn set_cluster(&self, link: Arc<ClusterLink>) {
+        self.presence.set_cluster(link.clone());
         let _ = self.cluster.set(link);
     }
 
@@ -286,64 +291,6 @@ impl Hub {
         self.rooms.contains(room)
     }
 
-    /// The user actor for `user`, spawned if none is live.
-    pub fn user(self: &Arc<Self>, user: UserId) -> ActorRef<UserActor> {
-        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(u) = users.get(&user).filter(|u| u.is_alive()) {
-            return u.clone();
-        }
-        let actor = UserActor::spawn(UserArgs {
-            user,
-            hub: Arc::downgrade(self),
-        });
-        users.insert(user, actor.clone());
-        actor
-    }
-
-    /// Tells `user`'s connections, if any, that someone added them to `room`.
-    pub async fn announce_room_added(
-        &self,
-        user: UserId,
-        room: switchboard_engine::domain::RoomInfo,
-        by: UserId,
-    ) {
-        let event = crate::outbound::Event::new(
-            None,
-            &switchboard_engine::protocol::ServerFrame::RoomAdded(
-                switchboard_engine::protocol::RoomAdded { room, by },
-            ),
-        );
-        self.notify_devices(user, event).await;
-    }
-
-    /// Asks `user`'s actor, spawning one if needed. A user actor that is stopping refuses the
-    /// ask; the second try gets a fresh one. `None` if both failed.
-    pub async fn ask_user<M>(
-        self: &Arc<Self>,
-        user: UserId,
-        msg: M,
-    ) -> Option<(ActorRef<UserActor>, PresenceStatus)>
-    where
-        M: Clone + Send + 'static,
-        UserActor: kameo::message::Message<M, Reply = Status>,
-    {
-        for _ in 0..2 {
-            let actor = self.user(user);
-            if let Ok(Status(status)) = actor.ask(msg.clone()).await {
-                return Some((actor, status));
-            }
-        }
-        None
-    }
-
-    /// Forgets `user`'s actor if it is still `actor` (called by the actor as it stops).
-    pub(crate) fn forget_user(&self, user: UserId, actor: ActorId) {
-        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        if users.get(&user).is_some_and(|u| u.id() == actor) {
-            users.remove(&user);
-        }
-    }
-
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
     }
@@ -410,5 +357,63 @@ impl Hub {
             .tell(crate::room::InjectPanic)
             .await
             .map_err(|_| ErrorCode::Internal)
+    }
+
+    // Presence, delegated to its component (`presence.rs`).
+
+    /// `out`'s connection is a device of `user`.
+    pub(crate) async fn presence_attach(self: &Arc<Self>, out: &Outbound, user: UserId) {
+        self.presence.attach(out, user).await
+    }
+
+    /// `conn` closed: it is no longer a device of, or watching, any of `users`.
+    pub(crate) async fn presence_detach(&self, conn: ConnId, users: &[UserId]) {
+        self.presence.detach(conn, users).await
+    }
+
+    /// `out`'s connection, of user `by`, wants `user`'s presence changes; returns the current
+    /// status.
+    pub(crate) async fn presence_watch(
+        self: &Arc<Self>,
+        out: &Outbound,
+        by: UserId,
+        user: UserId,
+    ) -> PresenceStatus {
+        self.presence.watch(out, by, user).await
+    }
+
+    pub(crate) async fn presence_query(&self, conn: ConnId, user: UserId) -> PresenceStatus {
+        self.presence.query(conn, user).await
+    }
+
+    /// The user chose away (or online again) for all devices.
+    pub(crate) async fn presence_away(&self, conn: ConnId, user: UserId, away: bool) {
+        self.presence.away(conn, user, away).await
+    }
+
+    /// Delivers `event` to every device of `user`, wherever they are connected.
+    pub(crate) async fn notify_devices(&self, user: UserId, event: Arc<Event>) {
+        self.presence.notify_devices(user, event).await
+    }
+
+    /// Tells `user`'s connections, if any, that someone added them to `room`.
+    pub async fn announce_room_added(&self, user: UserId, room: RoomInfo, by: UserId) {
+        let event = Event::new(None, &ServerFrame::RoomAdded(RoomAdded { room, by }));
+        self.notify_devices(user, event).await;
+    }
+
+    /// A presence operation from another node, for a user at home here.
+    pub(crate) async fn presence_at_home(
+        self: &Arc<Self>,
+        user: UserId,
+        from: Recipient,
+        op: UserOp,
+    ) -> PresenceStatus {
+        self.presence.at_home(user, from, op).await
+    }
+
+    /// After the ring changed: users whose home is another node now are forgotten here.
+    pub(crate) fn stop_users_homed_elsewhere(&self) {
+        self.presence.stop_users_homed_elsewhere()
     }
 }

@@ -1,14 +1,14 @@
 //! The actor tree of one Switchboard node (kameo on tokio).
 //!
 //! ```text
-//! Hub (shared: store, write-behind, token verifier, directories)
-//! ├── RoomSupervisor ── RoomActor × active rooms   (restarted on panic, rebuilt from the store)
-//! ├── UserActor × online or watched users           (presence over all of a user's devices)
+//! Hub (shared: store, write-behind, token verifier, room directory, presence)
+//! ├── RoomSupervisor ── RoomActor × active rooms    (restarted on panic, rebuilt from the store)
+//! ├── UserActor × users with 2+ devices or watched  (presence over all their devices)
 //! └── ConnectionActor × sockets                     (one per WebSocket; a panic ends only it)
 //! ```
 //!
 //! # Layout
-//! - [`hub`]: `Hub`, what every actor shares, and the room and user directories.
+//! - [`hub`]: `Hub`, what every actor shares, and the room directory.
 //! - [`identity`]: `Hub::authenticate`, a token checked for its signature and its user.
 //! - [`outbound`]: `Outbound`, a connection's bounded send queue, and `Event`, a frame encoded
 //!   once and shared by every recipient.
@@ -17,7 +17,7 @@
 //!   `ClusterLink` (routing rooms to their owner node, forwarding fan-out once per node,
 //!   handoff between owners).
 //! - [`recipient`]: `Recipient`, a connection here or on another node, as rooms see it.
-//! - [`presence`]: presence across nodes, at each user's home node.
+//! - [`presence`]: `Presence`, presence across nodes, at each user's home node.
 //! - [`connection`]: `ConnectionActor`, one socket: reads commands, writes frames, enforces limits.
 //! - [`queries`]: history pages and search, shared by WebSocket commands and HTTP routes.
 //! - [`room`]: `RoomActor` (positions, fan-out, recent buffer, resume), its commands
@@ -25,7 +25,8 @@
 //! - [`router`]: the one way a room command reaches its room, here or on another node.
 //! - [`error`]: `Refused`, why the actors did not do what a command asked; the wire code is
 //!   chosen there.
-//! - [`user`]: `UserActor`, presence across devices.
+//! - [`user`]: the user directory (a single unwatched device costs no actor) and `UserActor`,
+//!   presence across devices.
 //! - [`metrics`]: metric names and recorders.
 //! - [`refusal`]: refusals (auth failures, rate limits, slow consumers, ...) logged at a
 //!   bounded rate per class.

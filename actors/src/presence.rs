@@ -1,72 +1,77 @@
-//! Presence across nodes. A user's `UserActor` lives on the user's home node (by the ring);
-//! devices and watchers on other nodes reach it through the cluster, and it reaches them
-//! back the same way. On a single node every user is at home.
+//! `Presence`: who is online, at each user's home node (by the ring). Devices and watchers on
+//! other nodes reach a user's home through the cluster, and it reaches them back the same way.
+//! On a single node every user is at home. The users at home here are in its `Directory`
+//! (`user.rs`): light entries for a single unwatched device, actors for the rest.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use switchboard_engine::domain::PresenceStatus;
-use switchboard_engine::{ConnId, UserId};
-
 use switchboard_engine::ring::NodeId;
+use switchboard_engine::{ConnId, UserId};
+use switchboard_persistence::Store;
 
 use crate::cluster::ClusterLink;
 use crate::cluster::wire::UserOp;
-use crate::hub::Hub;
 use crate::outbound::{Event, Outbound};
 use crate::recipient::Recipient;
-use crate::user::{Attach, Detach, NotifyDevices, Query, SetAway, Watch};
+use crate::user::Directory;
 
-impl Hub {
-    /// The user's live actor here, if any (never spawns one).
-    fn live_user(&self, user: UserId) -> Option<kameo::actor::ActorRef<crate::user::UserActor>> {
-        self.users
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&user)
-            .filter(|u| u.is_alive())
-            .cloned()
+pub(crate) struct Presence {
+    users: Arc<Directory>,
+    /// Routing to users' home nodes, when this node is part of a cluster.
+    link: OnceLock<Arc<ClusterLink>>,
+}
+
+impl Presence {
+    /// `recheck`: how long a watcher's right to see a user is trusted before it is checked
+    /// again in `store`.
+    pub(crate) fn new(store: Arc<dyn Store>, recheck: std::time::Duration) -> Presence {
+        Presence {
+            users: Directory::new(store, recheck),
+            link: OnceLock::new(),
+        }
+    }
+
+    /// From now on users are at home where the cluster's ring says.
+    pub(crate) fn set_cluster(&self, link: Arc<ClusterLink>) {
+        let _ = self.link.set(link);
+    }
+
+    /// `user`'s home node when it is another node, with the link that reaches it.
+    fn remote_home(&self, user: UserId) -> Option<(&Arc<ClusterLink>, NodeId)> {
+        let link = self.link.get()?;
+        link.home(user).map(|home| (link, home))
     }
 
     /// `out`'s connection is a device of `user`.
-    pub(crate) async fn presence_attach(self: &Arc<Self>, out: &Outbound, user: UserId) {
-        if let Some(link) = self.cluster() {
+    pub(crate) async fn attach(&self, out: &Outbound, user: UserId) {
+        if let Some(link) = self.link.get() {
             link.register(out, Some(user));
         }
         match self.remote_home(user) {
             Some((link, home)) => {
                 link.user_op(&home, out.conn(), user, UserOp::Attach);
             }
-            None => self.attach_here(user, out.clone().into()).await,
+            None => self.users.attach(user, out.clone().into()).await,
         }
     }
 
-    /// `user`'s home node when it is another node, with the link that reaches it.
-    fn remote_home(&self, user: UserId) -> Option<(&Arc<ClusterLink>, NodeId)> {
-        let link = self.cluster()?;
-        link.home(user).map(|home| (link, home))
-    }
-
     /// `conn` closed: it is no longer a device of, or watching, any of `users`.
-    pub(crate) async fn presence_detach(&self, conn: ConnId, users: &[UserId]) {
+    pub(crate) async fn detach(&self, conn: ConnId, users: &[UserId]) {
         for &user in users {
             match self.remote_home(user) {
                 Some((link, home)) => {
                     link.user_op(&home, conn, user, UserOp::Detach);
                 }
-                None => self.detach_here(user, conn).await,
+                None => self.users.detach(user, conn).await,
             }
         }
     }
 
     /// `out`'s connection, of user `by`, wants `user`'s presence changes; returns the current
     /// status.
-    pub(crate) async fn presence_watch(
-        self: &Arc<Self>,
-        out: &Outbound,
-        by: UserId,
-        user: UserId,
-    ) -> PresenceStatus {
-        if let Some(link) = self.cluster() {
+    pub(crate) async fn watch(&self, out: &Outbound, by: UserId, user: UserId) -> PresenceStatus {
+        if let Some(link) = self.link.get() {
             link.note_watching(out, user);
         }
         match self.remote_home(user) {
@@ -74,27 +79,27 @@ impl Hub {
                 .user_ask(&home, out.conn(), user, UserOp::Watch { by })
                 .await
                 .unwrap_or(PresenceStatus::Offline),
-            None => self.watch_here(user, out.clone().into(), by).await,
+            None => self.users.watch(user, out.clone().into(), by).await,
         }
     }
 
-    pub(crate) async fn presence_query(&self, conn: ConnId, user: UserId) -> PresenceStatus {
+    pub(crate) async fn query(&self, conn: ConnId, user: UserId) -> PresenceStatus {
         match self.remote_home(user) {
             Some((link, home)) => link
                 .user_ask(&home, conn, user, UserOp::Query)
                 .await
                 .unwrap_or(PresenceStatus::Offline),
-            None => self.query_here(user).await,
+            None => self.users.query(user).await,
         }
     }
 
     /// The user chose away (or online again) for all devices.
-    pub(crate) async fn presence_away(&self, conn: ConnId, user: UserId, away: bool) {
+    pub(crate) async fn away(&self, conn: ConnId, user: UserId, away: bool) {
         match self.remote_home(user) {
             Some((link, home)) => {
                 link.user_op(&home, conn, user, UserOp::SetAway { away });
             }
-            None => self.away_here(user, away).await,
+            None => self.users.set_away(user, away).await,
         }
     }
 
@@ -107,94 +112,176 @@ impl Hub {
                 };
                 link.user_op(&home, ConnId(0), user, op);
             }
-            None => self.notify_here(user, event).await,
+            None => self.users.notify(user, event).await,
         }
     }
 
     /// A presence operation from another node, for a user at home here. Applied here, never
     /// passed on: nodes whose rings disagree for a moment must not bounce it between them.
-    pub(crate) async fn presence_at_home(
-        self: &Arc<Self>,
+    pub(crate) async fn at_home(
+        &self,
         user: UserId,
         from: Recipient,
         op: UserOp,
     ) -> PresenceStatus {
-        let offline = PresenceStatus::Offline;
+        let users = &self.users;
         match op {
-            UserOp::Attach => self.attach_here(user, from).await,
-            UserOp::Watch { by } => return self.watch_here(user, from, by).await,
-            UserOp::Detach => self.detach_here(user, from.conn()).await,
-            UserOp::SetAway { away } => self.away_here(user, away).await,
-            UserOp::Query => return self.query_here(user).await,
-            UserOp::Notify { frame } => {
-                self.notify_here(user, Event::from_msgpack(None, frame))
-                    .await
-            }
+            UserOp::Attach => users.attach(user, from).await,
+            UserOp::Watch { by } => return users.watch(user, from, by).await,
+            UserOp::Detach => users.detach(user, from.conn()).await,
+            UserOp::SetAway { away } => users.set_away(user, away).await,
+            UserOp::Query => return users.query(user).await,
+            UserOp::Notify { frame } => users.notify(user, Event::from_msgpack(None, frame)).await,
         }
-        offline
+        PresenceStatus::Offline
     }
 
-    async fn attach_here(self: &Arc<Self>, user: UserId, out: Recipient) {
-        if self.ask_user(user, Attach { out }).await.is_none() {
-            tracing::warn!(%user, "could not attach to user actor");
-        }
-    }
-
-    async fn watch_here(
-        self: &Arc<Self>,
-        user: UserId,
-        out: Recipient,
-        by: UserId,
-    ) -> PresenceStatus {
-        self.ask_user(user, Watch { out, by })
-            .await
-            .map_or(PresenceStatus::Offline, |(_, s)| s)
-    }
-
-    async fn detach_here(&self, user: UserId, conn: ConnId) {
-        if let Some(actor) = self.live_user(user) {
-            // Waits for mailbox room: a lost Detach would leave the user online.
-            let _ = actor.tell(Detach { conn }).await;
-        }
-    }
-
-    async fn away_here(&self, user: UserId, away: bool) {
-        if let Some(actor) = self.live_user(user) {
-            let _ = actor.tell(SetAway { away }).await;
-        }
-    }
-
-    async fn query_here(&self, user: UserId) -> PresenceStatus {
-        match self.live_user(user) {
-            Some(actor) => actor
-                .ask(Query)
-                .await
-                .map_or(PresenceStatus::Offline, |s| s.0),
-            None => PresenceStatus::Offline,
-        }
-    }
-
-    async fn notify_here(&self, user: UserId, event: Arc<Event>) {
-        if let Some(actor) = self.live_user(user) {
-            let _ = actor.tell(NotifyDevices(event)).await;
-        }
-    }
-
-    /// After the ring changed: user actors whose user's home is another node now stop (their
+    /// After the ring changed: users whose home is another node now are forgotten here (their
     /// devices and watchers attach there again).
     pub(crate) fn stop_users_homed_elsewhere(&self) {
-        let Some(link) = self.cluster() else { return };
-        let gone: Vec<_> = {
-            let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-            let moved: Vec<UserId> = users
-                .keys()
-                .copied()
-                .filter(|u| link.home(*u).is_some())
-                .collect();
-            moved.iter().filter_map(|u| users.remove(u)).collect()
-        };
-        for actor in gone {
-            actor.kill();
+        let Some(link) = self.link.get() else { return };
+        self.users.retain(|user| link.home(user).is_none());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use switchboard_engine::codec::Codec;
+    use switchboard_engine::protocol::{Done, ServerFrame};
+    use switchboard_persistence::store::sqlite::SqliteStore;
+
+    use super::*;
+    use crate::outbound::{self, OutboundReceiver, Outgoing};
+
+    const ANN: UserId = UserId(1);
+    const BOB: UserId = UserId(2);
+
+    fn presence() -> (Presence, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db"), false).unwrap();
+        // Long enough that no watcher is rechecked against the (empty) store.
+        let recheck = Duration::from_secs(3600);
+        (Presence::new(Arc::new(store), recheck), dir)
+    }
+
+    fn connection(conn: u64) -> (Outbound, OutboundReceiver) {
+        outbound::channel(ConnId(conn), Codec::MsgPack, 100, 1 << 20)
+    }
+
+    /// The statuses of `user` announced to this connection so far.
+    fn announced(rx: &mut OutboundReceiver, user: UserId) -> Vec<PresenceStatus> {
+        std::iter::from_fn(|| rx.try_recv())
+            .filter_map(|item| match item {
+                Outgoing::Event(e) => Codec::MsgPack.decode::<ServerFrame>(&e.msgpack()).ok(),
+                Outgoing::Frame(_) => None,
+            })
+            .filter_map(|frame| match frame {
+                ServerFrame::PresenceChanged(p) if p.user == user => Some(p.status),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_single_unwatched_device_costs_no_actor() {
+        let (presence, _dir) = presence();
+        let (phone, mut phone_rx) = connection(1);
+        presence.attach(&phone, ANN).await;
+        assert_eq!(presence.users.has_actor(ANN), Some(false));
+        assert_eq!(presence.query(ConnId(9), ANN).await, PresenceStatus::Online);
+        presence.away(phone.conn(), ANN, true).await;
+        assert_eq!(presence.query(ConnId(9), ANN).await, PresenceStatus::Away);
+        let ping = Event::new(None, &ServerFrame::Pong(Done { rid: 7 }));
+        presence.notify_devices(ANN, ping).await;
+        assert!(matches!(phone_rx.try_recv(), Some(Outgoing::Event(_))));
+        assert_eq!(presence.users.has_actor(ANN), Some(false));
+
+        // A second device makes an actor, which keeps the away flag.
+        let (laptop, _laptop_rx) = connection(2);
+        presence.attach(&laptop, ANN).await;
+        assert_eq!(presence.users.has_actor(ANN), Some(true));
+        assert_eq!(presence.query(ConnId(9), ANN).await, PresenceStatus::Away);
+
+        presence.detach(phone.conn(), &[ANN]).await;
+        presence.detach(laptop.conn(), &[ANN]).await;
+        assert_eq!(
+            presence.query(ConnId(9), ANN).await,
+            PresenceStatus::Offline
+        );
+        assert_eq!(
+            presence.users.has_actor(ANN),
+            None,
+            "the actor forgot itself"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_light_device_that_disconnects_leaves_nothing_behind() {
+        let (presence, _dir) = presence();
+        let (phone, _rx) = connection(1);
+        presence.attach(&phone, ANN).await;
+        presence.detach(ConnId(5), &[ANN]).await;
+        assert_eq!(presence.users.has_actor(ANN), Some(false), "not its device");
+        presence.detach(phone.conn(), &[ANN]).await;
+        assert_eq!(presence.users.has_actor(ANN), None);
+        assert_eq!(
+            presence.query(ConnId(9), ANN).await,
+            PresenceStatus::Offline
+        );
+    }
+
+    /// Bob watches Ann as her only device connects, in either order or at once: he learns she
+    /// is online (from the watch's answer or an announcement), then that she is offline.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn watch_and_connect_at_once_lose_nothing() {
+        let (presence, _dir) = presence();
+        let presence = Arc::new(presence);
+        for round in 0..200u64 {
+            let ann = UserId(100 + round);
+            let (phone, _phone_rx) = connection(2 * round + 1);
+            let (watcher, mut watcher_rx) = connection(2 * round + 2);
+            let connect = tokio::spawn({
+                let (presence, phone) = (presence.clone(), phone.clone());
+                async move { presence.attach(&phone, ann).await }
+            });
+            let watch = tokio::spawn({
+                let presence = presence.clone();
+                async move { presence.watch(&watcher, BOB, ann).await }
+            });
+            let answer = watch.await.unwrap();
+            connect.await.unwrap();
+            // A query is answered after every message queued before it: the announcements
+            // are out by then.
+            assert_eq!(presence.query(ConnId(0), ann).await, PresenceStatus::Online);
+            let mut seen = vec![answer];
+            seen.extend(announced(&mut watcher_rx, ann));
+            assert_eq!(
+                seen.last(),
+                Some(&PresenceStatus::Online),
+                "round {round}: {seen:?}"
+            );
+            assert_eq!(
+                presence.users.has_actor(ann),
+                Some(true),
+                "watched: an actor"
+            );
+
+            presence.detach(phone.conn(), &[ann]).await;
+            assert_eq!(
+                presence.query(ConnId(0), ann).await,
+                PresenceStatus::Offline
+            );
+            let after = announced(&mut watcher_rx, ann);
+            assert_eq!(after, [PresenceStatus::Offline], "round {round}");
+
+            presence.detach(ConnId(2 * round + 2), &[ann]).await;
+            assert_eq!(
+                presence.query(ConnId(0), ann).await,
+                PresenceStatus::Offline
+            );
+            assert_eq!(presence.users.has_actor(ann), None, "round {round}");
         }
     }
 }

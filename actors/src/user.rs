@@ -1,18 +1,23 @@
-//! `UserActor`: one per online (or watched) user. It merges presence over all of the user's
-//! devices and tells watchers when it changes. A watcher may see a user only while the two
-//! share a room: checked at subscribe time, and again before announcing a change to a watcher
-//! whose check is older than `presence_recheck`. It stops once nobody is connected or watching.
+//! Users at home on this node: the `Directory`, and `UserActor` for users that have work.
+//!
+//! A user with one device and nobody watching costs no actor: the directory keeps that
+//! device's `Recipient` and the away flag, and answers for it. A `UserActor` is spawned when a
+//! second device or a watcher comes; it merges presence over all the user's devices and tells
+//! watchers when it changes. A watcher may see a user only while the two share a room: checked
+//! at subscribe time, and again before announcing a change to a watcher whose check is older
+//! than `presence_recheck`. The actor stops once nobody is connected or watching.
 
-use std::sync::Weak;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use kameo::error::Infallible;
 use kameo::prelude::*;
 use switchboard_engine::domain::PresenceStatus;
 use switchboard_engine::protocol::{PresenceInfo, ServerFrame};
 use switchboard_engine::{ConnId, UserId};
+use switchboard_persistence::Store;
 
-use crate::hub::Hub;
 use crate::outbound::Event;
 use crate::queries;
 use crate::recipient::Recipient;
@@ -21,14 +26,247 @@ use crate::recipient::Recipient;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, kameo::Reply)]
 pub struct Status(pub PresenceStatus);
 
+fn status_of(connected: bool, away: bool) -> PresenceStatus {
+    match (connected, away) {
+        (false, _) => PresenceStatus::Offline,
+        (true, true) => PresenceStatus::Away,
+        (true, false) => PresenceStatus::Online,
+    }
+}
+
+/// The users at home on this node, each either light (one device, nobody watching) or an actor.
+pub(crate) struct Directory {
+    /// Held only for map operations and to spawn an actor, never across an `.await`: a light
+    /// entry becomes an actor under it, with the light state in the actor's arguments, so no
+    /// other operation on that user can slip between.
+    users: Mutex<HashMap<UserId, Entry>>,
+    store: Arc<dyn Store>,
+    recheck: Duration,
+}
+
+enum Entry {
+    /// One device, nobody watching: no actor.
+    Light {
+        device: Recipient,
+        away: bool,
+    },
+    Actor(ActorRef<UserActor>),
+}
+
+/// `user`'s entry, less an actor that died without forgetting itself (a panic).
+fn live(users: &mut HashMap<UserId, Entry>, user: UserId) -> Option<&mut Entry> {
+    if matches!(users.get(&user), Some(Entry::Actor(a)) if !a.is_alive()) {
+        users.remove(&user);
+    }
+    users.get_mut(&user)
+}
+
+impl Directory {
+    pub(crate) fn new(store: Arc<dyn Store>, recheck: Duration) -> Arc<Directory> {
+        Arc::new(Directory {
+            users: Mutex::default(),
+            store,
+            recheck,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<UserId, Entry>> {
+        self.users.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An actor for `user` with this state. Called under the lock: spawning does not wait.
+    fn spawn(
+        self: &Arc<Self>,
+        user: UserId,
+        devices: Vec<Recipient>,
+        away: bool,
+        watchers: Vec<Watcher>,
+    ) -> Entry {
+        Entry::Actor(UserActor::spawn(UserArgs {
+            user,
+            directory: Arc::downgrade(self),
+            devices,
+            away,
+            watchers,
+        }))
+    }
+
+    /// `out`'s connection is a device of `user`.
+    pub(crate) async fn attach(self: &Arc<Self>, user: UserId, out: Recipient) {
+        // An actor that is stopping refuses the ask, and has left the directory by then: the
+        // second try starts afresh.
+        for _ in 0..2 {
+            let actor = {
+                let mut users = self.lock();
+                match live(&mut users, user) {
+                    Some(Entry::Actor(actor)) => actor.clone(),
+                    Some(Entry::Light { device, .. }) if device.conn() == out.conn() => {
+                        *device = out;
+                        return;
+                    }
+                    Some(Entry::Light { device, away }) => {
+                        // A second device: the status stays what it was, and nobody watches.
+                        let devices = vec![device.clone(), out];
+                        let entry = self.spawn(user, devices, *away, Vec::new());
+                        users.insert(user, entry);
+                        return;
+                    }
+                    None => {
+                        let away = false;
+                        users.insert(user, Entry::Light { device: out, away });
+                        return;
+                    }
+                }
+            };
+            if actor.ask(Attach { out: out.clone() }).await.is_ok() {
+                return;
+            }
+        }
+        tracing::warn!(%user, "could not attach to user actor");
+    }
+
+    /// `out`'s connection, of user `by`, wants `user`'s presence changes; returns the status.
+    pub(crate) async fn watch(
+        self: &Arc<Self>,
+        user: UserId,
+        out: Recipient,
+        by: UserId,
+    ) -> PresenceStatus {
+        for _ in 0..2 {
+            let actor = {
+                let mut users = self.lock();
+                match live(&mut users, user) {
+                    Some(Entry::Actor(actor)) => actor.clone(),
+                    light => {
+                        // A watcher needs an actor to announce changes to it.
+                        let (devices, away) = match light {
+                            Some(Entry::Light { device, away }) => (vec![device.clone()], *away),
+                            _ => (Vec::new(), false),
+                        };
+                        let status = status_of(!devices.is_empty(), away);
+                        let watchers = vec![Watcher::new(out, by)];
+                        let entry = self.spawn(user, devices, away, watchers);
+                        users.insert(user, entry);
+                        return status;
+                    }
+                }
+            };
+            if let Ok(Status(status)) = actor
+                .ask(Watch {
+                    out: out.clone(),
+                    by,
+                })
+                .await
+            {
+                return status;
+            }
+        }
+        PresenceStatus::Offline
+    }
+
+    /// `conn` closed: it is no longer a device of, nor watching, `user`.
+    pub(crate) async fn detach(&self, user: UserId, conn: ConnId) {
+        let actor = {
+            let mut users = self.lock();
+            match live(&mut users, user) {
+                Some(Entry::Actor(actor)) => actor.clone(),
+                Some(Entry::Light { device, .. }) if device.conn() == conn => {
+                    users.remove(&user);
+                    return;
+                }
+                _ => return,
+            }
+        };
+        // Waits for mailbox room: a lost Detach would leave the user online.
+        let _ = actor.tell(Detach { conn }).await;
+    }
+
+    /// The user chose away (or online again) for all devices.
+    pub(crate) async fn set_away(&self, user: UserId, away: bool) {
+        let actor = match live(&mut self.lock(), user) {
+            Some(Entry::Actor(actor)) => actor.clone(),
+            Some(Entry::Light { away: a, .. }) => {
+                *a = away;
+                return;
+            }
+            None => return,
+        };
+        let _ = actor.tell(SetAway { away }).await;
+    }
+
+    pub(crate) async fn query(&self, user: UserId) -> PresenceStatus {
+        let actor = match live(&mut self.lock(), user) {
+            Some(Entry::Actor(actor)) => actor.clone(),
+            Some(Entry::Light { away, .. }) => return status_of(true, *away),
+            None => return PresenceStatus::Offline,
+        };
+        actor
+            .ask(Query)
+            .await
+            .map_or(PresenceStatus::Offline, |s| s.0)
+    }
+
+    /// Delivers `event` to every device of `user` connected here or elsewhere.
+    pub(crate) async fn notify(&self, user: UserId, event: Arc<Event>) {
+        let target = match live(&mut self.lock(), user) {
+            Some(Entry::Actor(actor)) => Ok(actor.clone()),
+            Some(Entry::Light { device, .. }) => Err(device.clone()),
+            None => return,
+        };
+        match target {
+            Ok(actor) => {
+                let _ = actor.tell(NotifyDevices(event)).await;
+            }
+            // A gone device is forgotten when its connection detaches.
+            Err(device) => {
+                device.event(&event);
+            }
+        }
+    }
+
+    /// Forgets `user`'s actor if it is still `actor` (called by the actor as it stops).
+    fn forget(&self, user: UserId, actor: ActorId) {
+        let mut users = self.lock();
+        if matches!(users.get(&user), Some(Entry::Actor(a)) if a.id() == actor) {
+            users.remove(&user);
+        }
+    }
+
+    /// Forgets every user for whom `keep` is false, stopping their actors.
+    pub(crate) fn retain(&self, keep: impl Fn(UserId) -> bool) {
+        let mut gone = Vec::new();
+        self.lock().retain(|user, entry| {
+            if keep(*user) {
+                return true;
+            }
+            if let Entry::Actor(actor) = entry {
+                gone.push(actor.clone());
+            }
+            false
+        });
+        for actor in gone {
+            actor.kill();
+        }
+    }
+
+    /// Whether `user` has an entry here, and whether it is an actor.
+    #[cfg(test)]
+    pub(crate) fn has_actor(&self, user: UserId) -> Option<bool> {
+        live(&mut self.lock(), user).map(|e| matches!(e, Entry::Actor(_)))
+    }
+}
+
 pub struct UserArgs {
-    pub user: UserId,
-    pub hub: Weak<Hub>,
+    user: UserId,
+    directory: Weak<Directory>,
+    devices: Vec<Recipient>,
+    away: bool,
+    watchers: Vec<Watcher>,
 }
 
 pub struct UserActor {
     user: UserId,
-    hub: Weak<Hub>,
+    directory: Weak<Directory>,
     devices: Vec<Recipient>,
     away: bool,
     watchers: Vec<Watcher>,
@@ -41,6 +279,17 @@ struct Watcher {
     checked: Instant,
 }
 
+impl Watcher {
+    /// A watcher whose right to watch was just checked.
+    fn new(out: Recipient, user: UserId) -> Watcher {
+        Watcher {
+            out,
+            user,
+            checked: Instant::now(),
+        }
+    }
+}
+
 impl Actor for UserActor {
     type Args = UserArgs;
     type Error = Infallible;
@@ -48,21 +297,17 @@ impl Actor for UserActor {
     async fn on_start(args: UserArgs, _: ActorRef<Self>) -> Result<Self, Infallible> {
         Ok(UserActor {
             user: args.user,
-            hub: args.hub,
-            devices: Vec::new(),
-            away: false,
-            watchers: Vec::new(),
+            directory: args.directory,
+            devices: args.devices,
+            away: args.away,
+            watchers: args.watchers,
         })
     }
 }
 
 impl UserActor {
     fn status(&self) -> PresenceStatus {
-        match (self.devices.is_empty(), self.away) {
-            (true, _) => PresenceStatus::Offline,
-            (false, true) => PresenceStatus::Away,
-            (false, false) => PresenceStatus::Online,
-        }
+        status_of(!self.devices.is_empty(), self.away)
     }
 
     async fn announce_if_changed(&mut self, before: PresenceStatus) {
@@ -84,15 +329,14 @@ impl UserActor {
     /// Drops watchers that no longer share a room with this user (checked at most once per
     /// `presence_recheck` each). A store that does not answer keeps them: it is not a "no".
     async fn recheck_watchers(&mut self) {
-        let Some(hub) = self.hub.upgrade() else {
+        let Some(directory) = self.directory.upgrade() else {
             return;
         };
         let now = Instant::now();
-        let due = hub.config.presence_recheck;
         let mut kept = Vec::with_capacity(self.watchers.len());
         for mut w in std::mem::take(&mut self.watchers) {
-            if now.duration_since(w.checked) >= due {
-                match hub.store.shares_room(self.user, w.user).await {
+            if now.duration_since(w.checked) >= directory.recheck {
+                match directory.store.shares_room(self.user, w.user).await {
                     Ok(false) => continue,
                     Ok(true) => {}
                     Err(e) => queries::store_failed(format_args!("presence recheck: {e}")),
@@ -107,8 +351,8 @@ impl UserActor {
     /// Stops once nobody needs this actor; forgets it first so nobody resolves it after.
     fn stop_if_unused(&mut self, ctx: &mut Context<Self, impl Reply>) {
         if self.devices.is_empty() && self.watchers.is_empty() {
-            if let Some(hub) = self.hub.upgrade() {
-                hub.forget_user(self.user, ctx.actor_ref().id());
+            if let Some(directory) = self.directory.upgrade() {
+                directory.forget(self.user, ctx.actor_ref().id());
             }
             ctx.stop();
         }
@@ -167,11 +411,7 @@ impl Message<Watch> for UserActor {
     async fn handle(&mut self, w: Watch, _: &mut Context<Self, Self::Reply>) -> Status {
         let conn = w.out.conn();
         self.watchers.retain(|o| o.out.conn() != conn);
-        self.watchers.push(Watcher {
-            out: w.out,
-            user: w.by,
-            checked: Instant::now(),
-        });
+        self.watchers.push(Watcher::new(w.out, w.by));
         Status(self.status())
     }
 }
@@ -204,7 +444,7 @@ impl Message<Query> for UserActor {
 }
 
 /// Deliver an event to every connection of this user.
-pub struct NotifyDevices(pub std::sync::Arc<Event>);
+pub struct NotifyDevices(pub Arc<Event>);
 
 impl Message<NotifyDevices> for UserActor {
     type Reply = ();
