@@ -218,6 +218,18 @@ impl Outbound {
     }
 }
 
+/// Waits for a connection's queue to overflow (see [`OutboundReceiver::slow_signal`]).
+pub struct SlowSignal(Arc<Shared>);
+
+impl SlowSignal {
+    pub async fn wait(&self) {
+        if self.0.slow.load(Ordering::Relaxed) {
+            return;
+        }
+        self.0.slow_signal.notified().await;
+    }
+}
+
 /// Past this many slots an emptied queue gives its memory back.
 const KEEP_CAPACITY: usize = 16;
 
@@ -266,6 +278,12 @@ impl OutboundReceiver {
 
     pub fn is_slow(&self) -> bool {
         self.shared.slow.load(Ordering::Relaxed)
+    }
+
+    /// A handle that waits for the queue to overflow, made once: waiting on it borrows the
+    /// handle, so a loop that waits every turn clones nothing.
+    pub fn slow_signal(&self) -> SlowSignal {
+        SlowSignal(self.shared.clone())
     }
 
     /// Stops accepting items and drops what is queued.

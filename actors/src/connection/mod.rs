@@ -9,6 +9,7 @@ mod commands;
 mod pending;
 mod tasks;
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -63,7 +64,11 @@ pub struct ConnectionActor {
     /// When the socket opened: a signed-in client that leaves soon after is reconnecting in a
     /// loop, which an operator should see.
     opened: Instant,
-    auth_deadline: Option<tokio::time::Instant>,
+    /// Until the client signs in: when the connection is closed if it has not. Made once, not
+    /// on every turn of the loop.
+    auth_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Resolves once the outbound queue has overflowed.
+    slow: outbound::SlowSignal,
     shutdown: watch::Receiver<bool>,
     /// Keeps the mailbox open while the socket lives: nobody else holds this actor's ref.
     /// Dropped when the actor stops.
@@ -102,6 +107,7 @@ impl Actor for ConnectionActor {
             config.outbound_bytes,
         );
         let limits = &config.limits;
+        let slow_signal = rx.slow_signal();
         let mut conn = ConnectionActor {
             id,
             codec: args.codec,
@@ -120,7 +126,8 @@ impl Actor for ConnectionActor {
             pending: pending::Pending::new(config.commands_in_flight),
             bad_frames: 0,
             opened: Instant::now(),
-            auth_deadline: Some(tokio::time::Instant::now() + config.auth_timeout),
+            auth_timer: Some(Box::pin(tokio::time::sleep(config.auth_timeout))),
+            slow: slow_signal,
             shutdown: hub.shutdown_signal(),
             self_ref: Some(self_ref),
             hub,
@@ -158,25 +165,11 @@ impl Actor for ConnectionActor {
         mailbox: &mut MailboxReceiver<Self>,
     ) -> Result<Option<Signal<Self>>, Infallible> {
         let end = loop {
-            let slow = self.rx.slow();
-            let auth_deadline = self.auth_deadline;
+            // Biased, most frequent first: a turn woken by a queued event polls nothing else.
+            // Nothing starves: a write takes at most a batch, and an overflowing queue is seen
+            // inside the write.
             tokio::select! {
                 biased;
-                signal = mailbox.recv() => return Ok(signal),
-                _ = slow => break End::Close {
-                    code: close::SLOW_CONSUMER,
-                    reason: "slow consumer",
-                    reconnect: true,
-                },
-                _ = self.shutdown.changed() => break End::Close {
-                    code: close::SERVICE_RESTART,
-                    reason: "server restarting",
-                    reconnect: true,
-                },
-                _ = tokio::time::sleep_until(auth_deadline.unwrap_or_else(tokio::time::Instant::now)), if auth_deadline.is_some() => {
-                    break End::Close { code: close::AUTH_TIMEOUT, reason: "authentication timeout", reconnect: false };
-                }
-                done = self.pending.next() => self.on_done(done),
                 Some(item) = self.rx.recv() => {
                     if let Err(end) = self.write_batch(item).await {
                         break end;
@@ -201,6 +194,21 @@ impl Actor for ConnectionActor {
                         break End::Gone;
                     }
                 },
+                done = self.pending.next() => self.on_done(done),
+                _ = self.slow.wait() => break End::Close {
+                    code: close::SLOW_CONSUMER,
+                    reason: "slow consumer",
+                    reconnect: true,
+                },
+                _ = self.shutdown.changed() => break End::Close {
+                    code: close::SERVICE_RESTART,
+                    reason: "server restarting",
+                    reconnect: true,
+                },
+                _ = async { self.auth_timer.as_mut().expect("checked").await }, if self.auth_timer.is_some() => {
+                    break End::Close { code: close::AUTH_TIMEOUT, reason: "authentication timeout", reconnect: false };
+                }
+                signal = mailbox.recv() => return Ok(signal),
             }
         };
         Box::pin(self.end(end)).await;
@@ -258,7 +266,7 @@ impl ConnectionActor {
     }
 
     async fn authenticated(&mut self, identity: Identity) {
-        self.auth_deadline = None;
+        self.auth_timer = None;
         let user = identity.user;
         self.identity = Some(identity);
         self.hub.presence_attach(&self.out, user).await;
@@ -316,7 +324,9 @@ impl ConnectionActor {
             }
             self.transport.flush().await
         };
+        // Biased: a write that completes at once (the usual case) never polls the slow signal.
         tokio::select! {
+            biased;
             res = write => res.map_err(|_| End::Gone),
             _ = slow => Err(End::Close {
                 code: close::SLOW_CONSUMER,
