@@ -36,9 +36,9 @@ use crate::telemetry;
 pub async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Accounts)> {
     create_private_dir(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-    let store: Arc<dyn Store> = match config.database.postgres() {
-        Some(pg) => {
-            let store = PostgresStore::connect(&pg)
+    let store: Arc<dyn Store> = match config.database.url {
+        Some(_) => {
+            let store = PostgresStore::connect(&config.database)
                 .await
                 .context("connecting to Postgres")?;
             if config.database.migrate_on_start {
@@ -90,13 +90,13 @@ impl Node {
         // Before the hub: actors keep handles to the hot-path metrics from their first use.
         let metrics = telemetry::prometheus();
         let (store, accounts) = open_store(&config).await?;
-        let journal = WriteBehind::spawn(store.clone(), config.write_behind());
+        let journal = WriteBehind::spawn(store.clone(), config.write_behind.clone());
         let accounts = Arc::new(accounts);
         let rules = config.throttle_rules();
         let throttle: Arc<dyn Throttle> = match &config.cluster.redis_url {
             Some(url) => {
-                let sync = Duration::from_millis(config.cluster.throttle_sync_ms);
                 let prefix = &config.cluster.key_prefix;
+                let sync = config.cluster.throttle_sync;
                 Arc::new(
                     RedisThrottle::connect(url, prefix, rules, sync)
                         .await
@@ -137,7 +137,7 @@ impl Node {
                 let view = ClusterView::spawn(ClusterArgs {
                     me,
                     membership: Arc::new(membership),
-                    timing: config.cluster.timing(),
+                    config: config.cluster.clone(),
                 });
                 view.wait_for_startup().await;
                 let ring = view.ask(WatchRing).await?.0;
@@ -200,7 +200,7 @@ impl Node {
             stop_accepting: Some(stop_accepting),
             serve,
             reporter,
-            grace: Duration::from_secs(config.engine.shutdown_grace_secs),
+            grace: config.engine.shutdown_grace,
         })
     }
 

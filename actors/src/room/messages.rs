@@ -422,8 +422,10 @@ impl Message<DropNodes> for RoomActor {
 }
 
 /// Fault injection for tests: the room panics while handling this.
+#[cfg(feature = "testing")]
 pub struct InjectPanic;
 
+#[cfg(feature = "testing")]
 impl Message<InjectPanic> for RoomActor {
     type Reply = ();
 

@@ -23,9 +23,10 @@ use switchboard_persistence::{HistoryQuery, StoreError};
 use crate::hub::Hub;
 use crate::metrics as names;
 use crate::outbound::{Event, Outbound};
+#[cfg(feature = "testing")]
+pub use messages::InjectPanic;
 pub use messages::{
-    Deposed, DropNodes, InjectPanic, Invite, Join, Leave, Post, Receipt, Retire, Typing,
-    Unsubscribe,
+    Deposed, DropNodes, Invite, Join, Leave, Post, Receipt, Retire, Typing, Unsubscribe,
 };
 pub use recent::{Recent, Since};
 pub use supervisor::{Resolve, RoomSupervisor, StopRoom};
