@@ -2,18 +2,22 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use kameo::prelude::*;
+#[cfg(feature = "testing")]
+use switchboard_engine::ErrorCode;
 use switchboard_engine::auth::TokenVerifier;
-use switchboard_engine::{ConnId, ErrorCode, RoomId, UserId};
+use switchboard_engine::{ConnId, RoomId, UserId};
 use switchboard_persistence::cluster::throttle::Throttle;
 use switchboard_persistence::{Store, WriteBehind};
 use tokio::sync::watch;
 
 use crate::cluster::ClusterLink;
 use crate::config::HubConfig;
-use crate::room::{Resolve, RoomActor, RoomSupervisor};
+use crate::error::Refused;
+use crate::room::{Directory, RoomActor, RoomSupervisor, StopRoom, SupervisorArgs};
+use crate::router::RoomRef;
 use crate::user::{Status, UserActor, UserArgs};
 use switchboard_engine::domain::PresenceStatus;
 
@@ -29,9 +33,11 @@ pub struct Hub {
     pub throttle: Arc<dyn Throttle>,
     pub(crate) known_users: crate::identity::KnownUsers,
     pub config: HubConfig,
-    /// Active rooms. Written only by the `RoomSupervisor`; read by anyone.
-    pub(crate) rooms: RwLock<HashMap<RoomId, ActorRef<RoomActor>>>,
+    /// Active rooms.
+    pub(crate) rooms: Directory,
     supervisor: OnceLock<ActorRef<RoomSupervisor>>,
+    /// Rooms asking their supervisor to stop them (idle, deposed).
+    stop_requests: tokio::sync::mpsc::UnboundedSender<StopRoom>,
     /// Live user actors. The lock is held only for map operations, never across an `.await`.
     pub(crate) users: Mutex<HashMap<UserId, ActorRef<UserActor>>>,
     next_conn: AtomicU64,
@@ -65,6 +71,7 @@ impl Hub {
         throttle: Arc<dyn Throttle>,
         config: HubConfig,
     ) -> Arc<Hub> {
+        let (stop_requests, stop_rx) = tokio::sync::mpsc::unbounded_channel();
         let hub = Arc::new(Hub {
             store,
             journal,
@@ -72,8 +79,9 @@ impl Hub {
             throttle,
             known_users: crate::identity::KnownUsers::new(),
             config,
-            rooms: RwLock::default(),
+            rooms: Directory::default(),
             supervisor: OnceLock::new(),
+            stop_requests,
             users: Mutex::default(),
             next_conn: AtomicU64::new(1),
             live_conns: AtomicUsize::new(0),
@@ -84,7 +92,14 @@ impl Hub {
             shutdown: watch::channel(false).0,
             cluster: OnceLock::new(),
         });
-        let supervisor = RoomSupervisor::spawn(Arc::downgrade(&hub));
+        let supervisor = RoomSupervisor::spawn_with_mailbox(
+            SupervisorArgs {
+                hub: Arc::downgrade(&hub),
+                stop_requests: stop_rx,
+            },
+            // Commands for inactive rooms pass through it: room enough for a burst of joins.
+            kameo::mailbox::bounded(hub.config.room_mailbox),
+        );
         let _ = hub.supervisor.set(supervisor);
         hub
     }
@@ -150,31 +165,27 @@ impl Hub {
         ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// The active room actor for `room`, started (and rebuilt from the store) if needed.
-    pub async fn room(&self, room: RoomId) -> Result<ActorRef<RoomActor>, ErrorCode> {
-        if let Some(r) = self.active_room(room) {
-            return Ok(r);
+    /// Where commands for `room` go now (see [`crate::router`]).
+    pub(crate) fn room_ref(&self, room: RoomId) -> Result<RoomRef, Refused> {
+        if let Some(link) = self.cluster.get()
+            && let Some(node) = link.owner(room)
+        {
+            return Ok(RoomRef::There(node, link.clone()));
         }
-        let supervisor = self.supervisor.get().ok_or(ErrorCode::ShuttingDown)?;
-        supervisor.ask(Resolve { room }).await.map_err(|e| match e {
-            kameo::error::SendError::HandlerError(code) => code,
-            _ => ErrorCode::ShuttingDown,
-        })
+        if let Some(actor) = self.rooms.get(room) {
+            return Ok(RoomRef::Here(actor));
+        }
+        let supervisor = self.supervisor.get().ok_or(Refused::ShuttingDown)?;
+        Ok(RoomRef::Starting(supervisor.clone()))
     }
 
-    /// Called by a room with no subscribers for `room_idle`: the supervisor stops it.
+    /// Called by a room with no subscribers for `room_idle` (or deposed): the supervisor stops
+    /// it. Never waits and is never dropped (see `RoomSupervisor`).
     pub(crate) fn room_idle(&self, room: RoomId, actor: ActorId) {
-        if let Some(supervisor) = self.supervisor.get().cloned() {
-            // Never dropped: a lost notice would leave the room running until its
-            // subscribers change again.
-            tokio::spawn(async move {
-                let stop = crate::room::StopRoom {
-                    room,
-                    actor: Some(actor),
-                };
-                let _ = supervisor.tell(stop).await;
-            });
-        }
+        let _ = self.stop_requests.send(StopRoom {
+            room,
+            actor: Some(actor),
+        });
     }
 
     /// Stops `room`'s actor here because another node serves it now, and waits until it has
@@ -194,30 +205,17 @@ impl Hub {
 
     /// The room's actor, if it is active on this node.
     pub fn active_room(&self, room: RoomId) -> Option<ActorRef<RoomActor>> {
-        self.rooms
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&room)
-            .filter(|r| r.is_alive())
-            .cloned()
+        self.rooms.get(room)
     }
 
     /// Every active room of this node.
     pub fn active_rooms(&self) -> Vec<(RoomId, ActorRef<RoomActor>)> {
-        self.rooms
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(room, actor)| (*room, actor.clone()))
-            .collect()
+        self.rooms.all()
     }
 
     /// Whether `room` has an active actor on this node.
     pub fn room_is_active(&self, room: RoomId) -> bool {
-        self.rooms
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&room)
+        self.rooms.contains(room)
     }
 
     /// The user actor for `user`, spawned if none is live.
@@ -337,12 +335,13 @@ impl Hub {
     }
 
     #[cfg(feature = "testing")]
-    /// Fault injection for tests: makes the room's actor panic (when enabled in the config).
+    /// Fault injection for tests: makes the active room's actor panic (when enabled in the
+    /// config).
     pub async fn inject_room_panic(&self, room: RoomId) -> Result<(), ErrorCode> {
         if !self.config.fault_injection {
             return Err(ErrorCode::Forbidden);
         }
-        let actor = self.room(room).await?;
+        let actor = self.active_room(room).ok_or(ErrorCode::NotFound)?;
         actor
             .tell(crate::room::InjectPanic)
             .await

@@ -22,11 +22,17 @@
 //! - [`presence`]: presence across nodes, at each user's home node.
 //! - [`connection`]: `ConnectionActor`, one socket: reads commands, writes frames, enforces limits.
 //! - [`queries`]: history pages and search, shared by WebSocket commands and HTTP routes.
-//! - [`room`]: `RoomActor` (positions, fan-out, recent buffer, resume) and `RoomSupervisor`.
+//! - [`room`]: `RoomActor` (positions, fan-out, recent buffer, resume), its commands
+//!   (`RoomCommand`), `RoomSupervisor` and the directory of active rooms.
+//! - [`router`]: the one way a room command reaches its room, here or on another node.
+//! - [`error`]: `Refused`, why the actors did not do what a command asked; the wire code is
+//!   chosen there.
 //! - [`user`]: `UserActor`, presence across devices.
 //! - [`metrics`]: metric names and recorders.
 //! - [`refusal`]: refusals (auth failures, rate limits, slow consumers, ...) logged at a
 //!   bounded rate per class.
+//! - [`supervised`]: `Supervisor`, the node's long-lived tasks, each restarted or failing the
+//!   node (`/readyz` 503) by its policy when it dies.
 //!
 //! Fault injection (`Hub::inject_room_panic`, `Hub::inject_connection_panic`, the
 //! `fault_injection` setting) exists only with the `testing` cargo feature, which this crate's
@@ -35,6 +41,7 @@
 pub mod cluster;
 pub mod config;
 pub mod connection;
+pub mod error;
 pub mod hub;
 pub mod identity;
 pub mod metrics;
@@ -44,6 +51,8 @@ pub mod queries;
 pub mod recipient;
 pub mod refusal;
 pub mod room;
+pub mod router;
+pub mod supervised;
 pub mod transport;
 pub mod user;
 

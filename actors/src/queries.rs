@@ -1,6 +1,8 @@
 //! Read-only queries shared by the WebSocket commands and the HTTP routes, so both follow one
 //! set of rules for who may read what and how a page is cut.
 
+use std::fmt;
+
 use switchboard_engine::domain::ChatMessage;
 use switchboard_engine::{ErrorCode, Position, RoomId, UserId};
 use switchboard_persistence::HistoryQuery;
@@ -9,17 +11,22 @@ use switchboard_persistence::store::{StoreError, search_terms};
 use crate::hub::Hub;
 use crate::refusal::{self, Refusal};
 
-/// A command failed because the store did: counted, and logged at a bounded rate (a store
-/// outage fails every command that reads it, and must not flood the log). A saturated store
-/// (every pooled connection in use) has not failed: 4001 `busy`, as when a read outlasts
-/// `store_timeout`, and the client tries again later.
-pub(crate) fn internal(e: StoreError) -> ErrorCode {
+/// A command (WebSocket or HTTP) failed because the store did: see [`store_failed`]. A
+/// saturated store (every pooled connection in use) has not failed: 4001 `busy`, as when a
+/// read outlasts `store_timeout`, and the client tries again later.
+pub fn internal(e: StoreError) -> ErrorCode {
     if let StoreError::Busy = e {
         return ErrorCode::Busy;
     }
-    metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
-    refusal::note(Refusal::StoreError, format_args!("command failed: {e}"));
+    store_failed(format_args!("command failed: {e}"));
     ErrorCode::Internal
+}
+
+/// A store call failed: counted, and logged at a bounded rate (a store outage fails every
+/// call that reads it, and must not flood the log). `detail` says what was asked and the error.
+pub fn store_failed(detail: fmt::Arguments<'_>) {
+    metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
+    refusal::note(Refusal::StoreError, detail);
 }
 
 /// A page of `room`'s history for `user`, oldest first, and whether more lies beyond it in the

@@ -54,7 +54,16 @@ impl Recipient {
     pub fn frame(&self, frame: &ServerFrame) -> bool {
         match self {
             Recipient::Local(out) => out.frame(frame),
-            Recipient::Remote(r) => r.link.reply(&r.node, r.conn, r.token, frame),
+            Recipient::Remote(r) => r.link.reply(&r.node, r.conn, None, frame),
+        }
+    }
+
+    /// Queues the answer to the command this recipient sent: on another node it is handed to
+    /// the connection only while that node still awaits it (exactly one answer per command).
+    pub fn answer(&self, frame: &ServerFrame) -> bool {
+        match self {
+            Recipient::Local(out) => out.frame(frame),
+            Recipient::Remote(r) => r.link.reply(&r.node, r.conn, Some(r.token), frame),
         }
     }
 }

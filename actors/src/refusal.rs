@@ -41,7 +41,7 @@ pub enum Refusal {
     AcceptFailed,
     /// A command over its connection's `commands_in_flight` (error 4001).
     CommandsPending,
-    /// A command failed because the store did (error 5000).
+    /// A store call failed: a command answered 5000, a readiness check, a presence recheck.
     StoreError,
     /// Not a refusal but a symptom: a signed-in client closed its connection within
     /// [`CHURN_WINDOW`] of opening it, as a client in a reconnect loop does.

@@ -14,6 +14,7 @@ use switchboard_engine::{ConnId, UserId};
 
 use crate::hub::Hub;
 use crate::outbound::Event;
+use crate::queries;
 use crate::recipient::Recipient;
 
 /// A user's presence, as a reply.
@@ -91,8 +92,10 @@ impl UserActor {
         let mut kept = Vec::with_capacity(self.watchers.len());
         for mut w in std::mem::take(&mut self.watchers) {
             if now.duration_since(w.checked) >= due {
-                if let Ok(false) = hub.store.shares_room(self.user, w.user).await {
-                    continue;
+                match hub.store.shares_room(self.user, w.user).await {
+                    Ok(false) => continue,
+                    Ok(true) => {}
+                    Err(e) => queries::store_failed(format_args!("presence recheck: {e}")),
                 }
                 w.checked = now;
             }

@@ -40,9 +40,10 @@ const REFUSING: usize = 64;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serves `router` on `listener` until `stop` resolves, then drops every HTTP connection still
-/// open (upgraded WebSockets live on in their own actors).
+/// open (upgraded WebSockets live on in their own actors). The listener is shared so that the
+/// node's supervisor can serve it again after a panic.
 pub async fn serve(
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     router: Router,
     config: HttpConfig,
     stop: impl Future<Output = ()>,

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use kameo::actor::{ActorRef, Spawn};
+use kameo::actor::ActorRef;
 use switchboard_actors::Hub;
 use switchboard_actors::cluster::{ClusterArgs, ClusterLink, ClusterView, WatchRing};
+use switchboard_actors::supervised::{Policy, Supervised, Supervisor, Task};
 use switchboard_engine::auth::LocalTokens;
 use switchboard_engine::ring::NodeId;
 use switchboard_persistence::cluster::Member;
@@ -21,8 +22,7 @@ use switchboard_persistence::store::postgres::PostgresStore;
 use switchboard_persistence::store::sqlite::SqliteStore;
 use switchboard_persistence::{Store, WriteBehind};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 
 use crate::accounts::{self, Accounts};
 use crate::config::Config;
@@ -77,10 +77,12 @@ pub struct Node {
     /// This node's membership and ring view, when `cluster.redis_url` is set.
     pub cluster: Option<ActorRef<ClusterView>>,
     pub accounts: Arc<Accounts>,
-    stop_accepting: Option<oneshot::Sender<()>>,
-    serve: JoinHandle<()>,
+    /// The node's long-lived tasks, and whether one's death failed the node.
+    pub tasks: Supervisor,
+    stop_accepting: watch::Sender<bool>,
+    serve: Supervised,
     /// The dashboard reporter; stopped at shutdown.
-    reporter: JoinHandle<()>,
+    reporter: Supervised,
     grace: Duration,
 }
 
@@ -89,6 +91,7 @@ impl Node {
     pub async fn start(config: Config) -> anyhow::Result<Node> {
         // Before the hub: actors keep handles to the hot-path metrics from their first use.
         let metrics = telemetry::prometheus();
+        let tasks = Supervisor::new();
         let (store, accounts) = open_store(&config).await?;
         let journal = WriteBehind::spawn(store.clone(), config.write_behind.clone());
         let accounts = Arc::new(accounts);
@@ -97,11 +100,15 @@ impl Node {
             Some(url) => {
                 let prefix = &config.cluster.key_prefix;
                 let sync = config.cluster.throttle_sync;
-                Arc::new(
-                    RedisThrottle::connect(url, prefix, rules, sync)
-                        .await
-                        .context("connecting to Redis for rate limits")?,
-                )
+                let (throttle, sync) = RedisThrottle::connect(url, prefix, rules, sync)
+                    .await
+                    .context("connecting to Redis for rate limits")?;
+                // Restart: the counts live in the throttle's table; a run that failed loses
+                // at most the counts it was pushing.
+                tasks.spawn(Task::ThrottleSync, Policy::RESTART, move || {
+                    sync.is_live().then(|| sync.clone().run())
+                });
+                Arc::new(throttle)
             }
             None => Arc::new(LocalThrottle::new(rules)),
         };
@@ -134,11 +141,12 @@ impl Node {
                     addr: config.cluster.advertise.clone().unwrap_or(own.clone()),
                 };
                 let node = me.node.clone();
-                let view = ClusterView::spawn(ClusterArgs {
+                let args = ClusterArgs {
                     me,
                     membership: Arc::new(membership),
                     config: config.cluster.clone(),
-                });
+                };
+                let view = ClusterView::start(args, &tasks);
                 view.wait_for_startup().await;
                 let ring = view.ask(WatchRing).await?.0;
                 let link = ClusterLink::start(
@@ -147,6 +155,7 @@ impl Node {
                     ring,
                     config.cluster.forward_limits(),
                     &hub,
+                    &tasks,
                 );
                 hub.set_cluster(link);
                 Some(view)
@@ -162,7 +171,7 @@ impl Node {
             }
             _ => (Arc::new(LocalBoard::default()), None),
         };
-        let (reporter, dashboard) = Reporter::spawn(ReporterArgs {
+        let reporter_args = ReporterArgs {
             me,
             addr: config.cluster.advertise.clone().unwrap_or(own),
             hub: hub.clone(),
@@ -170,7 +179,8 @@ impl Node {
             board,
             ring,
             interval: Duration::from_millis(config.dashboard.interval_ms.max(100)),
-        });
+        };
+        let (reporter, dashboard) = Reporter::spawn(reporter_args, &tasks);
         let state = AppState {
             hub: hub.clone(),
             accounts: accounts.clone(),
@@ -180,24 +190,38 @@ impl Node {
             limits: config.limits.clone(),
             body_read_timeout: Duration::from_millis(config.http.body_read_timeout_ms),
             max_body_bytes: config.http.max_body_bytes,
+            tasks: tasks.clone(),
         };
-        let (stop_accepting, stopped) = oneshot::channel::<()>();
+        let (stop_accepting, stopped) = watch::channel(false);
         let router = http::router(state);
-        let serve = tokio::spawn(listener::serve(
-            listener,
-            router,
-            config.http.clone(),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let listener = Arc::new(listener);
+        let http_config = config.http.clone();
+        // Restart: the accept loop keeps nothing but the HTTP connections it serves (those of
+        // a run that panicked are dropped; upgraded WebSockets live in their own actors).
+        // Failing the node at once would not do: without an accept loop `/readyz` goes unanswered.
+        let serve = tasks.spawn(Task::Listener, Policy::RESTART, move || {
+            let mut stopped = stopped.clone();
+            if *stopped.borrow_and_update() {
+                return None;
+            }
+            let stop = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            Some(listener::serve(
+                listener.clone(),
+                router.clone(),
+                http_config.clone(),
+                stop,
+            ))
+        });
         tracing::info!(%addr, "switchboard ready");
         Ok(Node {
             addr,
             hub,
             cluster,
             accounts,
-            stop_accepting: Some(stop_accepting),
+            tasks,
+            stop_accepting,
             serve,
             reporter,
             grace: config.engine.shutdown_grace,
@@ -211,7 +235,9 @@ impl Node {
     /// than refused connections.
     pub async fn shutdown(mut self) {
         let started = tokio::time::Instant::now();
-        self.reporter.abort();
+        // From here on a task that ends was stopped: the ring follower ends with the view.
+        self.tasks.begin_shutdown();
+        self.reporter.stop();
         // Leave the cluster first, so the others stop counting on this node at once.
         if let Some(view) = self.cluster.take() {
             tracing::info!("shutdown: leaving the cluster");
@@ -234,12 +260,11 @@ impl Node {
         } else {
             tracing::info!(took = ?started.elapsed(), "shutdown: connections drained");
         }
-        if let Some(stop) = self.stop_accepting.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.serve).await;
+        self.stop_accepting.send_replace(true);
+        self.serve.ended().await;
         tracing::info!("shutdown: listener closed; stopping rooms and flushing the write-behind");
         self.hub.finish_shutdown().await;
+        self.tasks.finish_shutdown();
         tracing::info!(took = ?started.elapsed(), "switchboard stopped; write-behind flushed");
     }
 }

@@ -127,6 +127,47 @@ async fn non_members_cannot_read_post_or_join_a_private_room() {
     t.node.shutdown().await;
 }
 
+#[tokio::test]
+async fn owners_remove_members_who_then_lose_every_right_of_membership() {
+    let t = start(|_| {}).await;
+    let (owner_id, owner) = t.member().await;
+    let (member_id, mut member) = t.member().await;
+    let (_, mut other) = t.member().await;
+    let room = owner
+        .create_room("moderated", Visibility::Public)
+        .await
+        .unwrap();
+    member.join(room, None).await.unwrap();
+    other.join(room, None).await.unwrap();
+    let code = |r: Result<(), switchboard_client::ClientError>| r.err().and_then(|e| e.code());
+
+    // A plain member may not remove anyone; nobody may remove the owner.
+    assert_eq!(
+        code(other.kick(room, member_id).await),
+        Some(ErrorCode::Forbidden)
+    );
+    assert_eq!(
+        code(owner.kick(room, owner_id).await),
+        Some(ErrorCode::Forbidden)
+    );
+    owner.kick(room, member_id).await.unwrap();
+    // The removed member's connection hears of it, then receives nothing more.
+    expect(&mut member, WAIT, |f| match f {
+        ServerFrame::MemberLeft(m) if m.room == room && m.user == member_id => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        code(member.send(room, "m1", "still here?").await.map(drop)),
+        Some(ErrorCode::Forbidden)
+    );
+    assert_eq!(
+        code(owner.kick(room, member_id).await),
+        Some(ErrorCode::NotFound)
+    );
+    t.node.shutdown().await;
+}
+
 /// GET with a bearer token; returns the status code.
 async fn reqwest_status(url: &str, token: &str) -> u16 {
     reqwest::Client::new()

@@ -1,6 +1,7 @@
 //! Cluster membership through the real Redis (`SWITCHBOARD_TEST_REDIS`, default
 //! `redis://127.0.0.1:6379`, a key prefix per run): three nodes see each other, a graceful
-//! leave is seen at once, a crash (no more heartbeats) within lease + poll.
+//! leave is seen at once, a crash (no more heartbeats) within lease + poll, and a node whose
+//! view died leaves service (`/readyz` 503).
 
 mod support;
 
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use switchboard::Node;
 use switchboard_actors::cluster::{ClusterView, WatchRing};
+use switchboard_actors::supervised::Task;
 use switchboard_engine::ring::Ring;
 use tokio::sync::watch;
 
@@ -85,4 +87,50 @@ async fn nodes_learn_of_joins_leaves_and_crashes() {
         .query_async(&mut conn)
         .await
         .unwrap();
+}
+
+async fn readyz(node: &Node) -> (u16, serde_json::Value) {
+    let response = reqwest::get(format!("http://{}/readyz", node.addr))
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body)
+}
+
+/// The view dies (killed here; a panic in a heartbeat does the same): the node would no
+/// longer renew its lease nor follow the ring, so it fails loudly and leaves service.
+#[tokio::test]
+async fn a_node_whose_cluster_view_dies_answers_readyz_503() {
+    let prefix = format!("sbtest-cluster-fail:{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::config(dir.path());
+    config.cluster.redis_url = Some(redis_url());
+    config.cluster.key_prefix = prefix.clone();
+    let node = Node::start(config)
+        .await
+        .expect("Redis must be running for these tests (ops/test.sh starts it)");
+    assert_eq!(readyz(&node).await.0, 200);
+    assert_eq!(node.tasks.failed(), None);
+
+    node.cluster.as_ref().unwrap().kill();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (status, body) = loop {
+        let (status, body) = readyz(&node).await;
+        if status != 200 || Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], 5000, "{body}");
+    // Whichever noticed first: the view's watcher, or the ring follower whose channel closed.
+    let failed = node.tasks.failed();
+    assert!(
+        matches!(failed, Some(Task::ClusterView | Task::RingFollower)),
+        "{failed:?}"
+    );
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(failed.unwrap().name()), "{message}");
+    node.shutdown().await;
 }

@@ -285,6 +285,13 @@ impl Client {
             .map(drop)
     }
 
+    /// Removes `user` from the room (owners and admins).
+    pub async fn kick(&self, room: RoomId, user: UserId) -> Result<(), ClientError> {
+        self.request(|rid| ClientFrame::Kick(p::Kick { rid, room, user }))
+            .await
+            .map(drop)
+    }
+
     pub async fn open_direct(&self, user: UserId) -> Result<RoomId, ClientError> {
         match self
             .request(|rid| ClientFrame::OpenDirect(p::OpenDirect { rid, user }))

@@ -57,6 +57,8 @@ pub const WRITE_BEHIND_FAILURES: &str = "switchboard_write_behind_failures_total
 pub const WRITE_BEHIND_FENCED: &str = "switchboard_write_behind_fenced_total";
 pub const WRITE_BEHIND_BUSY: &str = "switchboard_write_behind_busy_total";
 pub const WRITE_BEHIND_QUEUED: &str = "switchboard_write_behind_queued";
+pub const TASK_RESTARTS: &str = "switchboard_task_restarts_total";
+pub const TASK_DEATHS: &str = "switchboard_task_deaths_total";
 pub const BUILD_INFO: &str = "switchboard_build_info";
 /// Process metrics keep the standard names, so stock dashboards and alerts find them.
 pub const PROCESS_CPU_SECONDS: &str = "process_cpu_seconds_total";
@@ -102,6 +104,18 @@ pub const SIGN_IN_REASONS: &[&str] = &["wrong_credentials", "throttled", "busy"]
 pub const ERROR_CODES: &[&str] = &[
     "1000", "1002", "2000", "2001", "2002", "2003", "3000", "3001", "3002", "3003", "4000", "4001",
     "5000", "5001",
+];
+
+/// The `task` of a supervised long-lived task (`actors::supervised::Task::name`).
+pub const TASKS: &[&str] = &[
+    "cluster_inbox",
+    "ring_follower",
+    "awaited_expiry",
+    "forwarder",
+    "cluster_view",
+    "listener",
+    "dashboard",
+    "throttle_sync",
 ];
 
 /// The `op` of a Redis call.
@@ -213,7 +227,7 @@ pub const ALL: &[Def] = &[
     def(
         STORE_ERRORS,
         Counter,
-        "Commands that failed because the store did (answered 5000 or busy).",
+        "Store calls that failed: commands and HTTP requests answered 5000 (not those answered busy for a saturated pool), readiness checks, presence rechecks.",
     ),
     def(
         FORWARD_ENVELOPES,
@@ -313,6 +327,20 @@ pub const ALL: &[Def] = &[
         WRITE_BEHIND_QUEUED,
         Gauge,
         "Messages waiting in the write-behind queue.",
+    ),
+    labelled(
+        TASK_RESTARTS,
+        Counter,
+        "Long-lived tasks rebuilt after a panic or an unexpected end, by task.",
+        "task",
+        TASKS,
+    ),
+    labelled(
+        TASK_DEATHS,
+        Counter,
+        "Long-lived tasks whose death failed the node (/readyz answers 503 from then on), by task.",
+        "task",
+        TASKS,
     ),
     def(
         BUILD_INFO,

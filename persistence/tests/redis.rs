@@ -47,7 +47,9 @@ async fn redis_throttle_passes_the_conformance_cases() {
     let sync = Duration::from_millis(50);
     let url = url();
     let connect = || RedisThrottle::connect(&url, &prefix, conformance::rules(), sync);
-    let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
+    let ((a, sync_a), (b, sync_b)) = (connect().await.unwrap(), connect().await.unwrap());
+    tokio::spawn(sync_a.run());
+    tokio::spawn(sync_b.run());
     conformance::run_all(&a, Some(&b), sync * 4).await;
 }
 

@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use super::awaited::Awaited;
 use super::wire::{self, Envelope};
 use crate::metrics as names;
+use crate::supervised::{Policy, Supervisor, Task};
 
 /// Most envelopes in one bus message.
 const MAX_BATCH: usize = 512;
@@ -65,8 +66,8 @@ pub struct Forwarder {
 fn size(e: &Envelope) -> usize {
     match e {
         Envelope::Deliver { conns, frame, .. } => frame.len() + conns.len() * 8 + 16,
-        Envelope::Command(c) => match &c.op {
-            wire::RoomOp::Post { cmid, text, .. } => cmid.len() + text.len() + 64,
+        Envelope::Command(c) => match &c.cmd {
+            crate::room::RoomCommand::Post { cmid, text } => cmid.len() + text.len() + 64,
             _ => 64,
         },
         _ => 32,
@@ -74,13 +75,14 @@ fn size(e: &Envelope) -> usize {
 }
 
 impl Forwarder {
-    /// Starts the forwarder's sending task.
+    /// Starts the forwarder's sending task under `tasks`; it ends when the forwarder is closed.
     pub fn spawn(
         me: NodeId,
         node: NodeId,
         bus: Arc<dyn Bus>,
         limits: ForwardLimits,
         awaited: Arc<Awaited>,
+        tasks: &Supervisor,
     ) -> Arc<Forwarder> {
         let f = Arc::new(Forwarder {
             me,
@@ -94,7 +96,14 @@ impl Forwarder {
             closed: AtomicBool::new(false),
             awaited,
         });
-        tokio::spawn(f.clone().run(bus));
+        // Restart: the queue outlives a run. A new run numbers its batches from 1 again, so
+        // the receiver sees a gap and this node's rooms resume there: nothing is lost unseen
+        // from the batch that was being sent.
+        let forwarder = f.clone();
+        tasks.spawn(Task::Forwarder, Policy::RESTART, move || {
+            let f = forwarder.clone();
+            (!f.closed.load(Ordering::Relaxed)).then(|| f.run(bus.clone()))
+        });
         f
     }
 
@@ -233,7 +242,15 @@ mod tests {
         let (me, them) = (NodeId("a".into()), NodeId("b".into()));
         let mut inbox = bus.inbox(&them).await.unwrap();
         let awaited = Arc::new(Awaited::new(Duration::from_secs(5), 16));
-        let f = Forwarder::spawn(me.clone(), them, bus, ForwardLimits::default(), awaited);
+        let tasks = Supervisor::new();
+        let f = Forwarder::spawn(
+            me.clone(),
+            them,
+            bus,
+            ForwardLimits::default(),
+            awaited,
+            &tasks,
+        );
         // Queued before the task runs: they leave together.
         for i in 0..1000 {
             assert!(f.push(deliver(i)));
@@ -268,7 +285,9 @@ mod tests {
         };
         let awaited = Arc::new(Awaited::new(Duration::from_secs(5), 16));
         // Nobody subscribed and the task not yet run: the queue only fills.
-        let f = Forwarder::spawn(NodeId("a".into()), NodeId("b".into()), bus, limits, awaited);
+        let tasks = Supervisor::new();
+        let (a, b) = (NodeId("a".into()), NodeId("b".into()));
+        let f = Forwarder::spawn(a, b, bus, limits, awaited, &tasks);
         assert!((0..3).all(|i| f.push(deliver(i))));
         assert!(!f.push(deliver(3)), "the fourth is refused");
         f.push_always(deliver(4));

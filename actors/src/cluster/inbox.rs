@@ -8,15 +8,17 @@ use std::time::Instant;
 use futures::StreamExt;
 use switchboard_engine::protocol::{self as p, ServerFrame};
 use switchboard_engine::ring::{NodeId, Ring};
-use switchboard_engine::{ConnId, ErrorCode, RoomId, UserId};
+use switchboard_engine::{RoomId, UserId};
+use tokio::task::JoinSet;
 
-use super::link::{Answer, ClusterLink, RESUBSCRIBE_DELAY, error, lock};
-use super::wire::{self, Command, Envelope, RoomOp};
+use super::link::{Answer, ClusterLink, RESUBSCRIBE_DELAY, lock};
+use super::wire::{self, Envelope, Forwarded};
+use crate::error::{Busy, Refused};
 use crate::hub::{Hub, Route};
 use crate::metrics as names;
 use crate::outbound::Event;
 use crate::recipient::{Recipient, Remote};
-use crate::room::{DropNodes, Invite, Join, Leave, Post, Receipt, Typing, Unsubscribe};
+use crate::room::{Caller, Command};
 
 impl ClusterLink {
     /// Reads this node's inbox for as long as the hub lives, subscribing again whenever the
@@ -52,7 +54,22 @@ impl ClusterLink {
                 self.fail_awaited(|_| true);
             }
             first = false;
-            while let Some(bytes) = stream.next().await {
+            // Handoffs and presence operations wait on actors: they run beside the loop, owned
+            // by it (aborted with it), never holding up the next batch.
+            let mut side = JoinSet::new();
+            loop {
+                let bytes = tokio::select! {
+                    bytes = stream.next() => match bytes {
+                        Some(bytes) => bytes,
+                        None => break,
+                    },
+                    Some(done) = side.join_next() => {
+                        if let Err(e) = done {
+                            tracing::error!(error = %e, "cluster inbox side task failed");
+                        }
+                        continue;
+                    }
+                };
                 let Some(hub) = hub.upgrade() else { return };
                 let batch = match wire::decode(&bytes) {
                     Ok(b) => b,
@@ -73,7 +90,7 @@ impl ClusterLink {
                     self.reset_local(|_, node| *node == batch.from);
                 }
                 for envelope in batch.envelopes {
-                    self.handle(&hub, &batch.from, envelope).await;
+                    self.handle(&hub, &batch.from, envelope, &mut side);
                 }
             }
             tokio::time::sleep(RESUBSCRIBE_DELAY).await;
@@ -100,7 +117,7 @@ impl ClusterLink {
         let Some(room) = joined else { return false };
         self.awaited.late_join_unsubscribes(conn, room, || {
             self.forwarder(from)
-                .push_always(self.unsubscribe(conn, room));
+                .push_always(self.unsubscribe(conn, UserId(0), room));
             // Had an earlier join subscribed it there, that subscription is gone now too.
             let mut map = self.conns.write().unwrap_or_else(|p| p.into_inner());
             if let Some(c) = map.get_mut(&conn) {
@@ -114,7 +131,14 @@ impl ClusterLink {
         false
     }
 
-    async fn handle(self: &Arc<Self>, hub: &Arc<Hub>, from: &NodeId, envelope: Envelope) {
+    /// Handles one envelope without waiting on any actor: what must wait runs in `side`.
+    fn handle(
+        self: &Arc<Self>,
+        hub: &Arc<Hub>,
+        from: &NodeId,
+        envelope: Envelope,
+        side: &mut JoinSet<()>,
+    ) {
         match envelope {
             Envelope::Deliver {
                 conns,
@@ -160,15 +184,16 @@ impl ClusterLink {
                 // counted them, e.g. after this node restarted: the owner forgets them.
                 if let Some((room, _)) = room_pos {
                     for conn in gone {
-                        self.forwarder(from).push(self.unsubscribe(conn, room));
+                        self.forwarder(from)
+                            .push(self.unsubscribe(conn, UserId(0), room));
                     }
                 }
             }
-            Envelope::Command(c) => self.command_in(hub, c).await,
+            Envelope::Command(c) => self.command_in(hub, c),
             Envelope::Release { from, room, token } => {
                 lock(&self.released).insert(room, from.clone());
                 let (link, hub) = (self.clone(), hub.clone());
-                tokio::spawn(async move {
+                side.spawn(async move {
                     hub.evict_room(room).await;
                     hub.journal.sync().await;
                     link.forwarder(&from)
@@ -198,9 +223,9 @@ impl ClusterLink {
                     token: 0,
                     link: self.clone(),
                 });
-                // Off the inbox task: a user actor may be starting.
+                // Beside the inbox loop: a user actor may be starting.
                 let (link, hub) = (self.clone(), hub.clone());
-                tokio::spawn(async move {
+                side.spawn(async move {
                     let status = hub.presence_at_home(user, reply, op).await;
                     if token != 0 {
                         link.forwarder(&from)
@@ -211,55 +236,38 @@ impl ClusterLink {
         }
     }
 
-    /// A command from a connection on another node, for a room we should own.
-    async fn command_in(self: &Arc<Self>, hub: &Arc<Hub>, c: Command) {
-        let room = c.op.room();
+    /// A command from a connection on another node, for a room we should own. Never waits:
+    /// a room whose mailbox is full answers `busy` through the router.
+    fn command_in(self: &Arc<Self>, hub: &Arc<Hub>, c: Forwarded) {
         let reply = Recipient::Remote(Remote {
             node: c.from.clone(),
             conn: c.conn,
             token: c.token,
             link: self.clone(),
         });
-        let silent = matches!(
-            c.op,
-            RoomOp::Unsubscribe { .. } | RoomOp::Typing { .. } | RoomOp::Receipt { .. }
-        );
-        if let Route::Remote(owner) = hub.route(room) {
+        let caller = Caller {
+            conn: c.conn,
+            user: c.user,
+            rid: c.rid,
+            reply,
+        };
+        if let Route::Remote(owner) = hub.route(c.room) {
             // Our ring and the sender's disagree for a moment: pass it on once.
             if c.hops == 0 && owner != c.from {
                 self.forwarder(&owner)
-                    .push(Envelope::Command(Command { hops: 1, ..c }));
-            } else if !silent {
-                reply.frame(&error(
-                    c.rid,
-                    ErrorCode::Busy,
-                    "room is moving; retry with the same cmid",
-                ));
+                    .push(Envelope::Command(Forwarded { hops: 1, ..c }));
+            } else if c.cmd.is_answered() {
+                caller.refuse(Refused::Busy(Busy::RoomMoving));
             }
             return;
         }
-        if let RoomOp::Unsubscribe { .. } = c.op {
-            if let Some(actor) = hub.active_room(room) {
-                let _ = actor.tell(Unsubscribe { conn: c.conn }).await;
-            }
-            return;
-        }
-        if let Some(actor) = hub.active_room(room) {
-            run_op(actor, c, reply).await;
-            return;
-        }
-        // Starting the room may take a handoff round trip through this very inbox: never
-        // wait for it here.
-        let hub = hub.clone();
-        tokio::spawn(async move {
-            match hub.room(room).await {
-                Ok(actor) => run_op(actor, c, reply).await,
-                Err(code) if !silent => {
-                    reply.frame(&error(c.rid, code, code.describe()));
-                }
-                Err(_) => {}
-            }
-        });
+        let cmd = Command {
+            room: c.room,
+            caller,
+            cmd: c.cmd,
+            received: Instant::now(),
+        };
+        crate::router::send_now(hub, cmd);
     }
 
     /// Follows the ring: rooms that moved away stop here (their subscribers rejoin at the
@@ -288,35 +296,18 @@ impl ClusterLink {
                 .filter(|(room, _)| matches!(hub.route(*room), Route::Remote(_)))
                 .map(|(room, _)| room)
                 .collect();
-            for room in &moving {
-                hub.evict_room(*room).await;
-            }
+            // Side by side: one room slow to stop delays no other.
+            futures::future::join_all(moving.iter().map(|room| hub.evict_room(*room))).await;
             if !moving.is_empty() {
                 tracing::info!(rooms = moving.len(), "rooms moved to other nodes");
             }
-            let live = Arc::new(current.clone());
-            for (_, actor) in hub.active_rooms() {
-                let _ = actor.tell(DropNodes(live.clone())).await;
-            }
+            // Rooms forget subscribers on nodes that left at their next fan-out.
             self.reset_local(|room, node| current.owner(room) != Some(node));
         }
     }
 }
 
 impl ClusterLink {
-    /// Asks a room's owner to forget `conn`, a connection of this node.
-    fn unsubscribe(&self, conn: ConnId, room: RoomId) -> Envelope {
-        Envelope::Command(Command {
-            from: self.me.clone(),
-            conn,
-            user: UserId(0),
-            rid: 0,
-            token: 0,
-            hops: 1,
-            op: RoomOp::Unsubscribe { room },
-        })
-    }
-
     /// Users whose home moved: user actors here that are no longer at home stop, and this
     /// node's devices and watchers attach and watch again at the new homes. (Away is reset.)
     async fn rehome_presence(self: &Arc<Self>, hub: &Arc<Hub>, before: &Ring, after: &Ring) {
@@ -342,95 +333,6 @@ impl ClusterLink {
             } else {
                 hub.presence_watch(&out, me, user).await;
             }
-        }
-    }
-}
-
-/// Runs a forwarded command against the room's actor; replies go back through `reply`.
-async fn run_op(
-    actor: kameo::actor::ActorRef<crate::room::RoomActor>,
-    c: Command,
-    reply: Recipient,
-) {
-    let (rid, conn, user) = (c.rid, c.conn, c.user);
-    fn refused<M>(reply: &Recipient, rid: u64, e: kameo::error::SendError<M, ErrorCode>) {
-        let code = match e {
-            kameo::error::SendError::HandlerError(code) => code,
-            _ => ErrorCode::Busy,
-        };
-        reply.frame(&error(rid, code, code.describe()));
-    }
-    match c.op {
-        RoomOp::Join { resume, .. } => {
-            // Asked off the inbox task: a join may read the store for a resume.
-            tokio::spawn(async move {
-                let join = Join {
-                    rid,
-                    conn,
-                    user,
-                    out: reply.clone(),
-                    resume,
-                };
-                if let Err(e) = actor.ask(join).await {
-                    refused(&reply, rid, e);
-                }
-            });
-        }
-        RoomOp::Leave { room } => {
-            tokio::spawn(async move {
-                match actor.ask(Leave { user }).await {
-                    Ok(()) => {
-                        reply.frame(&ServerFrame::Left(p::RoomAck { rid, room }));
-                    }
-                    Err(e) => refused(&reply, rid, e),
-                }
-            });
-        }
-        RoomOp::Invite {
-            room,
-            user: invitee,
-        } => {
-            tokio::spawn(async move {
-                match actor
-                    .ask(Invite {
-                        by: user,
-                        user: invitee,
-                    })
-                    .await
-                {
-                    Ok(()) => {
-                        reply.frame(&ServerFrame::Invited(p::RoomAck { rid, room }));
-                    }
-                    Err(e) => refused(&reply, rid, e),
-                }
-            });
-        }
-        RoomOp::Post { cmid, text, .. } => {
-            let post = Post {
-                rid,
-                user,
-                out: reply.clone(),
-                cmid,
-                text,
-                received: Instant::now(),
-                checked: false,
-            };
-            if actor.tell(post).await.is_err() {
-                reply.frame(&error(
-                    rid,
-                    ErrorCode::Busy,
-                    "room is moving; retry with the same cmid",
-                ));
-            }
-        }
-        RoomOp::Typing { active, .. } => {
-            let _ = actor.tell(Typing { user, active }).await;
-        }
-        RoomOp::Receipt { pos, .. } => {
-            let _ = actor.tell(Receipt { conn, user, pos }).await;
-        }
-        RoomOp::Unsubscribe { .. } => {
-            let _ = actor.tell(Unsubscribe { conn }).await;
         }
     }
 }

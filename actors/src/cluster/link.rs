@@ -30,10 +30,12 @@ use tokio::sync::{oneshot, watch};
 
 use super::awaited::{Awaited, Entry};
 use super::forward::{ForwardLimits, Forwarder};
-use super::wire::{Command, Envelope, RoomOp, UserOp};
+use super::wire::{Envelope, Forwarded, UserOp};
 use crate::hub::Hub;
 use crate::metrics as names;
 use crate::outbound::{Event, Outbound};
+use crate::room::RoomCommand;
+use crate::supervised::{Policy, Supervisor, Task};
 
 /// How long a node waits for another's answer: a room's release, a user's status.
 pub(super) const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
@@ -71,6 +73,8 @@ pub struct ClusterLink {
     /// Forwarded client commands waiting for their reply, by token.
     pub(super) awaited: Arc<Awaited>,
     pub(super) next_token: AtomicU64,
+    /// The node's supervisor, which runs the forwarders too.
+    tasks: Supervisor,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -86,13 +90,14 @@ pub(super) fn error(rid: u64, code: ErrorCode, message: &str) -> ServerFrame {
 }
 
 impl ClusterLink {
-    /// Starts the inbox and ring tasks; they end when the hub is gone.
+    /// Starts the inbox and ring tasks under `tasks`; they end when the hub is gone.
     pub fn start(
         me: NodeId,
         bus: Arc<dyn Bus>,
         ring: watch::Receiver<Ring>,
         limits: ForwardLimits,
         hub: &Arc<Hub>,
+        tasks: &Supervisor,
     ) -> Arc<ClusterLink> {
         let link = Arc::new(ClusterLink {
             me,
@@ -105,10 +110,38 @@ impl ClusterLink {
             pending: Mutex::default(),
             awaited: Arc::new(Awaited::new(limits.reply_timeout, limits.max_awaited)),
             next_token: AtomicU64::new(1),
+            tasks: tasks.clone(),
         });
-        tokio::spawn(link.clone().inbox(Arc::downgrade(hub)));
-        tokio::spawn(link.clone().follow_ring(Arc::downgrade(hub)));
-        tokio::spawn(link.clone().expire_awaited(Arc::downgrade(hub)));
+        let hub = Arc::downgrade(hub);
+        // Restart: the inbox holds no state but its subscription and the senders' sequence
+        // numbers, and a new run subscribes again. What came meanwhile is lost, as when Redis
+        // drops the subscription, so a restarted run first recovers the same way: every remote
+        // room resumes, and awaited replies are answered `busy`.
+        let (l, h, mut started) = (link.clone(), hub.clone(), false);
+        tasks.spawn(Task::ClusterInbox, Policy::RESTART, move || {
+            let restart = std::mem::replace(&mut started, true);
+            let (link, hub) = (l.clone(), h.clone());
+            (hub.strong_count() > 0).then_some(async move {
+                if restart {
+                    link.reset_local(|_, _| true);
+                    link.fail_awaited(|_| true);
+                }
+                link.inbox(hub).await;
+            })
+        });
+        // Fail the node: a ring change applied halfway (rooms that moved not yet stopped) is
+        // not applied again by a new run, which starts from the current ring; a node left
+        // serving rooms it no longer owns must leave service. It also ends when the view dies
+        // (its ring channel closes), which fails the node as well.
+        let (l, h) = (link.clone(), hub.clone());
+        tasks.spawn(Task::RingFollower, Policy::FailNode, move || {
+            (h.strong_count() > 0).then(|| l.clone().follow_ring(h.clone()))
+        });
+        // Restart: a sweep keeps no state; the awaited table is the link's.
+        let l = link.clone();
+        tasks.spawn(Task::AwaitedExpiry, Policy::RESTART, move || {
+            (hub.strong_count() > 0).then(|| l.clone().expire_awaited(hub.clone()))
+        });
         link
     }
 
@@ -152,6 +185,7 @@ impl ClusterLink {
                     self.bus.clone(),
                     self.limits,
                     self.awaited.clone(),
+                    &self.tasks,
                 )
             })
             .clone()
@@ -170,23 +204,20 @@ impl ClusterLink {
         })
     }
 
-    /// Sends one frame to one connection on `node`. `token` names the command the connection
-    /// sent (0: none): its reply (the frame with the command's `rid`) carries it back.
-    pub fn reply(&self, node: &NodeId, conn: ConnId, token: u64, frame: &ServerFrame) -> bool {
-        let mut joined = None;
-        let mut if_subscribed = None;
-        let answer = match frame {
-            ServerFrame::Joined(j) => {
-                joined = Some(j.room.id);
-                true
-            }
-            ServerFrame::Resume(r) => {
-                if_subscribed = Some(r.room);
-                false
-            }
-            ServerFrame::Sent(_) | ServerFrame::Left(_) | ServerFrame::Invited(_) => true,
-            ServerFrame::Error(e) => e.rid.is_some(),
-            _ => false,
+    /// Sends one frame to one connection on `node`. With `answers`, the frame is the answer
+    /// to the forwarded command `answers` names: the connection's node hands it over only while
+    /// it still awaits that answer.
+    pub fn reply(
+        &self,
+        node: &NodeId,
+        conn: ConnId,
+        answers: Option<u64>,
+        frame: &ServerFrame,
+    ) -> bool {
+        let (joined, if_subscribed) = match frame {
+            ServerFrame::Joined(j) => (Some(j.room.id), None),
+            ServerFrame::Resume(r) => (None, Some(r.room)),
+            _ => (None, None),
         };
         let event = Event::new(None, frame);
         self.forwarder(node).push(Envelope::Deliver {
@@ -194,7 +225,7 @@ impl ClusterLink {
             room_pos: None,
             frame: event.msgpack(),
             joined,
-            answers: (answer && token != 0).then_some(token),
+            answers: answers.filter(|t| *t != 0),
             if_subscribed,
         })
     }
@@ -212,51 +243,47 @@ impl ClusterLink {
         });
     }
 
-    /// Sends a client command of `out`'s connection (of `user`, with `rid`) to the owner
-    /// `node`; `out` receives the reply. A command the owner answers is awaited: its client
-    /// gets exactly one reply (see [`Awaited`]). False when the forwarder or the table of
-    /// awaited replies is full (the client is told `busy`).
+    /// Sends a room command of `out`'s connection (of `user`, with `rid`) to the owner
+    /// `node`; `out` receives the answer. An answered command is awaited: its client gets
+    /// exactly one answer (see [`Awaited`]). False when the forwarder or the table of awaited
+    /// answers is full.
     pub fn command(
         &self,
         node: &NodeId,
         out: &Outbound,
         user: UserId,
         rid: u64,
-        op: RoomOp,
+        room: RoomId,
+        cmd: RoomCommand,
     ) -> bool {
         let conn = out.conn();
         self.register(out, None);
         // A join takes effect when its `joined` reply comes back (see `handle`).
-        if let RoomOp::Leave { room } = &op
+        if let RoomCommand::Leave = &cmd
             && let Some(c) = self
                 .conns
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
                 .get_mut(&conn)
         {
-            c.rooms.retain(|(r, _)| r != room);
+            c.rooms.retain(|(r, _)| *r != room);
         }
-        let answered = match op {
-            RoomOp::Join { room, .. } => Some((room, true)),
-            RoomOp::Leave { room } | RoomOp::Invite { room, .. } | RoomOp::Post { room, .. } => {
-                Some((room, false))
-            }
-            RoomOp::Typing { .. } | RoomOp::Receipt { .. } | RoomOp::Unsubscribe { .. } => None,
-        };
         let forwarder = self.forwarder(node);
-        let mut cmd = Command {
+        let (answered, join) = (cmd.is_answered(), cmd.is_join());
+        let mut forwarded = Forwarded {
             from: self.me.clone(),
             conn,
             user,
             rid,
             token: 0,
             hops: 0,
-            op,
+            room,
+            cmd,
         };
-        let Some((room, join)) = answered else {
-            return forwarder.push(Envelope::Command(cmd));
-        };
-        cmd.token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        if !answered {
+            return forwarder.push(Envelope::Command(forwarded));
+        }
+        forwarded.token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let entry = Entry {
             node: node.clone(),
             out: out.clone(),
@@ -264,9 +291,10 @@ impl ClusterLink {
             room,
             join,
         };
-        let token = cmd.token;
-        self.awaited
-            .insert(token, entry, || forwarder.push(Envelope::Command(cmd)))
+        let token = forwarded.token;
+        self.awaited.insert(token, entry, || {
+            forwarder.push(Envelope::Command(forwarded))
+        })
     }
 
     /// Answers `busy` to the awaited commands whose deadline passed, for as long as the hub
@@ -382,15 +410,7 @@ impl ClusterLink {
             .remove(&conn);
         for (room, node) in gone.map(|c| c.rooms).unwrap_or_default() {
             self.forwarder(&node)
-                .push_always(Envelope::Command(Command {
-                    from: self.me.clone(),
-                    conn,
-                    user,
-                    rid: 0,
-                    token: 0,
-                    hops: 0,
-                    op: RoomOp::Unsubscribe { room },
-                }));
+                .push_always(self.unsubscribe(conn, user, room));
         }
     }
 
@@ -407,6 +427,20 @@ impl ClusterLink {
         let answered = matches!(self.ask(node, envelope).await, Some(Answer::Released));
         metrics::counter!(names::ROOM_HANDOFFS).increment(1);
         tracing::debug!(%room, from = %node, answered, took = ?started.elapsed(), "room handoff");
+    }
+
+    /// Asks a room's owner to forget `conn`, a connection of this node.
+    pub(super) fn unsubscribe(&self, conn: ConnId, user: UserId, room: RoomId) -> Envelope {
+        Envelope::Command(Forwarded {
+            from: self.me.clone(),
+            conn,
+            user,
+            rid: 0,
+            token: 0,
+            hops: 1,
+            room,
+            cmd: RoomCommand::Unsubscribe,
+        })
     }
 
     /// Resets the remote rooms of this node's connections that `moved` says moved.

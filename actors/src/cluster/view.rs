@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kameo::error::Infallible;
+use kameo::error::{ActorStopReason, Infallible};
 use kameo::mailbox::{MailboxReceiver, Signal};
 use kameo::prelude::*;
 use switchboard_engine::ring::Ring;
@@ -17,6 +17,7 @@ use switchboard_persistence::cluster::{Member, Membership};
 use tokio::sync::watch;
 
 use crate::config::ClusterConfig;
+use crate::supervised::{Policy, Supervisor, Task};
 
 pub struct ClusterArgs {
     pub me: Member,
@@ -76,10 +77,10 @@ impl Actor for ClusterView {
     async fn on_stop(
         &mut self,
         _: WeakActorRef<Self>,
-        reason: kameo::error::ActorStopReason,
+        reason: ActorStopReason,
     ) -> Result<(), Infallible> {
         // Killed means abrupt: behave like a crash and let the lease run out.
-        if matches!(reason, kameo::error::ActorStopReason::Killed) {
+        if matches!(reason, ActorStopReason::Killed) {
             return Ok(());
         }
         // Bounded: with Redis away, shutting down must not wait for it.
@@ -95,6 +96,25 @@ impl Actor for ClusterView {
 }
 
 impl ClusterView {
+    /// Spawns the view, watched by `tasks`. It fails the node if it dies (a panic while
+    /// renewing, polling or answering): this node would stop renewing its lease and freeze
+    /// its ring. It is not restarted, since the ring's subscribers hold the dead one's channel.
+    pub fn start(args: ClusterArgs, tasks: &Supervisor) -> ActorRef<ClusterView> {
+        let view = ClusterView::spawn(args);
+        let weak = view.downgrade();
+        tasks.spawn(Task::ClusterView, Policy::FailNode, move || {
+            let view = weak.clone();
+            Some(async move {
+                if let Ok(reason @ ActorStopReason::Panicked(_)) =
+                    view.wait_for_shutdown_result().await
+                {
+                    tracing::error!(%reason, "the cluster view stopped");
+                }
+            })
+        });
+        view
+    }
+
     async fn renew(&mut self) {
         if let Err(e) = self.membership.heartbeat(&self.me, self.lease).await {
             self.outage = true;

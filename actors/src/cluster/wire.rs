@@ -12,10 +12,12 @@ use switchboard_engine::domain::PresenceStatus;
 use switchboard_engine::ring::NodeId;
 use switchboard_engine::{ConnId, Position, RoomId, UserId};
 
+use crate::room::RoomCommand;
+
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Envelope {
     /// A client command from a connection on `from`, for a room the receiver owns.
-    Command(Command),
+    Command(Forwarded),
     /// One frame for some connections of the receiving node: the owner's fan-out (one copy
     /// per node, whatever the number of its members there) or a reply to one connection.
     Deliver {
@@ -82,67 +84,23 @@ pub enum UserOp {
     },
 }
 
+/// A room command from a connection on `from`, for a room the receiver owns.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Command {
+pub struct Forwarded {
     /// The node of the connection, where replies and events go.
     pub from: NodeId,
     pub conn: ConnId,
     pub user: UserId,
     pub rid: u64,
     /// Names the command in the sending node's table of awaited replies; its reply carries it
-    /// back (`Deliver::answers`). 0 for commands that get no reply from the owner.
+    /// back (`Deliver::answers`). 0 for commands that get no reply.
     #[serde(default)]
     pub token: u64,
     /// How often it was passed on already: a node that does not own the room passes a
     /// command on to the owner it knows once, then answers `busy`.
     pub hops: u8,
-    pub op: RoomOp,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub enum RoomOp {
-    Join {
-        room: RoomId,
-        resume: Option<Position>,
-    },
-    Leave {
-        room: RoomId,
-    },
-    Invite {
-        room: RoomId,
-        user: UserId,
-    },
-    Post {
-        room: RoomId,
-        cmid: String,
-        text: String,
-    },
-    Typing {
-        room: RoomId,
-        active: bool,
-    },
-    Receipt {
-        room: RoomId,
-        pos: Position,
-    },
-    /// The connection closed or moved: stop sending it the room's events.
-    Unsubscribe {
-        room: RoomId,
-    },
-}
-
-impl RoomOp {
-    pub fn room(&self) -> RoomId {
-        match self {
-            RoomOp::Join { room, .. }
-            | RoomOp::Leave { room }
-            | RoomOp::Invite { room, .. }
-            | RoomOp::Post { room, .. }
-            | RoomOp::Typing { room, .. }
-            | RoomOp::Receipt { room, .. }
-            | RoomOp::Unsubscribe { room } => *room,
-        }
-    }
+    pub room: RoomId,
+    pub cmd: RoomCommand,
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,15 +150,15 @@ mod tests {
                 answers: Some(3),
                 if_subscribed: None,
             },
-            Envelope::Command(Command {
+            Envelope::Command(Forwarded {
                 from: NodeId("a".into()),
                 conn: ConnId(9),
                 user: UserId(5),
                 rid: 11,
                 token: 3,
                 hops: 0,
-                op: RoomOp::Post {
-                    room: RoomId(7),
+                room: RoomId(7),
+                cmd: RoomCommand::Post {
                     cmid: "c".into(),
                     text: "hi".into(),
                 },

@@ -1,22 +1,22 @@
 //! What each client command does. Every command gets exactly one reply frame or one error.
 //!
-//! Commands answered from memory (`ping`, `set_presence`, `typing` on a room whose actor is
-//! known) are answered at once, inside the connection's loop. `auth` is too: nothing else can
-//! run before it. Every other command waits on the store or on another actor, so it runs as a
-//! task off the loop (`pending`, `tasks`); a command for a room that has one running waits
-//! behind it, and so does a `typing` for that room.
+//! Commands answered from memory (`ping`, `set_presence`) are answered at once, inside the
+//! connection's loop, and `typing` is handed to its room from there (never waiting: a room
+//! too busy to take it answers `busy`). `auth` is too: nothing else can run before it. Every
+//! other command waits on the store or on another actor, so it runs as a task off the loop
+//! (`pending`, `tasks`); a command for a room that has one running waits behind it, and so
+//! does a `typing` for that room.
 
 use switchboard_engine::domain::PresenceStatus;
 use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame};
 use switchboard_engine::{ErrorCode, RoomId, UserId};
 
+use super::ConnectionActor;
 use super::pending::{Done, Key};
 use super::tasks::{Ctx, Effect};
-use super::{ConnectionActor, JoinedRoom};
-use crate::cluster::wire::RoomOp;
-use crate::hub::Route;
+use crate::error::{Busy, Refused};
 use crate::refusal::{self, Refusal};
-use crate::room::Typing;
+use crate::room::{Caller, Command, RoomCommand};
 
 /// What orders a command among this connection's others, if anything does.
 fn key_of(frame: &ClientFrame) -> Option<Key> {
@@ -35,7 +35,7 @@ fn key_of(frame: &ClientFrame) -> Option<Key> {
 }
 
 impl ConnectionActor {
-    pub(super) async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), ErrorCode> {
+    pub(super) async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), Refused> {
         crate::metrics::hot().command(&frame).increment(1);
         if let ClientFrame::Auth(a) = frame {
             return self.auth(a).await;
@@ -51,30 +51,29 @@ impl ConnectionActor {
                 let away = match c.status {
                     PresenceStatus::Online => false,
                     PresenceStatus::Away => true,
-                    PresenceStatus::Offline => return Err(ErrorCode::InvalidArgument),
+                    PresenceStatus::Offline => {
+                        return Err(Refused::Invalid("offline is not a status one can set"));
+                    }
                 };
                 self.hub.presence_away(self.id, me, away).await;
                 self.out.frame(&ServerFrame::Done(p::Done { rid: c.rid }));
                 Ok(())
             }
             ClientFrame::Typing(c) if !self.pending.is_busy(Key::Room(c.room)) => {
-                match self.typing_now(me, &c)? {
-                    true => Ok(()),
-                    false => self.start(me, ClientFrame::Typing(c)),
-                }
+                self.typing_now(me, c)
             }
             frame => self.start(me, frame),
         }
     }
 
-    async fn auth(&mut self, a: p::Auth) -> Result<(), ErrorCode> {
+    async fn auth(&mut self, a: p::Auth) -> Result<(), Refused> {
         if self.identity.is_some() {
-            return Err(ErrorCode::AlreadyAuthenticated);
+            return Err(ErrorCode::AlreadyAuthenticated.into());
         }
         let timeout = self.hub.config.store_timeout;
         let identity = tokio::time::timeout(timeout, self.hub.authenticate(&a.token))
             .await
-            .map_err(|_| ErrorCode::Busy)?
+            .map_err(|_| Refused::Busy(Busy::NoAnswer))?
             .inspect_err(|code| {
                 refusal::note(
                     Refusal::AuthFailed,
@@ -91,47 +90,35 @@ impl ConnectionActor {
         Ok(())
     }
 
-    /// Answers `typing` from memory when the room's actor is known to be running (or another
-    /// node serves it). False when the actor must be resolved first.
-    fn typing_now(&mut self, me: UserId, c: &p::Typing) -> Result<bool, ErrorCode> {
-        let joined = self
-            .joined
-            .iter()
-            .find(|j| j.room == c.room)
-            .ok_or(ErrorCode::NotJoined)?;
-        let active = c.active;
-        match (self.hub.route(c.room), &joined.actor) {
-            (Route::Remote(node), _) => {
-                let link = self.hub.cluster().ok_or(ErrorCode::Internal)?;
-                let op = RoomOp::Typing {
-                    room: c.room,
-                    active,
-                };
-                if !link.command(&node, &self.out, me, c.rid, op) {
-                    return Err(ErrorCode::Busy);
-                }
-            }
-            (Route::Local, Some(room)) if room.is_alive() => {
-                // Never waits in the loop: a room too busy to take it gets no typing notice.
-                room.tell(Typing { user: me, active })
-                    .try_send()
-                    .map_err(|_| ErrorCode::Busy)?;
-            }
-            (Route::Local, _) => return Ok(false),
+    /// Hands `typing` to its room from the loop, never waiting.
+    fn typing_now(&mut self, me: UserId, c: p::Typing) -> Result<(), Refused> {
+        if !self.joined.contains(&c.room) {
+            return Err(Refused::NotJoined);
         }
-        self.out.frame(&ServerFrame::Done(p::Done { rid: c.rid }));
-        Ok(true)
+        let cmd = Command {
+            room: c.room,
+            caller: Caller {
+                conn: self.id,
+                user: me,
+                rid: c.rid,
+                reply: self.out.clone().into(),
+            },
+            cmd: RoomCommand::Typing { active: c.active },
+            received: std::time::Instant::now(),
+        };
+        crate::router::send_now(&self.hub, cmd);
+        Ok(())
     }
 
     /// Runs `frame` off the loop now, or queues it behind the command before it with its
     /// key; 4001 `busy` when this connection already has its most commands pending.
-    fn start(&mut self, me: UserId, frame: ClientFrame) -> Result<(), ErrorCode> {
+    fn start(&mut self, me: UserId, frame: ClientFrame) -> Result<(), Refused> {
         if self.pending.is_full() {
             refusal::note(
                 Refusal::CommandsPending,
                 format_args!("conn {}: too many commands pending", self.id),
             );
-            return Err(ErrorCode::Busy);
+            return Err(Refused::Busy(Busy::TooManyPending));
         }
         match key_of(&frame) {
             Some(key) if self.pending.is_busy(key) => {
@@ -142,23 +129,16 @@ impl ConnectionActor {
         }
     }
 
-    fn spawn(&mut self, key: Option<Key>, me: UserId, frame: ClientFrame) -> Result<(), ErrorCode> {
+    fn spawn(&mut self, key: Option<Key>, me: UserId, frame: ClientFrame) -> Result<(), Refused> {
         if let ClientFrame::PresenceSubscribe(c) = &frame {
             // A connection's watches are bounded too, not only each request. Checked here,
             // one subscription at a time, against those already placed.
             let max = self.hub.config.limits.max_presence_users as usize;
             if self.watching.len() + c.users.len() > max {
-                return Err(ErrorCode::InvalidArgument);
+                return Err(Refused::Invalid("watching too many users"));
             }
         }
-        let joined = match key {
-            Some(Key::Room(room)) => self
-                .joined
-                .iter()
-                .find(|j| j.room == room)
-                .map(|j| j.actor.clone()),
-            _ => None,
-        };
+        let joined = matches!(key, Some(Key::Room(room)) if self.joined.contains(&room));
         let ctx = Ctx {
             hub: self.hub.clone(),
             out: self.out.clone(),
@@ -176,7 +156,7 @@ impl ConnectionActor {
     pub(super) fn on_done(&mut self, done: Done) {
         match done.outcome {
             Ok(effect) => self.apply(effect),
-            Err(code) => self.error(Some(done.rid), code, code.describe()),
+            Err(why) => self.refuse(Some(done.rid), why),
         }
         let Some(key) = done.key else {
             return;
@@ -186,7 +166,7 @@ impl ConnectionActor {
             let rid = frame.rid();
             match self.spawn(Some(key), me, frame) {
                 Ok(()) => return,
-                Err(code) => self.error(Some(rid), code, code.describe()),
+                Err(why) => self.refuse(Some(rid), why),
             }
         }
     }
@@ -194,16 +174,12 @@ impl ConnectionActor {
     fn apply(&mut self, effect: Effect) {
         match effect {
             Effect::Answered => {}
-            Effect::Joined { room, actor } => {
-                self.joined.retain(|j| j.room != room);
-                self.joined.push(JoinedRoom { room, actor });
-            }
-            Effect::Left { room } => self.forget_room(room),
-            Effect::Resolved { room, actor } => {
-                if let Some(j) = self.joined.iter_mut().find(|j| j.room == room) {
-                    j.actor = Some(actor);
+            Effect::Joined(room) => {
+                if !self.joined.contains(&room) {
+                    self.joined.push(room);
                 }
             }
+            Effect::Left(room) => self.forget_room(room),
             Effect::Watching(users) => {
                 for user in users {
                     if !self.watching.contains(&user) {
@@ -215,7 +191,7 @@ impl ConnectionActor {
     }
 
     fn forget_room(&mut self, room: RoomId) {
-        self.joined.retain(|j| j.room != room);
+        self.joined.retain(|r| *r != room);
         self.written.retain(|(r, _)| *r != room);
     }
 }

@@ -23,11 +23,12 @@ use switchboard_engine::{Codec, ConnId, ErrorCode, Position, RoomId, UserId, clo
 use switchboard_persistence::cluster::throttle::{Class, Subject};
 use tokio::sync::watch;
 
+use crate::error::Refused;
 use crate::hub::Hub;
 use crate::metrics as names;
 use crate::outbound::{self, Outbound, OutboundReceiver, Outgoing};
 use crate::refusal::{self, Refusal};
-use crate::room::{RoomActor, Unsubscribe};
+use crate::room::{Caller, Command, RoomCommand};
 use crate::transport::{Inbound, OutFrame, Transport};
 
 /// Frames written per flush at most, so one busy connection yields to its mailbox.
@@ -41,12 +42,6 @@ pub struct ConnArgs {
     pub identity: Option<Identity>,
 }
 
-struct JoinedRoom {
-    room: RoomId,
-    /// The room's actor when it is served here; `None` when another node serves it.
-    actor: Option<ActorRef<RoomActor>>,
-}
-
 pub struct ConnectionActor {
     id: ConnId,
     hub: Arc<Hub>,
@@ -55,7 +50,8 @@ pub struct ConnectionActor {
     out: Outbound,
     rx: OutboundReceiver,
     identity: Option<Identity>,
-    joined: Vec<JoinedRoom>,
+    /// Rooms this connection asked to join (and did not leave), here or on other nodes.
+    joined: Vec<RoomId>,
     /// Last room position the socket accepted, per room: the resume point we report.
     written: Vec<(RoomId, Position)>,
     /// Users whose presence this connection watches.
@@ -218,14 +214,29 @@ impl Actor for ConnectionActor {
         _: kameo::error::ActorStopReason,
     ) -> Result<(), Infallible> {
         // Waits for mailbox room rather than dropping: a lost Detach would leave the user
-        // online forever, a lost Unsubscribe would keep a room from going idle.
-        for j in self.joined.drain(..) {
-            if let Some(actor) = j.actor {
-                let _ = actor.tell(Unsubscribe { conn: self.id }).await;
+        // online forever, a lost Unsubscribe would keep a room from going idle. Rooms on other
+        // nodes hear of it from the cluster link.
+        let user = self.identity.as_ref().map_or(UserId(0), |i| i.user);
+        for room in self.joined.drain(..) {
+            if let Some(actor) = self.hub.active_room(room) {
+                let unsubscribe = Command {
+                    room,
+                    caller: Caller {
+                        conn: self.id,
+                        user,
+                        rid: 0,
+                        reply: self.out.clone().into(),
+                    },
+                    cmd: RoomCommand::Unsubscribe,
+                    received: Instant::now(),
+                };
+                let _ = actor.tell(unsubscribe).await;
             }
         }
-        if let (Some(link), Some(identity)) = (self.hub.cluster(), &self.identity) {
-            link.connection_closed(self.id, identity.user);
+        if let Some(link) = self.hub.cluster()
+            && self.identity.is_some()
+        {
+            link.connection_closed(self.id, user);
         }
         let mut users = std::mem::take(&mut self.watching);
         users.extend(self.identity.as_ref().map(|i| i.user));
@@ -385,7 +396,7 @@ impl ConnectionActor {
         let resume = self
             .written
             .iter()
-            .filter(|(room, _)| self.joined.iter().any(|j| j.room == *room))
+            .filter(|(room, _)| self.joined.contains(room))
             .map(|&(room, pos)| p::RoomPosition { room, pos })
             .collect();
         let frame = outbound::encode(
@@ -416,13 +427,8 @@ impl ConnectionActor {
     }
 
     /// Queues an error reply.
-    fn error(&self, rid: Option<u64>, code: ErrorCode, message: &str) {
-        crate::metrics::hot().error(code);
-        self.out.frame(&ServerFrame::Error(p::Error {
-            rid,
-            code,
-            message: message.to_owned(),
-        }));
+    fn refuse(&self, rid: Option<u64>, why: Refused) {
+        self.out.frame(&why.frame(rid));
     }
 
     /// Whether a frame is within this connection's rate and, once authenticated, its user's
@@ -456,21 +462,16 @@ impl ConnectionActor {
                 Refusal::RateLimited,
                 format_args!("conn {}: over its command rate", self.id),
             );
-            self.error(
-                self.codec.salvage_rid(data),
-                ErrorCode::RateLimited,
-                "too many commands; slow down",
-            );
+            self.refuse(self.codec.salvage_rid(data), Refused::RateLimited);
             return Ok(());
         }
         let frame = match self.codec.decode::<p::ClientFrame>(data) {
             Ok(frame) => frame,
             Err(e) => {
                 self.bad_frames += 1;
-                self.error(
+                self.refuse(
                     self.codec.salvage_rid(data),
-                    ErrorCode::BadFrame,
-                    &e.to_string(),
+                    Refused::BadFrame(e.to_string()),
                 );
                 if self.bad_frames >= self.hub.config.max_bad_frames {
                     return Err(End::Close {
@@ -486,8 +487,8 @@ impl ConnectionActor {
         let rid = frame.rid();
         // Boxed: the command futures are large, and an idle connection's task should not
         // carry their space while it waits.
-        if let Err(code) = Box::pin(self.dispatch(frame)).await {
-            self.error(Some(rid), code, code.describe());
+        if let Err(why) = Box::pin(self.dispatch(frame)).await {
+            self.refuse(Some(rid), why);
         }
         Ok(())
     }

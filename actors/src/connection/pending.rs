@@ -12,10 +12,11 @@ use std::collections::VecDeque;
 use std::future::Future;
 
 use switchboard_engine::protocol::ClientFrame;
-use switchboard_engine::{ErrorCode, RoomId, UserId};
+use switchboard_engine::{RoomId, UserId};
 use tokio::task::{Id, JoinSet};
 
 use super::tasks::Effect;
+use crate::error::{Busy, Refused};
 
 /// What orders commands: those with the same key run one at a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,15 +27,15 @@ pub(super) enum Key {
     Presence,
 }
 
-/// A command that finished (or whose task panicked: `Err(Internal)`).
+/// A command that finished (or whose task panicked: `busy`, retry).
 pub(super) struct Done {
     pub key: Option<Key>,
     pub rid: u64,
-    pub outcome: Result<Effect, ErrorCode>,
+    pub outcome: Result<Effect, Refused>,
 }
 
 pub(super) struct Pending {
-    tasks: JoinSet<Result<Effect, ErrorCode>>,
+    tasks: JoinSet<Result<Effect, Refused>>,
     /// Each running task's key and `rid`.
     running: Vec<(Id, Option<Key>, u64)>,
     /// Commands waiting for a command with their key to finish, in arrival order.
@@ -68,7 +69,7 @@ impl Pending {
 
     pub fn spawn<F>(&mut self, key: Option<Key>, rid: u64, task: F)
     where
-        F: Future<Output = Result<Effect, ErrorCode>> + Send + 'static,
+        F: Future<Output = Result<Effect, Refused>> + Send + 'static,
     {
         let id = self.tasks.spawn(task).id();
         self.running.push((id, key, rid));
@@ -83,7 +84,7 @@ impl Pending {
             Ok((id, outcome)) => (id, outcome),
             Err(e) => {
                 tracing::error!(error = %e, "command task failed");
-                (e.id(), Err(ErrorCode::Internal))
+                (e.id(), Err(Refused::Busy(Busy::NoAnswer)))
             }
         };
         let at = self.running.iter().position(|(i, _, _)| *i == id);

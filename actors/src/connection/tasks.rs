@@ -10,53 +10,26 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use kameo::actor::ActorRef;
 use switchboard_engine::domain::{PresenceStatus, RoomKind};
 use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame, Visibility};
-use switchboard_engine::ring::NodeId;
-use switchboard_engine::{ConnId, ErrorCode, RoomId, UserId};
+use switchboard_engine::{ConnId, RoomId, UserId};
 use tokio::time::Instant as Deadline;
 
-use crate::cluster::wire::RoomOp;
-use crate::hub::{Hub, Route};
+use crate::error::Refused;
+use crate::hub::Hub;
 use crate::outbound::Outbound;
-use crate::queries::{self, internal};
-use crate::room::{Invite, Join, Leave, Post, Receipt, RoomActor, Typing};
+use crate::queries;
+use crate::room::{Caller, Command, RoomCommand};
 
 /// What a finished command changes in its connection.
 pub(super) enum Effect {
-    /// Nothing: the reply is queued.
+    /// Nothing: the reply is queued, or its room will answer.
     Answered,
-    /// This connection is subscribed to `room`: through `actor` here, or through the room's
-    /// node (`None`).
-    Joined {
-        room: RoomId,
-        actor: Option<ActorRef<RoomActor>>,
-    },
-    Left {
-        room: RoomId,
-    },
-    /// A joined room's actor had stopped; this is its new incarnation.
-    Resolved {
-        room: RoomId,
-        actor: ActorRef<RoomActor>,
-    },
+    /// This connection asked to join `room` (and the room has the command).
+    Joined(RoomId),
+    Left(RoomId),
     /// The connection now watches these users' presence.
     Watching(Vec<UserId>),
-}
-
-/// Where a command for a room goes.
-enum Target {
-    Here(ActorRef<RoomActor>),
-    /// Through the cluster to the room's owner.
-    Node(NodeId),
-}
-
-fn send_error(e: kameo::error::SendError<impl Sized, ErrorCode>) -> ErrorCode {
-    match e {
-        kameo::error::SendError::HandlerError(code) => code,
-        _ => ErrorCode::Internal,
-    }
 }
 
 /// What a command's task knows of its connection.
@@ -65,199 +38,157 @@ pub(super) struct Ctx {
     pub out: Outbound,
     pub conn: ConnId,
     pub me: UserId,
-    /// For a command on a room: `None` if this connection has not joined it, else the room's
-    /// actor as the connection knows it (`None` when another node served it).
-    pub joined: Option<Option<ActorRef<RoomActor>>>,
+    /// For a command on a room: whether this connection has joined it.
+    pub joined: bool,
     pub deadline: Deadline,
 }
 
 impl Ctx {
     /// Waits for `f` until the deadline; 4001 `busy` after it.
-    async fn within<T>(&self, f: impl Future<Output = T>) -> Result<T, ErrorCode> {
+    async fn within<T>(&self, f: impl Future<Output = T>) -> Result<T, Refused> {
         tokio::time::timeout_at(self.deadline, f)
             .await
-            .map_err(|_| ErrorCode::Busy)
+            .map_err(|_| Refused::Busy(crate::error::Busy::NoAnswer))
     }
 
-    pub async fn run(self, frame: ClientFrame) -> Result<Effect, ErrorCode> {
+    pub async fn run(self, frame: ClientFrame) -> Result<Effect, Refused> {
+        let frame = match RoomCommand::from_frame(frame) {
+            Ok((room, rid, cmd)) => return self.room_command(room, rid, cmd).await,
+            Err(frame) => frame,
+        };
         match frame {
             ClientFrame::CreateRoom(c) => self.within(self.create_room(c)).await?,
-            ClientFrame::Join(c) => self.join(c).await,
-            ClientFrame::Leave(c) => self.leave(c).await,
-            ClientFrame::Invite(c) => self.invite(c).await,
             ClientFrame::OpenDirect(c) => self.within(self.open_direct(c)).await?,
-            ClientFrame::Send(c) => self.within(self.send(c)).await?,
             ClientFrame::History(c) => self.within(self.history(c)).await?,
             ClientFrame::Search(c) => self.within(self.search(c)).await?,
-            ClientFrame::Typing(c) => self.within(self.typing(c)).await?,
             ClientFrame::MarkRead(c) => self.within(self.mark_read(c)).await?,
             ClientFrame::PresenceQuery(c) => self.within(self.presence_query(c)).await?,
             ClientFrame::PresenceSubscribe(c) => self.presence_subscribe(c).await,
             // Answered by the connection itself.
-            ClientFrame::Auth(_) | ClientFrame::Ping(_) | ClientFrame::SetPresence(_) => {
-                Err(ErrorCode::Internal)
+            _ => Err(Refused::Code(switchboard_engine::ErrorCode::Internal)),
+        }
+    }
+
+    /// A room command: sent to its room wherever it is served; the room answers it.
+    async fn room_command(
+        &self,
+        room: RoomId,
+        rid: u64,
+        cmd: RoomCommand,
+    ) -> Result<Effect, Refused> {
+        let effect = match &cmd {
+            RoomCommand::Join { .. } => Effect::Joined(room),
+            RoomCommand::Leave => Effect::Left(room),
+            RoomCommand::Post { cmid, text } => {
+                if let Some(sent) = self
+                    .within(self.earlier_send(room, rid, cmid, text))
+                    .await??
+                {
+                    return self.reply(sent);
+                }
+                Effect::Answered
             }
-        }
-    }
-
-    /// The room's actor here, loaded if inactive (within the deadline).
-    async fn resolve(&self, room: RoomId) -> Result<ActorRef<RoomActor>, ErrorCode> {
-        self.within(self.hub.room(room)).await?
-    }
-
-    /// Where commands for any room go.
-    async fn target(&self, room: RoomId) -> Result<Target, ErrorCode> {
-        match self.hub.route(room) {
-            Route::Remote(node) => Ok(Target::Node(node)),
-            Route::Local => Ok(Target::Here(self.resolve(room).await?)),
-        }
-    }
-
-    /// Where commands for the joined room go, and the effect of having re-resolved its actor
-    /// when the one the connection knew has stopped.
-    async fn joined_target(&self, room: RoomId) -> Result<(Target, Effect), ErrorCode> {
-        let known = self.joined.as_ref().ok_or(ErrorCode::NotJoined)?;
-        if let Route::Remote(node) = self.hub.route(room) {
-            return Ok((Target::Node(node), Effect::Answered));
-        }
-        match known {
-            Some(actor) if actor.is_alive() => Ok((Target::Here(actor.clone()), Effect::Answered)),
-            _ => {
-                let actor = self.resolve(room).await?;
-                let effect = Effect::Resolved {
-                    room,
-                    actor: actor.clone(),
-                };
-                Ok((Target::Here(actor), effect))
+            RoomCommand::Typing { .. } | RoomCommand::Receipt { .. } if !self.joined => {
+                return Err(Refused::NotJoined);
             }
-        }
+            _ => Effect::Answered,
+        };
+        self.to_room(room, rid, cmd).await;
+        Ok(effect)
     }
 
-    /// Sends a command to the node that owns its room; the reply comes back from there.
-    fn remote(&self, node: &NodeId, rid: u64, op: RoomOp) -> Result<(), ErrorCode> {
-        let link = self.hub.cluster().ok_or(ErrorCode::Internal)?;
-        if link.command(node, &self.out, self.me, rid, op) {
-            Ok(())
-        } else {
-            Err(ErrorCode::Busy)
-        }
+    /// Hands `cmd` to its room (waiting for room in its mailbox until the deadline).
+    async fn to_room(&self, room: RoomId, rid: u64, cmd: RoomCommand) {
+        let cmd = Command {
+            room,
+            caller: Caller {
+                conn: self.conn,
+                user: self.me,
+                rid,
+                reply: self.out.clone().into(),
+            },
+            cmd,
+            received: Instant::now(),
+        };
+        crate::router::send(&self.hub, cmd, self.deadline).await;
     }
 
-    fn reply(&self, frame: ServerFrame) -> Result<Effect, ErrorCode> {
+    fn reply(&self, frame: ServerFrame) -> Result<Effect, Refused> {
         self.out.frame(&frame);
         Ok(Effect::Answered)
     }
 
-    async fn create_room(&self, c: p::CreateRoom) -> Result<Effect, ErrorCode> {
+    /// Checks a send, and whether the store already has its cmid: a resend of a message older
+    /// than the room's buffer is answered from the store (`sent {duplicate: true}`). When the
+    /// store is slow or down the send goes on (the room's buffer still catches recent
+    /// resends): real-time delivery must not stop with the database.
+    async fn earlier_send(
+        &self,
+        room: RoomId,
+        rid: u64,
+        cmid: &str,
+        text: &str,
+    ) -> Result<Option<ServerFrame>, Refused> {
+        let limits = &self.hub.config.limits;
+        if cmid.is_empty() || cmid.len() > limits.max_cmid_bytes as usize {
+            return Err(Refused::Invalid("cmid is empty or too long"));
+        }
+        if text.is_empty() || text.len() > limits.max_text_bytes as usize {
+            return Err(Refused::Invalid("text is empty or too long"));
+        }
+        if self.hub.store_suspect() {
+            return Ok(None);
+        }
+        let check = tokio::time::timeout(
+            self.hub.config.store_check_timeout,
+            self.hub.store.find_cmid(room, self.me, cmid),
+        );
+        let stored = match check.await {
+            Ok(Ok(found)) => found,
+            Ok(Err(_)) | Err(_) => {
+                tracing::debug!("cmid check skipped: store unavailable");
+                self.hub.mark_store_suspect();
+                None
+            }
+        };
+        Ok(stored.map(|pos| {
+            ServerFrame::Sent(p::Sent {
+                rid,
+                room,
+                cmid: cmid.to_owned(),
+                pos,
+                duplicate: true,
+            })
+        }))
+    }
+
+    async fn create_room(&self, c: p::CreateRoom) -> Result<Effect, Refused> {
         let name = c.name.trim();
         if name.is_empty() || name.len() > self.hub.config.limits.max_room_name_bytes as usize {
-            return Err(ErrorCode::InvalidArgument);
+            return Err(Refused::Invalid("room name is empty or too long"));
         }
         let kind = match c.visibility {
             Visibility::Public => RoomKind::Public,
             Visibility::Private => RoomKind::Private,
         };
         let store = &self.hub.store;
-        let room = store
-            .create_room(name, kind, self.me)
-            .await
-            .map_err(internal)?;
+        let room = store.create_room(name, kind, self.me).await?;
         self.reply(ServerFrame::RoomCreated(p::RoomReply { rid: c.rid, room }))
     }
 
-    async fn join(&self, c: p::Join) -> Result<Effect, ErrorCode> {
-        // The room may stop between resolving and asking (idle); resolve once more then.
-        for _ in 0..2 {
-            let actor = match self.target(c.room).await? {
-                Target::Here(actor) => actor,
-                Target::Node(node) => {
-                    let op = RoomOp::Join {
-                        room: c.room,
-                        resume: c.resume,
-                    };
-                    self.remote(&node, c.rid, op)?;
-                    return Ok(Effect::Joined {
-                        room: c.room,
-                        actor: None,
-                    });
-                }
-            };
-            let join = Join {
-                rid: c.rid,
-                conn: self.conn,
-                user: self.me,
-                out: self.out.clone().into(),
-                resume: c.resume,
-            };
-            // The room answers `joined` itself: past this point the deadline no longer
-            // applies, or the client could get both that and `busy`.
-            match actor.ask(join).await {
-                Ok(_) => {
-                    return Ok(Effect::Joined {
-                        room: c.room,
-                        actor: Some(actor),
-                    });
-                }
-                Err(kameo::error::SendError::HandlerError(code)) => return Err(code),
-                Err(_) => continue,
-            }
-        }
-        Err(ErrorCode::Internal)
-    }
-
-    async fn leave(&self, c: p::Leave) -> Result<Effect, ErrorCode> {
-        match self.target(c.room).await? {
-            Target::Here(actor) => {
-                let leave = Leave { user: self.me };
-                actor.ask(leave).await.map_err(send_error)?;
-                self.out.frame(&ServerFrame::Left(p::RoomAck {
-                    rid: c.rid,
-                    room: c.room,
-                }));
-            }
-            // The owner answers `left` (or an error).
-            Target::Node(node) => self.remote(&node, c.rid, RoomOp::Leave { room: c.room })?,
-        }
-        Ok(Effect::Left { room: c.room })
-    }
-
-    async fn invite(&self, c: p::Invite) -> Result<Effect, ErrorCode> {
-        match self.target(c.room).await? {
-            Target::Here(actor) => {
-                let invite = Invite {
-                    by: self.me,
-                    user: c.user,
-                };
-                actor.ask(invite).await.map_err(send_error)?;
-                self.reply(ServerFrame::Invited(p::RoomAck {
-                    rid: c.rid,
-                    room: c.room,
-                }))
-            }
-            Target::Node(node) => {
-                let op = RoomOp::Invite {
-                    room: c.room,
-                    user: c.user,
-                };
-                self.remote(&node, c.rid, op)?;
-                Ok(Effect::Answered)
-            }
-        }
-    }
-
-    async fn open_direct(&self, c: p::OpenDirect) -> Result<Effect, ErrorCode> {
+    async fn open_direct(&self, c: p::OpenDirect) -> Result<Effect, Refused> {
         let me = self.me;
         if c.user == me {
-            return Err(ErrorCode::InvalidArgument);
+            return Err(Refused::Invalid("a direct conversation needs another user"));
         }
         if !self.hub.introduction(me) {
-            return Err(ErrorCode::RateLimited);
+            return Err(Refused::RateLimited);
         }
         let store = &self.hub.store;
-        if store.user(c.user).await.map_err(internal)?.is_none() {
-            return Err(ErrorCode::NotFound);
+        if store.user(c.user).await?.is_none() {
+            return Err(Refused::NotFound("no such user"));
         }
-        let (room, created) = store.direct_room(me, c.user).await.map_err(internal)?;
+        let (room, created) = store.direct_room(me, c.user).await?;
         // Only a new conversation is news to the other user: reopening one they already
         // have must not let anyone flood their devices with `room_added`.
         if created {
@@ -266,92 +197,7 @@ impl Ctx {
         self.reply(ServerFrame::DirectOpened(p::RoomReply { rid: c.rid, room }))
     }
 
-    async fn send(&self, c: p::Send) -> Result<Effect, ErrorCode> {
-        let limits = &self.hub.config.limits;
-        if c.cmid.is_empty()
-            || c.cmid.len() > limits.max_cmid_bytes as usize
-            || c.text.is_empty()
-            || c.text.len() > limits.max_text_bytes as usize
-        {
-            return Err(ErrorCode::InvalidArgument);
-        }
-        let received = Instant::now();
-        // A resend of a message older than the room's buffer is answered from the store. When
-        // the store is slow or down the send goes on (the room's buffer still catches recent
-        // resends): real-time delivery must not stop with the database.
-        let stored = if self.hub.store_suspect() {
-            None
-        } else {
-            let check = tokio::time::timeout(
-                self.hub.config.store_check_timeout,
-                self.hub.store.find_cmid(c.room, self.me, &c.cmid),
-            );
-            match check.await {
-                Ok(Ok(found)) => found,
-                Ok(Err(_)) | Err(_) => {
-                    tracing::debug!("cmid check skipped: store unavailable");
-                    self.hub.mark_store_suspect();
-                    None
-                }
-            }
-        };
-        if let Some(pos) = stored {
-            return self.reply(ServerFrame::Sent(p::Sent {
-                rid: c.rid,
-                room: c.room,
-                cmid: c.cmid,
-                pos,
-                duplicate: true,
-            }));
-        }
-        let (target, effect) = self.send_target(c.room).await?;
-        let actor = match target {
-            Target::Here(actor) => actor,
-            Target::Node(node) => {
-                let op = RoomOp::Post {
-                    room: c.room,
-                    cmid: c.cmid,
-                    text: c.text,
-                };
-                self.remote(&node, c.rid, op)?;
-                return Ok(effect);
-            }
-        };
-        let mut post = Post {
-            rid: c.rid,
-            user: self.me,
-            out: self.out.clone().into(),
-            cmid: c.cmid,
-            text: c.text,
-            received,
-            checked: false,
-        };
-        // Waits while the room's mailbox is full: backpressure on this sender's sends only.
-        // Until the `tell` completes the room has not got the post, so the deadline may cut it.
-        match actor.tell(post).await {
-            Ok(()) => return Ok(effect),
-            Err(kameo::error::SendError::ActorNotRunning(p)) => post = p,
-            Err(_) => return Err(ErrorCode::Internal),
-        }
-        // The room stopped meanwhile (idle, moved): once more, wherever it is now.
-        match self.target(c.room).await? {
-            Target::Here(actor) => {
-                actor.tell(post).await.map_err(|_| ErrorCode::Internal)?;
-                Ok(Effect::Answered)
-            }
-            Target::Node(_) => Err(ErrorCode::Busy),
-        }
-    }
-
-    /// Where a send goes: the joined room's actor (or owner), else the room's, joined or not.
-    async fn send_target(&self, room: RoomId) -> Result<(Target, Effect), ErrorCode> {
-        if self.joined.is_some() {
-            return self.joined_target(room).await;
-        }
-        Ok((self.target(room).await?, Effect::Answered))
-    }
-
-    async fn history(&self, c: p::History) -> Result<Effect, ErrorCode> {
+    async fn history(&self, c: p::History) -> Result<Effect, Refused> {
         let (messages, more) =
             queries::history_page(&self.hub, self.me, c.room, c.before, c.after, c.limit).await?;
         self.reply(ServerFrame::History(p::HistoryPage {
@@ -362,7 +208,7 @@ impl Ctx {
         }))
     }
 
-    async fn search(&self, c: p::Search) -> Result<Effect, ErrorCode> {
+    async fn search(&self, c: p::Search) -> Result<Effect, Refused> {
         let messages = queries::search(&self.hub, self.me, &c.query, c.room, c.limit).await?;
         self.reply(ServerFrame::SearchResults(p::SearchResults {
             rid: c.rid,
@@ -370,72 +216,36 @@ impl Ctx {
         }))
     }
 
-    /// Typing on a joined room whose actor must be resolved first (the connection answers
-    /// the others at once).
-    async fn typing(&self, c: p::Typing) -> Result<Effect, ErrorCode> {
-        let (target, effect) = self.joined_target(c.room).await?;
-        let active = c.active;
-        match target {
-            Target::Here(room) => room
-                .tell(Typing {
-                    user: self.me,
-                    active,
-                })
-                .await
-                .map_err(|_| ErrorCode::Internal)?,
-            Target::Node(node) => {
-                let op = RoomOp::Typing {
-                    room: c.room,
-                    active,
-                };
-                self.remote(&node, c.rid, op)?
-            }
+    /// Stores the read mark, then tells the room (which answers `done`).
+    async fn mark_read(&self, c: p::MarkRead) -> Result<Effect, Refused> {
+        if !self.joined {
+            return Err(Refused::NotJoined);
         }
-        self.out.frame(&ServerFrame::Done(p::Done { rid: c.rid }));
-        Ok(effect)
-    }
-
-    async fn mark_read(&self, c: p::MarkRead) -> Result<Effect, ErrorCode> {
-        let (target, effect) = self.joined_target(c.room).await?;
         // Joined once is not a member now: a leave elsewhere revokes the right.
         queries::check_member(&self.hub, c.room, self.me).await?;
-        let store = &self.hub.store;
-        let pos = store
-            .set_read(c.room, self.me, c.pos)
-            .await
-            .map_err(internal)?;
-        match target {
-            Target::Here(room) => room
-                .tell(Receipt {
-                    conn: self.conn,
-                    user: self.me,
-                    pos,
-                })
-                .await
-                .map_err(|_| ErrorCode::Internal)?,
-            Target::Node(node) => {
-                self.remote(&node, c.rid, RoomOp::Receipt { room: c.room, pos })?
-            }
-        }
-        self.out.frame(&ServerFrame::Done(p::Done { rid: c.rid }));
-        Ok(effect)
+        let pos = self.hub.store.set_read(c.room, self.me, c.pos).await?;
+        self.to_room(c.room, c.rid, RoomCommand::Receipt { pos })
+            .await;
+        Ok(Effect::Answered)
     }
 
     /// Presence is visible only between users who share a room.
-    async fn check_presence_allowed(&self, users: &[UserId]) -> Result<(), ErrorCode> {
+    async fn check_presence_allowed(&self, users: &[UserId]) -> Result<(), Refused> {
         if users.len() > self.hub.config.limits.max_presence_users as usize {
-            return Err(ErrorCode::InvalidArgument);
+            return Err(Refused::Invalid("too many users in one presence request"));
         }
         for &user in users {
             let store = &self.hub.store;
-            if user != self.me && !store.shares_room(self.me, user).await.map_err(internal)? {
-                return Err(ErrorCode::Forbidden);
+            if user != self.me && !store.shares_room(self.me, user).await? {
+                return Err(Refused::Forbidden(
+                    "presence is shared only between room members",
+                ));
             }
         }
         Ok(())
     }
 
-    async fn presence_query(&self, c: p::PresenceQuery) -> Result<Effect, ErrorCode> {
+    async fn presence_query(&self, c: p::PresenceQuery) -> Result<Effect, Refused> {
         self.check_presence_allowed(&c.users).await?;
         let mut users = Vec::with_capacity(c.users.len());
         for user in c.users {
@@ -451,7 +261,7 @@ impl Ctx {
     /// The connection checked its watch bound before starting this (one at a time). Only
     /// the store check has a deadline: a watch once placed must be recorded, so that the
     /// connection removes it when it ends.
-    async fn presence_subscribe(&self, c: p::PresenceSubscribe) -> Result<Effect, ErrorCode> {
+    async fn presence_subscribe(&self, c: p::PresenceSubscribe) -> Result<Effect, Refused> {
         self.within(self.check_presence_allowed(&c.users)).await??;
         let mut users = Vec::with_capacity(c.users.len());
         for &user in &c.users {

@@ -1,35 +1,49 @@
 //! `RoomActor`: the owner of one active room. It alone assigns positions, so a room's messages
 //! have one order; it fans each event out encoded once, keeps the recent buffer for resume,
 //! and hands messages to the write-behind.
+//!
+//! # Layout
+//! - [`command`]: `RoomCommand`, the room commands, and `Caller`, who sent one.
+//! - `commands`: how the room handles and answers each command.
+//! - `work`: store work the room runs off its actor, and the write-behind's acknowledgements.
+//! - `control`: messages about the room's life (retire, fault injection).
+//! - [`recent`]: the recent buffer. `supervisor`: starting and stopping rooms. `directory`:
+//!   the active rooms.
 
-mod messages;
+pub mod command;
+mod commands;
+mod control;
+mod directory;
 mod recent;
 mod supervisor;
+mod work;
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kameo::error::{ActorStopReason, PanicError};
 use kameo::mailbox::{MailboxReceiver, Signal};
 use kameo::prelude::*;
-use switchboard_engine::domain::{Role, RoomInfo, RoomKind};
+use switchboard_engine::domain::{Role, RoomInfo};
 use switchboard_engine::protocol::{self as p, ServerFrame};
-use switchboard_engine::{ConnId, ErrorCode, Position, UserId};
+use switchboard_engine::{ConnId, Position, UserId};
 use switchboard_persistence::{HistoryQuery, StoreError};
+use tokio::sync::mpsc;
 
+use crate::error::{Busy, Refused};
 use crate::hub::Hub;
 use crate::metrics as names;
 use crate::outbound::{Event, Outbound};
+pub use command::{Caller, Command, RoomCommand};
 #[cfg(feature = "testing")]
-pub use messages::InjectPanic;
-pub use messages::{
-    Deposed, DropNodes, Invite, Join, Leave, Post, Receipt, Retire, Typing, Unsubscribe,
-};
+pub use control::InjectPanic;
+pub use control::Retire;
+pub use directory::Directory;
 pub use recent::{Recent, Since};
-pub use supervisor::{Resolve, RoomSupervisor, StopRoom};
+pub use supervisor::{Deliver, RoomSupervisor, StopRoom, SupervisorArgs};
+use work::{Ack, WorkSet};
 
 /// What a room needs to start; cloned for every restart.
 #[derive(Clone)]
@@ -110,7 +124,15 @@ pub struct RoomActor {
     epoch: u64,
     last_seq: u64,
     /// Highest seq of this incarnation's epoch known durable; raised by write-behind acks.
-    durable_seq: Arc<AtomicU64>,
+    durable_seq: u64,
+    /// The write-behind's acknowledgements of this incarnation's messages. Unbounded, but each
+    /// message sends at most one, and messages in the write-behind are bounded by its budget.
+    acks: mpsc::UnboundedSender<Ack>,
+    acks_rx: mpsc::UnboundedReceiver<Ack>,
+    /// Store work in flight, each with its caller.
+    work: WorkSet,
+    /// Resends answered once their original is durable: (its seq, caller, answer).
+    awaiting_durable: Vec<(u64, Caller, p::Sent)>,
     recent: Recent,
     /// When the last subscriber left.
     idle_since: Option<tokio::time::Instant>,
@@ -118,6 +140,8 @@ pub struct RoomActor {
     retired: Option<tokio::sync::oneshot::Sender<()>>,
     /// A newer owner fenced our messages; we are stopping.
     deposed: bool,
+    /// This incarnation, to name itself to the supervisor.
+    me: WeakActorRef<Self>,
     /// Users typing now, with when that lapses unless repeated.
     typing: Vec<(UserId, tokio::time::Instant)>,
 }
@@ -128,20 +152,11 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn error(rid: u64, code: ErrorCode, message: &str) -> ServerFrame {
-    crate::metrics::hot().error(code);
-    ServerFrame::Error(p::Error {
-        rid: Some(rid),
-        code,
-        message: message.to_owned(),
-    })
-}
-
 impl Actor for RoomActor {
     type Args = RoomArgs;
     type Error = RoomStartError;
 
-    async fn on_start(args: RoomArgs, _: ActorRef<Self>) -> Result<Self, RoomStartError> {
+    async fn on_start(args: RoomArgs, me: ActorRef<Self>) -> Result<Self, RoomStartError> {
         let hub = args.hub.upgrade().ok_or(RoomStartError::ShuttingDown)?;
         let room = args.info.id;
         // Whatever an earlier incarnation accepted becomes durable before we read the store,
@@ -182,6 +197,7 @@ impl Actor for RoomActor {
         }
         metrics::gauge!(names::ROOMS_ACTIVE).increment(1);
         tracing::debug!(%room, epoch, "room active");
+        let (acks, acks_rx) = mpsc::unbounded_channel();
         Ok(RoomActor {
             hub,
             info: args.info,
@@ -190,11 +206,16 @@ impl Actor for RoomActor {
             remote: HashMap::new(),
             epoch,
             last_seq: 0,
-            durable_seq: Arc::new(AtomicU64::new(0)),
+            durable_seq: 0,
+            acks,
+            acks_rx,
+            work: WorkSet::default(),
+            awaiting_durable: Vec::new(),
             recent,
             idle_since: Some(tokio::time::Instant::now()),
             retired: None,
             deposed: false,
+            me: me.downgrade(),
             typing: Vec::new(),
         })
     }
@@ -204,26 +225,32 @@ impl Actor for RoomActor {
         actor: WeakActorRef<Self>,
         mailbox: &mut MailboxReceiver<Self>,
     ) -> Result<Option<Signal<Self>>, RoomStartError> {
-        let idle_deadline = self.idle_since.map(|t| t + self.hub.config.room_idle);
-        let typing_deadline = self.typing.iter().map(|(_, t)| *t).min();
-        tokio::select! {
-            signal = mailbox.recv() => Ok(signal),
-            _ = tokio::time::sleep_until(typing_deadline.unwrap_or_else(tokio::time::Instant::now)), if typing_deadline.is_some() => {
-                let now = tokio::time::Instant::now();
-                let lapsed: Vec<UserId> = self.typing.iter().filter(|(_, t)| *t <= now).map(|(u, _)| *u).collect();
-                for user in lapsed {
-                    self.stop_typing(user);
+        // Everything but the mailbox is handled here, in the room's own task, between messages.
+        loop {
+            let idle_deadline = self.idle_since.map(|t| t + self.hub.config.room_idle);
+            let typing_deadline = self.typing.iter().map(|(_, t)| *t).min();
+            let now = tokio::time::Instant::now;
+            tokio::select! {
+                signal = mailbox.recv() => return Ok(signal),
+                Some(ack) = self.acks_rx.recv() => self.acked(ack),
+                Some((caller, work)) = self.work.next(), if !self.work.is_empty() => {
+                    self.work_done(caller, work);
                 }
-                Ok(mailbox.recv().await)
-            }
-            _ = tokio::time::sleep_until(idle_deadline.unwrap_or_else(tokio::time::Instant::now)), if idle_deadline.is_some() => {
-                // Ask the supervisor to stop us; it also forgets us, so no one resolves a
-                // stopping room. Until then, keep serving.
-                self.idle_since = None;
-                if let Some(actor) = actor.upgrade() {
-                    self.hub.room_idle(self.info.id, actor.id());
+                _ = tokio::time::sleep_until(typing_deadline.unwrap_or_else(now)), if typing_deadline.is_some() => {
+                    let now = now();
+                    let lapsed: Vec<UserId> = self.typing.iter().filter(|(_, t)| *t <= now).map(|(u, _)| *u).collect();
+                    for user in lapsed {
+                        self.stop_typing(user);
+                    }
                 }
-                Ok(mailbox.recv().await)
+                _ = tokio::time::sleep_until(idle_deadline.unwrap_or_else(now)), if idle_deadline.is_some() => {
+                    // Ask the supervisor to stop us; it also forgets us, so no one resolves a
+                    // stopping room. Until then, keep serving.
+                    self.idle_since = None;
+                    if let Some(actor) = actor.upgrade() {
+                        self.hub.room_idle(self.info.id, actor.id());
+                    }
+                }
             }
         }
     }
@@ -245,6 +272,7 @@ impl Actor for RoomActor {
         _: ActorStopReason,
     ) -> Result<(), RoomStartError> {
         self.reset_subscribers();
+        self.abandon_waiting();
         metrics::gauge!(names::ROOMS_ACTIVE).decrement(1);
         if let Some(done) = self.retired.take() {
             let _ = done.send(());
@@ -257,15 +285,11 @@ impl Actor for RoomActor {
         _: ActorStopReason,
         undelivered: Vec<kameo::message::BoxMessage<Self>>,
     ) -> Result<(), RoomStartError> {
-        // Sends that arrived after the room decided to stop: tell their senders to retry
-        // (with the same cmid); the next incarnation takes them.
+        // Commands that arrived after the room decided to stop: their callers retry (a send
+        // with the same cmid); the next incarnation, here or elsewhere, takes them.
         for message in undelivered {
-            if let Ok(post) = message.as_any().downcast::<Post>() {
-                post.out.frame(&error(
-                    post.rid,
-                    ErrorCode::Busy,
-                    "room is moving; retry with the same cmid",
-                ));
+            if let Ok(cmd) = message.as_any().downcast::<Command>() {
+                cmd.refuse(Refused::Busy(Busy::RoomMoving));
             }
         }
         Ok(())
@@ -273,10 +297,6 @@ impl Actor for RoomActor {
 }
 
 impl RoomActor {
-    fn head(&self) -> Option<Position> {
-        self.recent.head()
-    }
-
     /// Tells every subscriber this incarnation is gone: they rejoin with their last position.
     fn reset_subscribers(&mut self) {
         let event = Event::new(
@@ -310,6 +330,11 @@ impl RoomActor {
         if let Some(link) = self.hub.cluster() {
             let room = self.info.id;
             self.remote.retain(|node, group| {
+                if !link.is_live(node) {
+                    // That node left the cluster: its connections are gone.
+                    changed = true;
+                    return false;
+                }
                 let conns = match to {
                     To::All => group.conns(),
                     _ => group
@@ -408,69 +433,26 @@ impl RoomActor {
     /// Which positions are durable right now: earlier epochs entirely, this epoch up to the
     /// highest acknowledged seq. A copy, so it can be used while `recent` is borrowed.
     fn durable(&self) -> impl Fn(Position) -> bool + use<> {
-        let (epoch, seq) = (self.epoch, self.durable_seq.load(Ordering::Acquire));
+        let (epoch, seq) = (self.epoch, self.durable_seq);
         move |pos| pos.epoch < epoch || pos.seq <= seq
     }
 
-    /// Everything after `from`, oldest first; `None` when it is too much to replay.
-    async fn missed_since(&self, from: Position) -> Result<Option<Vec<Arc<Event>>>, StoreError> {
-        let limit = self.hub.config.resume_limit;
-        let events = match self.recent.since(from) {
-            // A position of an earlier owner that never became durable (it crashed first):
-            // everything stored is older, so nothing is missed.
-            Since::Unknown if from.epoch < self.epoch => Vec::new(),
-            Since::Unknown => return Ok(None),
-            Since::Events(events) => events,
-            Since::NeedStore { first_buffered } => {
-                // Everything before the buffer is durable, so the store has all of it.
-                let older = self
-                    .hub
-                    .store
-                    .history(
-                        self.info.id,
-                        HistoryQuery {
-                            after: Some(from),
-                            limit: (limit + 1) as u32,
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-                let mut events: Vec<_> = older
-                    .into_iter()
-                    .take_while(|m| m.pos < first_buffered)
-                    .map(|m| Event::new(Some((self.info.id, m.pos)), &ServerFrame::Message(m)))
-                    .collect();
-                if events.len() > limit {
-                    return Ok(None);
-                }
-                events.extend(self.recent.all());
-                events
-            }
-        };
-        // A replay must fit the connection's queue with room to spare, or it would be
-        // disconnected as slow by its own resume.
-        let bytes: usize = events.iter().map(|e| e.len()).sum();
-        let fits = events.len() <= limit && bytes <= self.hub.config.outbound_bytes / 2;
-        Ok(fits.then_some(events))
+    fn is_durable(&self, pos: Position) -> bool {
+        self.durable()(pos)
     }
 
-    async fn admit(&mut self, user: UserId) -> Result<(), ErrorCode> {
-        if self.members.contains_key(&user) {
-            return Ok(());
+    /// The store fenced one of this incarnation's messages: a newer owner has the room. Stop,
+    /// so the subscribers rejoin wherever it is served now.
+    fn deposed(&mut self) {
+        if self.deposed {
+            return;
         }
-        if self.info.kind != RoomKind::Public {
-            return Err(ErrorCode::Forbidden);
+        self.deposed = true;
+        // The supervisor stops us now; the idle timer must not ask again.
+        self.idle_since = None;
+        tracing::info!(room = %self.info.id, epoch = self.epoch, "deposed by a newer owner");
+        if let Some(me) = self.me.upgrade() {
+            self.hub.room_idle(self.info.id, me.id());
         }
-        self.hub
-            .store
-            .add_member(self.info.id, user, Role::Member)
-            .await
-            .map_err(|_| ErrorCode::Internal)?;
-        self.members.insert(user, Role::Member);
-        self.announce_member(ServerFrame::MemberJoined(p::MemberEvent {
-            room: self.info.id,
-            user,
-        }));
-        Ok(())
     }
 }

@@ -1,12 +1,18 @@
 //! `RoomSupervisor`: starts room actors on demand, restarts them after a panic (up to an
 //! explicit limit), and stops them when idle. It alone writes the room directory.
 //!
-//! Starting a room reads the store (its record, members, epoch, recent messages), which can
-//! take as long as the store does. Those loads run concurrently in a `JoinSet` the supervisor
-//! owns, and their results come back into its loop, so a room whose load hangs delays nobody
-//! else's. A room never has two live incarnations on this node: every `Resolve` of a room
-//! that is loading waits for that one load, and a stop of a loading room waits for the load
-//! to finish and then stops what it started.
+//! A command for a room that is not active comes here ([`Deliver`]): the supervisor starts the
+//! room and hands it the command once it has started. Starting reads the store (its record,
+//! members, epoch, recent messages), which can take as long as the store does. Those loads run
+//! concurrently in a `JoinSet` the supervisor owns, and their results come back into its loop,
+//! so a room whose load hangs delays nobody else's. A room never has two live incarnations on
+//! this node: commands for a room that is loading wait for that one load (at most
+//! `room_mailbox` of them, each at most `store_timeout`, then `busy`), and a stop of a loading
+//! room waits for the load to finish and then stops what it started.
+//!
+//! Rooms ask to be stopped (idle, deposed) through an unbounded channel, not the mailbox: a
+//! room must never wait on its supervisor, which may be waiting for that room to stop. It
+//! holds at most a few notices per active room.
 
 use std::collections::HashMap;
 use std::sync::Weak;
@@ -16,32 +22,43 @@ use kameo::mailbox::{MailboxReceiver, Signal};
 use kameo::prelude::*;
 use kameo::reply::{DelegatedReply, ReplySender};
 use kameo::supervision::{RestartPolicy, SupervisionStrategy};
-use switchboard_engine::{ErrorCode, RoomId};
+use switchboard_engine::RoomId;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
-use super::{RoomActor, RoomArgs};
+use super::{Command, RoomActor, RoomArgs};
+use crate::error::{Busy, Refused};
 use crate::hub::{Hub, Route};
 
-type Resolved = Result<ActorRef<RoomActor>, ErrorCode>;
+type Loaded = Result<ActorRef<RoomActor>, Refused>;
 
-/// A room that is loading: its load's task, and who waits for it.
+/// A room that is loading: its load's task, and what waits for it.
 struct Loading {
     task: tokio::task::Id,
-    resolves: Vec<ReplySender<Resolved>>,
+    /// Commands to hand the room once it has started, each with its deadline.
+    commands: Vec<(Instant, Command)>,
     /// `StopRoom`s that came during the load: the room must not stay once it is loaded.
     stops: Vec<ReplySender<bool>>,
 }
 
+pub struct SupervisorArgs {
+    pub hub: Weak<Hub>,
+    /// Rooms asking to be stopped (see the module docs).
+    pub stop_requests: mpsc::UnboundedReceiver<StopRoom>,
+}
+
 pub struct RoomSupervisor {
     hub: Weak<Hub>,
+    stop_requests: mpsc::UnboundedReceiver<StopRoom>,
     /// Loads in flight, at most one per room (the keys of `loading`). Dropped with the
     /// supervisor, which aborts them.
-    loads: JoinSet<(RoomId, Resolved)>,
+    loads: JoinSet<(RoomId, Loaded)>,
     loading: HashMap<RoomId, Loading>,
 }
 
 impl Actor for RoomSupervisor {
-    type Args = Weak<Hub>;
+    type Args = SupervisorArgs;
     type Error = Infallible;
 
     fn supervision_strategy() -> SupervisionStrategy {
@@ -49,9 +66,10 @@ impl Actor for RoomSupervisor {
         SupervisionStrategy::OneForOne
     }
 
-    async fn on_start(hub: Weak<Hub>, _: ActorRef<Self>) -> Result<Self, Infallible> {
+    async fn on_start(args: SupervisorArgs, _: ActorRef<Self>) -> Result<Self, Infallible> {
         Ok(RoomSupervisor {
-            hub,
+            hub: args.hub,
+            stop_requests: args.stop_requests,
             loads: JoinSet::new(),
             loading: HashMap::new(),
         })
@@ -63,15 +81,26 @@ impl Actor for RoomSupervisor {
         mailbox: &mut MailboxReceiver<Self>,
     ) -> Result<Option<Signal<Self>>, Infallible> {
         loop {
+            let deadline = self
+                .loading
+                .values()
+                .filter_map(|l| l.commands.first().map(|(d, _)| *d))
+                .min();
             tokio::select! {
                 signal = mailbox.recv() => return Ok(signal),
+                Some(stop) = self.stop_requests.recv() => {
+                    self.stop(stop).await;
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    self.expire_commands();
+                }
                 Some(done) = self.loads.join_next() => match done {
                     Ok((room, result)) => self.loaded(room, result).await,
                     Err(e) => {
                         tracing::error!(error = %e, "room load failed");
                         let room = self.loading.iter().find(|(_, l)| l.task == e.id()).map(|(r, _)| *r);
                         if let Some(room) = room {
-                            self.loaded(room, Err(ErrorCode::Internal)).await;
+                            self.loaded(room, Err(Refused::Busy(Busy::RoomMoving))).await;
                         }
                     }
                 },
@@ -81,9 +110,10 @@ impl Actor for RoomSupervisor {
 }
 
 impl RoomSupervisor {
-    /// A load finished: the room joins the directory and its waiters get it, unless it was
-    /// asked to stop meanwhile or another node owns it now.
-    async fn loaded(&mut self, room: RoomId, result: Resolved) {
+    /// A load finished: the room joins the directory after its waiting commands are in its
+    /// mailbox (so no later command overtakes them), unless it was asked to stop meanwhile or
+    /// another node owns it now.
+    async fn loaded(&mut self, room: RoomId, result: Loaded) {
         let Some(waiting) = self.loading.remove(&room) else {
             return;
         };
@@ -91,39 +121,70 @@ impl RoomSupervisor {
             return;
         };
         let mut stopped = false;
-        let result = match result {
+        match result {
             Ok(actor) if !waiting.stops.is_empty() || hub.route(room) != Route::Local => {
                 retire(&actor).await;
                 stopped = true;
-                Err(ErrorCode::Busy)
+                for (_, cmd) in waiting.commands {
+                    cmd.refuse(Refused::Busy(Busy::RoomMoving));
+                }
             }
             Ok(actor) => {
-                hub.rooms
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(room, actor.clone());
-                Ok(actor)
+                for (_, cmd) in waiting.commands {
+                    if let Err(e) = actor.tell(cmd).try_send()
+                        && let Some(cmd) = e.msg()
+                    {
+                        cmd.refuse(Refused::Busy(Busy::Overloaded));
+                    }
+                }
+                hub.rooms.insert(room, actor);
             }
-            Err(code) => Err(code),
-        };
-        for tx in waiting.resolves {
-            tx.send(result.clone());
+            Err(why) => {
+                let code = why.code();
+                for (_, cmd) in waiting.commands {
+                    cmd.refuse(Refused::from(code));
+                }
+            }
         }
         for tx in waiting.stops {
             tx.send(stopped);
         }
     }
+
+    /// Commands that waited for their room's load past their deadline: `busy`. The load goes
+    /// on; later commands wait for it afresh.
+    fn expire_commands(&mut self) {
+        let now = Instant::now();
+        for loading in self.loading.values_mut() {
+            let waited = loading.commands.partition_point(|(d, _)| *d <= now);
+            for (_, cmd) in loading.commands.drain(..waited) {
+                cmd.refuse(Refused::Busy(Busy::NoAnswer));
+            }
+        }
+    }
+
+    /// Stops a room: see [`StopRoom`].
+    async fn stop(&mut self, stop: StopRoom) -> bool {
+        let Some(hub) = self.hub.upgrade() else {
+            return false;
+        };
+        let Some(actor) = hub.rooms.remove(stop.room, stop.actor) else {
+            return false;
+        };
+        retire(&actor).await;
+        tracing::debug!(room = %stop.room, "room stopped");
+        true
+    }
 }
 
 /// Reads the room's record and starts its actor, supervised by `supervisor`.
-async fn load(hub: Weak<Hub>, supervisor: ActorRef<RoomSupervisor>, room: RoomId) -> Resolved {
-    let strong = hub.upgrade().ok_or(ErrorCode::ShuttingDown)?;
+async fn load(hub: Weak<Hub>, supervisor: ActorRef<RoomSupervisor>, room: RoomId) -> Loaded {
+    let strong = hub.upgrade().ok_or(Refused::ShuttingDown)?;
     let info = strong
         .store
         .room(room)
-        .await
-        .map_err(|_| ErrorCode::Internal)?
-        .ok_or(ErrorCode::NotFound)?;
+        .await?
+        .ok_or(Refused::NotFound("no such room"))?;
     let config = &strong.config;
     let actor = RoomActor::supervise(&supervisor, RoomArgs { info, hub })
         .restart_policy(RestartPolicy::Transient)
@@ -132,7 +193,7 @@ async fn load(hub: Weak<Hub>, supervisor: ActorRef<RoomSupervisor>, room: RoomId
         .await;
     if let Err(e) = actor.wait_for_startup_result().await {
         tracing::error!(%room, error = ?e, "room failed to start");
-        return Err(ErrorCode::Internal);
+        return Err(Refused::Busy(Busy::StorageBehind));
     }
     Ok(actor)
 }
@@ -147,41 +208,48 @@ async fn retire(actor: &ActorRef<RoomActor>) {
     }
 }
 
-/// The live actor for a room, started if needed.
-pub struct Resolve {
-    pub room: RoomId,
-}
+/// A command for a room that is not active here: start the room (unless a load is in
+/// flight) and hand it the command once it has started.
+pub struct Deliver(pub Command);
 
-impl Message<Resolve> for RoomSupervisor {
-    type Reply = DelegatedReply<Resolved>;
+impl Message<Deliver> for RoomSupervisor {
+    type Reply = ();
 
-    async fn handle(&mut self, r: Resolve, ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
+    async fn handle(&mut self, Deliver(cmd): Deliver, ctx: &mut Context<Self, ()>) {
         let Some(hub) = self.hub.upgrade() else {
-            return ctx.reply(Err(ErrorCode::ShuttingDown));
+            return cmd.refuse(Refused::ShuttingDown);
         };
-        if let Some(actor) = hub.active_room(r.room) {
-            return ctx.reply(Ok(actor));
+        let room = cmd.room;
+        if let Some(actor) = hub.active_room(room) {
+            // It started since the caller looked.
+            if let Err(e) = actor.tell(cmd).try_send()
+                && let Some(cmd) = e.msg()
+            {
+                cmd.refuse(Refused::Busy(Busy::Overloaded));
+            }
+            return;
         }
         // Another node owns it now (the ring moved since the caller looked).
-        if hub.route(r.room) != Route::Local {
-            return ctx.reply(Err(ErrorCode::Busy));
+        if hub.route(room) != Route::Local {
+            return cmd.refuse(Refused::Busy(Busy::RoomMoving));
         }
         let supervisor = ctx.actor_ref().clone();
-        let (delegated, tx) = ctx.reply_sender();
-        let waiting = self.loading.entry(r.room).or_insert_with(|| {
+        let waiting = self.loading.entry(room).or_insert_with(|| {
             let hub = self.hub.clone();
             let task = self
                 .loads
-                .spawn(async move { (r.room, load(hub, supervisor, r.room).await) });
+                .spawn(async move { (room, load(hub, supervisor, room).await) });
             Loading {
                 task: task.id(),
-                resolves: Vec::new(),
+                commands: Vec::new(),
                 stops: Vec::new(),
             }
         });
-        // A `tell` wants no answer; the room is started all the same.
-        waiting.resolves.extend(tx);
-        delegated
+        if waiting.commands.len() >= hub.config.room_mailbox {
+            return cmd.refuse(Refused::Busy(Busy::Overloaded));
+        }
+        let deadline = Instant::now() + hub.config.store_timeout;
+        waiting.commands.push((deadline, cmd));
     }
 }
 
@@ -209,21 +277,7 @@ impl Message<StopRoom> for RoomSupervisor {
             waiting.stops.extend(tx);
             return delegated;
         }
-        let Some(hub) = self.hub.upgrade() else {
-            return ctx.reply(false);
-        };
-        let actor = {
-            let mut rooms = hub.rooms.write().unwrap_or_else(|p| p.into_inner());
-            match rooms.get(&stop.room) {
-                Some(a) if stop.actor.is_none_or(|id| a.id() == id) => rooms.remove(&stop.room),
-                _ => None,
-            }
-        };
-        let Some(actor) = actor else {
-            return ctx.reply(false);
-        };
-        retire(&actor).await;
-        tracing::debug!(room = %stop.room, "room stopped");
-        ctx.reply(true)
+        let stopped = self.stop(stop).await;
+        ctx.reply(stopped)
     }
 }

@@ -19,11 +19,11 @@ use bytes::Bytes;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
 use switchboard_actors::Hub;
+use switchboard_actors::supervised::{Policy, Supervised, Supervisor, Task};
 use switchboard_engine::metrics as names;
 use switchboard_engine::ring::{NodeId, Ring};
 use switchboard_persistence::cluster::board::Board;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::telemetry::{self, process};
 use scrape::Scrape;
@@ -52,19 +52,27 @@ pub struct ReporterArgs {
 pub struct Reporter;
 
 impl Reporter {
-    /// Starts the reporter; the node owns the task and aborts it at shutdown. The receiver
-    /// always holds the latest view.
-    pub fn spawn(args: ReporterArgs) -> (JoinHandle<()>, watch::Receiver<Arc<View>>) {
+    /// Starts the reporter under `tasks`; the node stops it at shutdown. The receiver always
+    /// holds the latest view.
+    pub fn spawn(
+        args: ReporterArgs,
+        tasks: &Supervisor,
+    ) -> (Supervised, watch::Receiver<Arc<View>>) {
         let (tx, rx) = watch::channel(Arc::new(View {
             me: args.me.0.clone(),
             ..View::default()
         }));
-        (tokio::spawn(run(args, tx)), rx)
+        let (args, started) = (Arc::new(args), Instant::now());
+        // Restart: a run keeps only its previous sample, so after a restart the rates start
+        // again from the next interval.
+        let task = tasks.spawn(Task::Dashboard, Policy::RESTART, move || {
+            Some(run(args.clone(), tx.clone(), started))
+        });
+        (task, rx)
     }
 }
 
-async fn run(args: ReporterArgs, tx: watch::Sender<Arc<View>>) {
-    let started = Instant::now();
+async fn run(args: Arc<ReporterArgs>, tx: watch::Sender<Arc<View>>, started: Instant) {
     let ttl = args.interval * 3;
     let mut previous: Option<Previous> = None;
     let mut tick = tokio::time::interval(args.interval);

@@ -76,7 +76,7 @@ pub async fn rooms(
         .store
         .rooms_of(me.user)
         .await
-        .map_err(|_| ErrorCode::Internal)?;
+        .map_err(queries::internal)?;
     Ok(Json(serde_json::json!({ "rooms": rooms })))
 }
 
@@ -152,16 +152,26 @@ pub async fn search(
     Ok(Json(serde_json::json!({ "messages": messages })))
 }
 
-/// Ready when the store answers and the node is not shutting down.
+/// Ready when the store answers, the node is not shutting down, and no long-lived task's death
+/// failed it (the node stays out of service from then on; its log says which task).
 pub async fn ready(State(state): State<AppState>) -> axum::response::Response {
     let unavailable =
-        |code, message| error_response(StatusCode::SERVICE_UNAVAILABLE, code, message);
+        |code, message: &str| error_response(StatusCode::SERVICE_UNAVAILABLE, code, message);
     if state.hub.is_shutting_down() {
         return unavailable(ErrorCode::ShuttingDown, "shutting down");
     }
+    if let Some(task) = state.tasks.failed() {
+        return unavailable(
+            ErrorCode::Internal,
+            &format!("node failed: its {} task died", task.name()),
+        );
+    }
     match state.hub.store.user(UserId(0)).await {
         Ok(_) => "ready".into_response(),
-        Err(_) => unavailable(ErrorCode::Internal, "store unavailable"),
+        Err(e) => {
+            queries::store_failed(format_args!("readiness check: {e}"));
+            unavailable(ErrorCode::Internal, "store unavailable")
+        }
     }
 }
 

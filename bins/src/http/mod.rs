@@ -20,6 +20,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use switchboard_actors::Hub;
+use switchboard_actors::supervised::Supervisor;
 use switchboard_engine::ErrorCode;
 use switchboard_engine::auth::Identity;
 use switchboard_engine::limits::Limits;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub body_read_timeout: Duration,
     /// `http.max_body_bytes`: the largest request body read.
     pub max_body_bytes: usize,
+    /// The node's long-lived tasks: `/readyz` answers 503 once one's death failed the node.
+    pub tasks: Supervisor,
 }
 
 pub use edge::error_response;

@@ -14,6 +14,7 @@ pub enum ClientFrame {
     Join(Join),
     Leave(Leave),
     Invite(Invite),
+    Kick(Kick),
     OpenDirect(OpenDirect),
     Send(Send),
     History(History),
@@ -35,6 +36,7 @@ impl ClientFrame {
             ClientFrame::Join(c) => c.rid,
             ClientFrame::Leave(c) => c.rid,
             ClientFrame::Invite(c) => c.rid,
+            ClientFrame::Kick(c) => c.rid,
             ClientFrame::OpenDirect(c) => c.rid,
             ClientFrame::Send(c) => c.rid,
             ClientFrame::History(c) => c.rid,
@@ -49,7 +51,7 @@ impl ClientFrame {
     }
 
     /// Every command's `type`, in [`ClientFrame::ordinal`] order (metric labels).
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 16] = [
         "auth",
         "create_room",
         "join",
@@ -65,6 +67,7 @@ impl ClientFrame {
         "presence_subscribe",
         "set_presence",
         "ping",
+        "kick",
     ];
 
     /// This command's index in [`ClientFrame::NAMES`].
@@ -85,6 +88,7 @@ impl ClientFrame {
             ClientFrame::PresenceSubscribe(_) => 12,
             ClientFrame::SetPresence(_) => 13,
             ClientFrame::Ping(_) => 14,
+            ClientFrame::Kick(_) => 15,
         }
     }
 
@@ -107,6 +111,7 @@ impl ClientFrame {
             ClientFrame::Join(c) => pos(c.resume).and(room(c.room)),
             ClientFrame::Leave(c) => room(c.room),
             ClientFrame::Invite(c) => room(c.room).and(user(c.user)),
+            ClientFrame::Kick(c) => room(c.room).and(user(c.user)),
             ClientFrame::OpenDirect(c) => user(c.user),
             ClientFrame::Send(c) => room(c.room),
             ClientFrame::History(c) => pos(c.before).and(pos(c.after)).and(room(c.room)),
@@ -162,6 +167,14 @@ pub struct Leave {
 /// Add a user to a room (owners and admins of private rooms; any member of a public room).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Invite {
+    pub rid: u64,
+    pub room: RoomId,
+    pub user: UserId,
+}
+
+/// Remove a member from a room (owners and admins; an admin only by the owner).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Kick {
     pub rid: u64,
     pub room: RoomId,
     pub user: UserId,

@@ -1,0 +1,106 @@
+//! The room commands: one serialisable set, the same whether the caller is a connection on
+//! this node or on another one. A [`Command`] names its [`Caller`]; the room answers every
+//! command itself, through the caller's reply path ([`Caller::answer`]), wherever the caller
+//! is. Adding a room command means a variant here (and its client frame in
+//! [`RoomCommand::from_frame`]), its handler in the room, and the protocol docs: the router
+//! and the cluster carry it as it is.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use switchboard_engine::protocol::{ClientFrame, ServerFrame};
+use switchboard_engine::{ConnId, Position, RoomId, UserId};
+
+use crate::error::Refused;
+use crate::recipient::Recipient;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum RoomCommand {
+    /// Subscribe the connection, replaying what it missed after `resume`; joining a public
+    /// room makes the user a member. Answered `joined`.
+    Join { resume: Option<Position> },
+    /// Give up membership. Answered `left`.
+    Leave,
+    /// Add `user` to the room. Answered `invited`.
+    Invite { user: UserId },
+    /// Remove `user` from the room (owners and admins). Answered `done`.
+    Kick { user: UserId },
+    /// Post a message. Answered `sent` once it is durable.
+    Post { cmid: String, text: String },
+    /// Typing started or stopped. Answered `done`.
+    Typing { active: bool },
+    /// The caller's read watermark rose to `pos` (already stored). Answered `done`.
+    Receipt { pos: Position },
+    /// The connection closed or moved: stop sending it events. Not answered.
+    Unsubscribe,
+}
+
+impl RoomCommand {
+    /// The room command a client frame asks for, with its room and request id; the frame back
+    /// when it is not a room command.
+    pub fn from_frame(frame: ClientFrame) -> Result<(RoomId, u64, RoomCommand), ClientFrame> {
+        Ok(match frame {
+            ClientFrame::Join(c) => (c.room, c.rid, RoomCommand::Join { resume: c.resume }),
+            ClientFrame::Leave(c) => (c.room, c.rid, RoomCommand::Leave),
+            ClientFrame::Invite(c) => (c.room, c.rid, RoomCommand::Invite { user: c.user }),
+            ClientFrame::Kick(c) => (c.room, c.rid, RoomCommand::Kick { user: c.user }),
+            ClientFrame::Send(c) => {
+                let post = RoomCommand::Post {
+                    cmid: c.cmid,
+                    text: c.text,
+                };
+                (c.room, c.rid, post)
+            }
+            ClientFrame::Typing(c) => (c.room, c.rid, RoomCommand::Typing { active: c.active }),
+            frame => return Err(frame),
+        })
+    }
+
+    /// Whether the room answers it: every command a client sent is answered exactly once.
+    pub fn is_answered(&self) -> bool {
+        !matches!(self, RoomCommand::Unsubscribe)
+    }
+
+    pub fn is_join(&self) -> bool {
+        matches!(self, RoomCommand::Join { .. })
+    }
+}
+
+/// Who sent a command, and where its answer goes.
+#[derive(Clone)]
+pub struct Caller {
+    pub conn: ConnId,
+    pub user: UserId,
+    pub rid: u64,
+    pub reply: Recipient,
+}
+
+impl Caller {
+    /// Queues the command's answer.
+    pub fn answer(&self, frame: &ServerFrame) {
+        self.reply.answer(frame);
+    }
+
+    /// Answers the command with an error.
+    pub fn refuse(&self, why: Refused) {
+        self.reply.answer(&why.frame(Some(self.rid)));
+    }
+}
+
+/// A room command on its way to the room's actor.
+pub struct Command {
+    pub room: RoomId,
+    pub caller: Caller,
+    pub cmd: RoomCommand,
+    /// When this node received it, for the send-to-deliver latency.
+    pub received: Instant,
+}
+
+impl Command {
+    /// Tells the caller the command did not reach its room (answered commands only).
+    pub fn refuse(self, why: Refused) {
+        if self.cmd.is_answered() {
+            self.caller.refuse(why);
+        }
+    }
+}

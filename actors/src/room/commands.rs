@@ -1,0 +1,442 @@
+//! How a room handles each [`RoomCommand`]. Every command is answered by the room, through
+//! its caller, once: at once, or later from the room's loop when work it started off the actor
+//! (a store write or read, see `work`) or the write-behind's acknowledgement comes back.
+
+use std::collections::hash_map::Entry;
+use std::time::Instant;
+
+use kameo::prelude::*;
+use switchboard_engine::domain::{ChatMessage, Role, RoomKind};
+use switchboard_engine::protocol::{self as p, ResumeOutcome, ServerFrame};
+use switchboard_engine::{Position, UserId};
+use switchboard_persistence::Outcome;
+
+use super::work::{Ack, Work};
+use super::{Caller, Command, RoomActor, RoomCommand, Subscriber, To, now_ms};
+use crate::error::{Busy, Refused};
+use crate::metrics as names;
+use crate::outbound::Event;
+use crate::recipient::Recipient;
+
+/// A command's answer, when the room has it now.
+pub(super) enum Answer {
+    Now(ServerFrame),
+    /// The room answers later (or, for `unsubscribe`, never).
+    Later,
+}
+
+impl Message<Command> for RoomActor {
+    type Reply = ();
+
+    async fn handle(&mut self, c: Command, _: &mut Context<Self, ()>) {
+        let Command {
+            caller,
+            cmd,
+            received,
+            ..
+        } = c;
+        let answered = cmd.is_answered();
+        let result = match cmd {
+            RoomCommand::Join { resume } => self.join(&caller, resume),
+            RoomCommand::Leave => self.leave(&caller),
+            RoomCommand::Invite { user } => self.invite(&caller, user),
+            RoomCommand::Kick { user } => self.kick(&caller, user),
+            RoomCommand::Post { cmid, text } => self.post(&caller, cmid, text, received, false),
+            RoomCommand::Typing { active } => self.typing(&caller, active),
+            RoomCommand::Receipt { pos } => self.receipt(&caller, pos),
+            RoomCommand::Unsubscribe => self.unsubscribe_conn(&caller),
+        };
+        if answered {
+            self.answer(&caller, result);
+        }
+    }
+}
+
+impl RoomActor {
+    pub(super) fn answer(&self, caller: &Caller, result: Result<Answer, Refused>) {
+        match result {
+            Ok(Answer::Now(frame)) => caller.answer(&frame),
+            Ok(Answer::Later) => {}
+            Err(why) => caller.refuse(why),
+        }
+    }
+
+    fn ack(&self, caller: &Caller) -> ServerFrame {
+        let _ = self;
+        ServerFrame::Done(p::Done { rid: caller.rid })
+    }
+
+    fn room_ack(&self, caller: &Caller) -> p::RoomAck {
+        p::RoomAck {
+            rid: caller.rid,
+            room: self.info.id,
+        }
+    }
+
+    /// Subscribes the caller. Joining a public room makes the user a member: stored first,
+    /// off the actor, then the join completes (`Work::Admitted`).
+    fn join(&mut self, caller: &Caller, resume: Option<Position>) -> Result<Answer, Refused> {
+        if self.members.contains_key(&caller.user) {
+            self.complete_join(caller.clone(), resume, 0);
+            return Ok(Answer::Later);
+        }
+        if self.info.kind != RoomKind::Public {
+            return Err(Refused::NotMember);
+        }
+        let (store, room, user) = (self.hub.store.clone(), self.info.id, caller.user);
+        self.start_work(caller, async move {
+            let stored = store.add_member(room, user, Role::Member).await;
+            Work::Admitted { resume, stored }
+        })
+    }
+
+    /// Queues `joined`, then the resume frames, and only then subscribes the caller, so no
+    /// live event comes before them. A replay that needs the store reads it off the actor
+    /// first (`Work::Replayed`); `tries` counts those reads.
+    pub(super) fn complete_join(&mut self, caller: Caller, resume: Option<Position>, tries: u8) {
+        let replay = match resume {
+            None => None,
+            Some(from) => match self.replay(from) {
+                Replay::NeedStore(first_buffered) if tries < 2 => {
+                    let (store, room) = (self.hub.store.clone(), self.info.id);
+                    let limit = self.hub.config.resume_limit as u32 + 1;
+                    let read = async move {
+                        let query = switchboard_persistence::HistoryQuery {
+                            after: Some(from),
+                            limit,
+                            ..Default::default()
+                        };
+                        Work::Replayed {
+                            from,
+                            first_buffered,
+                            tries: tries + 1,
+                            older: store.history(room, query).await,
+                        }
+                    };
+                    // Answered from the loop when the read returns.
+                    let _ = self.start_work(&caller, read);
+                    return;
+                }
+                Replay::NeedStore(_) => Some((from, None)),
+                Replay::Events(events) => Some((from, Some(events))),
+                Replay::Reload => Some((from, None)),
+            },
+        };
+        self.finish_join(caller, replay);
+    }
+
+    /// Sends `joined` and, for a resume, its outcome and the replayed events (`None`: reload);
+    /// then subscribes the caller.
+    pub(super) fn finish_join(
+        &mut self,
+        caller: Caller,
+        replay: Option<(Position, Option<Vec<std::sync::Arc<Event>>>)>,
+    ) {
+        names::hot().joins.increment(1);
+        let head = self.recent.head();
+        caller.answer(&ServerFrame::Joined(p::Joined {
+            rid: caller.rid,
+            room: self.info.clone(),
+            head,
+        }));
+        if let Some((_, events)) = replay {
+            let (outcome, events) = match events {
+                Some(events) => (ResumeOutcome::Recovered, events),
+                None => (ResumeOutcome::Reload, Vec::new()),
+            };
+            caller.reply.frame(&ServerFrame::Resume(p::Resume {
+                room: self.info.id,
+                outcome,
+                missed: events.len() as u32,
+                head,
+            }));
+            for e in &events {
+                caller.reply.event(e);
+            }
+        }
+        let conn = caller.conn;
+        self.unsubscribe(|c, _| c != conn);
+        match caller.reply {
+            Recipient::Local(out) => self.subscribers.push(Subscriber {
+                conn,
+                user: caller.user,
+                out,
+            }),
+            Recipient::Remote(r) => {
+                let group = self.remote.entry(r.node).or_default();
+                group.subs.push((conn, caller.user));
+                group.conns = None;
+            }
+        }
+        self.note_subscribers_changed();
+    }
+
+    /// A new member is stored (or not): the join completes.
+    pub(super) fn admitted(&mut self, caller: Caller, resume: Option<Position>) {
+        if let Entry::Vacant(e) = self.members.entry(caller.user) {
+            e.insert(Role::Member);
+            self.announce_member(ServerFrame::MemberJoined(p::MemberEvent {
+                room: self.info.id,
+                user: caller.user,
+            }));
+        }
+        self.complete_join(caller, resume, 0);
+    }
+
+    /// Gives up membership, stored first (off the actor); every connection of the user stops
+    /// receiving the room (`Work::Left`).
+    fn leave(&mut self, caller: &Caller) -> Result<Answer, Refused> {
+        if self.info.kind == RoomKind::Direct {
+            return Err(Refused::Forbidden("a direct conversation cannot be left"));
+        }
+        if !self.members.contains_key(&caller.user) {
+            return Err(Refused::NotMember);
+        }
+        let (store, room, user) = (self.hub.store.clone(), self.info.id, caller.user);
+        self.start_work(caller, async move {
+            Work::Removed {
+                user,
+                stored: store.remove_member(room, user).await,
+            }
+        })
+    }
+
+    /// Removes `user`, stored first (off the actor; `Work::Removed`). Owners may remove
+    /// anyone but themselves, admins only members.
+    fn kick(&mut self, caller: &Caller, user: UserId) -> Result<Answer, Refused> {
+        let role = *self.members.get(&caller.user).ok_or(Refused::NotMember)?;
+        if self.info.kind == RoomKind::Direct || !role.can_invite() {
+            return Err(Refused::Forbidden(
+                "only owners and admins may remove members",
+            ));
+        }
+        match self.members.get(&user) {
+            None => return Err(Refused::NotFound("not a member of this room")),
+            Some(Role::Owner) => return Err(Refused::Forbidden("the owner cannot be removed")),
+            Some(Role::Admin) if role != Role::Owner => {
+                return Err(Refused::Forbidden("only the owner may remove an admin"));
+            }
+            Some(_) => {}
+        }
+        let (store, room) = (self.hub.store.clone(), self.info.id);
+        self.start_work(caller, async move {
+            Work::Removed {
+                user,
+                stored: store.remove_member(room, user).await,
+            }
+        })
+    }
+
+    /// `user` is no longer a member (stored): everyone subscribed hears of it, the user's
+    /// own connections included, and then those stop receiving the room. The caller (the
+    /// leaver, or whoever removed them) gets `left` or `done`.
+    pub(super) fn removed(&mut self, caller: &Caller, user: UserId) -> Answer {
+        if self.members.remove(&user).is_some() {
+            self.announce_member(ServerFrame::MemberLeft(p::MemberEvent {
+                room: self.info.id,
+                user,
+            }));
+        }
+        self.unsubscribe(|_, u| u != user);
+        self.stop_typing(user);
+        match caller.user == user {
+            true => Answer::Now(ServerFrame::Left(self.room_ack(caller))),
+            false => Answer::Now(self.ack(caller)),
+        }
+    }
+
+    /// Adds `user`: admins and owners of private rooms, any member of a public one. Stored off
+    /// the actor (`Work::Invited`).
+    fn invite(&mut self, caller: &Caller, user: UserId) -> Result<Answer, Refused> {
+        let role = self.members.get(&caller.user).ok_or(Refused::NotMember)?;
+        let allowed = match self.info.kind {
+            RoomKind::Public => true,
+            RoomKind::Private => role.can_invite(),
+            RoomKind::Direct => false,
+        };
+        if !allowed {
+            return Err(Refused::Forbidden("you may not invite to this room"));
+        }
+        if self.members.contains_key(&user) {
+            return Ok(Answer::Now(ServerFrame::Invited(self.room_ack(caller))));
+        }
+        if !self.hub.introduction(caller.user) {
+            return Err(Refused::RateLimited);
+        }
+        let (hub, info, by) = (self.hub.clone(), self.info.clone(), caller.user);
+        self.start_work(caller, async move {
+            let stored = match hub.store.user(user).await {
+                Ok(Some(_)) => hub
+                    .store
+                    .add_member(info.id, user, Role::Member)
+                    .await
+                    .map_err(Refused::from),
+                Ok(None) => Err(Refused::NotFound("no such user")),
+                Err(e) => Err(e.into()),
+            };
+            if stored.is_ok() {
+                // Their devices hear of it wherever they are; this changes no room state.
+                hub.announce_room_added(user, info, by).await;
+            }
+            Work::Invited { user, stored }
+        })
+    }
+
+    pub(super) fn invited(&mut self, caller: &Caller, user: UserId) -> Answer {
+        if let Entry::Vacant(e) = self.members.entry(user) {
+            e.insert(Role::Member);
+            self.announce_member(ServerFrame::MemberJoined(p::MemberEvent {
+                room: self.info.id,
+                user,
+            }));
+        }
+        Answer::Now(ServerFrame::Invited(self.room_ack(caller)))
+    }
+
+    /// Posts a message: a position, the fan-out (encoded once), and the write-behind, whose
+    /// acknowledgement answers `sent`. A resend is answered with the original's position.
+    /// `checked`: the store said this cmid is not stored (after the room found it among
+    /// recently trimmed ones), so it is new.
+    pub(super) fn post(
+        &mut self,
+        caller: &Caller,
+        cmid: String,
+        text: String,
+        received: Instant,
+        checked: bool,
+    ) -> Result<Answer, Refused> {
+        let room = self.info.id;
+        if !self.members.contains_key(&caller.user) {
+            return Err(Refused::NotMember);
+        }
+        if let Some(pos) = self.recent.find_cmid(caller.user, &cmid) {
+            let sent = p::Sent {
+                rid: caller.rid,
+                room,
+                cmid,
+                pos,
+                duplicate: true,
+            };
+            if self.is_durable(pos) {
+                return Ok(Answer::Now(ServerFrame::Sent(sent)));
+            }
+            // Answered when the write-behind acknowledges the original (`Ack`).
+            self.awaiting_durable.push((pos.seq, caller.clone(), sent));
+            return Ok(Answer::Later);
+        }
+        if !checked && self.recent.maybe_trimmed(caller.user, &cmid) {
+            // The original may have left the buffer after the sender's store check missed it
+            // (it was not committed then): ask the store again, off the actor.
+            let (store, user) = (self.hub.store.clone(), caller.user);
+            return self.start_work(caller, async move {
+                let found = store.find_cmid(room, user, &cmid).await;
+                Work::CmidChecked {
+                    cmid,
+                    text,
+                    received,
+                    found,
+                }
+            });
+        }
+        let Ok(permit) = self.hub.journal.reserve(text.len() + cmid.len()) else {
+            return Err(Refused::Busy(Busy::StorageBehind));
+        };
+        self.last_seq += 1;
+        let pos = Position::new(self.epoch, self.last_seq);
+        let frame = ServerFrame::Message(ChatMessage {
+            room,
+            pos,
+            sender: caller.user,
+            cmid,
+            text,
+            ts: now_ms(),
+        });
+        let event = Event::new(Some((room, pos)), &frame);
+        let ServerFrame::Message(msg) = frame else {
+            unreachable!("built as a message above")
+        };
+        self.recent.push(pos, caller.user, &msg.cmid, event.clone());
+        self.fan_out(&event, To::All);
+        let hot = names::hot();
+        hot.messages.increment(1);
+        hot.send_to_deliver.record(received.elapsed().as_secs_f64());
+
+        // Runs on the write-behind after the commit: it answers the caller and tells the room
+        // (through its acknowledgement channel) what became durable; it changes no room state.
+        let (acks, caller) = (self.acks.clone(), caller.clone());
+        self.hub.journal.submit(
+            permit,
+            msg,
+            Box::new(move |stored: &ChatMessage, outcome| {
+                if outcome == Outcome::Fenced {
+                    // Another node took the room meanwhile: this copy was never stored.
+                    caller.refuse(Refused::Busy(Busy::RoomMoving));
+                    let _ = acks.send(Ack::Fenced);
+                    return;
+                }
+                let _ = acks.send(Ack::Durable(stored.pos.seq));
+                caller.answer(&ServerFrame::Sent(p::Sent {
+                    rid: caller.rid,
+                    room: stored.room,
+                    cmid: stored.cmid.clone(),
+                    pos: stored.pos,
+                    duplicate: false,
+                }));
+                metrics::histogram!(names::SEND_TO_STORED_SECONDS)
+                    .record(received.elapsed().as_secs_f64());
+            }),
+        );
+        Ok(Answer::Later)
+    }
+
+    fn typing(&mut self, caller: &Caller, active: bool) -> Result<Answer, Refused> {
+        if !self.members.contains_key(&caller.user) {
+            return Err(Refused::NotMember);
+        }
+        self.set_typing(caller.user, active);
+        Ok(Answer::Now(self.ack(caller)))
+    }
+
+    /// A member's read watermark rose (already stored); everyone else subscribed hears of it.
+    fn receipt(&mut self, caller: &Caller, pos: Position) -> Result<Answer, Refused> {
+        if !self.members.contains_key(&caller.user) {
+            return Err(Refused::NotMember);
+        }
+        let event = Event::new(
+            None,
+            &ServerFrame::ReadReceipt(p::ReadReceipt {
+                room: self.info.id,
+                user: caller.user,
+                pos,
+            }),
+        );
+        self.fan_out(&event, To::AllButConn(caller.conn));
+        Ok(Answer::Now(self.ack(caller)))
+    }
+
+    /// The caller's connection closed or moved: stop sending it events.
+    fn unsubscribe_conn(&mut self, caller: &Caller) -> Result<Answer, Refused> {
+        let conn = caller.conn;
+        let user = self
+            .subscribers
+            .iter()
+            .map(|s| (s.conn, s.user))
+            .chain(self.remote.values().flat_map(|g| g.subs.iter().copied()))
+            .find(|(c, _)| *c == conn)
+            .map(|(_, user)| user);
+        self.unsubscribe(|c, _| c != conn);
+        // The typer's last connection left: nobody will send `active: false` for it.
+        if let Some(user) = user.filter(|u| !self.is_subscribed(*u)) {
+            self.stop_typing(user);
+        }
+        Ok(Answer::Later)
+    }
+}
+
+/// What a resume can be answered with from the buffer alone.
+pub(super) enum Replay {
+    Events(Vec<std::sync::Arc<Event>>),
+    Reload,
+    /// Older messages must come from the store; the buffer starts at this position.
+    NeedStore(Position),
+}

@@ -1,0 +1,262 @@
+//! Work a room starts off its actor, and what comes back into its loop.
+//!
+//! A room never waits on the store inside a handler: a membership write, a trimmed cmid's
+//! check or a resume's read runs as a task in a `JoinSet` the room owns, and its result
+//! ([`Work`]) comes back into the room's loop, where the room applies it and answers the
+//! command. The write-behind's acknowledgements come back the same way ([`Ack`]), so the
+//! room's state changes only inside the room. Each task holds its caller: if the room stops
+//! first, every such caller is answered `busy` (retry).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use switchboard_engine::domain::ChatMessage;
+use switchboard_engine::protocol::ServerFrame;
+use switchboard_engine::{Position, UserId};
+use switchboard_persistence::StoreError;
+use tokio::task::{Id, JoinSet};
+
+use super::commands::{Answer, Replay};
+use super::{Caller, RoomActor};
+use crate::error::{Busy, Refused};
+use crate::outbound::Event;
+
+/// The result of work a room started off its actor.
+pub(super) enum Work {
+    /// A joining user's membership is stored (public room).
+    Admitted {
+        resume: Option<Position>,
+        stored: Result<(), StoreError>,
+    },
+    /// A user's membership is removed (they left, or were removed).
+    Removed {
+        user: UserId,
+        stored: Result<(), StoreError>,
+    },
+    /// An invited user is stored as a member.
+    Invited {
+        user: UserId,
+        stored: Result<(), Refused>,
+    },
+    /// The store's answer on a cmid the room had trimmed from its buffer.
+    CmidChecked {
+        cmid: String,
+        text: String,
+        received: std::time::Instant,
+        found: Result<Option<Position>, StoreError>,
+    },
+    /// Messages after `from` read for a resume, while the buffer started at `first_buffered`.
+    Replayed {
+        from: Position,
+        first_buffered: Position,
+        tries: u8,
+        older: Result<Vec<ChatMessage>, StoreError>,
+    },
+}
+
+/// What the write-behind reports back to the room.
+pub(super) enum Ack {
+    /// Everything up to this seq of the room's epoch is stored.
+    Durable(u64),
+    /// The store refused a message: a newer owner has the room.
+    Fenced,
+}
+
+/// The room's work in flight, with the caller each one answers.
+#[derive(Default)]
+pub(super) struct WorkSet {
+    tasks: JoinSet<Work>,
+    callers: HashMap<Id, Caller>,
+}
+
+impl WorkSet {
+    /// The next finished work, with its caller.
+    pub(super) async fn next(&mut self) -> Option<(Caller, Result<Work, ()>)> {
+        let (id, work) = match self.tasks.join_next_with_id().await? {
+            Ok((id, work)) => (id, Ok(work)),
+            Err(e) => {
+                tracing::error!(error = %e, "room work failed");
+                (e.id(), Err(()))
+            }
+        };
+        let caller = self.callers.remove(&id)?;
+        Some((caller, work))
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Answers every caller still waiting: the room is stopping.
+    pub(super) fn abandon(&mut self) {
+        self.tasks.abort_all();
+        for (_, caller) in self.callers.drain() {
+            caller.refuse(Refused::Busy(Busy::RoomMoving));
+        }
+    }
+}
+
+impl RoomActor {
+    /// Runs `work` off the actor for `caller`; its result comes back to [`Self::work_done`].
+    /// At most `room_mailbox` at once: beyond, `busy`.
+    pub(super) fn start_work(
+        &mut self,
+        caller: &Caller,
+        work: impl Future<Output = Work> + Send + 'static,
+    ) -> Result<Answer, Refused> {
+        if self.work.callers.len() >= self.hub.config.room_mailbox {
+            return Err(Refused::Busy(Busy::Overloaded));
+        }
+        let id = self.work.tasks.spawn(work).id();
+        self.work.callers.insert(id, caller.clone());
+        Ok(Answer::Later)
+    }
+
+    /// Applies finished work and answers its caller.
+    pub(super) fn work_done(&mut self, caller: Caller, work: Result<Work, ()>) {
+        let Ok(work) = work else {
+            return caller.refuse(Refused::Busy(Busy::RoomMoving));
+        };
+        let result = match work {
+            Work::Admitted { resume, stored } => match stored {
+                Ok(()) => {
+                    self.admitted(caller, resume);
+                    return;
+                }
+                Err(e) => Err(e.into()),
+            },
+            Work::Removed { user, stored } => stored
+                .map(|()| self.removed(&caller, user))
+                .map_err(Refused::from),
+            Work::Invited { user, stored } => stored.map(|()| self.invited(&caller, user)),
+            Work::CmidChecked {
+                cmid,
+                text,
+                received,
+                found,
+            } => match found {
+                Ok(Some(pos)) => Ok(Answer::Now(ServerFrame::Sent(
+                    switchboard_engine::protocol::Sent {
+                        rid: caller.rid,
+                        room: self.info.id,
+                        cmid,
+                        pos,
+                        duplicate: true,
+                    },
+                ))),
+                Ok(None) => self.post(&caller, cmid, text, received, true),
+                Err(_) => Err(Refused::Busy(Busy::StorageBehind)),
+            },
+            Work::Replayed {
+                from,
+                first_buffered,
+                tries,
+                older,
+            } => {
+                match older {
+                    Ok(older) => match self.replay_with(from, first_buffered, older) {
+                        Some(events) => self.finish_join(caller, Some((from, events))),
+                        // The buffer moved on during the read: read again.
+                        None => self.complete_join(caller, Some(from), tries),
+                    },
+                    Err(e) => {
+                        crate::refusal::note(
+                            crate::refusal::Refusal::StoreError,
+                            format_args!("room {}: resume read failed: {e}", self.info.id),
+                        );
+                        self.finish_join(caller, Some((from, None)));
+                    }
+                }
+                return;
+            }
+        };
+        self.answer(&caller, result);
+    }
+
+    /// Applies what the write-behind made durable.
+    pub(super) fn acked(&mut self, ack: Ack) {
+        match ack {
+            Ack::Durable(seq) => {
+                self.durable_seq = self.durable_seq.max(seq);
+                let durable = self.durable_seq;
+                let (ready, waiting) = std::mem::take(&mut self.awaiting_durable)
+                    .into_iter()
+                    .partition(|(seq, _, _)| *seq <= durable);
+                self.awaiting_durable = waiting;
+                for (_, caller, sent) in ready {
+                    caller.answer(&ServerFrame::Sent(sent));
+                }
+                let durable = self.durable();
+                self.recent.trim(durable);
+            }
+            Ack::Fenced => self.deposed(),
+        }
+    }
+
+    /// What a resume from `from` gets from the buffer alone.
+    pub(super) fn replay(&self, from: Position) -> Replay {
+        let events = match self.recent.since(from) {
+            // A position of an earlier owner that never became durable (it crashed first):
+            // everything stored is older, so nothing is missed.
+            super::Since::Unknown if from.epoch < self.epoch => Vec::new(),
+            super::Since::Unknown => return Replay::Reload,
+            super::Since::Events(events) => events,
+            super::Since::NeedStore { first_buffered } => return Replay::NeedStore(first_buffered),
+        };
+        match self.fits(&events) {
+            true => Replay::Events(events),
+            false => Replay::Reload,
+        }
+    }
+
+    /// The replay from `from` given the stored messages after it (`older`, read while the
+    /// buffer started at `first_buffered`): `Some(None)` to reload, `None` if the buffer has
+    /// been trimmed since the read (read again).
+    fn replay_with(
+        &self,
+        from: Position,
+        first_buffered: Position,
+        older: Vec<ChatMessage>,
+    ) -> Option<Option<Vec<Arc<Event>>>> {
+        match self.recent.since(from) {
+            super::Since::NeedStore {
+                first_buffered: now,
+            } if now == first_buffered => {}
+            super::Since::NeedStore { .. } => return None,
+            // The buffer no longer needs the store (it cannot grow backwards): answer from it.
+            _ => {
+                return Some(match self.replay(from) {
+                    Replay::Events(events) => Some(events),
+                    _ => None,
+                });
+            }
+        }
+        // Everything before the buffer is durable, so the store has all of it.
+        let room = self.info.id;
+        let mut events: Vec<_> = older
+            .into_iter()
+            .take_while(|m| m.pos < first_buffered)
+            .map(|m| Event::new(Some((room, m.pos)), &ServerFrame::Message(m)))
+            .collect();
+        if events.len() > self.hub.config.resume_limit {
+            return Some(None);
+        }
+        events.extend(self.recent.all());
+        Some(self.fits(&events).then_some(events))
+    }
+
+    /// A replay must fit the connection's queue with room to spare, or it would be
+    /// disconnected as slow by its own resume.
+    fn fits(&self, events: &[Arc<Event>]) -> bool {
+        let bytes: usize = events.iter().map(|e| e.len()).sum();
+        events.len() <= self.hub.config.resume_limit && bytes <= self.hub.config.outbound_bytes / 2
+    }
+
+    /// The caller of each command answered when its original is durable: the room stops.
+    pub(super) fn abandon_waiting(&mut self) {
+        self.work.abandon();
+        for (_, caller, _) in self.awaiting_durable.drain(..) {
+            caller.refuse(Refused::Busy(Busy::RoomMoving));
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The room router: the one way a room command reaches its room.
+//!
+//! [`RoomRef`] is where a room is served as a command sees it: an active actor here, a room
+//! here that must be started first (its supervisor starts it and hands it the command), or
+//! another node. [`send`] owns the choice between them, the retry when a room stopped while a
+//! command was on its way, and the when-full policy: a task that serves many callers (the
+//! cluster inbox) never waits for mailbox space, its command is answered `busy`; a
+//! connection's own command task may wait until its deadline. Whatever happens, an answered
+//! command gets exactly one answer: from its room, or from here.
+
+use std::sync::Arc;
+
+use kameo::actor::ActorRef;
+use kameo::error::SendError;
+use switchboard_engine::ring::NodeId;
+use tokio::time::Instant;
+
+use crate::cluster::ClusterLink;
+use crate::error::{Busy, Refused};
+use crate::hub::Hub;
+use crate::recipient::Recipient;
+use crate::room::{Command, Deliver, RoomActor, RoomSupervisor};
+
+/// Where a room's commands go.
+pub enum RoomRef {
+    /// The room's actor, active on this node.
+    Here(ActorRef<RoomActor>),
+    /// Served here, not active: the supervisor starts it and hands it the command.
+    Starting(ActorRef<RoomSupervisor>),
+    /// Served by another node.
+    There(NodeId, Arc<ClusterLink>),
+}
+
+/// Why a command could not be handed over at once. It carries the command back by value, as
+/// kameo's `SendError` does: the error path is rare and a box would cost every send.
+#[allow(clippy::large_enum_variant)]
+enum Stuck {
+    /// The mailbox (or queue) is full.
+    Full(Command),
+    /// The actor stopped: the room may be served elsewhere, or by a new incarnation, now.
+    Stopped(Command),
+}
+
+impl RoomRef {
+    /// Hands `cmd` over without waiting.
+    #[allow(clippy::result_large_err)] // see `Stuck`
+    fn try_send(&self, cmd: Command) -> Result<(), Stuck> {
+        match self {
+            RoomRef::Here(actor) => actor.tell(cmd).try_send().map_err(stuck),
+            RoomRef::Starting(supervisor) => {
+                supervisor.tell(Deliver(cmd)).try_send().map_err(|e| {
+                    match stuck(e.map_msg(|Deliver(c)| c)) {
+                        // The supervisor only stops with the node.
+                        Stuck::Stopped(c) => Stuck::Full(c),
+                        full => full,
+                    }
+                })
+            }
+            RoomRef::There(node, link) => {
+                let Recipient::Local(out) = &cmd.caller.reply else {
+                    // Commands from other nodes are passed on by the inbox, never routed twice.
+                    return Err(Stuck::Stopped(cmd));
+                };
+                let (caller, answered) = (cmd.caller.clone(), cmd.cmd.is_answered());
+                if !link.command(node, out, caller.user, caller.rid, cmd.room, cmd.cmd) && answered
+                {
+                    // A full forwarder or table of awaited replies: waiting would not help.
+                    caller.refuse(Refused::Busy(Busy::Overloaded));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Hands `cmd` over, waiting for mailbox space until `deadline`.
+    #[allow(clippy::result_large_err)] // see `Stuck`
+    async fn send_by(&self, cmd: Command, deadline: Instant) -> Result<(), Stuck> {
+        let caller = cmd.caller.clone();
+        let answered = cmd.cmd.is_answered();
+        let sent = match self {
+            RoomRef::Here(actor) => tokio::time::timeout_at(deadline, actor.tell(cmd).send()).await,
+            RoomRef::Starting(supervisor) => {
+                let deliver = supervisor.tell(Deliver(cmd));
+                match tokio::time::timeout_at(deadline, deliver.send()).await {
+                    Ok(r) => Ok(r.map_err(|e| e.map_msg(|Deliver(c)| c))),
+                    Err(elapsed) => Err(elapsed),
+                }
+            }
+            RoomRef::There(..) => return self.try_send(cmd),
+        };
+        match sent {
+            Ok(r) => r.map_err(stuck),
+            Err(_) => {
+                // The command was dropped with the send: it never reached the room.
+                if answered {
+                    caller.refuse(Refused::Busy(Busy::Overloaded));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn stuck(e: SendError<Command, kameo::error::Infallible>) -> Stuck {
+    match e {
+        SendError::MailboxFull(c) => Stuck::Full(c),
+        SendError::ActorNotRunning(c) => Stuck::Stopped(c),
+        // A `tell` has no handler error and no timeout.
+        _ => unreachable!("a tell without a timeout fails only on a full or closed mailbox"),
+    }
+}
+
+/// Finds `cmd`'s room and hands the command over without waiting. A room that stopped while
+/// the command was on its way (idle, moved) is looked up once more: a new incarnation here, or
+/// its new node. Gives the command back, with its target, when the target's mailbox is full.
+fn hand_over(hub: &Arc<Hub>, mut cmd: Command) -> Option<(RoomRef, Command)> {
+    for _ in 0..2 {
+        let target = match hub.room_ref(cmd.room) {
+            Ok(target) => target,
+            Err(why) => {
+                cmd.refuse(why);
+                return None;
+            }
+        };
+        match target.try_send(cmd) {
+            Ok(()) => return None,
+            Err(Stuck::Full(c)) => return Some((target, c)),
+            Err(Stuck::Stopped(c)) => cmd = c,
+        }
+    }
+    cmd.refuse(Refused::Busy(Busy::RoomMoving));
+    None
+}
+
+/// Sends `cmd` to its room, wherever it is served, without waiting: a full mailbox on the
+/// way answers `busy`. For tasks that serve many callers (the cluster inbox) and for a
+/// connection's own loop.
+pub fn send_now(hub: &Arc<Hub>, cmd: Command) {
+    if let Some((_, cmd)) = hand_over(hub, cmd) {
+        cmd.refuse(Refused::Busy(Busy::Overloaded));
+    }
+}
+
+/// Sends `cmd` to its room, wherever it is served, waiting for mailbox space until
+/// `deadline` (then `busy`): only the calling command's task waits.
+pub async fn send(hub: &Arc<Hub>, cmd: Command, deadline: Instant) {
+    let Some((target, cmd)) = hand_over(hub, cmd) else {
+        return;
+    };
+    match target.send_by(cmd, deadline).await {
+        Ok(()) => {}
+        Err(Stuck::Full(cmd)) => cmd.refuse(Refused::Busy(Busy::Overloaded)),
+        Err(Stuck::Stopped(cmd)) => cmd.refuse(Refused::Busy(Busy::RoomMoving)),
+    }
+}

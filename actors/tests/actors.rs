@@ -1,0 +1,380 @@
+//! The actors driven directly, without a socket: room commands go through the router with a
+//! plain `Outbound` queue as their caller's reply path, and a connection actor runs over a
+//! channel transport. Timing uses tokio's paused clock, not sleeps.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::channel::mpsc;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use kameo::actor::Spawn;
+use switchboard_actors::connection::ConnArgs;
+use switchboard_actors::outbound::{self, OutboundReceiver, Outgoing};
+use switchboard_actors::room::{Caller, Command, RoomCommand};
+use switchboard_actors::{ConnectionActor, Hub, HubConfig, Inbound, OutFrame, TransportError};
+use switchboard_engine::auth::LocalTokens;
+use switchboard_engine::domain::{RoomKind, UserInfo};
+use switchboard_engine::protocol::ServerFrame;
+use switchboard_engine::{Codec, ConnId, ErrorCode, RoomId, UserId, close};
+use switchboard_persistence::cluster::throttle::{LocalThrottle, Rule, Rules};
+use switchboard_persistence::store::sqlite::SqliteStore;
+use switchboard_persistence::{Store, WriteBehind, WriteBehindConfig};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+struct Node {
+    hub: Arc<Hub>,
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+async fn node(config: HubConfig) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("db.sqlite"), false).unwrap());
+    let journal = WriteBehind::spawn(store.clone(), WriteBehindConfig::default());
+    let rule = |max| Rule {
+        max,
+        window: Duration::from_secs(60),
+    };
+    let rules = Rules {
+        commands: rule(1000),
+        introductions: rule(100),
+        sign_in_name: rule(100),
+        sign_in_addr: rule(100),
+        max_subjects: 1000,
+    };
+    let tokens = Arc::new(LocalTokens::new(b"test secret of at least 32 bytes!", 3600));
+    let hub = Hub::start(
+        store.clone(),
+        journal,
+        tokens,
+        Arc::new(LocalThrottle::new(rules)),
+        config,
+    );
+    Node {
+        hub,
+        store,
+        _dir: dir,
+    }
+}
+
+impl Node {
+    async fn user(&self, name: &str) -> UserInfo {
+        self.store.create_user(name, "-").await.unwrap()
+    }
+
+    async fn room(&self, owner: UserId, kind: RoomKind) -> RoomId {
+        self.store.create_room("r", kind, owner).await.unwrap().id
+    }
+}
+
+/// A caller whose answers land in a queue the test reads.
+struct Member {
+    user: UserId,
+    caller: Caller,
+    rx: OutboundReceiver,
+}
+
+fn member(user: UserId, conn: u64) -> Member {
+    let (out, rx) = outbound::channel(ConnId(conn), Codec::MsgPack, 1024, 1 << 20);
+    let caller = Caller {
+        conn: ConnId(conn),
+        user,
+        rid: 0,
+        reply: out.into(),
+    };
+    Member { user, caller, rx }
+}
+
+impl Member {
+    fn send(&self, hub: &Arc<Hub>, room: RoomId, rid: u64, cmd: RoomCommand) {
+        let caller = Caller {
+            rid,
+            ..self.caller.clone()
+        };
+        let cmd = Command {
+            room,
+            caller,
+            cmd,
+            received: Instant::now(),
+        };
+        switchboard_actors::router::send_now(hub, cmd);
+    }
+
+    async fn next(&mut self) -> ServerFrame {
+        let item = tokio::time::timeout(WAIT, self.rx.recv())
+            .await
+            .expect("a frame in time")
+            .expect("queue open");
+        let bytes = match item {
+            Outgoing::Event(e) => e.bytes(Codec::MsgPack),
+            Outgoing::Frame(b) => b,
+        };
+        Codec::MsgPack.decode(&bytes).unwrap()
+    }
+
+    /// The next frame `pick` accepts, skipping others.
+    async fn expect<T>(&mut self, mut pick: impl FnMut(ServerFrame) -> Option<T>) -> T {
+        loop {
+            if let Some(t) = pick(self.next().await) {
+                return t;
+            }
+        }
+    }
+}
+
+fn post(cmid: &str, text: &str) -> RoomCommand {
+    RoomCommand::Post {
+        cmid: cmid.into(),
+        text: text.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_room_answers_every_command_through_its_callers_reply_path() {
+    let n = node(HubConfig::default()).await;
+    let owner = n.user("owner").await;
+    let guest = n.user("guest").await;
+    let room = n.room(owner.id, RoomKind::Public).await;
+    let mut a = member(owner.id, 1);
+    let mut b = member(guest.id, 2);
+
+    // The room is not active: the supervisor starts it and hands over both commands in order.
+    a.send(&n.hub, room, 1, RoomCommand::Join { resume: None });
+    a.send(&n.hub, room, 2, post("c1", "hello"));
+    let joined = a.expect(|f| match f {
+        ServerFrame::Joined(j) => Some(j),
+        _ => None,
+    });
+    assert_eq!(joined.await.rid, 1);
+    let sent = a
+        .expect(|f| match f {
+            ServerFrame::Sent(s) => Some(s),
+            _ => None,
+        })
+        .await;
+    assert_eq!((sent.rid, sent.pos.seq, sent.duplicate), (2, 1, false));
+
+    // A non-member of a public room becomes one by joining; before that a post is refused.
+    b.send(&n.hub, room, 3, post("g1", "let me in"));
+    let refused = b
+        .expect(|f| match f {
+            ServerFrame::Error(e) => Some(e),
+            _ => None,
+        })
+        .await;
+    assert_eq!((refused.rid, refused.code), (Some(3), ErrorCode::Forbidden));
+    b.send(&n.hub, room, 4, RoomCommand::Join { resume: None });
+    b.expect(|f| matches!(f, ServerFrame::Joined(_)).then_some(()))
+        .await;
+    a.expect(|f| match f {
+        ServerFrame::MemberJoined(m) if m.user == b.user => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // A resend is answered with the original's position; typing reaches the other member.
+    a.send(&n.hub, room, 5, post("c1", "hello"));
+    let again = a
+        .expect(|f| match f {
+            ServerFrame::Sent(s) => Some(s),
+            _ => None,
+        })
+        .await;
+    assert_eq!((again.rid, again.pos, again.duplicate), (5, sent.pos, true));
+    a.send(&n.hub, room, 6, RoomCommand::Typing { active: true });
+    a.expect(|f| matches!(f, ServerFrame::Done(d) if d.rid == 6).then_some(()))
+        .await;
+    b.expect(|f| match f {
+        ServerFrame::Typing(t) if t.user == a.user && t.active => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // Leaving is stored, announced (to the leaver too) and answered `left`.
+    b.send(&n.hub, room, 7, RoomCommand::Leave);
+    b.expect(|f| matches!(f, ServerFrame::Left(l) if l.rid == 7).then_some(()))
+        .await;
+    assert!(!n.store.is_member(room, guest.id).await.unwrap());
+}
+
+#[tokio::test]
+async fn typing_lapses_after_its_time_to_live() {
+    let config = HubConfig::default();
+    let ttl = config.typing_ttl;
+    let n = node(config).await;
+    let (x, y) = (n.user("x").await, n.user("y").await);
+    let room = n.room(x.id, RoomKind::Public).await;
+    let (mut a, mut b) = (member(x.id, 1), member(y.id, 2));
+    for (m, rid) in [(&mut a, 1), (&mut b, 2)] {
+        m.send(&n.hub, room, rid, RoomCommand::Join { resume: None });
+        m.expect(|f| matches!(f, ServerFrame::Joined(_)).then_some(()))
+            .await;
+    }
+    a.send(&n.hub, room, 3, RoomCommand::Typing { active: true });
+    b.expect(|f| matches!(f, ServerFrame::Typing(t) if t.active).then_some(()))
+        .await;
+
+    // From here the clock moves only when told: nothing lapses early...
+    tokio::time::pause();
+    tokio::time::advance(ttl - Duration::from_millis(100)).await;
+    assert!(b.rx.try_recv().is_none(), "typing lapsed before its time");
+    // ...and it lapses once its time has passed, with nobody saying `active: false`.
+    tokio::time::advance(Duration::from_millis(200)).await;
+    b.expect(|f| match f {
+        ServerFrame::Typing(t) if t.user == x.id && !t.active => Some(()),
+        _ => None,
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_private_room_refuses_outsiders_and_its_owner_removes_members() {
+    let n = node(HubConfig::default()).await;
+    let (owner, guest) = (n.user("o").await, n.user("g").await);
+    let room = n.room(owner.id, RoomKind::Private).await;
+    let (mut a, mut b) = (member(owner.id, 1), member(guest.id, 2));
+    b.send(&n.hub, room, 1, RoomCommand::Join { resume: None });
+    let e = b
+        .expect(|f| match f {
+            ServerFrame::Error(e) => Some(e),
+            _ => None,
+        })
+        .await;
+    assert_eq!(e.code, ErrorCode::Forbidden);
+    a.send(&n.hub, room, 2, RoomCommand::Invite { user: guest.id });
+    a.expect(|f| matches!(f, ServerFrame::Invited(_)).then_some(()))
+        .await;
+    b.send(&n.hub, room, 3, RoomCommand::Join { resume: None });
+    b.expect(|f| matches!(f, ServerFrame::Joined(_)).then_some(()))
+        .await;
+    a.send(&n.hub, room, 4, RoomCommand::Kick { user: guest.id });
+    a.expect(|f| matches!(f, ServerFrame::Done(d) if d.rid == 4).then_some(()))
+        .await;
+    b.expect(|f| matches!(f, ServerFrame::MemberLeft(m) if m.user == guest.id).then_some(()))
+        .await;
+}
+
+/// A socket made of two channels: the test writes what the client sends and reads what the
+/// connection writes.
+struct ChannelSocket {
+    inbound: mpsc::Receiver<Inbound>,
+    outbound: mpsc::Sender<OutFrame>,
+}
+
+impl Stream for ChannelSocket {
+    type Item = Inbound;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Inbound>> {
+        self.inbound.poll_next_unpin(cx)
+    }
+}
+
+impl Sink<OutFrame> for ChannelSocket {
+    type Error = TransportError;
+
+    fn poll_ready(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), TransportError>> {
+        self.outbound
+            .poll_ready_unpin(cx)
+            .map_err(|e| TransportError(e.to_string()))
+    }
+
+    fn start_send(
+        mut self: std::pin::Pin<&mut Self>,
+        item: OutFrame,
+    ) -> Result<(), TransportError> {
+        self.outbound
+            .start_send_unpin(item)
+            .map_err(|e| TransportError(e.to_string()))
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), TransportError>> {
+        self.outbound
+            .poll_flush_unpin(cx)
+            .map_err(|e| TransportError(e.to_string()))
+    }
+
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), TransportError>> {
+        self.outbound
+            .poll_close_unpin(cx)
+            .map_err(|e| TransportError(e.to_string()))
+    }
+}
+
+/// Spawns a connection actor over channels; returns the client's ends.
+fn connect(hub: &Arc<Hub>) -> (mpsc::Sender<Inbound>, mpsc::Receiver<OutFrame>) {
+    let (to_server, inbound) = mpsc::channel(16);
+    let (outbound, from_server) = mpsc::channel(16);
+    let transport = Box::new(ChannelSocket { inbound, outbound });
+    ConnectionActor::spawn(ConnArgs {
+        hub: hub.clone(),
+        transport,
+        codec: Codec::Json,
+        identity: None,
+    });
+    (to_server, from_server)
+}
+
+async fn frame(rx: &mut mpsc::Receiver<OutFrame>) -> OutFrame {
+    tokio::time::timeout(WAIT, rx.next())
+        .await
+        .expect("a frame in time")
+        .expect("socket open")
+}
+
+fn decode(f: &OutFrame) -> ServerFrame {
+    match f {
+        OutFrame::Data { bytes, .. } => Codec::Json.decode(bytes).unwrap(),
+        other => panic!("expected a data frame, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_connection_answers_from_memory_and_closes_one_that_never_signs_in() {
+    let n = node(HubConfig::default()).await;
+    let (mut tx, mut rx) = connect(&n.hub);
+    assert!(matches!(
+        decode(&frame(&mut rx).await),
+        ServerFrame::Hello(_)
+    ));
+    // Before signing in, every command but `auth` is refused with a code.
+    let ping = br#"{"type":"ping","rid":7}"#;
+    tx.send(Inbound::Data {
+        bytes: bytes::Bytes::from_static(ping),
+        text: true,
+    })
+    .await
+    .unwrap();
+    match decode(&frame(&mut rx).await) {
+        ServerFrame::Error(e) => assert_eq!((e.rid, e.code), (Some(7), ErrorCode::Unauthenticated)),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    // The authentication deadline, on the paused clock: `disconnect` 4001, then the close.
+    tokio::time::pause();
+    tokio::time::advance(HubConfig::default().auth_timeout).await;
+    match decode(&frame(&mut rx).await) {
+        ServerFrame::Disconnect(d) => assert_eq!(d.code, close::AUTH_TIMEOUT),
+        other => panic!("expected disconnect, got {other:?}"),
+    }
+    assert!(matches!(
+        frame(&mut rx).await,
+        OutFrame::Close {
+            code: close::AUTH_TIMEOUT,
+            ..
+        }
+    ));
+}
