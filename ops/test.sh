@@ -25,6 +25,7 @@ fi
   || die "cannot install playwright-core"
 
 # --- the browser test: a real server, two real browsers ------------------------------------
+# Built on its own, so without the `testing` features: the browser tests run the shipped shape.
 cargo build --locked -p switchboard --bin switchboard
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -65,4 +66,7 @@ dash_cleanup
 trap - EXIT
 
 # --- unit, property and integration tests (real sockets) -----------------------------------
+# No feature flag: building tests turns on the `testing` features (conformance suites, scratch
+# databases, fault injection) through the crates' [dev-dependencies]; this build also rebuilds
+# target/debug/switchboard with them for the tests that spawn it.
 cargo nextest run --workspace --locked --no-fail-fast

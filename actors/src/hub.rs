@@ -3,18 +3,19 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use kameo::prelude::*;
+#[cfg(feature = "testing")]
+use switchboard_engine::ErrorCode;
 use switchboard_engine::auth::TokenVerifier;
-use switchboard_engine::limits::Limits;
-use switchboard_engine::{ConnId, ErrorCode, RoomId, UserId};
+use switchboard_engine::{ConnId, RoomId, UserId};
 use switchboard_persistence::cluster::throttle::Throttle;
 use switchboard_persistence::{Store, WriteBehind};
 use tokio::sync::watch;
 
 use crate::cluster::ClusterLink;
 use crate::cluster::wire::UserOp;
+use crate::config::HubConfig;
 use crate::error::Refused;
 use crate::outbound::{Event, Outbound};
 use crate::presence::Presence;
@@ -26,77 +27,6 @@ use switchboard_engine::protocol::{RoomAdded, ServerFrame};
 
 /// How long sends skip the cmid check after the store failed it.
 const STORE_SUSPECT_MS: u64 = 1000;
-
-/// Tuning for the actors of one node. Every field has a production default.
-#[derive(Clone, Debug)]
-pub struct HubConfig {
-    pub limits: Limits,
-    /// Most frames queued to one connection before it counts as slow.
-    pub outbound_frames: usize,
-    /// Most bytes queued to one connection before it counts as slow.
-    pub outbound_bytes: usize,
-    /// Recent messages each active room keeps in memory for fast resume and deduplication.
-    pub room_buffer: usize,
-    /// Most missed messages a resume replays; beyond it the client is told to reload.
-    pub resume_limit: usize,
-    /// Rooms with more members than this do not announce joins and leaves: in a huge room
-    /// those events would cost members × joins deliveries.
-    pub member_events_max: usize,
-    /// How long a room with no subscribers stays active.
-    pub room_idle: Duration,
-    /// How long `typing {active: true}` lasts without a repeat.
-    pub typing_ttl: Duration,
-    /// How long a presence watcher's right to see a user (a shared room) is trusted before it
-    /// is checked again, when a change is to be announced to it.
-    pub presence_recheck: Duration,
-    /// Mailbox capacity of each room actor.
-    pub room_mailbox: usize,
-    /// Room restarts allowed within `room_restart_window` before it is left stopped.
-    pub room_restart_limit: u32,
-    pub room_restart_window: Duration,
-    /// How long a new connection may wait before authenticating.
-    pub auth_timeout: Duration,
-    /// How long the last frames of a closing connection may take to write.
-    pub close_timeout: Duration,
-    /// Malformed frames in a row before the connection is closed.
-    pub max_bad_frames: u32,
-    /// How long a send waits for the store's answer on an earlier `cmid` before going on.
-    pub store_check_timeout: Duration,
-    /// How long a command may wait on the store (its reads, or an inactive room's load)
-    /// before it is answered 4001 `busy`.
-    pub store_timeout: Duration,
-    /// Commands one connection may have running or waiting off its loop; beyond it a
-    /// command is answered 4001 `busy` at once.
-    pub commands_in_flight: usize,
-    /// Fault injection for tests: lets the `InjectPanic` message reach rooms.
-    pub fault_injection: bool,
-}
-
-impl Default for HubConfig {
-    fn default() -> Self {
-        HubConfig {
-            limits: Limits::default(),
-            outbound_frames: 1024,
-            outbound_bytes: 4 * 1024 * 1024,
-            room_buffer: 1024,
-            resume_limit: 1000,
-            member_events_max: 1000,
-            room_idle: Duration::from_secs(60),
-            typing_ttl: Duration::from_secs(6),
-            presence_recheck: Duration::from_secs(30),
-            room_mailbox: 1024,
-            room_restart_limit: 5,
-            room_restart_window: Duration::from_secs(10),
-            auth_timeout: Duration::from_secs(10),
-            close_timeout: Duration::from_secs(1),
-            max_bad_frames: 10,
-            store_check_timeout: Duration::from_millis(250),
-            store_timeout: Duration::from_secs(5),
-            commands_in_flight: 16,
-            fault_injection: false,
-        }
-    }
-}
 
 /// Shared by every actor of a node.
 pub struct Hub {
@@ -117,6 +47,7 @@ pub struct Hub {
     next_conn: AtomicU64,
     live_conns: AtomicUsize,
     /// Connections by id, kept only with `fault_injection` (for tests that panic one).
+    #[cfg(feature = "testing")]
     fault_targets: Mutex<HashMap<ConnId, WeakActorRef<crate::ConnectionActor>>>,
     /// Until when (ms since `started`) sends skip the store's cmid check after it failed.
     store_suspect_until: AtomicU64,
@@ -158,6 +89,7 @@ impl Hub {
             stop_requests,
             next_conn: AtomicU64::new(1),
             live_conns: AtomicUsize::new(0),
+            #[cfg(feature = "testing")]
             fault_targets: Mutex::default(),
             store_suspect_until: AtomicU64::new(0),
             started: std::time::Instant::now(),
@@ -309,6 +241,7 @@ impl Hub {
         self.journal.shutdown().await;
     }
 
+    #[cfg(feature = "testing")]
     pub(crate) fn register_fault_target(
         &self,
         conn: ConnId,
@@ -322,6 +255,7 @@ impl Hub {
         }
     }
 
+    #[cfg(feature = "testing")]
     pub(crate) fn forget_fault_target(&self, conn: ConnId) {
         if self.config.fault_injection {
             self.fault_targets
@@ -331,6 +265,7 @@ impl Hub {
         }
     }
 
+    #[cfg(feature = "testing")]
     /// Fault injection for tests: makes a connection's actor panic (when enabled).
     pub async fn inject_connection_panic(&self, conn: ConnId) -> Result<(), ErrorCode> {
         let actor = self
@@ -346,6 +281,7 @@ impl Hub {
             .map_err(|_| ErrorCode::Internal)
     }
 
+    #[cfg(feature = "testing")]
     /// Fault injection for tests: makes the active room's actor panic (when enabled in the
     /// config).
     pub async fn inject_room_panic(&self, room: RoomId) -> Result<(), ErrorCode> {

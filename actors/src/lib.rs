@@ -8,6 +8,8 @@
 //! ```
 //!
 //! # Layout
+//! - [`config`]: `HubConfig` (the `[engine]` section) and `ClusterConfig` (`[cluster]`), the
+//!   settings of a node's actors, deserialised straight from the configuration.
 //! - [`hub`]: `Hub`, what every actor shares, and the room directory.
 //! - [`identity`]: `Hub::authenticate`, a token checked for its signature and its user.
 //! - [`outbound`]: `Outbound`, a connection's bounded send queue, and `Event`, a frame encoded
@@ -32,8 +34,13 @@
 //!   bounded rate per class.
 //! - [`supervised`]: `Supervisor`, the node's long-lived tasks, each restarted or failing the
 //!   node (`/readyz` 503) by its policy when it dies.
+//!
+//! Fault injection (`Hub::inject_room_panic`, `Hub::inject_connection_panic`, the
+//! `fault_injection` setting) exists only with the `testing` cargo feature, which this crate's
+//! dependents enable for their tests; release builds carry none of it.
 
 pub mod cluster;
+pub mod config;
 pub mod connection;
 pub mod error;
 pub mod hub;
@@ -50,6 +57,7 @@ pub mod supervised;
 pub mod transport;
 pub mod user;
 
+pub use config::{ClusterConfig, HubConfig};
 pub use connection::ConnectionActor;
-pub use hub::{Hub, HubConfig};
+pub use hub::Hub;
 pub use transport::{Inbound, OutFrame, Transport, TransportError};

@@ -1,6 +1,13 @@
 //! Configuration, layered: built-in defaults → TOML file → `SWITCHBOARD_*` environment
 //! variables (nested fields joined by `__`, e.g. `SWITCHBOARD_LIMITS__MAX_TEXT_BYTES=4096`).
 //! Every field is documented where it is declared; `switchboard config` prints the result.
+//!
+//! Each section is deserialised straight into the type its crate uses, so no setting is
+//! copied field by field: `[limits]` is `engine::limits::Limits`, `[engine]` is
+//! `actors::HubConfig`, `[cluster]` is `actors::ClusterConfig`, `[database]` is
+//! `persistence::store::postgres::PostgresConfig`, `[write_behind]` is
+//! `persistence::WriteBehindConfig`; `[http]`, `[auth]` and `[dashboard]` are declared here.
+//! Every section refuses unknown keys.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,8 +16,7 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use switchboard_actors::HubConfig;
-use switchboard_actors::cluster::ForwardLimits;
+use switchboard_actors::{ClusterConfig, HubConfig};
 use switchboard_engine::limits::Limits;
 use switchboard_persistence::WriteBehindConfig;
 use switchboard_persistence::cluster::throttle::{Rule, Rules};
@@ -30,13 +36,21 @@ pub struct Config {
     /// `text` (plain lines; coloured only when stderr is a terminal) or `json` (one JSON object
     /// per line, for log collectors).
     pub log_format: LogFormat,
+    /// `[http]`: the listener's timeouts and connection cap.
     pub http: HttpConfig,
-    pub database: DatabaseConfig,
+    /// `[database]`: Postgres; unset `url` keeps the embedded SQLite store.
+    pub database: PostgresConfig,
+    /// `[cluster]`: membership and forwarding through Redis; unset `redis_url` runs one node.
     pub cluster: ClusterConfig,
+    /// `[auth]`: tokens, password hashing, sign-in rate limits.
     pub auth: AuthConfig,
+    /// `[limits]`: what every connection is held to (sizes, rates).
     pub limits: Limits,
-    pub engine: EngineConfig,
-    pub write_behind: WriteBehindSettings,
+    /// `[engine]`: the actors' queues, buffers and timeouts.
+    pub engine: HubConfig,
+    /// `[write_behind]`: batching of history into the store.
+    pub write_behind: WriteBehindConfig,
+    /// `[dashboard]`: the live dashboard.
     pub dashboard: DashboardConfig,
 }
 
@@ -82,111 +96,6 @@ impl Default for HttpConfig {
     }
 }
 
-/// Postgres, for production. Unset `url` keeps the embedded SQLite store.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DatabaseConfig {
-    /// e.g. `postgres://switchboard@db.internal:5432/switchboard`. When set, all durable state
-    /// lives in Postgres.
-    pub url: Option<String>,
-    /// Connections in the pool.
-    pub pool_size: u32,
-    /// Seconds to wait for a pooled connection while every one is busy, and for one attempt
-    /// to connect. A checkout fails at once when an attempt fails (refused, authentication,
-    /// unknown database), naming the address and the cause; at start-up an unreachable server
-    /// is tried again for this long.
-    pub connect_timeout_secs: u64,
-    /// Prepare hot statements once per pooled connection.
-    pub statement_cache: bool,
-    /// Apply pending schema migrations at start-up. Turn off when migrating separately with
-    /// `switchboard migrate`.
-    pub migrate_on_start: bool,
-}
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        DatabaseConfig {
-            url: None,
-            pool_size: 16,
-            connect_timeout_secs: 5,
-            statement_cache: true,
-            migrate_on_start: true,
-        }
-    }
-}
-
-impl DatabaseConfig {
-    pub fn postgres(&self) -> Option<PostgresConfig> {
-        self.url.as_ref().map(|url| PostgresConfig {
-            url: url.clone(),
-            pool_size: self.pool_size,
-            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
-            statement_cache: self.statement_cache,
-        })
-    }
-}
-
-/// Cluster membership through Redis. Unset `redis_url` runs a single node.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ClusterConfig {
-    /// e.g. `redis://127.0.0.1:6379`. When set, the node registers itself and tracks the ring.
-    pub redis_url: Option<String>,
-    /// This node's id; defaults to the listen address.
-    pub node_id: Option<String>,
-    /// The address other nodes reach this one at; defaults to the listen address.
-    pub advertise: Option<String>,
-    /// Prefix of every Redis key, so clusters sharing a Redis never meet.
-    pub key_prefix: String,
-    /// Milliseconds between lease renewals.
-    pub heartbeat_ms: u64,
-    /// Lease length in milliseconds: a node that stops renewing drops out after it.
-    pub lease_ms: u64,
-    /// Milliseconds between reads of the member list (crash detection ≤ lease + poll).
-    pub poll_ms: u64,
-    /// Milliseconds between pushes of this node's rate-limit counts to Redis. A user, name or
-    /// address can exceed a cluster-wide limit by at most this long's worth of events per node.
-    pub throttle_sync_ms: u64,
-    /// Milliseconds a node waits for the reply to a command it forwarded to a room's owner;
-    /// then the client gets 4001 `busy` (and a later reply is dropped). Also the bound on a
-    /// command lost with a crashed node or a Redis outage.
-    pub reply_timeout_ms: u64,
-}
-
-impl Default for ClusterConfig {
-    fn default() -> Self {
-        let t = switchboard_actors::cluster::ClusterTiming::default();
-        ClusterConfig {
-            redis_url: None,
-            node_id: None,
-            advertise: None,
-            key_prefix: "switchboard".into(),
-            heartbeat_ms: t.heartbeat.as_millis() as u64,
-            lease_ms: t.lease.as_millis() as u64,
-            poll_ms: t.poll.as_millis() as u64,
-            throttle_sync_ms: 100,
-            reply_timeout_ms: ForwardLimits::default().reply_timeout.as_millis() as u64,
-        }
-    }
-}
-
-impl ClusterConfig {
-    pub fn timing(&self) -> switchboard_actors::cluster::ClusterTiming {
-        switchboard_actors::cluster::ClusterTiming {
-            heartbeat: Duration::from_millis(self.heartbeat_ms),
-            lease: Duration::from_millis(self.lease_ms),
-            poll: Duration::from_millis(self.poll_ms),
-        }
-    }
-
-    pub fn forward_limits(&self) -> ForwardLimits {
-        ForwardLimits {
-            reply_timeout: Duration::from_millis(self.reply_timeout_ms),
-            ..ForwardLimits::default()
-        }
-    }
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
@@ -213,55 +122,6 @@ pub struct AuthConfig {
     pub sign_in_per_addr_per_min: u32,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EngineConfig {
-    /// Most frames queued to one connection before it is disconnected as slow (close 4008).
-    pub outbound_frames: usize,
-    /// Most bytes queued to one connection before it is disconnected as slow (close 4008).
-    pub outbound_bytes: usize,
-    /// Recent messages each active room keeps in memory for resume and deduplication.
-    pub room_buffer: usize,
-    /// Most missed messages a resume replays; beyond it the client is told to reload.
-    pub resume_limit: usize,
-    /// Rooms with more members than this do not announce `member_joined`/`member_left`.
-    pub member_events_max: usize,
-    /// Seconds a room with no subscribers stays active.
-    pub room_idle_secs: u64,
-    /// Milliseconds a `typing {active: true}` lasts without a repeat; then the room tells the
-    /// others `active: false` (also at once when the typer's last connection leaves).
-    pub typing_ttl_ms: u64,
-    /// Milliseconds a presence watcher's right to see a user (a shared room) is trusted
-    /// before it is checked again when a change is to be announced to it.
-    pub presence_recheck_ms: u64,
-    /// Mailbox capacity of each room actor; senders wait while it is full.
-    pub room_mailbox: usize,
-    /// Restarts of a panicking room allowed within `room_restart_window_secs`.
-    pub room_restart_limit: u32,
-    pub room_restart_window_secs: u64,
-    /// Seconds a new connection may take to authenticate (close 4001 after).
-    pub auth_timeout_secs: u64,
-    /// Malformed frames in a row before the connection is closed (close 4009).
-    pub max_bad_frames: u32,
-    /// Milliseconds a closing connection may take to write its final `disconnect` and close
-    /// frames (behind whatever the client has not read yet) before the socket is dropped.
-    pub close_timeout_ms: u64,
-    /// Seconds shutdown waits for connections to close before stopping anyway.
-    pub shutdown_grace_secs: u64,
-    /// Milliseconds a command may wait on the store (its reads, an inactive room's load)
-    /// before it is answered 4001 `busy`. The connection keeps delivering meanwhile.
-    pub store_timeout_ms: u64,
-    /// Commands one connection may have waiting on the store or on other actors at once
-    /// (running, or queued behind an earlier one for the same room); beyond it 4001 `busy`.
-    pub commands_in_flight: usize,
-    /// Test-only fault injection (room panics). Never enable in production.
-    pub fault_injection: bool,
-    /// Subjects (users, sign-in names, source addresses) each rate-limit table tracks. When
-    /// one is full of subjects active within their window, new ones are refused with 4000
-    /// until some lapse (about 100 bytes each).
-    pub throttle_subjects: usize,
-}
-
 /// The live dashboard (`/dashboard`, its data at `/api/dashboard`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -285,21 +145,6 @@ impl Default for DashboardConfig {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct WriteBehindSettings {
-    /// Independent batch writers (rooms are spread over them; each keeps its rooms in order).
-    pub lanes: usize,
-    /// Most messages in one committed batch.
-    pub max_batch: usize,
-    /// Milliseconds a message may wait for its batch to be cut.
-    pub flush_interval_ms: u64,
-    /// Most messages waiting to be stored; beyond it sends are refused with `busy` (4001).
-    pub max_queued: usize,
-    /// Most message bytes waiting to be stored; beyond it sends are refused with `busy`.
-    pub max_queued_bytes: usize,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -309,12 +154,12 @@ impl Default for Config {
             log: "info".into(),
             log_format: LogFormat::Text,
             http: HttpConfig::default(),
-            database: DatabaseConfig::default(),
+            database: PostgresConfig::default(),
             cluster: ClusterConfig::default(),
             auth: AuthConfig::default(),
             limits: Limits::default(),
-            engine: EngineConfig::default(),
-            write_behind: WriteBehindSettings::default(),
+            engine: HubConfig::default(),
+            write_behind: WriteBehindConfig::default(),
             dashboard: DashboardConfig::default(),
         }
     }
@@ -331,46 +176,6 @@ impl Default for AuthConfig {
             hash_queue: 32,
             sign_in_per_name_per_min: 10,
             sign_in_per_addr_per_min: 30,
-        }
-    }
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        let hub = HubConfig::default();
-        EngineConfig {
-            outbound_frames: hub.outbound_frames,
-            outbound_bytes: hub.outbound_bytes,
-            room_buffer: hub.room_buffer,
-            resume_limit: hub.resume_limit,
-            member_events_max: hub.member_events_max,
-            room_idle_secs: hub.room_idle.as_secs(),
-            typing_ttl_ms: hub.typing_ttl.as_millis() as u64,
-            presence_recheck_ms: hub.presence_recheck.as_millis() as u64,
-            room_mailbox: hub.room_mailbox,
-            room_restart_limit: hub.room_restart_limit,
-            room_restart_window_secs: hub.room_restart_window.as_secs(),
-            auth_timeout_secs: hub.auth_timeout.as_secs(),
-            max_bad_frames: hub.max_bad_frames,
-            close_timeout_ms: hub.close_timeout.as_millis() as u64,
-            shutdown_grace_secs: 10,
-            store_timeout_ms: hub.store_timeout.as_millis() as u64,
-            commands_in_flight: hub.commands_in_flight,
-            fault_injection: false,
-            throttle_subjects: 100_000,
-        }
-    }
-}
-
-impl Default for WriteBehindSettings {
-    fn default() -> Self {
-        let wb = WriteBehindConfig::default();
-        WriteBehindSettings {
-            lanes: wb.lanes,
-            max_batch: wb.max_batch,
-            flush_interval_ms: wb.flush_interval.as_millis() as u64,
-            max_queued: wb.max_queued,
-            max_queued_bytes: wb.max_queued_bytes,
         }
     }
 }
@@ -467,40 +272,11 @@ impl Config {
         )
     }
 
+    /// The hub's settings: `[engine]`, with the `[limits]` every connection is held to.
     pub fn hub(&self) -> HubConfig {
-        let e = &self.engine;
         HubConfig {
             limits: self.limits.clone(),
-            outbound_frames: e.outbound_frames,
-            outbound_bytes: e.outbound_bytes,
-            room_buffer: e.room_buffer,
-            resume_limit: e.resume_limit,
-            member_events_max: e.member_events_max,
-            room_idle: Duration::from_secs(e.room_idle_secs),
-            typing_ttl: Duration::from_millis(e.typing_ttl_ms),
-            presence_recheck: Duration::from_millis(e.presence_recheck_ms),
-            room_mailbox: e.room_mailbox,
-            room_restart_limit: e.room_restart_limit,
-            room_restart_window: Duration::from_secs(e.room_restart_window_secs),
-            auth_timeout: Duration::from_secs(e.auth_timeout_secs),
-            max_bad_frames: e.max_bad_frames,
-            close_timeout: Duration::from_millis(e.close_timeout_ms),
-            store_check_timeout: HubConfig::default().store_check_timeout,
-            store_timeout: Duration::from_millis(e.store_timeout_ms),
-            commands_in_flight: e.commands_in_flight,
-            fault_injection: e.fault_injection,
-        }
-    }
-
-    pub fn write_behind(&self) -> WriteBehindConfig {
-        let w = &self.write_behind;
-        WriteBehindConfig {
-            lanes: w.lanes,
-            max_batch: w.max_batch,
-            flush_interval: Duration::from_millis(w.flush_interval_ms),
-            max_queued: w.max_queued,
-            max_queued_bytes: w.max_queued_bytes,
-            ..WriteBehindConfig::default()
+            ..self.engine.clone()
         }
     }
 }
@@ -586,6 +362,135 @@ mod tests {
                 Ok(())
             });
         }
+    }
+
+    /// Every key of the file format (README, ARCHITECTURE §10), each set to a value that is not
+    /// its default. Tests built with the `testing` features also know `engine.fault_injection`.
+    const EVERY_KEY: &str = r#"
+listen = "127.0.0.1:9999"
+data_dir = "/var/lib/sb"
+sqlite_durable = false
+log = "debug"
+log_format = "json"
+
+[http]
+max_connections = 11
+header_read_timeout_ms = 12
+body_read_timeout_ms = 13
+max_body_bytes = 14
+idle_timeout_ms = 15
+
+[database]
+url = "postgres://sb@db:5432/sb"
+pool_size = 21
+connect_timeout_secs = 22
+statement_cache = false
+migrate_on_start = false
+
+[cluster]
+redis_url = "redis://cache:6379"
+node_id = "n1"
+advertise = "10.0.0.1:8080"
+key_prefix = "sbx"
+heartbeat_ms = 31
+lease_ms = 32
+poll_ms = 33
+throttle_sync_ms = 34
+reply_timeout_ms = 35
+
+[auth]
+token_ttl_secs = 41
+token_secret = "s"
+argon2_memory_kib = 42
+argon2_iterations = 43
+hash_concurrency = 44
+hash_queue = 45
+sign_in_per_name_per_min = 46
+sign_in_per_addr_per_min = 47
+
+[limits]
+max_frame_bytes = 51
+oversize_discard_bytes = 52
+max_text_bytes = 53
+max_cmid_bytes = 54
+max_room_name_bytes = 55
+max_history_page = 56
+max_search_query_bytes = 57
+max_presence_users = 58
+commands_per_sec = 59
+command_burst = 60
+user_commands_per_sec = 61
+introductions_per_min = 62
+
+[engine]
+outbound_frames = 71
+outbound_bytes = 72
+room_buffer = 73
+resume_limit = 74
+member_events_max = 75
+room_idle_secs = 76
+typing_ttl_ms = 77
+presence_recheck_ms = 78
+room_mailbox = 79
+room_restart_limit = 80
+room_restart_window_secs = 81
+auth_timeout_secs = 82
+max_bad_frames = 83
+close_timeout_ms = 84
+shutdown_grace_secs = 85
+store_timeout_ms = 86
+commands_in_flight = 87
+fault_injection = true
+throttle_subjects = 88
+
+[write_behind]
+lanes = 91
+max_batch = 92
+flush_interval_ms = 93
+max_queued = 94
+max_queued_bytes = 95
+
+[dashboard]
+admin_token = "t"
+interval_ms = 101
+"#;
+
+    /// Each key lands in a field and comes back out under the same name with the same value:
+    /// a key without a field, a field without a key here, or a renamed key fails this.
+    #[test]
+    fn every_key_of_the_file_is_read_into_its_field() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("sb.toml", EVERY_KEY)?;
+            let c = Config::load(Some(Path::new("sb.toml"))).map_err(|e| e.to_string())?;
+            let written = toml::Table::try_from(&c).unwrap();
+            assert_eq!(written, EVERY_KEY.parse::<toml::Table>().unwrap());
+            // Durations in their units, and the hub sees `[limits]`.
+            let hub = c.hub();
+            assert_eq!(hub.room_idle, Duration::from_secs(76));
+            assert_eq!(hub.typing_ttl, Duration::from_millis(77));
+            assert_eq!(hub.limits, c.limits);
+            assert_eq!(
+                c.cluster.forward_limits().reply_timeout,
+                Duration::from_millis(35)
+            );
+            assert_eq!(c.database.connect_timeout, Duration::from_secs(22));
+            assert_eq!(c.write_behind.flush_interval, Duration::from_millis(93));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn durations_come_from_the_environment_in_their_units() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SWITCHBOARD_ENGINE__CLOSE_TIMEOUT_MS", "3000");
+            jail.set_env("SWITCHBOARD_ENGINE__SHUTDOWN_GRACE_SECS", "2");
+            jail.set_env("SWITCHBOARD_CLUSTER__LEASE_MS", "700");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.engine.close_timeout, Duration::from_secs(3));
+            assert_eq!(c.engine.shutdown_grace, Duration::from_secs(2));
+            assert_eq!(c.cluster.lease, Duration::from_millis(700));
+            Ok(())
+        });
     }
 
     #[test]

@@ -53,11 +53,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let pg = config
-                .database
-                .postgres()
-                .context("database.url is not set: the embedded SQLite store migrates itself")?;
-            let store = PostgresStore::connect(&pg).await?;
+            if config.database.url.is_none() {
+                anyhow::bail!("database.url is not set: the embedded SQLite store migrates itself");
+            }
+            let store = PostgresStore::connect(&config.database).await?;
             let ran = store.migrate().await?;
             println!("{ran} migration(s) applied");
             Ok(())

@@ -36,9 +36,9 @@ use crate::telemetry;
 pub async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Accounts)> {
     create_private_dir(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-    let store: Arc<dyn Store> = match config.database.postgres() {
-        Some(pg) => {
-            let store = PostgresStore::connect(&pg)
+    let store: Arc<dyn Store> = match config.database.url {
+        Some(_) => {
+            let store = PostgresStore::connect(&config.database)
                 .await
                 .context("connecting to Postgres")?;
             if config.database.migrate_on_start {
@@ -93,13 +93,13 @@ impl Node {
         let metrics = telemetry::prometheus();
         let tasks = Supervisor::new();
         let (store, accounts) = open_store(&config).await?;
-        let journal = WriteBehind::spawn(store.clone(), config.write_behind());
+        let journal = WriteBehind::spawn(store.clone(), config.write_behind.clone());
         let accounts = Arc::new(accounts);
         let rules = config.throttle_rules();
         let throttle: Arc<dyn Throttle> = match &config.cluster.redis_url {
             Some(url) => {
-                let sync = Duration::from_millis(config.cluster.throttle_sync_ms);
                 let prefix = &config.cluster.key_prefix;
+                let sync = config.cluster.throttle_sync;
                 let (throttle, sync) = RedisThrottle::connect(url, prefix, rules, sync)
                     .await
                     .context("connecting to Redis for rate limits")?;
@@ -144,7 +144,7 @@ impl Node {
                 let args = ClusterArgs {
                     me,
                     membership: Arc::new(membership),
-                    timing: config.cluster.timing(),
+                    config: config.cluster.clone(),
                 };
                 let view = ClusterView::start(args, &tasks);
                 view.wait_for_startup().await;
@@ -224,7 +224,7 @@ impl Node {
             stop_accepting,
             serve,
             reporter,
-            grace: Duration::from_secs(config.engine.shutdown_grace_secs),
+            grace: config.engine.shutdown_grace,
         })
     }
 

@@ -57,7 +57,7 @@ async fn bad_expired_and_forged_tokens_are_rejected() {
 
 #[tokio::test]
 async fn unauthenticated_sockets_are_closed_after_the_timeout() {
-    let t = start(|c| c.engine.auth_timeout_secs = 1).await;
+    let t = start(|c| c.engine.auth_timeout = Duration::from_secs(1)).await;
     let mut c = Client::connect(&t.ws_url(), None).await.unwrap();
     let d = expect(&mut c, WAIT, |f| match f {
         ServerFrame::Disconnect(d) => Some(d),
@@ -218,7 +218,7 @@ async fn direct_conversations_admit_only_their_two_users() {
 #[tokio::test]
 async fn presence_stops_reaching_a_watcher_who_no_longer_shares_a_room() {
     use switchboard_engine::domain::PresenceStatus;
-    let t = start(|c| c.engine.presence_recheck_ms = 0).await;
+    let t = start(|c| c.engine.presence_recheck = Duration::ZERO).await;
     let (_, mut watcher) = t.member().await;
     let (b_id, b_token) = t.user().await;
     let room = watcher

@@ -41,9 +41,9 @@ async fn nodes_learn_of_joins_leaves_and_crashes() {
         config.cluster.redis_url = Some(redis_url());
         config.cluster.key_prefix = prefix.clone();
         config.cluster.node_id = Some(format!("node-{i}"));
-        config.cluster.heartbeat_ms = 200;
-        config.cluster.lease_ms = 700;
-        config.cluster.poll_ms = 100;
+        config.cluster.heartbeat = Duration::from_millis(200);
+        config.cluster.lease = Duration::from_millis(700);
+        config.cluster.poll = Duration::from_millis(100);
         let node = Node::start(config)
             .await
             .expect("Redis must be running for these tests (ops/test.sh starts it)");

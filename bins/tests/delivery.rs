@@ -245,7 +245,7 @@ async fn a_slow_reader_is_cut_off_and_nobody_else_waits() {
         c.engine.outbound_frames = 64;
         c.engine.outbound_bytes = 256 * 1024;
         // Long enough for the test to start reading again and find the final frames.
-        c.engine.close_timeout_ms = 30_000;
+        c.engine.close_timeout = Duration::from_secs(30);
         // The sender fires 1,500 sends as fast as they are acknowledged.
         c.limits.commands_per_sec = 100_000;
         c.limits.user_commands_per_sec = 100_000;
@@ -324,7 +324,7 @@ async fn a_slow_reader_is_cut_off_and_nobody_else_waits() {
 
 #[tokio::test]
 async fn typing_lapses_after_its_ttl_and_when_the_typer_disconnects() {
-    let t = start(|c| c.engine.typing_ttl_ms = 1500).await;
+    let t = start(|c| c.engine.typing_ttl = Duration::from_millis(1500)).await;
     let (_, mut watcher) = t.member().await;
     let (typer_id, token) = t.user().await;
     let room = watcher
@@ -367,7 +367,7 @@ async fn typing_lapses_after_its_ttl_and_when_the_typer_disconnects() {
 
 #[tokio::test]
 async fn an_idle_room_stops_and_comes_back_from_the_store() {
-    let t = start(|c| c.engine.room_idle_secs = 1).await;
+    let t = start(|c| c.engine.room_idle = Duration::from_secs(1)).await;
     let (_, mut c) = t.member().await;
     let room = c.create_room("sleepy", Visibility::Public).await.unwrap();
     c.join(room, None).await.unwrap();

@@ -132,7 +132,7 @@ async fn a_postgres_outage_loses_nothing_and_delivery_goes_on() {
     let url = pg.url();
     let t = support::start(|c| {
         c.database.url = Some(url.clone());
-        c.database.connect_timeout_secs = 1;
+        c.database.connect_timeout = Duration::from_secs(1);
         c.write_behind.max_queued = QUEUE_BOUND;
     })
     .await;

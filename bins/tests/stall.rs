@@ -23,7 +23,7 @@ async fn node_on_postgres(
     let url = db.url.clone();
     let t = support::start(|c| {
         c.database.url = Some(url);
-        c.engine.store_timeout_ms = store_timeout_ms;
+        c.engine.store_timeout = Duration::from_millis(store_timeout_ms);
         c.engine.commands_in_flight = in_flight;
     })
     .await;
@@ -278,8 +278,8 @@ async fn a_read_that_finds_every_pooled_connection_busy_is_answered_busy() {
     let t = support::start(|c| {
         c.database.url = Some(url);
         c.database.pool_size = 1;
-        c.database.connect_timeout_secs = 1;
-        c.engine.store_timeout_ms = 4000;
+        c.database.connect_timeout = Duration::from_secs(1);
+        c.engine.store_timeout = Duration::from_millis(4000);
     })
     .await;
     let (alice_id, mut alice) = t.member().await;

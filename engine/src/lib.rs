@@ -11,6 +11,7 @@
 //! - [`auth`]: `TokenVerifier`, the seam for identity, and `LocalTokens` (HS256) for the embedded default.
 //! - [`limits`]: protocol limits and the token-bucket `RateLimiter`.
 //! - [`ring`]: `Ring`, rendezvous hashing of rooms onto live nodes (for the cluster).
+//! - [`settings`]: serde helpers for settings: durations as whole milliseconds or seconds.
 //! - [`metrics`]: the metric catalogue: every metric's name, type, help text and label values.
 
 pub mod auth;
@@ -23,6 +24,7 @@ pub mod metrics;
 pub mod position;
 pub mod protocol;
 pub mod ring;
+pub mod settings;
 
 pub use codec::Codec;
 pub use error::{ErrorCode, close};

@@ -16,10 +16,9 @@ use switchboard_persistence::{HistoryQuery, Store, WriteBehind, WriteBehindConfi
 async fn scratch_store(tag: &str) -> anyhow::Result<(ScratchDatabase, Arc<PostgresStore>)> {
     let db = ScratchDatabase::create(&admin_url(), tag).await?;
     let store = PostgresStore::connect(&PostgresConfig {
-        url: db.url.clone(),
+        url: Some(db.url.clone()),
         pool_size: 8,
-        connect_timeout: Duration::from_secs(5),
-        statement_cache: true,
+        ..PostgresConfig::default()
     })
     .await?;
     store.migrate().await?;

@@ -5,10 +5,15 @@
 //!   `StoreError`; [`store::sqlite`] is the embedded implementation. Postgres slots in beside it.
 //! - [`write_behind`]: `WriteBehind`, a kameo actor that batches message inserts, commits them off
 //!   the runtime threads and acknowledges each message only after its batch commits.
-//! - [`conformance`]: one suite of store cases, run against every implementation.
+//! - `conformance`: one suite of store cases, run against every implementation.
 //! - [`cluster`]: node membership with leases (`Membership`): in-process and Redis.
+//!
+//! Test support (this crate's conformance suites, `store::scratch::ScratchDatabase`) exists
+//! only with the `testing` cargo feature: tests and the load harness enable it, release builds
+//! of the node carry none of it.
 
 pub mod cluster;
+#[cfg(feature = "testing")]
 pub mod conformance;
 pub mod store;
 pub mod write_behind;

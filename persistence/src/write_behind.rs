@@ -24,7 +24,9 @@ use kameo::mailbox::{MailboxReceiver, Signal};
 use kameo::message::{Context, Message};
 use kameo::prelude::*;
 use kameo::reply::{DelegatedReply, ReplySender};
+use serde::{Deserialize, Serialize};
 use switchboard_engine::domain::ChatMessage;
+use switchboard_engine::settings::ms;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -43,21 +45,28 @@ pub enum Outcome {
 /// Runs once the message's batch has committed.
 pub type OnStored = Box<dyn FnOnce(&ChatMessage, Outcome) + Send>;
 
-#[derive(Clone, Debug)]
+/// `[write_behind]` in the node's configuration, deserialised directly.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct WriteBehindConfig {
     /// Independent batch writers. Each room always uses the same lane, so its messages commit
     /// in order; several lanes let the database work on several batches at once.
     pub lanes: usize,
     /// Most messages in one committed batch.
     pub max_batch: usize,
-    /// Longest a message waits for its batch to be cut.
+    /// `flush_interval_ms`: longest a message waits for its batch to be cut.
+    #[serde(rename = "flush_interval_ms", with = "ms")]
     pub flush_interval: Duration,
-    /// Most messages queued or in flight; beyond it senders get `Busy`.
+    /// Most messages queued or in flight; beyond it sends are refused with `busy` (4001).
     pub max_queued: usize,
-    /// Most message bytes (text + cmid) queued or in flight; beyond it senders get `Busy`.
+    /// Most message bytes (text + cmid) queued or in flight; beyond it sends are refused with
+    /// `busy` (4001).
     pub max_queued_bytes: usize,
-    /// First retry delay after a failed commit; doubles up to `max_backoff`.
+    /// Fixed, not in the file: first retry delay after a failed commit; doubles up to
+    /// `max_backoff`.
+    #[serde(skip)]
     pub min_backoff: Duration,
+    #[serde(skip)]
     pub max_backoff: Duration,
 }
 

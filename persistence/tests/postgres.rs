@@ -4,7 +4,6 @@
 //! when no server answers, these tests fail: they never skip.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use switchboard_persistence::Store;
 use switchboard_persistence::store::postgres::{MIGRATIONS, PostgresConfig, PostgresStore};
@@ -15,10 +14,9 @@ async fn scratch() -> (ScratchDatabase, PostgresConfig) {
         .await
         .expect("Postgres must be running for these tests (ops/test.sh starts it)");
     let config = PostgresConfig {
-        url: db.url.clone(),
+        url: Some(db.url.clone()),
         pool_size: 4,
-        connect_timeout: Duration::from_secs(5),
-        statement_cache: true,
+        ..PostgresConfig::default()
     };
     (db, config)
 }

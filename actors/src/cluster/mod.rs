@@ -13,4 +13,4 @@ pub mod wire;
 
 pub use forward::ForwardLimits;
 pub use link::ClusterLink;
-pub use view::{ClusterArgs, ClusterTiming, ClusterView, RingWatch, WatchRing};
+pub use view::{ClusterArgs, ClusterView, RingWatch, WatchRing};

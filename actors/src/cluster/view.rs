@@ -16,36 +16,20 @@ use switchboard_engine::ring::Ring;
 use switchboard_persistence::cluster::{Member, Membership};
 use tokio::sync::watch;
 
+use crate::config::ClusterConfig;
 use crate::supervised::{Policy, Supervisor, Task};
-
-/// Timing of membership. Defaults detect a crash within 3 s.
-#[derive(Clone, Debug)]
-pub struct ClusterTiming {
-    pub heartbeat: Duration,
-    pub lease: Duration,
-    pub poll: Duration,
-}
-
-impl Default for ClusterTiming {
-    fn default() -> Self {
-        ClusterTiming {
-            heartbeat: Duration::from_millis(1000),
-            lease: Duration::from_millis(2500),
-            poll: Duration::from_millis(500),
-        }
-    }
-}
 
 pub struct ClusterArgs {
     pub me: Member,
     pub membership: Arc<dyn Membership>,
-    pub timing: ClusterTiming,
+    /// Its heartbeat, lease and poll times are used.
+    pub config: ClusterConfig,
 }
 
 pub struct ClusterView {
     me: Member,
     membership: Arc<dyn Membership>,
-    timing: ClusterTiming,
+    lease: Duration,
     ring: watch::Sender<Ring>,
     heartbeat: tokio::time::Interval,
     poll: tokio::time::Interval,
@@ -63,11 +47,11 @@ impl Actor for ClusterView {
     async fn on_start(args: ClusterArgs, _: ActorRef<Self>) -> Result<Self, Infallible> {
         let mut view = ClusterView {
             ring: watch::channel(Ring::default()).0,
-            heartbeat: tokio::time::interval(args.timing.heartbeat),
-            poll: tokio::time::interval(args.timing.poll),
+            heartbeat: tokio::time::interval(args.config.heartbeat),
+            poll: tokio::time::interval(args.config.poll),
             me: args.me,
             membership: args.membership,
-            timing: args.timing,
+            lease: args.config.lease,
             outage: false,
             hold_removals_until: None,
         };
@@ -100,7 +84,7 @@ impl Actor for ClusterView {
             return Ok(());
         }
         // Bounded: with Redis away, shutting down must not wait for it.
-        match tokio::time::timeout(self.timing.lease, self.membership.leave(&self.me.node)).await {
+        match tokio::time::timeout(self.lease, self.membership.leave(&self.me.node)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "could not leave the cluster; the lease will expire")
@@ -132,7 +116,7 @@ impl ClusterView {
     }
 
     async fn renew(&mut self) {
-        if let Err(e) = self.membership.heartbeat(&self.me, self.timing.lease).await {
+        if let Err(e) = self.membership.heartbeat(&self.me, self.lease).await {
             self.outage = true;
             // Keep serving local rooms; the next heartbeat retries.
             tracing::warn!(error = %e, "membership heartbeat failed");
@@ -152,7 +136,7 @@ impl ClusterView {
             Ok(members) => {
                 let now = tokio::time::Instant::now();
                 if std::mem::take(&mut self.outage) {
-                    self.hold_removals_until = Some(now + self.timing.lease);
+                    self.hold_removals_until = Some(now + self.lease);
                 }
                 let holding = self.hold_removals_until.is_some_and(|t| now < t);
                 let me = std::iter::once(self.me.node.clone());

@@ -151,6 +151,7 @@ impl Actor for ConnectionActor {
         if let Some(identity) = args.identity {
             Box::pin(conn.authenticated(identity)).await;
         }
+        #[cfg(feature = "testing")]
         if let Some(me) = &conn.self_ref {
             conn.hub.register_fault_target(id, me.downgrade());
         }
@@ -250,6 +251,7 @@ impl Actor for ConnectionActor {
         self.hub.presence_detach(self.id, &users).await;
         self.rx.close();
         self.self_ref = None;
+        #[cfg(feature = "testing")]
         self.hub.forget_fault_target(self.id);
         metrics::gauge!(names::CONNECTIONS).decrement(1);
         self.hub.connection_closed();
@@ -503,8 +505,10 @@ impl ConnectionActor {
 }
 
 /// Fault injection for tests: the connection panics while handling this.
+#[cfg(feature = "testing")]
 pub struct InjectPanic;
 
+#[cfg(feature = "testing")]
 impl Message<InjectPanic> for ConnectionActor {
     type Reply = ();
 

@@ -20,8 +20,10 @@ impl Message<Retire> for RoomActor {
 }
 
 /// Fault injection for tests: the room panics while handling this.
+#[cfg(feature = "testing")]
 pub struct InjectPanic;
 
+#[cfg(feature = "testing")]
 impl Message<InjectPanic> for RoomActor {
     type Reply = ();
 

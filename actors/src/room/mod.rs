@@ -37,7 +37,9 @@ use crate::hub::Hub;
 use crate::metrics as names;
 use crate::outbound::{Event, Outbound};
 pub use command::{Caller, Command, RoomCommand};
-pub use control::{InjectPanic, Retire};
+#[cfg(feature = "testing")]
+pub use control::InjectPanic;
+pub use control::Retire;
 pub use directory::Directory;
 pub use recent::{Recent, Since};
 pub use supervisor::{Deliver, RoomSupervisor, StopRoom, SupervisorArgs};

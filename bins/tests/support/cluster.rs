@@ -281,10 +281,9 @@ impl Cluster {
 
     pub async fn store(&self) -> PostgresStore {
         let config = PostgresConfig {
-            url: self.db.url.clone(),
+            url: Some(self.db.url.clone()),
             pool_size: 2,
-            connect_timeout: Duration::from_secs(5),
-            statement_cache: true,
+            ..PostgresConfig::default()
         };
         PostgresStore::connect(&config).await.unwrap()
     }

@@ -29,7 +29,7 @@ pub fn config(dir: &std::path::Path) -> Config {
     c.auth.argon2_memory_kib = 256;
     c.auth.argon2_iterations = 1;
     c.engine.fault_injection = true;
-    c.engine.shutdown_grace_secs = 2;
+    c.engine.shutdown_grace = Duration::from_secs(2);
     c
 }
 

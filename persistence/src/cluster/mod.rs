@@ -74,6 +74,7 @@ pub trait Membership: Send + Sync + 'static {
 }
 
 /// Shared cases every implementation must pass.
+#[cfg(feature = "testing")]
 pub mod conformance {
     use std::time::Duration;
 

@@ -2,6 +2,7 @@
 
 mod pg_pool;
 pub mod postgres;
+#[cfg(feature = "testing")]
 pub mod scratch;
 pub mod sqlite;
 

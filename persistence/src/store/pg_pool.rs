@@ -92,8 +92,11 @@ impl PgPool {
     /// the server cannot be reached (it may be starting), at once fatal when it answers with
     /// an error (authentication, unknown database).
     pub async fn connect(config: &PostgresConfig) -> Result<PgPool, StoreError> {
-        let mut parsed: tokio_postgres::Config = config
+        let url = config
             .url
+            .as_deref()
+            .ok_or_else(|| StoreError::Backend("database.url is not set".into()))?;
+        let mut parsed: tokio_postgres::Config = url
             .parse()
             .map_err(|e: Error| StoreError::Backend(format!("database.url: {}", chain(&e))))?;
         if parsed.get_connect_timeout().is_none() {

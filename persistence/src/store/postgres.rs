@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
+use switchboard_engine::settings::secs;
 use switchboard_engine::{Position, RoomId, UserId};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
@@ -73,15 +75,39 @@ ALTER TABLE rooms ADD COLUMN owner TEXT;
 /// Advisory lock key held while migrating ("sbmigrat" as ASCII).
 const MIGRATION_LOCK: i64 = 0x7362_6d69_6772_6174;
 
-/// How to reach Postgres.
-#[derive(Clone, Debug)]
+/// `[database]` in the node's configuration, deserialised directly: Postgres, for production.
+/// Unset `url` keeps the embedded SQLite store.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PostgresConfig {
-    /// e.g. `postgres://user@127.0.0.1:5432/switchboard`
-    pub url: String,
+    /// e.g. `postgres://switchboard@db.internal:5432/switchboard`. When set, all durable state
+    /// lives in Postgres; [`PostgresStore::connect`] fails without it.
+    pub url: Option<String>,
+    /// Connections in the pool.
     pub pool_size: u32,
+    /// `connect_timeout_secs`: how long to wait for a pooled connection while every one is
+    /// busy, and for one attempt to connect. A checkout fails at once when an attempt fails
+    /// (refused, authentication, unknown database), naming the address and the cause; at
+    /// start-up an unreachable server is tried again for this long.
+    #[serde(rename = "connect_timeout_secs", with = "secs")]
     pub connect_timeout: Duration,
-    /// Prepare hot statements once per connection rather than on every query.
+    /// Prepare hot statements once per pooled connection rather than on every query.
     pub statement_cache: bool,
+    /// Apply pending schema migrations at start-up (read by the node). Turn off when
+    /// migrating separately with `switchboard migrate`.
+    pub migrate_on_start: bool,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            url: None,
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(5),
+            statement_cache: true,
+            migrate_on_start: true,
+        }
+    }
 }
 
 type Manager = CachingManager;

@@ -1,7 +1,7 @@
 //! `Board`: where each node posts its latest dashboard snapshot (opaque bytes) for every other
 //! node to read. A post lapses after its time to live, so a node that crashed or left drops off
 //! without anyone cleaning up. Implementations side by side: [`local::LocalBoard`] (one
-//! process) and [`redis::RedisBoard`], with one [`conformance`] suite.
+//! process) and [`redis::RedisBoard`], with one `conformance` suite.
 
 pub mod local;
 pub mod redis;
@@ -27,6 +27,7 @@ pub trait Board: Send + Sync + 'static {
 }
 
 /// Shared cases every implementation must pass.
+#[cfg(feature = "testing")]
 pub mod conformance {
     use std::time::Duration;
 

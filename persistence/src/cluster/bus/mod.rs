@@ -2,7 +2,7 @@
 //! can send to it. Delivery is at most once and in order per sender (Redis pub/sub, or an
 //! in-process channel); callers that need more (positions, resume) build it on top.
 //! Implementations side by side: [`local::LocalBus`] and [`redis::RedisBus`], with one
-//! [`conformance`] suite.
+//! `conformance` suite.
 
 pub mod local;
 pub mod redis;
@@ -26,6 +26,7 @@ pub trait Bus: Send + Sync + 'static {
 }
 
 /// Shared cases every implementation must pass.
+#[cfg(feature = "testing")]
 pub mod conformance {
     use std::time::Duration;
 

@@ -266,6 +266,7 @@ impl Table {
 
 /// Shared cases every implementation must pass. `rules` given to the throttle under test must
 /// be [`conformance::rules`]; `peer`, when given, is a second node of the same cluster.
+#[cfg(feature = "testing")]
 pub mod conformance {
     use std::time::Duration;
 
