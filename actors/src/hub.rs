@@ -1,8 +1,11 @@
 //! `Hub`: what every actor of a node shares, and the directories that find live actors.
 
+#[cfg(feature = "testing")]
 use std::collections::HashMap;
+#[cfg(feature = "testing")]
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use kameo::prelude::*;
 #[cfg(feature = "testing")]
@@ -28,15 +31,16 @@ use switchboard_engine::protocol::{RoomAdded, ServerFrame};
 /// How long sends skip the cmid check after the store failed it.
 const STORE_SUSPECT_MS: u64 = 1000;
 
-/// Shared by every actor of a node.
+/// Shared by every actor of a node: a handle whose parts the actors use; the binary starts it,
+/// joins it to a cluster, asks it about connections and rooms, and shuts it down.
 pub struct Hub {
-    pub store: Arc<dyn Store>,
-    pub journal: WriteBehind,
-    pub tokens: Arc<dyn TokenVerifier>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) journal: WriteBehind,
+    pub(crate) tokens: Arc<dyn TokenVerifier>,
     /// Counts per user, name and address for the rate limits, cluster-wide in a cluster.
-    pub throttle: Arc<dyn Throttle>,
+    pub(crate) throttle: Arc<dyn Throttle>,
     pub(crate) known_users: crate::identity::KnownUsers,
-    pub config: HubConfig,
+    pub(crate) config: HubConfig,
     /// Active rooms.
     pub(crate) rooms: Directory,
     supervisor: OnceLock<ActorRef<RoomSupervisor>>,
@@ -116,6 +120,10 @@ impl Hub {
 
     pub fn cluster(&self) -> Option<&Arc<ClusterLink>> {
         self.cluster.get()
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.config
     }
 
     /// The name this node records as a room's owner in the store.

@@ -74,6 +74,9 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 pub struct Node {
     pub addr: SocketAddr,
     pub hub: Arc<Hub>,
+    /// The node's store and write-behind (tests read them).
+    pub store: Arc<dyn Store>,
+    pub journal: WriteBehind,
     /// This node's membership and ring view, when `cluster.redis_url` is set.
     pub cluster: Option<ActorRef<ClusterView>>,
     pub accounts: Arc<Accounts>,
@@ -113,7 +116,13 @@ impl Node {
             None => Arc::new(LocalThrottle::new(rules)),
         };
         let tokens = accounts.tokens().clone();
-        let hub = Hub::start(store, journal, tokens, throttle, config.hub());
+        let hub = Hub::start(
+            store.clone(),
+            journal.clone(),
+            tokens,
+            throttle.clone(),
+            config.hub(),
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -183,6 +192,8 @@ impl Node {
         let (reporter, dashboard) = Reporter::spawn(reporter_args, &tasks);
         let state = AppState {
             hub: hub.clone(),
+            store: store.clone(),
+            throttle,
             accounts: accounts.clone(),
             metrics,
             dashboard,
@@ -218,6 +229,8 @@ impl Node {
         Ok(Node {
             addr,
             hub,
+            store,
+            journal,
             cluster,
             accounts,
             tasks,

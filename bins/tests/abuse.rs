@@ -58,7 +58,7 @@ async fn leaving_on_one_connection_revokes_the_rights_of_every_connection() {
             .is_empty()
     );
     // Nothing was stored for bob: no read mark survives the leave.
-    let reads = t.node.hub.store.read_positions(room).await.unwrap();
+    let reads = t.node.store.read_positions(room).await.unwrap();
     assert!(reads.iter().all(|(u, _)| *u != bob), "{reads:?}");
     t.node.shutdown().await;
 }

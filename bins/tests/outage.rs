@@ -147,10 +147,10 @@ async fn a_postgres_outage_loses_nothing_and_delivery_goes_on() {
     // The queue bound is never exceeded.
     let peak = Arc::new(AtomicUsize::new(0));
     let sampler = {
-        let (hub, peak) = (t.node.hub.clone(), peak.clone());
+        let (journal, peak) = (t.node.journal.clone(), peak.clone());
         tokio::spawn(async move {
             loop {
-                peak.fetch_max(hub.journal.queued().0, Ordering::Relaxed);
+                peak.fetch_max(journal.queued().0, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })
@@ -233,7 +233,7 @@ async fn a_postgres_outage_loses_nothing_and_delivery_goes_on() {
     }
     let arrivals = watch.await.unwrap();
     sampler.abort();
-    t.node.hub.journal.sync().await;
+    t.node.journal.sync().await;
 
     // Members online during the outage kept receiving messages in real time.
     let during = arrivals

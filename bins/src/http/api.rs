@@ -37,7 +37,7 @@ pub async fn sign_in(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     JsonObject(c): JsonObject<Credentials>,
 ) -> Result<impl IntoResponse, AccountError> {
-    let throttle = &state.hub.throttle;
+    let throttle = &state.throttle;
     let admitted = throttle.hit(Class::SignInAddr, &Subject::Addr(peer.ip()))
         && throttle.hit(Class::SignInName, &Subject::name(&c.name));
     if !admitted {
@@ -72,7 +72,6 @@ pub async fn rooms(
 ) -> Result<impl IntoResponse, ApiError> {
     let me = bearer(&state, &headers).await?;
     let rooms = state
-        .hub
         .store
         .rooms_of(me.user)
         .await
@@ -166,7 +165,7 @@ pub async fn ready(State(state): State<AppState>) -> axum::response::Response {
             &format!("node failed: its {} task died", task.name()),
         );
     }
-    match state.hub.store.user(UserId(0)).await {
+    match state.store.user(UserId(0)).await {
         Ok(_) => "ready".into_response(),
         Err(e) => {
             queries::store_failed(format_args!("readiness check: {e}"));

@@ -33,6 +33,9 @@ use crate::dashboard::View;
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Arc<Hub>,
+    /// The node's store (read by `/readyz`) and rate counters (sign-in), the same the hub uses.
+    pub store: Arc<dyn switchboard_persistence::Store>,
+    pub throttle: Arc<dyn switchboard_persistence::cluster::throttle::Throttle>,
     pub accounts: Arc<Accounts>,
     pub metrics: PrometheusHandle,
     /// The latest snapshots of the ring's nodes, for `/api/dashboard`.
