@@ -174,13 +174,17 @@ impl ConnectionActor {
     fn apply(&mut self, effect: Effect) {
         match effect {
             Effect::Answered => {}
+            Effect::Reply(frame) => {
+                self.out.frame(&frame);
+            }
             Effect::Joined(room) => {
                 if !self.joined.contains(&room) {
                     self.joined.push(room);
                 }
             }
             Effect::Left(room) => self.forget_room(room),
-            Effect::Watching(users) => {
+            Effect::Watching(users, reply) => {
+                self.out.frame(&reply);
                 for user in users {
                     if !self.watching.contains(&user) {
                         self.watching.push(user);

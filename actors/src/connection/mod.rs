@@ -172,6 +172,12 @@ impl Actor for ConnectionActor {
             tokio::select! {
                 biased;
                 Some(item) = self.rx.recv() => {
+                    // Commands that finished count as done before their room's answer goes
+                    // out: a client that sends its next command on seeing the answer must
+                    // not find the slot still taken.
+                    while let Some(done) = self.pending.try_next() {
+                        self.on_done(done);
+                    }
                     if let Err(end) = self.write_batch(item).await {
                         break end;
                     }

@@ -80,6 +80,21 @@ impl Pending {
         let Some(joined) = self.tasks.join_next_with_id().await else {
             return std::future::pending().await;
         };
+        self.finished(joined)
+    }
+
+    /// A command that has finished already, if any (never waits).
+    pub fn try_next(&mut self) -> Option<Done> {
+        if self.running.is_empty() {
+            return None;
+        }
+        self.tasks.try_join_next_with_id().map(|j| self.finished(j))
+    }
+
+    fn finished(
+        &mut self,
+        joined: Result<(Id, Result<Effect, Refused>), tokio::task::JoinError>,
+    ) -> Done {
         let (id, outcome) = match joined {
             Ok((id, outcome)) => (id, outcome),
             Err(e) => {

@@ -21,15 +21,19 @@ use crate::outbound::Outbound;
 use crate::queries;
 use crate::room::{Caller, Command, RoomCommand};
 
-/// What a finished command changes in its connection.
+/// What a finished command changes in its connection. A reply the task has is queued by the
+/// connection once it has counted the command done, so a client that sends its next command
+/// on seeing the reply never finds the slot still taken.
 pub(super) enum Effect {
-    /// Nothing: the reply is queued, or its room will answer.
+    /// Nothing: its room answers.
     Answered,
+    /// Queue this reply.
+    Reply(Box<ServerFrame>),
     /// This connection asked to join `room` (and the room has the command).
     Joined(RoomId),
     Left(RoomId),
-    /// The connection now watches these users' presence.
-    Watching(Vec<UserId>),
+    /// The connection now watches these users' presence; queue the reply.
+    Watching(Vec<UserId>, Box<ServerFrame>),
 }
 
 /// What a command's task knows of its connection.
@@ -114,8 +118,7 @@ impl Ctx {
     }
 
     fn reply(&self, frame: ServerFrame) -> Result<Effect, Refused> {
-        self.out.frame(&frame);
-        Ok(Effect::Answered)
+        Ok(Effect::Reply(Box::new(frame)))
     }
 
     /// Checks a send, and whether the store already has its cmid: a resend of a message older
@@ -268,10 +271,10 @@ impl Ctx {
             let status: PresenceStatus = self.hub.presence_watch(&self.out, self.me, user).await;
             users.push(p::PresenceInfo { user, status });
         }
-        self.out.frame(&ServerFrame::Presence(p::PresenceReply {
+        let reply = ServerFrame::Presence(p::PresenceReply {
             rid: c.rid,
             users,
-        }));
-        Ok(Effect::Watching(c.users))
+        });
+        Ok(Effect::Watching(c.users, Box::new(reply)))
     }
 }
