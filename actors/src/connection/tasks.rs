@@ -271,10 +271,7 @@ impl Ctx {
             let status: PresenceStatus = self.hub.presence_watch(&self.out, self.me, user).await;
             users.push(p::PresenceInfo { user, status });
         }
-        let reply = ServerFrame::Presence(p::PresenceReply {
-            rid: c.rid,
-            users,
-        });
+        let reply = ServerFrame::Presence(p::PresenceReply { rid: c.rid, users });
         Ok(Effect::Watching(c.users, Box::new(reply)))
     }
 }
