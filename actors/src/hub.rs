@@ -185,7 +185,7 @@ impl Hub {
         {
             return Ok(RoomRef::There(node, link.clone()));
         }
-        if let Some(actor) = self.rooms.get(room) {
+        if let Some(actor) = self.rooms.for_command(room) {
             return Ok(RoomRef::Here(actor));
         }
         let supervisor = self.supervisor.get().ok_or(Refused::ShuttingDown)?;

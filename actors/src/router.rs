@@ -44,11 +44,16 @@ enum Stuck {
 impl RoomRef {
     /// Hands `cmd` over without waiting.
     #[allow(clippy::result_large_err)] // see `Stuck`
-    fn try_send(&self, cmd: Command) -> Result<(), Stuck> {
+    fn try_send(&self, hub: &Hub, cmd: Command) -> Result<(), Stuck> {
         match self {
             RoomRef::Here(actor) => actor.tell(cmd).try_send().map_err(stuck),
             RoomRef::Starting(supervisor) => {
+                let room = cmd.room;
+                // Counted before it is sent: from now on later commands for the room queue
+                // behind it (see `room::directory`).
+                hub.rooms.via_supervisor(room);
                 supervisor.tell(Deliver(cmd)).try_send().map_err(|e| {
+                    hub.rooms.handled_by_supervisor(room);
                     match stuck(e.map_msg(|Deliver(c)| c)) {
                         // The supervisor only stops with the node.
                         Stuck::Stopped(c) => Stuck::Full(c),
@@ -74,19 +79,24 @@ impl RoomRef {
 
     /// Hands `cmd` over, waiting for mailbox space until `deadline`.
     #[allow(clippy::result_large_err)] // see `Stuck`
-    async fn send_by(&self, cmd: Command, deadline: Instant) -> Result<(), Stuck> {
+    async fn send_by(&self, hub: &Hub, cmd: Command, deadline: Instant) -> Result<(), Stuck> {
         let caller = cmd.caller.clone();
         let answered = cmd.cmd.is_answered();
         let sent = match self {
             RoomRef::Here(actor) => tokio::time::timeout_at(deadline, actor.tell(cmd).send()).await,
             RoomRef::Starting(supervisor) => {
+                let room = cmd.room;
+                hub.rooms.via_supervisor(room);
                 let deliver = supervisor.tell(Deliver(cmd));
-                match tokio::time::timeout_at(deadline, deliver.send()).await {
-                    Ok(r) => Ok(r.map_err(|e| e.map_msg(|Deliver(c)| c))),
+                let sent = match tokio::time::timeout_at(deadline, deliver.send()).await {
+                    Ok(Ok(())) => return Ok(()),
+                    Ok(Err(e)) => Ok(Err(e.map_msg(|Deliver(c)| c))),
                     Err(elapsed) => Err(elapsed),
-                }
+                };
+                hub.rooms.handled_by_supervisor(room);
+                sent
             }
-            RoomRef::There(..) => return self.try_send(cmd),
+            RoomRef::There(..) => return self.try_send(hub, cmd),
         };
         match sent {
             Ok(r) => r.map_err(stuck),
@@ -122,7 +132,7 @@ fn hand_over(hub: &Arc<Hub>, mut cmd: Command) -> Option<(RoomRef, Command)> {
                 return None;
             }
         };
-        match target.try_send(cmd) {
+        match target.try_send(hub, cmd) {
             Ok(()) => return None,
             Err(Stuck::Full(c)) => return Some((target, c)),
             Err(Stuck::Stopped(c)) => cmd = c,
@@ -147,7 +157,7 @@ pub async fn send(hub: &Arc<Hub>, cmd: Command, deadline: Instant) {
     let Some((target, cmd)) = hand_over(hub, cmd) else {
         return;
     };
-    match target.send_by(cmd, deadline).await {
+    match target.send_by(hub, cmd, deadline).await {
         Ok(()) => {}
         Err(Stuck::Full(cmd)) => cmd.refuse(Refused::Busy(Busy::Overloaded)),
         Err(Stuck::Stopped(cmd)) => cmd.refuse(Refused::Busy(Busy::RoomMoving)),

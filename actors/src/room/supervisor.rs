@@ -220,6 +220,15 @@ impl Message<Deliver> for RoomSupervisor {
             return cmd.refuse(Refused::ShuttingDown);
         };
         let room = cmd.room;
+        self.deliver(&hub, cmd, ctx.actor_ref());
+        // Handled: the room's own mailbox, or its load's queue, has it (or it was refused).
+        hub.rooms.handled_by_supervisor(room);
+    }
+}
+
+impl RoomSupervisor {
+    fn deliver(&mut self, hub: &Hub, cmd: Command, me: &ActorRef<Self>) {
+        let room = cmd.room;
         if let Some(actor) = hub.active_room(room) {
             // It started since the caller looked.
             if let Err(e) = actor.tell(cmd).try_send()
@@ -233,7 +242,7 @@ impl Message<Deliver> for RoomSupervisor {
         if hub.route(room) != Route::Local {
             return cmd.refuse(Refused::Busy(Busy::RoomMoving));
         }
-        let supervisor = ctx.actor_ref().clone();
+        let supervisor = me.clone();
         let waiting = self.loading.entry(room).or_insert_with(|| {
             let hub = self.hub.clone();
             let task = self
