@@ -53,10 +53,12 @@ pub enum Task {
     Dashboard,
     /// Pushes rate-limit counts to Redis and reads the cluster's totals back.
     ThrottleSync,
+    /// Watches the write-behind's lanes: one that stops outside shutdown fails the node.
+    WriteBehind,
 }
 
 impl Task {
-    pub const ALL: [Task; 8] = [
+    pub const ALL: [Task; 9] = [
         Task::ClusterInbox,
         Task::RingFollower,
         Task::AwaitedExpiry,
@@ -65,6 +67,7 @@ impl Task {
         Task::Listener,
         Task::Dashboard,
         Task::ThrottleSync,
+        Task::WriteBehind,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +80,7 @@ impl Task {
             Task::Listener => "listener",
             Task::Dashboard => "dashboard",
             Task::ThrottleSync => "throttle_sync",
+            Task::WriteBehind => "write_behind",
         }
     }
 }

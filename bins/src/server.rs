@@ -97,6 +97,13 @@ impl Node {
         let tasks = Supervisor::new();
         let (store, accounts) = open_store(&config).await?;
         let journal = WriteBehind::spawn(store.clone(), config.write_behind.clone());
+        // FailNode: a lane that died takes every later send of its rooms with it; the node
+        // must stop saying it is ready. (At shutdown the lanes stop quietly.)
+        let watched = journal.clone();
+        tasks.spawn(Task::WriteBehind, Policy::FailNode, move || {
+            let journal = watched.clone();
+            Some(async move { journal.stopped().await })
+        });
         let accounts = Arc::new(accounts);
         let rules = config.throttle_rules();
         let throttle: Arc<dyn Throttle> = match &config.cluster.redis_url {

@@ -98,6 +98,27 @@ async fn readyz(node: &Node) -> (u16, serde_json::Value) {
     (status, body)
 }
 
+/// A write-behind lane dies (killed here): its rooms' sends could no longer become durable,
+/// so the node fails loudly and leaves service.
+#[tokio::test]
+async fn a_node_whose_write_behind_dies_answers_readyz_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(support::config(dir.path())).await.unwrap();
+    assert_eq!(readyz(&node).await.0, 200);
+    node.journal.kill_lane();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (status, body) = loop {
+        let (status, body) = readyz(&node).await;
+        if status != 200 || Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(node.tasks.failed(), Some(Task::WriteBehind));
+    node.shutdown().await;
+}
+
 /// The view dies (killed here; a panic in a heartbeat does the same): the node would no
 /// longer renew its lease nor follow the ring, so it fails loudly and leaves service.
 #[tokio::test]

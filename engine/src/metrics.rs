@@ -116,6 +116,7 @@ pub const TASKS: &[&str] = &[
     "listener",
     "dashboard",
     "throttle_sync",
+    "write_behind",
 ];
 
 /// The `op` of a Redis call.

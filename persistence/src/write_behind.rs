@@ -174,6 +174,19 @@ impl WriteBehind {
         WriteBehind { lanes, budget }
     }
 
+    /// Resolves when a lane's actor has stopped: at shutdown, or because it died (then sends
+    /// could no longer become durable, and the node must say so).
+    pub async fn stopped(&self) {
+        let lanes = self.lanes.iter().map(|l| Box::pin(l.wait_for_shutdown()));
+        futures::future::select_all(lanes).await;
+    }
+
+    /// Fault injection for tests: stops the first lane's actor as if it had died.
+    #[cfg(feature = "testing")]
+    pub fn kill_lane(&self) {
+        self.lanes[0].kill();
+    }
+
     /// Reserves queue room for a message of `bytes` bytes, or says the queue is full.
     pub fn reserve(&self, bytes: usize) -> Result<Permit, Busy> {
         self.budget.reserve(bytes)
