@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::{Sink, SinkExt, Stream, StreamExt};
@@ -79,12 +79,7 @@ struct Member {
 
 fn member(user: UserId, conn: u64) -> Member {
     let (out, rx) = outbound::channel(ConnId(conn), Codec::MsgPack, 1024, 1 << 20);
-    let caller = Caller {
-        conn: ConnId(conn),
-        user,
-        rid: 0,
-        reply: out.into(),
-    };
+    let caller = Caller::local(&out, user, 0);
     Member { user, caller, rx }
 }
 
@@ -94,12 +89,7 @@ impl Member {
             rid,
             ..self.caller.clone()
         };
-        let cmd = Command {
-            room,
-            caller,
-            cmd,
-            received: Instant::now(),
-        };
+        let cmd = Command::new(room, caller, cmd);
         switchboard_actors::router::send_now(hub, cmd);
     }
 
@@ -275,6 +265,10 @@ impl Stream for ChannelSocket {
     }
 }
 
+fn closed(e: mpsc::SendError) -> TransportError {
+    TransportError(e.to_string())
+}
+
 impl Sink<OutFrame> for ChannelSocket {
     type Error = TransportError;
 
@@ -282,36 +276,28 @@ impl Sink<OutFrame> for ChannelSocket {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), TransportError>> {
-        self.outbound
-            .poll_ready_unpin(cx)
-            .map_err(|e| TransportError(e.to_string()))
+        self.outbound.poll_ready_unpin(cx).map_err(closed)
     }
 
     fn start_send(
         mut self: std::pin::Pin<&mut Self>,
         item: OutFrame,
     ) -> Result<(), TransportError> {
-        self.outbound
-            .start_send_unpin(item)
-            .map_err(|e| TransportError(e.to_string()))
+        self.outbound.start_send_unpin(item).map_err(closed)
     }
 
     fn poll_flush(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), TransportError>> {
-        self.outbound
-            .poll_flush_unpin(cx)
-            .map_err(|e| TransportError(e.to_string()))
+        self.outbound.poll_flush_unpin(cx).map_err(closed)
     }
 
     fn poll_close(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), TransportError>> {
-        self.outbound
-            .poll_close_unpin(cx)
-            .map_err(|e| TransportError(e.to_string()))
+        self.outbound.poll_close_unpin(cx).map_err(closed)
     }
 }
 

@@ -98,6 +98,18 @@ async fn readyz(node: &Node) -> (u16, serde_json::Value) {
     (status, body)
 }
 
+/// `/readyz` once it no longer answers 200, or after 5 s.
+async fn readyz_once_not_ready(node: &Node) -> (u16, serde_json::Value) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, body) = readyz(node).await;
+        if status != 200 || Instant::now() > deadline {
+            return (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A write-behind lane dies (killed here): its rooms' sends could no longer become durable,
 /// so the node fails loudly and leaves service.
 #[tokio::test]
@@ -106,14 +118,7 @@ async fn a_node_whose_write_behind_dies_answers_readyz_503() {
     let node = Node::start(support::config(dir.path())).await.unwrap();
     assert_eq!(readyz(&node).await.0, 200);
     node.journal.kill_lane();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let (status, body) = loop {
-        let (status, body) = readyz(&node).await;
-        if status != 200 || Instant::now() > deadline {
-            break (status, body);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let (status, body) = readyz_once_not_ready(&node).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(node.tasks.failed(), Some(Task::WriteBehind));
     node.shutdown().await;
@@ -135,14 +140,7 @@ async fn a_node_whose_cluster_view_dies_answers_readyz_503() {
     assert_eq!(node.tasks.failed(), None);
 
     node.cluster.as_ref().unwrap().kill();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let (status, body) = loop {
-        let (status, body) = readyz(&node).await;
-        if status != 200 || Instant::now() > deadline {
-            break (status, body);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let (status, body) = readyz_once_not_ready(&node).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], 5000, "{body}");
     // Whichever noticed first: the view's watcher, or the ring follower whose channel closed.

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
-use std::time::Instant;
 
 use futures::StreamExt;
 use switchboard_engine::protocol::{self as p, ServerFrame};
@@ -261,12 +260,7 @@ impl ClusterLink {
             }
             return;
         }
-        let cmd = Command {
-            room: c.room,
-            caller,
-            cmd: c.cmd,
-            received: Instant::now(),
-        };
+        let cmd = Command::new(c.room, caller, c.cmd);
         crate::router::send_now(hub, cmd);
     }
 

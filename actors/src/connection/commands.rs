@@ -95,17 +95,8 @@ impl ConnectionActor {
         if !self.joined.contains(&c.room) {
             return Err(Refused::NotJoined);
         }
-        let cmd = Command {
-            room: c.room,
-            caller: Caller {
-                conn: self.id,
-                user: me,
-                rid: c.rid,
-                reply: self.out.clone().into(),
-            },
-            cmd: RoomCommand::Typing { active: c.active },
-            received: std::time::Instant::now(),
-        };
+        let caller = Caller::local(&self.out, me, c.rid);
+        let cmd = Command::new(c.room, caller, RoomCommand::Typing { active: c.active });
         crate::router::send_now(&self.hub, cmd);
         Ok(())
     }

@@ -243,17 +243,8 @@ impl Actor for ConnectionActor {
         let user = self.identity.as_ref().map_or(UserId(0), |i| i.user);
         for room in self.joined.drain(..) {
             if let Some(actor) = self.hub.active_room(room) {
-                let unsubscribe = Command {
-                    room,
-                    caller: Caller {
-                        conn: self.id,
-                        user,
-                        rid: 0,
-                        reply: self.out.clone().into(),
-                    },
-                    cmd: RoomCommand::Unsubscribe,
-                    received: Instant::now(),
-                };
+                let caller = Caller::local(&self.out, user, 0);
+                let unsubscribe = Command::new(room, caller, RoomCommand::Unsubscribe);
                 let _ = actor.tell(unsubscribe).await;
             }
         }

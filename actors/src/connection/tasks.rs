@@ -8,7 +8,6 @@
 //! (here or on another node) the room answers it.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use switchboard_engine::domain::{PresenceStatus, RoomKind};
 use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame, Visibility};
@@ -103,17 +102,7 @@ impl Ctx {
 
     /// Hands `cmd` to its room (waiting for room in its mailbox until the deadline).
     async fn to_room(&self, room: RoomId, rid: u64, cmd: RoomCommand) {
-        let cmd = Command {
-            room,
-            caller: Caller {
-                conn: self.conn,
-                user: self.me,
-                rid,
-                reply: self.out.clone().into(),
-            },
-            cmd,
-            received: Instant::now(),
-        };
+        let cmd = Command::new(room, Caller::local(&self.out, self.me, rid), cmd);
         crate::router::send(&self.hub, cmd, self.deadline).await;
     }
 

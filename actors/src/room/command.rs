@@ -76,6 +76,21 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A connection of this node, answered through its own queue.
+    pub fn local(out: &crate::outbound::Outbound, user: UserId, rid: u64) -> Caller {
+        Caller {
+            conn: out.conn(),
+            user,
+            rid,
+            reply: Recipient::Local(out.clone()),
+        }
+    }
+
+    /// The `done` answer to the caller's command.
+    pub fn done(&self) -> ServerFrame {
+        ServerFrame::Done(switchboard_engine::protocol::Done { rid: self.rid })
+    }
+
     /// Queues the command's answer.
     pub fn answer(&self, frame: &ServerFrame) {
         self.reply.answer(frame);
@@ -97,6 +112,16 @@ pub struct Command {
 }
 
 impl Command {
+    /// A command received now.
+    pub fn new(room: RoomId, caller: Caller, cmd: RoomCommand) -> Command {
+        Command {
+            room,
+            caller,
+            cmd,
+            received: Instant::now(),
+        }
+    }
+
     /// Tells the caller the command did not reach its room (answered commands only).
     pub fn refuse(self, why: Refused) {
         if self.cmd.is_answered() {

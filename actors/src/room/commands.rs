@@ -61,11 +61,6 @@ impl RoomActor {
         }
     }
 
-    fn ack(&self, caller: &Caller) -> ServerFrame {
-        let _ = self;
-        ServerFrame::Done(p::Done { rid: caller.rid })
-    }
-
     fn room_ack(&self, caller: &Caller) -> p::RoomAck {
         p::RoomAck {
             rid: caller.rid,
@@ -243,7 +238,7 @@ impl RoomActor {
         self.stop_typing(user);
         match caller.user == user {
             true => Answer::Now(ServerFrame::Left(self.room_ack(caller))),
-            false => Answer::Now(self.ack(caller)),
+            false => Answer::Now(caller.done()),
         }
     }
 
@@ -322,7 +317,11 @@ impl RoomActor {
             if self.is_durable(pos) {
                 return Ok(Answer::Now(ServerFrame::Sent(sent)));
             }
-            // Answered when the write-behind acknowledges the original (`Ack`).
+            // Answered when the write-behind acknowledges the original (`Ack`); bounded like
+            // the room's other waiting work.
+            if self.awaiting_durable.len() >= self.hub.config.room_mailbox {
+                return Err(Refused::Busy(Busy::StorageBehind));
+            }
             self.awaiting_durable.push((pos.seq, caller.clone(), sent));
             return Ok(Answer::Later);
         }
@@ -391,18 +390,19 @@ impl RoomActor {
         Ok(Answer::Later)
     }
 
+    /// Answered `done` even when nothing is sent: a caller no longer a member is ignored.
     fn typing(&mut self, caller: &Caller, active: bool) -> Result<Answer, Refused> {
-        if !self.members.contains_key(&caller.user) {
-            return Err(Refused::NotMember);
+        if self.members.contains_key(&caller.user) {
+            self.set_typing(caller.user, active);
         }
-        self.set_typing(caller.user, active);
-        Ok(Answer::Now(self.ack(caller)))
+        Ok(Answer::Now(caller.done()))
     }
 
     /// A member's read watermark rose (already stored); everyone else subscribed hears of it.
+    /// A caller no longer a member is ignored (its mark was checked and stored already).
     fn receipt(&mut self, caller: &Caller, pos: Position) -> Result<Answer, Refused> {
         if !self.members.contains_key(&caller.user) {
-            return Err(Refused::NotMember);
+            return Ok(Answer::Now(caller.done()));
         }
         let event = Event::new(
             None,
@@ -413,7 +413,7 @@ impl RoomActor {
             }),
         );
         self.fan_out(&event, To::AllButConn(caller.conn));
-        Ok(Answer::Now(self.ack(caller)))
+        Ok(Answer::Now(caller.done()))
     }
 
     /// The caller's connection closed or moved: stop sending it events.
