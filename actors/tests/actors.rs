@@ -188,6 +188,10 @@ async fn a_room_answers_every_command_through_its_callers_reply_path() {
     b.expect(|f| matches!(f, ServerFrame::Left(l) if l.rid == 7).then_some(()))
         .await;
     assert!(!n.store.is_member(room, guest.id).await.unwrap());
+    // Typing from someone no longer a member is answered `done` and reaches nobody.
+    b.send(&n.hub, room, 8, RoomCommand::Typing { active: true });
+    b.expect(|f| matches!(f, ServerFrame::Done(d) if d.rid == 8).then_some(()))
+        .await;
 }
 
 #[tokio::test]
