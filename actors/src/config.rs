@@ -8,8 +8,6 @@ use serde::{Deserialize, Serialize};
 use switchboard_engine::limits::Limits;
 use switchboard_engine::settings::{ms, secs};
 
-use crate::cluster::ForwardLimits;
-
 /// `[engine]`: tuning for the actors of one node. Every field has a production default.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -171,6 +169,28 @@ impl ClusterConfig {
         ForwardLimits {
             reply_timeout: self.reply_timeout,
             ..ForwardLimits::default()
+        }
+    }
+}
+
+/// Bounds of forwarding: each forwarder's queue, and the replies a node awaits.
+#[derive(Clone, Copy, Debug)]
+pub struct ForwardLimits {
+    pub max_envelopes: usize,
+    pub max_bytes: usize,
+    /// How long a forwarded command's reply is awaited before its client is told `busy`.
+    pub reply_timeout: Duration,
+    /// Most forwarded commands awaiting their reply at once; more are answered `busy`.
+    pub max_awaited: usize,
+}
+
+impl Default for ForwardLimits {
+    fn default() -> Self {
+        ForwardLimits {
+            max_envelopes: 65_536,
+            max_bytes: 32 * 1024 * 1024,
+            reply_timeout: Duration::from_secs(5),
+            max_awaited: 65_536,
         }
     }
 }

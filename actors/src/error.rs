@@ -2,6 +2,8 @@
 //! wire code and message are chosen in one place ([`Refused::frame`]), which also counts every
 //! error sent and logs every store failure, wherever the command came from.
 
+use std::fmt;
+
 use switchboard_engine::ErrorCode;
 use switchboard_engine::protocol::{self as p, ServerFrame};
 use switchboard_persistence::StoreError;
@@ -108,11 +110,7 @@ impl Refused {
         let code = self.code();
         crate::metrics::hot().error(code);
         if let Refused::Store(e) = self {
-            metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
-            refusal::note(
-                Refusal::StoreError,
-                format_args!("command {rid:?} failed: {e}"),
-            );
+            store_failed(format_args!("command {rid:?} failed: {e}"));
         }
         ServerFrame::Error(p::Error {
             rid,
@@ -126,6 +124,24 @@ impl From<Refused> for ErrorCode {
     fn from(r: Refused) -> Self {
         r.code()
     }
+}
+
+/// A command (WebSocket or HTTP) failed because the store did: see [`store_failed`]. A
+/// saturated store (every pooled connection in use) has not failed: 4001 `busy`, as when a
+/// read outlasts `store_timeout`, and the client tries again later.
+pub fn internal(e: StoreError) -> ErrorCode {
+    if let StoreError::Busy = e {
+        return ErrorCode::Busy;
+    }
+    store_failed(format_args!("command failed: {e}"));
+    ErrorCode::Internal
+}
+
+/// A store call failed: counted, and logged at a bounded rate (a store outage fails every
+/// call that reads it, and must not flood the log). `detail` says what was asked and the error.
+pub fn store_failed(detail: fmt::Arguments<'_>) {
+    metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
+    refusal::note(Refusal::StoreError, detail);
 }
 
 #[cfg(test)]

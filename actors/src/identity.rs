@@ -3,19 +3,18 @@
 //! refused with 2001 instead of making a ghost that shows online and fails every command.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use switchboard_engine::auth::Identity;
+use switchboard_engine::auth::{Identity, TokenVerifier};
 use switchboard_engine::{ErrorCode, UserId};
-use switchboard_persistence::cluster::throttle::{Class, Subject};
+use switchboard_persistence::Store;
 
-use crate::hub::Hub;
-use crate::queries::internal;
+use crate::error::internal;
 
 /// Ids of users known to exist, so reconnect storms with valid tokens cost no store read.
 /// Users are never deleted, so a remembered id stays true. At most 100 000 ids (~2 MiB); when
 /// full it starts over, which costs one store read per user afterwards, never a wrong answer.
-pub(crate) struct KnownUsers {
+struct KnownUsers {
     /// Guards set operations only, never an `.await`.
     ids: Mutex<HashSet<UserId>>,
 }
@@ -23,7 +22,7 @@ pub(crate) struct KnownUsers {
 const KNOWN_USERS_MAX: usize = 100_000;
 
 impl KnownUsers {
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         KnownUsers {
             ids: Mutex::new(HashSet::new()),
         }
@@ -45,18 +44,25 @@ impl KnownUsers {
     }
 }
 
-impl Hub {
-    /// Counts `user` introducing itself to someone (opening a conversation, adding a member);
-    /// false when over `introductions_per_min`. Bounds the unsolicited `room_added` events one
-    /// user can cause others.
-    pub fn introduction(&self, user: UserId) -> bool {
-        self.throttle
-            .hit(Class::Introductions, &Subject::User(user.0))
+/// Checks tokens: their signature (the verifier) and their user (the store, once per user).
+pub(crate) struct Authenticator {
+    tokens: Arc<dyn TokenVerifier>,
+    store: Arc<dyn Store>,
+    known_users: KnownUsers,
+}
+
+impl Authenticator {
+    pub(crate) fn new(tokens: Arc<dyn TokenVerifier>, store: Arc<dyn Store>) -> Self {
+        Authenticator {
+            tokens,
+            store,
+            known_users: KnownUsers::new(),
+        }
     }
 
     /// The identity `token` names, if it verifies and its user exists: 2001 for a token that
     /// is malformed, forged or names no user; 2002 for an expired one.
-    pub async fn authenticate(&self, token: &str) -> Result<Identity, ErrorCode> {
+    pub(crate) async fn authenticate(&self, token: &str) -> Result<Identity, ErrorCode> {
         let identity = self.tokens.verify(token).map_err(|e| e.code())?;
         if self.known_users.contains(identity.user) {
             return Ok(identity);

@@ -1,7 +1,7 @@
 //! The actor tree of one Switchboard node (kameo on tokio).
 //!
 //! ```text
-//! Hub (shared: store, write-behind, token verifier, room directory, presence)
+//! Hub (the handle: authenticator, router → rooms, presence, the cluster link once joined)
 //! ├── RoomSupervisor ── RoomActor × active rooms    (restarted on panic, rebuilt from the store)
 //! ├── UserActor × users with 2+ devices or watched  (presence over all their devices)
 //! └── ConnectionActor × sockets                     (one per WebSocket; a panic ends only it)
@@ -10,21 +10,26 @@
 //! # Layout
 //! - [`config`]: `HubConfig` (the `[engine]` section) and `ClusterConfig` (`[cluster]`), the
 //!   settings of a node's actors, deserialised straight from the configuration.
-//! - [`hub`]: `Hub`, what every actor shares, and the room directory.
-//! - [`identity`]: `Hub::authenticate`, a token checked for its signature and its user.
+//! - [`hub`]: `Hub`, the handle the binary holds: it builds the parts below, joins them to a
+//!   cluster, counts connections and shuts them down.
+//! - [`identity`]: `Authenticator`, a token checked for its signature and its user.
 //! - [`outbound`]: `Outbound`, a connection's bounded send queue, and `Event`, a frame encoded
 //!   once and shared by every recipient.
 //! - [`transport`]: the socket seen as a `Stream`/`Sink` of frames, so tests can use channels.
 //! - [`cluster`]: `ClusterView` (this node's lease and its view of the `Ring`) and
 //!   `ClusterLink` (routing rooms to their owner node, forwarding fan-out once per node,
 //!   handoff between owners).
+//! - [`peers`]: `Peers`, the other nodes as rooms, presence and recipients see them (the
+//!   cluster link implements it, so no module below the cluster imports it).
 //! - [`recipient`]: `Recipient`, a connection here or on another node, as rooms see it.
 //! - [`presence`]: `Presence`, presence across nodes, at each user's home node.
 //! - [`connection`]: `ConnectionActor`, one socket: reads commands, writes frames, enforces limits.
 //! - [`queries`]: history pages and search, shared by WebSocket commands and HTTP routes.
 //! - [`room`]: `RoomActor` (positions, fan-out, recent buffer, resume), its commands
-//!   (`RoomCommand`), `RoomSupervisor` and the directory of active rooms.
-//! - [`router`]: the one way a room command reaches its room, here or on another node.
+//!   (`RoomCommand`), `Rooms` (what rooms share), `RoomSupervisor` and the directory of
+//!   active rooms.
+//! - [`router`]: `Router`, the one way a room command reaches its room, here or on another
+//!   node.
 //! - [`error`]: `Refused`, why the actors did not do what a command asked; the wire code is
 //!   chosen there.
 //! - [`user`]: the user directory (a single unwatched device costs no actor) and `UserActor`,
@@ -35,7 +40,10 @@
 //! - [`supervised`]: `Supervisor`, the node's long-lived tasks, each restarted or failing the
 //!   node (`/readyz` 503) by its policy when it dies.
 //!
-//! Fault injection (`Hub::inject_room_panic`, `Hub::inject_connection_panic`, the
+//! Modules depend on each other one way (ARCHITECTURE §1): leaves ← `peers` ← `recipient` ←
+//! `user` ← `presence` ← `room` ← `router` ← `cluster` ← `hub` ← `connection`, `queries`.
+//!
+//! Fault injection (`faults`, `Hub::inject_room_panic`, `Hub::inject_connection_panic`, the
 //! `fault_injection` setting) exists only with the `testing` cargo feature, which this crate's
 //! dependents enable for their tests; release builds carry none of it.
 
@@ -43,10 +51,13 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod error;
+#[cfg(feature = "testing")]
+pub mod faults;
 pub mod hub;
 pub mod identity;
 pub mod metrics;
 pub mod outbound;
+pub mod peers;
 pub mod presence;
 pub mod queries;
 pub mod recipient;

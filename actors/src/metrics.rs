@@ -11,8 +11,6 @@ use metrics::{Counter, Histogram};
 use switchboard_engine::ErrorCode;
 use switchboard_engine::protocol::ClientFrame;
 
-use crate::refusal::Refusal;
-
 /// Handles of the hot-path metrics.
 pub struct Hot {
     pub messages: Counter,
@@ -20,7 +18,6 @@ pub struct Hot {
     pub joins: Counter,
     pub send_to_deliver: Histogram,
     commands: [Counter; ClientFrame::NAMES.len()],
-    refusals: [Counter; Refusal::ALL.len()],
     /// Error replies by code, in the catalogue's order of `ERROR_CODES`.
     errors: Vec<(u16, Counter)>,
 }
@@ -29,11 +26,6 @@ impl Hot {
     /// The counter of commands of `frame`'s type.
     pub fn command(&self, frame: &ClientFrame) -> &Counter {
         &self.commands[frame.ordinal()]
-    }
-
-    /// The counter of refusals of `class`.
-    pub fn refusal(&self, class: Refusal) -> &Counter {
-        &self.refusals[class as usize]
     }
 
     /// Counts one command answered with `code`.
@@ -57,7 +49,6 @@ pub fn hot() -> &'static Hot {
         joins: metrics::counter!(JOINS),
         send_to_deliver: metrics::histogram!(SEND_TO_DELIVER_SECONDS),
         commands: ClientFrame::NAMES.map(|c| metrics::counter!(COMMANDS, "command" => c)),
-        refusals: Refusal::ALL.map(|r| metrics::counter!(REFUSALS, "class" => r.name())),
         errors: ERROR_CODES
             .iter()
             .filter_map(|c| {

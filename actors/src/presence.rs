@@ -10,16 +10,15 @@ use switchboard_engine::ring::NodeId;
 use switchboard_engine::{ConnId, UserId};
 use switchboard_persistence::Store;
 
-use crate::cluster::ClusterLink;
-use crate::cluster::wire::UserOp;
 use crate::outbound::{Event, Outbound};
+use crate::peers::{Peers, UserOp};
 use crate::recipient::Recipient;
 use crate::user::Directory;
 
 pub(crate) struct Presence {
     users: Arc<Directory>,
     /// Routing to users' home nodes, when this node is part of a cluster.
-    link: OnceLock<Arc<ClusterLink>>,
+    peers: OnceLock<Arc<dyn Peers>>,
 }
 
 impl Presence {
@@ -28,29 +27,29 @@ impl Presence {
     pub(crate) fn new(store: Arc<dyn Store>, recheck: std::time::Duration) -> Presence {
         Presence {
             users: Directory::new(store, recheck),
-            link: OnceLock::new(),
+            peers: OnceLock::new(),
         }
     }
 
     /// From now on users are at home where the cluster's ring says.
-    pub(crate) fn set_cluster(&self, link: Arc<ClusterLink>) {
-        let _ = self.link.set(link);
+    pub(crate) fn set_peers(&self, peers: Arc<dyn Peers>) {
+        let _ = self.peers.set(peers);
     }
 
-    /// `user`'s home node when it is another node, with the link that reaches it.
-    fn remote_home(&self, user: UserId) -> Option<(&Arc<ClusterLink>, NodeId)> {
-        let link = self.link.get()?;
-        link.home(user).map(|home| (link, home))
+    /// `user`'s home node when it is another node, with the peers that reach it.
+    fn remote_home(&self, user: UserId) -> Option<(&Arc<dyn Peers>, NodeId)> {
+        let peers = self.peers.get()?;
+        peers.home(user).map(|home| (peers, home))
     }
 
     /// `out`'s connection is a device of `user`.
     pub(crate) async fn attach(&self, out: &Outbound, user: UserId) {
-        if let Some(link) = self.link.get() {
-            link.register(out, Some(user));
+        if let Some(peers) = self.peers.get() {
+            peers.register(out, Some(user));
         }
         match self.remote_home(user) {
-            Some((link, home)) => {
-                link.user_op(&home, out.conn(), user, UserOp::Attach);
+            Some((peers, home)) => {
+                peers.user_op(&home, out.conn(), user, UserOp::Attach);
             }
             None => self.users.attach(user, out.clone().into()).await,
         }
@@ -60,8 +59,8 @@ impl Presence {
     pub(crate) async fn detach(&self, conn: ConnId, users: &[UserId]) {
         for &user in users {
             match self.remote_home(user) {
-                Some((link, home)) => {
-                    link.user_op(&home, conn, user, UserOp::Detach);
+                Some((peers, home)) => {
+                    peers.user_op(&home, conn, user, UserOp::Detach);
                 }
                 None => self.users.detach(user, conn).await,
             }
@@ -71,11 +70,11 @@ impl Presence {
     /// `out`'s connection, of user `by`, wants `user`'s presence changes; returns the current
     /// status.
     pub(crate) async fn watch(&self, out: &Outbound, by: UserId, user: UserId) -> PresenceStatus {
-        if let Some(link) = self.link.get() {
-            link.note_watching(out, user);
+        if let Some(peers) = self.peers.get() {
+            peers.note_watching(out, user);
         }
         match self.remote_home(user) {
-            Some((link, home)) => link
+            Some((peers, home)) => peers
                 .user_ask(&home, out.conn(), user, UserOp::Watch { by })
                 .await
                 .unwrap_or(PresenceStatus::Offline),
@@ -85,7 +84,7 @@ impl Presence {
 
     pub(crate) async fn query(&self, conn: ConnId, user: UserId) -> PresenceStatus {
         match self.remote_home(user) {
-            Some((link, home)) => link
+            Some((peers, home)) => peers
                 .user_ask(&home, conn, user, UserOp::Query)
                 .await
                 .unwrap_or(PresenceStatus::Offline),
@@ -96,8 +95,8 @@ impl Presence {
     /// The user chose away (or online again) for all devices.
     pub(crate) async fn away(&self, conn: ConnId, user: UserId, away: bool) {
         match self.remote_home(user) {
-            Some((link, home)) => {
-                link.user_op(&home, conn, user, UserOp::SetAway { away });
+            Some((peers, home)) => {
+                peers.user_op(&home, conn, user, UserOp::SetAway { away });
             }
             None => self.users.set_away(user, away).await,
         }
@@ -106,11 +105,11 @@ impl Presence {
     /// Delivers `event` to every device of `user`, wherever they are connected.
     pub(crate) async fn notify_devices(&self, user: UserId, event: Arc<Event>) {
         match self.remote_home(user) {
-            Some((link, home)) => {
+            Some((peers, home)) => {
                 let op = UserOp::Notify {
                     frame: event.msgpack(),
                 };
-                link.user_op(&home, ConnId(0), user, op);
+                peers.user_op(&home, ConnId(0), user, op);
             }
             None => self.users.notify(user, event).await,
         }
@@ -139,8 +138,10 @@ impl Presence {
     /// After the ring changed: users whose home is another node now are forgotten here (their
     /// devices and watchers attach there again).
     pub(crate) fn stop_users_homed_elsewhere(&self) {
-        let Some(link) = self.link.get() else { return };
-        self.users.retain(|user| link.home(user).is_none());
+        let Some(peers) = self.peers.get() else {
+            return;
+        };
+        self.users.retain(|user| peers.home(user).is_none());
     }
 }
 

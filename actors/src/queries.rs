@@ -1,33 +1,13 @@
 //! Read-only queries shared by the WebSocket commands and the HTTP routes, so both follow one
 //! set of rules for who may read what and how a page is cut.
 
-use std::fmt;
-
 use switchboard_engine::domain::ChatMessage;
 use switchboard_engine::{ErrorCode, Position, RoomId, UserId};
 use switchboard_persistence::HistoryQuery;
-use switchboard_persistence::store::{StoreError, search_terms};
+use switchboard_persistence::store::search_terms;
 
+use crate::error::internal;
 use crate::hub::Hub;
-use crate::refusal::{self, Refusal};
-
-/// A command (WebSocket or HTTP) failed because the store did: see [`store_failed`]. A
-/// saturated store (every pooled connection in use) has not failed: 4001 `busy`, as when a
-/// read outlasts `store_timeout`, and the client tries again later.
-pub fn internal(e: StoreError) -> ErrorCode {
-    if let StoreError::Busy = e {
-        return ErrorCode::Busy;
-    }
-    store_failed(format_args!("command failed: {e}"));
-    ErrorCode::Internal
-}
-
-/// A store call failed: counted, and logged at a bounded rate (a store outage fails every
-/// call that reads it, and must not flood the log). `detail` says what was asked and the error.
-pub fn store_failed(detail: fmt::Arguments<'_>) {
-    metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
-    refusal::note(Refusal::StoreError, detail);
-}
 
 /// A page of `room`'s history for `user`, oldest first, and whether more lies beyond it in the
 /// queried direction. Membership is asked of the store every time: a connection's memory of

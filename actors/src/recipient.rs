@@ -7,8 +7,8 @@ use switchboard_engine::ConnId;
 use switchboard_engine::protocol::ServerFrame;
 use switchboard_engine::ring::NodeId;
 
-use crate::cluster::ClusterLink;
 use crate::outbound::{Event, Outbound};
+use crate::peers::Peers;
 
 #[derive(Clone)]
 pub enum Recipient {
@@ -24,7 +24,7 @@ pub struct Remote {
     /// The token of the forwarded command this recipient answers (0: none); its reply
     /// carries it back, so the connection's node hands over exactly one reply.
     pub token: u64,
-    pub link: Arc<ClusterLink>,
+    pub peers: Arc<dyn Peers>,
 }
 
 impl From<Outbound> for Recipient {
@@ -46,7 +46,7 @@ impl Recipient {
     pub fn event(&self, event: &Arc<Event>) -> bool {
         match self {
             Recipient::Local(out) => out.event(event),
-            Recipient::Remote(r) => r.link.deliver(&r.node, Arc::from([r.conn]), event),
+            Recipient::Remote(r) => r.peers.deliver(&r.node, Arc::from([r.conn]), event),
         }
     }
 
@@ -54,7 +54,7 @@ impl Recipient {
     pub fn frame(&self, frame: &ServerFrame) -> bool {
         match self {
             Recipient::Local(out) => out.frame(frame),
-            Recipient::Remote(r) => r.link.reply(&r.node, r.conn, None, frame),
+            Recipient::Remote(r) => r.peers.reply(&r.node, r.conn, None, frame),
         }
     }
 
@@ -63,7 +63,7 @@ impl Recipient {
     pub fn answer(&self, frame: &ServerFrame) -> bool {
         match self {
             Recipient::Local(out) => out.frame(frame),
-            Recipient::Remote(r) => r.link.reply(&r.node, r.conn, Some(r.token), frame),
+            Recipient::Remote(r) => r.peers.reply(&r.node, r.conn, Some(r.token), frame),
         }
     }
 }

@@ -10,9 +10,11 @@
 //! To add a class: add a variant to [`Refusal`] and to [`Refusal::ALL`], and give it a name.
 
 use std::fmt;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, OnceLock};
 use std::time::{Duration, Instant};
+
+use metrics::Counter;
 
 /// At most one line per class in this window.
 pub const WINDOW: Duration = Duration::from_secs(10);
@@ -132,7 +134,10 @@ fn now_ms() -> u64 {
 /// Records one refusal (counted in `switchboard_refusals_total`); writes a WARN line unless its class already wrote one in this window.
 /// `detail` says what happened, without secrets (never a password or a token).
 pub fn note(class: Refusal, detail: fmt::Arguments<'_>) {
-    crate::metrics::hot().refusal(class).increment(1);
+    static COUNTERS: LazyLock<[Counter; Refusal::ALL.len()]> = LazyLock::new(|| {
+        Refusal::ALL.map(|r| metrics::counter!(crate::metrics::REFUSALS, "class" => r.name()))
+    });
+    COUNTERS[class as usize].increment(1);
     let window = &WINDOWS[class as usize];
     if let Some(suppressed) = window.admit(now_ms(), WINDOW.as_millis() as u64) {
         let what = if class == Refusal::Churn {

@@ -18,8 +18,8 @@ use switchboard_engine::protocol::{PresenceInfo, ServerFrame};
 use switchboard_engine::{ConnId, UserId};
 use switchboard_persistence::Store;
 
+use crate::error::store_failed;
 use crate::outbound::Event;
-use crate::queries;
 use crate::recipient::Recipient;
 
 /// A user's presence, as a reply.
@@ -339,7 +339,7 @@ impl UserActor {
                 match directory.store.shares_room(self.user, w.user).await {
                     Ok(false) => continue,
                     Ok(true) => {}
-                    Err(e) => queries::store_failed(format_args!("presence recheck: {e}")),
+                    Err(e) => store_failed(format_args!("presence recheck: {e}")),
                 }
                 w.checked = now;
             }

@@ -90,7 +90,7 @@ impl Member {
             ..self.caller.clone()
         };
         let cmd = Command::new(room, caller, cmd);
-        switchboard_actors::router::send_now(hub, cmd);
+        hub.router().send_now(cmd);
     }
 
     async fn next(&mut self) -> ServerFrame {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rand::RngCore;
-use switchboard_actors::queries;
+use switchboard_actors::error;
 use switchboard_engine::ErrorCode;
 use switchboard_engine::auth::{Identity, LocalTokens};
 use switchboard_engine::domain::UserInfo;
@@ -115,7 +115,7 @@ impl Accounts {
                     ErrorCode::Conflict,
                     "that name is taken (names ignore case)",
                 ),
-                e => queries::internal(e).into(),
+                e => error::internal(e).into(),
             })?;
         Ok(self.session(user))
     }
@@ -131,7 +131,7 @@ impl Accounts {
             .store
             .user_by_name(name)
             .await
-            .map_err(queries::internal)?;
+            .map_err(error::internal)?;
         // An unknown name costs the same hash as a known one: timing tells nothing.
         let (user, hash) = found.unzip();
         let ok = self.passwords.verify(hash.as_deref(), password).await?;
@@ -147,7 +147,7 @@ impl Accounts {
             .store
             .user_by_name(name)
             .await
-            .map_err(queries::internal)?
+            .map_err(error::internal)?
             .ok_or(ErrorCode::NotFound)?;
         Ok(self.session(user))
     }

@@ -170,7 +170,7 @@ impl Node {
                     Arc::new(bus),
                     ring,
                     config.cluster.forward_limits(),
-                    &hub,
+                    hub.router(),
                     &tasks,
                 );
                 hub.set_cluster(link);

@@ -7,7 +7,6 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use switchboard_engine::ring::NodeId;
 use switchboard_persistence::cluster::bus::Bus;
@@ -15,6 +14,7 @@ use tokio::sync::Notify;
 
 use super::awaited::Awaited;
 use super::wire::{self, Envelope};
+use crate::config::ForwardLimits;
 use crate::metrics as names;
 use crate::supervised::{Policy, Supervisor, Task};
 
@@ -22,28 +22,6 @@ use crate::supervised::{Policy, Supervisor, Task};
 const MAX_BATCH: usize = 512;
 /// Most frame bytes in one bus message (Redis pub/sub messages should stay small).
 const MAX_BATCH_BYTES: usize = 256 * 1024;
-
-/// Bounds of forwarding: each forwarder's queue, and the replies a node awaits.
-#[derive(Clone, Copy, Debug)]
-pub struct ForwardLimits {
-    pub max_envelopes: usize,
-    pub max_bytes: usize,
-    /// How long a forwarded command's reply is awaited before its client is told `busy`.
-    pub reply_timeout: Duration,
-    /// Most forwarded commands awaiting their reply at once; more are answered `busy`.
-    pub max_awaited: usize,
-}
-
-impl Default for ForwardLimits {
-    fn default() -> Self {
-        ForwardLimits {
-            max_envelopes: 65_536,
-            max_bytes: 32 * 1024 * 1024,
-            reply_timeout: Duration::from_secs(5),
-            max_awaited: 65_536,
-        }
-    }
-}
 
 struct Queue {
     items: VecDeque<(Envelope, usize)>,

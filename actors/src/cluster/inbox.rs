@@ -13,22 +13,23 @@ use tokio::task::JoinSet;
 use super::link::{Answer, ClusterLink, RESUBSCRIBE_DELAY, lock};
 use super::wire::{self, Envelope, Forwarded};
 use crate::error::{Busy, Refused};
-use crate::hub::{Hub, Route};
 use crate::metrics as names;
 use crate::outbound::Event;
+use crate::peers::Peers;
 use crate::recipient::{Recipient, Remote};
 use crate::room::{Caller, Command};
+use crate::router::Router;
 
 impl ClusterLink {
-    /// Reads this node's inbox for as long as the hub lives, subscribing again whenever the
+    /// Reads this node's inbox for as long as the node lives, subscribing again whenever the
     /// subscription breaks (Redis restarted or unreachable).
-    pub(super) async fn inbox(self: Arc<Self>, hub: Weak<Hub>) {
+    pub(super) async fn inbox(self: Arc<Self>, router: Weak<Router>) {
         let mut last_seq: HashMap<NodeId, u64> = HashMap::new();
         let mut first = true;
         // Failed attempts since the last subscription: only the first is logged at WARN (one
         // line per outage, not four a second).
         let mut failures = 0u64;
-        while hub.strong_count() > 0 {
+        while router.strong_count() > 0 {
             let mut stream = match self.bus.inbox(&self.me).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -69,7 +70,9 @@ impl ClusterLink {
                         continue;
                     }
                 };
-                let Some(hub) = hub.upgrade() else { return };
+                let Some(router) = router.upgrade() else {
+                    return;
+                };
                 let batch = match wire::decode(&bytes) {
                     Ok(b) => b,
                     Err(e) => {
@@ -89,7 +92,7 @@ impl ClusterLink {
                     self.reset_local(|_, node| *node == batch.from);
                 }
                 for envelope in batch.envelopes {
-                    self.handle(&hub, &batch.from, envelope, &mut side);
+                    self.handle(&router, &batch.from, envelope, &mut side);
                 }
             }
             tokio::time::sleep(RESUBSCRIBE_DELAY).await;
@@ -133,7 +136,7 @@ impl ClusterLink {
     /// Handles one envelope without waiting on any actor: what must wait runs in `side`.
     fn handle(
         self: &Arc<Self>,
-        hub: &Arc<Hub>,
+        router: &Arc<Router>,
         from: &NodeId,
         envelope: Envelope,
         side: &mut JoinSet<()>,
@@ -188,13 +191,13 @@ impl ClusterLink {
                     }
                 }
             }
-            Envelope::Command(c) => self.command_in(hub, c),
+            Envelope::Command(c) => self.command_in(router, c),
             Envelope::Release { from, room, token } => {
                 lock(&self.released).insert(room, from.clone());
-                let (link, hub) = (self.clone(), hub.clone());
+                let (link, rooms) = (self.clone(), router.rooms().clone());
                 side.spawn(async move {
-                    hub.evict_room(room).await;
-                    hub.journal.sync().await;
+                    rooms.evict(room).await;
+                    rooms.journal.sync().await;
                     link.forwarder(&from)
                         .push_always(Envelope::Released { token });
                 });
@@ -220,12 +223,12 @@ impl ClusterLink {
                     node: from.clone(),
                     conn,
                     token: 0,
-                    link: self.clone(),
+                    peers: self.clone(),
                 });
                 // Beside the inbox loop: a user actor may be starting.
-                let (link, hub) = (self.clone(), hub.clone());
+                let (link, presence) = (self.clone(), router.rooms().presence().clone());
                 side.spawn(async move {
-                    let status = hub.presence_at_home(user, reply, op).await;
+                    let status = presence.at_home(user, reply, op).await;
                     if token != 0 {
                         link.forwarder(&from)
                             .push(Envelope::Status { token, status });
@@ -237,12 +240,12 @@ impl ClusterLink {
 
     /// A command from a connection on another node, for a room we should own. Never waits:
     /// a room whose mailbox is full answers `busy` through the router.
-    fn command_in(self: &Arc<Self>, hub: &Arc<Hub>, c: Forwarded) {
+    fn command_in(self: &Arc<Self>, router: &Arc<Router>, c: Forwarded) {
         let reply = Recipient::Remote(Remote {
             node: c.from.clone(),
             conn: c.conn,
             token: c.token,
-            link: self.clone(),
+            peers: self.clone(),
         });
         let caller = Caller {
             conn: c.conn,
@@ -250,7 +253,7 @@ impl ClusterLink {
             rid: c.rid,
             reply,
         };
-        if let Route::Remote(owner) = hub.route(c.room) {
+        if let Some(owner) = router.rooms().owner(c.room) {
             // Our ring and the sender's disagree for a moment: pass it on once.
             if c.hops == 0 && owner != c.from {
                 self.forwarder(&owner)
@@ -261,19 +264,21 @@ impl ClusterLink {
             return;
         }
         let cmd = Command::new(c.room, caller, c.cmd);
-        crate::router::send_now(hub, cmd);
+        router.send_now(cmd);
     }
 
     /// Follows the ring: rooms that moved away stop here (their subscribers rejoin at the
     /// new owner), subscribers on nodes that left are dropped, and this node's connections
     /// whose remote rooms moved rejoin them.
-    pub(super) async fn follow_ring(self: Arc<Self>, hub: Weak<Hub>) {
+    pub(super) async fn follow_ring(self: Arc<Self>, router: Weak<Router>) {
         let mut ring = self.ring.clone();
         let mut previous = ring.borrow_and_update().clone();
         while ring.changed().await.is_ok() {
             let current = ring.borrow_and_update().clone();
-            let Some(hub) = hub.upgrade() else { return };
-            self.rehome_presence(&hub, &previous, &current).await;
+            let Some(router) = router.upgrade() else {
+                return;
+            };
+            self.rehome_presence(&router, &previous, &current).await;
             previous = current.clone();
             lock(&self.released).clear();
             self.fail_awaited(|e| !current.contains(&e.node));
@@ -284,14 +289,15 @@ impl ClusterLink {
                 }
                 live
             });
-            let moving: Vec<RoomId> = hub
-                .active_rooms()
+            let rooms = router.rooms();
+            let moving: Vec<RoomId> = rooms
+                .all_active()
                 .into_iter()
-                .filter(|(room, _)| matches!(hub.route(*room), Route::Remote(_)))
+                .filter(|(room, _)| rooms.owner(*room).is_some())
                 .map(|(room, _)| room)
                 .collect();
             // Side by side: one room slow to stop delays no other.
-            futures::future::join_all(moving.iter().map(|room| hub.evict_room(*room))).await;
+            futures::future::join_all(moving.iter().map(|room| rooms.evict(*room))).await;
             if !moving.is_empty() {
                 tracing::info!(rooms = moving.len(), "rooms moved to other nodes");
             }
@@ -304,8 +310,9 @@ impl ClusterLink {
 impl ClusterLink {
     /// Users whose home moved: user actors here that are no longer at home stop, and this
     /// node's devices and watchers attach and watch again at the new homes. (Away is reset.)
-    async fn rehome_presence(self: &Arc<Self>, hub: &Arc<Hub>, before: &Ring, after: &Ring) {
-        hub.stop_users_homed_elsewhere();
+    async fn rehome_presence(self: &Arc<Self>, router: &Arc<Router>, before: &Ring, after: &Ring) {
+        let presence = router.rooms().presence();
+        presence.stop_users_homed_elsewhere();
         let moved = |user: UserId| before.home(user) != after.home(user);
         // (connection, its user, the user to attach to or watch again, whether as a device)
         let mut again = Vec::new();
@@ -323,9 +330,9 @@ impl ClusterLink {
         }
         for (out, me, user, device) in again {
             if device {
-                hub.presence_attach(&out, user).await;
+                presence.attach(&out, user).await;
             } else {
-                hub.presence_watch(&out, me, user).await;
+                presence.watch(&out, me, user).await;
             }
         }
     }

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use switchboard_engine::domain::PresenceStatus;
 use switchboard_engine::protocol::{self as p, ServerFrame};
 use switchboard_engine::ring::{NodeId, Ring};
@@ -29,12 +30,14 @@ use switchboard_persistence::cluster::bus::Bus;
 use tokio::sync::{oneshot, watch};
 
 use super::awaited::{Awaited, Entry};
-use super::forward::{ForwardLimits, Forwarder};
-use super::wire::{Envelope, Forwarded, UserOp};
-use crate::hub::Hub;
+use super::forward::Forwarder;
+use super::wire::{Envelope, Forwarded};
+use crate::config::ForwardLimits;
 use crate::metrics as names;
 use crate::outbound::{Event, Outbound};
+use crate::peers::{Peers, UserOp};
 use crate::room::RoomCommand;
+use crate::router::{Forward, Router};
 use crate::supervised::{Policy, Supervisor, Task};
 
 /// How long a node waits for another's answer: a room's release, a user's status.
@@ -90,13 +93,14 @@ pub(super) fn error(rid: u64, code: ErrorCode, message: &str) -> ServerFrame {
 }
 
 impl ClusterLink {
-    /// Starts the inbox and ring tasks under `tasks`; they end when the hub is gone.
+    /// Starts the inbox and ring tasks under `tasks`; they end when `router` is gone (the hub
+    /// holds it). Commands from other nodes reach this node's rooms through `router`.
     pub fn start(
         me: NodeId,
         bus: Arc<dyn Bus>,
         ring: watch::Receiver<Ring>,
         limits: ForwardLimits,
-        hub: &Arc<Hub>,
+        router: &Arc<Router>,
         tasks: &Supervisor,
     ) -> Arc<ClusterLink> {
         let link = Arc::new(ClusterLink {
@@ -112,7 +116,7 @@ impl ClusterLink {
             next_token: AtomicU64::new(1),
             tasks: tasks.clone(),
         });
-        let hub = Arc::downgrade(hub);
+        let hub = Arc::downgrade(router);
         // Restart: the inbox holds no state but its subscription and the senders' sequence
         // numbers, and a new run subscribes again. What came meanwhile is lost, as when Redis
         // drops the subscription, so a restarted run first recovers the same way: every remote
@@ -152,29 +156,6 @@ impl ClusterLink {
         forwarders.iter().map(|f| f.queued()).sum()
     }
 
-    pub fn me(&self) -> &NodeId {
-        &self.me
-    }
-
-    /// The node that owns `room` when it is not this one.
-    pub fn owner(&self, room: RoomId) -> Option<NodeId> {
-        if let Some(node) = lock(&self.released).get(&room) {
-            return Some(node.clone());
-        }
-        let ring = self.ring.borrow();
-        ring.owner(room).filter(|n| **n != self.me).cloned()
-    }
-
-    /// The home node of `user` when it is not this one.
-    pub fn home(&self, user: UserId) -> Option<NodeId> {
-        let ring = self.ring.borrow();
-        ring.home(user).filter(|n| **n != self.me).cloned()
-    }
-
-    pub fn is_live(&self, node: &NodeId) -> bool {
-        self.ring.borrow().contains(node)
-    }
-
     pub(super) fn forwarder(&self, node: &NodeId) -> Arc<Forwarder> {
         lock(&self.forwarders)
             .entry(node.clone())
@@ -191,9 +172,123 @@ impl ClusterLink {
             .clone()
     }
 
+    /// Answers `busy` to the awaited commands whose deadline passed, for as long as the node
+    /// lives.
+    async fn expire_awaited(self: Arc<Self>, hub: std::sync::Weak<Router>) {
+        let mut tick = tokio::time::interval(self.awaited.sweep_every());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while hub.strong_count() > 0 {
+            tick.tick().await;
+            for entry in self.awaited.expired() {
+                entry.answer_busy();
+            }
+        }
+    }
+
+    /// Answers `busy` at once to the awaited commands `lost` says will get no reply.
+    pub(super) fn fail_awaited(&self, lost: impl Fn(&Entry) -> bool) {
+        for entry in self.awaited.remove_where(|_, e| lost(e)) {
+            entry.answer_busy();
+        }
+    }
+
+    /// Sends `node` the envelope `build` makes around a fresh token, and waits (up to a
+    /// second) for the answer carrying that token.
+    async fn ask(&self, node: &NodeId, build: impl FnOnce(u64) -> Envelope) -> Option<Answer> {
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(token, tx);
+        // Control traffic, bounded by its waiting callers: it passes a full queue.
+        self.forwarder(node).push_always(build(token));
+        let answer = tokio::time::timeout(ANSWER_TIMEOUT, rx).await;
+        lock(&self.pending).remove(&token);
+        answer.ok().and_then(Result::ok)
+    }
+
+    /// A connection of this node closed: its rooms elsewhere stop sending to it.
+    pub fn connection_closed(&self, conn: ConnId, user: switchboard_engine::UserId) {
+        let gone = self
+            .conns
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&conn);
+        for (room, node) in gone.map(|c| c.rooms).unwrap_or_default() {
+            self.forwarder(&node)
+                .push_always(self.unsubscribe(conn, user, room));
+        }
+    }
+
+    /// Asks a room's owner to forget `conn`, a connection of this node.
+    pub(super) fn unsubscribe(&self, conn: ConnId, user: UserId, room: RoomId) -> Envelope {
+        Envelope::Command(Forwarded {
+            from: self.me.clone(),
+            conn,
+            user,
+            rid: 0,
+            token: 0,
+            hops: 1,
+            room,
+            cmd: RoomCommand::Unsubscribe,
+        })
+    }
+
+    /// Resets the remote rooms of this node's connections that `moved` says moved.
+    pub(super) fn reset_local(&self, moved: impl Fn(RoomId, &NodeId) -> bool) {
+        let mut conns = self.conns.write().unwrap_or_else(|p| p.into_inner());
+        for c in conns.values_mut() {
+            c.rooms.retain(|(room, node)| {
+                if !moved(*room, node) {
+                    return true;
+                }
+                c.out
+                    .frame(&ServerFrame::RoomReset(p::RoomReset { room: *room }));
+                false
+            });
+        }
+    }
+    /// Asks `node`, the room's previous owner, to stop serving `room` and make what it
+    /// accepted durable. Gives up after a second (a node that does not answer is gone or cut
+    /// off; the store's epoch fence covers it).
+    async fn release_room(&self, node: &NodeId, room: RoomId) {
+        let started = Instant::now();
+        let envelope = |token| Envelope::Release {
+            from: self.me.clone(),
+            room,
+            token,
+        };
+        let answered = matches!(self.ask(node, envelope).await, Some(Answer::Released));
+        metrics::counter!(names::ROOM_HANDOFFS).increment(1);
+        tracing::debug!(%room, from = %node, answered, took = ?started.elapsed(), "room handoff");
+    }
+}
+
+impl Peers for ClusterLink {
+    fn me(&self) -> &NodeId {
+        &self.me
+    }
+
+    fn is_live(&self, node: &NodeId) -> bool {
+        self.ring.borrow().contains(node)
+    }
+
+    /// The node that owns `room` when it is not this one.
+    fn owner(&self, room: RoomId) -> Option<NodeId> {
+        if let Some(node) = lock(&self.released).get(&room) {
+            return Some(node.clone());
+        }
+        let ring = self.ring.borrow();
+        ring.owner(room).filter(|n| **n != self.me).cloned()
+    }
+
+    /// The home node of `user` when it is not this one.
+    fn home(&self, user: UserId) -> Option<NodeId> {
+        let ring = self.ring.borrow();
+        ring.home(user).filter(|n| **n != self.me).cloned()
+    }
+
     /// Sends `event` to `conns` on `node` as one envelope. False when that node's forwarder
     /// is full: the caller drops those subscribers and resets them with [`Self::reset`].
-    pub fn deliver(&self, node: &NodeId, conns: Arc<[ConnId]>, event: &Event) -> bool {
+    fn deliver(&self, node: &NodeId, conns: Arc<[ConnId]>, event: &Event) -> bool {
         self.forwarder(node).push(Envelope::Deliver {
             conns,
             room_pos: event.room_pos,
@@ -207,7 +302,7 @@ impl ClusterLink {
     /// Sends one frame to one connection on `node`. With `answers`, the frame is the answer
     /// to the forwarded command `answers` names: the connection's node hands it over only while
     /// it still awaits that answer.
-    pub fn reply(
+    fn reply(
         &self,
         node: &NodeId,
         conn: ConnId,
@@ -231,7 +326,7 @@ impl ClusterLink {
     }
 
     /// Tells `conns` on `node` that they no longer receive `room` (whatever the queue holds).
-    pub fn reset(&self, node: &NodeId, conns: Arc<[ConnId]>, room: RoomId) {
+    fn reset(&self, node: &NodeId, conns: Arc<[ConnId]>, room: RoomId) {
         let event = Event::new(None, &ServerFrame::RoomReset(p::RoomReset { room }));
         self.forwarder(node).push_always(Envelope::Deliver {
             conns,
@@ -243,11 +338,93 @@ impl ClusterLink {
         });
     }
 
+    /// Asks `node`, the room's previous owner, to stop serving `room` and make what it
+    /// accepted durable. Gives up after a second (a node that does not answer is gone or cut
+    /// off; the store's epoch fence covers it).
+    fn release<'a>(&'a self, node: &'a NodeId, room: RoomId) -> BoxFuture<'a, ()> {
+        Box::pin(self.release_room(node, room))
+    }
+
+    /// A presence operation for `user`, whose home is `node`.
+    fn user_op(&self, node: &NodeId, conn: ConnId, user: UserId, op: UserOp) -> bool {
+        self.forwarder(node).push(Envelope::User {
+            from: self.me.clone(),
+            conn,
+            user,
+            token: 0,
+            op,
+        })
+    }
+
+    /// A presence operation answered with the user's status; `None` if the home node did not
+    /// answer within a second.
+    fn user_ask<'a>(
+        &'a self,
+        node: &'a NodeId,
+        conn: ConnId,
+        user: UserId,
+        op: UserOp,
+    ) -> BoxFuture<'a, Option<PresenceStatus>> {
+        Box::pin(async move {
+            let envelope = |token| Envelope::User {
+                from: self.me.clone(),
+                conn,
+                user,
+                token,
+                op,
+            };
+            match self.ask(node, envelope).await {
+                Some(Answer::Status(status)) => Some(status),
+                _ => None,
+            }
+        })
+    }
+
+    /// Makes a connection of this node known, so frames from other nodes reach it; with
+    /// `user`, it is that user's device.
+    fn register(&self, out: &Outbound, user: Option<UserId>) {
+        let conn = out.conn();
+        let known = self
+            .conns
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&conn);
+        if known && user.is_none() {
+            return;
+        }
+        let mut conns = self.conns.write().unwrap_or_else(|p| p.into_inner());
+        let entry = conns.entry(conn).or_insert_with(|| LocalConn {
+            out: out.clone(),
+            rooms: Vec::new(),
+            user: None,
+            watching: Vec::new(),
+        });
+        if user.is_some() {
+            entry.user = user;
+        }
+    }
+
+    /// Records that a connection watches `user`'s presence (to watch again if its home moves).
+    fn note_watching(&self, out: &Outbound, user: UserId) {
+        self.register(out, None);
+        if let Some(c) = self
+            .conns
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&out.conn())
+            && !c.watching.contains(&user)
+        {
+            c.watching.push(user);
+        }
+    }
+}
+
+impl Forward for ClusterLink {
     /// Sends a room command of `out`'s connection (of `user`, with `rid`) to the owner
     /// `node`; `out` receives the answer. An answered command is awaited: its client gets
     /// exactly one answer (see [`Awaited`]). False when the forwarder or the table of awaited
     /// answers is full.
-    pub fn command(
+    fn command(
         &self,
         node: &NodeId,
         out: &Outbound,
@@ -295,166 +472,5 @@ impl ClusterLink {
         self.awaited.insert(token, entry, || {
             forwarder.push(Envelope::Command(forwarded))
         })
-    }
-
-    /// Answers `busy` to the awaited commands whose deadline passed, for as long as the hub
-    /// lives.
-    async fn expire_awaited(self: Arc<Self>, hub: std::sync::Weak<Hub>) {
-        let mut tick = tokio::time::interval(self.awaited.sweep_every());
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        while hub.strong_count() > 0 {
-            tick.tick().await;
-            for entry in self.awaited.expired() {
-                entry.answer_busy();
-            }
-        }
-    }
-
-    /// Answers `busy` at once to the awaited commands `lost` says will get no reply.
-    pub(super) fn fail_awaited(&self, lost: impl Fn(&Entry) -> bool) {
-        for entry in self.awaited.remove_where(|_, e| lost(e)) {
-            entry.answer_busy();
-        }
-    }
-
-    /// Makes a connection of this node known, so frames from other nodes reach it; with
-    /// `user`, it is that user's device.
-    pub fn register(&self, out: &Outbound, user: Option<UserId>) {
-        let conn = out.conn();
-        let known = self
-            .conns
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&conn);
-        if known && user.is_none() {
-            return;
-        }
-        let mut conns = self.conns.write().unwrap_or_else(|p| p.into_inner());
-        let entry = conns.entry(conn).or_insert_with(|| LocalConn {
-            out: out.clone(),
-            rooms: Vec::new(),
-            user: None,
-            watching: Vec::new(),
-        });
-        if user.is_some() {
-            entry.user = user;
-        }
-    }
-
-    /// Records that a connection watches `user`'s presence (to watch again if its home moves).
-    pub fn note_watching(&self, out: &Outbound, user: UserId) {
-        self.register(out, None);
-        if let Some(c) = self
-            .conns
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(&out.conn())
-            && !c.watching.contains(&user)
-        {
-            c.watching.push(user);
-        }
-    }
-
-    /// A presence operation for `user`, whose home is `node`.
-    pub fn user_op(&self, node: &NodeId, conn: ConnId, user: UserId, op: UserOp) -> bool {
-        self.forwarder(node).push(Envelope::User {
-            from: self.me.clone(),
-            conn,
-            user,
-            token: 0,
-            op,
-        })
-    }
-
-    /// A presence operation answered with the user's status; `None` if the home node did not
-    /// answer within a second.
-    pub async fn user_ask(
-        &self,
-        node: &NodeId,
-        conn: ConnId,
-        user: UserId,
-        op: UserOp,
-    ) -> Option<PresenceStatus> {
-        let envelope = |token| Envelope::User {
-            from: self.me.clone(),
-            conn,
-            user,
-            token,
-            op,
-        };
-        match self.ask(node, envelope).await {
-            Some(Answer::Status(status)) => Some(status),
-            _ => None,
-        }
-    }
-
-    /// Sends `node` the envelope `build` makes around a fresh token, and waits (up to a
-    /// second) for the answer carrying that token.
-    async fn ask(&self, node: &NodeId, build: impl FnOnce(u64) -> Envelope) -> Option<Answer> {
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(token, tx);
-        // Control traffic, bounded by its waiting callers: it passes a full queue.
-        self.forwarder(node).push_always(build(token));
-        let answer = tokio::time::timeout(ANSWER_TIMEOUT, rx).await;
-        lock(&self.pending).remove(&token);
-        answer.ok().and_then(Result::ok)
-    }
-
-    /// A connection of this node closed: its rooms elsewhere stop sending to it.
-    pub fn connection_closed(&self, conn: ConnId, user: switchboard_engine::UserId) {
-        let gone = self
-            .conns
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&conn);
-        for (room, node) in gone.map(|c| c.rooms).unwrap_or_default() {
-            self.forwarder(&node)
-                .push_always(self.unsubscribe(conn, user, room));
-        }
-    }
-
-    /// Asks `node`, the room's previous owner, to stop serving `room` and make what it
-    /// accepted durable. Gives up after a second (a node that does not answer is gone or cut
-    /// off; the store's epoch fence covers it).
-    pub async fn release(&self, node: &NodeId, room: RoomId) {
-        let started = Instant::now();
-        let envelope = |token| Envelope::Release {
-            from: self.me.clone(),
-            room,
-            token,
-        };
-        let answered = matches!(self.ask(node, envelope).await, Some(Answer::Released));
-        metrics::counter!(names::ROOM_HANDOFFS).increment(1);
-        tracing::debug!(%room, from = %node, answered, took = ?started.elapsed(), "room handoff");
-    }
-
-    /// Asks a room's owner to forget `conn`, a connection of this node.
-    pub(super) fn unsubscribe(&self, conn: ConnId, user: UserId, room: RoomId) -> Envelope {
-        Envelope::Command(Forwarded {
-            from: self.me.clone(),
-            conn,
-            user,
-            rid: 0,
-            token: 0,
-            hops: 1,
-            room,
-            cmd: RoomCommand::Unsubscribe,
-        })
-    }
-
-    /// Resets the remote rooms of this node's connections that `moved` says moved.
-    pub(super) fn reset_local(&self, moved: impl Fn(RoomId, &NodeId) -> bool) {
-        let mut conns = self.conns.write().unwrap_or_else(|p| p.into_inner());
-        for c in conns.values_mut() {
-            c.rooms.retain(|(room, node)| {
-                if !moved(*room, node) {
-                    return true;
-                }
-                c.out
-                    .frame(&ServerFrame::RoomReset(p::RoomReset { room: *room }));
-                false
-            });
-        }
     }
 }

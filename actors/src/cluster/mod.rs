@@ -11,6 +11,5 @@ mod link;
 mod view;
 pub mod wire;
 
-pub use forward::ForwardLimits;
 pub use link::ClusterLink;
 pub use view::{ClusterArgs, ClusterView, RingWatch, WatchRing};

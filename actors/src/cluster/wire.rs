@@ -12,6 +12,7 @@ use switchboard_engine::domain::PresenceStatus;
 use switchboard_engine::ring::NodeId;
 use switchboard_engine::{ConnId, Position, RoomId, UserId};
 
+use crate::peers::UserOp;
 use crate::room::RoomCommand;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -61,26 +62,6 @@ pub enum Envelope {
     Status {
         token: u64,
         status: PresenceStatus,
-    },
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub enum UserOp {
-    /// The connection is a device of the user.
-    Attach,
-    /// The connection closed: no longer a device nor a watcher.
-    Detach,
-    /// The connection, of user `by`, wants the user's presence changes.
-    Watch {
-        by: UserId,
-    },
-    SetAway {
-        away: bool,
-    },
-    Query,
-    /// A frame for every device of the user (MessagePack).
-    Notify {
-        frame: Bytes,
     },
 }
 

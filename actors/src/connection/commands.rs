@@ -97,7 +97,7 @@ impl ConnectionActor {
         }
         let caller = Caller::local(&self.out, me, c.rid);
         let cmd = Command::new(c.room, caller, RoomCommand::Typing { active: c.active });
-        crate::router::send_now(&self.hub, cmd);
+        self.hub.router().send_now(cmd);
         Ok(())
     }
 

@@ -156,7 +156,8 @@ impl Actor for ConnectionActor {
         }
         #[cfg(feature = "testing")]
         if let Some(me) = &conn.self_ref {
-            conn.hub.register_fault_target(id, me.downgrade());
+            let target = me.clone().recipient::<crate::faults::InjectPanic>();
+            conn.hub.register_fault_target(id, target.downgrade());
         }
         metrics::gauge!(names::CONNECTIONS).increment(1);
         conn.hub.connection_opened();
@@ -511,15 +512,11 @@ impl ConnectionActor {
     }
 }
 
-/// Fault injection for tests: the connection panics while handling this.
 #[cfg(feature = "testing")]
-pub struct InjectPanic;
-
-#[cfg(feature = "testing")]
-impl Message<InjectPanic> for ConnectionActor {
+impl Message<crate::faults::InjectPanic> for ConnectionActor {
     type Reply = ();
 
-    async fn handle(&mut self, _: InjectPanic, _: &mut Context<Self, ()>) {
+    async fn handle(&mut self, _: crate::faults::InjectPanic, _: &mut Context<Self, ()>) {
         panic!("injected panic in connection {}", self.id);
     }
 }

@@ -103,7 +103,7 @@ impl Ctx {
     /// Hands `cmd` to its room (waiting for room in its mailbox until the deadline).
     async fn to_room(&self, room: RoomId, rid: u64, cmd: RoomCommand) {
         let cmd = Command::new(room, Caller::local(&self.out, self.me, rid), cmd);
-        crate::router::send(&self.hub, cmd, self.deadline).await;
+        self.hub.router().send(cmd, self.deadline).await;
     }
 
     fn reply(&self, frame: ServerFrame) -> Result<Effect, Refused> {

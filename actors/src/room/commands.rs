@@ -78,7 +78,7 @@ impl RoomActor {
         if self.info.kind != RoomKind::Public {
             return Err(Refused::NotMember);
         }
-        let (store, room, user) = (self.hub.store.clone(), self.info.id, caller.user);
+        let (store, room, user) = (self.rooms.store.clone(), self.info.id, caller.user);
         self.start_work(caller, async move {
             let stored = store.add_member(room, user, Role::Member).await;
             Work::Admitted { resume, stored }
@@ -93,8 +93,8 @@ impl RoomActor {
             None => None,
             Some(from) => match self.replay(from) {
                 Replay::NeedStore(first_buffered) if tries < 2 => {
-                    let (store, room) = (self.hub.store.clone(), self.info.id);
-                    let limit = self.hub.config.resume_limit as u32 + 1;
+                    let (store, room) = (self.rooms.store.clone(), self.info.id);
+                    let limit = self.rooms.config.resume_limit as u32 + 1;
                     let read = async move {
                         let query = switchboard_persistence::HistoryQuery {
                             after: Some(from),
@@ -189,7 +189,7 @@ impl RoomActor {
         if !self.members.contains_key(&caller.user) {
             return Err(Refused::NotMember);
         }
-        let (store, room, user) = (self.hub.store.clone(), self.info.id, caller.user);
+        let (store, room, user) = (self.rooms.store.clone(), self.info.id, caller.user);
         self.start_work(caller, async move {
             Work::Removed {
                 user,
@@ -215,7 +215,7 @@ impl RoomActor {
             }
             Some(_) => {}
         }
-        let (store, room) = (self.hub.store.clone(), self.info.id);
+        let (store, room) = (self.rooms.store.clone(), self.info.id);
         self.start_work(caller, async move {
             Work::Removed {
                 user,
@@ -257,13 +257,13 @@ impl RoomActor {
         if self.members.contains_key(&user) {
             return Ok(Answer::Now(ServerFrame::Invited(self.room_ack(caller))));
         }
-        if !self.hub.introduction(caller.user) {
+        if !self.rooms.introduction(caller.user) {
             return Err(Refused::RateLimited);
         }
-        let (hub, info, by) = (self.hub.clone(), self.info.clone(), caller.user);
+        let (rooms, info, by) = (self.rooms.clone(), self.info.clone(), caller.user);
         self.start_work(caller, async move {
-            let stored = match hub.store.user(user).await {
-                Ok(Some(_)) => hub
+            let stored = match rooms.store.user(user).await {
+                Ok(Some(_)) => rooms
                     .store
                     .add_member(info.id, user, Role::Member)
                     .await
@@ -273,7 +273,7 @@ impl RoomActor {
             };
             if stored.is_ok() {
                 // Their devices hear of it wherever they are; this changes no room state.
-                hub.announce_room_added(user, info, by).await;
+                rooms.announce_room_added(user, info, by).await;
             }
             Work::Invited { user, stored }
         })
@@ -319,7 +319,7 @@ impl RoomActor {
             }
             // Answered when the write-behind acknowledges the original (`Ack`); bounded like
             // the room's other waiting work.
-            if self.awaiting_durable.len() >= self.hub.config.room_mailbox {
+            if self.awaiting_durable.len() >= self.rooms.config.room_mailbox {
                 return Err(Refused::Busy(Busy::StorageBehind));
             }
             self.awaiting_durable.push((pos.seq, caller.clone(), sent));
@@ -328,7 +328,7 @@ impl RoomActor {
         if !checked && self.recent.maybe_trimmed(caller.user, &cmid) {
             // The original may have left the buffer after the sender's store check missed it
             // (it was not committed then): ask the store again, off the actor.
-            let (store, user) = (self.hub.store.clone(), caller.user);
+            let (store, user) = (self.rooms.store.clone(), caller.user);
             return self.start_work(caller, async move {
                 let found = store.find_cmid(room, user, &cmid).await;
                 Work::CmidChecked {
@@ -339,7 +339,7 @@ impl RoomActor {
                 }
             });
         }
-        let Ok(permit) = self.hub.journal.reserve(text.len() + cmid.len()) else {
+        let Ok(permit) = self.rooms.journal.reserve(text.len() + cmid.len()) else {
             return Err(Refused::Busy(Busy::StorageBehind));
         };
         self.last_seq += 1;
@@ -365,7 +365,7 @@ impl RoomActor {
         // Runs on the write-behind after the commit: it answers the caller and tells the room
         // (through its acknowledgement channel) what became durable; it changes no room state.
         let (acks, caller) = (self.acks.clone(), caller.clone());
-        self.hub.journal.submit(
+        self.rooms.journal.submit(
             permit,
             msg,
             Box::new(move |stored: &ChatMessage, outcome| {

@@ -19,15 +19,11 @@ impl Message<Retire> for RoomActor {
     }
 }
 
-/// Fault injection for tests: the room panics while handling this.
 #[cfg(feature = "testing")]
-pub struct InjectPanic;
-
-#[cfg(feature = "testing")]
-impl Message<InjectPanic> for RoomActor {
+impl Message<crate::faults::InjectPanic> for RoomActor {
     type Reply = ();
 
-    async fn handle(&mut self, _: InjectPanic, _: &mut Context<Self, ()>) {
+    async fn handle(&mut self, _: crate::faults::InjectPanic, _: &mut Context<Self, ()>) {
         panic!("injected panic in room {}", self.info.id);
     }
 }

@@ -8,13 +8,14 @@
 //! - `work`: store work the room runs off its actor, and the write-behind's acknowledgements.
 //! - `control`: messages about the room's life (retire, fault injection).
 //! - [`recent`]: the recent buffer. `supervisor`: starting and stopping rooms. `directory`:
-//!   the active rooms.
+//!   the active rooms. `rooms`: [`Rooms`], what the rooms of a node share.
 
 pub mod command;
 mod commands;
 mod control;
 mod directory;
 mod recent;
+mod rooms;
 mod supervisor;
 mod work;
 
@@ -33,15 +34,13 @@ use switchboard_persistence::{HistoryQuery, StoreError};
 use tokio::sync::mpsc;
 
 use crate::error::{Busy, Refused};
-use crate::hub::Hub;
 use crate::metrics as names;
 use crate::outbound::{Event, Outbound};
 pub use command::{Caller, Command, RoomCommand};
-#[cfg(feature = "testing")]
-pub use control::InjectPanic;
 pub use control::Retire;
 pub use directory::Directory;
 pub use recent::{Recent, Since};
+pub use rooms::Rooms;
 pub use supervisor::{Deliver, RoomSupervisor, StopRoom, SupervisorArgs};
 use work::{Ack, WorkSet};
 
@@ -49,7 +48,7 @@ use work::{Ack, WorkSet};
 #[derive(Clone)]
 pub struct RoomArgs {
     pub info: RoomInfo,
-    pub hub: Weak<Hub>,
+    pub rooms: Weak<Rooms>,
 }
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -116,7 +115,7 @@ impl To {
 }
 
 pub struct RoomActor {
-    hub: Arc<Hub>,
+    rooms: Arc<Rooms>,
     info: RoomInfo,
     members: HashMap<UserId, Role>,
     subscribers: Vec<Subscriber>,
@@ -157,25 +156,25 @@ impl Actor for RoomActor {
     type Error = RoomStartError;
 
     async fn on_start(args: RoomArgs, me: ActorRef<Self>) -> Result<Self, RoomStartError> {
-        let hub = args.hub.upgrade().ok_or(RoomStartError::ShuttingDown)?;
+        let rooms = args.rooms.upgrade().ok_or(RoomStartError::ShuttingDown)?;
         let room = args.info.id;
         // Whatever an earlier incarnation accepted becomes durable before we read the store,
         // so the buffer and the store together hold the whole history.
-        hub.journal.sync().await;
-        let members = hub.store.members(room).await?.into_iter().collect();
+        rooms.journal.sync().await;
+        let members = rooms.store.members(room).await?.into_iter().collect();
         // In a cluster, the room's previous owner stops serving it and makes what it accepted
         // durable before we take the next epoch and read the store.
-        if let Some(link) = hub.cluster()
-            && let Some(previous) = hub.store.room_owner(room).await?
+        if let Some(peers) = rooms.peers()
+            && let Some(previous) = rooms.store.room_owner(room).await?
         {
             let previous = switchboard_engine::ring::NodeId(previous);
-            if previous != *link.me() && link.is_live(&previous) {
-                link.release(&previous, room).await;
+            if previous != *peers.me() && peers.is_live(&previous) {
+                peers.release(&previous, room).await;
             }
         }
-        let epoch = hub.store.next_epoch(room, hub.node_name()).await?;
-        let capacity = hub.config.room_buffer;
-        let tail = hub
+        let epoch = rooms.store.next_epoch(room, rooms.node_name()).await?;
+        let capacity = rooms.config.room_buffer;
+        let tail = rooms
             .store
             .history(
                 room,
@@ -199,7 +198,7 @@ impl Actor for RoomActor {
         tracing::debug!(%room, epoch, "room active");
         let (acks, acks_rx) = mpsc::unbounded_channel();
         Ok(RoomActor {
-            hub,
+            rooms,
             info: args.info,
             members,
             subscribers: Vec::new(),
@@ -227,7 +226,7 @@ impl Actor for RoomActor {
     ) -> Result<Option<Signal<Self>>, RoomStartError> {
         // Everything but the mailbox is handled here, in the room's own task, between messages.
         loop {
-            let idle_deadline = self.idle_since.map(|t| t + self.hub.config.room_idle);
+            let idle_deadline = self.idle_since.map(|t| t + self.rooms.config.room_idle);
             let typing_deadline = self.typing.iter().map(|(_, t)| *t).min();
             let now = tokio::time::Instant::now;
             tokio::select! {
@@ -248,7 +247,7 @@ impl Actor for RoomActor {
                     // stopping room. Until then, keep serving.
                     self.idle_since = None;
                     if let Some(actor) = actor.upgrade() {
-                        self.hub.room_idle(self.info.id, actor.id());
+                        self.rooms.room_idle(self.info.id, actor.id());
                     }
                 }
             }
@@ -306,7 +305,7 @@ impl RoomActor {
         for s in self.subscribers.drain(..) {
             s.out.event(&event);
         }
-        let link = self.hub.cluster().cloned();
+        let link = self.rooms.peers().cloned();
         for (node, mut group) in self.remote.drain() {
             if let Some(link) = &link {
                 link.reset(&node, group.conns(), self.info.id);
@@ -327,7 +326,7 @@ impl RoomActor {
             s.out.event(event)
         });
         let mut changed = self.subscribers.len() < before;
-        if let Some(link) = self.hub.cluster() {
+        if let Some(link) = self.rooms.peers() {
             let room = self.info.id;
             self.remote.retain(|node, group| {
                 if !link.is_live(node) {
@@ -367,7 +366,7 @@ impl RoomActor {
     fn set_typing(&mut self, user: UserId, active: bool) {
         self.typing.retain(|(u, _)| *u != user);
         if active {
-            let until = tokio::time::Instant::now() + self.hub.config.typing_ttl;
+            let until = tokio::time::Instant::now() + self.rooms.config.typing_ttl;
             self.typing.push((user, until));
         }
         let event = Event::new(
@@ -420,7 +419,7 @@ impl RoomActor {
 
     /// Announces a membership change, unless the room is too big for such events.
     fn announce_member(&mut self, frame: ServerFrame) {
-        if self.members.len() <= self.hub.config.member_events_max {
+        if self.members.len() <= self.rooms.config.member_events_max {
             self.broadcast(frame);
         }
     }
@@ -452,7 +451,7 @@ impl RoomActor {
         self.idle_since = None;
         tracing::info!(room = %self.info.id, epoch = self.epoch, "deposed by a newer owner");
         if let Some(me) = self.me.upgrade() {
-            self.hub.room_idle(self.info.id, me.id());
+            self.rooms.room_idle(self.info.id, me.id());
         }
     }
 }

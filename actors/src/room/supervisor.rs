@@ -27,9 +27,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{Command, RoomActor, RoomArgs};
+use super::{Command, RoomActor, RoomArgs, Rooms};
 use crate::error::{Busy, Refused};
-use crate::hub::{Hub, Route};
 
 type Loaded = Result<ActorRef<RoomActor>, Refused>;
 
@@ -43,13 +42,13 @@ struct Loading {
 }
 
 pub struct SupervisorArgs {
-    pub hub: Weak<Hub>,
+    pub rooms: Weak<Rooms>,
     /// Rooms asking to be stopped (see the module docs).
     pub stop_requests: mpsc::UnboundedReceiver<StopRoom>,
 }
 
 pub struct RoomSupervisor {
-    hub: Weak<Hub>,
+    rooms: Weak<Rooms>,
     stop_requests: mpsc::UnboundedReceiver<StopRoom>,
     /// Loads in flight, at most one per room (the keys of `loading`). Dropped with the
     /// supervisor, which aborts them.
@@ -68,7 +67,7 @@ impl Actor for RoomSupervisor {
 
     async fn on_start(args: SupervisorArgs, _: ActorRef<Self>) -> Result<Self, Infallible> {
         Ok(RoomSupervisor {
-            hub: args.hub,
+            rooms: args.rooms,
             stop_requests: args.stop_requests,
             loads: JoinSet::new(),
             loading: HashMap::new(),
@@ -117,12 +116,12 @@ impl RoomSupervisor {
         let Some(waiting) = self.loading.remove(&room) else {
             return;
         };
-        let Some(hub) = self.hub.upgrade() else {
+        let Some(rooms) = self.rooms.upgrade() else {
             return;
         };
         let mut stopped = false;
         match result {
-            Ok(actor) if !waiting.stops.is_empty() || hub.route(room) != Route::Local => {
+            Ok(actor) if !waiting.stops.is_empty() || rooms.owner(room).is_some() => {
                 retire(&actor).await;
                 stopped = true;
                 for (_, cmd) in waiting.commands {
@@ -137,7 +136,7 @@ impl RoomSupervisor {
                         cmd.refuse(Refused::Busy(Busy::Overloaded));
                     }
                 }
-                hub.rooms.insert(room, actor);
+                rooms.directory.insert(room, actor);
             }
             Err(why) => {
                 let code = why.code();
@@ -165,10 +164,10 @@ impl RoomSupervisor {
 
     /// Stops a room: see [`StopRoom`].
     async fn stop(&mut self, stop: StopRoom) -> bool {
-        let Some(hub) = self.hub.upgrade() else {
+        let Some(rooms) = self.rooms.upgrade() else {
             return false;
         };
-        let Some(actor) = hub.rooms.remove(stop.room, stop.actor) else {
+        let Some(actor) = rooms.directory.remove(stop.room, stop.actor) else {
             return false;
         };
         retire(&actor).await;
@@ -178,15 +177,15 @@ impl RoomSupervisor {
 }
 
 /// Reads the room's record and starts its actor, supervised by `supervisor`.
-async fn load(hub: Weak<Hub>, supervisor: ActorRef<RoomSupervisor>, room: RoomId) -> Loaded {
-    let strong = hub.upgrade().ok_or(Refused::ShuttingDown)?;
+async fn load(rooms: Weak<Rooms>, supervisor: ActorRef<RoomSupervisor>, room: RoomId) -> Loaded {
+    let strong = rooms.upgrade().ok_or(Refused::ShuttingDown)?;
     let info = strong
         .store
         .room(room)
         .await?
         .ok_or(Refused::NotFound("no such room"))?;
     let config = &strong.config;
-    let actor = RoomActor::supervise(&supervisor, RoomArgs { info, hub })
+    let actor = RoomActor::supervise(&supervisor, RoomArgs { info, rooms })
         .restart_policy(RestartPolicy::Transient)
         .restart_limit(config.room_restart_limit, config.room_restart_window)
         .spawn_with_mailbox(kameo::mailbox::bounded(config.room_mailbox))
@@ -216,20 +215,20 @@ impl Message<Deliver> for RoomSupervisor {
     type Reply = ();
 
     async fn handle(&mut self, Deliver(cmd): Deliver, ctx: &mut Context<Self, ()>) {
-        let Some(hub) = self.hub.upgrade() else {
+        let Some(rooms) = self.rooms.upgrade() else {
             return cmd.refuse(Refused::ShuttingDown);
         };
         let room = cmd.room;
-        self.deliver(&hub, cmd, ctx.actor_ref());
+        self.deliver(&rooms, cmd, ctx.actor_ref());
         // Handled: the room's own mailbox, or its load's queue, has it (or it was refused).
-        hub.rooms.handled_by_supervisor(room);
+        rooms.directory.handled_by_supervisor(room);
     }
 }
 
 impl RoomSupervisor {
-    fn deliver(&mut self, hub: &Hub, cmd: Command, me: &ActorRef<Self>) {
+    fn deliver(&mut self, rooms: &Rooms, cmd: Command, me: &ActorRef<Self>) {
         let room = cmd.room;
-        if let Some(actor) = hub.active_room(room) {
+        if let Some(actor) = rooms.active(room) {
             // It started since the caller looked.
             if let Err(e) = actor.tell(cmd).try_send()
                 && let Some(cmd) = e.msg()
@@ -239,25 +238,25 @@ impl RoomSupervisor {
             return;
         }
         // Another node owns it now (the ring moved since the caller looked).
-        if hub.route(room) != Route::Local {
+        if rooms.owner(room).is_some() {
             return cmd.refuse(Refused::Busy(Busy::RoomMoving));
         }
         let supervisor = me.clone();
         let waiting = self.loading.entry(room).or_insert_with(|| {
-            let hub = self.hub.clone();
+            let rooms = self.rooms.clone();
             let task = self
                 .loads
-                .spawn(async move { (room, load(hub, supervisor, room).await) });
+                .spawn(async move { (room, load(rooms, supervisor, room).await) });
             Loading {
                 task: task.id(),
                 commands: Vec::new(),
                 stops: Vec::new(),
             }
         });
-        if waiting.commands.len() >= hub.config.room_mailbox {
+        if waiting.commands.len() >= rooms.config.room_mailbox {
             return cmd.refuse(Refused::Busy(Busy::Overloaded));
         }
-        let deadline = Instant::now() + hub.config.store_timeout;
+        let deadline = Instant::now() + rooms.config.store_timeout;
         waiting.commands.push((deadline, cmd));
     }
 }

@@ -104,7 +104,7 @@ impl RoomActor {
         caller: &Caller,
         work: impl Future<Output = Work> + Send + 'static,
     ) -> Result<Answer, Refused> {
-        if self.work.callers.len() >= self.hub.config.room_mailbox {
+        if self.work.callers.len() >= self.rooms.config.room_mailbox {
             return Err(Refused::Busy(Busy::Overloaded));
         }
         let id = self.work.tasks.spawn(work).id();
@@ -238,7 +238,7 @@ impl RoomActor {
             .take_while(|m| m.pos < first_buffered)
             .map(|m| Event::new(Some((room, m.pos)), &ServerFrame::Message(m)))
             .collect();
-        if events.len() > self.hub.config.resume_limit {
+        if events.len() > self.rooms.config.resume_limit {
             return Some(None);
         }
         events.extend(self.recent.all());
@@ -249,7 +249,8 @@ impl RoomActor {
     /// disconnected as slow by its own resume.
     fn fits(&self, events: &[Arc<Event>]) -> bool {
         let bytes: usize = events.iter().map(|e| e.len()).sum();
-        events.len() <= self.hub.config.resume_limit && bytes <= self.hub.config.outbound_bytes / 2
+        events.len() <= self.rooms.config.resume_limit
+            && bytes <= self.rooms.config.outbound_bytes / 2
     }
 
     /// The caller of each command answered when its original is durable: the room stops.

@@ -7,8 +7,8 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use switchboard_actors::queries;
 use switchboard_actors::refusal::{self, Refusal};
+use switchboard_actors::{error, queries};
 use switchboard_engine::metrics as names;
 use switchboard_engine::{ErrorCode, Position, RoomId, UserId};
 use switchboard_persistence::cluster::throttle::{Class, Subject};
@@ -75,7 +75,7 @@ pub async fn rooms(
         .store
         .rooms_of(me.user)
         .await
-        .map_err(queries::internal)?;
+        .map_err(error::internal)?;
     Ok(Json(serde_json::json!({ "rooms": rooms })))
 }
 
@@ -168,7 +168,7 @@ pub async fn ready(State(state): State<AppState>) -> axum::response::Response {
     match state.store.user(UserId(0)).await {
         Ok(_) => "ready".into_response(),
         Err(e) => {
-            queries::store_failed(format_args!("readiness check: {e}"));
+            error::store_failed(format_args!("readiness check: {e}"));
             unavailable(ErrorCode::Internal, "store unavailable")
         }
     }
