@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use bytes::Bytes;
 use serde::Serialize;
 use switchboard_engine::protocol::ServerFrame;
+use switchboard_engine::ring::{NodeId, Ring};
 use switchboard_engine::{Codec, ConnId, Position, RoomId};
 use tokio::sync::Notify;
 
@@ -21,23 +22,56 @@ use tokio::sync::Notify;
 pub struct Event {
     /// The room and position a `message` frame carries, for resume bookkeeping.
     pub room_pos: Option<(RoomId, Position)>,
+    /// Set on frames from another node.
+    pub origin: Option<Origin>,
     msgpack: Bytes,
     json: OnceLock<Bytes>,
+}
+
+/// The node a frame came from, and what it tells the connection about its subscriptions
+/// there. A connection takes a room's messages (and resume replies) from another node only
+/// while subscribed there: from the `joined` reply until a reset (see [`Notice`]).
+#[derive(Debug)]
+pub struct Origin {
+    pub node: NodeId,
+    /// On a `joined` reply: the connection is now subscribed to this room at `node`.
+    pub joined: Option<RoomId>,
+    /// On a resume reply: it counts only while the connection is subscribed to this room.
+    pub if_subscribed: Option<RoomId>,
+}
+
+/// What the cluster tells a connection about its rooms on other nodes, queued in order with
+/// its frames. Each room it resets gets a `room_reset` (the client rejoins from its position).
+#[derive(Debug)]
+pub enum Notice {
+    /// Frames from `node` (from every node: `None`) were lost: its rooms start over.
+    Lost(Option<NodeId>),
+    /// `node` no longer sends `room` (a `joined` that came after its command's `busy`).
+    Dropped { room: RoomId, node: NodeId },
+    /// The ring changed: rooms whose owner changed start over, and the connection attaches
+    /// and watches again at users' new homes.
+    Ring { before: Ring, after: Ring },
 }
 
 impl Event {
     pub fn new(room_pos: Option<(RoomId, Position)>, frame: &ServerFrame) -> Arc<Event> {
         Arc::new(Event {
             room_pos,
+            origin: None,
             msgpack: encode(Codec::MsgPack, frame),
             json: OnceLock::new(),
         })
     }
 
-    /// An event another node encoded (forwarded to this node's connections).
-    pub fn from_msgpack(room_pos: Option<(RoomId, Position)>, msgpack: Bytes) -> Arc<Event> {
+    /// An event another node encoded (forwarded to this node's connections), from `origin`.
+    pub fn from_msgpack(
+        room_pos: Option<(RoomId, Position)>,
+        msgpack: Bytes,
+        origin: Option<Origin>,
+    ) -> Arc<Event> {
         Arc::new(Event {
             room_pos,
+            origin,
             msgpack,
             json: OnceLock::new(),
         })
@@ -88,6 +122,8 @@ pub enum Outgoing {
     Event(Arc<Event>),
     /// A frame for this connection only, already in its codec.
     Frame(Bytes),
+    /// News of its rooms on other nodes (shared by every connection told).
+    Notice(Arc<Notice>),
 }
 
 impl Outgoing {
@@ -95,6 +131,7 @@ impl Outgoing {
         match self {
             Outgoing::Event(e) => e.len(),
             Outgoing::Frame(b) => b.len(),
+            Outgoing::Notice(_) => 0,
         }
     }
 }

@@ -57,12 +57,8 @@ pub trait Peers: Send + Sync {
         op: UserOp,
     ) -> BoxFuture<'a, Option<PresenceStatus>>;
 
-    /// Makes a connection of this node known, so frames from other nodes reach it; with
-    /// `user`, it is that user's device (to attach again when the user's home moves).
-    fn register(&self, out: &Outbound, user: Option<UserId>);
-
-    /// Records that a connection watches `user`'s presence (to watch again if its home moves).
-    fn note_watching(&self, out: &Outbound, user: UserId);
+    /// Makes a connection of this node known, so frames from other nodes reach it.
+    fn register(&self, out: &Outbound);
 }
 
 /// What a node asks of a user's home node.

@@ -45,7 +45,7 @@ impl Presence {
     /// `out`'s connection is a device of `user`.
     pub(crate) async fn attach(&self, out: &Outbound, user: UserId) {
         if let Some(peers) = self.peers.get() {
-            peers.register(out, Some(user));
+            peers.register(out);
         }
         match self.remote_home(user) {
             Some((peers, home)) => {
@@ -70,9 +70,6 @@ impl Presence {
     /// `out`'s connection, of user `by`, wants `user`'s presence changes; returns the current
     /// status.
     pub(crate) async fn watch(&self, out: &Outbound, by: UserId, user: UserId) -> PresenceStatus {
-        if let Some(peers) = self.peers.get() {
-            peers.note_watching(out, user);
-        }
         match self.remote_home(user) {
             Some((peers, home)) => peers
                 .user_ask(&home, out.conn(), user, UserOp::Watch { by })
@@ -130,7 +127,11 @@ impl Presence {
             UserOp::Detach => users.detach(user, from.conn()).await,
             UserOp::SetAway { away } => users.set_away(user, away).await,
             UserOp::Query => return users.query(user).await,
-            UserOp::Notify { frame } => users.notify(user, Event::from_msgpack(None, frame)).await,
+            UserOp::Notify { frame } => {
+                users
+                    .notify(user, Event::from_msgpack(None, frame, None))
+                    .await
+            }
         }
         PresenceStatus::Offline
     }
@@ -176,7 +177,7 @@ mod tests {
         std::iter::from_fn(|| rx.try_recv())
             .filter_map(|item| match item {
                 Outgoing::Event(e) => Codec::MsgPack.decode::<ServerFrame>(&e.msgpack()).ok(),
-                Outgoing::Frame(_) => None,
+                Outgoing::Frame(_) | Outgoing::Notice(_) => None,
             })
             .filter_map(|frame| match frame {
                 ServerFrame::PresenceChanged(p) if p.user == user => Some(p.status),

@@ -9,17 +9,26 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use kameo::actor::Spawn;
+use switchboard_actors::cluster::ClusterLink;
+use switchboard_actors::cluster::wire::{self, Envelope};
+use switchboard_actors::config::ForwardLimits;
 use switchboard_actors::connection::ConnArgs;
 use switchboard_actors::outbound::{self, OutboundReceiver, Outgoing};
 use switchboard_actors::room::{Caller, Command, RoomCommand};
+use switchboard_actors::supervised::Supervisor;
 use switchboard_actors::{ConnectionActor, Hub, HubConfig, Inbound, OutFrame, TransportError};
-use switchboard_engine::auth::LocalTokens;
+use switchboard_engine::Position;
+use switchboard_engine::auth::{Identity, LocalTokens};
 use switchboard_engine::domain::{RoomKind, UserInfo};
+use switchboard_engine::protocol::Done;
 use switchboard_engine::protocol::ServerFrame;
+use switchboard_engine::ring::{NodeId, Ring};
 use switchboard_engine::{Codec, ConnId, ErrorCode, RoomId, UserId, close};
+use switchboard_persistence::cluster::bus::{Bus, LocalBus};
 use switchboard_persistence::cluster::throttle::{LocalThrottle, Rule, Rules};
 use switchboard_persistence::store::sqlite::SqliteStore;
 use switchboard_persistence::{Store, WriteBehind, WriteBehindConfig};
+use tokio::sync::watch;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -101,6 +110,7 @@ impl Member {
         let bytes = match item {
             Outgoing::Event(e) => e.bytes(Codec::MsgPack),
             Outgoing::Frame(b) => b,
+            Outgoing::Notice(n) => panic!("a notice on a single node: {n:?}"),
         };
         Codec::MsgPack.decode(&bytes).unwrap()
     }
@@ -307,6 +317,14 @@ impl Sink<OutFrame> for ChannelSocket {
 
 /// Spawns a connection actor over channels; returns the client's ends.
 fn connect(hub: &Arc<Hub>) -> (mpsc::Sender<Inbound>, mpsc::Receiver<OutFrame>) {
+    connect_as(hub, None)
+}
+
+/// The same, signed in at the upgrade as `identity` when given.
+fn connect_as(
+    hub: &Arc<Hub>,
+    identity: Option<Identity>,
+) -> (mpsc::Sender<Inbound>, mpsc::Receiver<OutFrame>) {
     let (to_server, inbound) = mpsc::channel(16);
     let (outbound, from_server) = mpsc::channel(16);
     let transport = Box::new(ChannelSocket { inbound, outbound });
@@ -314,7 +332,7 @@ fn connect(hub: &Arc<Hub>) -> (mpsc::Sender<Inbound>, mpsc::Receiver<OutFrame>) 
         hub: hub.clone(),
         transport,
         codec: Codec::Json,
-        identity: None,
+        identity,
     });
     (to_server, from_server)
 }
@@ -367,4 +385,105 @@ async fn a_connection_answers_from_memory_and_closes_one_that_never_signs_in() {
             ..
         }
     ));
+}
+
+/// Another node's side of the bus: batches to this node, numbered as a sender numbers them.
+struct Peer {
+    bus: Arc<LocalBus>,
+    me: NodeId,
+    to: NodeId,
+    seq: u64,
+}
+
+impl Peer {
+    /// One `Deliver` to `conn`: `frame` stands for what the owner sends (the connection
+    /// writes it as it is), with the room position or the `joined` mark it carries.
+    async fn deliver(
+        &mut self,
+        conn: ConnId,
+        frame: u64,
+        pos: Option<(RoomId, u64)>,
+        joined: Option<RoomId>,
+    ) {
+        self.seq += 1;
+        let envelope = Envelope::Deliver {
+            conns: Arc::from([conn]),
+            room_pos: pos.map(|(room, seq)| (room, Position { epoch: 1, seq })),
+            frame: Codec::MsgPack
+                .encode(&ServerFrame::Pong(Done { rid: frame }))
+                .unwrap(),
+            joined,
+            answers: None,
+            if_subscribed: None,
+        };
+        self.bus
+            .send(&self.to, wire::encode(&self.me, self.seq, &[envelope]))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_connection_takes_a_remote_room_only_while_subscribed_at_its_node() {
+    let n = node(HubConfig::default()).await;
+    let (a, b, c) = (NodeId("a".into()), NodeId("b".into()), NodeId("c".into()));
+    let bus = Arc::new(LocalBus::new(64));
+    let (_ring, ring_rx) = watch::channel(Ring::new([a.clone(), b.clone(), c.clone()]));
+    let tasks = Supervisor::new();
+    let link = ClusterLink::start(
+        a.clone(),
+        bus.clone(),
+        ring_rx,
+        ForwardLimits::default(),
+        n.hub.router(),
+        &tasks,
+    );
+    n.hub.set_cluster(link);
+    let ann = n.user("ann").await;
+    let identity = Identity {
+        user: ann.id,
+        name: ann.name,
+    };
+    let (_tx, mut rx) = connect_as(&n.hub, Some(identity));
+    let ServerFrame::Hello(hello) = decode(&frame(&mut rx).await) else {
+        panic!("expected hello");
+    };
+    let conn = ConnId(hello.conn);
+    let room = RoomId(7);
+    let mut from_b = Peer {
+        bus: bus.clone(),
+        me: b,
+        to: a.clone(),
+        seq: 0,
+    };
+    let mut from_c = Peer {
+        bus,
+        me: c,
+        to: a,
+        seq: 0,
+    };
+    let written = |f: OutFrame| match decode(&f) {
+        ServerFrame::Pong(d) => d.rid,
+        ServerFrame::RoomReset(r) => {
+            assert_eq!(r.room, room);
+            0
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    // Subscribed at b by its `joined` reply: b's messages for the room come through.
+    from_b.deliver(conn, 1, None, Some(room)).await;
+    from_b.deliver(conn, 2, Some((room, 1)), None).await;
+    assert_eq!(written(frame(&mut rx).await), 1);
+    assert_eq!(written(frame(&mut rx).await), 2);
+    // The same room from a node it is not subscribed at: dropped.
+    from_c.deliver(conn, 3, Some((room, 2)), None).await;
+    // Batches from b lost (its sequence skips): the room starts over (`room_reset`), and b's
+    // messages are dropped until the rejoin is answered.
+    from_b.seq += 1;
+    from_b.deliver(conn, 4, Some((room, 4)), None).await;
+    assert_eq!(written(frame(&mut rx).await), 0, "room_reset");
+    from_b.deliver(conn, 5, None, Some(room)).await;
+    from_b.deliver(conn, 6, Some((room, 5)), None).await;
+    assert_eq!(written(frame(&mut rx).await), 5);
+    assert_eq!(written(frame(&mut rx).await), 6);
 }

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 use futures::StreamExt;
-use switchboard_engine::protocol::{self as p, ServerFrame};
-use switchboard_engine::ring::{NodeId, Ring};
+use switchboard_engine::ring::NodeId;
 use switchboard_engine::{RoomId, UserId};
 use tokio::task::JoinSet;
 
@@ -14,7 +13,7 @@ use super::link::{Answer, ClusterLink, RESUBSCRIBE_DELAY, lock};
 use super::wire::{self, Envelope, Forwarded};
 use crate::error::{Busy, Refused};
 use crate::metrics as names;
-use crate::outbound::Event;
+use crate::outbound::{Event, Notice, Origin, Outgoing};
 use crate::peers::Peers;
 use crate::recipient::{Recipient, Remote};
 use crate::room::{Caller, Command};
@@ -49,7 +48,7 @@ impl ClusterLink {
                 metrics::counter!(names::BUS_GAPS).increment(1);
                 tracing::info!("cluster inbox subscribed again; remote rooms resume");
                 last_seq.clear();
-                self.reset_local(|_, _| true);
+                self.notify_local(Notice::Lost(None));
                 // Their replies may have been lost with the subscription.
                 self.fail_awaited(|_| true);
             }
@@ -89,7 +88,7 @@ impl ClusterLink {
                 if last.is_some_and(|l| batch.seq != l + 1) {
                     metrics::counter!(names::BUS_GAPS).increment(1);
                     tracing::info!(from = %batch.from, "lost batches from a node; its rooms resume");
-                    self.reset_local(|_, node| *node == batch.from);
+                    self.notify_local(Notice::Lost(Some(batch.from.clone())));
                 }
                 for envelope in batch.envelopes {
                     self.handle(&router, &batch.from, envelope, &mut side);
@@ -121,13 +120,10 @@ impl ClusterLink {
             self.forwarder(from)
                 .push_always(self.unsubscribe(conn, UserId(0), room));
             // Had an earlier join subscribed it there, that subscription is gone now too.
-            let mut map = self.conns.write().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = map.get_mut(&conn) {
-                let before = c.rooms.len();
-                c.rooms.retain(|(r, n)| !(*r == room && n == from));
-                if c.rooms.len() < before {
-                    c.out.frame(&ServerFrame::RoomReset(p::RoomReset { room }));
-                }
+            let map = self.conns.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(out) = map.get(&conn) {
+                let node = from.clone();
+                out.push(Outgoing::Notice(Arc::new(Notice::Dropped { room, node })));
             }
         });
         false
@@ -155,31 +151,22 @@ impl ClusterLink {
                 {
                     return;
                 }
-                let event = Event::from_msgpack(room_pos, frame);
-                if let Some(room) = joined {
-                    let mut map = self.conns.write().unwrap_or_else(|p| p.into_inner());
-                    if let Some(c) = conns.first().and_then(|conn| map.get_mut(conn)) {
-                        c.rooms.retain(|(r, _)| *r != room);
-                        c.rooms.push((room, from.clone()));
-                    }
-                }
+                // Each connection takes it only while subscribed at the sender (see `Origin`).
+                let origin = Origin {
+                    node: from.clone(),
+                    joined,
+                    if_subscribed,
+                };
+                let event = Event::from_msgpack(room_pos, frame, Some(origin));
                 let map = self.conns.read().unwrap_or_else(|p| p.into_inner());
                 let mut gone = Vec::new();
                 for conn in conns.iter() {
-                    let Some(c) = map.get(conn) else {
-                        gone.push(*conn);
-                        continue;
-                    };
-                    // A room message reaches a connection only while it is subscribed at
-                    // the sender: after a reset, nothing until its rejoin is answered, so
-                    // the replay that follows picks up exactly where the client was.
-                    let subscribed =
-                        |room: RoomId| c.rooms.iter().any(|(r, n)| *r == room && n == from);
-                    let room = room_pos.map(|(room, _)| room).or(if_subscribed);
-                    if room.is_some_and(|room| !subscribed(room)) {
-                        continue;
+                    match map.get(conn) {
+                        Some(out) => {
+                            out.event(&event);
+                        }
+                        None => gone.push(*conn),
                     }
-                    c.out.event(&event);
                 }
                 drop(map);
                 // Connections that closed here (ids are never reused) while the owner still
@@ -278,8 +265,9 @@ impl ClusterLink {
             let Some(router) = router.upgrade() else {
                 return;
             };
-            self.rehome_presence(&router, &previous, &current).await;
-            previous = current.clone();
+            // Users no longer at home here are forgotten; their devices and watchers attach
+            // again at the new homes when told of the ring below.
+            router.rooms().presence().stop_users_homed_elsewhere();
             lock(&self.released).clear();
             self.fail_awaited(|e| !current.contains(&e.node));
             lock(&self.forwarders).retain(|node, f| {
@@ -301,39 +289,14 @@ impl ClusterLink {
             if !moving.is_empty() {
                 tracing::info!(rooms = moving.len(), "rooms moved to other nodes");
             }
-            // Rooms forget subscribers on nodes that left at their next fan-out.
-            self.reset_local(|room, node| current.owner(room) != Some(node));
-        }
-    }
-}
-
-impl ClusterLink {
-    /// Users whose home moved: user actors here that are no longer at home stop, and this
-    /// node's devices and watchers attach and watch again at the new homes. (Away is reset.)
-    async fn rehome_presence(self: &Arc<Self>, router: &Arc<Router>, before: &Ring, after: &Ring) {
-        let presence = router.rooms().presence();
-        presence.stop_users_homed_elsewhere();
-        let moved = |user: UserId| before.home(user) != after.home(user);
-        // (connection, its user, the user to attach to or watch again, whether as a device)
-        let mut again = Vec::new();
-        {
-            let conns = self.conns.read().unwrap_or_else(|p| p.into_inner());
-            for c in conns.values() {
-                let Some(me) = c.user else { continue };
-                if moved(me) {
-                    again.push((c.out.clone(), me, me, true));
-                }
-                for &user in c.watching.iter().filter(|u| moved(**u)) {
-                    again.push((c.out.clone(), me, user, false));
-                }
-            }
-        }
-        for (out, me, user, device) in again {
-            if device {
-                presence.attach(&out, user).await;
-            } else {
-                presence.watch(&out, me, user).await;
-            }
+            // Rooms forget subscribers on nodes that left at their next fan-out. This node's
+            // connections rejoin their rooms whose owner changed, and attach and watch again
+            // where users' homes moved.
+            let before = std::mem::replace(&mut previous, current.clone());
+            self.notify_local(Notice::Ring {
+                before,
+                after: current,
+            });
         }
     }
 }

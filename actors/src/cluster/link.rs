@@ -34,7 +34,7 @@ use super::forward::Forwarder;
 use super::wire::{Envelope, Forwarded};
 use crate::config::ForwardLimits;
 use crate::metrics as names;
-use crate::outbound::{Event, Outbound};
+use crate::outbound::{Event, Notice, Outbound, Outgoing};
 use crate::peers::{Peers, UserOp};
 use crate::room::RoomCommand;
 use crate::router::{Forward, Router};
@@ -44,17 +44,6 @@ use crate::supervised::{Policy, Supervisor, Task};
 pub(super) const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
 /// Pause before subscribing to the inbox again after Redis went away.
 pub(super) const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(250);
-
-/// A connection of this node, as the cluster sees it.
-pub(super) struct LocalConn {
-    pub(super) out: Outbound,
-    /// Rooms it joined on other nodes, and the owner it joined at.
-    pub(super) rooms: Vec<(RoomId, NodeId)>,
-    /// Its user (a device of whom it is) and the users whose presence it watches: when their
-    /// home node changes, it attaches and watches again there.
-    pub(super) user: Option<UserId>,
-    pub(super) watching: Vec<UserId>,
-}
 
 /// What a node asked for and waits on.
 pub(super) enum Answer {
@@ -68,7 +57,9 @@ pub struct ClusterLink {
     pub(super) ring: watch::Receiver<Ring>,
     pub(super) limits: ForwardLimits,
     pub(super) forwarders: Mutex<HashMap<NodeId, Arc<Forwarder>>>,
-    pub(super) conns: RwLock<HashMap<ConnId, LocalConn>>,
+    /// This node's connections that other nodes may send frames to (the inbox hands each its
+    /// frames). What each joined elsewhere is the connection's own business (`Notice`).
+    pub(super) conns: RwLock<HashMap<ConnId, Outbound>>,
     /// Rooms handed to another node that our ring still gives us; cleared when it changes.
     pub(super) released: Mutex<HashMap<RoomId, NodeId>>,
     /// Handoffs and presence questions waiting for their answer, by token.
@@ -127,7 +118,7 @@ impl ClusterLink {
             let (link, hub) = (l.clone(), h.clone());
             (hub.strong_count() > 0).then_some(async move {
                 if restart {
-                    link.reset_local(|_, _| true);
+                    link.notify_local(Notice::Lost(None));
                     link.fail_awaited(|_| true);
                 }
                 link.inbox(hub).await;
@@ -205,17 +196,12 @@ impl ClusterLink {
         answer.ok().and_then(Result::ok)
     }
 
-    /// A connection of this node closed: its rooms elsewhere stop sending to it.
-    pub fn connection_closed(&self, conn: ConnId, user: switchboard_engine::UserId) {
-        let gone = self
-            .conns
+    /// A connection of this node closed (it told its rooms elsewhere itself).
+    pub fn forget(&self, conn: ConnId) {
+        self.conns
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&conn);
-        for (room, node) in gone.map(|c| c.rooms).unwrap_or_default() {
-            self.forwarder(&node)
-                .push_always(self.unsubscribe(conn, user, room));
-        }
     }
 
     /// Asks a room's owner to forget `conn`, a connection of this node.
@@ -232,18 +218,12 @@ impl ClusterLink {
         })
     }
 
-    /// Resets the remote rooms of this node's connections that `moved` says moved.
-    pub(super) fn reset_local(&self, moved: impl Fn(RoomId, &NodeId) -> bool) {
-        let mut conns = self.conns.write().unwrap_or_else(|p| p.into_inner());
-        for c in conns.values_mut() {
-            c.rooms.retain(|(room, node)| {
-                if !moved(*room, node) {
-                    return true;
-                }
-                c.out
-                    .frame(&ServerFrame::RoomReset(p::RoomReset { room: *room }));
-                false
-            });
+    /// Queues `notice` to every connection of this node (in order with its frames).
+    pub(super) fn notify_local(&self, notice: Notice) {
+        let notice = Arc::new(notice);
+        let conns = self.conns.read().unwrap_or_else(|p| p.into_inner());
+        for out in conns.values() {
+            out.push(Outgoing::Notice(notice.clone()));
         }
     }
     /// Asks `node`, the room's previous owner, to stop serving `room` and make what it
@@ -380,41 +360,19 @@ impl Peers for ClusterLink {
         })
     }
 
-    /// Makes a connection of this node known, so frames from other nodes reach it; with
-    /// `user`, it is that user's device.
-    fn register(&self, out: &Outbound, user: Option<UserId>) {
+    /// Makes a connection of this node known, so frames from other nodes reach it.
+    fn register(&self, out: &Outbound) {
         let conn = out.conn();
         let known = self
             .conns
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .contains_key(&conn);
-        if known && user.is_none() {
-            return;
-        }
-        let mut conns = self.conns.write().unwrap_or_else(|p| p.into_inner());
-        let entry = conns.entry(conn).or_insert_with(|| LocalConn {
-            out: out.clone(),
-            rooms: Vec::new(),
-            user: None,
-            watching: Vec::new(),
-        });
-        if user.is_some() {
-            entry.user = user;
-        }
-    }
-
-    /// Records that a connection watches `user`'s presence (to watch again if its home moves).
-    fn note_watching(&self, out: &Outbound, user: UserId) {
-        self.register(out, None);
-        if let Some(c) = self
-            .conns
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(&out.conn())
-            && !c.watching.contains(&user)
-        {
-            c.watching.push(user);
+        if !known {
+            self.conns
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(conn, out.clone());
         }
     }
 }
@@ -434,17 +392,7 @@ impl Forward for ClusterLink {
         cmd: RoomCommand,
     ) -> bool {
         let conn = out.conn();
-        self.register(out, None);
-        // A join takes effect when its `joined` reply comes back (see `handle`).
-        if let RoomCommand::Leave = &cmd
-            && let Some(c) = self
-                .conns
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_mut(&conn)
-        {
-            c.rooms.retain(|(r, _)| *r != room);
-        }
+        self.register(out);
         let forwarder = self.forwarder(node);
         let (answered, join) = (cmd.is_answered(), cmd.is_join());
         let mut forwarded = Forwarded {

@@ -188,5 +188,6 @@ impl ConnectionActor {
     fn forget_room(&mut self, room: RoomId) {
         self.joined.retain(|r| *r != room);
         self.written.retain(|(r, _)| *r != room);
+        self.remote.retain(|(r, _)| *r != room);
     }
 }

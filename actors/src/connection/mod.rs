@@ -20,6 +20,7 @@ use kameo::prelude::*;
 use switchboard_engine::auth::Identity;
 use switchboard_engine::limits::RateLimiter;
 use switchboard_engine::protocol::{self as p, ServerFrame};
+use switchboard_engine::ring::{NodeId, Ring};
 use switchboard_engine::{Codec, ConnId, ErrorCode, Position, RoomId, UserId, close};
 use switchboard_persistence::cluster::throttle::{Class, Subject};
 use tokio::sync::watch;
@@ -27,7 +28,7 @@ use tokio::sync::watch;
 use crate::error::Refused;
 use crate::hub::Hub;
 use crate::metrics as names;
-use crate::outbound::{self, Outbound, OutboundReceiver, Outgoing};
+use crate::outbound::{self, Notice, Origin, Outbound, OutboundReceiver, Outgoing};
 use crate::refusal::{self, Refusal};
 use crate::room::{Caller, Command, RoomCommand};
 use crate::transport::{Inbound, OutFrame, Transport};
@@ -55,6 +56,9 @@ pub struct ConnectionActor {
     joined: Vec<RoomId>,
     /// Last room position the socket accepted, per room: the resume point we report.
     written: Vec<(RoomId, Position)>,
+    /// Rooms it is subscribed to at another node, and that node: from the `joined` reply
+    /// until a leave or a reset (`Notice`). Their messages from anywhere else are dropped.
+    remote: Vec<(RoomId, NodeId)>,
     /// Users whose presence this connection watches.
     watching: Vec<UserId>,
     limiter: RateLimiter,
@@ -119,6 +123,7 @@ impl Actor for ConnectionActor {
             identity: None,
             joined: Vec::new(),
             written: Vec::new(),
+            remote: Vec::new(),
             watching: Vec::new(),
             limiter: RateLimiter::new(
                 limits.commands_per_sec,
@@ -239,20 +244,21 @@ impl Actor for ConnectionActor {
         _: kameo::error::ActorStopReason,
     ) -> Result<(), Infallible> {
         // Waits for mailbox room rather than dropping: a lost Detach would leave the user
-        // online forever, a lost Unsubscribe would keep a room from going idle. Rooms on other
-        // nodes hear of it from the cluster link.
+        // online forever, a lost Unsubscribe would keep a room from going idle. A room on
+        // another node is told through the router without waiting; should that be lost, the
+        // room forgets the connection at its next delivery here (the inbox finds it gone).
         let user = self.identity.as_ref().map_or(UserId(0), |i| i.user);
         for room in self.joined.drain(..) {
+            let caller = Caller::local(&self.out, user, 0);
+            let unsubscribe = Command::new(room, caller, RoomCommand::Unsubscribe);
             if let Some(actor) = self.hub.active_room(room) {
-                let caller = Caller::local(&self.out, user, 0);
-                let unsubscribe = Command::new(room, caller, RoomCommand::Unsubscribe);
                 let _ = actor.tell(unsubscribe).await;
+            } else if self.remote.iter().any(|(r, _)| *r == room) {
+                self.hub.router().send_now(unsubscribe);
             }
         }
-        if let Some(link) = self.hub.cluster()
-            && self.identity.is_some()
-        {
-            link.connection_closed(self.id, user);
+        if let Some(link) = self.hub.cluster() {
+            link.forget(self.id);
         }
         let mut users = std::mem::take(&mut self.watching);
         users.extend(self.identity.as_ref().map(|i| i.user));
@@ -303,15 +309,97 @@ impl ConnectionActor {
     }
 
     /// The bytes of `item` and the room position it carries; `None` for a position this
-    /// connection already wrote.
-    fn bytes_of(&self, item: Outgoing) -> Option<(bytes::Bytes, Option<(RoomId, Position)>)> {
+    /// connection already wrote, for a room's frame from a node it is not subscribed at, and
+    /// for a notice (which it applies).
+    fn bytes_of(&mut self, item: Outgoing) -> Option<(bytes::Bytes, Option<(RoomId, Position)>)> {
         match item {
-            Outgoing::Event(e) => match e.room_pos {
-                Some((room, pos)) if !self.is_new(room, pos) => None,
-                room_pos => Some((e.bytes(self.codec), room_pos)),
-            },
+            Outgoing::Event(e) => {
+                if let Some(origin) = &e.origin
+                    && !self.takes_from(origin, e.room_pos)
+                {
+                    return None;
+                }
+                match e.room_pos {
+                    Some((room, pos)) if !self.is_new(room, pos) => None,
+                    room_pos => Some((e.bytes(self.codec), room_pos)),
+                }
+            }
             Outgoing::Frame(b) => Some((b, None)),
+            Outgoing::Notice(notice) => {
+                self.on_notice(&notice);
+                None
+            }
         }
+    }
+
+    /// Whether a frame from another node reaches the client: a room's messages (and resume
+    /// replies) only while subscribed at that node. After a reset nothing comes until the
+    /// rejoin is answered, so the replay that follows picks up exactly where the client was.
+    fn takes_from(&mut self, origin: &Origin, room_pos: Option<(RoomId, Position)>) -> bool {
+        if let Some(room) = origin.joined {
+            self.remote.retain(|(r, _)| *r != room);
+            self.remote.push((room, origin.node.clone()));
+            return true;
+        }
+        let room = room_pos.map(|(room, _)| room).or(origin.if_subscribed);
+        room.is_none_or(|room| {
+            self.remote
+                .iter()
+                .any(|(r, n)| *r == room && *n == origin.node)
+        })
+    }
+
+    /// Applies news of this connection's rooms on other nodes: each room that starts over gets
+    /// a `room_reset` (queued behind what is queued now, none of which is from that room).
+    fn on_notice(&mut self, notice: &Notice) {
+        match notice {
+            Notice::Lost(node) => self.reset_remote(|_, n| node.as_ref().is_none_or(|l| l == n)),
+            Notice::Dropped { room, node } => self.reset_remote(|r, n| r == *room && n == node),
+            Notice::Ring { before, after } => {
+                self.reset_remote(|room, n| after.owner(room) != Some(n));
+                self.rehome(before, after);
+            }
+        }
+    }
+
+    fn reset_remote(&mut self, moved: impl Fn(RoomId, &NodeId) -> bool) {
+        let out = &self.out;
+        self.remote.retain(|(room, node)| {
+            if !moved(*room, node) {
+                return true;
+            }
+            out.frame(&ServerFrame::RoomReset(p::RoomReset { room: *room }));
+            false
+        });
+    }
+
+    /// After the ring changed: attaches again as a device, and watches again, where a user's
+    /// home moved (off the loop, like a command). Away is reset.
+    fn rehome(&mut self, before: &Ring, after: &Ring) {
+        let Some(me) = self.identity.as_ref().map(|i| i.user) else {
+            return;
+        };
+        let moved = |user: UserId| before.home(user) != after.home(user);
+        let device = moved(me);
+        let watch: Vec<UserId> = self
+            .watching
+            .iter()
+            .copied()
+            .filter(|u| moved(*u))
+            .collect();
+        if !device && watch.is_empty() {
+            return;
+        }
+        let (hub, out) = (self.hub.clone(), self.out.clone());
+        self.pending.spawn(None, 0, async move {
+            if device {
+                hub.presence_attach(&out, me).await;
+            }
+            for user in watch {
+                hub.presence_watch(&out, me, user).await;
+            }
+            Ok(tasks::Effect::Answered)
+        });
     }
 
     /// Writes `first` and whatever else is queued (up to a batch), then flushes once. Gives up
