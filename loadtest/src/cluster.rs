@@ -109,8 +109,10 @@ pub async fn latency(
     let mut sends = Vec::new();
     let mut before = None;
     let mut sent = 0u64;
+    let bar = crate::setup::progress(rate * (1 + secs), "sends");
     while started.elapsed() < warmup + run {
         ticker.tick().await;
+        bar.inc(1);
         if before.is_none() && started.elapsed() >= warmup {
             before = Some(publishes(&redis).await?);
         }
@@ -123,6 +125,7 @@ pub async fn latency(
                 .map(|_| (at, now_micros().saturating_sub(at)))
         }));
     }
+    bar.finish();
     let after = publishes(&redis).await?;
     let mut stored = Histogram::<u64>::new(3)?;
     for s in sends {

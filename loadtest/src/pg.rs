@@ -45,7 +45,11 @@ async fn write_rate(
         },
     );
     let started = Instant::now();
+    let bar = crate::setup::progress(n, tag);
     for i in 0..n {
+        if i % 256 == 0 {
+            bar.set_position(i);
+        }
         let room = rooms[(i % rooms.len() as u64) as usize];
         let seq = i / rooms.len() as u64 + 1;
         let msg = ChatMessage {
@@ -64,7 +68,9 @@ async fn write_rate(
         };
         wb.submit(permit, msg, Box::new(|_, _| {}));
     }
+    bar.set_message("waiting for the last batch to be stored");
     wb.shutdown().await;
+    bar.finish_and_clear();
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
@@ -128,6 +134,9 @@ pub async fn history(
     tokio::spawn(conn);
     let started = Instant::now();
     let per_room = rows / rooms;
+    let loading = indicatif::ProgressBar::new_spinner();
+    loading.set_message(format!("loading {rows} messages in SQL"));
+    loading.enable_steady_tick(Duration::from_millis(200));
     // Generated in SQL: a realistic table without 10,000,000 round trips. Members first, so
     // searches are scoped; the word index is built once after the load, as a bulk import would.
     client
@@ -151,6 +160,7 @@ pub async fn history(
         ))
         .await
         .context("loading messages")?;
+    loading.finish_and_clear();
     t.say(format!(
         "loaded {} messages in {rooms} rooms in {:.1?}",
         rooms * per_room,
@@ -165,7 +175,9 @@ pub async fn history(
         rng ^= rng << 17;
         rng
     };
+    let bar = crate::setup::progress(queries, "history");
     for i in 0..queries {
+        bar.inc(1);
         let room = RoomId(next() % rooms + 1);
         let q = if i % 2 == 0 {
             HistoryQuery {
@@ -184,24 +196,33 @@ pub async fn history(
         let micros = t0.elapsed().as_micros() as u64;
         anyhow::ensure!(!page.is_empty() || q.before.is_some(), "empty page");
         if i % 2 == 0 { &mut newest } else { &mut before }.record(micros)?;
+        if i % 100 == 99 {
+            bar.set_message(p99_so_far(&newest, &before));
+        }
     }
+    bar.finish_and_clear();
     let words = [
         "lunch", "release", "deploy", "holiday", "budget", "design", "bug", "review",
     ];
     let mut search = Histogram::<u64>::new(3)?;
+    let bar = crate::setup::progress(queries, "search");
+    let mut first = String::new();
     for i in 0..queries {
+        bar.inc(1);
         let user = UserId(next() % 1000);
         let query = format!("{} {}", words[(next() % 8) as usize], next() % 500 + 1);
         let t0 = Instant::now();
         let found = store.search(user, &query, None, 20).await?;
         search.record(t0.elapsed().as_micros() as u64)?;
+        if i % 100 == 99 {
+            bar.set_message(p99_so_far(&search, &search));
+        }
         if i == 0 {
-            t.say(format!(
-                "search {query:?} as {user}: {} results",
-                found.len()
-            ));
+            first = format!("search {query:?} as {user}: {} results", found.len());
         }
     }
+    bar.finish_and_clear();
+    t.say(first);
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     t.say(format!(
         "RESULT history_newest_p50_ms={:.2} history_newest_p99_ms={:.2} history_before_p50_ms={:.2} history_before_p99_ms={:.2} search_p50_ms={:.2} search_p99_ms={:.2}",
@@ -213,4 +234,10 @@ pub async fn history(
         ms(&search, 0.99)
     ));
     t.write(out, "pg-history")
+}
+
+/// The live line under a query bar: the p99 so far over both histograms' queries.
+fn p99_so_far(a: &Histogram<u64>, b: &Histogram<u64>) -> String {
+    let p99 = a.value_at_quantile(0.99).max(b.value_at_quantile(0.99));
+    format!("p99 so far {:.2} ms", p99 as f64 / 1000.0)
 }

@@ -29,14 +29,7 @@ pub async fn latency(
     let mut hist = Histogram::<u64>::new(3)?;
     // The first sends warm the room and the store up; they are not counted.
     let warmup = 20;
-    let bar = indicatif::ProgressBar::new(warmup + count);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix:>9} [{bar:30}] {pos}/{len} {per_sec} {msg}",
-        )?
-        .progress_chars("=> "),
-    );
-    bar.set_prefix("sends");
+    let bar = crate::setup::progress(warmup + count, "sends");
     for i in 0..warmup + count {
         let started = Instant::now();
         c.send(room, &format!("s{i}"), "latency").await?;

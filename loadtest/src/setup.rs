@@ -106,7 +106,12 @@ pub struct Population {
 }
 
 pub fn bar(mp: &MultiProgress, len: u64, name: &str) -> ProgressBar {
-    let pb = mp.add(ProgressBar::new(len));
+    mp.add(progress(len, name))
+}
+
+/// A progress bar of `len` steps named `name`, in the style every phase of the harness uses.
+pub fn progress(len: u64, name: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
     pb.set_style(
         ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {per_sec} {msg}")
             .expect("valid template")
