@@ -1,15 +1,14 @@
-//! `Hub`: what every actor of a node shares, and the directories that find live actors.
+//! `Hub`: the handle the binary holds. It builds presence, the rooms and the router, joins them
+//! to a cluster, checks tokens, numbers and counts connections, and shuts the node's actors
+//! down; connections reach everything else through it.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use kameo::actor::ActorRef;
-
 #[cfg(feature = "testing")]
 use switchboard_engine::ErrorCode;
 use switchboard_engine::auth::{Identity, TokenVerifier};
-use switchboard_engine::domain::{PresenceStatus, RoomInfo};
-use switchboard_engine::{ConnId, ErrorCode as Code, RoomId, UserId};
+use switchboard_engine::{ConnId, ErrorCode as Code};
 use switchboard_persistence::cluster::throttle::Throttle;
 use switchboard_persistence::{Store, WriteBehind};
 use tokio::sync::watch;
@@ -17,16 +16,15 @@ use tokio::sync::watch;
 use crate::cluster::ClusterLink;
 use crate::config::HubConfig;
 use crate::identity::Authenticator;
-use crate::outbound::Outbound;
 use crate::presence::Presence;
-use crate::room::{RoomActor, Rooms};
+use crate::room::Rooms;
 use crate::router::Router;
 
 /// How long sends skip the cmid check after the store failed it.
 const STORE_SUSPECT_MS: u64 = 1000;
 
-/// Shared by every actor of a node: a handle whose parts the actors use; the binary starts it,
-/// joins it to a cluster, asks it about connections and rooms, and shuts it down.
+/// Shared by the connections of a node; the binary starts it, joins it to a cluster, asks it
+/// about connections and rooms, and shuts it down.
 pub struct Hub {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) config: HubConfig,
@@ -159,21 +157,6 @@ impl Hub {
         self.auth.authenticate(token).await
     }
 
-    /// Counts `user` introducing itself to someone; false when over the limit.
-    pub fn introduction(&self, user: UserId) -> bool {
-        self.rooms().introduction(user)
-    }
-
-    /// The room's actor, if it is active on this node.
-    pub fn active_room(&self, room: RoomId) -> Option<ActorRef<RoomActor>> {
-        self.rooms().active(room)
-    }
-
-    /// Every active room of this node.
-    pub fn active_rooms(&self) -> Vec<(RoomId, ActorRef<RoomActor>)> {
-        self.rooms().all_active()
-    }
-
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
     }
@@ -219,51 +202,22 @@ impl Hub {
     #[cfg(feature = "testing")]
     /// Fault injection for tests: makes the active room's actor panic (when enabled in the
     /// config).
-    pub async fn inject_room_panic(&self, room: RoomId) -> Result<(), ErrorCode> {
+    pub async fn inject_room_panic(
+        &self,
+        room: switchboard_engine::RoomId,
+    ) -> Result<(), ErrorCode> {
         if !self.config.fault_injection {
             return Err(ErrorCode::Forbidden);
         }
-        let actor = self.active_room(room).ok_or(ErrorCode::NotFound)?;
+        let actor = self.rooms().active(room).ok_or(ErrorCode::NotFound)?;
         actor
             .tell(crate::faults::InjectPanic)
             .await
             .map_err(|_| ErrorCode::Internal)
     }
 
-    // Presence, delegated to its component (`presence.rs`).
-
-    /// `out`'s connection is a device of `user`.
-    pub(crate) async fn presence_attach(self: &Arc<Self>, out: &Outbound, user: UserId) {
-        self.presence.attach(out, user).await
-    }
-
-    /// `conn` closed: it is no longer a device of, or watching, any of `users`.
-    pub(crate) async fn presence_detach(&self, conn: ConnId, users: &[UserId]) {
-        self.presence.detach(conn, users).await
-    }
-
-    /// `out`'s connection, of user `by`, wants `user`'s presence changes; returns the current
-    /// status.
-    pub(crate) async fn presence_watch(
-        self: &Arc<Self>,
-        out: &Outbound,
-        by: UserId,
-        user: UserId,
-    ) -> PresenceStatus {
-        self.presence.watch(out, by, user).await
-    }
-
-    pub(crate) async fn presence_query(&self, conn: ConnId, user: UserId) -> PresenceStatus {
-        self.presence.query(conn, user).await
-    }
-
-    /// The user chose away (or online again) for all devices.
-    pub(crate) async fn presence_away(&self, conn: ConnId, user: UserId, away: bool) {
-        self.presence.away(conn, user, away).await
-    }
-
-    /// Tells `user`'s connections, if any, that someone added them to `room`.
-    pub async fn announce_room_added(&self, user: UserId, room: RoomInfo, by: UserId) {
-        self.rooms().announce_room_added(user, room, by).await
+    /// Presence of the users at home here, and routing to the homes of the others.
+    pub(crate) fn presence(&self) -> &Arc<Presence> {
+        &self.presence
     }
 }

@@ -377,7 +377,7 @@ async fn an_idle_room_stops_and_comes_back_from_the_store() {
     c.close();
     // No subscriber left: the room stops after its idle time.
     let deadline = Instant::now() + WAIT;
-    while t.node.hub.active_room(room).is_some() {
+    while t.node.hub.rooms().active(room).is_some() {
         assert!(Instant::now() < deadline, "idle room never stopped");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

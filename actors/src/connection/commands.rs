@@ -55,7 +55,7 @@ impl ConnectionActor {
                         return Err(Refused::Invalid("offline is not a status one can set"));
                     }
                 };
-                self.hub.presence_away(self.id, me, away).await;
+                self.hub.presence().away(self.id, me, away).await;
                 self.out.frame(&ServerFrame::Done(p::Done { rid: c.rid }));
                 Ok(())
             }

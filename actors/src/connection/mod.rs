@@ -251,7 +251,7 @@ impl Actor for ConnectionActor {
         for room in self.joined.drain(..) {
             let caller = Caller::local(&self.out, user, 0);
             let unsubscribe = Command::new(room, caller, RoomCommand::Unsubscribe);
-            if let Some(actor) = self.hub.active_room(room) {
+            if let Some(actor) = self.hub.rooms().active(room) {
                 let _ = actor.tell(unsubscribe).await;
             } else if self.remote.iter().any(|(r, _)| *r == room) {
                 self.hub.router().send_now(unsubscribe);
@@ -262,7 +262,7 @@ impl Actor for ConnectionActor {
         }
         let mut users = std::mem::take(&mut self.watching);
         users.extend(self.identity.as_ref().map(|i| i.user));
-        self.hub.presence_detach(self.id, &users).await;
+        self.hub.presence().detach(self.id, &users).await;
         self.rx.close();
         self.self_ref = None;
         #[cfg(feature = "testing")]
@@ -285,7 +285,7 @@ impl ConnectionActor {
         self.auth_timer = None;
         let user = identity.user;
         self.identity = Some(identity);
-        self.hub.presence_attach(&self.out, user).await;
+        self.hub.presence().attach(&self.out, user).await;
     }
 
     /// False when this connection already handed `pos` of `room`, or a later one, to the
@@ -393,10 +393,10 @@ impl ConnectionActor {
         let (hub, out) = (self.hub.clone(), self.out.clone());
         self.pending.spawn(None, 0, async move {
             if device {
-                hub.presence_attach(&out, me).await;
+                hub.presence().attach(&out, me).await;
             }
             for user in watch {
-                hub.presence_watch(&out, me, user).await;
+                hub.presence().watch(&out, me, user).await;
             }
             Ok(tasks::Effect::Answered)
         });

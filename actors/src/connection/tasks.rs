@@ -173,7 +173,7 @@ impl Ctx {
         if c.user == me {
             return Err(Refused::Invalid("a direct conversation needs another user"));
         }
-        if !self.hub.introduction(me) {
+        if !self.hub.rooms().introduction(me) {
             return Err(Refused::RateLimited);
         }
         let store = &self.hub.store;
@@ -184,7 +184,10 @@ impl Ctx {
         // Only a new conversation is news to the other user: reopening one they already
         // have must not let anyone flood their devices with `room_added`.
         if created {
-            self.hub.announce_room_added(c.user, room.clone(), me).await;
+            self.hub
+                .rooms()
+                .announce_room_added(c.user, room.clone(), me)
+                .await;
         }
         self.reply(ServerFrame::DirectOpened(p::RoomReply { rid: c.rid, room }))
     }
@@ -241,7 +244,7 @@ impl Ctx {
         self.check_presence_allowed(&c.users).await?;
         let mut users = Vec::with_capacity(c.users.len());
         for user in c.users {
-            let status = self.hub.presence_query(self.conn, user).await;
+            let status = self.hub.presence().query(self.conn, user).await;
             users.push(p::PresenceInfo { user, status });
         }
         self.reply(ServerFrame::Presence(p::PresenceReply {
@@ -257,7 +260,7 @@ impl Ctx {
         self.within(self.check_presence_allowed(&c.users)).await??;
         let mut users = Vec::with_capacity(c.users.len());
         for &user in &c.users {
-            let status: PresenceStatus = self.hub.presence_watch(&self.out, self.me, user).await;
+            let status: PresenceStatus = self.hub.presence().watch(&self.out, self.me, user).await;
             users.push(p::PresenceInfo { user, status });
         }
         let reply = ServerFrame::Presence(p::PresenceReply { rid: c.rid, users });

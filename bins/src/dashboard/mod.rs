@@ -166,7 +166,7 @@ async fn exchange(
 /// The depths kept off the hot path: read here once per interval.
 fn sample_depths(hub: &Hub) {
     let (mut queued, mut deepest) = (0usize, 0usize);
-    for (_, room) in hub.active_rooms() {
+    for (_, room) in hub.rooms().all_active() {
         let mailbox = room.mailbox_sender();
         let depth = mailbox
             .max_capacity()
