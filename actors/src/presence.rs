@@ -206,17 +206,85 @@ mod tests {
         assert_eq!(presence.users.has_actor(ANN), Some(true));
         assert_eq!(presence.query(ConnId(9), ANN).await, PresenceStatus::Away);
 
+        // Down to one device again: the actor leaves a light entry behind, away kept.
         presence.detach(phone.conn(), &[ANN]).await;
+        assert_eq!(presence.query(ConnId(9), ANN).await, PresenceStatus::Away);
+        assert_eq!(presence.users.has_actor(ANN), Some(false), "demoted");
         presence.detach(laptop.conn(), &[ANN]).await;
         assert_eq!(
             presence.query(ConnId(9), ANN).await,
             PresenceStatus::Offline
         );
+        assert_eq!(presence.users.has_actor(ANN), None, "nothing left");
+    }
+
+    #[tokio::test]
+    async fn a_user_whose_watcher_leaves_costs_no_actor_again() {
+        let (presence, _dir) = presence();
+        let (phone, _phone_rx) = connection(1);
+        let (watcher, mut watcher_rx) = connection(2);
+        presence.attach(&phone, ANN).await;
         assert_eq!(
-            presence.users.has_actor(ANN),
-            None,
-            "the actor forgot itself"
+            presence.watch(&watcher, BOB, ANN).await,
+            PresenceStatus::Online
         );
+        assert_eq!(presence.users.has_actor(ANN), Some(true));
+        presence.detach(watcher.conn(), &[ANN]).await;
+        // A query is answered after the detach: by then the actor has demoted itself.
+        assert_eq!(presence.query(ConnId(9), ANN).await, PresenceStatus::Online);
+        assert_eq!(presence.users.has_actor(ANN), Some(false), "demoted");
+        // Still her device: away and notifications reach it as before.
+        presence.away(phone.conn(), ANN, true).await;
+        assert_eq!(presence.query(ConnId(9), ANN).await, PresenceStatus::Away);
+        presence.detach(phone.conn(), &[ANN]).await;
+        assert_eq!(presence.users.has_actor(ANN), None);
+        assert!(
+            announced(&mut watcher_rx, ANN).is_empty(),
+            "gone watchers hear nothing"
+        );
+    }
+
+    /// Operations racing an actor that demotes itself: none is lost. Each round a second device
+    /// connects and leaves while `away`, queries and notifications run beside it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn operations_racing_a_demotion_lose_nothing() {
+        let (presence, _dir) = presence();
+        let presence = Arc::new(presence);
+        for round in 0..200u64 {
+            let ann = UserId(100 + round);
+            let (phone, mut phone_rx) = connection(2 * round + 1);
+            let (laptop, _laptop_rx) = connection(2 * round + 2);
+            presence.attach(&phone, ann).await;
+            presence.attach(&laptop, ann).await;
+            let leave = tokio::spawn({
+                let presence = presence.clone();
+                async move { presence.detach(ConnId(2 * round + 2), &[ann]).await }
+            });
+            let away = tokio::spawn({
+                let presence = presence.clone();
+                async move { presence.away(ConnId(2 * round + 1), ann, true).await }
+            });
+            let ping = Event::new(None, &ServerFrame::Pong(Done { rid: round }));
+            presence.notify_devices(ann, ping).await;
+            leave.await.unwrap();
+            away.await.unwrap();
+            assert_eq!(
+                presence.query(ConnId(0), ann).await,
+                PresenceStatus::Away,
+                "round {round}"
+            );
+            assert!(
+                matches!(phone_rx.try_recv(), Some(Outgoing::Event(_))),
+                "round {round}: the notification reached the phone"
+            );
+            presence.detach(phone.conn(), &[ann]).await;
+            assert_eq!(presence.users.has_actor(ann), None, "round {round}");
+            assert_eq!(
+                presence.query(ConnId(0), ann).await,
+                PresenceStatus::Offline,
+                "round {round}"
+            );
+        }
     }
 
     #[tokio::test]

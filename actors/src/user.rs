@@ -5,7 +5,10 @@
 //! second device or a watcher comes; it merges presence over all the user's devices and tells
 //! watchers when it changes. A watcher may see a user only while the two share a room: checked
 //! at subscribe time, and again before announcing a change to a watcher whose check is older
-//! than `presence_recheck`. The actor stops once nobody is connected or watching.
+//! than `presence_recheck`. The actor stops once it has no work left: with no device and no
+//! watcher it is forgotten; with one device and no watcher it becomes a light entry again, but
+//! only when no message for it is on its way (the directory counts them), so no change is lost
+//! or applied out of order. A directory operation that finds the actor stopped tries again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -46,16 +49,21 @@ pub(crate) struct Directory {
 
 enum Entry {
     /// One device, nobody watching: no actor.
-    Light {
-        device: Recipient,
-        away: bool,
+    Light { device: Recipient, away: bool },
+    /// An actor, and how many of the messages the directory sends it (`Detach`, `SetAway`,
+    /// `NotifyDevices`) are on their way or queued: it leaves a light entry behind only when
+    /// none is (see `demote`), so none can reach it after it stopped, and the light entry
+    /// sees every change in the order it was made. (Asks to a stopped actor fail, and their
+    /// callers ask the directory again.)
+    Actor {
+        actor: ActorRef<UserActor>,
+        sending: usize,
     },
-    Actor(ActorRef<UserActor>),
 }
 
 /// `user`'s entry, less an actor that died without forgetting itself (a panic).
 fn live(users: &mut HashMap<UserId, Entry>, user: UserId) -> Option<&mut Entry> {
-    if matches!(users.get(&user), Some(Entry::Actor(a)) if !a.is_alive()) {
+    if matches!(users.get(&user), Some(Entry::Actor { actor, .. }) if !actor.is_alive()) {
         users.remove(&user);
     }
     users.get_mut(&user)
@@ -82,13 +90,14 @@ impl Directory {
         away: bool,
         watchers: Vec<Watcher>,
     ) -> Entry {
-        Entry::Actor(UserActor::spawn(UserArgs {
+        let actor = UserActor::spawn(UserArgs {
             user,
             directory: Arc::downgrade(self),
             devices,
             away,
             watchers,
-        }))
+        });
+        Entry::Actor { actor, sending: 0 }
     }
 
     /// `out`'s connection is a device of `user`.
@@ -99,7 +108,7 @@ impl Directory {
             let actor = {
                 let mut users = self.lock();
                 match live(&mut users, user) {
-                    Some(Entry::Actor(actor)) => actor.clone(),
+                    Some(Entry::Actor { actor, .. }) => actor.clone(),
                     Some(Entry::Light { device, .. }) if device.conn() == out.conn() => {
                         *device = out;
                         return;
@@ -136,7 +145,7 @@ impl Directory {
             let actor = {
                 let mut users = self.lock();
                 match live(&mut users, user) {
-                    Some(Entry::Actor(actor)) => actor.clone(),
+                    Some(Entry::Actor { actor, .. }) => actor.clone(),
                     light => {
                         // A watcher needs an actor to announce changes to it.
                         let (devices, away) = match light {
@@ -166,69 +175,128 @@ impl Directory {
 
     /// `conn` closed: it is no longer a device of, nor watching, `user`.
     pub(crate) async fn detach(&self, user: UserId, conn: ConnId) {
-        let actor = {
-            let mut users = self.lock();
-            match live(&mut users, user) {
-                Some(Entry::Actor(actor)) => actor.clone(),
-                Some(Entry::Light { device, .. }) if device.conn() == conn => {
-                    users.remove(&user);
-                    return;
+        for _ in 0..2 {
+            let actor = {
+                let mut users = self.lock();
+                match live(&mut users, user) {
+                    Some(Entry::Actor { actor, sending, .. }) => {
+                        *sending += 1;
+                        actor.clone()
+                    }
+                    Some(Entry::Light { device, .. }) if device.conn() == conn => {
+                        users.remove(&user);
+                        return;
+                    }
+                    _ => return,
                 }
-                _ => return,
-            }
-        };
-        // Waits for mailbox room: a lost Detach would leave the user online.
-        let _ = actor.tell(Detach { conn }).await;
-    }
-
-    /// The user chose away (or online again) for all devices.
-    pub(crate) async fn set_away(&self, user: UserId, away: bool) {
-        let actor = match live(&mut self.lock(), user) {
-            Some(Entry::Actor(actor)) => actor.clone(),
-            Some(Entry::Light { away: a, .. }) => {
-                *a = away;
+            };
+            // Waits for mailbox room: a lost Detach would leave the user online. An actor
+            // that stopped meanwhile (it had no device left) left nothing: try that.
+            if self.tell(user, actor, Detach { conn }).await {
                 return;
-            }
-            None => return,
-        };
-        let _ = actor.tell(SetAway { away }).await;
-    }
-
-    pub(crate) async fn query(&self, user: UserId) -> PresenceStatus {
-        let actor = match live(&mut self.lock(), user) {
-            Some(Entry::Actor(actor)) => actor.clone(),
-            Some(Entry::Light { away, .. }) => return status_of(true, *away),
-            None => return PresenceStatus::Offline,
-        };
-        actor
-            .ask(Query)
-            .await
-            .map_or(PresenceStatus::Offline, |s| s.0)
-    }
-
-    /// Delivers `event` to every device of `user` connected here or elsewhere.
-    pub(crate) async fn notify(&self, user: UserId, event: Arc<Event>) {
-        let target = match live(&mut self.lock(), user) {
-            Some(Entry::Actor(actor)) => Ok(actor.clone()),
-            Some(Entry::Light { device, .. }) => Err(device.clone()),
-            None => return,
-        };
-        match target {
-            Ok(actor) => {
-                let _ = actor.tell(NotifyDevices(event)).await;
-            }
-            // A gone device is forgotten when its connection detaches.
-            Err(device) => {
-                device.event(&event);
             }
         }
     }
 
-    /// Forgets `user`'s actor if it is still `actor` (called by the actor as it stops).
-    fn forget(&self, user: UserId, actor: ActorId) {
+    /// The user chose away (or online again) for all devices.
+    pub(crate) async fn set_away(&self, user: UserId, away: bool) {
+        for _ in 0..2 {
+            let actor = match live(&mut self.lock(), user) {
+                Some(Entry::Actor { actor, sending, .. }) => {
+                    *sending += 1;
+                    actor.clone()
+                }
+                Some(Entry::Light { away: a, .. }) => {
+                    *a = away;
+                    return;
+                }
+                None => return,
+            };
+            if self.tell(user, actor, SetAway { away }).await {
+                return;
+            }
+        }
+    }
+
+    pub(crate) async fn query(&self, user: UserId) -> PresenceStatus {
+        for _ in 0..2 {
+            let actor = match live(&mut self.lock(), user) {
+                Some(Entry::Actor { actor, .. }) => actor.clone(),
+                Some(Entry::Light { away, .. }) => return status_of(true, *away),
+                None => return PresenceStatus::Offline,
+            };
+            if let Ok(Status(status)) = actor.ask(Query).await {
+                return status;
+            }
+        }
+        PresenceStatus::Offline
+    }
+
+    /// Delivers `event` to every device of `user` connected here or elsewhere.
+    pub(crate) async fn notify(&self, user: UserId, event: Arc<Event>) {
+        for _ in 0..2 {
+            let actor = match live(&mut self.lock(), user) {
+                Some(Entry::Actor { actor, sending, .. }) => {
+                    *sending += 1;
+                    actor.clone()
+                }
+                // A gone device is forgotten when its connection detaches.
+                Some(Entry::Light { device, .. }) => {
+                    device.event(&event);
+                    return;
+                }
+                None => return,
+            };
+            if self.tell(user, actor, NotifyDevices(event.clone())).await {
+                return;
+            }
+        }
+    }
+
+    /// Hands `msg` to `actor`, found for `user` and counted as `sending` (the actor uncounts
+    /// it when it handles it); false when it had stopped (the caller looks again).
+    async fn tell<M>(&self, user: UserId, actor: ActorRef<UserActor>, msg: M) -> bool
+    where
+        UserActor: Message<M, Reply = ()>,
+        M: Send + 'static,
+    {
+        if actor.tell(msg).await.is_ok() {
+            return true;
+        }
+        self.handled(user, actor.id());
+        false
+    }
+
+    /// One message counted for `user`'s actor `actor` is handled (or was never delivered).
+    fn handled(&self, user: UserId, actor: ActorId) {
+        if let Some(Entry::Actor { actor: a, sending }) = self.lock().get_mut(&user)
+            && a.id() == actor
+        {
+            *sending = sending.saturating_sub(1);
+        }
+    }
+
+    /// Replaces `user`'s actor, if it is still `actor` (called by the actor when it has no work
+    /// left), with a light entry for its one remaining device, or with nothing. True when the
+    /// actor must stop now. An actor with a device stays while a message for it is on its way
+    /// or queued: it tries again once it has handled that message.
+    fn demote(&self, user: UserId, actor: ActorId, light: Option<(Recipient, bool)>) -> bool {
         let mut users = self.lock();
-        if matches!(users.get(&user), Some(Entry::Actor(a)) if a.id() == actor) {
-            users.remove(&user);
+        let sending = match users.get(&user) {
+            Some(Entry::Actor { actor: a, sending }) if a.id() == actor => *sending,
+            // Forgotten already (killed when the user's home moved).
+            _ => return true,
+        };
+        match light {
+            None => {
+                users.remove(&user);
+                true
+            }
+            Some((device, away)) if sending == 0 => {
+                users.insert(user, Entry::Light { device, away });
+                true
+            }
+            Some(_) => false,
         }
     }
 
@@ -239,7 +307,7 @@ impl Directory {
             if keep(*user) {
                 return true;
             }
-            if let Entry::Actor(actor) = entry {
+            if let Entry::Actor { actor, .. } = entry {
                 gone.push(actor.clone());
             }
             false
@@ -252,7 +320,7 @@ impl Directory {
     /// Whether `user` has an entry here, and whether it is an actor.
     #[cfg(test)]
     pub(crate) fn has_actor(&self, user: UserId) -> Option<bool> {
-        live(&mut self.lock(), user).map(|e| matches!(e, Entry::Actor(_)))
+        live(&mut self.lock(), user).map(|e| matches!(e, Entry::Actor { .. }))
     }
 }
 
@@ -348,12 +416,26 @@ impl UserActor {
         self.watchers = kept;
     }
 
-    /// Stops once nobody needs this actor; forgets it first so nobody resolves it after.
+    /// Uncounts a message the directory sent (see `Entry::Actor`).
+    fn handled(&self, ctx: &mut Context<Self, impl Reply>) {
+        if let Some(directory) = self.directory.upgrade() {
+            directory.handled(self.user, ctx.actor_ref().id());
+        }
+    }
+
+    /// Stops once an actor has no work left (no watcher, at most one device), leaving a light
+    /// entry for a remaining device; the directory is changed first, so nobody resolves this
+    /// actor after.
     fn stop_if_unused(&mut self, ctx: &mut Context<Self, impl Reply>) {
-        if self.devices.is_empty() && self.watchers.is_empty() {
-            if let Some(directory) = self.directory.upgrade() {
-                directory.forget(self.user, ctx.actor_ref().id());
-            }
+        if !self.watchers.is_empty() || self.devices.len() > 1 {
+            return;
+        }
+        let light = self.devices.first().map(|d| (d.clone(), self.away));
+        let stop = self
+            .directory
+            .upgrade()
+            .is_none_or(|d| d.demote(self.user, ctx.actor_ref().id(), light));
+        if stop {
             ctx.stop();
         }
     }
@@ -386,6 +468,7 @@ impl Message<Detach> for UserActor {
     type Reply = ();
 
     async fn handle(&mut self, d: Detach, ctx: &mut Context<Self, ()>) {
+        self.handled(ctx);
         let before = self.status();
         self.devices.retain(|o| o.conn() != d.conn);
         self.watchers.retain(|w| w.out.conn() != d.conn);
@@ -424,10 +507,13 @@ pub struct SetAway {
 impl Message<SetAway> for UserActor {
     type Reply = ();
 
-    async fn handle(&mut self, s: SetAway, _: &mut Context<Self, ()>) {
+    async fn handle(&mut self, s: SetAway, ctx: &mut Context<Self, ()>) {
+        self.handled(ctx);
         let before = self.status();
         self.away = s.away;
         self.announce_if_changed(before).await;
+        // The announcement may have dropped watchers that no longer share a room.
+        self.stop_if_unused(ctx);
     }
 }
 
@@ -449,7 +535,10 @@ pub struct NotifyDevices(pub Arc<Event>);
 impl Message<NotifyDevices> for UserActor {
     type Reply = ();
 
-    async fn handle(&mut self, n: NotifyDevices, _: &mut Context<Self, ()>) {
+    async fn handle(&mut self, n: NotifyDevices, ctx: &mut Context<Self, ()>) {
+        self.handled(ctx);
         self.devices.retain(|d| d.event(&n.0));
+        // A demotion put off while this was on its way happens now.
+        self.stop_if_unused(ctx);
     }
 }
