@@ -187,7 +187,7 @@ mod tests {
     #[tokio::test]
     async fn a_single_unwatched_device_costs_no_actor() {
         let (presence, _dir) = presence();
-        let (phone, mut phone_rx) = connection(1);
+        let (phone, phone_rx) = connection(1);
         presence.attach(&phone, ANN).await;
         assert_eq!(presence.users.has_actor(ANN), Some(false));
         assert_eq!(presence.query(ConnId(9), ANN).await, PresenceStatus::Online);
