@@ -4,17 +4,23 @@
 //! reached the connection is marked slow, the push fails, and the connection closes itself with
 //! close code 4008 and its resume positions. Whoever pushed simply drops that recipient, so a
 //! slow reader never delays anyone else.
+//!
+//! The connection is the queue's one consumer and its task the only waker stored: a push wakes
+//! it only when the queue goes from empty to not empty (a consumer that has not yet seen the
+//! queue empty will find the item without a wake), and an overflow wakes it too, so the queue
+//! is the one wake source on a fan-out's hot path.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use futures::task::AtomicWaker;
 use serde::Serialize;
 use switchboard_engine::protocol::ServerFrame;
 use switchboard_engine::ring::{NodeId, Ring};
 use switchboard_engine::{Codec, ConnId, Position, RoomId};
-use tokio::sync::Notify;
 
 /// A server frame encoded once (MessagePack) and shared by every recipient. The JSON form is
 /// made on first use by a JSON (debugging) connection, then shared too.
@@ -150,9 +156,10 @@ struct Shared {
     queue: Mutex<Queue>,
     max_frames: usize,
     max_bytes: usize,
-    data: Notify,
+    /// The consumer's task, while it waits for items or for an overflow. Lock-free, unlike a
+    /// `Notify`, whose waiter list takes a lock on every wait and every wake.
+    consumer: AtomicWaker,
     slow: AtomicBool,
-    slow_signal: Notify,
 }
 
 impl Shared {
@@ -189,9 +196,8 @@ pub fn channel(
         }),
         max_frames: max_frames.max(1),
         max_bytes,
-        data: Notify::new(),
+        consumer: AtomicWaker::new(),
         slow: AtomicBool::new(false),
-        slow_signal: Notify::new(),
     });
     (
         Outbound {
@@ -218,7 +224,7 @@ impl Outbound {
             return false;
         }
         let len = item.len();
-        {
+        let was_empty = {
             let mut q = s.lock();
             if q.closed {
                 return false;
@@ -228,10 +234,16 @@ impl Outbound {
                 self.mark_slow();
                 return false;
             }
+            let was_empty = q.items.is_empty();
             q.items.push_back(item);
             q.bytes += len;
+            was_empty
+        };
+        // The consumer waits only after it saw the queue empty (under the lock, after storing
+        // its waker), so a push onto items it has not taken yet needs no wake.
+        if was_empty {
+            s.consumer.wake();
         }
-        s.data.notify_one();
         true
     }
 
@@ -249,21 +261,9 @@ impl Outbound {
     }
 
     fn mark_slow(&self) {
-        if !self.shared.slow.swap(true, Ordering::Relaxed) {
-            self.shared.slow_signal.notify_one();
+        if !self.shared.slow.swap(true, Ordering::AcqRel) {
+            self.shared.consumer.wake();
         }
-    }
-}
-
-/// Waits for a connection's queue to overflow (see [`OutboundReceiver::slow_signal`]).
-pub struct SlowSignal(Arc<Shared>);
-
-impl SlowSignal {
-    pub async fn wait(&self) {
-        if self.0.slow.load(Ordering::Relaxed) {
-            return;
-        }
-        self.0.slow_signal.notified().await;
     }
 }
 
@@ -273,22 +273,23 @@ const KEEP_CAPACITY: usize = 16;
 impl OutboundReceiver {
     /// The next item; waits while the queue is empty. `None` once closed.
     pub async fn recv(&mut self) -> Option<Outgoing> {
-        loop {
-            {
-                let mut q = self.shared.lock();
-                if let Some(item) = Self::pop(&mut q) {
-                    return Some(item);
-                }
-                if q.closed {
-                    return None;
-                }
-            }
-            // A push between the check and this wait leaves a permit, so no wake-up is lost.
-            self.shared.data.notified().await;
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// The next item, or `Pending` with this task's waker stored: it is woken by the next push
+    /// into the empty queue, or by an overflow. `Ready(None)` once closed.
+    pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
+        // Stored before the queue is looked at, so a push after the look wakes this task.
+        self.shared.consumer.register(cx.waker());
+        let mut q = self.shared.lock();
+        match Self::pop(&mut q) {
+            Some(item) => Poll::Ready(Some(item)),
+            None if q.closed => Poll::Ready(None),
+            None => Poll::Pending,
         }
     }
 
-    pub fn try_recv(&mut self) -> Option<Outgoing> {
+    pub fn try_recv(&self) -> Option<Outgoing> {
         Self::pop(&mut self.shared.lock())
     }
 
@@ -301,26 +302,27 @@ impl OutboundReceiver {
         Some(item)
     }
 
-    /// Resolves once the queue has overflowed. Owns what it needs, so it can be awaited
-    /// beside a write that borrows the connection.
-    pub fn slow(&self) -> impl Future<Output = ()> + Send + 'static {
-        let shared = self.shared.clone();
-        async move {
-            if shared.slow.load(Ordering::Relaxed) {
-                return;
-            }
-            shared.slow_signal.notified().await;
+    /// `Ready` once the queue has overflowed; otherwise stores this task's waker, to be woken
+    /// when it does (or by a push).
+    pub fn poll_slow(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_slow() {
+            return Poll::Ready(());
+        }
+        self.shared.consumer.register(cx.waker());
+        if self.is_slow() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
     }
 
-    pub fn is_slow(&self) -> bool {
-        self.shared.slow.load(Ordering::Relaxed)
+    /// Resolves once the queue has overflowed.
+    pub async fn slow(&self) {
+        std::future::poll_fn(|cx| self.poll_slow(cx)).await
     }
 
-    /// A handle that waits for the queue to overflow, made once: waiting on it borrows the
-    /// handle, so a loop that waits every turn clones nothing.
-    pub fn slow_signal(&self) -> SlowSignal {
-        SlowSignal(self.shared.clone())
+    pub fn is_slow(&self) -> bool {
+        self.shared.slow.load(Ordering::Acquire)
     }
 
     /// Stops accepting items and drops what is queued.
@@ -329,6 +331,15 @@ impl OutboundReceiver {
         q.closed = true;
         q.items = VecDeque::new();
         q.bytes = 0;
+        drop(q);
+        // Senders may hold the queue a while longer; they should not keep the task alive.
+        drop(self.shared.consumer.take());
+    }
+}
+
+impl Drop for OutboundReceiver {
+    fn drop(&mut self) {
+        drop(self.shared.consumer.take());
     }
 }
 
@@ -343,7 +354,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_marks_the_connection_slow_and_refuses_more() {
-        let (out, mut rx) = channel(ConnId(1), Codec::MsgPack, 3, 1000);
+        let (out, rx) = channel(ConnId(1), Codec::MsgPack, 3, 1000);
         assert!((0..3).all(|_| out.push(frame())));
         assert!(!rx.is_slow());
         assert!(!out.push(frame()), "a fourth frame overflows");

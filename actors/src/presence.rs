@@ -189,7 +189,7 @@ mod tests {
     #[tokio::test]
     async fn a_single_unwatched_device_costs_no_actor() {
         let (presence, _dir) = presence();
-        let (phone, mut phone_rx) = connection(1);
+        let (phone, phone_rx) = connection(1);
         presence.attach(&phone, ANN).await;
         assert_eq!(presence.users.has_actor(ANN), Some(false));
         assert_eq!(presence.query(ConnId(9), ANN).await, PresenceStatus::Online);
@@ -252,7 +252,7 @@ mod tests {
         let presence = Arc::new(presence);
         for round in 0..200u64 {
             let ann = UserId(100 + round);
-            let (phone, mut phone_rx) = connection(2 * round + 1);
+            let (phone, phone_rx) = connection(2 * round + 1);
             let (laptop, _laptop_rx) = connection(2 * round + 2);
             presence.attach(&phone, ann).await;
             presence.attach(&laptop, ann).await;

@@ -1,18 +1,22 @@
-//! `ConnectionActor`: one WebSocket. A single task selects over its mailbox, its socket, its
-//! outbound queue and its commands in flight: it reads commands and answers those it can from
-//! memory, starts the others as tasks off the loop (so a slow store never stops its writes),
-//! writes queued frames in batches with one flush, and closes with a documented code when the
-//! client is too slow, misbehaves, or the node shuts down. A panic here ends this connection
-//! only.
+//! `ConnectionActor`: one WebSocket. A single task waits on its outbound queue, its socket,
+//! its commands in flight and its rare signals (see [`ConnectionActor::poll_wake`]): it reads
+//! commands and answers those it can from memory, starts the others as tasks off the loop (so
+//! a slow store never stops its writes), writes queued frames in batches with one flush, and
+//! closes with a documented code when the client is too slow, misbehaves, or the node shuts
+//! down. A panic here ends this connection only.
 
 mod commands;
 mod pending;
 mod tasks;
 
-use std::pin::Pin;
+use std::future::Future;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{self, Poll, Wake, Waker};
 use std::time::Instant;
 
+use futures::task::AtomicWaker;
 use futures::{SinkExt, StreamExt};
 use kameo::error::Infallible;
 use kameo::mailbox::{MailboxReceiver, Signal};
@@ -71,14 +75,51 @@ pub struct ConnectionActor {
     /// Until the client signs in: when the connection is closed if it has not. Made once, not
     /// on every turn of the loop.
     auth_timer: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// Resolves once the outbound queue has overflowed.
-    slow: outbound::SlowSignal,
-    shutdown: watch::Receiver<bool>,
+    /// Whether the socket may have something to read; see [`ReadWake`].
+    read: Arc<ReadWake>,
+    /// Wakes this task through `read` (made once).
+    read_waker: Waker,
+    /// The last read found nothing and left `read_waker` with the socket.
+    read_parked: bool,
+    /// The node's shutdown signal, as one future made once: it keeps this task's waker
+    /// registered, so it is polled again only when `shutdown_seen` says the signal changed
+    /// (polling it takes the lock of a list shared by every connection).
+    shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
+    shutdown_seen: watch::Receiver<bool>,
+    /// The waker `shutdown` holds, once polled.
+    shutdown_waker: Option<Waker>,
     /// kameo's start-up signal has come through the mailbox.
     started: bool,
     /// Keeps the mailbox open while the socket lives: nobody else holds this actor's ref.
     /// Dropped when the actor stops.
     self_ref: Option<ActorRef<Self>>,
+}
+
+/// The socket's read waker: notes that the socket woke this task before waking it, so a turn
+/// woken by the outbound queue (nearly every turn in a fan-out) does not poll the socket, whose
+/// waker still stands from the last read.
+struct ReadWake {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for ReadWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+/// What woke the connection's loop.
+enum Wakeup {
+    Queued(Outgoing),
+    Inbound(Option<Inbound>),
+    Done(pending::Done),
+    End(End),
 }
 
 /// Why the connection is ending.
@@ -113,7 +154,12 @@ impl Actor for ConnectionActor {
             config.outbound_bytes,
         );
         let limits = &config.limits;
-        let slow_signal = rx.slow_signal();
+        let read = Arc::new(ReadWake {
+            woken: AtomicBool::new(false),
+            task: AtomicWaker::new(),
+        });
+        let mut shutdown = hub.shutdown_signal();
+        let shutdown_seen = shutdown.clone();
         let mut conn = ConnectionActor {
             id,
             codec: args.codec,
@@ -134,8 +180,15 @@ impl Actor for ConnectionActor {
             bad_frames: 0,
             opened: Instant::now(),
             auth_timer: Some(Box::pin(tokio::time::sleep(config.auth_timeout))),
-            slow: slow_signal,
-            shutdown: hub.shutdown_signal(),
+            read_waker: Waker::from(read.clone()),
+            read,
+            read_parked: false,
+            // A closed signal (the hub is gone) ends the connection as a change does.
+            shutdown: Box::pin(async move {
+                let _ = shutdown.changed().await;
+            }),
+            shutdown_seen,
+            shutdown_waker: None,
             started: false,
             self_ref: Some(self_ref),
             hub,
@@ -175,12 +228,23 @@ impl Actor for ConnectionActor {
         mailbox: &mut MailboxReceiver<Self>,
     ) -> Result<Option<Signal<Self>>, Infallible> {
         let end = loop {
-            // Biased, most frequent first: a turn woken by a queued event polls nothing else.
-            // Nothing starves: a write takes at most a batch, and an overflowing queue is seen
-            // inside the write.
-            tokio::select! {
-                biased;
-                Some(item) = self.rx.recv() => {
+            // Nothing is sent to a connection's mailbox but kameo's start-up signal and test
+            // faults: the connection ends itself. So once started, a release build stops
+            // polling it (a mailbox poll on every turn was a visible share of a fan-out's CPU).
+            let wakeup = if self.started && !cfg!(feature = "testing") {
+                std::future::poll_fn(|cx| self.poll_wake(cx)).await
+            } else {
+                tokio::select! {
+                    biased;
+                    wakeup = std::future::poll_fn(|cx| self.poll_wake(cx)) => wakeup,
+                    signal = mailbox.recv() => {
+                        self.started |= matches!(signal, Some(Signal::StartupFinished));
+                        return Ok(signal);
+                    }
+                }
+            };
+            match wakeup {
+                Wakeup::Queued(item) => {
                     // Commands that finished count as done before their room's answer goes
                     // out: a client that sends its next command on seeing the answer must
                     // not find the slot still taken.
@@ -191,47 +255,31 @@ impl Actor for ConnectionActor {
                         break end;
                     }
                 }
-                inbound = self.transport.next() => match inbound {
+                Wakeup::Inbound(inbound) => match inbound {
                     Some(Inbound::Data { bytes, text }) => {
                         if let Err(end) = self.on_data(&bytes, text).await {
                             break end;
                         }
                     }
-                    Some(Inbound::TooLarge) => break End::Close {
-                        code: close::MESSAGE_TOO_BIG,
-                        reason: "frame too large",
-                        reconnect: false,
-                    },
+                    Some(Inbound::TooLarge) => {
+                        break End::Close {
+                            code: close::MESSAGE_TOO_BIG,
+                            reason: "frame too large",
+                            reconnect: false,
+                        };
+                    }
                     Some(Inbound::Closed) => break End::PeerClosed,
-                    Some(Inbound::Violation { code, reason }) => break End::Violation { code, reason },
+                    Some(Inbound::Violation { code, reason }) => {
+                        break End::Violation { code, reason };
+                    }
                     None => break End::Gone,
                     Some(Inbound::Failed(e)) => {
                         tracing::debug!(conn = %self.id, error = %e, "socket failed");
                         break End::Gone;
                     }
                 },
-                done = self.pending.next() => self.on_done(done),
-                _ = self.slow.wait() => break End::Close {
-                    code: close::SLOW_CONSUMER,
-                    reason: "slow consumer",
-                    reconnect: true,
-                },
-                _ = self.shutdown.changed() => break End::Close {
-                    code: close::SERVICE_RESTART,
-                    reason: "server restarting",
-                    reconnect: true,
-                },
-                _ = async { self.auth_timer.as_mut().expect("checked").await }, if self.auth_timer.is_some() => {
-                    break End::Close { code: close::AUTH_TIMEOUT, reason: "authentication timeout", reconnect: false };
-                }
-                // Nothing is sent to a connection's mailbox but kameo's start-up signal and
-                // test faults: the connection ends itself. So once started, a release build
-                // stops polling it (a mailbox poll on every turn was a visible share of a
-                // fan-out's CPU).
-                signal = mailbox.recv(), if !self.started || cfg!(feature = "testing") => {
-                    self.started |= matches!(signal, Some(Signal::StartupFinished));
-                    return Ok(signal);
-                }
+                Wakeup::Done(done) => self.on_done(done),
+                Wakeup::End(end) => break end,
             }
         };
         Box::pin(self.end(end)).await;
@@ -274,6 +322,67 @@ impl Actor for ConnectionActor {
 }
 
 impl ConnectionActor {
+    /// What the loop does next, most frequent first: a queued frame, the socket, a command
+    /// that finished, then the rare ends (slow consumer, shutdown, authentication deadline).
+    /// Nothing starves: a write takes at most a batch, and an overflowing queue is seen inside
+    /// the write. Sources whose waker still stands are not polled again: the outbound queue's
+    /// poll stores the one waker both a push and an overflow use; the socket is read only after
+    /// it woke the task (`read`); the shutdown future only once its signal changed.
+    fn poll_wake(&mut self, cx: &mut task::Context<'_>) -> Poll<Wakeup> {
+        if let Poll::Ready(Some(item)) = self.rx.poll_recv(cx) {
+            return Poll::Ready(Wakeup::Queued(item));
+        }
+        // The wakers stored with the socket and the shutdown signal stand while this task's
+        // waker is the one they were stored with (always, on tokio; checked all the same).
+        let armed = self
+            .shutdown_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()));
+        // Cleared before the read, so a wake during it is seen on the next turn.
+        if !armed || self.read.woken.swap(false, Ordering::Acquire) {
+            self.read_parked = false;
+        }
+        if !self.read_parked {
+            self.read.task.register(cx.waker());
+            let mut read_cx = task::Context::from_waker(&self.read_waker);
+            match self.transport.poll_next_unpin(&mut read_cx) {
+                Poll::Ready(inbound) => return Poll::Ready(Wakeup::Inbound(inbound)),
+                Poll::Pending => self.read_parked = true,
+            }
+        }
+        if let Poll::Ready(done) = self.pending.poll_next(cx) {
+            return Poll::Ready(Wakeup::Done(done));
+        }
+        // `poll_recv` stored the waker an overflow wakes.
+        if self.rx.is_slow() {
+            return Poll::Ready(Wakeup::End(End::Close {
+                code: close::SLOW_CONSUMER,
+                reason: "slow consumer",
+                reconnect: true,
+            }));
+        }
+        if !armed || !matches!(self.shutdown_seen.has_changed(), Ok(false)) {
+            if self.shutdown.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wakeup::End(End::Close {
+                    code: close::SERVICE_RESTART,
+                    reason: "server restarting",
+                    reconnect: true,
+                }));
+            }
+            self.shutdown_waker = Some(cx.waker().clone());
+        }
+        if let Some(timer) = &mut self.auth_timer
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Wakeup::End(End::Close {
+                code: close::AUTH_TIMEOUT,
+                reason: "authentication timeout",
+                reconnect: false,
+            }));
+        }
+        Poll::Pending
+    }
+
     fn user(&self) -> Result<UserId, ErrorCode> {
         self.identity
             .as_ref()
@@ -291,8 +400,8 @@ impl ConnectionActor {
     /// False when this connection already handed `pos` of `room`, or a later one, to the
     /// socket (a late copy from a room's previous owner, or a replay overlapping what arrived
     /// live): a connection never sends a room position twice or out of order.
-    fn is_new(&self, room: RoomId, pos: Position) -> bool {
-        self.written
+    fn is_new(written: &[(RoomId, Position)], room: RoomId, pos: Position) -> bool {
+        written
             .iter()
             .find(|(r, _)| *r == room)
             .is_none_or(|(_, p)| pos > *p)
@@ -301,52 +410,54 @@ impl ConnectionActor {
     /// Records that `pos` of `room` is in the socket's hands. Called only once the socket has
     /// accepted the frame: a frame dropped before that (the write abandoned when the client
     /// turned out too slow) must not move the resume point past what the client can receive.
-    fn note_written(&mut self, room: RoomId, pos: Position) {
-        match self.written.iter_mut().find(|(r, _)| *r == room) {
+    fn note_written(written: &mut Vec<(RoomId, Position)>, room: RoomId, pos: Position) {
+        match written.iter_mut().find(|(r, _)| *r == room) {
             Some((_, p)) => *p = pos,
-            None => self.written.push((room, pos)),
+            None => written.push((room, pos)),
         }
     }
 
     /// The bytes of `item` and the room position it carries; `None` for a position this
-    /// connection already wrote, for a room's frame from a node it is not subscribed at, and
-    /// for a notice (which it applies).
-    fn bytes_of(&mut self, item: Outgoing) -> Option<(bytes::Bytes, Option<(RoomId, Position)>)> {
+    /// connection already wrote, and for a room's frame from a node it is not subscribed at.
+    /// (Notices never come here: `write_batch` stops at one.)
+    fn bytes_of(
+        written: &[(RoomId, Position)],
+        remote: &mut Vec<(RoomId, NodeId)>,
+        codec: Codec,
+        item: Outgoing,
+    ) -> Option<(bytes::Bytes, Option<(RoomId, Position)>)> {
         match item {
             Outgoing::Event(e) => {
                 if let Some(origin) = &e.origin
-                    && !self.takes_from(origin, e.room_pos)
+                    && !Self::takes_from(remote, origin, e.room_pos)
                 {
                     return None;
                 }
                 match e.room_pos {
-                    Some((room, pos)) if !self.is_new(room, pos) => None,
-                    room_pos => Some((e.bytes(self.codec), room_pos)),
+                    Some((room, pos)) if !Self::is_new(written, room, pos) => None,
+                    room_pos => Some((e.bytes(codec), room_pos)),
                 }
             }
             Outgoing::Frame(b) => Some((b, None)),
-            Outgoing::Notice(notice) => {
-                self.on_notice(&notice);
-                None
-            }
+            Outgoing::Notice(_) => None,
         }
     }
 
     /// Whether a frame from another node reaches the client: a room's messages (and resume
     /// replies) only while subscribed at that node. After a reset nothing comes until the
     /// rejoin is answered, so the replay that follows picks up exactly where the client was.
-    fn takes_from(&mut self, origin: &Origin, room_pos: Option<(RoomId, Position)>) -> bool {
+    fn takes_from(
+        remote: &mut Vec<(RoomId, NodeId)>,
+        origin: &Origin,
+        room_pos: Option<(RoomId, Position)>,
+    ) -> bool {
         if let Some(room) = origin.joined {
-            self.remote.retain(|(r, _)| *r != room);
-            self.remote.push((room, origin.node.clone()));
+            remote.retain(|(r, _)| *r != room);
+            remote.push((room, origin.node.clone()));
             return true;
         }
         let room = room_pos.map(|(room, _)| room).or(origin.if_subscribed);
-        room.is_none_or(|room| {
-            self.remote
-                .iter()
-                .any(|(r, n)| *r == room && *n == origin.node)
-        })
+        room.is_none_or(|room| remote.iter().any(|(r, n)| *r == room && *n == origin.node))
     }
 
     /// Applies news of this connection's rooms on other nodes: each room that starts over gets
@@ -405,33 +516,63 @@ impl ConnectionActor {
     /// Writes `first` and whatever else is queued (up to a batch), then flushes once. Gives up
     /// if the queue overflows meanwhile: the client is not reading.
     async fn write_batch(&mut self, first: Outgoing) -> Result<(), End> {
-        let slow = self.rx.slow();
-        let text = self.codec.is_text();
-        let write = async {
+        let mut notice = None;
+        let written = self.write_until_notice(first, &mut notice).await;
+        // Applied once what was queued before it is written; what came after it waits in the
+        // queue for the next turn.
+        if let Some(notice) = notice {
+            self.on_notice(&notice);
+        }
+        written
+    }
+
+    /// The body of [`Self::write_batch`]: stops at a notice, which it hands back.
+    async fn write_until_notice(
+        &mut self,
+        first: Outgoing,
+        notice: &mut Option<Arc<Notice>>,
+    ) -> Result<(), End> {
+        let codec = self.codec;
+        let text = codec.is_text();
+        // Borrowed apart, so the write and the slow check below share the queue.
+        let ConnectionActor {
+            transport,
+            rx,
+            written,
+            remote,
+            ..
+        } = self;
+        let rx = &*rx;
+        let mut write = pin!(async {
             let mut item = Some(first);
             for _ in 0..WRITE_BATCH {
-                let Some(next) = item.take().or_else(|| self.rx.try_recv()) else {
+                let Some(next) = item.take().or_else(|| rx.try_recv()) else {
                     break;
                 };
-                if let Some((bytes, room_pos)) = self.bytes_of(next) {
-                    self.transport.feed(OutFrame::Data { bytes, text }).await?;
+                if let Outgoing::Notice(n) = next {
+                    *notice = Some(n);
+                    break;
+                }
+                if let Some((bytes, room_pos)) = Self::bytes_of(written, remote, codec, next) {
+                    transport.feed(OutFrame::Data { bytes, text }).await?;
                     if let Some((room, pos)) = room_pos {
-                        self.note_written(room, pos);
+                        Self::note_written(written, room, pos);
                     }
                 }
             }
-            self.transport.flush().await
-        };
-        // Biased: a write that completes at once (the usual case) never polls the slow signal.
-        tokio::select! {
-            biased;
-            res = write => res.map_err(|_| End::Gone),
-            _ = slow => Err(End::Close {
+            transport.flush().await
+        });
+        // A write that completes at once (the usual case) never looks at the slow signal.
+        std::future::poll_fn(|cx| match write.as_mut().poll(cx) {
+            Poll::Ready(res) => Poll::Ready(res.map_err(|_| End::Gone)),
+            Poll::Pending if rx.poll_slow(cx).is_ready() => Poll::Ready(Err(End::Close {
                 code: close::SLOW_CONSUMER,
                 reason: "slow consumer",
                 reconnect: true,
-            }),
-        }
+            })),
+            Poll::Pending => Poll::Pending,
+        })
+        .await
     }
 
     /// Ends the connection: the final `disconnect` frame when the server chose to close, the

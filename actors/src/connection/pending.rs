@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::task::{Context, Poll};
 
 use switchboard_engine::protocol::ClientFrame;
 use switchboard_engine::{RoomId, UserId};
@@ -75,12 +76,16 @@ impl Pending {
         self.running.push((id, key, rid));
     }
 
-    /// The next command to finish; pending forever while none runs.
-    pub async fn next(&mut self) -> Done {
-        let Some(joined) = self.tasks.join_next_with_id().await else {
-            return std::future::pending().await;
-        };
-        self.finished(joined)
+    /// The next command to finish; `Pending` while none runs (a command is only started by the
+    /// caller's own task, which polls again after it).
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Done> {
+        if self.running.is_empty() {
+            return Poll::Pending;
+        }
+        match self.tasks.poll_join_next_with_id(cx) {
+            Poll::Ready(Some(joined)) => Poll::Ready(self.finished(joined)),
+            Poll::Ready(None) | Poll::Pending => Poll::Pending,
+        }
     }
 
     /// A command that has finished already, if any (never waits).
