@@ -132,8 +132,10 @@ impl Accounts {
             .user_by_name(name)
             .await
             .map_err(error::internal)?;
-        // An unknown name costs the same hash as a known one: timing tells nothing.
+        // An unknown name costs the same hash as a known one: timing tells nothing. A user
+        // first seen through an identity provider has no password (an empty hash): the same.
         let (user, hash) = found.unzip();
+        let hash = hash.filter(|h| !h.is_empty());
         let ok = self.passwords.verify(hash.as_deref(), password).await?;
         let Some(user) = user.filter(|_| ok) else {
             return Err(WRONG_NAME_OR_PASSWORD);

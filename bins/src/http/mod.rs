@@ -28,6 +28,7 @@ use switchboard_engine::limits::Limits;
 use tokio::sync::watch;
 
 use crate::accounts::{AccountError, Accounts};
+use crate::config::Provider;
 use crate::dashboard::View;
 
 #[derive(Clone)]
@@ -42,6 +43,8 @@ pub struct AppState {
     pub dashboard: watch::Receiver<Arc<View>>,
     /// `dashboard.admin_token`: the bearer token `/api/dashboard` requires, when set.
     pub admin_token: Option<Arc<str>>,
+    /// `auth.provider`: the local account routes are served only for `local`.
+    pub provider: Provider,
     pub limits: Limits,
     /// `http.body_read_timeout_ms`: the time a request body may take to arrive.
     pub body_read_timeout: Duration,
@@ -54,7 +57,7 @@ pub struct AppState {
 pub use edge::error_response;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route(
             "/",
             get(|| async { Html(include_str!("../../static/index.html")) }),
@@ -90,11 +93,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/dashboard", get(dashboard::data))
         .route("/ws", get(ws::upgrade))
-        .route("/api/signup", post(api::sign_up))
-        .route("/api/signin", post(api::sign_in))
         .route("/api/rooms", get(api::rooms))
         .route("/api/rooms/{id}/history", get(api::history))
-        .route("/api/search", get(api::search))
+        .route("/api/search", get(api::search));
+    // With Cognito, accounts live in the user pool: no local sign-up or sign-in (404).
+    let router = match state.provider {
+        Provider::Local => router
+            .route("/api/signup", post(api::sign_up))
+            .route("/api/signin", post(api::sign_in)),
+        Provider::Cognito => router,
+    };
+    router
         .layer(axum::middleware::from_fn(edge::edge))
         .with_state(state)
 }

@@ -1,0 +1,13 @@
+//! Amazon Cognito as the node's identity provider (`auth.provider = "cognito"`): `[cognito]`
+//! and the token verifier that keeps the user pool's keys.
+//!
+//! # Layout
+//! - [`config`]: `CognitoConfig`, the `[cognito]` section.
+//! - [`keys`]: `CognitoTokens`, a `TokenVerifier` over the pool's JWKS: fetched at start-up and
+//!   again on an unknown key id, at most once per `jwks_refetch_ms`.
+
+pub mod config;
+pub mod keys;
+
+pub use config::CognitoConfig;
+pub use keys::CognitoTokens;
