@@ -46,7 +46,7 @@ impl From<ErrorCode> for AccountError {
     }
 }
 
-const fn refused(code: ErrorCode, message: &'static str) -> AccountError {
+pub(crate) const fn refused(code: ErrorCode, message: &'static str) -> AccountError {
     AccountError { code, message }
 }
 
@@ -55,7 +55,7 @@ const fn refused(code: ErrorCode, message: &'static str) -> AccountError {
 pub const MAX_PASSWORD_BYTES: usize = 128;
 
 /// Sign-in names neither the part that was wrong nor whether the name exists.
-const WRONG_NAME_OR_PASSWORD: AccountError =
+pub(crate) const WRONG_NAME_OR_PASSWORD: AccountError =
     refused(ErrorCode::InvalidToken, "wrong name or password");
 
 /// The sign-up rules (docs/PROTOCOL.md §3), each refused with its own message and code 1002.

@@ -443,6 +443,7 @@ user_pool_id = "eu-west-1_pool"
 client_id = "app"
 issuer = "https://issuer.example"
 jwks_url = "http://127.0.0.1:5000/eu-west-1_pool/.well-known/jwks.json"
+endpoint = "http://127.0.0.1:5000"
 skew_secs = 48
 jwks_refetch_ms = 49
 jwks_timeout_ms = 50

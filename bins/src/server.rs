@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::accounts::{self, Accounts};
-use crate::cognito::CognitoTokens;
+use crate::cognito::{CognitoAccounts, CognitoTokens};
 use crate::config::{Config, Provider};
 use crate::dashboard::{Reporter, ReporterArgs};
 use crate::http::{self, AppState};
@@ -63,11 +63,15 @@ pub async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Acco
 }
 
 /// The tokens the node accepts: its own (local accounts), or a Cognito user pool's, whose keys
-/// are fetched before the node serves. A node whose first fetch fails starts anyway (logged):
-/// it refuses Cognito tokens (2001) until a later fetch, on a token, succeeds.
-async fn verifier(config: &Config, accounts: &Accounts) -> anyhow::Result<Arc<dyn TokenVerifier>> {
+/// are fetched before the node serves, with the pool's account operations. A node whose first
+/// fetch fails starts anyway (logged): it refuses Cognito tokens (2001) until a later fetch, on
+/// a token, succeeds.
+async fn identity(
+    config: &Config,
+    accounts: &Accounts,
+) -> anyhow::Result<(Arc<dyn TokenVerifier>, Option<Arc<CognitoAccounts>>)> {
     match config.auth.provider {
-        Provider::Local => Ok(accounts.tokens().clone()),
+        Provider::Local => Ok((accounts.tokens().clone(), None)),
         Provider::Cognito => {
             config.cognito.check()?;
             let cognito =
@@ -75,7 +79,8 @@ async fn verifier(config: &Config, accounts: &Accounts) -> anyhow::Result<Arc<dy
             if cognito.refresh().await == 0 {
                 tracing::warn!("no Cognito keys yet: tokens are refused until a fetch succeeds");
             }
-            Ok(Arc::new(cognito))
+            let pool = CognitoAccounts::connect(&config.cognito).await;
+            Ok((Arc::new(cognito), Some(Arc::new(pool))))
         }
     }
 }
@@ -141,7 +146,7 @@ impl Node {
             }
             None => Arc::new(LocalThrottle::new(rules)),
         };
-        let tokens = verifier(&config, &accounts).await?;
+        let (tokens, cognito) = identity(&config, &accounts).await?;
         let hub = Hub::start(
             store.clone(),
             journal.clone(),
@@ -224,7 +229,7 @@ impl Node {
             metrics,
             dashboard,
             admin_token: config.dashboard.admin_token.clone().map(Arc::from),
-            provider: config.auth.provider,
+            cognito,
             limits: config.limits.clone(),
             body_read_timeout: Duration::from_millis(config.http.body_read_timeout_ms),
             max_body_bytes: config.http.max_body_bytes,

@@ -223,67 +223,13 @@ async fn a_flood_of_unknown_key_ids_fetches_at_most_once_per_interval() {
     node.node.shutdown().await;
 }
 
-/// Signs `name` up in moto's pool, confirms them as an administrator and signs them in with
-/// USER_PASSWORD_AUTH: (ID token, access token).
-async fn moto_user(moto: &Moto, pool: &str, client: &str, name: &str) -> (String, String) {
-    let password = "Correct-Horse-1";
-    moto.call(
-        "SignUp",
-        json!({ "ClientId": client, "Username": name, "Password": password }),
-    )
-    .await;
-    moto.call(
-        "AdminConfirmSignUp",
-        json!({ "UserPoolId": pool, "Username": name }),
-    )
-    .await;
-    let auth = moto
-        .call(
-            "InitiateAuth",
-            json!({
-                "ClientId": client,
-                "AuthFlow": "USER_PASSWORD_AUTH",
-                "AuthParameters": { "USERNAME": name, "PASSWORD": password },
-            }),
-        )
-        .await;
-    let result = &auth["AuthenticationResult"];
-    (
-        result["IdToken"].as_str().unwrap().to_owned(),
-        result["AccessToken"].as_str().unwrap().to_owned(),
-    )
-}
-
 #[tokio::test]
 async fn tokens_from_a_moto_user_pool_connect_and_chat() {
     let moto = Moto::start().await;
-    let created = moto
-        .call("CreateUserPool", json!({ "PoolName": "switchboard" }))
-        .await;
-    let pool = created["UserPool"]["Id"].as_str().unwrap().to_owned();
-    let created = moto
-        .call(
-            "CreateUserPoolClient",
-            json!({
-                "UserPoolId": pool, "ClientName": "chat",
-                "ExplicitAuthFlows": ["USER_PASSWORD_AUTH"],
-            }),
-        )
-        .await;
-    let client = created["UserPoolClient"]["ClientId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let node = support::start(|c| {
-        c.auth.provider = switchboard::config::Provider::Cognito;
-        c.cognito.region = "us-east-1".into();
-        c.cognito.user_pool_id = pool.clone();
-        c.cognito.client_id = client.clone();
-        c.cognito.jwks_url = Some(format!("{}/{pool}/.well-known/jwks.json", moto.endpoint));
-    })
-    .await;
-    let (ann_id, ann_access) = moto_user(&moto, &pool, &client, "ann").await;
-    let (ben_id, _) = moto_user(&moto, &pool, &client, "ben").await;
+    let (pool, client) = moto.pool().await;
+    let node = support::start(|c| moto.configure(c, &pool, &client)).await;
+    let (ann_id, ann_access) = moto.user(&pool, &client, "ann").await;
+    let (ben_id, _) = moto.user(&pool, &client, "ben").await;
     let mut ann = node.client(&ann_id).await;
     assert_eq!(ann.hello().user.as_ref().unwrap().name, "ann");
     let room = ann.create_room("moto", Visibility::Public).await.unwrap();
@@ -302,17 +248,8 @@ async fn tokens_from_a_moto_user_pool_connect_and_chat() {
     let authed = again.auth(&ann_access).await.unwrap();
     assert_eq!(Some(authed.user), ann.hello().user.clone());
     // A token of the pool for another app client is refused.
-    let other_client = moto
-        .call(
-            "CreateUserPoolClient",
-            json!({
-                "UserPoolId": pool, "ClientName": "other",
-                "ExplicitAuthFlows": ["USER_PASSWORD_AUTH"],
-            }),
-        )
-        .await;
-    let other_client = other_client["UserPoolClient"]["ClientId"].as_str().unwrap();
-    let (foreign, _) = moto_user(&moto, &pool, other_client, "cat").await;
+    let other_client = moto.app_client(&pool, "other").await;
+    let (foreign, _) = moto.user(&pool, &other_client, "cat").await;
     refused(&node, &foreign, ErrorCode::InvalidToken, "another client's").await;
     node.node.shutdown().await;
 }

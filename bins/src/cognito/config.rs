@@ -24,6 +24,9 @@ pub struct CognitoConfig {
     /// separate setting because a local stand-in serves them elsewhere than the issuer it
     /// writes (moto: `http://127.0.0.1:<port>/<user_pool_id>/.well-known/jwks.json`).
     pub jwks_url: Option<String>,
+    /// Endpoint of the Cognito API for the account routes (`/api/cognito/*`). Unset: the
+    /// region's AWS endpoint. Set for a local stand-in (moto: `http://127.0.0.1:<port>`).
+    pub endpoint: Option<String>,
     /// `skew_secs`: how far the node's clock and the pool's may disagree: tokens are accepted
     /// up to this long after `exp` and before `nbf` or `iat`.
     pub skew_secs: u64,
@@ -46,6 +49,7 @@ impl Default for CognitoConfig {
             client_id: String::new(),
             issuer: None,
             jwks_url: None,
+            endpoint: None,
             skew_secs: 30,
             jwks_refetch: Duration::from_secs(30),
             jwks_timeout: Duration::from_secs(5),

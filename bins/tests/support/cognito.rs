@@ -220,3 +220,72 @@ impl Moto {
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 }
+
+impl Moto {
+    /// A user pool with an app client that allows `USER_PASSWORD_AUTH`: (pool id, client id).
+    pub async fn pool(&self) -> (String, String) {
+        let created = self
+            .call("CreateUserPool", json!({ "PoolName": "switchboard" }))
+            .await;
+        let pool = created["UserPool"]["Id"].as_str().unwrap().to_owned();
+        (pool.clone(), self.app_client(&pool, "chat").await)
+    }
+
+    /// Another app client of `pool`.
+    pub async fn app_client(&self, pool: &str, name: &str) -> String {
+        let created = self
+            .call(
+                "CreateUserPoolClient",
+                json!({
+                    "UserPoolId": pool, "ClientName": name,
+                    "ExplicitAuthFlows": ["USER_PASSWORD_AUTH", "REFRESH_TOKEN_AUTH"],
+                }),
+            )
+            .await;
+        created["UserPoolClient"]["ClientId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A node config that accepts `pool`'s tokens for `client` and reaches this moto.
+    pub fn configure(&self, c: &mut Config, pool: &str, client: &str) {
+        c.auth.provider = Provider::Cognito;
+        c.cognito.region = "us-east-1".into();
+        c.cognito.user_pool_id = pool.to_owned();
+        c.cognito.client_id = client.to_owned();
+        c.cognito.jwks_url = Some(format!("{}/{pool}/.well-known/jwks.json", self.endpoint));
+        c.cognito.endpoint = Some(self.endpoint.clone());
+    }
+
+    /// Signs `name` up in moto's pool, confirms them as an administrator and signs them in with
+    /// USER_PASSWORD_AUTH: (ID token, access token).
+    pub async fn user(&self, pool: &str, client: &str, name: &str) -> (String, String) {
+        let password = "Correct-Horse-1";
+        self.call(
+            "SignUp",
+            json!({ "ClientId": client, "Username": name, "Password": password }),
+        )
+        .await;
+        self.call(
+            "AdminConfirmSignUp",
+            json!({ "UserPoolId": pool, "Username": name }),
+        )
+        .await;
+        let auth = self
+            .call(
+                "InitiateAuth",
+                json!({
+                    "ClientId": client,
+                    "AuthFlow": "USER_PASSWORD_AUTH",
+                    "AuthParameters": { "USERNAME": name, "PASSWORD": password },
+                }),
+            )
+            .await;
+        let result = &auth["AuthenticationResult"];
+        (
+            result["IdToken"].as_str().unwrap().to_owned(),
+            result["AccessToken"].as_str().unwrap().to_owned(),
+        )
+    }
+}
