@@ -3,7 +3,10 @@
 //! Ids are `BIGINT` (positive, so `u64` ⇄ `i64` is lossless). Batches are stored with one
 //! multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` per batch, so a retried
 //! batch never duplicates. Migrations are versioned in `schema_migrations`; a released
-//! migration is never edited, only followed by a new one.
+//! migration is never edited, only followed by a new one. Users of identity providers are in
+//! [`subjects`].
+
+mod subjects;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +21,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::pg_pool::{CachingManager, PgPool};
-use super::{HistoryQuery, Store, StoreError, names};
+use super::{HistoryQuery, Store, StoreError};
 
 /// Versioned schema migrations, applied in order inside one transaction each.
 pub const MIGRATIONS: &[&str] = &[
@@ -70,12 +73,7 @@ CREATE INDEX messages_by_words ON messages USING GIN (to_tsvector('simple', text
     r#"
 ALTER TABLE rooms ADD COLUMN owner TEXT;
 "#,
-    r#"
-CREATE TABLE subjects (
-    subject TEXT PRIMARY KEY,
-    user_id BIGINT NOT NULL REFERENCES users(id)
-);
-"#,
+    subjects::MIGRATION,
 ];
 
 /// Advisory lock key held while migrating ("sbmigrat" as ASCII).
@@ -311,52 +309,7 @@ impl Store for PostgresStore {
     }
 
     async fn external_user(&self, subject: &str, name: &str) -> Result<UserInfo, StoreError> {
-        const LINKED: &str = "SELECT u.id, u.name FROM subjects s JOIN users u ON u.id = s.user_id
-                              WHERE s.subject = $1";
-        let user_of = |r: Row| UserInfo {
-            id: UserId(uid(r.get(0))),
-            name: r.get(1),
-        };
-        if let Some(row) = self.query_opt(LINKED, &[&subject]).await? {
-            return Ok(user_of(row));
-        }
-        let mut conn = self.conn().await?;
-        let tx = conn.client.transaction().await.map_err(db)?;
-        for name in names::candidates(name, subject) {
-            let added = tx
-                .query_opt(
-                    "INSERT INTO users (name, password_hash) VALUES ($1, '')
-                     ON CONFLICT DO NOTHING RETURNING id",
-                    &[&name],
-                )
-                .await
-                .map_err(db)?;
-            let Some(row) = added else { continue };
-            let user: i64 = row.get(0);
-            // Another node seeing the same subject at once waits here for the first to commit,
-            // then links nothing and returns the first one's user; this transaction's user
-            // row goes with the rollback.
-            let linked = tx
-                .execute(
-                    "INSERT INTO subjects (subject, user_id) VALUES ($1, $2)
-                     ON CONFLICT (subject) DO NOTHING",
-                    &[&subject, &user],
-                )
-                .await
-                .map_err(db)?;
-            if linked == 0 {
-                tx.rollback().await.map_err(db)?;
-                drop(conn);
-                let row = self.query_opt(LINKED, &[&subject]).await?;
-                return row.map(user_of).ok_or(StoreError::NotFound);
-            }
-            tx.commit().await.map_err(db)?;
-            return Ok(UserInfo {
-                id: UserId(uid(user)),
-                name,
-            });
-        }
-        Err(StoreError::Conflict)
+        subjects::external_user(self, subject, name).await
     }
 
     async fn create_room(

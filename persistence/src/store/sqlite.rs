@@ -1,6 +1,8 @@
 //! The embedded store: one SQLite file in WAL mode. One writer connection and a few reader
 //! connections, each behind a `std::sync::Mutex` that is only ever taken inside
-//! `spawn_blocking`, never across an `.await`.
+//! `spawn_blocking`, never across an `.await`. Users of identity providers are in [`subjects`].
+
+mod subjects;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::{Position, RoomId, UserId};
 
-use super::{HistoryQuery, Store, StoreError, names};
+use super::{HistoryQuery, Store, StoreError};
 
 /// Schema migrations, applied in order and tracked by `PRAGMA user_version`. Never edit a
 /// released entry: append a new one.
@@ -67,12 +69,7 @@ INSERT INTO messages_fts (text, room, epoch, seq) SELECT text, room, epoch, seq 
     r#"
 ALTER TABLE rooms ADD COLUMN owner TEXT;
 "#,
-    r#"
-CREATE TABLE subjects (
-    subject TEXT PRIMARY KEY,
-    user    INTEGER NOT NULL REFERENCES users(id)
-) WITHOUT ROWID;
-"#,
+    subjects::MIGRATION,
 ];
 
 const READERS: usize = 4;
@@ -200,13 +197,6 @@ fn room_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RoomInfo> {
     })
 }
 
-fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserInfo> {
-    Ok(UserInfo {
-        id: UserId(row.get(0)?),
-        name: row.get(1)?,
-    })
-}
-
 fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
     Ok(ChatMessage {
         room: RoomId(row.get(0)?),
@@ -272,45 +262,7 @@ impl Store for SqliteStore {
     }
 
     async fn external_user(&self, subject: &str, name: &str) -> Result<UserInfo, StoreError> {
-        const LINKED: &str = "SELECT u.id, u.name FROM subjects s JOIN users u ON u.id = s.user
-                              WHERE s.subject = ?1";
-        let subject = subject.to_owned();
-        let key = subject.clone();
-        let linked = self
-            .read(move |c| c.query_row(LINKED, [key], user_from_row).optional())
-            .await?;
-        if let Some(user) = linked {
-            return Ok(user);
-        }
-        let names = names::candidates(name, &subject);
-        // One writer: the check and the insert cannot interleave with another first sighting.
-        self.write(move |c| {
-            let tx = c.transaction()?;
-            if let Some(user) = tx.query_row(LINKED, [&subject], user_from_row).optional()? {
-                return Ok(Some(user));
-            }
-            for name in names {
-                let added = tx.execute(
-                    "INSERT INTO users (name, password_hash) VALUES (?1, '') ON CONFLICT DO NOTHING",
-                    [&name],
-                )?;
-                if added == 1 {
-                    let id = tx.last_insert_rowid();
-                    tx.execute(
-                        "INSERT INTO subjects (subject, user) VALUES (?1, ?2)",
-                        params![subject, id],
-                    )?;
-                    tx.commit()?;
-                    return Ok(Some(UserInfo {
-                        id: UserId(id as u64),
-                        name,
-                    }));
-                }
-            }
-            Ok(None)
-        })
-        .await?
-        .ok_or(StoreError::Conflict)
+        subjects::external_user(self, subject, name).await
     }
 
     async fn create_room(
