@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests need are running on this machine, installing and starting
 # them if missing (idempotently). Fails loudly when a service cannot be had.
-# Source it, then call ensure_postgres and ensure_redis.
+# Source it, then call ensure_postgres, ensure_redis and ensure_moto.
 
 die() { echo "FATAL: $*" >&2; exit 1; }
 
@@ -52,4 +52,27 @@ ensure_redis() {
     sleep 0.2
   done
   die "Redis is not answering at 127.0.0.1:6379"
+}
+
+# moto_server, the AWS stand-in behind the Cognito tests (bins/tests/cognito.rs): each test
+# starts its own on a free port and kills it at the end, so only the program is needed here.
+# Installed with pip (`moto[server]`) when missing; `--break-system-packages` where the system
+# Python refuses plain installs (PEP 668).
+moto_usable() {
+  command -v moto_server >/dev/null && python3 -c 'import moto.cognitoidp.models' 2>/dev/null
+}
+ensure_moto() {
+  if moto_usable; then return 0; fi
+  command -v python3 >/dev/null || die "python3 is not installed (needed for moto_server)"
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    echo "installing pip"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null; } \
+      || die "cannot install pip"
+  fi
+  echo "installing moto[server]"
+  python3 -m pip install -q 'moto[server]' 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages 'moto[server]' \
+    || die "cannot install moto[server] with pip"
+  hash -r
+  moto_usable || die "moto_server is not usable after installing moto[server] (is pip's bin directory on PATH?)"
 }

@@ -1,54 +1,66 @@
-//! Who a token names, checked against the store once per connection: a correctly signed token
-//! for a user id that does not exist (a store reset, a key shared with another deployment) is
-//! refused with 2001 instead of making a ghost that shows online and fails every command.
+//! Who a token names, checked against the store once per user: a correctly signed token for a
+//! user id that does not exist (a store reset, a key shared with another deployment) is refused
+//! with 2001 instead of making a ghost that shows online and fails every command. A token of an
+//! identity provider (Cognito) names its user by the provider's `sub`; the store links each
+//! subject to a Switchboard user, created the first time the subject is seen.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
-use switchboard_engine::auth::{Identity, TokenVerifier};
+use switchboard_engine::auth::{AuthError, External, Identity, Subject, TokenVerifier};
 use switchboard_engine::{ErrorCode, UserId};
 use switchboard_persistence::Store;
 
 use crate::error::internal;
 
-/// Ids of users known to exist, so reconnect storms with valid tokens cost no store read.
-/// Users are never deleted, so a remembered id stays true. At most 100 000 ids (~2 MiB); when
+/// Answers remembered so that reconnect storms with valid tokens cost no store read. Users are
+/// never deleted and a subject's user never changes, so a remembered answer stays true. When
 /// full it starts over, which costs one store read per user afterwards, never a wrong answer.
-struct KnownUsers {
-    /// Guards set operations only, never an `.await`.
-    ids: Mutex<HashSet<UserId>>,
+struct Remembered<K, V> {
+    /// Guards map operations only, never an `.await`.
+    map: Mutex<HashMap<K, V>>,
+    max: usize,
 }
 
+impl<K: Eq + Hash, V: Clone> Remembered<K, V> {
+    fn new(max: usize) -> Self {
+        Remembered {
+            map: Mutex::new(HashMap::new()),
+            max,
+        }
+    }
+
+    fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).cloned()
+    }
+
+    fn insert(&self, key: K, value: V) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.max {
+            map.clear();
+        }
+        map.insert(key, value);
+    }
+}
+
+/// Ids of users known to exist: at most 100 000 (~2 MiB).
 const KNOWN_USERS_MAX: usize = 100_000;
-
-impl KnownUsers {
-    fn new() -> Self {
-        KnownUsers {
-            ids: Mutex::new(HashSet::new()),
-        }
-    }
-
-    fn contains(&self, user: UserId) -> bool {
-        self.ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&user)
-    }
-
-    fn insert(&self, user: UserId) {
-        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        if ids.len() >= KNOWN_USERS_MAX {
-            ids.clear();
-        }
-        ids.insert(user);
-    }
-}
+/// Subjects and the users they are linked to: at most 100 000 (a `sub` of 36 bytes and a name
+/// of at most 32, ~16 MiB when full).
+const SUBJECTS_MAX: usize = 100_000;
 
 /// Checks tokens: their signature (the verifier) and their user (the store, once per user).
 pub(crate) struct Authenticator {
     tokens: Arc<dyn TokenVerifier>,
     store: Arc<dyn Store>,
-    known_users: KnownUsers,
+    known_users: Remembered<UserId, ()>,
+    subjects: Remembered<String, Identity>,
 }
 
 impl Authenticator {
@@ -56,23 +68,61 @@ impl Authenticator {
         Authenticator {
             tokens,
             store,
-            known_users: KnownUsers::new(),
+            known_users: Remembered::new(KNOWN_USERS_MAX),
+            subjects: Remembered::new(SUBJECTS_MAX),
         }
     }
 
-    /// The identity `token` names, if it verifies and its user exists: 2001 for a token that
-    /// is malformed, forged or names no user; 2002 for an expired one.
+    /// The identity `token` names, if it verifies and its user exists (or, for a token of an
+    /// identity provider, once its user is found or created): 2001 for a token that is
+    /// malformed, forged or names no user; 2002 for an expired one.
+    ///
+    /// A token signed with a key the verifier lacks waits for the verifier to fetch its keys
+    /// again (a rotated key is picked up this way), then is checked once more. The verifier
+    /// bounds how often that fetches, so tokens with made-up key ids cost no fetch.
     pub(crate) async fn authenticate(&self, token: &str) -> Result<Identity, ErrorCode> {
-        let identity = self.tokens.verify(token).map_err(|e| e.code())?;
-        if self.known_users.contains(identity.user) {
+        let subject = match self.tokens.verify(token) {
+            Err(AuthError::UnknownKey) => {
+                self.tokens.refresh_keys().await;
+                self.tokens.verify(token)
+            }
+            checked => checked,
+        }
+        .map_err(|e| e.code())?;
+        match subject {
+            Subject::User(identity) => self.existing(identity).await,
+            Subject::External(external) => self.linked(external).await,
+        }
+    }
+
+    async fn existing(&self, identity: Identity) -> Result<Identity, ErrorCode> {
+        if self.known_users.get(&identity.user).is_some() {
             return Ok(identity);
         }
         match self.store.user(identity.user).await.map_err(internal)? {
             Some(_) => {
-                self.known_users.insert(identity.user);
+                self.known_users.insert(identity.user, ());
                 Ok(identity)
             }
             None => Err(ErrorCode::InvalidToken),
         }
+    }
+
+    /// The user linked to an identity provider's subject, created on first sight.
+    async fn linked(&self, external: External) -> Result<Identity, ErrorCode> {
+        if let Some(identity) = self.subjects.get(external.subject.as_str()) {
+            return Ok(identity);
+        }
+        let user = self
+            .store
+            .external_user(&external.subject, &external.name)
+            .await
+            .map_err(internal)?;
+        let identity = Identity {
+            user: user.id,
+            name: user.name,
+        };
+        self.subjects.insert(external.subject, identity.clone());
+        Ok(identity)
     }
 }

@@ -12,7 +12,8 @@
 //!   settings of a node's actors, deserialised straight from the configuration.
 //! - [`hub`]: `Hub`, the handle the binary holds: it builds the parts below, joins them to a
 //!   cluster, counts connections and shuts them down.
-//! - [`identity`]: `Authenticator`, a token checked for its signature and its user.
+//! - [`identity`]: `Authenticator`, a token checked for its signature and its user (a Cognito
+//!   subject linked to its user, created on first sight).
 //! - [`outbound`]: `Outbound`, a connection's bounded send queue, and `Event`, a frame encoded
 //!   once and shared by every recipient.
 //! - [`transport`]: the socket seen as a `Stream`/`Sink` of frames, so tests can use channels.

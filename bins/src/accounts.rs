@@ -46,7 +46,7 @@ impl From<ErrorCode> for AccountError {
     }
 }
 
-const fn refused(code: ErrorCode, message: &'static str) -> AccountError {
+pub(crate) const fn refused(code: ErrorCode, message: &'static str) -> AccountError {
     AccountError { code, message }
 }
 
@@ -55,7 +55,7 @@ const fn refused(code: ErrorCode, message: &'static str) -> AccountError {
 pub const MAX_PASSWORD_BYTES: usize = 128;
 
 /// Sign-in names neither the part that was wrong nor whether the name exists.
-const WRONG_NAME_OR_PASSWORD: AccountError =
+pub(crate) const WRONG_NAME_OR_PASSWORD: AccountError =
     refused(ErrorCode::InvalidToken, "wrong name or password");
 
 /// The sign-up rules (docs/PROTOCOL.md §3), each refused with its own message and code 1002.
@@ -132,8 +132,10 @@ impl Accounts {
             .user_by_name(name)
             .await
             .map_err(error::internal)?;
-        // An unknown name costs the same hash as a known one: timing tells nothing.
+        // An unknown name costs the same hash as a known one: timing tells nothing. A user
+        // first seen through an identity provider has no password (an empty hash): the same.
         let (user, hash) = found.unzip();
+        let hash = hash.filter(|h| !h.is_empty());
         let ok = self.passwords.verify(hash.as_deref(), password).await?;
         let Some(user) = user.filter(|_| ok) else {
             return Err(WRONG_NAME_OR_PASSWORD);

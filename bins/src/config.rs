@@ -6,7 +6,8 @@
 //! copied field by field: `[limits]` is `engine::limits::Limits`, `[engine]` is
 //! `actors::HubConfig`, `[cluster]` is `actors::ClusterConfig`, `[database]` is
 //! `persistence::store::postgres::PostgresConfig`, `[write_behind]` is
-//! `persistence::WriteBehindConfig`; `[http]`, `[auth]` and `[dashboard]` are declared here.
+//! `persistence::WriteBehindConfig`; `[cognito]` is `cognito::CognitoConfig`; `[http]`,
+//! `[auth]` and `[dashboard]` are declared here.
 //! Every section refuses unknown keys.
 
 use std::net::SocketAddr;
@@ -21,6 +22,8 @@ use switchboard_engine::limits::Limits;
 use switchboard_persistence::WriteBehindConfig;
 use switchboard_persistence::cluster::throttle::{Rule, Rules};
 use switchboard_persistence::store::postgres::PostgresConfig;
+
+use crate::cognito::CognitoConfig;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -42,8 +45,10 @@ pub struct Config {
     pub database: PostgresConfig,
     /// `[cluster]`: membership and forwarding through Redis; unset `redis_url` runs one node.
     pub cluster: ClusterConfig,
-    /// `[auth]`: tokens, password hashing, sign-in rate limits.
+    /// `[auth]`: who issues tokens, password hashing, sign-in rate limits.
     pub auth: AuthConfig,
+    /// `[cognito]`: the user pool whose tokens are accepted, with `auth.provider = "cognito"`.
+    pub cognito: CognitoConfig,
     /// `[limits]`: what every connection is held to (sizes, rates).
     pub limits: Limits,
     /// `[engine]`: the actors' queues, buffers and timeouts.
@@ -96,9 +101,25 @@ impl Default for HttpConfig {
     }
 }
 
+/// Who signs users up and in, and issues the tokens a node accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Local accounts in the node's store, HS256 tokens signed by the node (the embedded
+    /// default): `/api/signup` and `/api/signin`.
+    Local,
+    /// An Amazon Cognito user pool (`[cognito]`): the node accepts the pool's RS256 ID and
+    /// access tokens and creates a user on first sight of each; the local account routes are
+    /// not served.
+    Cognito,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
+    /// `local` (accounts in the store, the default) or `cognito` (tokens of the user pool in
+    /// `[cognito]`).
+    pub provider: Provider,
     /// Lifetime of issued tokens, in seconds.
     pub token_ttl_secs: u64,
     /// HS256 signing secret. When unset, one is generated into `<data_dir>/token.key` on first
@@ -157,6 +178,7 @@ impl Default for Config {
             database: PostgresConfig::default(),
             cluster: ClusterConfig::default(),
             auth: AuthConfig::default(),
+            cognito: CognitoConfig::default(),
             limits: Limits::default(),
             engine: HubConfig::default(),
             write_behind: WriteBehindConfig::default(),
@@ -168,6 +190,7 @@ impl Default for Config {
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
+            provider: Provider::Local,
             token_ttl_secs: 24 * 3600,
             token_secret: None,
             argon2_memory_kib: 19456,
@@ -251,13 +274,17 @@ impl Config {
             Some(url) => format!("redis {url} prefix {:?}", c.cluster.key_prefix),
             None => "single node".to_owned(),
         };
-        let token = if c.auth.token_secret.is_some() {
-            "from config"
-        } else {
-            "from data_dir/token.key"
+        let token = match (c.auth.provider, &c.auth.token_secret) {
+            (Provider::Cognito, _) => format!(
+                "cognito {} (keys {})",
+                c.cognito.issuer(),
+                c.cognito.jwks_url()
+            ),
+            (Provider::Local, Some(_)) => "local, secret from config".to_owned(),
+            (Provider::Local, None) => "local, secret from data_dir/token.key".to_owned(),
         };
         format!(
-            "listen {} | store {store} | cluster {cluster} | token secret {token} | \
+            "listen {} | store {store} | cluster {cluster} | tokens {token} | \
              max_connections {} | frame {} B, text {} B, {} commands/s | log {:?} {}",
             c.listen,
             c.http.max_connections,
@@ -316,6 +343,7 @@ mod tests {
             "database",
             "cluster",
             "auth",
+            "cognito",
             "limits",
             "engine",
             "write_behind",
@@ -399,6 +427,7 @@ throttle_sync_ms = 34
 reply_timeout_ms = 35
 
 [auth]
+provider = "cognito"
 token_ttl_secs = 41
 token_secret = "s"
 argon2_memory_kib = 42
@@ -407,6 +436,17 @@ hash_concurrency = 44
 hash_queue = 45
 sign_in_per_name_per_min = 46
 sign_in_per_addr_per_min = 47
+
+[cognito]
+region = "eu-west-1"
+user_pool_id = "eu-west-1_pool"
+client_id = "app"
+issuer = "https://issuer.example"
+jwks_url = "http://127.0.0.1:5000/eu-west-1_pool/.well-known/jwks.json"
+endpoint = "http://127.0.0.1:5000"
+skew_secs = 48
+jwks_refetch_ms = 49
+jwks_timeout_ms = 50
 
 [limits]
 max_frame_bytes = 51
@@ -475,6 +515,7 @@ interval_ms = 101
             );
             assert_eq!(c.database.connect_timeout, Duration::from_secs(22));
             assert_eq!(c.write_behind.flush_interval, Duration::from_millis(93));
+            assert_eq!(c.cognito.jwks_refetch, Duration::from_millis(49));
             Ok(())
         });
     }

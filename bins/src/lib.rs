@@ -8,12 +8,15 @@
 //! - [`listener`]: the accept loop: `TCP_NODELAY`, the connection cap, HTTP timeouts.
 //! - [`accounts`]: local accounts: argon2id password hashes and the token key.
 //! - [`passwords`]: argon2id hashing with bounded concurrency, queue and memory.
+//! - [`cognito`]: Amazon Cognito as identity provider: `[cognito]`, the pool's keys, the
+//!   token verifier.
 //! - [`http`]: the axum router: `/`, `/ws`, `/healthz`, `/readyz`, `/metrics`, `/dashboard`,
 //!   `/api/*`.
 //! - [`telemetry`]: the Prometheus recorder, every metric registered at start-up, process stats.
 //! - [`dashboard`]: `Reporter`, each node's snapshot shared through the cluster for the page.
 
 pub mod accounts;
+pub mod cognito;
 pub mod config;
 pub mod dashboard;
 pub mod http;

@@ -11,7 +11,7 @@ use kameo::actor::ActorRef;
 use switchboard_actors::Hub;
 use switchboard_actors::cluster::{ClusterArgs, ClusterLink, ClusterView, WatchRing};
 use switchboard_actors::supervised::{Policy, Supervised, Supervisor, Task};
-use switchboard_engine::auth::LocalTokens;
+use switchboard_engine::auth::{LocalTokens, TokenVerifier};
 use switchboard_engine::ring::NodeId;
 use switchboard_persistence::cluster::Member;
 use switchboard_persistence::cluster::board::{Board, LocalBoard, RedisBoard};
@@ -25,7 +25,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::accounts::{self, Accounts};
-use crate::config::Config;
+use crate::cognito::{CognitoAccounts, CognitoTokens};
+use crate::config::{Config, Provider};
 use crate::dashboard::{Reporter, ReporterArgs};
 use crate::http::{self, AppState};
 use crate::listener;
@@ -59,6 +60,29 @@ pub async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Acco
     let tokens = Arc::new(LocalTokens::new(&secret, config.auth.token_ttl_secs));
     let accounts = Accounts::new(store.clone(), tokens, &config.auth);
     Ok((store, accounts))
+}
+
+/// The tokens the node accepts: its own (local accounts), or a Cognito user pool's, whose keys
+/// are fetched before the node serves, with the pool's account operations. A node whose first
+/// fetch fails starts anyway (logged): it refuses Cognito tokens (2001) until a later fetch, on
+/// a token, succeeds.
+async fn identity(
+    config: &Config,
+    accounts: &Accounts,
+) -> anyhow::Result<(Arc<dyn TokenVerifier>, Option<Arc<CognitoAccounts>>)> {
+    match config.auth.provider {
+        Provider::Local => Ok((accounts.tokens().clone(), None)),
+        Provider::Cognito => {
+            config.cognito.check()?;
+            let cognito =
+                CognitoTokens::new(&config.cognito).context("building the Cognito key client")?;
+            if cognito.refresh().await == 0 {
+                tracing::warn!("no Cognito keys yet: tokens are refused until a fetch succeeds");
+            }
+            let pool = CognitoAccounts::connect(&config.cognito).await;
+            Ok((Arc::new(cognito), Some(Arc::new(pool))))
+        }
+    }
 }
 
 /// Creates `dir` (and missing parents) readable only by its owner: it holds the database and
@@ -122,7 +146,7 @@ impl Node {
             }
             None => Arc::new(LocalThrottle::new(rules)),
         };
-        let tokens = accounts.tokens().clone();
+        let (tokens, cognito) = identity(&config, &accounts).await?;
         let hub = Hub::start(
             store.clone(),
             journal.clone(),
@@ -205,6 +229,7 @@ impl Node {
             metrics,
             dashboard,
             admin_token: config.dashboard.admin_token.clone().map(Arc::from),
+            cognito,
             limits: config.limits.clone(),
             body_read_timeout: Duration::from_millis(config.http.body_read_timeout_ms),
             max_body_bytes: config.http.max_body_bytes,

@@ -107,3 +107,21 @@ async fn sign_in_says_wrong_name_or_password_and_no_more() {
         );
     }
 }
+
+/// A user first seen through an identity provider (Cognito) has no password: sign-in with
+/// local accounts answers as for an unknown name, whatever password is tried.
+#[tokio::test]
+async fn a_user_of_an_identity_provider_cannot_sign_in_locally() {
+    let node = support::start(|_| {}).await;
+    let store = &node.node.store;
+    store.external_user("sub-pooled", "pooled").await.unwrap();
+    for password in ["", "long-enough"] {
+        let body = json!({ "name": "pooled", "password": password });
+        assert_eq!(
+            refused(&node.http_url(), "/api/signin", body).await,
+            (401, 2001, "wrong name or password".to_owned()),
+            "password {password:?}"
+        );
+    }
+    node.node.shutdown().await;
+}

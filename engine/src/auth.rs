@@ -1,7 +1,13 @@
 //! Identity: who a token says the caller is.
 //!
 //! `TokenVerifier` is the seam: the embedded default issues and checks its own HS256 tokens
-//! (`LocalTokens`); Cognito's RS256 JWTs plug in behind the same trait.
+//! (`LocalTokens`); Cognito's RS256 JWTs plug in behind the same trait ([`cognito`]: the checks,
+//! given the user pool's keys; fetching the keys is the binary's job).
+
+pub mod cognito;
+
+use std::future::Future;
+use std::pin::Pin;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
@@ -15,27 +21,63 @@ pub struct Identity {
     pub name: String,
 }
 
+/// A user of an identity provider (a Cognito user pool), as a verified token names them: by
+/// the provider's stable id for them, which never changes, and the name they go by there. The
+/// store links the subject to a Switchboard user the first time it is seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct External {
+    /// The provider's id for the user (Cognito's `sub`).
+    pub subject: String,
+    /// The name the provider knows them by (Cognito's `cognito:username` or `username`); the
+    /// Switchboard name is made from it.
+    pub name: String,
+}
+
+/// Who a verified token names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A user of this node's store, by id (local tokens).
+    User(Identity),
+    /// A user of an identity provider, not yet mapped to a store user.
+    External(External),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("invalid token")]
     Invalid,
     #[error("token expired")]
     Expired,
+    /// Signed with a key this verifier does not hold (yet): the caller may have the keys
+    /// refreshed ([`TokenVerifier::refresh_keys`]) and verify once more. Answered as 2001.
+    #[error("token signed with an unknown key")]
+    UnknownKey,
 }
 
 impl AuthError {
     pub fn code(self) -> ErrorCode {
         match self {
-            AuthError::Invalid => ErrorCode::InvalidToken,
+            AuthError::Invalid | AuthError::UnknownKey => ErrorCode::InvalidToken,
             AuthError::Expired => ErrorCode::TokenExpired,
         }
     }
 }
 
-/// Checks a bearer token and says whose it is. Implementations must not block: keys are
-/// fetched ahead of time, not during `verify`.
+/// What [`TokenVerifier::refresh_keys`] returns: done when the keys are as fresh as the
+/// verifier will make them for now.
+pub type KeyRefresh<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Checks a bearer token and says whose it is. `verify` must not block: it works with the keys
+/// in hand. Keys that can change (a user pool's JWKS) are fetched by `refresh_keys`, which a
+/// caller awaits after `verify` answered [`AuthError::UnknownKey`]; an implementation bounds
+/// how often it really fetches, so a flood of tokens with made-up key ids costs nothing.
 pub trait TokenVerifier: Send + Sync + 'static {
-    fn verify(&self, token: &str) -> Result<Identity, AuthError>;
+    fn verify(&self, token: &str) -> Result<Subject, AuthError>;
+
+    /// Fetches the keys anew, if the implementation has keys to fetch and its bound allows.
+    fn refresh_keys(&self) -> KeyRefresh<'_> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 const ISSUER: &str = "switchboard";
@@ -91,17 +133,17 @@ impl LocalTokens {
 }
 
 impl TokenVerifier for LocalTokens {
-    fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+    fn verify(&self, token: &str) -> Result<Subject, AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 _ => AuthError::Invalid,
             })?;
         let user = data.claims.sub.parse().map_err(|_| AuthError::Invalid)?;
-        Ok(Identity {
+        Ok(Subject::User(Identity {
             user: UserId(user),
             name: data.claims.name,
-        })
+        }))
     }
 }
 
@@ -119,7 +161,10 @@ mod tests {
     #[test]
     fn issued_tokens_verify() {
         let tokens = LocalTokens::new(&[1; 32], 60);
-        assert_eq!(tokens.verify(&tokens.issue(&alice())), Ok(alice()));
+        assert_eq!(
+            tokens.verify(&tokens.issue(&alice())),
+            Ok(Subject::User(alice()))
+        );
     }
 
     #[test]

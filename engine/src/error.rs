@@ -19,6 +19,8 @@ pub enum ErrorCode {
     TokenExpired = 2002,
     /// The connection is already authenticated.
     AlreadyAuthenticated = 2003,
+    /// The account exists but is not confirmed yet (Cognito sign-in): confirm it first.
+    Unconfirmed = 2004,
     /// The caller may not do this (not a member, private room, not an admin, ...).
     Forbidden = 3000,
     /// The room or user does not exist.
@@ -44,7 +46,10 @@ impl ErrorCode {
         match self {
             ErrorCode::BadFrame | ErrorCode::InvalidArgument => 400,
             ErrorCode::Unauthenticated | ErrorCode::InvalidToken | ErrorCode::TokenExpired => 401,
-            ErrorCode::Forbidden | ErrorCode::NotJoined | ErrorCode::AlreadyAuthenticated => 403,
+            ErrorCode::Forbidden
+            | ErrorCode::NotJoined
+            | ErrorCode::AlreadyAuthenticated
+            | ErrorCode::Unconfirmed => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::RateLimited => 429,
@@ -62,6 +67,7 @@ impl ErrorCode {
             ErrorCode::InvalidToken => "invalid token",
             ErrorCode::TokenExpired => "token expired",
             ErrorCode::AlreadyAuthenticated => "already authenticated",
+            ErrorCode::Unconfirmed => "confirm the account first",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not found",
             ErrorCode::NotJoined => "join the room first",

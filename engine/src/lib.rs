@@ -8,7 +8,8 @@
 //! - [`protocol`]: the wire frames, `ClientFrame` and `ServerFrame`, enums of structs.
 //! - [`codec`]: `Codec`, the one type that chooses MessagePack or JSON on the wire.
 //! - [`error`]: `ErrorCode` sent to clients and the WebSocket close codes.
-//! - [`auth`]: `TokenVerifier`, the seam for identity, and `LocalTokens` (HS256) for the embedded default.
+//! - [`auth`]: `TokenVerifier`, the seam for identity, `LocalTokens` (HS256) for the embedded
+//!   default, and the checks of Cognito's RS256 tokens against a pool's keys.
 //! - [`limits`]: protocol limits and the token-bucket `RateLimiter`.
 //! - [`ring`]: `Ring`, rendezvous hashing of rooms onto live nodes (for the cluster).
 //! - [`settings`]: serde helpers for settings: durations as whole milliseconds or seconds.

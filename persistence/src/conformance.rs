@@ -11,6 +11,7 @@ use crate::store::{HistoryQuery, Store, StoreError};
 /// Runs every case against a fresh, empty store.
 pub async fn run_all(store: Arc<dyn Store>) {
     users(&*store).await;
+    external_users(&*store).await;
     rooms_and_members(&*store).await;
     direct_rooms(&*store).await;
     epochs(&*store).await;
@@ -57,6 +58,42 @@ async fn users(store: &dyn Store) {
     assert_eq!((found.id, hash.as_str()), (ann.id, "hash-a"));
     assert_eq!(store.user(ann.id).await.unwrap(), Some(ann));
     assert_eq!(store.user(UserId(999_999)).await.unwrap(), None);
+}
+
+async fn external_users(store: &dyn Store) {
+    let carol = store.external_user("sub-carol", "carol").await.unwrap();
+    assert_eq!(carol.name, "carol");
+    assert_eq!(
+        store.external_user("sub-carol", "renamed").await.unwrap(),
+        carol,
+        "a subject seen again is the same user"
+    );
+    assert_eq!(store.user(carol.id).await.unwrap(), Some(carol.clone()));
+    let (_, hash) = store.user_by_name("carol").await.unwrap().unwrap();
+    assert_eq!(hash, "", "no password");
+    store.create_user("dave", "h").await.unwrap();
+    let other_dave = store.external_user("sub-dave", "DAVE").await.unwrap();
+    assert_eq!(
+        other_dave.name, "DAVE-2",
+        "a taken name (ignoring case) gets a suffix"
+    );
+    let erin = store
+        .external_user("sub-erin", "erin@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        erin.name, "erin_example.com",
+        "names are made to fit the rules"
+    );
+    let (a, b) = tokio::join!(
+        store.external_user("sub-frank", "frank"),
+        store.external_user("sub-frank", "frank"),
+    );
+    assert_eq!(
+        a.unwrap(),
+        b.unwrap(),
+        "one user for simultaneous first sightings"
+    );
 }
 
 async fn rooms_and_members(store: &dyn Store) {

@@ -135,6 +135,9 @@ impl Store for Flaky {
     async fn user(&self, id: UserId) -> Result<Option<UserInfo>, StoreError> {
         self.inner.user(id).await
     }
+    async fn external_user(&self, s: &str, n: &str) -> Result<UserInfo, StoreError> {
+        self.inner.external_user(s, n).await
+    }
     async fn create_room(&self, n: &str, k: RoomKind, o: UserId) -> Result<RoomInfo, StoreError> {
         self.inner.create_room(n, k, o).await
     }

@@ -19,8 +19,8 @@ use crate::accounts::AccountError;
 
 #[derive(Deserialize)]
 pub struct Credentials {
-    name: String,
-    password: String,
+    pub(super) name: String,
+    pub(super) password: String,
 }
 
 pub async fn sign_up(
@@ -37,33 +37,46 @@ pub async fn sign_in(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     JsonObject(c): JsonObject<Credentials>,
 ) -> Result<impl IntoResponse, AccountError> {
-    let throttle = &state.throttle;
-    let admitted = throttle.hit(Class::SignInAddr, &Subject::Addr(peer.ip()))
-        && throttle.hit(Class::SignInName, &Subject::name(&c.name));
-    if !admitted {
-        metrics::counter!(names::SIGN_IN_FAILURES, "reason" => "throttled").increment(1);
-        refusal::note(
-            Refusal::RateLimited,
-            format_args!("sign-in as {:?} from {peer}: throttled", c.name),
-        );
-        return Err(ErrorCode::RateLimited.into());
-    }
+    admit_sign_in(&state, peer, &c.name)?;
     let session = state
         .accounts
         .sign_in(&c.name, &c.password)
         .await
-        .inspect_err(|e| {
-            let reason = match e.code {
-                ErrorCode::RateLimited | ErrorCode::Busy => "busy",
-                _ => "wrong_credentials",
-            };
-            metrics::counter!(names::SIGN_IN_FAILURES, "reason" => reason).increment(1);
-            refusal::note(
-                Refusal::AuthFailed,
-                format_args!("sign-in as {:?}: {}", c.name, e.message),
-            );
-        })?;
+        .inspect_err(|e| sign_in_failed(&c.name, e))?;
     Ok(Json(session))
+}
+
+/// The sign-in throttle (local accounts and Cognito alike): per source address, then per name.
+pub(super) fn admit_sign_in(
+    state: &AppState,
+    peer: SocketAddr,
+    name: &str,
+) -> Result<(), AccountError> {
+    let throttle = &state.throttle;
+    let admitted = throttle.hit(Class::SignInAddr, &Subject::Addr(peer.ip()))
+        && throttle.hit(Class::SignInName, &Subject::name(name));
+    if !admitted {
+        metrics::counter!(names::SIGN_IN_FAILURES, "reason" => "throttled").increment(1);
+        refusal::note(
+            Refusal::RateLimited,
+            format_args!("sign-in as {name:?} from {peer}: throttled"),
+        );
+        return Err(ErrorCode::RateLimited.into());
+    }
+    Ok(())
+}
+
+/// Counts and logs (at a bounded rate) a refused sign-in.
+pub(super) fn sign_in_failed(name: &str, e: &AccountError) {
+    let reason = match e.code {
+        ErrorCode::RateLimited | ErrorCode::Busy => "busy",
+        _ => "wrong_credentials",
+    };
+    metrics::counter!(names::SIGN_IN_FAILURES, "reason" => reason).increment(1);
+    refusal::note(
+        Refusal::AuthFailed,
+        format_args!("sign-in as {name:?}: {}", e.message),
+    );
 }
 
 pub async fn rooms(

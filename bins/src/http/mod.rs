@@ -4,8 +4,10 @@
 //! # Layout
 //! - [`edge`]: around every route: security headers, the error shape, request limits.
 //! - `api`: the JSON routes. `ws`: the WebSocket upgrade. `dashboard`: the live dashboard.
+//! - `cognito`: the user pool's account routes, `/api/cognito/*` (with Cognito only).
 
 mod api;
+mod cognito;
 mod dashboard;
 pub mod edge;
 mod guard;
@@ -28,6 +30,7 @@ use switchboard_engine::limits::Limits;
 use tokio::sync::watch;
 
 use crate::accounts::{AccountError, Accounts};
+use crate::cognito::CognitoAccounts;
 use crate::dashboard::View;
 
 #[derive(Clone)]
@@ -42,6 +45,9 @@ pub struct AppState {
     pub dashboard: watch::Receiver<Arc<View>>,
     /// `dashboard.admin_token`: the bearer token `/api/dashboard` requires, when set.
     pub admin_token: Option<Arc<str>>,
+    /// The user pool's account operations, with `auth.provider = "cognito"`; then the
+    /// `/api/cognito/*` routes are served instead of the local `/api/signup` and `/api/signin`.
+    pub cognito: Option<Arc<CognitoAccounts>>,
     pub limits: Limits,
     /// `http.body_read_timeout_ms`: the time a request body may take to arrive.
     pub body_read_timeout: Duration,
@@ -54,7 +60,7 @@ pub struct AppState {
 pub use edge::error_response;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route(
             "/",
             get(|| async { Html(include_str!("../../static/index.html")) }),
@@ -90,11 +96,22 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/dashboard", get(dashboard::data))
         .route("/ws", get(ws::upgrade))
-        .route("/api/signup", post(api::sign_up))
-        .route("/api/signin", post(api::sign_in))
         .route("/api/rooms", get(api::rooms))
         .route("/api/rooms/{id}/history", get(api::history))
-        .route("/api/search", get(api::search))
+        .route("/api/search", get(api::search));
+    // With Cognito, accounts live in the user pool: its routes, no local sign-up or sign-in.
+    let router = match state.cognito {
+        None => router
+            .route("/api/signup", post(api::sign_up))
+            .route("/api/signin", post(api::sign_in)),
+        Some(_) => router
+            .route("/api/cognito/signup", post(cognito::sign_up))
+            .route("/api/cognito/confirm", post(cognito::confirm))
+            .route("/api/cognito/signin", post(cognito::sign_in))
+            .route("/api/cognito/refresh", post(cognito::refresh))
+            .route("/api/cognito/signout", post(cognito::sign_out)),
+    };
+    router
         .layer(axum::middleware::from_fn(edge::edge))
         .with_state(state)
 }

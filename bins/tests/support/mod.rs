@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod cognito;
 pub mod private_redis;
 pub mod raw;
 

@@ -1,5 +1,6 @@
 //! The `Store` trait: everything Switchboard keeps durably.
 
+mod names;
 mod pg_pool;
 pub mod postgres;
 #[cfg(feature = "testing")]
@@ -57,6 +58,12 @@ pub trait Store: Send + Sync + 'static {
     /// The account and its password hash.
     async fn user_by_name(&self, name: &str) -> Result<Option<(UserInfo, String)>, StoreError>;
     async fn user(&self, id: UserId) -> Result<Option<UserInfo>, StoreError>;
+    /// The user linked to `subject`, an identity provider's stable id for them (Cognito's
+    /// `sub`), created on first sight: named `name` made to fit the name rules, or that name
+    /// with a suffix when it is taken (`Conflict` only if every name tried is). Such a user
+    /// has no password: `user_by_name` gives an empty hash. First sightings of one subject at
+    /// the same time, on one node or several, yield one user.
+    async fn external_user(&self, subject: &str, name: &str) -> Result<UserInfo, StoreError>;
 
     /// Creates a group room with `owner` as its first member.
     async fn create_room(

@@ -3,7 +3,10 @@
 //! Ids are `BIGINT` (positive, so `u64` ⇄ `i64` is lossless). Batches are stored with one
 //! multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` per batch, so a retried
 //! batch never duplicates. Migrations are versioned in `schema_migrations`; a released
-//! migration is never edited, only followed by a new one.
+//! migration is never edited, only followed by a new one. Users of identity providers are in
+//! [`subjects`].
+
+mod subjects;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,6 +73,7 @@ CREATE INDEX messages_by_words ON messages USING GIN (to_tsvector('simple', text
     r#"
 ALTER TABLE rooms ADD COLUMN owner TEXT;
 "#,
+    subjects::MIGRATION,
 ];
 
 /// Advisory lock key held while migrating ("sbmigrat" as ASCII).
@@ -302,6 +306,10 @@ impl Store for PostgresStore {
             id: UserId(uid(r.get(0))),
             name: r.get(1),
         }))
+    }
+
+    async fn external_user(&self, subject: &str, name: &str) -> Result<UserInfo, StoreError> {
+        subjects::external_user(self, subject, name).await
     }
 
     async fn create_room(

@@ -1,6 +1,8 @@
 //! The embedded store: one SQLite file in WAL mode. One writer connection and a few reader
 //! connections, each behind a `std::sync::Mutex` that is only ever taken inside
-//! `spawn_blocking`, never across an `.await`.
+//! `spawn_blocking`, never across an `.await`. Users of identity providers are in [`subjects`].
+
+mod subjects;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -67,6 +69,7 @@ INSERT INTO messages_fts (text, room, epoch, seq) SELECT text, room, epoch, seq 
     r#"
 ALTER TABLE rooms ADD COLUMN owner TEXT;
 "#,
+    subjects::MIGRATION,
 ];
 
 const READERS: usize = 4;
@@ -256,6 +259,10 @@ impl Store for SqliteStore {
             .optional()
         })
         .await
+    }
+
+    async fn external_user(&self, subject: &str, name: &str) -> Result<UserInfo, StoreError> {
+        subjects::external_user(self, subject, name).await
     }
 
     async fn create_room(
