@@ -8,6 +8,8 @@
 //! - [`listener`]: the accept loop: `TCP_NODELAY`, the connection cap, HTTP timeouts.
 //! - [`accounts`]: local accounts: argon2id password hashes and the token key.
 //! - [`passwords`]: argon2id hashing with bounded concurrency, queue and memory.
+//! - [`media`]: the media store `[media]` chooses (local files or S3) and the sweep of
+//!   unattached uploads.
 //! - [`http`]: the axum router: `/`, `/ws`, `/healthz`, `/readyz`, `/metrics`, `/dashboard`,
 //!   `/api/*`.
 //! - [`telemetry`]: the Prometheus recorder, every metric registered at start-up, process stats.
@@ -18,6 +20,7 @@ pub mod config;
 pub mod dashboard;
 pub mod http;
 pub mod listener;
+pub mod media;
 pub mod passwords;
 pub mod server;
 pub mod telemetry;

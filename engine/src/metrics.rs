@@ -102,8 +102,8 @@ pub const SIGN_IN_REASONS: &[&str] = &["wrong_credentials", "throttled", "busy"]
 
 /// The `code` of a command error (`ErrorCode` values).
 pub const ERROR_CODES: &[&str] = &[
-    "1000", "1002", "2000", "2001", "2002", "2003", "3000", "3001", "3002", "3003", "4000", "4001",
-    "5000", "5001",
+    "1000", "1002", "1003", "1004", "2000", "2001", "2002", "2003", "3000", "3001", "3002", "3003",
+    "4000", "4001", "4002", "5000", "5001",
 ];
 
 /// The `task` of a supervised long-lived task (`actors::supervised::Task::name`).
@@ -117,6 +117,7 @@ pub const TASKS: &[&str] = &[
     "dashboard",
     "throttle_sync",
     "write_behind",
+    "media_sweep",
 ];
 
 /// The `op` of a Redis call.

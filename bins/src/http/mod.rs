@@ -4,11 +4,13 @@
 //! # Layout
 //! - [`edge`]: around every route: security headers, the error shape, request limits.
 //! - `api`: the JSON routes. `ws`: the WebSocket upgrade. `dashboard`: the live dashboard.
+//! - `media`: the local media store's signed upload and download URLs.
 
 mod api;
 mod dashboard;
 pub mod edge;
 mod guard;
+mod media;
 mod ws;
 
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, post, put};
 use metrics_exporter_prometheus::PrometheusHandle;
 use switchboard_actors::Hub;
 use switchboard_actors::supervised::Supervisor;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The node's long-lived tasks: `/readyz` answers 503 once one's death failed the node.
     pub tasks: Supervisor,
+    /// Where attachments live; the local store's URLs are served by `/media/{key}`.
+    pub media: crate::media::Media,
 }
 
 pub use edge::error_response;
@@ -95,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/rooms", get(api::rooms))
         .route("/api/rooms/{id}/history", get(api::history))
         .route("/api/search", get(api::search))
+        .route("/media/{*key}", put(media::put).get(media::get))
         .layer(axum::middleware::from_fn(edge::edge))
         .with_state(state)
 }
