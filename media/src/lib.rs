@@ -13,6 +13,8 @@
 //! - [`s3`]: `S3Media`, an S3 bucket (or a stand-in) through `aws-sdk-s3`, SigV4 presigned URLs.
 //! - [`config`]: `[media]`, `MediaConfig` and `S3Config`.
 //! - [`limits`]: `[media.limits]`: size per plan, content types, uploads per day, with codes.
+//! - [`slot`]: upload slots (limits checked, upload recorded, URL signed) and membership-free
+//!   download requests for attachments; the caller checks membership.
 //! - [`thumbnail`]: PNG thumbnails of images, stored beside the original.
 //! - [`sweep`]: deleting uploads never attached to a message.
 //! - `conformance` (`testing` feature): one suite of cases run against every `MediaStore`.
@@ -24,6 +26,7 @@ pub mod key;
 pub mod limits;
 pub mod local;
 pub mod s3;
+pub mod slot;
 pub mod store;
 pub mod sweep;
 pub mod thumbnail;

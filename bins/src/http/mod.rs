@@ -4,9 +4,11 @@
 //! # Layout
 //! - [`edge`]: around every route: security headers, the error shape, request limits.
 //! - `api`: the JSON routes. `ws`: the WebSocket upgrade. `dashboard`: the live dashboard.
+//! - `attachments`: upload slots and download redirects for a room's members.
 //! - `media`: the local media store's signed upload and download URLs.
 
 mod api;
+mod attachments;
 mod dashboard;
 pub mod edge;
 mod guard;
@@ -99,6 +101,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/rooms", get(api::rooms))
         .route("/api/rooms/{id}/history", get(api::history))
         .route("/api/search", get(api::search))
+        .route("/api/rooms/{id}/attachments", post(attachments::open_slot))
+        .route(
+            "/api/rooms/{id}/attachments/{attachment}",
+            get(attachments::download),
+        )
         .route("/media/{*key}", put(media::put).get(media::get))
         .layer(axum::middleware::from_fn(edge::edge))
         .with_state(state)
