@@ -3,7 +3,6 @@
 //! `media.public_url` or the listen address) or an S3 bucket; and the periodic sweep of
 //! uploads never attached.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +15,7 @@ use switchboard_media::s3::S3Media;
 use switchboard_media::sweep::sweep_unattached;
 use switchboard_media::{Backend, MediaConfig, MediaStore};
 use switchboard_persistence::Store;
+use tokio::io::AsyncWriteExt as _;
 
 /// The media store a node serves, and its local store when it is one (the node's routes
 /// serve that store's signed URLs).
@@ -36,12 +36,13 @@ impl Media {
     ) -> anyhow::Result<Media> {
         let (store, local): (Arc<dyn MediaStore>, _) = match config.backend {
             Backend::Local => {
-                let secret = local_secret(config, data_dir)?;
+                let secret = local_secret(config, data_dir).await?;
                 let base = config
                     .public_url
                     .clone()
                     .unwrap_or_else(|| format!("http://{listen}"));
-                let local = LocalMedia::open(data_dir.join("media"), &base, &secret)
+                let largest = config.limits.largest();
+                let local = LocalMedia::open(data_dir.join("media"), &base, &secret, largest)
                     .await
                     .context("opening the local media store")?;
                 let local = Arc::new(local);
@@ -83,7 +84,7 @@ impl Media {
 
 /// `media.local_secret`, else the key in `<data_dir>/media.key`, made on first start (32
 /// random bytes, readable only by the node's user).
-fn local_secret(config: &MediaConfig, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+async fn local_secret(config: &MediaConfig, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = &config.local_secret {
         anyhow::ensure!(
             secret.len() >= switchboard_media::local::MIN_SECRET_BYTES,
@@ -93,19 +94,19 @@ fn local_secret(config: &MediaConfig, data_dir: &Path) -> anyhow::Result<Vec<u8>
         return Ok(secret.as_bytes().to_vec());
     }
     let path = data_dir.join("media.key");
-    match std::fs::read(&path) {
+    match tokio::fs::read(&path).await {
         Ok(secret) if secret.len() >= 32 => Ok(secret),
         _ => {
             let mut secret = vec![0u8; 32];
             rand::rng().fill_bytes(&mut secret);
             // Created 0600 from the start, as the token key is.
-            let mut options = std::fs::OpenOptions::new();
+            let mut options = tokio::fs::OpenOptions::new();
             options.write(true).create(true).truncate(true);
             #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            options
-                .open(&path)
-                .and_then(|mut f| f.write_all(&secret))
+            options.mode(0o600);
+            let written = async { options.open(&path).await?.write_all(&secret).await };
+            written
+                .await
                 .with_context(|| format!("writing {}", path.display()))?;
             Ok(secret)
         }

@@ -183,3 +183,35 @@ async fn a_node_on_s3_serves_no_local_media_routes() {
     let local = format!("{}/media/rooms/1/s3?expires=1&sig=00", node.http_url());
     assert_eq!(http.get(local).send().await.unwrap().status(), 404);
 }
+
+/// The generated media key is kept in the data directory: URLs signed before a restart still
+/// work after it.
+#[tokio::test]
+async fn signed_urls_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = switchboard::Node::start(support::config(dir.path()))
+        .await
+        .unwrap();
+    let media = first.media.store.clone();
+    media
+        .put(&key("kept"), "text/plain", Bytes::from_static(b"kept"))
+        .await
+        .unwrap();
+    let get = media
+        .presign_get(&key("kept"), Validity::from_now(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let old_addr = first.addr.to_string();
+    first.shutdown().await;
+    let second = switchboard::Node::start(support::config(dir.path()))
+        .await
+        .unwrap();
+    let moved = SignedRequest {
+        url: get.url.replace(&old_addr, &second.addr.to_string()),
+        ..get
+    };
+    let answer = send(&reqwest::Client::new(), &moved, None, b"").await;
+    assert!(answer.status().is_success(), "{}", answer.status());
+    assert_eq!(&answer.bytes().await.unwrap()[..], b"kept");
+    second.shutdown().await;
+}

@@ -44,8 +44,8 @@ pub struct MediaConfig {
     /// `https://chat.example.com`). Unset: `http://<listen>`.
     pub public_url: Option<String>,
     /// Local store: the secret its URLs are signed with (at least 16 bytes). Unset: one is
-    /// generated into `<data_dir>/media.key` on first start. Set the same on every node of a
-    /// cluster sharing one media directory.
+    /// generated into `<data_dir>/media.key` on first start. (The local store keeps files on
+    /// one node: a cluster uses S3.)
     pub local_secret: Option<String>,
     /// `upload_timeout_secs`: local store: the time an upload's body may take to arrive (2
     /// minutes); after it the upload fails and nothing is kept.

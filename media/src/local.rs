@@ -56,6 +56,9 @@ pub enum UploadError {
     /// not match its length.
     #[error("{0}")]
     Mismatch(&'static str),
+    /// A signed length over what this store takes at all (the largest upload any plan allows).
+    #[error("larger than the {0} bytes this store takes")]
+    TooLarge(u64),
     /// The client's body failed while arriving (it went away, or took too long).
     #[error("upload body: {0}")]
     Body(String),
@@ -70,6 +73,7 @@ impl UploadError {
             UploadError::Link(LinkError::BadSignature) => ErrorCode::BadSignature,
             UploadError::Link(LinkError::Expired) => ErrorCode::LinkExpired,
             UploadError::Mismatch(_) | UploadError::Body(_) => ErrorCode::UploadMismatch,
+            UploadError::TooLarge(_) => ErrorCode::TooLarge,
             UploadError::Store(MediaError::Invalid(_)) => ErrorCode::InvalidArgument,
             UploadError::Store(_) => ErrorCode::Internal,
         }
@@ -81,6 +85,8 @@ pub struct LocalMedia {
     /// Where clients reach this node, without a trailing `/`, e.g. `http://127.0.0.1:8080`.
     base_url: String,
     signer: Signer,
+    /// The largest object stored: no URL is signed, and no upload taken, beyond it.
+    max_bytes: u64,
 }
 
 fn backend(what: &str, path: &Path, e: std::io::Error) -> MediaError {
@@ -114,9 +120,11 @@ struct Partial {
 
 impl Drop for Partial {
     fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            // Off the runtime thread; a leftover is also removed when the store next opens.
-            tokio::task::spawn_blocking(move || std::fs::remove_file(path));
+        // Off the runtime thread. Without a runtime (it is shutting down) the file stays, and
+        // goes when the store next opens.
+        if let (Some(path), Ok(runtime)) = (self.path.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn_blocking(move || std::fs::remove_file(path));
         }
     }
 }
@@ -124,11 +132,12 @@ impl Drop for Partial {
 impl LocalMedia {
     /// Opens (creating) the store under `root`; removes uploads a previous run left half-done.
     /// `base_url` is where clients reach this node's routes; `secret` signs its URLs (at
-    /// least [`MIN_SECRET_BYTES`]).
+    /// least [`MIN_SECRET_BYTES`]); `max_bytes` is the largest object it takes.
     pub async fn open(
         root: PathBuf,
         base_url: &str,
         secret: &[u8],
+        max_bytes: u64,
     ) -> Result<LocalMedia, MediaError> {
         let signer = Signer::new(secret).ok_or(MediaError::Invalid("media secret too short"))?;
         let partial = root.join("partial");
@@ -148,6 +157,7 @@ impl LocalMedia {
             root,
             base_url: base_url.trim_end_matches('/').to_owned(),
             signer,
+            max_bytes,
         })
     }
 
@@ -195,6 +205,10 @@ impl LocalMedia {
             length: signed_length,
         };
         self.check(key, grant, query)?;
+        if signed_length > self.max_bytes {
+            // Signed by this node, but under other limits (lowered since): refused all the same.
+            return Err(UploadError::TooLarge(self.max_bytes));
+        }
         if content_type != Some(signed_type.as_str()) {
             return Err(UploadError::Mismatch(
                 "Content-Type differs from the signed upload",
@@ -356,6 +370,9 @@ impl MediaStore for LocalMedia {
         validity: Validity,
     ) -> Result<SignedRequest, MediaError> {
         header_safe(content_type)?;
+        if length > self.max_bytes {
+            return Err(MediaError::Invalid("larger than the store takes"));
+        }
         let expires = validity.expires_unix_secs();
         let grant = Grant::Put {
             content_type,
@@ -408,6 +425,9 @@ impl MediaStore for LocalMedia {
     async fn put(&self, key: &MediaKey, content_type: &str, body: Bytes) -> Result<(), MediaError> {
         header_safe(content_type)?;
         let length = body.len() as u64;
+        if length > self.max_bytes {
+            return Err(MediaError::Invalid("larger than the store takes"));
+        }
         let chunks = futures::stream::iter([Ok::<_, std::convert::Infallible>(body)]);
         match self.write(key, content_type, length, chunks).await {
             Ok(()) => Ok(()),
@@ -460,7 +480,7 @@ mod tests {
     #[tokio::test]
     async fn an_upload_that_runs_past_its_length_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let media = LocalMedia::open(dir.path().to_owned(), "http://x", &[1; 32])
+        let media = LocalMedia::open(dir.path().to_owned(), "http://x", &[1; 32], 1024)
             .await
             .unwrap();
         let key = MediaKey::parse("rooms/1/1").unwrap();
@@ -484,5 +504,55 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         panic!("a partial upload was left behind");
+    }
+
+    #[tokio::test]
+    async fn nothing_larger_than_the_store_takes_is_signed_or_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |max| LocalMedia::open(dir.path().to_owned(), "http://x", &[1; 32], max);
+        let media = open(10).await.unwrap();
+        let key = MediaKey::parse("rooms/1/1").unwrap();
+        let minute = Validity::from_now(std::time::Duration::from_secs(60));
+        assert!(matches!(
+            media.presign_put(&key, "text/plain", 11, minute).await,
+            Err(MediaError::Invalid(_))
+        ));
+        assert!(matches!(
+            media
+                .put(&key, "text/plain", Bytes::from_static(b"0123456789A"))
+                .await,
+            Err(MediaError::Invalid(_))
+        ));
+        // A URL signed under a larger limit, used after the limit was lowered.
+        let put = media
+            .presign_put(&key, "text/plain", 10, minute)
+            .await
+            .unwrap();
+        let query: SignedQuery = {
+            let (_, q) = put.url.split_once('?').unwrap();
+            let field = |name: &str| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                    .unwrap()
+                    .to_owned()
+            };
+            SignedQuery {
+                content_type: Some("text/plain".into()),
+                size: Some(field("size").parse().unwrap()),
+                expires: field("expires").parse().unwrap(),
+                sig: field("sig"),
+            }
+        };
+        let lowered = open(5).await.unwrap();
+        let body =
+            futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"0123456789"))]);
+        let refused = lowered
+            .receive(&key, &query, Some("text/plain"), Some(10), body)
+            .await;
+        assert!(
+            matches!(refused, Err(UploadError::TooLarge(5))),
+            "{refused:?}"
+        );
+        assert_eq!(refused.unwrap_err().code(), ErrorCode::TooLarge);
     }
 }

@@ -16,9 +16,14 @@ use switchboard_persistence::{Store, Upload};
 
 async fn stores(dir: &tempfile::TempDir) -> (Arc<dyn Store>, LocalMedia) {
     let store = SqliteStore::open(&dir.path().join("db.sqlite3"), false).unwrap();
-    let media = LocalMedia::open(dir.path().join("media"), "http://127.0.0.1:1", &[3; 32])
-        .await
-        .unwrap();
+    let media = LocalMedia::open(
+        dir.path().join("media"),
+        "http://127.0.0.1:1",
+        &[3; 32],
+        1024 * 1024,
+    )
+    .await
+    .unwrap();
     (Arc::new(store), media)
 }
 

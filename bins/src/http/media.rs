@@ -27,6 +27,9 @@ fn refused(e: &UploadError) -> Response {
             tracing::warn!(error = %e, "media: storing an upload failed");
         }
         UploadError::Link(_) => refusal::note(Refusal::AuthFailed, format_args!("media PUT: {e}")),
+        UploadError::TooLarge(_) => {
+            refusal::note(Refusal::Oversized, format_args!("media PUT: {e}"))
+        }
         _ => refusal::note(Refusal::ProtocolError, format_args!("media PUT: {e}")),
     }
     let code = e.code();
