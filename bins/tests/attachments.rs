@@ -150,6 +150,11 @@ async fn members_upload_and_download(node: &TestNode) {
         (404, None),
         "an attachment is fetched only through its own room"
     );
+    assert_eq!(
+        download(node, room.id, u64::MAX, token).await,
+        (404, None),
+        "an id no store can hold"
+    );
 }
 
 #[tokio::test]

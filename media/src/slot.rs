@@ -133,7 +133,8 @@ pub async fn open(
 
 /// A short-lived download request for an attachment of `room` (its thumbnail when `thumbnail`)
 /// that `user`, a member of the room, may fetch: one attached to a message, or their own upload.
-/// `Ok(None)` when there is no such attachment for them (another room's included).
+/// `Ok(None)` when there is no such attachment for them (another room's, or an id no store can
+/// hold, included).
 pub async fn download(
     store: &dyn Store,
     media: &dyn MediaStore,
@@ -143,6 +144,9 @@ pub async fn download(
     attachment: AttachmentId,
     thumbnail: bool,
 ) -> Result<Option<SignedRequest>, SlotError> {
+    if !attachment.can_exist() {
+        return Ok(None);
+    }
     let Some(upload) = store.upload(attachment).await? else {
         return Ok(None);
     };
