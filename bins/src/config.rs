@@ -472,6 +472,7 @@ download_url_secs = 112
 unattached_secs = 113
 sweep_interval_secs = 114
 thumbnail_px = 115
+thumbnail_concurrency = 117
 public_url = "https://chat.example.com"
 local_secret = "0123456789abcdef"
 upload_timeout_secs = 116

@@ -40,6 +40,9 @@ pub struct MediaConfig {
     pub sweep_interval: Duration,
     /// Longest side of a thumbnail, in pixels.
     pub thumbnail_px: u32,
+    /// Thumbnails made at once (each holds its source and decoded image, up to 64 MiB);
+    /// further ones wait.
+    pub thumbnail_concurrency: usize,
     /// Local store: the URL clients reach this node at, for the URLs it signs (e.g.
     /// `https://chat.example.com`). Unset: `http://<listen>`.
     pub public_url: Option<String>,
@@ -57,6 +60,17 @@ pub struct MediaConfig {
     pub s3: S3Config,
 }
 
+impl MediaConfig {
+    /// The thumbnail maker these settings describe.
+    pub fn thumbnailer(&self) -> crate::thumbnail::Thumbnailer {
+        crate::thumbnail::Thumbnailer::new(
+            self.thumbnail_concurrency,
+            self.limits.largest(),
+            self.thumbnail_px,
+        )
+    }
+}
+
 impl Default for MediaConfig {
     fn default() -> Self {
         MediaConfig {
@@ -66,6 +80,7 @@ impl Default for MediaConfig {
             unattached: Duration::from_secs(24 * 3600),
             sweep_interval: Duration::from_secs(600),
             thumbnail_px: 320,
+            thumbnail_concurrency: 2,
             public_url: None,
             local_secret: None,
             upload_timeout: Duration::from_secs(120),

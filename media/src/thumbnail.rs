@@ -4,13 +4,18 @@
 //!
 //! Decoding a hostile file is bounded: the source is at most the largest upload, images wider
 //! or taller than [`MAX_SIDE`] are refused from their header, and decoders are held to
-//! [`MAX_DECODE_BYTES`]. The work runs on the blocking pool; callers bound how many run at once.
+//! [`MAX_DECODE_BYTES`]. The work runs on the blocking pool, at most
+//! `media.thumbnail_concurrency` at once ([`Thumbnailer`]): memory for thumbnails is at most that
+//! many times (source + decoded image).
 
 use std::io::Cursor;
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use image::io::{Limits, Reader};
 use image::{ImageFormat, ImageOutputFormat};
+use tokio::sync::Semaphore;
 
 use crate::key::MediaKey;
 use crate::store::{MediaError, MediaStore, ObjectInfo};
@@ -74,9 +79,47 @@ pub fn make(source: &[u8], content_type: &str, max_px: u32) -> Result<Vec<u8>, T
     Ok(png.into_inner())
 }
 
+/// Makes thumbnails, a bounded number at once. Clones share the bound.
+#[derive(Clone)]
+pub struct Thumbnailer {
+    permits: Arc<Semaphore>,
+    /// The largest source read (the largest upload any plan allows).
+    max_source_bytes: u64,
+    /// Longest side of a thumbnail.
+    max_px: u32,
+}
+
+impl Thumbnailer {
+    /// At most `concurrency` (at least one) thumbnails made at once; callers beyond it wait.
+    pub fn new(concurrency: usize, max_source_bytes: u64, max_px: u32) -> Thumbnailer {
+        Thumbnailer {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            max_source_bytes,
+            max_px,
+        }
+    }
+
+    /// Makes the thumbnail of the image stored at `key` and stores it at `key.thumbnail()`.
+    /// Returns its key and what was stored.
+    pub async fn store(
+        &self,
+        media: &dyn MediaStore,
+        key: &MediaKey,
+    ) -> Result<(MediaKey, ObjectInfo), ThumbnailError> {
+        // Taken before the source is read: waiting callers hold no image bytes. The semaphore
+        // is never closed, so acquiring fails only if it were.
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| ThumbnailError::Decode(e.to_string()))?;
+        store_thumbnail(media, key, self.max_source_bytes, self.max_px).await
+    }
+}
+
 /// Makes the thumbnail of the image stored at `key` (of at most `max_source_bytes`) and stores
-/// it at `key.thumbnail()`. Returns its key and what was stored.
-pub async fn store_thumbnail(
+/// it at `key.thumbnail()`, without a bound on how many run at once: use a [`Thumbnailer`].
+async fn store_thumbnail(
     media: &dyn MediaStore,
     key: &MediaKey,
     max_source_bytes: u64,

@@ -9,7 +9,7 @@ use switchboard_engine::domain::RoomKind;
 use switchboard_engine::{AttachmentId, RoomId};
 use switchboard_media::local::LocalMedia;
 use switchboard_media::sweep::sweep_unattached;
-use switchboard_media::thumbnail::{THUMBNAIL_TYPE, store_thumbnail};
+use switchboard_media::thumbnail::{THUMBNAIL_TYPE, Thumbnailer};
 use switchboard_media::{MediaError, MediaKey, MediaStore};
 use switchboard_persistence::store::sqlite::SqliteStore;
 use switchboard_persistence::{Store, Upload};
@@ -117,9 +117,8 @@ async fn an_image_gets_a_png_thumbnail_beside_it() {
         .put(&key, "image/jpeg", Bytes::from(jpeg.into_inner()))
         .await
         .unwrap();
-    let (thumb, info) = store_thumbnail(&media, &key, 2 * 1024 * 1024, 200)
-        .await
-        .unwrap();
+    let thumbnailer = Thumbnailer::new(1, 2 * 1024 * 1024, 200);
+    let (thumb, info) = thumbnailer.store(&media, &key).await.unwrap();
     assert_eq!(thumb, key.thumbnail());
     let (stored, png) = media.get(&thumb, 1024 * 1024).await.unwrap();
     assert_eq!(stored, info);
@@ -132,7 +131,7 @@ async fn an_image_gets_a_png_thumbnail_beside_it() {
         .put(&text, "text/plain", Bytes::from_static(b"hi"))
         .await
         .unwrap();
-    assert!(store_thumbnail(&media, &text, 1024, 200).await.is_err());
+    assert!(thumbnailer.store(&media, &text).await.is_err());
     assert!(matches!(
         media.head(&text.thumbnail()).await,
         Err(MediaError::NotFound)
