@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use rand::RngCore as _;
+use switchboard_engine::metrics as names;
 use switchboard_media::local::LocalMedia;
 use switchboard_media::s3::S3Media;
 use switchboard_media::sweep::sweep_unattached;
@@ -75,7 +76,10 @@ impl Media {
                 .map_or(0, |d| d.as_millis() as u64);
             match sweep_unattached(&*store, &*self.store, self.config.unattached, now).await {
                 Ok(0) => {}
-                Ok(removed) => tracing::info!(removed, "media: unattached uploads removed"),
+                Ok(removed) => {
+                    metrics::counter!(names::MEDIA_SWEPT).increment(removed as u64);
+                    tracing::info!(removed, "media: unattached uploads removed");
+                }
                 Err(e) => tracing::warn!(error = %e, "media: sweep failed; retrying next interval"),
             }
         }

@@ -213,4 +213,22 @@ async fn every_limit_is_checked_before_a_url_is_made() {
         code(ask(&node, RoomId(999_999), token, png(10)).await),
         (404, 3001)
     );
+    let metrics = http()
+        .get(format!("{}/metrics", node.http_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (outcome, count) in [
+        ("opened", 2),
+        ("too_large", 1),
+        ("unsupported_type", 1),
+        ("invalid", 1),
+        ("quota", 1),
+    ] {
+        let line = format!("switchboard_media_slots_total{{outcome=\"{outcome}\"}} {count}");
+        assert!(metrics.contains(&line), "{line} missing");
+    }
 }

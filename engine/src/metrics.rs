@@ -59,6 +59,9 @@ pub const WRITE_BEHIND_BUSY: &str = "switchboard_write_behind_busy_total";
 pub const WRITE_BEHIND_QUEUED: &str = "switchboard_write_behind_queued";
 pub const TASK_RESTARTS: &str = "switchboard_task_restarts_total";
 pub const TASK_DEATHS: &str = "switchboard_task_deaths_total";
+pub const MEDIA_SLOTS: &str = "switchboard_media_slots_total";
+pub const MEDIA_UPLOADS: &str = "switchboard_media_uploads_total";
+pub const MEDIA_SWEPT: &str = "switchboard_media_swept_total";
 pub const BUILD_INFO: &str = "switchboard_build_info";
 /// Process metrics keep the standard names, so stock dashboards and alerts find them.
 pub const PROCESS_CPU_SECONDS: &str = "process_cpu_seconds_total";
@@ -118,6 +121,27 @@ pub const TASKS: &[&str] = &[
     "throttle_sync",
     "write_behind",
     "media_sweep",
+];
+
+/// The `outcome` of a request for an upload slot.
+pub const SLOT_OUTCOMES: &[&str] = &[
+    "opened",
+    "too_large",
+    "unsupported_type",
+    "invalid",
+    "quota",
+    "error",
+];
+
+/// The `outcome` of an upload to the local media store's signed URL.
+pub const UPLOAD_OUTCOMES: &[&str] = &[
+    "stored",
+    "bad_signature",
+    "expired",
+    "too_large",
+    "mismatch",
+    "timeout",
+    "error",
 ];
 
 /// The `op` of a Redis call.
@@ -343,6 +367,25 @@ pub const ALL: &[Def] = &[
         "Long-lived tasks whose death failed the node (/readyz answers 503 from then on), by task.",
         "task",
         TASKS,
+    ),
+    labelled(
+        MEDIA_SLOTS,
+        Counter,
+        "Requests for an upload slot, by outcome (opened, or the limit that refused it).",
+        "outcome",
+        SLOT_OUTCOMES,
+    ),
+    labelled(
+        MEDIA_UPLOADS,
+        Counter,
+        "Uploads to the local media store's signed URLs, by outcome.",
+        "outcome",
+        UPLOAD_OUTCOMES,
+    ),
+    def(
+        MEDIA_SWEPT,
+        Counter,
+        "Uploads never attached to a message, deleted by the sweep.",
     ),
     def(
         BUILD_INFO,

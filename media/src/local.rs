@@ -78,6 +78,17 @@ impl UploadError {
             UploadError::Store(_) => ErrorCode::Internal,
         }
     }
+
+    /// The `outcome` label of `switchboard_media_uploads_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            UploadError::Link(LinkError::BadSignature) => "bad_signature",
+            UploadError::Link(LinkError::Expired) => "expired",
+            UploadError::TooLarge(_) => "too_large",
+            UploadError::Mismatch(_) | UploadError::Body(_) => "mismatch",
+            UploadError::Store(_) => "error",
+        }
+    }
 }
 
 pub struct LocalMedia {

@@ -70,6 +70,18 @@ impl SlotError {
             SlotError::Store(_) | SlotError::Media(_) => ErrorCode::Internal,
         }
     }
+
+    /// The `outcome` label of `switchboard_media_slots_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            SlotError::Limit(LimitError::TooLarge { .. }) => "too_large",
+            SlotError::Limit(LimitError::UnsupportedType) => "unsupported_type",
+            SlotError::Limit(LimitError::QuotaExceeded(_)) => "quota",
+            SlotError::Limit(LimitError::BadName(_) | LimitError::Empty) => "invalid",
+            SlotError::Media(MediaError::Invalid(_)) => "invalid",
+            SlotError::Store(_) | SlotError::Media(_) => "error",
+        }
+    }
 }
 
 fn now_ms() -> u64 {

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use switchboard_actors::queries;
 use switchboard_actors::refusal::{self, Refusal};
+use switchboard_engine::metrics as names;
 use switchboard_engine::{AttachmentId, ErrorCode, RoomId};
 use switchboard_media::slot::{self, SlotError};
 use switchboard_media::{LimitError, Plan, UploadRequest};
@@ -67,6 +68,10 @@ pub async fn open_slot(
         upload,
     )
     .await;
+    let outcome = opened
+        .as_ref()
+        .map_or_else(SlotError::outcome, |_| "opened");
+    metrics::counter!(names::MEDIA_SLOTS, "outcome" => outcome).increment(1);
     Ok(match opened {
         Ok(slot) => (StatusCode::CREATED, Json(slot)).into_response(),
         Err(e) => refused(e),

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use switchboard_actors::refusal::{self, Refusal};
 use switchboard_engine::ErrorCode;
+use switchboard_engine::metrics as names;
 use switchboard_media::local::{Grant, LinkError, LocalMedia, SignedQuery, UploadError};
 use switchboard_media::{MediaError, MediaKey};
 
@@ -75,7 +76,14 @@ pub async fn put(
         content_length,
         body.into_data_stream(),
     );
-    match tokio::time::timeout(state.media.config.upload_timeout, upload).await {
+    let done = tokio::time::timeout(state.media.config.upload_timeout, upload).await;
+    let outcome = match &done {
+        Ok(Ok(())) => "stored",
+        Ok(Err(e)) => e.outcome(),
+        Err(_) => "timeout",
+    };
+    metrics::counter!(names::MEDIA_UPLOADS, "outcome" => outcome).increment(1);
+    match done {
         Ok(Ok(())) => Ok(StatusCode::OK.into_response()),
         Ok(Err(e)) => Ok(refused(&e)),
         Err(_) => {
