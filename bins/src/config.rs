@@ -266,8 +266,18 @@ impl Config {
         } else {
             "from data_dir/token.key"
         };
+        let media = match c.media.backend {
+            switchboard_media::Backend::Local => {
+                format!("local {}", c.data_dir.join("media").display())
+            }
+            switchboard_media::Backend::S3 => format!(
+                "s3 bucket {:?} ({})",
+                c.media.s3.bucket,
+                c.media.s3.endpoint.as_deref().unwrap_or(&c.media.s3.region)
+            ),
+        };
         format!(
-            "listen {} | store {store} | cluster {cluster} | token secret {token} | \
+            "listen {} | store {store} | cluster {cluster} | media {media} | token secret {token} | \
              max_connections {} | frame {} B, text {} B, {} commands/s | log {:?} {}",
             c.listen,
             c.http.max_connections,
