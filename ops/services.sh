@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests need are running on this machine, installing and starting
 # them if missing (idempotently). Fails loudly when a service cannot be had.
-# Source it, then call ensure_postgres, ensure_redis and ensure_moto.
+# Source it, then call ensure_postgres, ensure_redis, ensure_moto and ensure_s3s_fs.
 
 die() { echo "FATAL: $*" >&2; exit 1; }
 
@@ -75,4 +75,17 @@ ensure_moto() {
     || die "cannot install moto[server] with pip"
   hash -r
   moto_usable || die "moto_server is not usable after installing moto[server] (is pip's bin directory on PATH?)"
+}
+
+# s3s-fs, the S3 stand-in the media tests start themselves (each on a free port with its own
+# directory; strict SigV4). Installed with cargo when missing; the tests find it on PATH or in
+# ~/.cargo/bin.
+S3S_FS_VERSION=0.14.1
+ensure_s3s_fs() {
+  local bin="${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs"
+  if command -v s3s-fs >/dev/null || [ -x "$bin" ]; then return 0; fi
+  echo "installing s3s-fs $S3S_FS_VERSION"
+  cargo install "s3s-fs@$S3S_FS_VERSION" --features binary --locked \
+    || die "cannot install s3s-fs (cargo install s3s-fs@$S3S_FS_VERSION --features binary --locked)"
+  [ -x "$bin" ] || command -v s3s-fs >/dev/null || die "s3s-fs installed but not found at $bin"
 }

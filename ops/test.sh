@@ -12,6 +12,7 @@ command -v cargo >/dev/null || die "cargo is not installed"
 ensure_postgres
 ensure_redis
 ensure_moto
+ensure_s3s_fs
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "installing cargo-nextest"
   cargo install cargo-nextest --locked || die "cannot install cargo-nextest"

@@ -55,10 +55,12 @@ pub enum Task {
     ThrottleSync,
     /// Watches the write-behind's lanes: one that stops outside shutdown fails the node.
     WriteBehind,
+    /// Deletes uploads never attached to a message (`bins::media`).
+    MediaSweep,
 }
 
 impl Task {
-    pub const ALL: [Task; 9] = [
+    pub const ALL: [Task; 10] = [
         Task::ClusterInbox,
         Task::RingFollower,
         Task::AwaitedExpiry,
@@ -68,6 +70,7 @@ impl Task {
         Task::Dashboard,
         Task::ThrottleSync,
         Task::WriteBehind,
+        Task::MediaSweep,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +84,7 @@ impl Task {
             Task::Dashboard => "dashboard",
             Task::ThrottleSync => "throttle_sync",
             Task::WriteBehind => "write_behind",
+            Task::MediaSweep => "media_sweep",
         }
     }
 }

@@ -6,8 +6,8 @@
 //! copied field by field: `[limits]` is `engine::limits::Limits`, `[engine]` is
 //! `actors::HubConfig`, `[cluster]` is `actors::ClusterConfig`, `[database]` is
 //! `persistence::store::postgres::PostgresConfig`, `[write_behind]` is
-//! `persistence::WriteBehindConfig`; `[cognito]` is `cognito::CognitoConfig`; `[http]`,
-//! `[auth]` and `[dashboard]` are declared here.
+//! `persistence::WriteBehindConfig`; `[cognito]` is `cognito::CognitoConfig`; `[media]` is
+//! `media::MediaConfig`; `[http]`, `[auth]` and `[dashboard]` are declared here.
 //! Every section refuses unknown keys.
 
 use std::net::SocketAddr;
@@ -19,6 +19,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use switchboard_actors::{ClusterConfig, HubConfig};
 use switchboard_engine::limits::Limits;
+use switchboard_media::MediaConfig;
 use switchboard_persistence::WriteBehindConfig;
 use switchboard_persistence::cluster::throttle::{Rule, Rules};
 use switchboard_persistence::store::postgres::PostgresConfig;
@@ -57,6 +58,8 @@ pub struct Config {
     pub write_behind: WriteBehindConfig,
     /// `[dashboard]`: the live dashboard.
     pub dashboard: DashboardConfig,
+    /// `[media]`: where attachments live (local files or S3), signed URL lifetimes, limits.
+    pub media: MediaConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +186,7 @@ impl Default for Config {
             engine: HubConfig::default(),
             write_behind: WriteBehindConfig::default(),
             dashboard: DashboardConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }
@@ -239,9 +243,14 @@ impl Config {
     /// This configuration with secrets blanked, for printing.
     pub fn redacted(&self) -> Config {
         let mut c = self.clone();
-        for secret in [&mut c.auth.token_secret, &mut c.dashboard.admin_token]
-            .into_iter()
-            .filter(|s| s.is_some())
+        for secret in [
+            &mut c.auth.token_secret,
+            &mut c.dashboard.admin_token,
+            &mut c.media.local_secret,
+            &mut c.media.s3.secret_access_key,
+        ]
+        .into_iter()
+        .filter(|s| s.is_some())
         {
             *secret = Some("<redacted>".into());
         }
@@ -283,8 +292,18 @@ impl Config {
             (Provider::Local, Some(_)) => "local, secret from config".to_owned(),
             (Provider::Local, None) => "local, secret from data_dir/token.key".to_owned(),
         };
+        let media = match c.media.backend {
+            switchboard_media::Backend::Local => {
+                format!("local {}", c.data_dir.join("media").display())
+            }
+            switchboard_media::Backend::S3 => format!(
+                "s3 bucket {:?} ({})",
+                c.media.s3.bucket,
+                c.media.s3.endpoint.as_deref().unwrap_or(&c.media.s3.region)
+            ),
+        };
         format!(
-            "listen {} | store {store} | cluster {cluster} | tokens {token} | \
+            "listen {} | store {store} | cluster {cluster} | media {media} | tokens {token} | \
              max_connections {} | frame {} B, text {} B, {} commands/s | log {:?} {}",
             c.listen,
             c.http.max_connections,
@@ -349,6 +368,7 @@ mod tests {
             "write_behind",
             "http",
             "dashboard",
+            "media",
         ] {
             assert!(sections.iter().any(|s| s == expected), "{expected} missing");
         }
@@ -493,6 +513,33 @@ max_queued_bytes = 95
 [dashboard]
 admin_token = "t"
 interval_ms = 101
+
+[media]
+backend = "s3"
+upload_url_secs = 111
+download_url_secs = 112
+unattached_secs = 113
+sweep_interval_secs = 114
+thumbnail_px = 115
+thumbnail_concurrency = 117
+public_url = "https://chat.example.com"
+local_secret = "0123456789abcdef"
+upload_timeout_secs = 116
+
+[media.limits]
+free_max_bytes = 121
+premium_max_bytes = 122
+allowed_types = ["image/png", "text/plain"]
+uploads_per_day = 123
+max_name_bytes = 124
+
+[media.s3]
+bucket = "attachments"
+region = "eu-west-1"
+endpoint = "http://127.0.0.1:9000"
+path_style = false
+access_key_id = "AK"
+secret_access_key = "SK"
 "#;
 
     /// Each key lands in a field and comes back out under the same name with the same value:
@@ -516,6 +563,8 @@ interval_ms = 101
             assert_eq!(c.database.connect_timeout, Duration::from_secs(22));
             assert_eq!(c.write_behind.flush_interval, Duration::from_millis(93));
             assert_eq!(c.cognito.jwks_refetch, Duration::from_millis(49));
+            assert_eq!(c.media.upload_url, Duration::from_secs(111));
+            assert_eq!(c.media.unattached, Duration::from_secs(113));
             Ok(())
         });
     }
@@ -541,8 +590,17 @@ interval_ms = 101
         c.cluster.redis_url = Some("redis://:redis-secret@cache:6379".into());
         c.auth.token_secret = Some("token-secret".into());
         c.dashboard.admin_token = Some("admin-secret".into());
+        c.media.local_secret = Some("media-secret".into());
+        c.media.s3.secret_access_key = Some("s3-secret".into());
         let shown = format!("{}\n{:?}", c.summary(), c.redacted());
-        for secret in ["pg-secret", "redis-secret", "token-secret", "admin-secret"] {
+        for secret in [
+            "pg-secret",
+            "redis-secret",
+            "token-secret",
+            "admin-secret",
+            "media-secret",
+            "s3-secret",
+        ] {
             assert!(!shown.contains(secret), "{secret} shown: {shown}");
         }
         assert!(shown.contains("db:5432/sb") && shown.contains("cache:6379"));

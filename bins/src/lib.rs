@@ -10,6 +10,8 @@
 //! - [`passwords`]: argon2id hashing with bounded concurrency, queue and memory.
 //! - [`cognito`]: Amazon Cognito as identity provider: `[cognito]`, the pool's keys, the
 //!   token verifier.
+//! - [`media`]: the media store `[media]` chooses (local files or S3) and the sweep of
+//!   unattached uploads.
 //! - [`http`]: the axum router: `/`, `/ws`, `/healthz`, `/readyz`, `/metrics`, `/dashboard`,
 //!   `/api/*`.
 //! - [`telemetry`]: the Prometheus recorder, every metric registered at start-up, process stats.
@@ -21,6 +23,7 @@ pub mod config;
 pub mod dashboard;
 pub mod http;
 pub mod listener;
+pub mod media;
 pub mod passwords;
 pub mod server;
 pub mod telemetry;

@@ -30,6 +30,7 @@ use crate::config::{Config, Provider};
 use crate::dashboard::{Reporter, ReporterArgs};
 use crate::http::{self, AppState};
 use crate::listener;
+use crate::media::Media;
 use crate::telemetry;
 
 /// Opens the configured store (Postgres when `database.url` is set, else the embedded SQLite
@@ -104,6 +105,8 @@ pub struct Node {
     /// This node's membership and ring view, when `cluster.redis_url` is set.
     pub cluster: Option<ActorRef<ClusterView>>,
     pub accounts: Arc<Accounts>,
+    /// Where attachments live (tests use its store directly).
+    pub media: Media,
     /// The node's long-lived tasks, and whether one's death failed the node.
     pub tasks: Supervisor,
     stop_accepting: watch::Sender<bool>,
@@ -221,6 +224,12 @@ impl Node {
             interval: Duration::from_millis(config.dashboard.interval_ms.max(100)),
         };
         let (reporter, dashboard) = Reporter::spawn(reporter_args, &tasks);
+        let media = Media::open(&config.media, &config.data_dir, addr).await?;
+        // Restart: a sweep keeps nothing between runs; a failed one is redone next interval.
+        let (sweeper, swept) = (media.clone(), store.clone());
+        tasks.spawn(Task::MediaSweep, Policy::RESTART, move || {
+            Some(sweeper.clone().sweep_forever(swept.clone()))
+        });
         let state = AppState {
             hub: hub.clone(),
             store: store.clone(),
@@ -234,6 +243,7 @@ impl Node {
             body_read_timeout: Duration::from_millis(config.http.body_read_timeout_ms),
             max_body_bytes: config.http.max_body_bytes,
             tasks: tasks.clone(),
+            media: media.clone(),
         };
         let (stop_accepting, stopped) = watch::channel(false);
         let router = http::router(state);
@@ -265,6 +275,7 @@ impl Node {
             journal,
             cluster,
             accounts,
+            media,
             tasks,
             stop_accepting,
             serve,

@@ -11,6 +11,12 @@ pub enum ErrorCode {
     BadFrame = 1000,
     /// A field is out of its documented range (empty text, text too long, bad limit, ...).
     InvalidArgument = 1002,
+    /// An upload larger than the caller's plan allows (or than the store takes at all).
+    TooLarge = 1003,
+    /// An upload of a content type the node does not take.
+    UnsupportedType = 1004,
+    /// An upload whose `Content-Type` or `Content-Length` is not the one its URL was signed for.
+    UploadMismatch = 1005,
     /// The command needs an authenticated connection.
     Unauthenticated = 2000,
     /// The token is malformed, forged or not signed by a trusted key.
@@ -29,11 +35,17 @@ pub enum ErrorCode {
     NotJoined = 3002,
     /// The thing already exists (a taken user name).
     Conflict = 3003,
+    /// A signed media URL that this node did not sign, or that was altered.
+    BadSignature = 3004,
+    /// A signed media URL used after its expiry.
+    LinkExpired = 3005,
     /// Too many commands: slow down.
     RateLimited = 4000,
     /// The server cannot take this now (write-behind queue full, or the node at its connection
     /// cap): retry later, a send with the same `cmid`.
     Busy = 4001,
+    /// The caller has used up a quota (uploads per day); the window says when it refills.
+    QuotaExceeded = 4002,
     /// An internal failure; the command had no effect unless stated otherwise.
     Internal = 5000,
     /// The server is shutting down: reconnect.
@@ -44,7 +56,10 @@ impl ErrorCode {
     /// The HTTP status that carries this code on the HTTP routes.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::BadFrame | ErrorCode::InvalidArgument => 400,
+            ErrorCode::BadFrame | ErrorCode::InvalidArgument | ErrorCode::UploadMismatch => 400,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::UnsupportedType => 415,
+            ErrorCode::BadSignature | ErrorCode::LinkExpired => 403,
             ErrorCode::Unauthenticated | ErrorCode::InvalidToken | ErrorCode::TokenExpired => 401,
             ErrorCode::Forbidden
             | ErrorCode::NotJoined
@@ -52,7 +67,7 @@ impl ErrorCode {
             | ErrorCode::Unconfirmed => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
-            ErrorCode::RateLimited => 429,
+            ErrorCode::RateLimited | ErrorCode::QuotaExceeded => 429,
             ErrorCode::Busy | ErrorCode::ShuttingDown => 503,
             ErrorCode::Internal => 500,
         }
@@ -63,6 +78,9 @@ impl ErrorCode {
         match self {
             ErrorCode::BadFrame => "malformed frame",
             ErrorCode::InvalidArgument => "invalid argument",
+            ErrorCode::TooLarge => "too large",
+            ErrorCode::UnsupportedType => "content type not allowed",
+            ErrorCode::UploadMismatch => "content type or length differs from the signed upload",
             ErrorCode::Unauthenticated => "authenticate first",
             ErrorCode::InvalidToken => "invalid token",
             ErrorCode::TokenExpired => "token expired",
@@ -72,7 +90,10 @@ impl ErrorCode {
             ErrorCode::NotFound => "not found",
             ErrorCode::NotJoined => "join the room first",
             ErrorCode::Conflict => "already exists",
+            ErrorCode::BadSignature => "bad signature",
+            ErrorCode::LinkExpired => "link expired",
             ErrorCode::RateLimited => "rate limited",
+            ErrorCode::QuotaExceeded => "quota used up",
             ErrorCode::Busy => "busy; retry",
             ErrorCode::Internal => "internal error",
             ErrorCode::ShuttingDown => "server shutting down; reconnect",

@@ -43,3 +43,8 @@ id!(
     /// One live WebSocket connection on this node.
     ConnId
 );
+id!(
+    /// An uploaded file (an attachment), chosen at random by the node that made its upload
+    /// slot, so attachment ids say nothing about how many exist.
+    AttachmentId
+);

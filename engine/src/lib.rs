@@ -2,7 +2,7 @@
 //! that touches a socket, a database or a clock of its own.
 //!
 //! # Layout
-//! - [`ids`]: `UserId`, `RoomId`, `ConnId` newtypes.
+//! - [`ids`]: `UserId`, `RoomId`, `ConnId`, `AttachmentId` newtypes.
 //! - [`position`]: `Position` (epoch, seq), the order of a room's messages.
 //! - [`domain`]: rooms, roles, presence, stored chat messages.
 //! - [`protocol`]: the wire frames, `ClientFrame` and `ServerFrame`, enums of structs.
@@ -29,7 +29,7 @@ pub mod settings;
 
 pub use codec::Codec;
 pub use error::{ErrorCode, close};
-pub use ids::{ConnId, RoomId, UserId};
+pub use ids::{AttachmentId, ConnId, RoomId, UserId};
 pub use position::Position;
 
 /// The protocol version spoken by this build; sent in `hello` and named by the subprotocols.

@@ -59,6 +59,9 @@ pub const WRITE_BEHIND_BUSY: &str = "switchboard_write_behind_busy_total";
 pub const WRITE_BEHIND_QUEUED: &str = "switchboard_write_behind_queued";
 pub const TASK_RESTARTS: &str = "switchboard_task_restarts_total";
 pub const TASK_DEATHS: &str = "switchboard_task_deaths_total";
+pub const MEDIA_SLOTS: &str = "switchboard_media_slots_total";
+pub const MEDIA_UPLOADS: &str = "switchboard_media_uploads_total";
+pub const MEDIA_SWEPT: &str = "switchboard_media_swept_total";
 pub const BUILD_INFO: &str = "switchboard_build_info";
 /// Process metrics keep the standard names, so stock dashboards and alerts find them.
 pub const PROCESS_CPU_SECONDS: &str = "process_cpu_seconds_total";
@@ -102,8 +105,8 @@ pub const SIGN_IN_REASONS: &[&str] = &["wrong_credentials", "throttled", "busy"]
 
 /// The `code` of a command error (`ErrorCode` values).
 pub const ERROR_CODES: &[&str] = &[
-    "1000", "1002", "2000", "2001", "2002", "2003", "3000", "3001", "3002", "3003", "4000", "4001",
-    "5000", "5001",
+    "1000", "1002", "1003", "1004", "2000", "2001", "2002", "2003", "3000", "3001", "3002", "3003",
+    "4000", "4001", "4002", "5000", "5001",
 ];
 
 /// The `task` of a supervised long-lived task (`actors::supervised::Task::name`).
@@ -117,6 +120,28 @@ pub const TASKS: &[&str] = &[
     "dashboard",
     "throttle_sync",
     "write_behind",
+    "media_sweep",
+];
+
+/// The `outcome` of a request for an upload slot.
+pub const SLOT_OUTCOMES: &[&str] = &[
+    "opened",
+    "too_large",
+    "unsupported_type",
+    "invalid",
+    "quota",
+    "error",
+];
+
+/// The `outcome` of an upload to the local media store's signed URL.
+pub const UPLOAD_OUTCOMES: &[&str] = &[
+    "stored",
+    "bad_signature",
+    "expired",
+    "too_large",
+    "mismatch",
+    "timeout",
+    "error",
 ];
 
 /// The `op` of a Redis call.
@@ -342,6 +367,25 @@ pub const ALL: &[Def] = &[
         "Long-lived tasks whose death failed the node (/readyz answers 503 from then on), by task.",
         "task",
         TASKS,
+    ),
+    labelled(
+        MEDIA_SLOTS,
+        Counter,
+        "Requests for an upload slot, by outcome (opened, or the limit that refused it).",
+        "outcome",
+        SLOT_OUTCOMES,
+    ),
+    labelled(
+        MEDIA_UPLOADS,
+        Counter,
+        "Uploads to the local media store's signed URLs, by outcome.",
+        "outcome",
+        UPLOAD_OUTCOMES,
+    ),
+    def(
+        MEDIA_SWEPT,
+        Counter,
+        "Uploads never attached to a message, deleted by the sweep.",
     ),
     def(
         BUILD_INFO,

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use switchboard_engine::domain::{ChatMessage, Role, RoomKind};
-use switchboard_engine::{Position, RoomId, UserId};
+use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
-use crate::store::{HistoryQuery, Store, StoreError};
+use crate::store::{HistoryQuery, Store, StoreError, Upload};
 
 /// Runs every case against a fresh, empty store.
 pub async fn run_all(store: Arc<dyn Store>) {
@@ -20,6 +20,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     history_pages(&store).await;
     read_watermarks_only_rise(&*store).await;
     search_is_scoped_to_the_users_rooms(&store).await;
+    uploads(&*store).await;
 }
 
 fn msg(room: RoomId, epoch: u64, seq: u64, sender: UserId, cmid: &str) -> ChatMessage {
@@ -361,5 +362,111 @@ async fn search_is_scoped_to_the_users_rooms(store: &Arc<dyn Store>) {
     assert_eq!(
         texts(store.search(bob, "lunch", None, 10).await.unwrap()),
         vec!["secret lunch plans"]
+    );
+}
+
+/// Upload records: counted per uploader, attached only in their own room, swept only while
+/// unattached.
+async fn uploads(store: &dyn Store) {
+    let ann = store.create_user("uploader", "h").await.unwrap().id;
+    let bob = store.create_user("uploader2", "h").await.unwrap().id;
+    let room = store
+        .create_room("files", RoomKind::Private, ann)
+        .await
+        .unwrap()
+        .id;
+    let other = store
+        .create_room("other", RoomKind::Private, ann)
+        .await
+        .unwrap()
+        .id;
+    let upload = |id: u64, uploader, created_ms| Upload {
+        id: AttachmentId(id),
+        room,
+        uploader,
+        key: format!("rooms/{room}/{id}"),
+        name: "cat.png".into(),
+        content_type: "image/png".into(),
+        size: 2 * 1024 * 1024,
+        created_ms,
+        attached: false,
+    };
+    let first = upload(i64::MAX as u64, ann, 1_000);
+    store.create_upload(&first).await.unwrap();
+    assert!(
+        matches!(
+            store.create_upload(&upload(i64::MAX as u64, bob, 5)).await,
+            Err(StoreError::Conflict)
+        ),
+        "attachment ids are unique"
+    );
+    assert_eq!(
+        store.upload(first.id).await.unwrap().as_ref(),
+        Some(&first),
+        "every field comes back, the largest id included"
+    );
+    assert_eq!(store.upload(AttachmentId(1)).await.unwrap(), None);
+    for (id, created) in [(2, 2_000), (3, 3_000)] {
+        store
+            .create_upload(&upload(id, ann, created))
+            .await
+            .unwrap();
+    }
+    store.create_upload(&upload(4, bob, 3_000)).await.unwrap();
+    assert_eq!(store.uploads_since(ann, 0).await.unwrap(), 3);
+    assert_eq!(
+        store.uploads_since(ann, 2_000).await.unwrap(),
+        2,
+        "inclusive"
+    );
+    assert_eq!(store.uploads_since(bob, 0).await.unwrap(), 1);
+
+    assert!(
+        matches!(
+            store.attach_upload(AttachmentId(2), other).await,
+            Err(StoreError::NotFound)
+        ),
+        "an upload is attached only in its own room"
+    );
+    store.attach_upload(AttachmentId(2), room).await.unwrap();
+    store.attach_upload(AttachmentId(2), room).await.unwrap();
+    assert!(
+        store
+            .upload(AttachmentId(2))
+            .await
+            .unwrap()
+            .unwrap()
+            .attached
+    );
+    assert!(matches!(
+        store.attach_upload(AttachmentId(99), room).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let ids = |v: Vec<Upload>| v.into_iter().map(|u| u.id.0).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.unattached_before(3_000, 10).await.unwrap()),
+        vec![i64::MAX as u64],
+        "older than the cut, never attached"
+    );
+    assert_eq!(
+        ids(store.unattached_before(3_001, 2).await.unwrap()),
+        vec![i64::MAX as u64, 3],
+        "oldest first, at most the limit"
+    );
+    assert!(
+        !store.delete_unattached(AttachmentId(2)).await.unwrap(),
+        "attached stays"
+    );
+    assert!(store.delete_unattached(AttachmentId(3)).await.unwrap());
+    assert!(!store.delete_unattached(AttachmentId(3)).await.unwrap());
+    assert_eq!(store.upload(AttachmentId(3)).await.unwrap(), None);
+    assert!(store.upload(AttachmentId(2)).await.unwrap().is_some());
+    assert!(
+        matches!(
+            store.attach_upload(AttachmentId(3), room).await,
+            Err(StoreError::NotFound)
+        ),
+        "a swept upload can no longer be attached"
     );
 }

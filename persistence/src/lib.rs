@@ -1,8 +1,9 @@
 //! Durable state behind one trait, and the write-behind journal that batches history into it.
 //!
 //! # Layout
-//! - [`store`]: the `Store` trait (users, rooms, memberships, messages, read watermarks) and
-//!   `StoreError`; [`store::sqlite`] is the embedded implementation. Postgres slots in beside it.
+//! - [`store`]: the `Store` trait (users, rooms, memberships, messages, read watermarks, upload
+//!   records) and `StoreError`; [`store::sqlite`] is the embedded implementation,
+//!   [`store::postgres`] the production one.
 //! - [`write_behind`]: `WriteBehind`, a kameo actor that batches message inserts, commits them off
 //!   the runtime threads and acknowledges each message only after its batch commits.
 //! - `conformance`: one suite of store cases, run against every implementation.
@@ -18,5 +19,5 @@ pub mod conformance;
 pub mod store;
 pub mod write_behind;
 
-pub use store::{HistoryQuery, Store, StoreError};
+pub use store::{HistoryQuery, Store, StoreError, Upload};
 pub use write_behind::{Busy, Outcome, WriteBehind, WriteBehindConfig};

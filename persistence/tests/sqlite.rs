@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
-use switchboard_engine::{Position, RoomId, UserId};
+use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
+use switchboard_persistence::store::Upload;
 use switchboard_persistence::store::sqlite::SqliteStore;
 use switchboard_persistence::{
     Busy, HistoryQuery, Store, StoreError, WriteBehind, WriteBehindConfig,
@@ -207,6 +208,24 @@ impl Store for Flaky {
     }
     async fn read_positions(&self, r: RoomId) -> Result<Vec<(UserId, Position)>, StoreError> {
         self.inner.read_positions(r).await
+    }
+    async fn create_upload(&self, u: &Upload) -> Result<(), StoreError> {
+        self.inner.create_upload(u).await
+    }
+    async fn upload(&self, id: AttachmentId) -> Result<Option<Upload>, StoreError> {
+        self.inner.upload(id).await
+    }
+    async fn uploads_since(&self, u: UserId, since: u64) -> Result<u32, StoreError> {
+        self.inner.uploads_since(u, since).await
+    }
+    async fn attach_upload(&self, id: AttachmentId, r: RoomId) -> Result<(), StoreError> {
+        self.inner.attach_upload(id, r).await
+    }
+    async fn unattached_before(&self, before: u64, l: u32) -> Result<Vec<Upload>, StoreError> {
+        self.inner.unattached_before(before, l).await
+    }
+    async fn delete_unattached(&self, id: AttachmentId) -> Result<bool, StoreError> {
+        self.inner.delete_unattached(id).await
     }
 }
 

@@ -102,7 +102,7 @@ pub struct HistoryParams {
 }
 
 /// A room id no store can hold names no room: 404, before it reaches the store.
-fn existing(room: RoomId) -> Result<RoomId, ApiError> {
+pub(super) fn existing(room: RoomId) -> Result<RoomId, ApiError> {
     if room.can_exist() {
         Ok(room)
     } else {

@@ -4,13 +4,17 @@
 //! # Layout
 //! - [`edge`]: around every route: security headers, the error shape, request limits.
 //! - `api`: the JSON routes. `ws`: the WebSocket upgrade. `dashboard`: the live dashboard.
+//! - `attachments`: upload slots and download redirects for a room's members.
 //! - `cognito`: the user pool's account routes, `/api/cognito/*` (with Cognito only).
+//! - `media`: the local media store's signed upload and download URLs.
 
 mod api;
+mod attachments;
 mod cognito;
 mod dashboard;
 pub mod edge;
 mod guard;
+mod media;
 mod ws;
 
 use std::sync::Arc;
@@ -19,7 +23,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, post, put};
 use metrics_exporter_prometheus::PrometheusHandle;
 use switchboard_actors::Hub;
 use switchboard_actors::supervised::Supervisor;
@@ -55,6 +59,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The node's long-lived tasks: `/readyz` answers 503 once one's death failed the node.
     pub tasks: Supervisor,
+    /// Where attachments live; the local store's URLs are served by `/media/{key}`.
+    pub media: crate::media::Media,
 }
 
 pub use edge::error_response;
@@ -98,7 +104,13 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/api/rooms", get(api::rooms))
         .route("/api/rooms/{id}/history", get(api::history))
-        .route("/api/search", get(api::search));
+        .route("/api/search", get(api::search))
+        .route("/api/rooms/{id}/attachments", post(attachments::open_slot))
+        .route(
+            "/api/rooms/{id}/attachments/{attachment}",
+            get(attachments::download),
+        )
+        .route("/media/{*key}", put(media::put).get(media::get));
     // With Cognito, accounts live in the user pool: its routes, no local sign-up or sign-in.
     let router = match state.cognito {
         None => router

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
-use switchboard_engine::{Position, RoomId, UserId};
+use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -48,6 +48,26 @@ pub struct HistoryQuery {
     /// Messages strictly after this position (the oldest `limit` of them).
     pub after: Option<Position>,
     pub limit: u32,
+}
+
+/// An upload slot a member asked for, and once attached to a message, the attachment it
+/// became. The file itself is in the media store at `key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upload {
+    pub id: AttachmentId,
+    pub room: RoomId,
+    pub uploader: UserId,
+    /// Where the file lives in the media store, chosen by the node (`rooms/{room}/{id}`).
+    pub key: String,
+    /// The file name the uploader gave, for display only.
+    pub name: String,
+    pub content_type: String,
+    /// The exact size the upload URL was signed for, in bytes.
+    pub size: u64,
+    /// When the slot was made, in milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    /// Whether a message references it; uploads never attached are swept.
+    pub attached: bool,
 }
 
 /// Durable state. Every method is safe to call concurrently; none blocks the async runtime.
@@ -129,4 +149,23 @@ pub trait Store: Send + Sync + 'static {
         pos: Position,
     ) -> Result<Position, StoreError>;
     async fn read_positions(&self, room: RoomId) -> Result<Vec<(UserId, Position)>, StoreError>;
+
+    /// Records an upload slot; `Conflict` when its id is taken.
+    async fn create_upload(&self, upload: &Upload) -> Result<(), StoreError>;
+    async fn upload(&self, id: AttachmentId) -> Result<Option<Upload>, StoreError>;
+    /// How many uploads `uploader` started at or after `since_ms` (the uploads-per-day count).
+    async fn uploads_since(&self, uploader: UserId, since_ms: u64) -> Result<u32, StoreError>;
+    /// Marks the upload attached to a message, so the sweep keeps it. `NotFound` when there is
+    /// no such upload in `room` (a message never references another room's upload, nor one
+    /// already swept). Attaching twice is no error.
+    async fn attach_upload(&self, id: AttachmentId, room: RoomId) -> Result<(), StoreError>;
+    /// At most `limit` uploads never attached and made before `before_ms`, oldest first.
+    async fn unattached_before(
+        &self,
+        before_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<Upload>, StoreError>;
+    /// Removes an upload's record if it is still unattached; whether it did (an upload
+    /// attached meanwhile stays).
+    async fn delete_unattached(&self, id: AttachmentId) -> Result<bool, StoreError>;
 }

@@ -4,9 +4,10 @@
 //! multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` per batch, so a retried
 //! batch never duplicates. Migrations are versioned in `schema_migrations`; a released
 //! migration is never edited, only followed by a new one. Users of identity providers are in
-//! [`subjects`].
+//! [`subjects`], upload records in [`uploads`].
 
 mod subjects;
+mod uploads;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,13 +16,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::settings::secs;
-use switchboard_engine::{Position, RoomId, UserId};
+use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::pg_pool::{CachingManager, PgPool};
-use super::{HistoryQuery, Store, StoreError};
+use super::{HistoryQuery, Store, StoreError, Upload};
 
 /// Versioned schema migrations, applied in order inside one transaction each.
 pub const MIGRATIONS: &[&str] = &[
@@ -74,6 +75,7 @@ CREATE INDEX messages_by_words ON messages USING GIN (to_tsvector('simple', text
 ALTER TABLE rooms ADD COLUMN owner TEXT;
 "#,
     subjects::MIGRATION,
+    uploads::MIGRATION,
 ];
 
 /// Advisory lock key held while migrating ("sbmigrat" as ASCII).
@@ -646,5 +648,33 @@ impl Store for PostgresStore {
                 )
             })
             .collect())
+    }
+
+    async fn create_upload(&self, upload: &Upload) -> Result<(), StoreError> {
+        uploads::create(self, upload).await
+    }
+
+    async fn upload(&self, id: AttachmentId) -> Result<Option<Upload>, StoreError> {
+        uploads::get(self, id).await
+    }
+
+    async fn uploads_since(&self, uploader: UserId, since_ms: u64) -> Result<u32, StoreError> {
+        uploads::count_since(self, uploader, since_ms).await
+    }
+
+    async fn attach_upload(&self, id: AttachmentId, room: RoomId) -> Result<(), StoreError> {
+        uploads::attach(self, id, room).await
+    }
+
+    async fn unattached_before(
+        &self,
+        before_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<Upload>, StoreError> {
+        uploads::unattached_before(self, before_ms, limit).await
+    }
+
+    async fn delete_unattached(&self, id: AttachmentId) -> Result<bool, StoreError> {
+        uploads::delete_unattached(self, id).await
     }
 }

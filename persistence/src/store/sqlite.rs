@@ -1,8 +1,10 @@
 //! The embedded store: one SQLite file in WAL mode. One writer connection and a few reader
 //! connections, each behind a `std::sync::Mutex` that is only ever taken inside
-//! `spawn_blocking`, never across an `.await`. Users of identity providers are in [`subjects`].
+//! `spawn_blocking`, never across an `.await`. Users of identity providers are in [`subjects`],
+//! upload records in [`uploads`].
 
 mod subjects;
+mod uploads;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
-use switchboard_engine::{Position, RoomId, UserId};
+use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
-use super::{HistoryQuery, Store, StoreError};
+use super::{HistoryQuery, Store, StoreError, Upload};
 
 /// Schema migrations, applied in order and tracked by `PRAGMA user_version`. Never edit a
 /// released entry: append a new one.
@@ -70,6 +72,7 @@ INSERT INTO messages_fts (text, room, epoch, seq) SELECT text, room, epoch, seq 
 ALTER TABLE rooms ADD COLUMN owner TEXT;
 "#,
     subjects::MIGRATION,
+    uploads::MIGRATION,
 ];
 
 const READERS: usize = 4;
@@ -627,5 +630,33 @@ impl Store for SqliteStore {
             rows.collect()
         })
         .await
+    }
+
+    async fn create_upload(&self, upload: &Upload) -> Result<(), StoreError> {
+        uploads::create(self, upload).await
+    }
+
+    async fn upload(&self, id: AttachmentId) -> Result<Option<Upload>, StoreError> {
+        uploads::get(self, id).await
+    }
+
+    async fn uploads_since(&self, uploader: UserId, since_ms: u64) -> Result<u32, StoreError> {
+        uploads::count_since(self, uploader, since_ms).await
+    }
+
+    async fn attach_upload(&self, id: AttachmentId, room: RoomId) -> Result<(), StoreError> {
+        uploads::attach(self, id, room).await
+    }
+
+    async fn unattached_before(
+        &self,
+        before_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<Upload>, StoreError> {
+        uploads::unattached_before(self, before_ms, limit).await
+    }
+
+    async fn delete_unattached(&self, id: AttachmentId) -> Result<bool, StoreError> {
+        uploads::delete_unattached(self, id).await
     }
 }

@@ -1,0 +1,124 @@
+//! Attachments of a room: `POST /api/rooms/{id}/attachments` opens an upload slot for a member,
+//! `GET /api/rooms/{id}/attachments/{attachment}` redirects a member to a short-lived download
+//! URL. The rules are `media::slot`'s; membership is `queries::check_member`'s.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use switchboard_actors::queries;
+use switchboard_actors::refusal::{self, Refusal};
+use switchboard_engine::metrics as names;
+use switchboard_engine::{AttachmentId, ErrorCode, RoomId};
+use switchboard_media::slot::{self, SlotError};
+use switchboard_media::{LimitError, Plan, UploadRequest};
+
+use super::edge::JsonObject;
+use super::{ApiError, AppState, bearer, error_response, status_of};
+
+#[derive(Deserialize)]
+pub struct SlotRequest {
+    name: String,
+    content_type: String,
+    size: u64,
+}
+
+/// A refusal with its code; a limit keeps its message (which limit, and its value).
+fn refused(e: SlotError) -> Response {
+    let code = e.code();
+    match &e {
+        SlotError::Limit(LimitError::QuotaExceeded(_)) => {
+            refusal::note(Refusal::RateLimited, format_args!("upload slot: {e}"));
+        }
+        SlotError::Limit(_) => {}
+        e => tracing::warn!(error = %e, "upload slot failed"),
+    }
+    let message = match e {
+        SlotError::Limit(limit) => limit.to_string(),
+        _ => code.describe().to_owned(),
+    };
+    error_response(status_of(code), code, &message)
+}
+
+/// `POST /api/rooms/{id}/attachments` with `{"name", "content_type", "size"}`: for a member,
+/// `{"attachment": {...}, "upload": {"method", "url", "headers", "expires"}}`.
+pub async fn open_slot(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(room): Path<u64>,
+    JsonObject(request): JsonObject<SlotRequest>,
+) -> Result<Response, ApiError> {
+    let me = bearer(&state, &headers).await?;
+    let room = super::api::existing(RoomId(room))?;
+    queries::check_member(&state.hub, room, me.user).await?;
+    let upload = UploadRequest {
+        name: &request.name,
+        content_type: &request.content_type,
+        size: request.size,
+    };
+    // Plans arrive with the quotas work; until then every user is on the free plan.
+    let opened = slot::open(
+        &*state.store,
+        &*state.media.store,
+        &state.media.config,
+        Plan::Free,
+        room,
+        me.user,
+        upload,
+    )
+    .await;
+    let outcome = opened
+        .as_ref()
+        .map_or_else(SlotError::outcome, |_| "opened");
+    metrics::counter!(names::MEDIA_SLOTS, "outcome" => outcome).increment(1);
+    Ok(match opened {
+        Ok(slot) => (StatusCode::CREATED, Json(slot)).into_response(),
+        Err(e) => refused(e),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct DownloadParams {
+    /// The thumbnail rather than the file (images only).
+    #[serde(default)]
+    thumbnail: bool,
+}
+
+/// `GET /api/rooms/{id}/attachments/{attachment}[?thumbnail=true]`: for a member, a 307
+/// redirect to a download URL that lasts `media.download_url_secs`. An attachment of another
+/// room, or another member's upload not yet attached, is 404.
+pub async fn download(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((room, attachment)): Path<(u64, u64)>,
+    Query(params): Query<DownloadParams>,
+) -> Result<Response, ApiError> {
+    let me = bearer(&state, &headers).await?;
+    let room = super::api::existing(RoomId(room))?;
+    queries::check_member(&state.hub, room, me.user).await?;
+    let found = slot::download(
+        &*state.store,
+        &*state.media.store,
+        &state.media.config,
+        room,
+        me.user,
+        AttachmentId(attachment),
+        params.thumbnail,
+    )
+    .await;
+    let request = match found {
+        Ok(Some(request)) => request,
+        Ok(None) => return Err(ErrorCode::NotFound.into()),
+        Err(e) => return Ok(refused(e)),
+    };
+    let location = HeaderValue::from_str(&request.url).map_err(|_| ErrorCode::Internal)?;
+    Ok((
+        StatusCode::TEMPORARY_REDIRECT,
+        [
+            (header::LOCATION, location),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+    )
+        .into_response())
+}
