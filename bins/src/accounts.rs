@@ -1,11 +1,9 @@
 //! Local accounts for the embedded default: sign-up and sign-in with argon2id password hashes
 //! (bounded in concurrency and memory: `passwords`), and the HS256 key that signs tokens.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use rand::RngCore;
 use switchboard_actors::error;
 use switchboard_engine::ErrorCode;
 use switchboard_engine::auth::{Identity, LocalTokens};
@@ -169,20 +167,5 @@ pub fn token_secret(config: &AuthConfig, data_dir: &Path) -> std::io::Result<Vec
     if let Some(secret) = &config.token_secret {
         return Ok(secret.as_bytes().to_vec());
     }
-    let path = data_dir.join("token.key");
-    match std::fs::read(&path) {
-        Ok(secret) if secret.len() >= 32 => Ok(secret),
-        _ => {
-            let mut secret = vec![0u8; 32];
-            rand::rng().fill_bytes(&mut secret);
-            // Created 0600, never readable by others even for a moment (a chmod after writing
-            // would leave a window).
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            options.open(&path)?.write_all(&secret)?;
-            Ok(secret)
-        }
-    }
+    crate::keyfile::read_or_make(&data_dir.join("token.key"))
 }

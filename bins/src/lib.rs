@@ -10,6 +10,7 @@
 //! - [`passwords`]: argon2id hashing with bounded concurrency, queue and memory.
 //! - [`cognito`]: Amazon Cognito as identity provider: `[cognito]`, the pool's keys, the
 //!   token verifier.
+//! - [`keyfile`]: generated secrets kept under the data directory (token and media keys).
 //! - [`media`]: the media store `[media]` chooses (local files or S3) and the sweep of
 //!   unattached uploads.
 //! - [`http`]: the axum router: `/`, `/ws`, `/healthz`, `/readyz`, `/metrics`, `/dashboard`,
@@ -22,6 +23,7 @@ pub mod cognito;
 pub mod config;
 pub mod dashboard;
 pub mod http;
+pub mod keyfile;
 pub mod listener;
 pub mod media;
 pub mod passwords;

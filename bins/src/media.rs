@@ -9,14 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use rand::RngCore as _;
 use switchboard_engine::metrics as names;
 use switchboard_media::local::LocalMedia;
 use switchboard_media::s3::S3Media;
 use switchboard_media::sweep::sweep_unattached;
 use switchboard_media::{Backend, MediaConfig, MediaStore};
 use switchboard_persistence::Store;
-use tokio::io::AsyncWriteExt as _;
 
 /// The media store a node serves, and its local store when it is one (the node's routes
 /// serve that store's signed URLs).
@@ -98,21 +96,9 @@ async fn local_secret(config: &MediaConfig, data_dir: &Path) -> anyhow::Result<V
         return Ok(secret.as_bytes().to_vec());
     }
     let path = data_dir.join("media.key");
-    match tokio::fs::read(&path).await {
-        Ok(secret) if secret.len() >= 32 => Ok(secret),
-        _ => {
-            let mut secret = vec![0u8; 32];
-            rand::rng().fill_bytes(&mut secret);
-            // Created 0600 from the start, as the token key is.
-            let mut options = tokio::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            options.mode(0o600);
-            let written = async { options.open(&path).await?.write_all(&secret).await };
-            written
-                .await
-                .with_context(|| format!("writing {}", path.display()))?;
-            Ok(secret)
-        }
-    }
+    let read = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || crate::keyfile::read_or_make(&path)).await?
+    };
+    read.with_context(|| format!("reading or writing {}", path.display()))
 }

@@ -12,6 +12,7 @@
 //!   with the node's secret (HMAC-SHA256) and served by the node's own routes.
 //! - [`s3`]: `S3Media`, an S3 bucket (or a stand-in) through `aws-sdk-s3`, SigV4 presigned URLs.
 //! - [`config`]: `[media]`, `MediaConfig` and `S3Config`.
+//! - [`aws`]: how AWS SDK clients are set up (region, rustls on ring).
 //! - [`limits`]: `[media.limits]`: size per plan, content types, uploads per day, with codes.
 //! - [`slot`]: upload slots (limits checked, upload recorded, URL signed) and membership-free
 //!   download requests for attachments; the caller checks membership.
@@ -19,6 +20,7 @@
 //! - [`sweep`]: deleting uploads never attached to a message.
 //! - `conformance` (`testing` feature): one suite of cases run against every `MediaStore`.
 
+pub mod aws;
 pub mod config;
 #[cfg(feature = "testing")]
 pub mod conformance;

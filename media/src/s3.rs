@@ -8,15 +8,11 @@
 //! carries the rights of the credentials that signed it, for that one request only.
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{
-    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-};
+use aws_sdk_s3::config::{Credentials, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_smithy_http_client::tls;
 use bytes::{Bytes, BytesMut};
 
 use crate::config::S3Config;
@@ -60,15 +56,7 @@ impl S3Media {
         if config.bucket.is_empty() {
             return Err(MediaError::Invalid("media.s3.bucket is not set"));
         }
-        // rustls on ring: the SDK's default client would build aws-lc from C.
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .region(Region::new(config.region.clone()));
+        let mut loader = crate::aws::sdk_loader(&config.region);
         if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
             loader = loader.credentials_provider(Credentials::new(
                 id,

@@ -361,6 +361,8 @@ impl Peers for ClusterLink {
     }
 
     /// Makes a connection of this node known, so frames from other nodes reach it.
+    /// A closed queue is never registered: its connection has stopped (and `forget`s itself
+    /// after closing it), so a command task of it that runs late cannot leave an entry behind.
     fn register(&self, out: &Outbound) {
         let conn = out.conn();
         let known = self
@@ -369,10 +371,11 @@ impl Peers for ClusterLink {
             .unwrap_or_else(|p| p.into_inner())
             .contains_key(&conn);
         if !known {
-            self.conns
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(conn, out.clone());
+            let mut conns = self.conns.write().unwrap_or_else(|p| p.into_inner());
+            // Checked under the lock that `forget` takes: a close before it is seen here.
+            if !out.is_closed() {
+                conns.insert(conn, out.clone());
+            }
         }
     }
 }

@@ -295,6 +295,9 @@ impl Actor for ConnectionActor {
         // online forever, a lost Unsubscribe would keep a room from going idle. A room on
         // another node is told through the router without waiting; should that be lost, the
         // room forgets the connection at its next delivery here (the inbox finds it gone).
+        // Closed first: the cluster link registers no closed queue, so a command task still
+        // running cannot make it known again after `forget` below.
+        self.rx.close();
         let user = self.identity.as_ref().map_or(UserId(0), |i| i.user);
         for room in self.joined.drain(..) {
             let caller = Caller::local(&self.out, user, 0);
@@ -311,7 +314,6 @@ impl Actor for ConnectionActor {
         let mut users = std::mem::take(&mut self.watching);
         users.extend(self.identity.as_ref().map(|i| i.user));
         self.hub.presence().detach(self.id, &users).await;
-        self.rx.close();
         self.self_ref = None;
         #[cfg(feature = "testing")]
         self.hub.forget_fault_target(self.id);

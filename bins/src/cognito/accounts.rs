@@ -6,11 +6,9 @@
 //! permissions); the app client must have no secret and allow `USER_PASSWORD_AUTH` and
 //! `REFRESH_TOKEN_AUTH`.
 
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, AuthFlowType};
-use aws_smithy_http_client::tls;
 use serde::Serialize;
 use switchboard_actors::refusal::{self, Refusal};
 use switchboard_engine::ErrorCode;
@@ -47,16 +45,7 @@ impl CognitoAccounts {
     /// A client for `config`'s pool, at `config.endpoint` when set (a local stand-in), else the
     /// region's AWS endpoint. Nothing is sent until the first request.
     pub async fn connect(config: &CognitoConfig) -> Self {
-        // rustls on ring: the SDK's default client would build aws-lc from C.
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .region(Region::new(config.region.clone()))
-            .no_credentials();
+        let mut loader = switchboard_media::aws::sdk_loader(&config.region).no_credentials();
         if let Some(endpoint) = &config.endpoint {
             loader = loader.endpoint_url(endpoint);
         }
