@@ -45,6 +45,10 @@ SWITCHBOARD_URL="http://127.0.0.1:$port" node bins/tests/browser/chat.mjs
 kill -TERM $server; wait $server || die "server did not exit cleanly on SIGTERM"
 trap 'rm -rf "$data"' EXIT
 
+# --- the page on a Cognito node: it starts its own moto_server and node ---------------------
+env "${no_test_vars[@]}" SWITCHBOARD_BIN=target/debug/switchboard node bins/tests/browser/cognito.mjs \
+  || die "Cognito page browser test failed"
+
 # --- the dashboard browser test: a two-node cluster under a little traffic ------------------
 # Its own database and Redis key prefix; the screenshot is kept for a person to look at.
 dashdb=switchboard_dashboard_$$

@@ -7,6 +7,9 @@ const utf8enc = new TextEncoder();
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'switchboard.token';
 const USER_KEY = 'switchboard.user';
+// With Cognito (GET /api/auth says so): the refresh token, and when the access token expires.
+const REFRESH_KEY = 'switchboard.refresh';
+const EXPIRES_KEY = 'switchboard.expires';
 
 const state = {
   token: localStorage.getItem(TOKEN_KEY),
@@ -23,6 +26,8 @@ const state = {
   backoff: 1000,
   reconnectTimer: null,
   farewell: null, // the server's `disconnect` frame, until the close that follows it
+  provider: 'local', // how the node signs people in: 'local' accounts or 'cognito'
+  refreshTimer: null,
 };
 
 // Closes that mean a client bug or a refusal (PROTOCOL §8.10, §10): reconnecting would repeat
@@ -70,19 +75,17 @@ async function api(method, path, body) {
   return json;
 }
 
+// Sign-in and sign-up: the node's own accounts, or (with Cognito) the user pool's through the
+// node's /api/cognito routes (PROTOCOL §3.2).
 async function authenticate(kind) {
   const name = $('name').value.trim();
   const password = $('password').value;
   if (!name || !password) { setStatus('Enter a name and a password', true); return; }
+  if (state.provider === 'cognito') { await cognitoAuthenticate(kind, name, password); return; }
   try {
     const res = await api('POST', '/api/' + kind, { name, password });
-    state.token = res.token;
-    state.me = res.user;
-    localStorage.setItem(TOKEN_KEY, res.token);
-    localStorage.setItem(USER_KEY, JSON.stringify(res.user));
-    $('password').value = '';
+    signedIn(res.token, res.user);
     setStatus(kind === 'signup' ? 'Welcome, ' + res.user.name : 'Signed in');
-    start();
   } catch (e) {
     // Sign-in does not say which of the two was wrong; sign-up names the rule that failed.
     if (kind === 'signin' && e.code === 2001) setStatus('Sign in failed: wrong name or password', true);
@@ -90,8 +93,113 @@ async function authenticate(kind) {
   }
 }
 
+function signedIn(token, user) {
+  state.token = token;
+  state.me = user;
+  localStorage.setItem(TOKEN_KEY, token);
+  localStorage.setItem(USER_KEY, JSON.stringify(user));
+  $('password').value = '';
+  $('confirm-form').hidden = true;
+  start();
+}
+
+// ---------------------------------------------------------------- Cognito
+async function loadProvider() {
+  try {
+    state.provider = (await api('GET', '/api/auth')).provider;
+  } catch (_) {
+    state.provider = 'local'; // a node without the route has local accounts
+  }
+  document.body.dataset.provider = state.provider;
+  for (const e of document.querySelectorAll('.cognito-only')) e.hidden = state.provider !== 'cognito';
+}
+
+// Sign-up asks the pool, which may send a confirmation code first; sign-in keeps the access
+// token (for /ws and the API: the node can then tell when it is revoked) and the refresh token.
+async function cognitoAuthenticate(kind, name, password) {
+  const verb = kind === 'signup' ? 'Sign up' : 'Sign in';
+  try {
+    if (kind === 'signup') {
+      const email = $('email').value.trim();
+      const res = await api('POST', '/api/cognito/signup', email ? { name, password, email } : { name, password });
+      if (!res.confirmed) {
+        $('confirm-form').hidden = false;
+        $('code').focus();
+        setStatus('Enter the confirmation code the user pool sent you');
+        return;
+      }
+    }
+    await cognitoSignIn(name, password);
+    setStatus(kind === 'signup' ? 'Welcome, ' + state.me.name : 'Signed in');
+  } catch (e) {
+    if (e.code === 2004) {
+      $('confirm-form').hidden = false;
+      setStatus(verb + ' failed: confirm the account first (enter the code)', true);
+    } else if (e.code === 2001) setStatus(verb + ' failed: wrong name or password', true);
+    else setStatus(verb + ' failed: ' + e.message, true);
+  }
+}
+
+async function cognitoSignIn(name, password) {
+  const res = await api('POST', '/api/cognito/signin', { name, password });
+  keepRefresh(res.refresh_token, res.expires_in);
+  signedIn(res.access_token, res.user);
+}
+
+async function confirmAccount() {
+  const name = $('name').value.trim();
+  const code = $('code').value.trim();
+  if (!name || !code) { setStatus('Enter the name and the confirmation code', true); return; }
+  try {
+    await api('POST', '/api/cognito/confirm', { name, code });
+    $('code').value = '';
+    if ($('password').value) await cognitoSignIn(name, $('password').value);
+    else { $('confirm-form').hidden = true; setStatus('Confirmed: sign in now'); return; }
+    setStatus('Welcome, ' + state.me.name);
+  } catch (e) {
+    setStatus('Confirmation failed: ' + e.message, true);
+  }
+}
+
+function keepRefresh(refreshToken, expiresIn) {
+  if (refreshToken) localStorage.setItem(REFRESH_KEY, refreshToken);
+  localStorage.setItem(EXPIRES_KEY, String(Date.now() + expiresIn * 1000));
+  scheduleRefresh();
+}
+
+// A minute before the access token expires, trade the refresh token for a new one. An open
+// connection stays as it is; the next one (and the API) uses the new token.
+function scheduleRefresh() {
+  clearTimeout(state.refreshTimer);
+  const expires = Number(localStorage.getItem(EXPIRES_KEY) || 0);
+  if (state.provider !== 'cognito' || !localStorage.getItem(REFRESH_KEY) || !expires) return;
+  const delay = Math.max(1000, expires - Date.now() - 60000);
+  state.refreshTimer = setTimeout(refreshToken, Math.min(delay, 2 ** 31 - 1));
+}
+
+async function refreshToken() {
+  try {
+    const res = await api('POST', '/api/cognito/refresh', { refresh_token: localStorage.getItem(REFRESH_KEY) });
+    state.token = res.access_token;
+    localStorage.setItem(TOKEN_KEY, res.access_token);
+    keepRefresh(null, res.expires_in);
+  } catch (e) {
+    if (e.status === 401) signOut('Session expired: sign in again');
+    else { setStatus('Could not refresh the session: ' + e.message, true); state.refreshTimer = setTimeout(refreshToken, 30000); }
+  }
+}
+
+// Signing out of Cognito ends the user's refresh tokens everywhere, then the page forgets them.
+async function signOutEverywhere() {
+  if (state.provider === 'cognito' && state.token) {
+    try { await api('POST', '/api/cognito/signout', {}); } catch (_) { /* signed out locally anyway */ }
+  }
+  signOut();
+}
+
 function signOut(message) {
   clearTimeout(state.reconnectTimer);
+  clearTimeout(state.refreshTimer);
   $('reconnect').hidden = true;
   if (state.ws) { state.ws.onclose = null; state.ws.close(1000); }
   Object.assign(state, { ws: null, connected: false, token: null, me: null, current: null });
@@ -99,6 +207,8 @@ function signOut(message) {
   failPending('signed out');
   localStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(USER_KEY);
+  localStorage.removeItem(REFRESH_KEY);
+  localStorage.removeItem(EXPIRES_KEY);
   document.body.dataset.conn = 'closed';
   render();
   setStatus(message || 'Signed out');
@@ -532,7 +642,8 @@ function start() {
 
 $('auth').addEventListener('submit', (e) => { e.preventDefault(); authenticate('signin'); });
 $('signup').addEventListener('click', () => authenticate('signup'));
-$('signout').addEventListener('click', () => signOut());
+$('signout').addEventListener('click', signOutEverywhere);
+$('confirm-form').addEventListener('submit', (e) => { e.preventDefault(); confirmAccount(); });
 $('reconnect').addEventListener('click', reconnect);
 $('create-form').addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -585,4 +696,6 @@ document.addEventListener('visibilitychange', () => {
 });
 
 window.switchboard = { state };
-if (state.token) start(); else render();
+loadProvider().then(() => {
+  if (state.token) { scheduleRefresh(); start(); } else render();
+});

@@ -17,6 +17,17 @@ use super::edge::JsonObject;
 use super::{ApiError, AppState, bearer, error_response};
 use crate::accounts::AccountError;
 
+/// `GET /api/auth`: how this node signs people in, so a page or app knows which routes to use
+/// (`/api/signup` and `/api/signin`, or `/api/cognito/*`).
+pub async fn auth(State(state): State<AppState>) -> impl IntoResponse {
+    let provider = if state.cognito.is_some() {
+        "cognito"
+    } else {
+        "local"
+    };
+    Json(serde_json::json!({ "provider": provider }))
+}
+
 #[derive(Deserialize)]
 pub struct Credentials {
     pub(super) name: String,

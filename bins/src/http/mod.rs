@@ -101,6 +101,7 @@ pub fn router(state: AppState) -> Router {
             page_file(JS, include_str!("../../static/dashboard.js")),
         )
         .route("/api/dashboard", get(dashboard::data))
+        .route("/api/auth", get(api::auth))
         .route("/ws", get(ws::upgrade))
         .route("/api/rooms", get(api::rooms))
         .route("/api/rooms/{id}/history", get(api::history))
