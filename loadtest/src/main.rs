@@ -20,6 +20,7 @@
 
 mod chart;
 mod cluster;
+mod cognito;
 mod coordinator;
 mod floor;
 mod node;

@@ -106,6 +106,9 @@ pub struct Summary {
     pub connect: Percentiles,
     /// Deliveries per CPU-second of all nodes together, over the traffic.
     pub deliveries_per_node_cpu_sec: f64,
+    /// Sockets connected, authenticated and joined per CPU-second of all nodes together, over
+    /// the connect phase: what a connect costs a node, whatever limits the clients.
+    pub connects_per_node_cpu_sec: f64,
     /// Node memory growth while connecting, per connected socket (all nodes together).
     pub idle_bytes_per_connection: f64,
     pub node_usage: Vec<ProcUsage>,
@@ -119,6 +122,7 @@ impl Summary {
     pub fn of(o: Outcome) -> Summary {
         let c = &o.counts;
         let node_cpu: f64 = o.node_usage.iter().map(|u| u.cpu_traffic_secs).sum();
+        let connect_cpu: f64 = o.node_usage.iter().map(|u| u.cpu_connect_secs).sum();
         let grown: u64 = o
             .node_usage
             .iter()
@@ -143,6 +147,7 @@ impl Summary {
             latency: Percentiles::of(&o.latency),
             connect: Percentiles::of(&o.connect),
             deliveries_per_node_cpu_sec: c.delivered as f64 / node_cpu.max(1e-3),
+            connects_per_node_cpu_sec: c.connected as f64 / connect_cpu.max(1e-3),
             idle_bytes_per_connection: grown as f64 * 1024.0 / c.connected.max(1) as f64,
             counts: o.counts,
             node_usage: o.node_usage,
@@ -244,7 +249,7 @@ impl FullReport {
         );
         let _ = writeln!(
             md,
-            "{} sockets, {} room(s) each, members per room {:?}, {:.2}% senders at {} msg/s (window {}), {} B messages, {} watched each, ramp {} /s, hold {} s, {} worker(s), {} source address(es), {} {:?} node(s). **Clean: {}**\n",
+            "{} sockets, {} room(s) each, members per room {:?}, {:.2}% senders at {} msg/s (window {}), {} B messages, {} watched each, ramp {} /s, hold {} s, {} worker(s), {} source address(es), {} {:?} node(s), {:?} identity. **Clean: {}**\n",
             s.sockets,
             s.rooms_per_socket,
             s.room_size,
@@ -259,6 +264,7 @@ impl FullReport {
             s.sources,
             s.nodes.count,
             s.nodes.kind,
+            s.identity,
             self.clean,
         );
         let runs: Vec<&Summary> = std::iter::once(&self.run).chain(&self.floor).collect();
@@ -313,6 +319,9 @@ impl FullReport {
         });
         row(&mut md, "idle bytes per connection (nodes)", &|r| {
             format!("{:.0}", r.idle_bytes_per_connection)
+        });
+        row(&mut md, "connects per node CPU-second", &|r| {
+            format!("{:.0}", r.connects_per_node_cpu_sec)
         });
         row(&mut md, "node CPU s (connect / traffic)", &|r| {
             format!(

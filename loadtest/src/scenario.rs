@@ -49,6 +49,10 @@ pub struct Scenario {
     /// Source addresses in 127.0.0.0/8; 0 picks enough for the ephemeral port limit.
     pub sources: usize,
     pub nodes: Nodes,
+    /// How sockets sign in: `local` accounts (signed up through the node) or `cognito` (access
+    /// tokens of a stand-in user pool the harness runs, verified by the nodes against its JWKS;
+    /// each user is made on its first connection, before the measured connect phase).
+    pub identity: Identity,
     /// Seconds into the hold at which node 0 is killed (SIGKILL; 0: never). Its sockets then
     /// reconnect to the other nodes and rejoin their rooms, and the report gives how many did and
     /// the slowest one's time from losing its socket to rejoined.
@@ -92,6 +96,14 @@ pub struct Nodes {
     pub env: Vec<(String, String)>,
 }
 
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Identity {
+    #[default]
+    Local,
+    Cognito,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeKind {
@@ -118,6 +130,7 @@ impl Default for Scenario {
             workers: 0,
             sources: 0,
             nodes: Nodes::default(),
+            identity: Identity::Local,
             kill_node_after_secs: 0,
             compare_floor: false,
         }
@@ -285,6 +298,11 @@ impl Scenario {
             "connect_concurrency must be at least 1"
         );
         ensure!(self.hold_secs <= 3_600, "hold_secs is at most 3600");
+        ensure!(
+            self.identity == Identity::Local
+                || (self.nodes.kind == NodeKind::Switchboard && self.nodes.addresses.is_empty()),
+            "identity = \"cognito\" needs nodes the harness starts (it configures their pool)"
+        );
         match &self.room_size {
             RoomSize::Fixed { size } => ensure!(*size >= 1, "room size must be at least 1"),
             RoomSize::Uniform { min, max } => {
@@ -351,6 +369,29 @@ mod tests {
         }
         let h = Scenario::preset("headline").unwrap().resolve().unwrap();
         assert_eq!((h.workers, h.sources), (6, 5));
+    }
+
+    #[test]
+    fn every_scenario_file_resolves() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            Scenario::from_file(&path).unwrap().resolve().unwrap();
+            seen += 1;
+        }
+        assert!(seen >= 5, "{seen} scenario files");
+        let cognito = Scenario::from_file(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/storm-cognito.toml"),
+        )
+        .unwrap();
+        assert_eq!(cognito.identity, Identity::Cognito);
+        let mut given = cognito.clone();
+        given.nodes.addresses = vec!["127.0.0.1:1".into()];
+        assert!(
+            given.resolve().is_err(),
+            "Cognito runs start their own nodes"
+        );
     }
 
     #[test]

@@ -9,9 +9,10 @@ use switchboard_client::Client;
 use switchboard_engine::protocol::Visibility;
 use switchboard_persistence::store::scratch::{ScratchDatabase, admin_url};
 
+use crate::cognito::Pool;
 use crate::node::{self, Node};
 use crate::plan::Plan;
-use crate::scenario::{NodeKind, Scenario};
+use crate::scenario::{Identity, NodeKind, Scenario};
 
 /// The servers of a run and what they need, all stopped and removed when dropped.
 pub struct Cluster {
@@ -21,6 +22,8 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     redis: Option<(String, String)>,
     _db: Option<ScratchDatabase>,
+    /// The stand-in user pool of a Cognito run.
+    pub pool: Option<Pool>,
 }
 
 impl Cluster {
@@ -31,6 +34,7 @@ impl Cluster {
                 nodes: Vec::new(),
                 redis: None,
                 _db: None,
+                pool: None,
             });
         }
         if s.nodes.kind == NodeKind::Floor {
@@ -42,10 +46,16 @@ impl Cluster {
                 nodes,
                 redis: None,
                 _db: None,
+                pool: None,
             });
         }
         let server = s.nodes.server.to_str().context("server path")?;
         let mut env = s.nodes.env.clone();
+        let pool = match s.identity {
+            Identity::Local => None,
+            Identity::Cognito => Some(Pool::start().await?),
+        };
+        env.extend(pool.iter().flat_map(Pool::node_env));
         let (mut redis, mut db) = (None, None);
         if s.clustered() {
             let scratch = ScratchDatabase::create(&admin_url(), "bench_load").await?;
@@ -78,6 +88,7 @@ impl Cluster {
             nodes,
             redis,
             _db: db,
+            pool,
         })
     }
 
@@ -121,6 +132,66 @@ pub fn progress(len: u64, name: &str) -> ProgressBar {
     pb
 }
 
+/// `n` users signed up through the nodes' local accounts, spread over the nodes: their tokens
+/// and ids.
+async fn sign_up(
+    cluster: &Cluster,
+    prefix: &str,
+    n: usize,
+    mp: &MultiProgress,
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let pb = bar(mp, n as u64, "sign-up");
+    let http = node::http_client();
+    let per = n.div_ceil(cluster.addrs.len());
+    let tick = || pb.inc(1);
+    let chunks =
+        futures::future::try_join_all(cluster.addrs.iter().enumerate().map(|(i, a)| {
+            let base = format!("http://{a}");
+            let (http, tick) = (&http, &tick);
+            async move {
+                node::sign_up(http, &base, prefix, i * per..((i + 1) * per).min(n), tick).await
+            }
+        }))
+        .await
+        .context("signing users up")?;
+    pb.finish();
+    Ok(chunks.into_iter().flatten().collect())
+}
+
+/// `n` users of the stand-in pool, each made by its first connection (a node makes the user of
+/// a `sub` it has not seen), spread over the nodes: their access tokens and ids. The measured
+/// connect phase then sees returning users, as a local-accounts run does.
+async fn first_sight(
+    cluster: &Cluster,
+    pool: &Pool,
+    prefix: &str,
+    n: usize,
+    mp: &MultiProgress,
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let pb = bar(mp, n as u64, "1st sight");
+    let users = futures::stream::iter(0..n)
+        .map(|i| {
+            let url = format!("ws://{}/ws", cluster.addrs[i % cluster.addrs.len()]);
+            let pb = &pb;
+            async move {
+                let token = pool.access_token(&format!("{prefix}{i}"))?;
+                let client = Client::connect(&url, Some(&token)).await?;
+                let id = client.hello().user.as_ref().context("no user in hello")?.id;
+                client.close();
+                pb.inc(1);
+                anyhow::Ok((token, id.0))
+            }
+        })
+        .buffered(64)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .context("first connections of the pool's users")?;
+    pb.finish();
+    Ok(users)
+}
+
 pub async fn populate(
     s: &Scenario,
     plan: &Plan,
@@ -135,23 +206,11 @@ pub async fn populate(
     }
     // One more user than sockets: the rooms' creator, so no socket owns every room.
     let n = s.sockets + 1;
-    let pb = bar(mp, n as u64, "sign-up");
-    let http = node::http_client();
     let prefix = format!("load{}x", std::process::id());
-    let per = n.div_ceil(cluster.addrs.len());
-    let tick = || pb.inc(1);
-    let chunks =
-        futures::future::try_join_all(cluster.addrs.iter().enumerate().map(|(i, a)| {
-            let base = format!("http://{a}");
-            let (http, prefix, tick) = (&http, &prefix, &tick);
-            async move {
-                node::sign_up(http, &base, prefix, i * per..((i + 1) * per).min(n), tick).await
-            }
-        }))
-        .await
-        .context("signing users up")?;
-    let mut users: Vec<(String, u64)> = chunks.into_iter().flatten().collect();
-    pb.finish();
+    let mut users = match &cluster.pool {
+        None => sign_up(cluster, &prefix, n, mp).await?,
+        Some(pool) => first_sight(cluster, pool, &prefix, n, mp).await?,
+    };
     let creator = users.pop().context("no users")?;
 
     let pb = bar(mp, plan.rooms.len() as u64, "rooms");
