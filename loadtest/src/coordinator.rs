@@ -197,12 +197,16 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
                 (_, Report::Done(f)) => finals.push(f),
             },
             _ = tick.tick() => {
-                if !killed && s.kill_node_after_secs > 0 && go.elapsed().as_secs() >= s.kill_node_after_secs
-                    && let Some(node) = cluster.nodes.first_mut()
-                {
-                    node.kill();
+                if !killed && s.kill_node_after_secs > 0 && go.elapsed().as_secs() >= s.kill_node_after_secs {
+                    for node in cluster.nodes.iter_mut().take(s.kill_nodes) {
+                        node.kill();
+                    }
                     killed = true;
-                    eprintln!("killed node 0 at {:.1} s into the hold", go.elapsed().as_secs_f64());
+                    eprintln!(
+                        "killed nodes 0..{} at {:.1} s into the hold",
+                        s.kill_nodes,
+                        go.elapsed().as_secs_f64()
+                    );
                 }
                 let phase = if go.elapsed().as_secs() < s.hold_secs { "hold" } else { "drain" };
                 let sample = sample_second(phase, t0, &watched, &latest, &mut second, &mut prev);
@@ -308,14 +312,12 @@ fn socket_job(
                 .map(|u| population.users[u as usize].1)
                 .collect()
         },
-        // Node 0's sockets spread over the survivors.
-        fallback: (s.kill_node_after_secs > 0
-            && cluster.addrs.len() > 1
-            && i.is_multiple_of(cluster.addrs.len()))
-        .then(|| {
-            let n = cluster.addrs.len();
-            cluster.addrs[1 + (i / n) % (n - 1)].clone()
-        }),
+        // The killed nodes' sockets spread over the survivors.
+        fallback: {
+            let (n, k) = (cluster.addrs.len(), s.kill_nodes);
+            (s.kill_node_after_secs > 0 && k < n && i % n < k)
+                .then(|| cluster.addrs[k + (i / n) % (n - k)].clone())
+        },
     }
 }
 

@@ -369,7 +369,10 @@ impl FullReport {
         if self.scenario.kill_node_after_secs > 0 {
             row(
                 &mut md,
-                "reconnected and rejoined after node 0 was killed / slowest",
+                &format!(
+                    "reconnected and rejoined after {} node(s) were killed / slowest",
+                    self.scenario.kill_nodes
+                ),
                 &|r| {
                     format!(
                         "{} / {} ms",

@@ -53,10 +53,12 @@ pub struct Scenario {
     /// tokens of a stand-in user pool the harness runs, verified by the nodes against its JWKS;
     /// each user is made on its first connection, before the measured connect phase).
     pub identity: Identity,
-    /// Seconds into the hold at which node 0 is killed (SIGKILL; 0: never). Its sockets then
-    /// reconnect to the other nodes and rejoin their rooms, and the report gives how many did and
-    /// the slowest one's time from losing its socket to rejoined.
+    /// Seconds into the hold at which the first `kill_nodes` nodes are killed at once (SIGKILL;
+    /// 0: never). Their sockets then reconnect to the other nodes and rejoin their rooms, and the
+    /// report gives how many did and the slowest one's time from losing its socket to rejoined.
     pub kill_node_after_secs: u64,
+    /// Nodes killed at `kill_node_after_secs` (nodes 0, 1, ...); at least one node must live.
+    pub kill_nodes: usize,
     /// Run the same scenario against the floor (bare broadcast servers, as many as `nodes`)
     /// after the main run, and state ratios to it.
     pub compare_floor: bool,
@@ -132,6 +134,7 @@ impl Default for Scenario {
             nodes: Nodes::default(),
             identity: Identity::Local,
             kill_node_after_secs: 0,
+            kill_nodes: 1,
             compare_floor: false,
         }
     }
@@ -176,7 +179,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     (
         "failover",
-        "run 3 (second half): 27,000 sockets on 3 nodes (Redis + Postgres); node 0 is killed and its 9,000 reconnect to the other two",
+        "run 3 (second half): 42,000 sockets on 6 nodes (Redis + Postgres); nodes 0-2 are killed at once and their 21,000 reconnect to the other three",
     ),
     (
         "idle",
@@ -241,16 +244,18 @@ impl Scenario {
                 ..d
             },
             "failover" => Scenario {
-                // 9,000 per node: a node holds at most 19,000 here (20,000 open files), so the
-                // two survivors can take node 0's sockets.
-                sockets: 27_000,
+                // 7,000 per node, and three of the six killed at once: 21,000 clients lose
+                // their node, and each survivor takes 7,000 more (14,000; a node holds at most
+                // 19,000 here, 20,000 open files).
+                sockets: 42_000,
                 room_size: RoomSize::Fixed { size: 50 },
                 sender_share: 0.0,
                 connect_concurrency: 1_024,
-                hold_secs: 40,
+                hold_secs: 60,
                 kill_node_after_secs: 5,
+                kill_nodes: 3,
                 nodes: Nodes {
-                    count: 3,
+                    count: 6,
                     ..Nodes::default()
                 },
                 ..d
@@ -298,6 +303,11 @@ impl Scenario {
             "connect_concurrency must be at least 1"
         );
         ensure!(self.hold_secs <= 3_600, "hold_secs is at most 3600");
+        ensure!(
+            self.kill_node_after_secs == 0
+                || (1..self.nodes.count.max(self.nodes.addresses.len())).contains(&self.kill_nodes),
+            "kill_nodes must be at least 1 and leave a node alive"
+        );
         ensure!(
             self.identity == Identity::Local
                 || (self.nodes.kind == NodeKind::Switchboard && self.nodes.addresses.is_empty()),
