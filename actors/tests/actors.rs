@@ -129,6 +129,7 @@ fn post(cmid: &str, text: &str) -> RoomCommand {
     RoomCommand::Post {
         cmid: cmid.into(),
         text: text.into(),
+        attachments: Vec::new(),
     }
 }
 

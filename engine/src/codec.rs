@@ -119,7 +119,7 @@ mod tests {
     proptest! {
         #[test]
         fn send_round_trips_in_both_codecs(rid: u64, room: u64, cmid in "[a-z0-9]{1,64}", text in ".{0,200}") {
-            let frame = ClientFrame::Send(Send { rid, room: RoomId(room), cmid, text });
+            let frame = ClientFrame::Send(Send { rid, room: RoomId(room), cmid, text, attachments: Vec::new() });
             for codec in [Codec::MsgPack, Codec::Json] {
                 let bytes = codec.encode(&frame).unwrap();
                 prop_assert_eq!(codec.decode::<ClientFrame>(&bytes).unwrap(), frame.clone());
@@ -130,7 +130,7 @@ mod tests {
         fn message_events_round_trip(epoch: u64, seq: u64, text in ".{0,100}") {
             let frame = ServerFrame::Message(crate::domain::ChatMessage {
                 room: RoomId(1), pos: Position::new(epoch, seq), sender: crate::UserId(2),
-                cmid: "c".into(), text, ts: 3,
+                cmid: "c".into(), text, ts: 3, attachments: Vec::new(),
             });
             let bytes = Codec::MsgPack.encode(&frame).unwrap();
             prop_assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes).unwrap(), frame);
