@@ -270,6 +270,15 @@ async fn files_travel_with_messages_on_s3() {
     a_member_sends_files_and_another_fetches_them(&node).await;
 }
 
+/// The code of a refused slot.
+async fn slot_code(client: &Client, room: RoomId, kind: &str, size: u64) -> ErrorCode {
+    let e = client
+        .attachment_slot(room, "x", kind, size)
+        .await
+        .unwrap_err();
+    e.code().unwrap_or_else(|| panic!("{e}"))
+}
+
 /// The code of a refused send.
 async fn refused(client: &Client, room: RoomId, cmid: &str, ids: Vec<AttachmentId>) -> ErrorCode {
     match client.send_with(room, cmid, "see attached", ids).await {
@@ -287,6 +296,25 @@ async fn a_message_never_references_a_foreign_or_missing_file() {
         member: (_, _, mut member_client),
     } = room(&node).await;
     let store = &node.node.store;
+    // Slots over WebSocket: members only, every limit checked, as over HTTP.
+    let (_, stranger) = node.user().await;
+    let stranger = node.client(&stranger).await;
+    assert_eq!(
+        slot_code(&stranger, room, "text/plain", 3).await,
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        slot_code(&owner_client, RoomId(999_999), "text/plain", 3).await,
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        slot_code(&owner_client, room, "text/html", 3).await,
+        ErrorCode::UnsupportedType
+    );
+    assert_eq!(
+        slot_code(&owner_client, room, "text/plain", 3 << 20).await,
+        ErrorCode::TooLarge
+    );
     let elsewhere = store
         .create_room("elsewhere", RoomKind::Private, owner)
         .await
