@@ -8,6 +8,7 @@ use switchboard_engine::ErrorCode;
 use switchboard_engine::protocol::{self as p, ServerFrame};
 use switchboard_persistence::StoreError;
 
+use crate::attachments::AttachmentRefused;
 use crate::refusal::{self, Refusal};
 
 /// Why a command gets `busy` (4001). The client's answer is the same for each: retry, a send
@@ -64,6 +65,10 @@ pub enum Refused {
     /// A code chosen by a layer below the actors (token checks, queries).
     #[error("{}", .0.describe())]
     Code(ErrorCode),
+    /// An upload slot or a message's attachments refused by the node's media, with its code
+    /// and a message naming the limit or the attachment.
+    #[error("{0}")]
+    Attachment(AttachmentRefused),
 }
 
 impl From<StoreError> for Refused {
@@ -73,6 +78,17 @@ impl From<StoreError> for Refused {
         match e {
             StoreError::Busy => Refused::Busy(Busy::StorageBehind),
             e => Refused::Store(e),
+        }
+    }
+}
+
+impl From<AttachmentRefused> for Refused {
+    /// `busy` keeps its usual message (retry with the same `cmid`).
+    fn from(a: AttachmentRefused) -> Self {
+        match a.code {
+            ErrorCode::Busy => Refused::Busy(Busy::StorageBehind),
+            ErrorCode::ShuttingDown => Refused::ShuttingDown,
+            _ => Refused::Attachment(a),
         }
     }
 }
@@ -101,6 +117,7 @@ impl Refused {
             Refused::Store(_) => ErrorCode::Internal,
             Refused::ShuttingDown => ErrorCode::ShuttingDown,
             Refused::Code(code) => *code,
+            Refused::Attachment(a) => a.code,
         }
     }
 

@@ -13,6 +13,7 @@ use switchboard_persistence::cluster::throttle::Throttle;
 use switchboard_persistence::{Store, WriteBehind};
 use tokio::sync::watch;
 
+use crate::attachments::Attachments;
 use crate::cluster::ClusterLink;
 use crate::config::HubConfig;
 use crate::identity::Authenticator;
@@ -89,6 +90,17 @@ impl Hub {
         self.rooms().set_peers(link.clone());
         self.router.set_forward(link.clone());
         let _ = self.cluster.set(link);
+    }
+
+    /// Hands the node's media to the rooms and connections: from now on clients may ask for
+    /// upload slots and send messages that reference attachments. Set once, at start-up,
+    /// before the node serves; until then both are refused (1002).
+    pub fn set_attachments(&self, attachments: Arc<dyn Attachments>) {
+        self.rooms().set_attachments(attachments);
+    }
+
+    pub(crate) fn attachments(&self) -> Option<&Arc<dyn Attachments>> {
+        self.rooms().attachments()
     }
 
     /// The way to every room; the cluster link passes commands from other nodes through it.

@@ -8,6 +8,8 @@
 //! ```
 //!
 //! # Layout
+//! - [`attachments`]: `Attachments`, the node's media as the actors see it (upload slots, the
+//!   check of a message's attachments), a trait the binary implements over its media store.
 //! - [`config`]: `HubConfig` (the `[engine]` section) and `ClusterConfig` (`[cluster]`), the
 //!   settings of a node's actors, deserialised straight from the configuration.
 //! - [`hub`]: `Hub`, the handle the binary holds: it builds the parts below, joins them to a
@@ -48,6 +50,7 @@
 //! `fault_injection` setting) exists only with the `testing` cargo feature, which this crate's
 //! dependents enable for their tests; release builds carry none of it.
 
+pub mod attachments;
 pub mod cluster;
 pub mod config;
 pub mod connection;

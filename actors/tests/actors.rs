@@ -3,12 +3,15 @@
 //! channel transport. Timing uses tokio's paused clock, not sleeps.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::channel::mpsc;
-use futures::{Sink, SinkExt, Stream, StreamExt};
+use futures::future::BoxFuture;
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use kameo::actor::Spawn;
+use switchboard_actors::attachments::{AttachmentRefused, Attachments};
 use switchboard_actors::cluster::ClusterLink;
 use switchboard_actors::cluster::wire::{self, Envelope};
 use switchboard_actors::config::ForwardLimits;
@@ -19,11 +22,11 @@ use switchboard_actors::supervised::Supervisor;
 use switchboard_actors::{ConnectionActor, Hub, HubConfig, Inbound, OutFrame, TransportError};
 use switchboard_engine::Position;
 use switchboard_engine::auth::{Identity, LocalTokens};
-use switchboard_engine::domain::{RoomKind, UserInfo};
+use switchboard_engine::domain::{Attachment, RoomKind, UserInfo};
 use switchboard_engine::protocol::Done;
-use switchboard_engine::protocol::ServerFrame;
+use switchboard_engine::protocol::{ServerFrame, SignedUpload, SlotAttachment};
 use switchboard_engine::ring::{NodeId, Ring};
-use switchboard_engine::{Codec, ConnId, ErrorCode, RoomId, UserId, close};
+use switchboard_engine::{AttachmentId, Codec, ConnId, ErrorCode, RoomId, UserId, close};
 use switchboard_persistence::cluster::bus::{Bus, LocalBus};
 use switchboard_persistence::cluster::throttle::{LocalThrottle, Rule, Rules};
 use switchboard_persistence::store::sqlite::SqliteStore;
@@ -129,6 +132,7 @@ fn post(cmid: &str, text: &str) -> RoomCommand {
     RoomCommand::Post {
         cmid: cmid.into(),
         text: text.into(),
+        attachments: Vec::new(),
     }
 }
 
@@ -202,6 +206,118 @@ async fn a_room_answers_every_command_through_its_callers_reply_path() {
     b.send(&n.hub, room, 8, RoomCommand::Typing { active: true });
     b.expect(|f| matches!(f, ServerFrame::Done(d) if d.rid == 8).then_some(()))
         .await;
+}
+
+/// The node's media, faked: ids below 100 are the sender's files, each check taking 50 ms;
+/// others are not uploaded. Counts the checks.
+#[derive(Default)]
+struct FakeMedia {
+    checks: AtomicUsize,
+}
+
+impl Attachments for FakeMedia {
+    fn open_slot<'a>(
+        &'a self,
+        _: RoomId,
+        _: UserId,
+        _: &'a switchboard_engine::protocol::AttachmentSlot,
+    ) -> BoxFuture<'a, Result<(SlotAttachment, SignedUpload), AttachmentRefused>> {
+        async { Err(AttachmentRefused::new(ErrorCode::Internal, "no slots here")) }.boxed()
+    }
+
+    fn attach<'a>(
+        &'a self,
+        _: RoomId,
+        _: UserId,
+        ids: &'a [AttachmentId],
+    ) -> BoxFuture<'a, Result<Vec<Attachment>, AttachmentRefused>> {
+        async move {
+            self.checks.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            ids.iter()
+                .map(|&id| match id.0 < 100 {
+                    true => Ok(Attachment {
+                        id,
+                        name: format!("file{id}"),
+                        content_type: "text/plain".into(),
+                        size: id.0,
+                        thumbnail: false,
+                    }),
+                    false => Err(AttachmentRefused::new(ErrorCode::NotUploaded, "not yet")),
+                })
+                .collect()
+        }
+        .boxed()
+    }
+}
+
+fn post_with(cmid: &str, ids: &[u64]) -> RoomCommand {
+    RoomCommand::Post {
+        cmid: cmid.into(),
+        text: "see attached".into(),
+        attachments: ids.iter().map(|&id| AttachmentId(id)).collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_room_checks_attachments_off_its_actor_and_keeps_each_connections_order() {
+    let n = node(HubConfig::default()).await;
+    let media = Arc::new(FakeMedia::default());
+    n.hub.set_attachments(media.clone());
+    let (ann, bob) = (n.user("ann").await, n.user("bob").await);
+    let room = n.room(ann.id, RoomKind::Public).await;
+    let mut a = member(ann.id, 1);
+    let mut b = member(bob.id, 2);
+    b.send(&n.hub, room, 1, RoomCommand::Join { resume: None });
+    b.expect(|f| matches!(f, ServerFrame::Joined(_)).then_some(()))
+        .await;
+    let sent = |f| match f {
+        ServerFrame::Sent(s) => Some(s),
+        _ => None,
+    };
+
+    // Ann's plain post waits behind her checked one; Bob's does not wait for either.
+    a.send(&n.hub, room, 1, post_with("files", &[1, 2]));
+    a.send(&n.hub, room, 2, post("after", "right after"));
+    b.send(&n.hub, room, 2, post("bob", "meanwhile"));
+    let bobs = b.expect(sent).await;
+    let message = b
+        .expect(|f| match f {
+            ServerFrame::Message(m) if m.cmid == "files" => Some(m),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        message
+            .attachments
+            .iter()
+            .map(|a| a.id.0)
+            .collect::<Vec<_>>(),
+        vec![1, 2],
+        "the checked metadata travels with the message"
+    );
+    let (files, after) = (a.expect(sent).await, a.expect(sent).await);
+    assert_eq!((files.rid, after.rid), (1, 2));
+    assert!(bobs.pos < files.pos && files.pos < after.pos);
+    assert_eq!(media.checks.load(Ordering::Relaxed), 1);
+
+    // A resend is answered from the room's buffer without another check.
+    a.send(&n.hub, room, 3, post_with("files", &[1, 2]));
+    let again = a.expect(sent).await;
+    assert_eq!((again.pos, again.duplicate), (files.pos, true));
+    assert_eq!(media.checks.load(Ordering::Relaxed), 1);
+
+    // A refused attachment refuses the post; nothing gets a position.
+    a.send(&n.hub, room, 4, post_with("missing", &[1, 500]));
+    let error = a
+        .expect(|f| match f {
+            ServerFrame::Error(e) => Some(e),
+            _ => None,
+        })
+        .await;
+    assert_eq!((error.rid, error.code), (Some(4), ErrorCode::NotUploaded));
+    a.send(&n.hub, room, 5, post("next", "still in order"));
+    assert_eq!(a.expect(sent).await.pos.seq, after.pos.seq + 1);
 }
 
 #[tokio::test]

@@ -11,14 +11,17 @@
 //! - [`cognito`]: Amazon Cognito as identity provider: `[cognito]`, the pool's keys, the
 //!   token verifier.
 //! - [`keyfile`]: generated secrets kept under the data directory (token and media keys).
-//! - [`media`]: the media store `[media]` chooses (local files or S3) and the sweep of
-//!   unattached uploads.
+//! - [`media`]: the media store `[media]` chooses (local files or S3), the thumbnailer and the
+//!   sweep of unattached uploads.
+//! - [`attachments`]: `NodeAttachments`, the node's media as the actors see it (upload slots,
+//!   the check of a message's attachments), handed to the hub at start-up.
 //! - [`http`]: the axum router: `/`, `/ws`, `/healthz`, `/readyz`, `/metrics`, `/dashboard`,
 //!   `/api/*`.
 //! - [`telemetry`]: the Prometheus recorder, every metric registered at start-up, process stats.
 //! - [`dashboard`]: `Reporter`, each node's snapshot shared through the cluster for the page.
 
 pub mod accounts;
+pub mod attachments;
 pub mod cognito;
 pub mod config;
 pub mod dashboard;

@@ -13,6 +13,7 @@ use switchboard_engine::metrics as names;
 use switchboard_media::local::LocalMedia;
 use switchboard_media::s3::S3Media;
 use switchboard_media::sweep::sweep_unattached;
+use switchboard_media::thumbnail::Thumbnailer;
 use switchboard_media::{Backend, MediaConfig, MediaStore};
 use switchboard_persistence::Store;
 
@@ -23,6 +24,8 @@ pub struct Media {
     pub store: Arc<dyn MediaStore>,
     pub local: Option<Arc<LocalMedia>>,
     pub config: Arc<MediaConfig>,
+    /// Makes the thumbnails of attached images, `media.thumbnail_concurrency` at once.
+    pub thumbnailer: Thumbnailer,
 }
 
 impl Media {
@@ -58,6 +61,7 @@ impl Media {
             store,
             local,
             config: Arc::new(config.clone()),
+            thumbnailer: config.thumbnailer(),
         })
     }
 

@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::accounts::{self, Accounts};
+use crate::attachments::NodeAttachments;
 use crate::cognito::{CognitoAccounts, CognitoTokens};
 use crate::config::{Config, Provider};
 use crate::dashboard::{Reporter, ReporterArgs};
@@ -225,6 +226,9 @@ impl Node {
         };
         let (reporter, dashboard) = Reporter::spawn(reporter_args, &tasks);
         let media = Media::open(&config.media, &config.data_dir, addr).await?;
+        // Before the listener starts: no client can ask for a slot or send an attachment
+        // before the node's media is in place.
+        hub.set_attachments(Arc::new(NodeAttachments::new(media.clone(), store.clone())));
         // Restart: a sweep keeps nothing between runs; a failed one is redone next interval.
         let (sweeper, swept) = (media.clone(), store.clone());
         tasks.spawn(Task::MediaSweep, Policy::RESTART, move || {

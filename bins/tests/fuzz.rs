@@ -69,6 +69,7 @@ fn frame() -> impl Strategy<Value = ClientFrame> {
                 room,
                 cmid,
                 text,
+                attachments: Vec::new(),
             })
         }),
         (

@@ -350,6 +350,7 @@ async fn raw_commands(
                 room,
                 cmid: format!("raw-{rid}"),
                 text: "one reply each".into(),
+                attachments: Vec::new(),
             })
         };
         let bytes = switchboard_engine::Codec::MsgPack.encode(&frame).unwrap();

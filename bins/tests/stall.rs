@@ -89,6 +89,7 @@ async fn a_member_whose_history_read_hangs_keeps_receiving_live_messages() {
                     room,
                     cmid: format!("live{i}"),
                     text: "while alice reads history".into(),
+                    attachments: Vec::new(),
                 }),
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -169,6 +170,7 @@ async fn inactive_rooms_load_concurrently_and_a_hanging_load_delays_no_other() {
             room: hanging,
             cmid: "a".into(),
             text: "waits for its room".into(),
+            attachments: Vec::new(),
         }),
     );
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use switchboard_engine::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
 use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame, Visibility};
-use switchboard_engine::{Codec, ErrorCode, Position, RoomId, UserId};
+use switchboard_engine::{AttachmentId, Codec, ErrorCode, Position, RoomId, UserId};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -304,6 +304,19 @@ impl Client {
 
     /// Sends a message and waits until it is stored.
     pub async fn send(&self, room: RoomId, cmid: &str, text: &str) -> Result<p::Sent, ClientError> {
+        self.send_with(room, cmid, text, Vec::new()).await
+    }
+
+    /// Sends a message referencing `attachments` (uploads of this room by this user, each
+    /// uploaded through its slot first) and waits until it is stored. `text` may be empty
+    /// when there are attachments.
+    pub async fn send_with(
+        &self,
+        room: RoomId,
+        cmid: &str,
+        text: &str,
+        attachments: Vec<AttachmentId>,
+    ) -> Result<p::Sent, ClientError> {
         let (cmid, text) = (cmid.to_owned(), text.to_owned());
         match self
             .request(|rid| {
@@ -312,11 +325,40 @@ impl Client {
                     room,
                     cmid,
                     text,
+                    attachments,
                 })
             })
             .await?
         {
             ServerFrame::Sent(s) => Ok(s),
+            other => Err(ClientError::Unexpected(Box::new(other))),
+        }
+    }
+
+    /// Asks for an upload slot in `room` (as `POST /api/rooms/{room}/attachments` does): the
+    /// attachment-to-be and the signed request that uploads its file, to be made with exactly
+    /// its method, URL and headers.
+    pub async fn attachment_slot(
+        &self,
+        room: RoomId,
+        name: &str,
+        content_type: &str,
+        size: u64,
+    ) -> Result<p::UploadSlot, ClientError> {
+        let (name, content_type) = (name.to_owned(), content_type.to_owned());
+        match self
+            .request(|rid| {
+                ClientFrame::AttachmentSlot(p::AttachmentSlot {
+                    rid,
+                    room,
+                    name,
+                    content_type,
+                    size,
+                })
+            })
+            .await?
+        {
+            ServerFrame::AttachmentSlot(s) => Ok(s),
             other => Err(ClientError::Unexpected(Box::new(other))),
         }
     }

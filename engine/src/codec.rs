@@ -110,6 +110,40 @@ mod tests {
     }
 
     #[test]
+    fn attachments_are_omitted_when_empty_and_round_trip_when_not() {
+        let plain = br#"{"type":"send","rid":1,"room":2,"cmid":"c","text":"hi"}"#;
+        let ClientFrame::Send(send) = Codec::Json.decode::<ClientFrame>(plain).unwrap() else {
+            panic!("a send");
+        };
+        assert!(send.attachments.is_empty(), "absent means none");
+        let mut message = crate::domain::ChatMessage {
+            room: RoomId(1),
+            pos: Position::new(1, 1),
+            sender: crate::UserId(2),
+            cmid: "c".into(),
+            text: String::new(),
+            ts: 3,
+            attachments: Vec::new(),
+        };
+        let json = Codec::Json
+            .encode(&ServerFrame::Message(message.clone()))
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&json).contains("attachments"));
+        message.attachments.push(crate::domain::Attachment {
+            id: crate::AttachmentId(9),
+            name: "a.png".into(),
+            content_type: "image/png".into(),
+            size: 4,
+            thumbnail: true,
+        });
+        let frame = ServerFrame::Message(message);
+        for codec in [Codec::MsgPack, Codec::Json] {
+            let bytes = codec.encode(&frame).unwrap();
+            assert_eq!(codec.decode::<ServerFrame>(&bytes).unwrap(), frame);
+        }
+    }
+
+    #[test]
     fn rid_is_salvaged_from_an_unknown_command() {
         let data = br#"{"type":"teleport","rid":42}"#;
         assert!(Codec::Json.decode::<ClientFrame>(data).is_err());
@@ -119,7 +153,7 @@ mod tests {
     proptest! {
         #[test]
         fn send_round_trips_in_both_codecs(rid: u64, room: u64, cmid in "[a-z0-9]{1,64}", text in ".{0,200}") {
-            let frame = ClientFrame::Send(Send { rid, room: RoomId(room), cmid, text });
+            let frame = ClientFrame::Send(Send { rid, room: RoomId(room), cmid, text, attachments: Vec::new() });
             for codec in [Codec::MsgPack, Codec::Json] {
                 let bytes = codec.encode(&frame).unwrap();
                 prop_assert_eq!(codec.decode::<ClientFrame>(&bytes).unwrap(), frame.clone());
@@ -130,7 +164,7 @@ mod tests {
         fn message_events_round_trip(epoch: u64, seq: u64, text in ".{0,100}") {
             let frame = ServerFrame::Message(crate::domain::ChatMessage {
                 room: RoomId(1), pos: Position::new(epoch, seq), sender: crate::UserId(2),
-                cmid: "c".into(), text, ts: 3,
+                cmid: "c".into(), text, ts: 3, attachments: Vec::new(),
             });
             let bytes = Codec::MsgPack.encode(&frame).unwrap();
             prop_assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes).unwrap(), frame);

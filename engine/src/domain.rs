@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Position, RoomId, UserId};
+use crate::{AttachmentId, Position, RoomId, UserId};
 
 /// What kind of conversation a room is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -103,4 +103,26 @@ pub struct ChatMessage {
     pub text: String,
     /// Milliseconds since the Unix epoch, from the owner's clock.
     pub ts: u64,
+    /// The files the message references, in the order the sender listed them. Omitted on
+    /// the wire when empty, so frames without attachments are as before (older clients and
+    /// cluster peers read them unchanged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file a message references: an upload of the message's room by its sender, checked to be
+/// in the media store with this size and type before the message was accepted. Members of the
+/// room fetch it through `GET /api/rooms/{room}/attachments/{id}` (`?thumbnail=true` for the
+/// preview when `thumbnail` is true).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: AttachmentId,
+    /// The file name the uploader gave, for display only.
+    pub name: String,
+    pub content_type: String,
+    /// In bytes.
+    pub size: u64,
+    /// Whether a thumbnail (a PNG preview) was stored beside the file: images only.
+    #[serde(default)]
+    pub thumbnail: bool,
 }

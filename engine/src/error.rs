@@ -17,6 +17,9 @@ pub enum ErrorCode {
     UnsupportedType = 1004,
     /// An upload whose `Content-Type` or `Content-Length` is not the one its URL was signed for.
     UploadMismatch = 1005,
+    /// A message references an attachment whose file is not in the media store (yet): upload
+    /// it through the slot's URL first, then send again with the same `cmid`.
+    NotUploaded = 1006,
     /// The command needs an authenticated connection.
     Unauthenticated = 2000,
     /// The token is malformed, forged or not signed by a trusted key.
@@ -66,7 +69,7 @@ impl ErrorCode {
             | ErrorCode::AlreadyAuthenticated
             | ErrorCode::Unconfirmed => 403,
             ErrorCode::NotFound => 404,
-            ErrorCode::Conflict => 409,
+            ErrorCode::Conflict | ErrorCode::NotUploaded => 409,
             ErrorCode::RateLimited | ErrorCode::QuotaExceeded => 429,
             ErrorCode::Busy | ErrorCode::ShuttingDown => 503,
             ErrorCode::Internal => 500,
@@ -81,6 +84,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too large",
             ErrorCode::UnsupportedType => "content type not allowed",
             ErrorCode::UploadMismatch => "content type or length differs from the signed upload",
+            ErrorCode::NotUploaded => "attachment not uploaded yet",
             ErrorCode::Unauthenticated => "authenticate first",
             ErrorCode::InvalidToken => "invalid token",
             ErrorCode::TokenExpired => "token expired",

@@ -371,7 +371,7 @@ pub const ALL: &[Def] = &[
     labelled(
         MEDIA_SLOTS,
         Counter,
-        "Requests for an upload slot, by outcome (opened, or the limit that refused it).",
+        "Requests for an upload slot (HTTP or WebSocket), by outcome (opened, or the limit that refused it).",
         "outcome",
         SLOT_OUTCOMES,
     ),

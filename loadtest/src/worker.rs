@@ -618,6 +618,7 @@ async fn send(
                 room: RoomId(room),
                 cmid: format!("{}-{seq}", s.index),
                 text,
+                attachments: Vec::new(),
             });
             state.inflight.push(1_000 + seq);
             Message::Binary(Codec::MsgPack.encode(&frame).expect("client frames encode"))

@@ -14,12 +14,15 @@
 //! - [`config`]: `[media]`, `MediaConfig` and `S3Config`.
 //! - [`aws`]: how AWS SDK clients are set up (region, rustls on ring).
 //! - [`limits`]: `[media.limits]`: size per plan, content types, uploads per day, with codes.
+//! - [`attach`]: attaching uploads to a message: each checked to be the sender's upload of
+//!   the room, stored as declared (`head`), then marked attached, images given thumbnails.
 //! - [`slot`]: upload slots (limits checked, upload recorded, URL signed) and membership-free
 //!   download requests for attachments; the caller checks membership.
 //! - [`thumbnail`]: PNG thumbnails of images, stored beside the original.
 //! - [`sweep`]: deleting uploads never attached to a message.
 //! - `conformance` (`testing` feature): one suite of cases run against every `MediaStore`.
 
+pub mod attach;
 pub mod aws;
 pub mod config;
 #[cfg(feature = "testing")]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use switchboard_engine::domain::{ChatMessage, Role, RoomKind};
+use switchboard_engine::domain::{Attachment, ChatMessage, Role, RoomKind};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
 use crate::store::{HistoryQuery, Store, StoreError, Upload};
@@ -21,6 +21,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     read_watermarks_only_rise(&*store).await;
     search_is_scoped_to_the_users_rooms(&store).await;
     uploads(&*store).await;
+    attachments_are_stored_with_their_message(&store).await;
 }
 
 fn msg(room: RoomId, epoch: u64, seq: u64, sender: UserId, cmid: &str) -> ChatMessage {
@@ -31,6 +32,7 @@ fn msg(room: RoomId, epoch: u64, seq: u64, sender: UserId, cmid: &str) -> ChatMe
         cmid: cmid.to_owned(),
         text: format!("text {epoch}:{seq}"),
         ts: 1_700_000_000_000 + seq,
+        attachments: Vec::new(),
     }
 }
 
@@ -468,5 +470,63 @@ async fn uploads(store: &dyn Store) {
             Err(StoreError::NotFound)
         ),
         "a swept upload can no longer be attached"
+    );
+}
+
+/// A message's attachments come back with it from history and search, in their order; a
+/// message without any has none.
+async fn attachments_are_stored_with_their_message(store: &Arc<dyn Store>) {
+    let ann = store.create_user("sharer", "h").await.unwrap().id;
+    let room = store
+        .create_room("shared files", RoomKind::Private, ann)
+        .await
+        .unwrap()
+        .id;
+    let file = |id: u64, name: &str, thumbnail| Attachment {
+        id: AttachmentId(id),
+        name: name.into(),
+        content_type: if thumbnail {
+            "image/png"
+        } else {
+            "application/pdf"
+        }
+        .into(),
+        size: id % 1000 + 1,
+        thumbnail,
+    };
+    let with = ChatMessage {
+        text: "quarterly figures attached".into(),
+        attachments: vec![
+            file(i64::MAX as u64, "chart \"Q3\".png", true),
+            file(7, "report.pdf", false),
+        ],
+        ..msg(room, 1, 1, ann, "with")
+    };
+    let only_files = ChatMessage {
+        text: String::new(),
+        attachments: vec![file(8, "scan.pdf", false)],
+        ..msg(room, 1, 2, ann, "only files")
+    };
+    let without = msg(room, 1, 3, ann, "without");
+    store
+        .append(Arc::new(vec![
+            with.clone(),
+            only_files.clone(),
+            without.clone(),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(
+        newest(&**store, room).await,
+        vec![with.clone(), only_files, without],
+        "history returns every attachment field, in order; none for a message without"
+    );
+    assert_eq!(
+        store
+            .search(ann, "quarterly", Some(room), 10)
+            .await
+            .unwrap(),
+        vec![with],
+        "search returns them too"
     );
 }

@@ -45,6 +45,7 @@ fn message(room: RoomId, seq: u64) -> ChatMessage {
         cmid: format!("c{seq}"),
         text: "hello".into(),
         ts: 0,
+        attachments: Vec::new(),
     }
 }
 

@@ -45,7 +45,11 @@ fn size(e: &Envelope) -> usize {
     match e {
         Envelope::Deliver { conns, frame, .. } => frame.len() + conns.len() * 8 + 16,
         Envelope::Command(c) => match &c.cmd {
-            crate::room::RoomCommand::Post { cmid, text } => cmid.len() + text.len() + 64,
+            crate::room::RoomCommand::Post {
+                cmid,
+                text,
+                attachments,
+            } => cmid.len() + text.len() + attachments.len() * 8 + 64,
             _ => 64,
         },
         _ => 32,

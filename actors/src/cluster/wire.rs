@@ -142,6 +142,7 @@ mod tests {
                 cmd: RoomCommand::Post {
                     cmid: "c".into(),
                     text: "hi".into(),
+                    attachments: vec![switchboard_engine::AttachmentId(12)],
                 },
             }),
         ];

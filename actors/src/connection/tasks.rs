@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use switchboard_engine::domain::{PresenceStatus, RoomKind};
 use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame, Visibility};
-use switchboard_engine::{ConnId, RoomId, UserId};
+use switchboard_engine::{AttachmentId, ConnId, RoomId, UserId};
 use tokio::time::Instant as Deadline;
 
 use crate::error::Refused;
@@ -67,6 +67,7 @@ impl Ctx {
             ClientFrame::MarkRead(c) => self.within(self.mark_read(c)).await?,
             ClientFrame::PresenceQuery(c) => self.within(self.presence_query(c)).await?,
             ClientFrame::PresenceSubscribe(c) => self.presence_subscribe(c).await,
+            ClientFrame::AttachmentSlot(c) => self.within(self.attachment_slot(c)).await?,
             // Answered by the connection itself.
             _ => Err(Refused::Code(switchboard_engine::ErrorCode::Internal)),
         }
@@ -82,9 +83,13 @@ impl Ctx {
         let effect = match &cmd {
             RoomCommand::Join { .. } => Effect::Joined(room),
             RoomCommand::Leave => Effect::Left(room),
-            RoomCommand::Post { cmid, text } => {
+            RoomCommand::Post {
+                cmid,
+                text,
+                attachments,
+            } => {
                 if let Some(sent) = self
-                    .within(self.earlier_send(room, rid, cmid, text))
+                    .within(self.earlier_send(room, rid, cmid, text, attachments))
                     .await??
                 {
                     return self.reply(sent);
@@ -111,22 +116,37 @@ impl Ctx {
     }
 
     /// Checks a send, and whether the store already has its cmid: a resend of a message older
-    /// than the room's buffer is answered from the store (`sent {duplicate: true}`). When the
-    /// store is slow or down the send goes on (the room's buffer still catches recent
-    /// resends): real-time delivery must not stop with the database.
+    /// than the room's buffer is answered from the store (`sent {duplicate: true}`), its
+    /// attachments not checked again. When the store is slow or down the send goes on (the
+    /// room's buffer still catches recent resends): real-time delivery must not stop with the
+    /// database.
     async fn earlier_send(
         &self,
         room: RoomId,
         rid: u64,
         cmid: &str,
         text: &str,
+        attachments: &[AttachmentId],
     ) -> Result<Option<ServerFrame>, Refused> {
         let limits = &self.hub.config.limits;
         if cmid.is_empty() || cmid.len() > limits.max_cmid_bytes as usize {
             return Err(Refused::Invalid("cmid is empty or too long"));
         }
-        if text.is_empty() || text.len() > limits.max_text_bytes as usize {
+        // A message of attachments alone may have no text.
+        if (text.is_empty() && attachments.is_empty())
+            || text.len() > limits.max_text_bytes as usize
+        {
             return Err(Refused::Invalid("text is empty or too long"));
+        }
+        if attachments.len() > p::MAX_ATTACHMENTS {
+            return Err(Refused::Invalid("too many attachments in one message"));
+        }
+        if attachments
+            .iter()
+            .enumerate()
+            .any(|(i, a)| attachments[..i].contains(a))
+        {
+            return Err(Refused::Invalid("an attachment is listed twice"));
         }
         if self.hub.store_suspect() {
             return Ok(None);
@@ -222,6 +242,21 @@ impl Ctx {
         self.to_room(c.room, c.rid, RoomCommand::Receipt { pos })
             .await;
         Ok(Effect::Answered)
+    }
+
+    /// An upload slot, as `POST /api/rooms/{id}/attachments` opens one: members only.
+    async fn attachment_slot(&self, c: p::AttachmentSlot) -> Result<Effect, Refused> {
+        queries::check_member(&self.hub, c.room, self.me).await?;
+        let media = self
+            .hub
+            .attachments()
+            .ok_or(Refused::Invalid("this node takes no attachments"))?;
+        let (attachment, upload) = media.open_slot(c.room, self.me, &c).await?;
+        self.reply(ServerFrame::AttachmentSlot(p::UploadSlot {
+            rid: c.rid,
+            attachment,
+            upload,
+        }))
     }
 
     /// Presence is visible only between users who share a room.

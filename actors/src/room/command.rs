@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use switchboard_engine::protocol::{ClientFrame, ServerFrame};
-use switchboard_engine::{ConnId, Position, RoomId, UserId};
+use switchboard_engine::{AttachmentId, ConnId, Position, RoomId, UserId};
 
 use crate::error::Refused;
 use crate::recipient::Recipient;
@@ -25,8 +25,15 @@ pub enum RoomCommand {
     Invite { user: UserId },
     /// Remove `user` from the room (owners and admins). Answered `done`.
     Kick { user: UserId },
-    /// Post a message. Answered `sent` once it is durable.
-    Post { cmid: String, text: String },
+    /// Post a message. Answered `sent` once it is durable. `attachments` (uploads of this
+    /// room by the caller) are checked by the room, off its actor, before the message gets a
+    /// position; omitted on the wire when empty, so peers that predate attachments read it.
+    Post {
+        cmid: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<AttachmentId>,
+    },
     /// Typing started or stopped. Answered `done`.
     Typing { active: bool },
     /// The caller's read watermark rose to `pos` (already stored). Answered `done`.
@@ -48,6 +55,7 @@ impl RoomCommand {
                 let post = RoomCommand::Post {
                     cmid: c.cmid,
                     text: c.text,
+                    attachments: c.attachments,
                 };
                 (c.room, c.rid, post)
             }

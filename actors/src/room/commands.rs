@@ -3,7 +3,6 @@
 //! (a store write or read, see `work`) or the write-behind's acknowledgement comes back.
 
 use std::collections::hash_map::Entry;
-use std::time::Instant;
 
 use kameo::prelude::*;
 use switchboard_engine::domain::{ChatMessage, Role, RoomKind};
@@ -11,6 +10,7 @@ use switchboard_engine::protocol::{self as p, ResumeOutcome, ServerFrame};
 use switchboard_engine::{Position, UserId};
 use switchboard_persistence::Outcome;
 
+use super::attach::Draft;
 use super::work::{Ack, Work};
 use super::{Caller, Command, RoomActor, RoomCommand, Subscriber, To, now_ms};
 use crate::error::{Busy, Refused};
@@ -41,7 +41,11 @@ impl Message<Command> for RoomActor {
             RoomCommand::Leave => self.leave(&caller),
             RoomCommand::Invite { user } => self.invite(&caller, user),
             RoomCommand::Kick { user } => self.kick(&caller, user),
-            RoomCommand::Post { cmid, text } => self.post(&caller, cmid, text, received, false),
+            RoomCommand::Post {
+                cmid,
+                text,
+                attachments,
+            } => self.post_in_order(&caller, Draft::new(cmid, text, attachments, received)),
             RoomCommand::Typing { active } => self.typing(&caller, active),
             RoomCommand::Receipt { pos } => self.receipt(&caller, pos),
             RoomCommand::Unsubscribe => self.unsubscribe_conn(&caller),
@@ -291,26 +295,19 @@ impl RoomActor {
     }
 
     /// Posts a message: a position, the fan-out (encoded once), and the write-behind, whose
-    /// acknowledgement answers `sent`. A resend is answered with the original's position.
-    /// `checked`: the store said this cmid is not stored (after the room found it among
-    /// recently trimmed ones), so it is new.
-    pub(super) fn post(
-        &mut self,
-        caller: &Caller,
-        cmid: String,
-        text: String,
-        received: Instant,
-        checked: bool,
-    ) -> Result<Answer, Refused> {
+    /// acknowledgement answers `sent`. A resend is answered with the original's position,
+    /// before its attachments are looked at again. A post with attachments has them checked
+    /// off the actor first (`room::attach`) and comes back here with their metadata.
+    pub(super) fn post(&mut self, caller: &Caller, draft: Draft) -> Result<Answer, Refused> {
         let room = self.info.id;
         if !self.members.contains_key(&caller.user) {
             return Err(Refused::NotMember);
         }
-        if let Some(pos) = self.recent.find_cmid(caller.user, &cmid) {
+        if let Some(pos) = self.recent.find_cmid(caller.user, &draft.cmid) {
             let sent = p::Sent {
                 rid: caller.rid,
                 room,
-                cmid,
+                cmid: draft.cmid,
                 pos,
                 duplicate: true,
             };
@@ -325,23 +322,28 @@ impl RoomActor {
             self.awaiting_durable.push((pos.seq, caller.clone(), sent));
             return Ok(Answer::Later);
         }
-        if !checked && self.recent.maybe_trimmed(caller.user, &cmid) {
+        if !draft.cmid_checked && self.recent.maybe_trimmed(caller.user, &draft.cmid) {
             // The original may have left the buffer after the sender's store check missed it
             // (it was not committed then): ask the store again, off the actor.
             let (store, user) = (self.rooms.store.clone(), caller.user);
             return self.start_work(caller, async move {
-                let found = store.find_cmid(room, user, &cmid).await;
-                Work::CmidChecked {
-                    cmid,
-                    text,
-                    received,
-                    found,
-                }
+                let found = store.find_cmid(room, user, &draft.cmid).await;
+                Work::CmidChecked { draft, found }
             });
         }
-        let Ok(permit) = self.rooms.journal.reserve(text.len() + cmid.len()) else {
+        if draft.needs_check() {
+            return self.check_attachments(caller, draft);
+        }
+        let Ok(permit) = self.rooms.journal.reserve(draft.bytes()) else {
             return Err(Refused::Busy(Busy::StorageBehind));
         };
+        let Draft {
+            cmid,
+            text,
+            attachments,
+            received,
+            ..
+        } = draft;
         self.last_seq += 1;
         let pos = Position::new(self.epoch, self.last_seq);
         let frame = ServerFrame::Message(ChatMessage {
@@ -351,6 +353,7 @@ impl RoomActor {
             cmid,
             text,
             ts: now_ms(),
+            attachments: attachments.unwrap_or_default(),
         });
         let event = Event::new(Some((room, pos)), &frame);
         let ServerFrame::Message(msg) = frame else {

@@ -5,11 +5,14 @@
 //! # Layout
 //! - [`command`]: `RoomCommand`, the room commands, and `Caller`, who sent one.
 //! - `commands`: how the room handles and answers each command.
+//! - `attach`: posts that reference attachments, checked off the actor before they get a
+//!   position; a connection's later posts wait behind such a check.
 //! - `work`: store work the room runs off its actor, and the write-behind's acknowledgements.
 //! - `control`: messages about the room's life (retire, fault injection).
 //! - [`recent`]: the recent buffer. `supervisor`: starting and stopping rooms. `directory`:
 //!   the active rooms. `rooms`: [`Rooms`], what the rooms of a node share.
 
+mod attach;
 pub mod command;
 mod commands;
 mod control;
@@ -132,6 +135,8 @@ pub struct RoomActor {
     work: WorkSet,
     /// Resends answered once their original is durable: (its seq, caller, answer).
     awaiting_durable: Vec<(u64, Caller, p::Sent)>,
+    /// Posts waiting behind their connection's post whose attachments are being checked.
+    held: attach::Held,
     recent: Recent,
     /// When the last subscriber left.
     idle_since: Option<tokio::time::Instant>,
@@ -210,6 +215,7 @@ impl Actor for RoomActor {
             acks_rx,
             work: WorkSet::default(),
             awaiting_durable: Vec::new(),
+            held: attach::Held::default(),
             recent,
             idle_since: Some(tokio::time::Instant::now()),
             retired: None,

@@ -15,6 +15,7 @@ use switchboard_persistence::{Store, WriteBehind};
 use tokio::sync::mpsc;
 
 use super::{Directory, RoomActor, RoomSupervisor, StopRoom, SupervisorArgs};
+use crate::attachments::Attachments;
 use crate::config::HubConfig;
 use crate::outbound::Event;
 use crate::peers::Peers;
@@ -34,6 +35,9 @@ pub struct Rooms {
     stop_requests: mpsc::UnboundedSender<StopRoom>,
     /// The other nodes, when this node is part of a cluster.
     peers: OnceLock<Arc<dyn Peers>>,
+    /// The node's media, which checks the attachments of messages; without it a message
+    /// with attachments is refused.
+    attachments: OnceLock<Arc<dyn Attachments>>,
 }
 
 impl Rooms {
@@ -56,6 +60,7 @@ impl Rooms {
             supervisor: OnceLock::new(),
             stop_requests,
             peers: OnceLock::new(),
+            attachments: OnceLock::new(),
         });
         let supervisor = RoomSupervisor::spawn_with_mailbox(
             SupervisorArgs {
@@ -76,6 +81,15 @@ impl Rooms {
 
     pub(crate) fn peers(&self) -> Option<&Arc<dyn Peers>> {
         self.peers.get()
+    }
+
+    /// From now on messages may reference attachments, checked by `attachments`.
+    pub(crate) fn set_attachments(&self, attachments: Arc<dyn Attachments>) {
+        let _ = self.attachments.set(attachments);
+    }
+
+    pub(crate) fn attachments(&self) -> Option<&Arc<dyn Attachments>> {
+        self.attachments.get()
     }
 
     pub(crate) fn presence(&self) -> &Arc<Presence> {

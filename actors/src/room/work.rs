@@ -10,12 +10,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use switchboard_engine::domain::ChatMessage;
+use switchboard_engine::domain::{Attachment, ChatMessage};
 use switchboard_engine::protocol::ServerFrame;
 use switchboard_engine::{Position, UserId};
 use switchboard_persistence::StoreError;
 use tokio::task::{Id, JoinSet};
 
+use super::attach::Draft;
 use super::commands::{Answer, Replay};
 use super::{Caller, RoomActor};
 use crate::error::{Busy, Refused};
@@ -40,10 +41,13 @@ pub(super) enum Work {
     },
     /// The store's answer on a cmid the room had trimmed from its buffer.
     CmidChecked {
-        cmid: String,
-        text: String,
-        received: std::time::Instant,
+        draft: Draft,
         found: Result<Option<Position>, StoreError>,
+    },
+    /// The node's media's answer on a post's attachments (`room::attach`).
+    AttachmentsChecked {
+        draft: Draft,
+        checked: Result<Vec<Attachment>, Refused>,
     },
     /// Messages after `from` read for a resume, while the buffer started at `first_buffered`.
     Replayed {
@@ -62,16 +66,23 @@ pub(super) enum Ack {
     Fenced,
 }
 
-/// The room's work in flight, with the caller each one answers.
+/// Work whose task was lost (it panicked): its caller is answered `busy`.
+pub(super) struct Lost {
+    /// It was an attachment check, which holds its connection's later posts.
+    pub holds_posts: bool,
+}
+
+/// The room's work in flight, with the caller each one answers (and whether it is an
+/// attachment check).
 #[derive(Default)]
 pub(super) struct WorkSet {
     tasks: JoinSet<Work>,
-    callers: HashMap<Id, Caller>,
+    callers: HashMap<Id, (Caller, bool)>,
 }
 
 impl WorkSet {
     /// The next finished work, with its caller.
-    pub(super) async fn next(&mut self) -> Option<(Caller, Result<Work, ()>)> {
+    pub(super) async fn next(&mut self) -> Option<(Caller, Result<Work, Lost>)> {
         let (id, work) = match self.tasks.join_next_with_id().await? {
             Ok((id, work)) => (id, Ok(work)),
             Err(e) => {
@@ -79,8 +90,8 @@ impl WorkSet {
                 (e.id(), Err(()))
             }
         };
-        let caller = self.callers.remove(&id)?;
-        Some((caller, work))
+        let (caller, holds_posts) = self.callers.remove(&id)?;
+        Some((caller, work.map_err(|()| Lost { holds_posts })))
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -90,7 +101,7 @@ impl WorkSet {
     /// Answers every caller still waiting: the room is stopping.
     pub(super) fn abandon(&mut self) {
         self.tasks.abort_all();
-        for (_, caller) in self.callers.drain() {
+        for (_, (caller, _)) in self.callers.drain() {
             caller.refuse(Refused::Busy(Busy::RoomMoving));
         }
     }
@@ -104,18 +115,44 @@ impl RoomActor {
         caller: &Caller,
         work: impl Future<Output = Work> + Send + 'static,
     ) -> Result<Answer, Refused> {
+        self.spawn_work(caller, false, work)
+    }
+
+    /// [`Self::start_work`] for an attachment check, which holds its connection's later
+    /// posts until it is done (`room::attach`).
+    pub(super) fn start_check(
+        &mut self,
+        caller: &Caller,
+        work: impl Future<Output = Work> + Send + 'static,
+    ) -> Result<Answer, Refused> {
+        self.spawn_work(caller, true, work)
+    }
+
+    fn spawn_work(
+        &mut self,
+        caller: &Caller,
+        holds_posts: bool,
+        work: impl Future<Output = Work> + Send + 'static,
+    ) -> Result<Answer, Refused> {
         if self.work.callers.len() >= self.rooms.config.room_mailbox {
             return Err(Refused::Busy(Busy::Overloaded));
         }
         let id = self.work.tasks.spawn(work).id();
-        self.work.callers.insert(id, caller.clone());
+        self.work.callers.insert(id, (caller.clone(), holds_posts));
         Ok(Answer::Later)
     }
 
     /// Applies finished work and answers its caller.
-    pub(super) fn work_done(&mut self, caller: Caller, work: Result<Work, ()>) {
-        let Ok(work) = work else {
-            return caller.refuse(Refused::Busy(Busy::RoomMoving));
+    pub(super) fn work_done(&mut self, caller: Caller, work: Result<Work, Lost>) {
+        let work = match work {
+            Ok(work) => work,
+            Err(lost) => {
+                caller.refuse(Refused::Busy(Busy::RoomMoving));
+                if lost.holds_posts {
+                    self.release(caller.conn);
+                }
+                return;
+            }
         };
         let result = match work {
             Work::Admitted { resume, stored } => match stored {
@@ -129,24 +166,26 @@ impl RoomActor {
                 .map(|()| self.removed(&caller, user))
                 .map_err(Refused::from),
             Work::Invited { user, stored } => stored.map(|()| self.invited(&caller, user)),
-            Work::CmidChecked {
-                cmid,
-                text,
-                received,
-                found,
-            } => match found {
+            Work::CmidChecked { mut draft, found } => match found {
                 Ok(Some(pos)) => Ok(Answer::Now(ServerFrame::Sent(
                     switchboard_engine::protocol::Sent {
                         rid: caller.rid,
                         room: self.info.id,
-                        cmid,
+                        cmid: draft.cmid,
                         pos,
                         duplicate: true,
                     },
                 ))),
-                Ok(None) => self.post(&caller, cmid, text, received, true),
+                Ok(None) => {
+                    draft.cmid_checked = true;
+                    self.post(&caller, draft)
+                }
                 Err(_) => Err(Refused::Busy(Busy::StorageBehind)),
             },
+            Work::AttachmentsChecked { draft, checked } => {
+                self.attachments_checked(caller, draft, checked);
+                return;
+            }
             Work::Replayed {
                 from,
                 first_buffered,
@@ -256,6 +295,7 @@ impl RoomActor {
     /// The caller of each command answered when its original is durable: the room stops.
     pub(super) fn abandon_waiting(&mut self) {
         self.work.abandon();
+        self.held.abandon();
         for (_, caller, _) in self.awaiting_durable.drain(..) {
             caller.refuse(Refused::Busy(Busy::RoomMoving));
         }

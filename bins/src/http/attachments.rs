@@ -1,6 +1,7 @@
 //! Attachments of a room: `POST /api/rooms/{id}/attachments` opens an upload slot for a member,
 //! `GET /api/rooms/{id}/attachments/{attachment}` redirects a member to a short-lived download
-//! URL. The rules are `media::slot`'s; membership is `queries::check_member`'s.
+//! URL. The rules are `media::slot`'s (through `crate::attachments`, as for the WebSocket
+//! command); membership is `queries::check_member`'s.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -8,11 +9,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use switchboard_actors::queries;
-use switchboard_actors::refusal::{self, Refusal};
-use switchboard_engine::metrics as names;
 use switchboard_engine::{AttachmentId, ErrorCode, RoomId};
+use switchboard_media::UploadRequest;
 use switchboard_media::slot::{self, SlotError};
-use switchboard_media::{LimitError, Plan, UploadRequest};
 
 use super::edge::JsonObject;
 use super::{ApiError, AppState, bearer, error_response, status_of};
@@ -26,19 +25,8 @@ pub struct SlotRequest {
 
 /// A refusal with its code; a limit keeps its message (which limit, and its value).
 fn refused(e: SlotError) -> Response {
-    let code = e.code();
-    match &e {
-        SlotError::Limit(LimitError::QuotaExceeded(_)) => {
-            refusal::note(Refusal::RateLimited, format_args!("upload slot: {e}"));
-        }
-        SlotError::Limit(_) => {}
-        e => tracing::warn!(error = %e, "upload slot failed"),
-    }
-    let message = match e {
-        SlotError::Limit(limit) => limit.to_string(),
-        _ => code.describe().to_owned(),
-    };
-    error_response(status_of(code), code, &message)
+    let refused = crate::attachments::slot_refusal(e);
+    error_response(status_of(refused.code), refused.code, &refused.message)
 }
 
 /// `POST /api/rooms/{id}/attachments` with `{"name", "content_type", "size"}`: for a member,
@@ -57,21 +45,8 @@ pub async fn open_slot(
         content_type: &request.content_type,
         size: request.size,
     };
-    // Plans arrive with the quotas work; until then every user is on the free plan.
-    let opened = slot::open(
-        &*state.store,
-        &*state.media.store,
-        &state.media.config,
-        Plan::Free,
-        room,
-        me.user,
-        upload,
-    )
-    .await;
-    let outcome = opened
-        .as_ref()
-        .map_or_else(SlotError::outcome, |_| "opened");
-    metrics::counter!(names::MEDIA_SLOTS, "outcome" => outcome).increment(1);
+    let opened =
+        crate::attachments::open_slot(&state.media, &*state.store, room, me.user, upload).await;
     Ok(match opened {
         Ok(slot) => (StatusCode::CREATED, Json(slot)).into_response(),
         Err(e) => refused(e),

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::PresenceStatus;
-use crate::{ErrorCode, Position, RoomId, UserId};
+use crate::{AttachmentId, ErrorCode, Position, RoomId, UserId};
 
 /// A command from a client. `type` names the variant in snake_case.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,6 +25,7 @@ pub enum ClientFrame {
     PresenceSubscribe(PresenceSubscribe),
     SetPresence(SetPresence),
     Ping(Ping),
+    AttachmentSlot(AttachmentSlot),
 }
 
 impl ClientFrame {
@@ -47,11 +48,12 @@ impl ClientFrame {
             ClientFrame::PresenceSubscribe(c) => c.rid,
             ClientFrame::SetPresence(c) => c.rid,
             ClientFrame::Ping(c) => c.rid,
+            ClientFrame::AttachmentSlot(c) => c.rid,
         }
     }
 
     /// Every command's `type`, in [`ClientFrame::ordinal`] order (metric labels).
-    pub const NAMES: [&'static str; 16] = [
+    pub const NAMES: [&'static str; 17] = [
         "auth",
         "create_room",
         "join",
@@ -68,6 +70,7 @@ impl ClientFrame {
         "set_presence",
         "ping",
         "kick",
+        "attachment_slot",
     ];
 
     /// This command's index in [`ClientFrame::NAMES`].
@@ -89,6 +92,7 @@ impl ClientFrame {
             ClientFrame::SetPresence(_) => 13,
             ClientFrame::Ping(_) => 14,
             ClientFrame::Kick(_) => 15,
+            ClientFrame::AttachmentSlot(_) => 16,
         }
     }
 
@@ -113,7 +117,14 @@ impl ClientFrame {
             ClientFrame::Invite(c) => room(c.room).and(user(c.user)),
             ClientFrame::Kick(c) => room(c.room).and(user(c.user)),
             ClientFrame::OpenDirect(c) => user(c.user),
-            ClientFrame::Send(c) => room(c.room),
+            ClientFrame::Send(c) => room(c.room).and(
+                c.attachments
+                    .iter()
+                    .all(|a| a.can_exist())
+                    .then_some(())
+                    .ok_or(ErrorCode::NotFound),
+            ),
+            ClientFrame::AttachmentSlot(c) => room(c.room),
             ClientFrame::History(c) => pos(c.before).and(pos(c.after)).and(room(c.room)),
             ClientFrame::Search(c) => c.room.map_or(Ok(()), room),
             ClientFrame::Typing(c) => room(c.room),
@@ -187,13 +198,33 @@ pub struct OpenDirect {
     pub user: UserId,
 }
 
-/// Post a text message. `cmid` (client message id, 1..=64 bytes) makes the send idempotent.
+/// Post a message. `cmid` (client message id, 1..=64 bytes) makes the send idempotent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Send {
     pub rid: u64,
     pub room: RoomId,
     pub cmid: String,
     pub text: String,
+    /// Uploads of this room by the sender that the message references (at most
+    /// [`MAX_ATTACHMENTS`], each once), each uploaded before the send. Absent: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentId>,
+}
+
+/// The most attachments one message may reference.
+pub const MAX_ATTACHMENTS: usize = 10;
+
+/// Ask for an upload slot in a room, as `POST /api/rooms/{room}/attachments` does: answered
+/// `attachment_slot` with the attachment-to-be and the signed request that uploads its file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentSlot {
+    pub rid: u64,
+    pub room: RoomId,
+    /// The file name, for display (1 to 255 bytes, no `/`, `\` or control characters).
+    pub name: String,
+    pub content_type: String,
+    /// The file's exact size in bytes.
+    pub size: u64,
 }
 
 /// Fetch a page of history: messages strictly before `before` (newest first) or strictly after

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{ChatMessage, PresenceStatus, RoomInfo, UserInfo};
-use crate::{ErrorCode, Position, RoomId, UserId};
+use crate::{AttachmentId, ErrorCode, Position, RoomId, UserId};
 
 /// A frame from the server. `type` names the variant in snake_case.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,6 +24,7 @@ pub enum ServerFrame {
     Presence(PresenceReply),
     Done(Done),
     Pong(Done),
+    AttachmentSlot(UploadSlot),
     Error(Error),
     // Events.
     Message(ChatMessage),
@@ -104,6 +105,35 @@ pub struct HistoryPage {
 pub struct SearchResults {
     pub rid: u64,
     pub messages: Vec<ChatMessage>,
+}
+
+/// An upload slot: the attachment-to-be and the request that uploads its file. The same
+/// fields as the JSON of `POST /api/rooms/{room}/attachments`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UploadSlot {
+    pub rid: u64,
+    pub attachment: SlotAttachment,
+    pub upload: SignedUpload,
+}
+
+/// The attachment an upload slot was made for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotAttachment {
+    pub id: AttachmentId,
+    pub room: RoomId,
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+}
+
+/// A request the client makes itself, without a token: `method` to `url` with exactly these
+/// `headers` (name, value), until `expires` (seconds since the Unix epoch).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedUpload {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub expires: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

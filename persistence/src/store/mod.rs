@@ -1,5 +1,6 @@
 //! The `Store` trait: everything Switchboard keeps durably.
 
+mod attachments;
 mod names;
 mod pg_pool;
 pub mod postgres;

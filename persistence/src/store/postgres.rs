@@ -22,7 +22,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::pg_pool::{CachingManager, PgPool};
-use super::{HistoryQuery, Store, StoreError, Upload};
+use super::{HistoryQuery, Store, StoreError, Upload, attachments};
 
 /// Versioned schema migrations, applied in order inside one transaction each.
 pub const MIGRATIONS: &[&str] = &[
@@ -76,6 +76,10 @@ ALTER TABLE rooms ADD COLUMN owner TEXT;
 "#,
     subjects::MIGRATION,
     uploads::MIGRATION,
+    // 6: a message's attachments (`store::attachments`).
+    r#"
+ALTER TABLE messages ADD COLUMN attachments TEXT;
+"#,
 ];
 
 /// Advisory lock key held while migrating ("sbmigrat" as ASCII).
@@ -150,15 +154,17 @@ fn room_from_row(r: &Row) -> RoomInfo {
     }
 }
 
-fn message_from_row(r: &Row) -> ChatMessage {
-    ChatMessage {
+/// A message from a row of `room, epoch, seq, sender, cmid, text, ts, attachments`.
+fn message_from_row(r: &Row) -> Result<ChatMessage, StoreError> {
+    Ok(ChatMessage {
         room: RoomId(uid(r.get(0))),
         pos: Position::new(uid(r.get(1)), uid(r.get(2))),
         sender: UserId(uid(r.get(3))),
         cmid: r.get(4),
         text: r.get(5),
         ts: uid(r.get(6)),
-    }
+        attachments: attachments::decode(r.get(7)).map_err(attachments::corrupt)?,
+    })
 }
 
 impl PostgresStore {
@@ -491,7 +497,8 @@ impl Store for PostgresStore {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
-        let (mut cmids, mut texts, mut tss) = (
+        let (mut cmids, mut texts, mut tss, mut files) = (
+            Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -504,6 +511,7 @@ impl Store for PostgresStore {
             cmids.push(m.cmid.as_str());
             texts.push(m.text.as_str());
             tss.push(id(m.ts));
+            files.push(attachments::encode(&m.attachments));
         }
         // One statement: lock the batch's rooms (so a new owner's `next_epoch` waits for
         // it, or it sees the new epoch), insert the rows not fenced, and return each room's
@@ -511,14 +519,18 @@ impl Store for PostgresStore {
         let current = self
             .query(
                 "WITH cur AS (SELECT id, epoch FROM rooms WHERE id = ANY($1) FOR SHARE),
-                      ins AS (INSERT INTO messages (room, epoch, seq, sender, cmid, text, ts)
+                      ins AS (INSERT INTO messages
+                                     (room, epoch, seq, sender, cmid, text, ts, attachments)
                               SELECT u.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],
-                                     $4::bigint[], $5::text[], $6::text[], $7::bigint[])
-                                   AS u(room, epoch, seq, sender, cmid, text, ts)
+                                     $4::bigint[], $5::text[], $6::text[], $7::bigint[],
+                                     $8::text[])
+                                   AS u(room, epoch, seq, sender, cmid, text, ts, attachments)
                               JOIN cur ON cur.id = u.room AND u.epoch >= cur.epoch
                               ON CONFLICT DO NOTHING)
                  SELECT id, epoch FROM cur",
-                &[&rooms, &epochs, &seqs, &senders, &cmids, &texts, &tss],
+                &[
+                    &rooms, &epochs, &seqs, &senders, &cmids, &texts, &tss, &files,
+                ],
             )
             .await?;
         let current: std::collections::HashMap<i64, i64> =
@@ -537,8 +549,8 @@ impl Store for PostgresStore {
         let mut rows = match (q.after, q.before) {
             (Some(after), _) => {
                 self.query(
-                    "SELECT room, epoch, seq, sender, cmid, text, ts FROM messages WHERE room = $1
-                     AND (epoch, seq) > ($2, $3) ORDER BY epoch, seq LIMIT $4",
+                    "SELECT room, epoch, seq, sender, cmid, text, ts, attachments FROM messages
+                     WHERE room = $1 AND (epoch, seq) > ($2, $3) ORDER BY epoch, seq LIMIT $4",
                     &[&id(room.0), &id(after.epoch), &id(after.seq), &limit],
                 )
                 .await?
@@ -546,8 +558,9 @@ impl Store for PostgresStore {
             (None, before) => {
                 let before = before.unwrap_or(Position::new(i64::MAX as u64, i64::MAX as u64));
                 self.query(
-                    "SELECT room, epoch, seq, sender, cmid, text, ts FROM messages WHERE room = $1
-                     AND (epoch, seq) < ($2, $3) ORDER BY epoch DESC, seq DESC LIMIT $4",
+                    "SELECT room, epoch, seq, sender, cmid, text, ts, attachments FROM messages
+                     WHERE room = $1 AND (epoch, seq) < ($2, $3)
+                     ORDER BY epoch DESC, seq DESC LIMIT $4",
                     &[&id(room.0), &id(before.epoch), &id(before.seq), &limit],
                 )
                 .await?
@@ -555,7 +568,7 @@ impl Store for PostgresStore {
         }
         .iter()
         .map(message_from_row)
-        .collect::<Vec<_>>();
+        .collect::<Result<Vec<_>, _>>()?;
         if q.after.is_none() {
             rows.reverse();
         }
@@ -591,7 +604,7 @@ impl Store for PostgresStore {
         let room = room.map(|r| id(r.0));
         let rows = self
             .query(
-                "SELECT m.room, m.epoch, m.seq, m.sender, m.cmid, m.text, m.ts
+                "SELECT m.room, m.epoch, m.seq, m.sender, m.cmid, m.text, m.ts, m.attachments
                  FROM messages m JOIN members mb ON mb.room = m.room AND mb.user_id = $1
                  WHERE to_tsvector('simple', m.text) @@ plainto_tsquery('simple', $2)
                    AND ($3::bigint IS NULL OR m.room = $3)
@@ -599,7 +612,7 @@ impl Store for PostgresStore {
                 &[&id(user.0), &terms, &room, &i64::from(limit)],
             )
             .await?;
-        Ok(rows.iter().map(message_from_row).collect())
+        rows.iter().map(message_from_row).collect()
     }
 
     async fn set_read(

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
-use super::{HistoryQuery, Store, StoreError, Upload};
+use super::{HistoryQuery, Store, StoreError, Upload, attachments};
 
 /// Schema migrations, applied in order and tracked by `PRAGMA user_version`. Never edit a
 /// released entry: append a new one.
@@ -73,6 +73,10 @@ ALTER TABLE rooms ADD COLUMN owner TEXT;
 "#,
     subjects::MIGRATION,
     uploads::MIGRATION,
+    // 6: a message's attachments (`store::attachments`).
+    r#"
+ALTER TABLE messages ADD COLUMN attachments TEXT;
+"#,
 ];
 
 const READERS: usize = 4;
@@ -208,10 +212,13 @@ fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
         cmid: row.get(4)?,
         text: row.get(5)?,
         ts: row.get(6)?,
+        attachments: attachments::decode(row.get_ref(7)?.as_str_or_null()?).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
+        })?,
     })
 }
 
-const MESSAGE_COLUMNS: &str = "room, epoch, seq, sender, cmid, text, ts";
+const MESSAGE_COLUMNS: &str = "room, epoch, seq, sender, cmid, text, ts, attachments";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -453,8 +460,9 @@ impl Store for SqliteStore {
                 let mut current = tx.prepare_cached("SELECT epoch FROM rooms WHERE id = ?1")?;
                 let mut epochs = HashMap::new();
                 let mut stmt = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO messages (room, epoch, seq, sender, cmid, text, ts)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT OR IGNORE INTO messages
+                     (room, epoch, seq, sender, cmid, text, ts, attachments)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )?;
                 let mut index = tx.prepare_cached(
                     "INSERT INTO messages_fts (text, room, epoch, seq) VALUES (?1, ?2, ?3, ?4)",
@@ -481,7 +489,8 @@ impl Store for SqliteStore {
                         m.sender.0,
                         m.cmid,
                         m.text,
-                        m.ts
+                        m.ts,
+                        attachments::encode(&m.attachments)
                     ])?;
                     if inserted == 1 {
                         index.execute(params![m.text, m.room.0, m.pos.epoch, m.pos.seq])?;
@@ -577,7 +586,7 @@ impl Store for SqliteStore {
         let room = room.map(|r| r.0 as i64);
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT m.room, m.epoch, m.seq, m.sender, m.cmid, m.text, m.ts
+                "SELECT m.room, m.epoch, m.seq, m.sender, m.cmid, m.text, m.ts, m.attachments
                  FROM messages_fts f
                  JOIN messages m ON m.room = f.room AND m.epoch = f.epoch AND m.seq = f.seq
                  JOIN members mb ON mb.room = m.room AND mb.user = ?1
