@@ -6,6 +6,7 @@
 //! migration is never edited, only followed by a new one. Users of identity providers are in
 //! [`subjects`], upload records in [`uploads`].
 
+mod revocations;
 mod subjects;
 mod uploads;
 
@@ -22,7 +23,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::pg_pool::{CachingManager, PgPool};
-use super::{HistoryQuery, Store, StoreError, Upload};
+use super::{HistoryQuery, Revocation, Store, StoreError, Upload};
 
 /// Versioned schema migrations, applied in order inside one transaction each.
 pub const MIGRATIONS: &[&str] = &[
@@ -76,6 +77,8 @@ ALTER TABLE rooms ADD COLUMN owner TEXT;
 "#,
     subjects::MIGRATION,
     uploads::MIGRATION,
+    // Migration 7: the attachments' migration (6) comes before it once both are merged.
+    revocations::MIGRATION,
 ];
 
 /// Advisory lock key held while migrating ("sbmigrat" as ASCII).
@@ -676,5 +679,17 @@ impl Store for PostgresStore {
 
     async fn delete_unattached(&self, id: AttachmentId) -> Result<bool, StoreError> {
         uploads::delete_unattached(self, id).await
+    }
+
+    async fn revoke(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        revocations::revoke(self, revocation).await
+    }
+
+    async fn revocations_since(
+        &self,
+        since_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        revocations::since(self, since_ms, limit).await
     }
 }

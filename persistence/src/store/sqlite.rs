@@ -3,6 +3,7 @@
 //! `spawn_blocking`, never across an `.await`. Users of identity providers are in [`subjects`],
 //! upload records in [`uploads`].
 
+mod revocations;
 mod subjects;
 mod uploads;
 
@@ -16,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
-use super::{HistoryQuery, Store, StoreError, Upload};
+use super::{HistoryQuery, Revocation, Store, StoreError, Upload};
 
 /// Schema migrations, applied in order and tracked by `PRAGMA user_version`. Never edit a
 /// released entry: append a new one.
@@ -73,6 +74,8 @@ ALTER TABLE rooms ADD COLUMN owner TEXT;
 "#,
     subjects::MIGRATION,
     uploads::MIGRATION,
+    // Migration 7: the attachments' migration (6) comes before it once both are merged.
+    revocations::MIGRATION,
 ];
 
 const READERS: usize = 4;
@@ -658,5 +661,17 @@ impl Store for SqliteStore {
 
     async fn delete_unattached(&self, id: AttachmentId) -> Result<bool, StoreError> {
         uploads::delete_unattached(self, id).await
+    }
+
+    async fn revoke(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        revocations::revoke(self, revocation).await
+    }
+
+    async fn revocations_since(
+        &self,
+        since_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        revocations::since(self, since_ms, limit).await
     }
 }
