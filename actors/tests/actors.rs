@@ -333,6 +333,7 @@ fn connect_as(
         transport,
         codec: Codec::Json,
         identity,
+        pass: None,
     });
     (to_server, from_server)
 }

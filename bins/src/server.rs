@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::accounts::{self, Accounts};
-use crate::cognito::{CognitoAccounts, CognitoTokens};
+use crate::cognito::{CognitoAccounts, CognitoTokens, RevocationChecks};
 use crate::config::{Config, Provider};
 use crate::dashboard::{Reporter, ReporterArgs};
 use crate::http::{self, AppState};
@@ -157,6 +157,17 @@ impl Node {
             throttle.clone(),
             config.hub(),
         );
+        if config.auth.provider == Provider::Cognito {
+            let checks = Arc::new(
+                RevocationChecks::connect(&config.cognito, hub.clone(), store.clone()).await,
+            );
+            // Restart: a round keeps nothing a restart misses (the next run reads the store's
+            // revocations of the last day again); failing the node for it would cut off
+            // everyone to stop cutting off a few.
+            tasks.spawn(Task::RevocationCheck, Policy::RESTART, move || {
+                Some(checks.clone().run())
+            });
+        }
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
