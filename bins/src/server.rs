@@ -157,7 +157,7 @@ impl Node {
             throttle.clone(),
             config.hub(),
         );
-        if config.auth.provider == Provider::Cognito {
+        if config.auth.provider == Provider::Cognito && !config.cognito.revoke_within.is_zero() {
             let checks = Arc::new(
                 RevocationChecks::connect(&config.cognito, hub.clone(), store.clone()).await,
             );

@@ -41,7 +41,9 @@ pub struct CognitoConfig {
     pub jwks_timeout: Duration,
     /// `revoke_within_secs`: how soon a user the pool disabled, deleted or signed out
     /// everywhere loses their connections (close 4003) on every node. Each node checks its
-    /// connected users every half of it, and reads the other nodes' revocations as often.
+    /// connected users every half of it, and reads the other nodes' revocations as often. 0
+    /// turns both off (a benchmark against a stand-in pool with no API): then only a sign-out
+    /// through this node's `/api/cognito/signout` revokes, and only here.
     #[serde(rename = "revoke_within_secs", with = "secs")]
     pub revoke_within: Duration,
     /// Whether the checks also ask `AdminGetUser` (finds disabled and deleted users whose
