@@ -2,7 +2,7 @@
 //! everywhere, loses every connection within `cognito.revoke_within_secs` (2 s here) with close
 //! 4003 and cannot come back with the tokens they had (2005); a user who did nothing stays; a
 //! user re-enabled, or signed in again, connects with fresh tokens; a revocation another node
-//! recorded in the store closes connections here too.
+//! recorded in the store (SQLite, and Postgres shared by two nodes) closes connections here too.
 
 mod support;
 
@@ -13,6 +13,7 @@ use switchboard_client::Client;
 use switchboard_engine::protocol::{Disconnect, ServerFrame};
 use switchboard_engine::{ErrorCode, close};
 use switchboard_persistence::Revocation;
+use switchboard_persistence::store::scratch::{ScratchDatabase, admin_url};
 use tokio::time::Instant;
 
 /// The bound the tests configure: checks every second.
@@ -199,4 +200,54 @@ async fn a_revocation_another_node_recorded_closes_connections_here() {
     assert!(at - recorded <= WITHIN + SLACK, "after {:?}", at - recorded);
     refused(&node, &kim_id, ErrorCode::Revoked, "kim's token").await;
     node.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_node_that_cannot_find_a_sign_out_itself_learns_it_from_another_through_postgres() {
+    let db = ScratchDatabase::create(&admin_url(), "revoke")
+        .await
+        .expect("Postgres must be running for these tests (ops/test.sh starts it)");
+    let moto = Moto::start().await;
+    let (pool, client) = moto.pool().await;
+    let finder = support::start(|c| {
+        moto.revoking(c, &pool, &client, WITHIN);
+        c.database.url = Some(db.url.clone());
+    })
+    .await;
+    // No admin checks, and Lou's connection here has an ID token only: nothing this node can
+    // ask the pool would find the sign-out.
+    let blind = support::start(|c| {
+        moto.revoking(c, &pool, &client, WITHIN);
+        c.cognito.admin_checks = false;
+        c.database.url = Some(db.url.clone());
+    })
+    .await;
+    let (lou_id, lou_access) = moto.user(&pool, &client, "lou").await;
+    let mut there = finder.client(&lou_access).await;
+    let mut here = blind.client(&lou_id).await;
+
+    moto.call(
+        "GlobalSignOut",
+        serde_json::json!({ "AccessToken": lou_access }),
+    )
+    .await;
+    let signed_out = Instant::now();
+    for c in [&mut there, &mut here] {
+        let (d, at) = disconnect(c).await;
+        assert_revoked(&d);
+        assert!(
+            at - signed_out <= WITHIN + SLACK,
+            "after {:?}",
+            at - signed_out
+        );
+    }
+    refused(
+        &blind,
+        &lou_id,
+        ErrorCode::Revoked,
+        "lou's token on the other node",
+    )
+    .await;
+    finder.node.shutdown().await;
+    blind.node.shutdown().await;
 }
