@@ -18,8 +18,13 @@ use crate::cluster::ClusterLink;
 use crate::config::HubConfig;
 use crate::identity::Authenticator;
 use crate::presence::Presence;
+use crate::revocation::{Pass, Revocations};
 use crate::room::Rooms;
 use crate::router::Router;
+
+/// Revocations a node keeps in memory (~100 B each, ~10 MiB when full): more than a day's
+/// worth of disabled and signed-out users of a large pool.
+const REVOCATIONS_MAX: usize = 100_000;
 
 /// How long sends skip the cmid check after the store failed it.
 const STORE_SUSPECT_MS: u64 = 1000;
@@ -32,6 +37,8 @@ pub struct Hub {
     /// Counts per user, name and address for the rate limits, cluster-wide in a cluster.
     pub(crate) throttle: Arc<dyn Throttle>,
     auth: Authenticator,
+    /// Revoked identity-provider users, and the ones connected here.
+    revocations: Arc<Revocations>,
     /// The rooms of this node, and the way to every room.
     router: Arc<Router>,
     /// Presence of the users at home here, and routing to the homes of the others.
@@ -66,8 +73,10 @@ impl Hub {
             presence.clone(),
             config.clone(),
         );
+        let revocations = Arc::new(Revocations::new(REVOCATIONS_MAX));
         Arc::new(Hub {
-            auth: Authenticator::new(tokens, store.clone()),
+            auth: Authenticator::new(tokens, store.clone(), revocations.clone()),
+            revocations,
             store,
             config,
             throttle,
@@ -164,9 +173,21 @@ impl Hub {
         ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// The identity `token` names, if it verifies and its user exists (see `identity`).
+    /// The identity `token` names, if it verifies, is not revoked and its user exists (see
+    /// `identity`).
     pub async fn authenticate(&self, token: &str) -> Result<Identity, Code> {
+        Ok(self.auth.authenticate(token).await?.0)
+    }
+
+    /// As [`Hub::authenticate`], with the [`Pass`] of an identity provider's token, which a
+    /// connection registers ([`Revocations::join`]) so that its user is checked.
+    pub async fn authenticate_pass(&self, token: &str) -> Result<(Identity, Option<Pass>), Code> {
         self.auth.authenticate(token).await
+    }
+
+    /// Revoked identity-provider users, and the ones connected here.
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        &self.revocations
     }
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {

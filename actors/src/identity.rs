@@ -2,7 +2,8 @@
 //! user id that does not exist (a store reset, a key shared with another deployment) is refused
 //! with 2001 instead of making a ghost that shows online and fails every command. A token of an
 //! identity provider (Cognito) names its user by the provider's `sub`; the store links each
-//! subject to a Switchboard user, created the first time the subject is seen.
+//! subject to a Switchboard user, created the first time the subject is seen. A provider's token
+//! issued before its user's access was revoked is refused with 2005 (`Revocations`).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -13,6 +14,7 @@ use switchboard_engine::{ErrorCode, UserId};
 use switchboard_persistence::Store;
 
 use crate::error::internal;
+use crate::revocation::{Pass, Revocations};
 
 /// Answers remembered so that reconnect storms with valid tokens cost no store read. Users are
 /// never deleted and a subject's user never changes, so a remembered answer stays true. When
@@ -61,13 +63,19 @@ pub(crate) struct Authenticator {
     store: Arc<dyn Store>,
     known_users: Remembered<UserId, ()>,
     subjects: Remembered<String, Identity>,
+    revocations: Arc<Revocations>,
 }
 
 impl Authenticator {
-    pub(crate) fn new(tokens: Arc<dyn TokenVerifier>, store: Arc<dyn Store>) -> Self {
+    pub(crate) fn new(
+        tokens: Arc<dyn TokenVerifier>,
+        store: Arc<dyn Store>,
+        revocations: Arc<Revocations>,
+    ) -> Self {
         Authenticator {
             tokens,
             store,
+            revocations,
             known_users: Remembered::new(KNOWN_USERS_MAX),
             subjects: Remembered::new(SUBJECTS_MAX),
         }
@@ -75,12 +83,17 @@ impl Authenticator {
 
     /// The identity `token` names, if it verifies and its user exists (or, for a token of an
     /// identity provider, once its user is found or created): 2001 for a token that is
-    /// malformed, forged or names no user; 2002 for an expired one.
+    /// malformed, forged or names no user; 2002 for an expired one; 2005 for a provider's
+    /// token issued before its user's access was revoked. With the identity, a provider's
+    /// token gives its [`Pass`] (what the checks of its user need).
     ///
     /// A token signed with a key the verifier lacks waits for the verifier to fetch its keys
     /// again (a rotated key is picked up this way), then is checked once more. The verifier
     /// bounds how often that fetches, so tokens with made-up key ids cost no fetch.
-    pub(crate) async fn authenticate(&self, token: &str) -> Result<Identity, ErrorCode> {
+    pub(crate) async fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<(Identity, Option<Pass>), ErrorCode> {
         let subject = match self.tokens.verify(token) {
             Err(AuthError::UnknownKey) => {
                 self.tokens.refresh_keys().await;
@@ -90,8 +103,17 @@ impl Authenticator {
         }
         .map_err(|e| e.code())?;
         match subject {
-            Subject::User(identity) => self.existing(identity).await,
-            Subject::External(external) => self.linked(external).await,
+            Subject::User(identity) => Ok((self.existing(identity).await?, None)),
+            Subject::External(external) => {
+                if self
+                    .revocations
+                    .refuses(&external.subject, external.issued_at)
+                {
+                    return Err(ErrorCode::Revoked);
+                }
+                let pass = Pass::new(token, &external);
+                Ok((self.linked(external).await?, Some(pass)))
+            }
         }
     }
 

@@ -18,6 +18,9 @@
 //!   subject linked to its user, created on first sight).
 //! - [`outbound`]: `Outbound`, a connection's bounded send queue, and `Event`, a frame encoded
 //!   once and shared by every recipient.
+//! - [`revocation`]: `Revocations`, the identity-provider users whose access was revoked (their
+//!   older tokens refused at `auth`) and the ones connected here (what the binary's checks
+//!   need, and their connections' queues, to close them with 4003).
 //! - [`transport`]: the socket seen as a `Stream`/`Sink` of frames, so tests can use channels.
 //! - [`cluster`]: `ClusterView` (this node's lease and its view of the `Ring`) and
 //!   `ClusterLink` (routing rooms to their owner node, forwarding fan-out once per node,
@@ -66,6 +69,7 @@ pub mod presence;
 pub mod queries;
 pub mod recipient;
 pub mod refusal;
+pub mod revocation;
 pub mod room;
 pub mod router;
 pub mod supervised;

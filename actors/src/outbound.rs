@@ -3,7 +3,9 @@
 //! The queue is bounded by frame count and by bytes. A push never waits: when either bound is
 //! reached the connection is marked slow, the push fails, and the connection closes itself with
 //! close code 4008 and its resume positions. Whoever pushed simply drops that recipient, so a
-//! slow reader never delays anyone else.
+//! slow reader never delays anyone else. A queue marked revoked ([`Outbound::revoke`]: the
+//! identity provider revoked its user) refuses pushes the same way, and its connection closes
+//! itself with 4003.
 //!
 //! The connection is the queue's one consumer and its task the only waker stored: a push wakes
 //! it only when the queue goes from empty to not empty (a consumer that has not yet seen the
@@ -11,7 +13,7 @@
 //! is the one wake source on a fan-out's hot path.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
@@ -159,7 +161,21 @@ struct Shared {
     /// The consumer's task, while it waits for items or for an overflow. Lock-free, unlike a
     /// `Notify`, whose waiter list takes a lock on every wait and every wake.
     consumer: AtomicWaker,
-    slow: AtomicBool,
+    /// `OPEN`, or why the queue takes no more (`SLOW`, `REVOKED`): the connection must close.
+    stop: AtomicU8,
+}
+
+const OPEN: u8 = 0;
+const SLOW: u8 = 1;
+const REVOKED: u8 = 2;
+
+/// Why a queue takes no more, and its connection must close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// It overflowed: the client does not read (4008).
+    Slow,
+    /// Its user's access was revoked (4003).
+    Revoked,
 }
 
 impl Shared {
@@ -197,7 +213,7 @@ pub fn channel(
         max_frames: max_frames.max(1),
         max_bytes,
         consumer: AtomicWaker::new(),
-        slow: AtomicBool::new(false),
+        stop: AtomicU8::new(OPEN),
     });
     (
         Outbound {
@@ -220,7 +236,7 @@ impl Outbound {
     /// sending to it.
     pub fn push(&self, item: Outgoing) -> bool {
         let s = &self.shared;
-        if s.slow.load(Ordering::Relaxed) {
+        if s.stop.load(Ordering::Relaxed) != OPEN {
             return false;
         }
         let len = item.len();
@@ -261,7 +277,21 @@ impl Outbound {
     }
 
     fn mark_slow(&self) {
-        if !self.shared.slow.swap(true, Ordering::AcqRel) {
+        let s = &self.shared;
+        if s.stop
+            .compare_exchange(OPEN, SLOW, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            s.consumer.wake();
+        }
+    }
+
+    /// Tells the connection that its user's access was revoked: from now on the queue takes
+    /// nothing, and the connection closes itself with 4003 (even one already closing as slow:
+    /// it must not be told to reconnect). The connection's own loop does the closing, so its
+    /// state keeps one owner.
+    pub fn revoke(&self) {
+        if self.shared.stop.swap(REVOKED, Ordering::AcqRel) != REVOKED {
             self.shared.consumer.wake();
         }
     }
@@ -302,27 +332,35 @@ impl OutboundReceiver {
         Some(item)
     }
 
-    /// `Ready` once the queue has overflowed; otherwise stores this task's waker, to be woken
-    /// when it does (or by a push).
-    pub fn poll_slow(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.is_slow() {
-            return Poll::Ready(());
+    /// `Ready` once the queue has stopped (overflowed, or revoked); otherwise stores this
+    /// task's waker, to be woken when it does (or by a push).
+    pub fn poll_stop(&self, cx: &mut Context<'_>) -> Poll<Stop> {
+        if let Some(stop) = self.stopped() {
+            return Poll::Ready(stop);
         }
         self.shared.consumer.register(cx.waker());
-        if self.is_slow() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+        match self.stopped() {
+            Some(stop) => Poll::Ready(stop),
+            None => Poll::Pending,
         }
     }
 
-    /// Resolves once the queue has overflowed.
-    pub async fn slow(&self) {
-        std::future::poll_fn(|cx| self.poll_slow(cx)).await
+    /// Resolves once the queue has stopped.
+    pub async fn stop(&self) -> Stop {
+        std::future::poll_fn(|cx| self.poll_stop(cx)).await
+    }
+
+    /// Why the queue stopped, if it has.
+    pub fn stopped(&self) -> Option<Stop> {
+        match self.shared.stop.load(Ordering::Acquire) {
+            OPEN => None,
+            SLOW => Some(Stop::Slow),
+            _ => Some(Stop::Revoked),
+        }
     }
 
     pub fn is_slow(&self) -> bool {
-        self.shared.slow.load(Ordering::Acquire)
+        self.stopped() == Some(Stop::Slow)
     }
 
     /// Stops accepting items and drops what is queued.
@@ -359,10 +397,27 @@ mod tests {
         assert!(!rx.is_slow());
         assert!(!out.push(frame()), "a fourth frame overflows");
         assert!(rx.is_slow());
-        rx.slow().await;
+        assert_eq!(rx.stop().await, Stop::Slow);
         // Once slow, even a drained queue takes nothing more.
         while rx.try_recv().is_some() {}
         assert!(!out.push(frame()));
+    }
+
+    #[tokio::test]
+    async fn a_revoked_queue_takes_nothing_and_wakes_its_connection() {
+        let (out, rx) = channel(ConnId(1), Codec::MsgPack, 3, 1000);
+        assert!(out.push(frame()));
+        let waiter = tokio::spawn(async move { rx.stop().await });
+        tokio::task::yield_now().await;
+        out.revoke();
+        assert_eq!(waiter.await.unwrap(), Stop::Revoked);
+        assert!(!out.push(frame()), "a revoked queue refuses pushes");
+        // Revoked wins over slow: the client must not be told to reconnect.
+        let (out, rx) = channel(ConnId(2), Codec::MsgPack, 1, 1000);
+        assert!(out.push(frame()) && !out.push(frame()));
+        assert_eq!(rx.stopped(), Some(Stop::Slow));
+        out.revoke();
+        assert_eq!(rx.stopped(), Some(Stop::Revoked));
     }
 
     #[tokio::test]

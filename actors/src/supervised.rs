@@ -57,10 +57,13 @@ pub enum Task {
     WriteBehind,
     /// Deletes uploads never attached to a message (`bins::media`).
     MediaSweep,
+    /// Checks the Cognito users connected here for revocation, and reads the other nodes'
+    /// revocations (`bins::cognito::revoke`).
+    RevocationCheck,
 }
 
 impl Task {
-    pub const ALL: [Task; 10] = [
+    pub const ALL: [Task; 11] = [
         Task::ClusterInbox,
         Task::RingFollower,
         Task::AwaitedExpiry,
@@ -71,6 +74,7 @@ impl Task {
         Task::ThrottleSync,
         Task::WriteBehind,
         Task::MediaSweep,
+        Task::RevocationCheck,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +89,7 @@ impl Task {
             Task::ThrottleSync => "throttle_sync",
             Task::WriteBehind => "write_behind",
             Task::MediaSweep => "media_sweep",
+            Task::RevocationCheck => "revocation_check",
         }
     }
 }

@@ -449,6 +449,7 @@ fn connect_as(
         transport,
         codec: Codec::Json,
         identity,
+        pass: None,
     });
     (to_server, from_server)
 }

@@ -248,6 +248,7 @@ impl Config {
             &mut c.dashboard.admin_token,
             &mut c.media.local_secret,
             &mut c.media.s3.secret_access_key,
+            &mut c.cognito.secret_access_key,
         ]
         .into_iter()
         .filter(|s| s.is_some())
@@ -467,6 +468,12 @@ endpoint = "http://127.0.0.1:5000"
 skew_secs = 48
 jwks_refetch_ms = 49
 jwks_timeout_ms = 50
+revoke_within_secs = 125
+admin_checks = false
+check_concurrency = 126
+check_timeout_ms = 127
+access_key_id = "cognito-AK"
+secret_access_key = "cognito-SK"
 
 [limits]
 max_frame_bytes = 51
@@ -563,6 +570,8 @@ secret_access_key = "SK"
             assert_eq!(c.database.connect_timeout, Duration::from_secs(22));
             assert_eq!(c.write_behind.flush_interval, Duration::from_millis(93));
             assert_eq!(c.cognito.jwks_refetch, Duration::from_millis(49));
+            assert_eq!(c.cognito.revoke_within, Duration::from_secs(125));
+            assert_eq!(c.cognito.check_timeout, Duration::from_millis(127));
             assert_eq!(c.media.upload_url, Duration::from_secs(111));
             assert_eq!(c.media.unattached, Duration::from_secs(113));
             Ok(())
@@ -592,6 +601,7 @@ secret_access_key = "SK"
         c.dashboard.admin_token = Some("admin-secret".into());
         c.media.local_secret = Some("media-secret".into());
         c.media.s3.secret_access_key = Some("s3-secret".into());
+        c.cognito.secret_access_key = Some("cognito-secret".into());
         let shown = format!("{}\n{:?}", c.summary(), c.redacted());
         for secret in [
             "pg-secret",
@@ -599,6 +609,7 @@ secret_access_key = "SK"
             "token-secret",
             "admin-secret",
             "media-secret",
+            "cognito-secret",
             "s3-secret",
         ] {
             assert!(!shown.contains(secret), "{secret} shown: {shown}");

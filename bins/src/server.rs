@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 use crate::accounts::{self, Accounts};
 use crate::attachments::NodeAttachments;
-use crate::cognito::{CognitoAccounts, CognitoTokens};
+use crate::cognito::{CognitoAccounts, CognitoTokens, RevocationChecks};
 use crate::config::{Config, Provider};
 use crate::dashboard::{Reporter, ReporterArgs};
 use crate::http::{self, AppState};
@@ -158,6 +158,17 @@ impl Node {
             throttle.clone(),
             config.hub(),
         );
+        if config.auth.provider == Provider::Cognito && !config.cognito.revoke_within.is_zero() {
+            let checks = Arc::new(
+                RevocationChecks::connect(&config.cognito, hub.clone(), store.clone()).await,
+            );
+            // Restart: a round keeps nothing a restart misses (the next run reads the store's
+            // revocations of the last day again); failing the node for it would cut off
+            // everyone to stop cutting off a few.
+            tasks.spawn(Task::RevocationCheck, Policy::RESTART, move || {
+                Some(checks.clone().run())
+            });
+        }
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;

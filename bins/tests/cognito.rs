@@ -7,46 +7,14 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::cognito::{KIDS, Moto, Pool, access_claims, id_claims, sign, sign_with};
+use support::cognito::{
+    KIDS, Moto, Pool, access_claims, id_claims, refused, rooms_with, sign, sign_with,
+};
 use switchboard_client::Client;
 use switchboard_engine::ErrorCode;
 use switchboard_engine::protocol::{ServerFrame, Visibility};
 
 const REFETCH: Duration = Duration::from_secs(60);
-
-/// The answer to `GET /api/rooms` with `token`: (status, error code or 0).
-async fn rooms_with(node: &support::TestNode, token: &str) -> (u16, u64) {
-    let response = reqwest::Client::new()
-        .get(format!("{}/api/rooms", node.http_url()))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap();
-    (status, body["error"]["code"].as_u64().unwrap_or(0))
-}
-
-/// `token` is refused with `code`: at the upgrade (HTTP 401), by the `auth` command, and on
-/// the HTTP API.
-async fn refused(node: &support::TestNode, token: &str, code: ErrorCode, what: &str) {
-    let err = Client::connect(&node.ws_url(), Some(token))
-        .await
-        .err()
-        .unwrap_or_else(|| panic!("{what}: accepted at upgrade"));
-    assert!(err.to_string().contains("401"), "{what}: {err}");
-    let c = Client::connect(&node.ws_url(), None).await.unwrap();
-    assert_eq!(
-        c.auth(token).await.unwrap_err().code(),
-        Some(code),
-        "{what}"
-    );
-    assert_eq!(
-        rooms_with(node, token).await,
-        (401, code as u64),
-        "{what} on the API"
-    );
-}
 
 #[tokio::test]
 async fn pool_tokens_connect_and_make_a_user_on_first_sight() {

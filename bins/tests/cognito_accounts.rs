@@ -6,6 +6,8 @@ mod support;
 use serde_json::{Value, json};
 use support::cognito::Moto;
 use switchboard_client::Client;
+use switchboard_engine::close;
+use switchboard_engine::protocol::ServerFrame;
 
 /// POSTs `body` to `path`, with a bearer token when given: (status, body).
 async fn post(base: &str, path: &str, body: Value, bearer: Option<&str>) -> (u16, Value) {
@@ -70,7 +72,7 @@ async fn pool_accounts_sign_up_confirm_sign_in_refresh_and_sign_out() {
     assert_eq!(status, 200, "{session}");
     assert_eq!(session["user"]["name"], "zoe");
     let token = session["token"].as_str().unwrap();
-    let c = Client::connect(&node.ws_url(), Some(token)).await.unwrap();
+    let mut c = Client::connect(&node.ws_url(), Some(token)).await.unwrap();
     assert_eq!(
         c.hello().user.as_ref().unwrap().id.0,
         session["user"]["id"].as_u64().unwrap()
@@ -92,6 +94,19 @@ async fn pool_accounts_sign_up_confirm_sign_in_refresh_and_sign_out() {
     let access = session["access_token"].as_str().unwrap();
     let signed_out = post(&base, "/api/cognito/signout", json!({}), Some(access)).await;
     assert_eq!(signed_out.0, 200, "{signed_out:?}");
+    // A sign-out through the node cuts off at once the connections of the tokens before it,
+    // an ID token's too (which the node could not have asked the pool about).
+    let d = support::expect(&mut c, support::WAIT, |f| match f {
+        ServerFrame::Disconnect(d) => Some(d),
+        _ => None,
+    })
+    .await;
+    assert_eq!((d.code, d.reconnect), (close::REVOKED, false), "{d:?}");
+    let again = Client::connect(&node.ws_url(), Some(fresh_token)).await;
+    assert!(
+        again.is_err_and(|e| e.to_string().contains("401")),
+        "a token refreshed before the sign-out is refused too"
+    );
     let after = refusal(post(&base, "/api/cognito/refresh", refresh, None).await);
     assert_eq!(
         (after.0, after.1),

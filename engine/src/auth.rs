@@ -31,6 +31,14 @@ pub struct External {
     /// The name the provider knows them by (Cognito's `cognito:username` or `username`); the
     /// Switchboard name is made from it.
     pub name: String,
+    /// When the token was issued (`iat`, seconds since the Unix epoch): a revocation refuses
+    /// the tokens issued before it.
+    pub issued_at: u64,
+    /// When the token expires (`exp`, seconds since the Unix epoch).
+    pub expires_at: u64,
+    /// An access token (`token_use = access`), which the provider can be asked about
+    /// (Cognito's `GetUser`); else an ID token.
+    pub access: bool,
 }
 
 /// Who a verified token names.

@@ -30,6 +30,9 @@ pub enum ErrorCode {
     AlreadyAuthenticated = 2003,
     /// The account exists but is not confirmed yet (Cognito sign-in): confirm it first.
     Unconfirmed = 2004,
+    /// The identity provider revoked the token's access: the user was disabled or deleted by an
+    /// administrator, or signed out everywhere, after the token was issued. Sign in again.
+    Revoked = 2005,
     /// The caller may not do this (not a member, private room, not an admin, ...).
     Forbidden = 3000,
     /// The room or user does not exist.
@@ -63,7 +66,10 @@ impl ErrorCode {
             ErrorCode::TooLarge => 413,
             ErrorCode::UnsupportedType => 415,
             ErrorCode::BadSignature | ErrorCode::LinkExpired => 403,
-            ErrorCode::Unauthenticated | ErrorCode::InvalidToken | ErrorCode::TokenExpired => 401,
+            ErrorCode::Unauthenticated
+            | ErrorCode::InvalidToken
+            | ErrorCode::TokenExpired
+            | ErrorCode::Revoked => 401,
             ErrorCode::Forbidden
             | ErrorCode::NotJoined
             | ErrorCode::AlreadyAuthenticated
@@ -90,6 +96,7 @@ impl ErrorCode {
             ErrorCode::TokenExpired => "token expired",
             ErrorCode::AlreadyAuthenticated => "already authenticated",
             ErrorCode::Unconfirmed => "confirm the account first",
+            ErrorCode::Revoked => "access revoked; sign in again",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not found",
             ErrorCode::NotJoined => "join the room first",
@@ -121,6 +128,9 @@ pub mod close {
     pub const SERVICE_RESTART: u16 = 1012;
     /// No valid `auth` within the authentication timeout.
     pub const AUTH_TIMEOUT: u16 = 4001;
+    /// The identity provider revoked the user's access (disabled, deleted or signed out
+    /// everywhere): do not reconnect with the same token; sign in again.
+    pub const REVOKED: u16 = 4003;
     /// The connection could not keep up with its events; reconnect and resume.
     pub const SLOW_CONSUMER: u16 = 4008;
     /// Too many malformed frames in a row.

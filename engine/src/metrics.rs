@@ -62,6 +62,9 @@ pub const TASK_DEATHS: &str = "switchboard_task_deaths_total";
 pub const MEDIA_SLOTS: &str = "switchboard_media_slots_total";
 pub const MEDIA_UPLOADS: &str = "switchboard_media_uploads_total";
 pub const MEDIA_SWEPT: &str = "switchboard_media_swept_total";
+pub const COGNITO_CHECKS: &str = "switchboard_cognito_checks_total";
+pub const COGNITO_CHECK_FAILURES: &str = "switchboard_cognito_check_failures_total";
+pub const REVOCATIONS: &str = "switchboard_revocations_total";
 pub const BUILD_INFO: &str = "switchboard_build_info";
 /// Process metrics keep the standard names, so stock dashboards and alerts find them.
 pub const PROCESS_CPU_SECONDS: &str = "process_cpu_seconds_total";
@@ -82,6 +85,7 @@ pub const DISCONNECT_REASONS: &[&str] = &[
     "binary frame on a JSON connection",
     "invalid UTF-8",
     "protocol error",
+    "revoked",
 ];
 
 /// The `class` of a refusal (`actors::refusal::Refusal::name`).
@@ -105,8 +109,8 @@ pub const SIGN_IN_REASONS: &[&str] = &["wrong_credentials", "throttled", "busy"]
 
 /// The `code` of a command error (`ErrorCode` values).
 pub const ERROR_CODES: &[&str] = &[
-    "1000", "1002", "1003", "1004", "2000", "2001", "2002", "2003", "3000", "3001", "3002", "3003",
-    "4000", "4001", "4002", "5000", "5001",
+    "1000", "1002", "1003", "1004", "2000", "2001", "2002", "2003", "2005", "3000", "3001", "3002",
+    "3003", "4000", "4001", "4002", "5000", "5001",
 ];
 
 /// The `task` of a supervised long-lived task (`actors::supervised::Task::name`).
@@ -121,6 +125,22 @@ pub const TASKS: &[&str] = &[
     "throttle_sync",
     "write_behind",
     "media_sweep",
+    "revocation_check",
+];
+
+/// The `call` of a check of a Cognito user: `GetUser` with their newest access token (global
+/// sign-out), `AdminGetUser` (disabled or deleted).
+pub const COGNITO_CALLS: &[&str] = &["get_user", "admin_get_user"];
+
+/// The `cause` of a revocation: what the check found (`signed_out`, `disabled`, `deleted`), a
+/// sign-out through this node's `/api/cognito/signout` (`sign_out`), or one another node
+/// recorded (`other_node`).
+pub const REVOCATION_CAUSES: &[&str] = &[
+    "signed_out",
+    "disabled",
+    "deleted",
+    "sign_out",
+    "other_node",
 ];
 
 /// The `outcome` of a request for an upload slot.
@@ -386,6 +406,27 @@ pub const ALL: &[Def] = &[
         MEDIA_SWEPT,
         Counter,
         "Uploads never attached to a message, deleted by the sweep.",
+    ),
+    labelled(
+        COGNITO_CHECKS,
+        Counter,
+        "Calls to the Cognito user pool made to check connected users for revocation, by call.",
+        "call",
+        COGNITO_CALLS,
+    ),
+    labelled(
+        COGNITO_CHECK_FAILURES,
+        Counter,
+        "Revocation checks that got no clear answer (timeout, throttling, missing permission, pool unreachable), by call; nobody is cut off for them.",
+        "call",
+        COGNITO_CALLS,
+    ),
+    labelled(
+        REVOCATIONS,
+        Counter,
+        "Cognito users whose access was revoked, as this node learnt it, by cause; their connections here close with 4003.",
+        "cause",
+        REVOCATION_CAUSES,
     ),
     def(
         BUILD_INFO,

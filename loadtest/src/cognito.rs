@@ -2,7 +2,9 @@
 //! JWKS served on loopback the way Cognito serves a pool's, and access tokens signed with it
 //! exactly as Cognito signs them. The nodes verify them as they would a real pool's (RS256,
 //! issuer, app client, `token_use`, times), with the keys fetched once and cached, so a run
-//! measures what a Cognito token costs a node against a local one.
+//! measures what a Cognito token costs a node against a local one. The stand-in has no pool API,
+//! so the nodes' revocation checks are off (`revoke_within_secs = 0`): they run beside the
+//! connects, once per half-bound per connected user, not per connect.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -64,6 +66,8 @@ impl Pool {
             ("SWITCHBOARD_COGNITO__USER_POOL_ID", POOL),
             ("SWITCHBOARD_COGNITO__CLIENT_ID", CLIENT),
             ("SWITCHBOARD_COGNITO__JWKS_URL", self.url.as_str()),
+            // The stand-in serves keys only: no pool API for the revocation checks to ask.
+            ("SWITCHBOARD_COGNITO__REVOKE_WITHIN_SECS", "0"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use switchboard_engine::domain::{Attachment, ChatMessage, Role, RoomKind};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
-use crate::store::{HistoryQuery, Store, StoreError, Upload};
+use crate::store::{HistoryQuery, Revocation, Store, StoreError, Upload};
 
 /// Runs every case against a fresh, empty store.
 pub async fn run_all(store: Arc<dyn Store>) {
@@ -22,6 +22,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     search_is_scoped_to_the_users_rooms(&store).await;
     uploads(&*store).await;
     attachments_are_stored_with_their_message(&store).await;
+    revocations(&*store).await;
 }
 
 fn msg(room: RoomId, epoch: u64, seq: u64, sender: UserId, cmid: &str) -> ChatMessage {
@@ -528,5 +529,45 @@ async fn attachments_are_stored_with_their_message(store: &Arc<dyn Store>) {
             .unwrap(),
         vec![with],
         "search returns them too"
+    );
+}
+
+async fn revocations(store: &dyn Store) {
+    let r = |subject: &str, before_secs, recorded_ms| Revocation {
+        subject: subject.into(),
+        before_secs,
+        recorded_ms,
+    };
+    assert_eq!(store.revocations_since(0, 10).await.unwrap(), vec![]);
+    store.revoke(&r("sub-a", 100, 1_000)).await.unwrap();
+    store.revoke(&r("sub-b", 200, 2_000)).await.unwrap();
+    store.revoke(&r("sub-c", 300, 2_000)).await.unwrap();
+    assert_eq!(
+        store.revocations_since(0, 10).await.unwrap(),
+        vec![
+            r("sub-a", 100, 1_000),
+            r("sub-b", 200, 2_000),
+            r("sub-c", 300, 2_000)
+        ],
+        "by record time, then subject"
+    );
+    assert_eq!(
+        store.revocations_since(2_000, 1).await.unwrap(),
+        vec![r("sub-b", 200, 2_000)],
+        "inclusive, at most the limit"
+    );
+    // Recorded again (another node found it too, or later): the later time, never an
+    // earlier `before`.
+    store.revoke(&r("sub-a", 50, 3_000)).await.unwrap();
+    assert_eq!(
+        store.revocations_since(2_500, 10).await.unwrap(),
+        vec![r("sub-a", 100, 3_000)],
+        "a revocation is never narrowed"
+    );
+    store.revoke(&r("sub-a", 400, 4_000)).await.unwrap();
+    assert_eq!(
+        store.revocations_since(4_000, 10).await.unwrap(),
+        vec![r("sub-a", 400, 4_000)],
+        "a later revocation widens it"
     );
 }

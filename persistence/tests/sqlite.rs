@@ -10,7 +10,7 @@ use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 use switchboard_persistence::store::Upload;
 use switchboard_persistence::store::sqlite::SqliteStore;
 use switchboard_persistence::{
-    Busy, HistoryQuery, Store, StoreError, WriteBehind, WriteBehindConfig,
+    Busy, HistoryQuery, Revocation, Store, StoreError, WriteBehind, WriteBehindConfig,
 };
 
 fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
@@ -227,6 +227,16 @@ impl Store for Flaky {
     }
     async fn delete_unattached(&self, id: AttachmentId) -> Result<bool, StoreError> {
         self.inner.delete_unattached(id).await
+    }
+    async fn revoke(&self, r: &Revocation) -> Result<(), StoreError> {
+        self.inner.revoke(r).await
+    }
+    async fn revocations_since(
+        &self,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        self.inner.revocations_since(since, limit).await
     }
 }
 

@@ -71,7 +71,7 @@ impl ConnectionActor {
             return Err(ErrorCode::AlreadyAuthenticated.into());
         }
         let timeout = self.hub.config.store_timeout;
-        let identity = tokio::time::timeout(timeout, self.hub.authenticate(&a.token))
+        let (identity, pass) = tokio::time::timeout(timeout, self.hub.authenticate_pass(&a.token))
             .await
             .map_err(|_| Refused::Busy(Busy::NoAnswer))?
             .inspect_err(|code| {
@@ -84,7 +84,7 @@ impl ConnectionActor {
             id: identity.user,
             name: identity.name.clone(),
         };
-        self.authenticated(identity).await;
+        self.authenticated(identity, pass).await;
         self.out
             .frame(&ServerFrame::Authed(p::Authed { rid: a.rid, user }));
         Ok(())

@@ -32,8 +32,9 @@ use tokio::sync::watch;
 use crate::error::Refused;
 use crate::hub::Hub;
 use crate::metrics as names;
-use crate::outbound::{self, Notice, Origin, Outbound, OutboundReceiver, Outgoing};
+use crate::outbound::{self, Notice, Origin, Outbound, OutboundReceiver, Outgoing, Stop};
 use crate::refusal::{self, Refusal};
+use crate::revocation::Pass;
 use crate::room::{Caller, Command, RoomCommand};
 use crate::transport::{Inbound, OutFrame, Transport};
 
@@ -46,6 +47,8 @@ pub struct ConnArgs {
     pub codec: Codec,
     /// Set when the token came with the upgrade request.
     pub identity: Option<Identity>,
+    /// With `identity`, when the token was an identity provider's.
+    pub pass: Option<Pass>,
 }
 
 pub struct ConnectionActor {
@@ -56,6 +59,9 @@ pub struct ConnectionActor {
     out: Outbound,
     rx: OutboundReceiver,
     identity: Option<Identity>,
+    /// The identity provider's subject of a user signed in with a provider's token: this
+    /// connection is in the node's `Revocations` sessions under it until it stops.
+    subject: Option<String>,
     /// Rooms this connection asked to join (and did not leave), here or on other nodes.
     joined: Vec<RoomId>,
     /// Last room position the socket accepted, per room: the resume point we report.
@@ -139,6 +145,22 @@ enum End {
     },
 }
 
+/// How a connection whose queue stopped closes.
+fn stop_end(stop: Stop) -> End {
+    match stop {
+        Stop::Slow => End::Close {
+            code: close::SLOW_CONSUMER,
+            reason: "slow consumer",
+            reconnect: true,
+        },
+        Stop::Revoked => End::Close {
+            code: close::REVOKED,
+            reason: "revoked",
+            reconnect: false,
+        },
+    }
+}
+
 impl Actor for ConnectionActor {
     type Args = ConnArgs;
     type Error = Infallible;
@@ -167,6 +189,7 @@ impl Actor for ConnectionActor {
             out,
             rx,
             identity: None,
+            subject: None,
             joined: Vec::new(),
             written: Vec::new(),
             remote: Vec::new(),
@@ -210,7 +233,7 @@ impl Actor for ConnectionActor {
             commands_per_sec: limits.commands_per_sec,
         }));
         if let Some(identity) = args.identity {
-            Box::pin(conn.authenticated(identity)).await;
+            Box::pin(conn.authenticated(identity, args.pass)).await;
         }
         #[cfg(feature = "testing")]
         if let Some(me) = &conn.self_ref {
@@ -311,6 +334,9 @@ impl Actor for ConnectionActor {
         if let Some(link) = self.hub.cluster() {
             link.forget(self.id);
         }
+        if let Some(subject) = self.subject.take() {
+            self.hub.revocations().leave(&subject, self.id);
+        }
         let mut users = std::mem::take(&mut self.watching);
         users.extend(self.identity.as_ref().map(|i| i.user));
         self.hub.presence().detach(self.id, &users).await;
@@ -355,13 +381,9 @@ impl ConnectionActor {
         if let Poll::Ready(done) = self.pending.poll_next(cx) {
             return Poll::Ready(Wakeup::Done(done));
         }
-        // `poll_recv` stored the waker an overflow wakes.
-        if self.rx.is_slow() {
-            return Poll::Ready(Wakeup::End(End::Close {
-                code: close::SLOW_CONSUMER,
-                reason: "slow consumer",
-                reconnect: true,
-            }));
+        // `poll_recv` stored the waker an overflow (or a revocation) wakes.
+        if let Some(stop) = self.rx.stopped() {
+            return Poll::Ready(Wakeup::End(stop_end(stop)));
         }
         if !armed || !matches!(self.shutdown_seen.has_changed(), Ok(false)) {
             if self.shutdown.as_mut().poll(cx).is_ready() {
@@ -392,8 +414,12 @@ impl ConnectionActor {
             .ok_or(ErrorCode::Unauthenticated)
     }
 
-    async fn authenticated(&mut self, identity: Identity) {
+    async fn authenticated(&mut self, identity: Identity, pass: Option<Pass>) {
         self.auth_timer = None;
+        if let Some(pass) = pass {
+            self.subject = Some(pass.subject.clone());
+            self.hub.revocations().join(pass, self.id, &self.out);
+        }
         let user = identity.user;
         self.identity = Some(identity);
         self.hub.presence().attach(&self.out, user).await;
@@ -567,12 +593,7 @@ impl ConnectionActor {
         // A write that completes at once (the usual case) never looks at the slow signal.
         std::future::poll_fn(|cx| match write.as_mut().poll(cx) {
             Poll::Ready(res) => Poll::Ready(res.map_err(|_| End::Gone)),
-            Poll::Pending if rx.poll_slow(cx).is_ready() => Poll::Ready(Err(End::Close {
-                code: close::SLOW_CONSUMER,
-                reason: "slow consumer",
-                reconnect: true,
-            })),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => rx.poll_stop(cx).map(|stop| Err(stop_end(stop))),
         })
         .await
     }

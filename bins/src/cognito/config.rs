@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use switchboard_engine::settings::ms;
+use switchboard_engine::settings::{ms, secs};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -39,6 +39,28 @@ pub struct CognitoConfig {
     /// fetch waits at most this long (and within `engine.store_timeout_ms` on `/ws`).
     #[serde(rename = "jwks_timeout_ms", with = "ms")]
     pub jwks_timeout: Duration,
+    /// `revoke_within_secs`: how soon a user the pool disabled, deleted or signed out
+    /// everywhere loses their connections (close 4003) on every node. Each node checks its
+    /// connected users every half of it, and reads the other nodes' revocations as often. 0
+    /// turns both off (a benchmark against a stand-in pool with no API): then only a sign-out
+    /// through this node's `/api/cognito/signout` revokes, and only here.
+    #[serde(rename = "revoke_within_secs", with = "secs")]
+    pub revoke_within: Duration,
+    /// Whether the checks also ask `AdminGetUser` (finds disabled and deleted users whose
+    /// access token the node does not hold or that has expired). Needs the IAM permission
+    /// `cognito-idp:AdminGetUser` on the pool; without it, only global sign-outs (and, on real
+    /// Cognito, disables) seen through an access token are found.
+    pub admin_checks: bool,
+    /// Calls to the pool one node's checks have in flight at most.
+    pub check_concurrency: usize,
+    /// `check_timeout_ms`: how long one call of a check may take. One that takes longer, or
+    /// fails otherwise, cuts nobody off (logged and counted).
+    #[serde(rename = "check_timeout_ms", with = "ms")]
+    pub check_timeout: Duration,
+    /// Static credentials for `AdminGetUser`; with both unset the standard AWS chain is used
+    /// (environment, profile, the task's or instance's role).
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
 }
 
 impl Default for CognitoConfig {
@@ -53,6 +75,12 @@ impl Default for CognitoConfig {
             skew_secs: 30,
             jwks_refetch: Duration::from_secs(30),
             jwks_timeout: Duration::from_secs(5),
+            revoke_within: Duration::from_secs(60),
+            admin_checks: true,
+            check_concurrency: 8,
+            check_timeout: Duration::from_secs(5),
+            access_key_id: None,
+            secret_access_key: None,
         }
     }
 }
@@ -82,6 +110,12 @@ impl CognitoConfig {
             .unwrap_or_else(|| format!("{}/.well-known/jwks.json", self.issuer()))
     }
 
+    /// How often a node checks its connected users and reads the others' revocations: half
+    /// the bound, so a revocation made just after one round is found by the next.
+    pub fn check_interval(&self) -> Duration {
+        (self.revoke_within / 2).max(Duration::from_millis(100))
+    }
+
     /// Refuses a section that names no pool or no client.
     pub fn check(&self) -> Result<(), CognitoConfigError> {
         if self.client_id.is_empty() {
@@ -90,6 +124,11 @@ impl CognitoConfig {
         if self.issuer.is_none() && (self.user_pool_id.is_empty() || self.region.is_empty()) {
             return Err(CognitoConfigError::Missing(
                 "user_pool_id (and region), or issuer",
+            ));
+        }
+        if self.admin_checks && self.user_pool_id.is_empty() {
+            return Err(CognitoConfigError::Missing(
+                "user_pool_id (for admin_checks; or set admin_checks = false)",
             ));
         }
         Ok(())

@@ -18,6 +18,7 @@ use super::edge::JsonObject;
 use crate::accounts::AccountError;
 use crate::cognito::CognitoAccounts;
 use crate::cognito::accounts::PoolTokens;
+use crate::cognito::revoke::{self, Cause};
 
 #[derive(Deserialize)]
 pub struct SignUp {
@@ -98,7 +99,10 @@ pub async fn refresh(
     Ok(Json(pool(&state)?.refresh(&c.refresh_token).await?))
 }
 
-/// Signs out everywhere with the access token in `Authorization: Bearer`.
+/// Signs out everywhere with the access token in `Authorization: Bearer`. A token this node
+/// accepts revokes its user at once, here and (through the store) on the other nodes: their
+/// connections close with 4003 and their older tokens are refused, whether they used this
+/// access token or an ID token.
 pub async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -108,6 +112,26 @@ pub async fn sign_out(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or(AccountError::from(ErrorCode::Unauthenticated))?;
-    pool(&state)?.sign_out(access).await?;
+    let pool = pool(&state)?;
+    // Asked before the sign-out, while the token still stands; the pool has the last word on
+    // tokens this node refuses.
+    let pass = state
+        .hub
+        .authenticate_pass(access)
+        .await
+        .ok()
+        .and_then(|(_, p)| p);
+    pool.sign_out(access).await?;
+    if let Some(pass) = pass {
+        let now = revoke::now_secs();
+        revoke::record(
+            &state.hub,
+            &*state.store,
+            &pass.subject,
+            now,
+            Cause::SignOut,
+        )
+        .await;
+    }
     Ok(Json(json!({})))
 }

@@ -56,15 +56,18 @@ pub async fn upgrade(
         .extensions
         .remove::<hyper::upgrade::OnUpgrade>()
         .ok_or(ApiError(ErrorCode::BadFrame))?;
-    let identity = match params.token {
-        Some(token) => Some(state.hub.authenticate(&token).await.map_err(|code| {
-            refusal::note(
-                Refusal::AuthFailed,
-                format_args!("/ws token: {}", code.describe()),
-            );
-            ApiError(code)
-        })?),
-        None => None,
+    let (identity, pass) = match params.token {
+        Some(token) => {
+            let (identity, pass) = state.hub.authenticate_pass(&token).await.map_err(|code| {
+                refusal::note(
+                    Refusal::AuthFailed,
+                    format_args!("/ws token: {}", code.describe()),
+                );
+                ApiError(code)
+            })?;
+            (Some(identity), pass)
+        }
+        None => (None, None),
     };
     let protocol = select_protocol(&parts.headers);
     let codec = Codec::from_subprotocol(protocol);
@@ -92,6 +95,7 @@ pub async fn upgrade(
             transport: Box::new(WireTransport(socket)),
             codec,
             identity,
+            pass,
         });
     });
     let mut response = Response::builder()

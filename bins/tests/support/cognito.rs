@@ -15,7 +15,10 @@ use rsa::pkcs1::EncodeRsaPrivateKey;
 use serde_json::{Value, json};
 use switchboard::Config;
 use switchboard::config::Provider;
+use switchboard_client::Client;
+use switchboard_engine::ErrorCode;
 
+use super::TestNode;
 use super::cluster::{Reaped, free_port};
 
 pub const REGION: &str = "eu-west-1";
@@ -157,6 +160,9 @@ pub fn sign(claims: &Value, kid: &'static str) -> String {
     sign_with(claims, kid, kid)
 }
 
+/// The password of every user `Moto::user` makes.
+const PASSWORD: &str = "Correct-Horse-1";
+
 /// A `moto_server` (the AWS stand-in) of one test's own, on a free port; killed when dropped.
 pub struct Moto {
     pub endpoint: String,
@@ -258,13 +264,28 @@ impl Moto {
         c.cognito.endpoint = Some(self.endpoint.clone());
     }
 
+    /// As [`Moto::configure`], with revocation checks every half of `within` (AdminGetUser
+    /// signed with made-up credentials, which moto takes).
+    pub fn revoking(&self, c: &mut Config, pool: &str, client: &str, within: Duration) {
+        self.configure(c, pool, client);
+        c.cognito.revoke_within = within;
+        c.cognito.check_timeout = Duration::from_secs(2);
+        c.cognito.access_key_id = Some("test".into());
+        c.cognito.secret_access_key = Some("test".into());
+    }
+
+    /// An administrator's call about `name` in `pool` (`AdminDisableUser`, ...).
+    pub async fn admin(&self, action: &str, pool: &str, name: &str) {
+        self.call(action, json!({ "UserPoolId": pool, "Username": name }))
+            .await;
+    }
+
     /// Signs `name` up in moto's pool, confirms them as an administrator and signs them in with
     /// USER_PASSWORD_AUTH: (ID token, access token).
     pub async fn user(&self, pool: &str, client: &str, name: &str) -> (String, String) {
-        let password = "Correct-Horse-1";
         self.call(
             "SignUp",
-            json!({ "ClientId": client, "Username": name, "Password": password }),
+            json!({ "ClientId": client, "Username": name, "Password": PASSWORD }),
         )
         .await;
         self.call(
@@ -272,6 +293,12 @@ impl Moto {
             json!({ "UserPoolId": pool, "Username": name }),
         )
         .await;
+        self.sign_in(client, name).await
+    }
+
+    /// Signs `name` in (USER_PASSWORD_AUTH): fresh (ID token, access token).
+    pub async fn sign_in(&self, client: &str, name: &str) -> (String, String) {
+        let password = PASSWORD;
         let auth = self
             .call(
                 "InitiateAuth",
@@ -288,4 +315,38 @@ impl Moto {
             result["AccessToken"].as_str().unwrap().to_owned(),
         )
     }
+}
+
+/// The answer to `GET /api/rooms` with `token`: (status, error code or 0).
+pub async fn rooms_with(node: &TestNode, token: &str) -> (u16, u64) {
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/rooms", node.http_url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (status, body["error"]["code"].as_u64().unwrap_or(0))
+}
+
+/// `token` is refused with `code`: at the upgrade (HTTP 401), by the `auth` command, and on
+/// the HTTP API.
+pub async fn refused(node: &TestNode, token: &str, code: ErrorCode, what: &str) {
+    let err = Client::connect(&node.ws_url(), Some(token))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("{what}: accepted at upgrade"));
+    assert!(err.to_string().contains("401"), "{what}: {err}");
+    let c = Client::connect(&node.ws_url(), None).await.unwrap();
+    assert_eq!(
+        c.auth(token).await.unwrap_err().code(),
+        Some(code),
+        "{what}"
+    );
+    assert_eq!(
+        rooms_with(node, token).await,
+        (401, code as u64),
+        "{what} on the API"
+    );
 }

@@ -99,6 +99,7 @@ struct Claims {
     sub: String,
     token_use: String,
     iat: u64,
+    exp: u64,
     /// ID tokens: the app client the token was issued to.
     aud: Option<String>,
     /// Access tokens: the app client the token was issued to.
@@ -154,6 +155,7 @@ impl CognitoRules {
                 _ => AuthError::Invalid,
             })?
             .claims;
+        let access = claims.token_use == "access";
         let (audience, name) = match claims.token_use.as_str() {
             "id" => (claims.aud, claims.cognito_username),
             "access" => (claims.client_id, claims.username),
@@ -174,6 +176,9 @@ impl CognitoRules {
         Ok(External {
             subject: claims.sub,
             name,
+            issued_at: claims.iat,
+            expires_at: claims.exp,
+            access,
         })
     }
 }
@@ -244,19 +249,26 @@ mod tests {
     #[test]
     fn id_and_access_tokens_name_their_user() {
         let keys = key_set();
-        let token = sign(&id_claims(), "k1", &signers()[0]);
+        let claims = id_claims();
+        let token = sign(&claims, "k1", &signers()[0]);
         let alice = External {
             subject: "5f1c-sub".into(),
             name: "alice".into(),
+            issued_at: claims["iat"].as_u64().unwrap(),
+            expires_at: claims["exp"].as_u64().unwrap(),
+            access: false,
         };
         assert_eq!(rules().verify(&keys, &token), Ok(alice.clone()));
         let access = json!({
             "sub": "5f1c-sub", "iss": ISSUER, "client_id": CLIENT, "token_use": "access",
-            "username": "alice", "iat": now(), "exp": now() + 3600,
+            "username": "alice", "iat": alice.issued_at, "exp": alice.expires_at,
         });
         assert_eq!(
             rules().verify(&keys, &sign(&access, "k1", &signers()[0])),
-            Ok(alice)
+            Ok(External {
+                access: true,
+                ..alice
+            })
         );
     }
 

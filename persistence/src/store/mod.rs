@@ -51,6 +51,19 @@ pub struct HistoryQuery {
     pub limit: u32,
 }
 
+/// An identity provider's revocation of a user's tokens: those of `subject` issued at or
+/// before `before_secs` are refused. Recorded by the node that found it, read by the others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    /// The provider's id for the user (Cognito's `sub`).
+    pub subject: String,
+    /// Tokens issued (`iat`) at or before this, in seconds since the Unix epoch, are revoked.
+    pub before_secs: u64,
+    /// When it was (last) recorded, in milliseconds since the Unix epoch, by the recording
+    /// node's clock: what other nodes read it by.
+    pub recorded_ms: u64,
+}
+
 /// An upload slot a member asked for, and once attached to a message, the attachment it
 /// became. The file itself is in the media store at `key`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,4 +182,15 @@ pub trait Store: Send + Sync + 'static {
     /// Removes an upload's record if it is still unattached; whether it did (an upload
     /// attached meanwhile stays).
     async fn delete_unattached(&self, id: AttachmentId) -> Result<bool, StoreError>;
+
+    /// Records a revocation. A subject has one record: a later one keeps the later
+    /// `before_secs` (a revocation is never narrowed) and takes the new `recorded_ms`.
+    async fn revoke(&self, revocation: &Revocation) -> Result<(), StoreError>;
+    /// At most `limit` revocations recorded at or after `since_ms`, by `recorded_ms` then
+    /// subject.
+    async fn revocations_since(
+        &self,
+        since_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<Revocation>, StoreError>;
 }

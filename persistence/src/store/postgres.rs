@@ -6,6 +6,7 @@
 //! migration is never edited, only followed by a new one. Users of identity providers are in
 //! [`subjects`], upload records in [`uploads`].
 
+mod revocations;
 mod subjects;
 mod uploads;
 
@@ -22,7 +23,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::pg_pool::{CachingManager, PgPool};
-use super::{HistoryQuery, Store, StoreError, Upload, attachments};
+use super::{HistoryQuery, Revocation, Store, StoreError, Upload, attachments};
 
 /// Versioned schema migrations, applied in order inside one transaction each.
 pub const MIGRATIONS: &[&str] = &[
@@ -80,6 +81,8 @@ ALTER TABLE rooms ADD COLUMN owner TEXT;
     r#"
 ALTER TABLE messages ADD COLUMN attachments TEXT;
 "#,
+    // 7: revocations of an identity provider's users.
+    revocations::MIGRATION,
 ];
 
 /// Advisory lock key held while migrating ("sbmigrat" as ASCII).
@@ -689,5 +692,17 @@ impl Store for PostgresStore {
 
     async fn delete_unattached(&self, id: AttachmentId) -> Result<bool, StoreError> {
         uploads::delete_unattached(self, id).await
+    }
+
+    async fn revoke(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        revocations::revoke(self, revocation).await
+    }
+
+    async fn revocations_since(
+        &self,
+        since_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        revocations::since(self, since_ms, limit).await
     }
 }

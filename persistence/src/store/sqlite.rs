@@ -3,6 +3,7 @@
 //! `spawn_blocking`, never across an `.await`. Users of identity providers are in [`subjects`],
 //! upload records in [`uploads`].
 
+mod revocations;
 mod subjects;
 mod uploads;
 
@@ -16,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
-use super::{HistoryQuery, Store, StoreError, Upload, attachments};
+use super::{HistoryQuery, Revocation, Store, StoreError, Upload, attachments};
 
 /// Schema migrations, applied in order and tracked by `PRAGMA user_version`. Never edit a
 /// released entry: append a new one.
@@ -77,6 +78,8 @@ ALTER TABLE rooms ADD COLUMN owner TEXT;
     r#"
 ALTER TABLE messages ADD COLUMN attachments TEXT;
 "#,
+    // 7: revocations of an identity provider's users.
+    revocations::MIGRATION,
 ];
 
 const READERS: usize = 4;
@@ -667,5 +670,17 @@ impl Store for SqliteStore {
 
     async fn delete_unattached(&self, id: AttachmentId) -> Result<bool, StoreError> {
         uploads::delete_unattached(self, id).await
+    }
+
+    async fn revoke(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        revocations::revoke(self, revocation).await
+    }
+
+    async fn revocations_since(
+        &self,
+        since_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        revocations::since(self, since_ms, limit).await
     }
 }
