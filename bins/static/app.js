@@ -28,11 +28,16 @@ const state = {
   farewell: null, // the server's `disconnect` frame, until the close that follows it
   provider: 'local', // how the node signs people in: 'local' accounts or 'cognito'
   refreshTimer: null,
+  attaching: [], // files for the next message: {name, attachment, failed}
+  links: new Map(), // 'id' or 'id/thumb' -> {url, expires} (signed download URLs)
 };
 
 // Closes that mean a client bug or a refusal (PROTOCOL §8.10, §10): reconnecting would repeat
 // it, so the page stops and offers a Reconnect button instead of looping.
-const FINAL_CLOSES = new Set([1002, 1003, 1007, 1008, 1009, 1010, 4001, 4009]);
+const FINAL_CLOSES = new Set([1002, 1003, 1007, 1008, 1009, 1010, 4001, 4003, 4009]);
+// The user's access was revoked (a Cognito user disabled or signed out everywhere): the tokens
+// the page holds are refused from now on.
+const REVOKED = 4003;
 
 const cmpPos = (a, b) => (a.epoch - b.epoch) || (a.seq - b.seq);
 const posKey = (p) => p.epoch + ':' + p.seq;
@@ -253,6 +258,10 @@ function connect() {
     document.body.dataset.conn = final ? 'stopped' : 'closed';
     failPending('the connection closed (' + why + ')', final);
     for (const r of state.rooms.values()) r.typing.forEach((t) => clearTimeout(t)), r.typing.clear();
+    if (code === REVOKED) {
+      signOut('Signed out: access was revoked (' + why + ')');
+      return;
+    }
     if (final) {
       setStatus('Disconnected (' + why + '). Not reconnecting automatically.', true);
       $('reconnect').hidden = false;
@@ -441,10 +450,17 @@ async function openRoom(id) {
 function sendMessage() {
   const r = state.current && room(state.current);
   const text = $('compose').value;
-  if (!r || !text.trim()) return;
+  const files = state.attaching.filter((a) => a.attachment);
+  if (!r || (!text.trim() && !files.length)) return;
+  if (state.attaching.some((a) => !a.attachment && !a.failed)) { setStatus('Wait for the uploads to finish', true); return; }
   const cmid = newCmid();
-  r.outbox.set(cmid, { cmid, text, sender: state.me.id, failed: null, inFlight: false });
+  const attachments = files.map((a) => a.attachment);
+  // A message needs text: a message of files alone is sent with their names.
+  const body = text.trim() ? text : attachments.map((a) => a.name).join(', ');
+  r.outbox.set(cmid, { cmid, text: body, attachments, sender: state.me.id, failed: null, inFlight: false });
   $('compose').value = '';
+  state.attaching = [];
+  renderAttaching();
   stopTyping();
   sendOutboxed(r, cmid);
   renderIf(r);
@@ -464,10 +480,14 @@ function sendOutboxed(r, cmid) {
   o.failed = tooLong(o.text);
   if (o.failed || !state.connected) return;
   o.inFlight = true;
-  cmd({ type: 'send', room: r.id, cmid, text: o.text }, true).then((res) => {
+  const frame = { type: 'send', room: r.id, cmid, text: o.text };
+  if (o.attachments.length) frame.attachments = o.attachments.map((a) => a.id);
+  cmd(frame, true).then((res) => {
     if (r.outbox.has(cmid)) {
       r.outbox.delete(cmid);
-      addMessage(r, { room: r.id, pos: res.pos, sender: state.me.id, cmid, text: o.text, ts: Date.now() });
+      // The node makes thumbnails of images; the page's guess is checked when it asks for one.
+      const attachments = o.attachments.map((a) => ({ ...a, thumbnail: a.content_type.startsWith('image/') }));
+      addMessage(r, { room: r.id, pos: res.pos, sender: state.me.id, cmid, text: o.text, attachments, ts: Date.now() });
     }
     renderIf(r);
   }, (e) => {
@@ -477,6 +497,62 @@ function sendOutboxed(r, cmid) {
     else if (e.code !== 0 || e.final) o.failed = e.message + (e.code ? ' (error ' + e.code + ')' : '');
     renderIf(r);
   });
+}
+
+// ---------------------------------------------------------------- attachments
+// A file goes straight to the media store through a signed upload URL (PROTOCOL §3.3); the
+// message then references it by id, and members fetch it through a short-lived signed URL.
+async function attachFiles(files) {
+  const r = state.current && room(state.current);
+  if (!r) return;
+  for (const file of files) {
+    const item = { name: file.name, attachment: null, failed: null };
+    state.attaching.push(item);
+    renderAttaching();
+    try {
+      const slot = await cmd({ type: 'attachment_slot', room: r.id, name: file.name,
+        content_type: file.type || 'application/octet-stream', size: file.size }, true);
+      // The browser sets Content-Length from the body itself.
+      const headers = Object.fromEntries(slot.upload.headers.filter(([k]) => k.toLowerCase() !== 'content-length'));
+      const res = await fetch(slot.upload.url, { method: slot.upload.method, headers, body: file });
+      if (!res.ok) throw new Error('the upload was refused (' + res.status + ')');
+      item.attachment = slot.attachment;
+    } catch (e) {
+      item.failed = e.message + (e.code ? ' (error ' + e.code + ')' : '');
+    }
+    renderAttaching();
+  }
+}
+
+function renderAttaching() {
+  $('attaching').replaceChildren(...state.attaching.map((a, i) => el('li', { class: a.failed ? 'failed' : '' },
+    a.name + ' · ' + (a.failed ? 'not attached: ' + a.failed : a.attachment ? 'ready' : 'uploading…') + ' ',
+    el('button', { type: 'button', class: 'secondary', 'aria-label': 'Remove ' + a.name,
+      onclick: () => { state.attaching.splice(i, 1); renderAttaching(); } }, '×'))));
+}
+
+// A signed download URL for an attachment (or its thumbnail), asked for once and kept until
+// shortly before it expires.
+async function attachmentLink(roomId, a, thumb) {
+  const key = a.id + (thumb ? '/thumb' : '');
+  const known = state.links.get(key);
+  if (known && known.expires * 1000 > Date.now() + 5000) return known.url;
+  const link = await api('GET', '/api/rooms/' + roomId + '/attachments/' + a.id + '?link=true'
+    + (thumb ? '&thumbnail=true' : ''));
+  state.links.set(key, link);
+  return link.url;
+}
+
+function attachmentView(roomId, a) {
+  const label = a.name + ' (' + size(a.size) + ')';
+  const open = el('a', { href: '#', class: 'file', onclick: async (e) => {
+    e.preventDefault();
+    try { location.assign(await attachmentLink(roomId, a, false)); } catch (err) { setStatus('Cannot fetch ' + a.name + ': ' + err.message, true); }
+  } }, label);
+  if (!a.thumbnail) return el('div', { class: 'attachment' }, open);
+  const img = el('img', { class: 'preview', alt: a.name });
+  attachmentLink(roomId, a, true).then((url) => { img.src = url; }, () => img.remove());
+  return el('div', { class: 'attachment' }, img, open);
 }
 
 function retry(r, cmid) {
@@ -593,7 +669,7 @@ function render() {
   chat.dataset.ready = r && r.joined && r.loaded ? '1' : '0';
   $('room-title').textContent = r ? r.name + (r.kind ? ' (' + r.kind + ')' : '') + ' #' + r.id : 'No room open';
   $('older').hidden = !(r && r.more && r.msgs.length);
-  $('compose').disabled = $('send').disabled = !(r && r.joined && state.connected);
+  $('compose').disabled = $('send').disabled = $('attach').disabled = !(r && r.joined && state.connected);
   const box = $('messages');
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   const items = [];
@@ -603,7 +679,8 @@ function render() {
         'data-sender': m.sender },
       el('div', { class: 'meta' }, dot(m.sender), userName(m.sender) + ' · '
         + new Date(m.ts).toLocaleTimeString()),
-      el('div', { class: 'text' }, m.text)));
+      el('div', { class: 'text' }, m.text),
+      ...(m.attachments || []).map((a) => attachmentView(r.id, a))));
     }
     for (const o of r.outbox.values()) {
       const progress = o.failed ? 'not sent' : o.inFlight ? 'sending…' : 'waiting for the connection';
@@ -684,6 +761,7 @@ $('invite-form').addEventListener('submit', async (e) => {
   } catch (_) { /* shown in status */ }
 });
 $('compose-form').addEventListener('submit', (e) => { e.preventDefault(); sendMessage(); });
+$('attach').addEventListener('change', (e) => { attachFiles([...e.target.files]); e.target.value = ''; });
 $('compose').addEventListener('input', onInput);
 $('compose').addEventListener('blur', stopTyping);
 $('older').addEventListener('click', loadOlder);

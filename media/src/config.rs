@@ -61,6 +61,20 @@ pub struct MediaConfig {
 }
 
 impl MediaConfig {
+    /// The origin signed URLs point at when it is not the node's own (the S3 store's), for
+    /// the page's Content-Security-Policy: `None` for the local store.
+    pub fn foreign_origin(&self) -> Option<String> {
+        if self.backend != Backend::S3 {
+            return None;
+        }
+        let s3 = &self.s3;
+        Some(match (&s3.endpoint, s3.path_style) {
+            (Some(endpoint), _) => origin_of(endpoint),
+            (None, true) => format!("https://s3.{}.amazonaws.com", s3.region),
+            (None, false) => format!("https://{}.s3.{}.amazonaws.com", s3.bucket, s3.region),
+        })
+    }
+
     /// The thumbnail maker these settings describe.
     pub fn thumbnailer(&self) -> crate::thumbnail::Thumbnailer {
         crate::thumbnail::Thumbnailer::new(
@@ -90,6 +104,15 @@ impl Default for MediaConfig {
     }
 }
 
+/// `scheme://host[:port]` of a URL (the URL itself when it has no path).
+fn origin_of(url: &str) -> String {
+    let host_start = url.find("://").map_or(0, |i| i + 3);
+    match url[host_start..].find('/') {
+        Some(i) => url[..host_start + i].to_owned(),
+        None => url.to_owned(),
+    }
+}
+
 /// `[media.s3]`: an S3 bucket, or a stand-in speaking its API.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -116,5 +139,33 @@ impl Default for S3Config {
             access_key_id: None,
             secret_access_key: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::*;
+
+    #[test]
+    fn the_s3_origin_is_the_endpoint_or_aws() {
+        let mut c = MediaConfig::default();
+        assert_eq!(c.foreign_origin(), None);
+        c.backend = Backend::S3;
+        c.s3.bucket = "files".into();
+        c.s3.region = "eu-west-1".into();
+        c.s3.path_style = false;
+        assert_eq!(
+            c.foreign_origin().as_deref(),
+            Some("https://files.s3.eu-west-1.amazonaws.com")
+        );
+        c.s3.path_style = true;
+        assert_eq!(
+            c.foreign_origin().as_deref(),
+            Some("https://s3.eu-west-1.amazonaws.com")
+        );
+        c.s3.endpoint = Some("http://127.0.0.1:9000/".into());
+        assert_eq!(c.foreign_origin().as_deref(), Some("http://127.0.0.1:9000"));
+        c.s3.endpoint = Some("http://127.0.0.1:9000".into());
+        assert_eq!(c.foreign_origin().as_deref(), Some("http://127.0.0.1:9000"));
     }
 }

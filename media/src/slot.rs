@@ -17,7 +17,7 @@ use crate::store::{MediaError, MediaStore, SignedRequest, Validity};
 /// The span `uploads_per_day` counts over.
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
-/// Attempts at a fresh random id before giving up (a collision among 2^63 ids is already
+/// Attempts at a fresh random id before giving up (a collision among 2^53 ids is already
 /// unheard of).
 const ID_ATTEMPTS: usize = 3;
 
@@ -90,9 +90,10 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// A random id a store can hold (1 ..= `i64::MAX`).
+/// A random id below 2^53: one a store holds, and one JavaScript's numbers (JSON, the web page)
+/// hold exactly.
 fn random_id() -> AttachmentId {
-    AttachmentId((rand::random::<u64>() >> 1).max(1))
+    AttachmentId((rand::random::<u64>() >> 11).max(1))
 }
 
 /// Opens an upload slot for `uploader` (on `plan`) in `room`: checks the request against

@@ -58,10 +58,15 @@ pub struct DownloadParams {
     /// The thumbnail rather than the file (images only).
     #[serde(default)]
     thumbnail: bool,
+    /// The URL as JSON rather than a redirect (for `<img>` in a page, which cannot send the
+    /// bearer token along a redirect).
+    #[serde(default)]
+    link: bool,
 }
 
-/// `GET /api/rooms/{id}/attachments/{attachment}[?thumbnail=true]`: for a member, a 307
-/// redirect to a download URL that lasts `media.download_url_secs`. An attachment of another
+/// `GET /api/rooms/{id}/attachments/{attachment}[?thumbnail=true][&link=true]`: for a member, a
+/// 307 redirect to a download URL that lasts `media.download_url_secs` (with `link`, that URL
+/// and its expiry as JSON). An attachment of another
 /// room, or another member's upload not yet attached, is 404.
 pub async fn download(
     State(state): State<AppState>,
@@ -87,13 +92,15 @@ pub async fn download(
         Ok(None) => return Err(ErrorCode::NotFound.into()),
         Err(e) => return Ok(refused(e)),
     };
+    let no_store = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if params.link {
+        let link = serde_json::json!({ "url": request.url, "expires": request.expires });
+        return Ok(([no_store], Json(link)).into_response());
+    }
     let location = HeaderValue::from_str(&request.url).map_err(|_| ErrorCode::Internal)?;
     Ok((
         StatusCode::TEMPORARY_REDIRECT,
-        [
-            (header::LOCATION, location),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
+        [(header::LOCATION, location), no_store],
     )
         .into_response())
 }

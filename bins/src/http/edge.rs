@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -21,10 +21,18 @@ use super::AppState;
 /// query or a token grows it, and those are bounded far below this.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 
-/// The page's policy: nothing inline, nothing from elsewhere, never framed. `connect-src 'self'`
-/// covers the WebSocket at the same host.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// The page's policy: nothing inline, nothing from elsewhere but the media store's images and
+/// uploads (`media_origin`, the S3 store's origin; the local store is the node itself), never
+/// framed. `connect-src 'self'` covers the WebSocket at the same host.
+pub fn policy(media_origin: Option<&str>) -> HeaderValue {
+    let media = media_origin.map_or(String::new(), |o| format!(" {o}"));
+    let csp = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:{media}; \
+         connect-src 'self'{media}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    // An origin from the configuration with a character a header cannot hold: no media origin.
+    HeaderValue::from_str(&csp).unwrap_or_else(|_| policy(None))
+}
 
 /// Largest error body (axum's rejection texts) carried into the JSON message.
 const MAX_MESSAGE_BYTES: usize = 1024;
@@ -52,7 +60,7 @@ fn code_for(status: StatusCode) -> ErrorCode {
 }
 
 /// The middleware around every route.
-pub async fn edge(req: Request, next: Next) -> Response {
+pub async fn edge(State(csp): State<HeaderValue>, req: Request, next: Next) -> Response {
     let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     let mut response = if uri_len > MAX_URI_BYTES {
         refusal::note(
@@ -81,10 +89,7 @@ pub async fn edge(req: Request, next: Next) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),

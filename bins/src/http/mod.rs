@@ -124,8 +124,9 @@ pub fn router(state: AppState) -> Router {
             .route("/api/cognito/refresh", post(cognito::refresh))
             .route("/api/cognito/signout", post(cognito::sign_out)),
     };
+    let csp = edge::policy(state.media.config.foreign_origin().as_deref());
     router
-        .layer(axum::middleware::from_fn(edge::edge))
+        .layer(axum::middleware::from_fn_with_state(csp, edge::edge))
         .with_state(state)
 }
 

@@ -147,6 +147,28 @@ async function chat(a, b, suffix) {
   return roomId;
 }
 
+// A 16×16 PNG: the node stores it, makes its thumbnail, and the other member's page shows it.
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAABlklEQVR4nBXRURVEIQhFUSMYgQhGMAIRiGCEE8EIRiACEYhABCLMG7/ZrMt1jMEcyGAN9kAHNjgDBnfwBj6IQQ5q0IMxJnMikzXZE53Y5EyY3Mmb+CQmOalJzw8IUxBhCVtQwYQjIFzhCS6EkEIJLR9YzIUs1mIvdGGLs2BxF2/hi1jkoha9PrCZG9mszd7oxjZnw+Zu3sY3sclNbXp/QJmKKEvZiiqmHAXlKk9xJZRUSmn9gDENMZaxDTXMOAbGNZ7hRhhplNH2gcM8yGEd9kEPdjgHDvfwDn6IQx7q0OcD/wK/Sr4jv9hfkG/1N/x/Fx44BCQU9Pc94zIvclmXfdGLXc79j9/Lu/glLnmpS98PPOZDHuuxH/qwx3n/5ffxHv6IRz7q0e8DznTEWc521DHn+D/KdZ7jTjjplNP+gWAGEqxgBxpYcOIf/AYv8CCCDCro+EAyE0lWshNNLDn5P/MmL/Ekkkwq6fxAMQspVrELLaw49S/lFq/wIoosquj6QDMbaVazG22sOf2v8Dav8SaabKrp5geIAnAQEbP2+wAAAABJRU5ErkJggg==', 'base64');
+
+async function attach(a, b) {
+  await a.setInputFiles('#attach', { name: 'dot.png', mimeType: 'image/png', buffer: PNG });
+  await a.locator('#attaching li', { hasText: 'dot.png · ready' }).waitFor({ timeout: WAIT });
+  await a.fill('#compose', 'a picture');
+  await a.click('#send');
+  await a.locator('#messages .msg[data-seq]', { hasText: 'a picture' }).first().waitFor();
+  await sees(b, 'a picture', 'B');
+  const msg = b.locator('#messages .msg[data-seq]', { hasText: 'a picture' }).first();
+  await msg.locator('a.file', { hasText: 'dot.png (463 bytes)' }).waitFor({ timeout: WAIT });
+  // The preview is the node's thumbnail, fetched through a signed URL, and decodes.
+  await b.waitForFunction((text) => [...document.querySelectorAll('#messages .msg')]
+    .some((m) => m.textContent.includes(text) && [...m.querySelectorAll('img.preview')].some((i) => i.complete && i.naturalWidth > 0)),
+  'a picture', { timeout: WAIT });
+  // A file of a type the node does not take is refused before any upload, with its reason.
+  await a.setInputFiles('#attach', { name: 'run.exe', mimeType: 'application/x-msdownload', buffer: Buffer.from('MZ') });
+  await a.locator('#attaching li.failed', { hasText: 'run.exe · not attached' }).waitFor({ timeout: WAIT });
+  await a.locator('#attaching li.failed button').click();
+}
+
 // Over `hello`'s limits, a message is refused in the page with its reason; nothing is sent, so
 // the server does not close the connection and the page does not reconnect or resend.
 async function overLimit(a, b) {
@@ -292,6 +314,7 @@ try {
   let roomId;
   await step('two users chat through the web page', async () => { roomId = await chat(a, b, suffix); });
   if (roomId) {
+    await step('a picture attached in one page shows as a preview in the other', () => attach(a, b));
     await step('an over-limit message is refused in the page with its reason, no reconnect', () => overLimit(a, b));
     await step('a final close (1009) stops the page until Reconnect', () => finalClose(a, b, roomId));
     const d = await openUser('D');

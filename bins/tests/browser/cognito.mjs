@@ -7,7 +7,8 @@
 // Two users in two browser profiles sign up through the page (the pool asks each for a
 // confirmation code, which the page takes), sign in, and chat; the page keeps the access token
 // and trades its refresh token for a new one before it expires; a wrong password is refused
-// with its reason; signing out ends the refresh token in the pool.
+// with its reason; signing out ends the refresh token in the pool; a user an administrator
+// disables is cut off (close 4003) and the page signs out.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -119,11 +120,14 @@ async function main() {
   dirs.push(data);
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SWITCHBOARD_')));
   Object.assign(env, {
-    SWITCHBOARD_LISTEN: `127.0.0.1:${nodePort}`, SWITCHBOARD_DATA_DIR: data, SWITCHBOARD_LOG: 'warn',
+    SWITCHBOARD_LISTEN: `127.0.0.1:${nodePort}`, SWITCHBOARD_DATA_DIR: data, SWITCHBOARD_LOG: process.env.NODE_LOG || 'warn',
     SWITCHBOARD_AUTH__PROVIDER: 'cognito', SWITCHBOARD_COGNITO__REGION: 'us-east-1',
     SWITCHBOARD_COGNITO__USER_POOL_ID: pool, SWITCHBOARD_COGNITO__CLIENT_ID: client,
     SWITCHBOARD_COGNITO__JWKS_URL: `${endpoint}/${pool}/.well-known/jwks.json`,
     SWITCHBOARD_COGNITO__ENDPOINT: endpoint,
+    // Revocation checks every second, with credentials moto takes for AdminGetUser.
+    SWITCHBOARD_COGNITO__REVOKE_WITHIN_SECS: '2',
+    SWITCHBOARD_COGNITO__ACCESS_KEY_ID: 'test', SWITCHBOARD_COGNITO__SECRET_ACCESS_KEY: 'test',
   });
   start(BIN, ['serve'], env);
   const base = `http://127.0.0.1:${nodePort}`;
@@ -187,6 +191,18 @@ async function main() {
   await b.click('#signin');
   await b.locator('#status.error', { hasText: 'wrong name or password' }).waitFor();
   console.log('ok - a wrong password is refused with its reason');
+
+  // An administrator disables A: the node closes A's socket with 4003 within the bound, and
+  // the page signs out rather than reconnecting with tokens that are refused now.
+  await cognito(endpoint, 'AdminDisableUser', { UserPoolId: pool, Username: 'ann_' + suffix });
+  try {
+    await a.locator('#status', { hasText: 'access was revoked' }).waitFor({ timeout: 8000 });
+  } catch (e) {
+    throw new Error('A was not signed out: #status ' + JSON.stringify(await a.textContent('#status')) + ', conn ' + await a.getAttribute('body', 'data-conn'));
+  }
+  await a.waitForSelector('#auth', { state: 'visible' });
+  if (await token(a)) throw new Error('the page kept a revoked token');
+  console.log('ok - a user an administrator disabled is signed out of the page');
 
   const errors = logs.filter((l) => l.includes('pageerror'));
   if (errors.length) throw new Error('page errors: ' + errors.join('; '));
