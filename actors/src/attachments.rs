@@ -10,7 +10,7 @@
 //! (`room::work`), never inside a handler.
 
 use futures::future::BoxFuture;
-use switchboard_engine::domain::Attachment;
+use switchboard_engine::domain::{Attachment, Plan};
 use switchboard_engine::protocol::{self as p, SignedUpload, SlotAttachment};
 use switchboard_engine::{AttachmentId, ErrorCode, RoomId, UserId};
 
@@ -37,10 +37,13 @@ impl AttachmentRefused {
 pub trait Attachments: Send + Sync + 'static {
     /// Opens an upload slot for `user`, a member of `room` (the caller checked): every limit
     /// checked, the upload recorded, then its URL signed, exactly as the HTTP route does.
+    /// `vouched` is the plan the user's token vouches for (`Identity::plan`); without it the
+    /// store's plan for the user holds.
     fn open_slot<'a>(
         &'a self,
         room: RoomId,
         user: UserId,
+        vouched: Option<Plan>,
         request: &'a p::AttachmentSlot,
     ) -> BoxFuture<'a, Result<(SlotAttachment, SignedUpload), AttachmentRefused>>;
 

@@ -10,6 +10,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use switchboard_engine::auth::{AuthError, External, Identity, Subject, TokenVerifier};
+use switchboard_engine::domain::Plan;
 use switchboard_engine::{ErrorCode, UserId};
 use switchboard_persistence::Store;
 
@@ -131,9 +132,13 @@ impl Authenticator {
     }
 
     /// The user linked to an identity provider's subject, created on first sight.
+    /// The plan its token vouches for comes with it: premium when the token names the pool's
+    /// premium group, else none (the store's plan holds). It is this token's, never
+    /// remembered: a user taken out of the group is free again with their next token.
     async fn linked(&self, external: External) -> Result<Identity, ErrorCode> {
+        let plan = external.premium.then_some(Plan::Premium);
         if let Some(identity) = self.subjects.get(external.subject.as_str()) {
-            return Ok(identity);
+            return Ok(Identity { plan, ..identity });
         }
         let user = self
             .store
@@ -143,8 +148,9 @@ impl Authenticator {
         let identity = Identity {
             user: user.id,
             name: user.name,
+            plan: None,
         };
         self.subjects.insert(external.subject, identity.clone());
-        Ok(identity)
+        Ok(Identity { plan, ..identity })
     }
 }

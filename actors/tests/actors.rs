@@ -220,6 +220,7 @@ impl Attachments for FakeMedia {
         &'a self,
         _: RoomId,
         _: UserId,
+        _: Option<switchboard_engine::domain::Plan>,
         _: &'a switchboard_engine::protocol::AttachmentSlot,
     ) -> BoxFuture<'a, Result<(SlotAttachment, SignedUpload), AttachmentRefused>> {
         async { Err(AttachmentRefused::new(ErrorCode::Internal, "no slots here")) }.boxed()
@@ -560,6 +561,7 @@ async fn a_connection_takes_a_remote_room_only_while_subscribed_at_its_node() {
     let identity = Identity {
         user: ann.id,
         name: ann.name,
+        plan: None,
     };
     let (_tx, mut rx) = connect_as(&n.hub, Some(identity));
     let ServerFrame::Hello(hello) = decode(&frame(&mut rx).await) else {

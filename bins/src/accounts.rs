@@ -7,7 +7,7 @@ use std::sync::Arc;
 use switchboard_actors::error;
 use switchboard_engine::ErrorCode;
 use switchboard_engine::auth::{Identity, LocalTokens};
-use switchboard_engine::domain::UserInfo;
+use switchboard_engine::domain::{Plan, UserInfo};
 use switchboard_persistence::{Store, StoreError};
 
 use crate::config::AuthConfig;
@@ -152,10 +152,32 @@ impl Accounts {
         Ok(self.session(user))
     }
 
+    /// Puts the user named `name` (a local account or one made for an identity provider's
+    /// user: the Switchboard name either way) on `plan`, for the admin `set-plan` command.
+    /// Takes effect with the user's next upload slot, on every node: slots read the plan from
+    /// the store. 3001 `not_found` when no user has that name.
+    pub async fn set_plan(&self, name: &str, plan: Plan) -> Result<UserInfo, ErrorCode> {
+        let (user, _) = self
+            .store
+            .user_by_name(name)
+            .await
+            .map_err(error::internal)?
+            .ok_or(ErrorCode::NotFound)?;
+        self.store
+            .set_plan(user.id, plan)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ErrorCode::NotFound,
+                e => error::internal(e),
+            })?;
+        Ok(user)
+    }
+
     fn session(&self, user: UserInfo) -> Session {
         let token = self.tokens.issue(&Identity {
             user: user.id,
             name: user.name.clone(),
+            plan: None,
         });
         Session { token, user }
     }

@@ -22,24 +22,34 @@ use switchboard_persistence::Store;
 use crate::media::Media;
 
 /// Opens an upload slot for `user`, a member of `room` (the caller checked), and counts it in
-/// `switchboard_media_slots_total` by outcome.
+/// `switchboard_media_slots_total` by outcome. The size limit is the user's plan's: the one
+/// their token vouches for (`vouched`: a Cognito token in the premium group), else the store's,
+/// read here (one store read per slot, never cached: `switchboard set-plan` takes effect with
+/// the next slot on every node).
 pub async fn open_slot(
     media: &Media,
     store: &dyn Store,
     room: RoomId,
     user: UserId,
+    vouched: Option<Plan>,
     request: UploadRequest<'_>,
 ) -> Result<Slot, SlotError> {
-    // Plans arrive with the quotas work; until then every user is on the free plan.
-    let opened = slot::open(
-        store,
-        &*media.store,
-        &media.config,
-        Plan::Free,
-        room,
-        user,
-        request,
-    )
+    let opened = async {
+        let plan = match vouched {
+            Some(plan) => plan,
+            None => store.plan(user).await?,
+        };
+        slot::open(
+            store,
+            &*media.store,
+            &media.config,
+            plan,
+            room,
+            user,
+            request,
+        )
+        .await
+    }
     .await;
     let outcome = opened
         .as_ref()
@@ -116,6 +126,7 @@ impl Attachments for NodeAttachments {
         &'a self,
         room: RoomId,
         user: UserId,
+        vouched: Option<Plan>,
         request: &'a p::AttachmentSlot,
     ) -> BoxFuture<'a, Result<(SlotAttachment, SignedUpload), AttachmentRefused>> {
         async move {
@@ -124,7 +135,7 @@ impl Attachments for NodeAttachments {
                 content_type: &request.content_type,
                 size: request.size,
             };
-            open_slot(&self.media, &*self.store, room, user, request)
+            open_slot(&self.media, &*self.store, room, user, vouched, request)
                 .await
                 .map(wire)
                 .map_err(slot_refusal)

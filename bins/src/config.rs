@@ -472,6 +472,7 @@ revoke_within_secs = 125
 admin_checks = false
 check_concurrency = 126
 check_timeout_ms = 127
+premium_group = "premium"
 access_key_id = "cognito-AK"
 secret_access_key = "cognito-SK"
 

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use switchboard::Config;
 use switchboard::config::LogFormat;
 use switchboard::server::{self, Node};
+use switchboard_engine::domain::Plan;
 use switchboard_persistence::store::postgres::PostgresStore;
 
 #[derive(Parser)]
@@ -39,6 +40,13 @@ enum Command {
     },
     /// Print a fresh token for an existing local account.
     Token { name: String },
+    /// Put a user (a local account or a Cognito user, by Switchboard user name) on a plan:
+    /// what they may upload (`media.limits`). Takes effect with their next upload slot.
+    SetPlan {
+        name: String,
+        #[arg(value_parser = ["free", "premium"])]
+        plan: String,
+    },
 }
 
 #[tokio::main]
@@ -77,6 +85,16 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(|c| anyhow::anyhow!("cannot issue token: {}", c.describe()))?;
             println!("{}", session.token);
+            Ok(())
+        }
+        Command::SetPlan { name, plan } => {
+            let plan = Plan::parse(&plan).context("plan is free or premium")?;
+            let (_, accounts) = server::open_store(&config).await?;
+            let user = accounts
+                .set_plan(&name, plan)
+                .await
+                .map_err(|c| anyhow::anyhow!("cannot set the plan: {}", c.describe()))?;
+            println!("{} {} {}", user.id, user.name, plan.as_str());
             Ok(())
         }
     }

@@ -70,6 +70,7 @@ async fn a_signed_token_for_a_user_that_does_not_exist_is_refused() {
     let ghost = LocalTokens::new(&secret, 60).issue(&Identity {
         user: UserId(9_999_999),
         name: "ghost".into(),
+        plan: None,
     });
     // At upgrade: 401 with code 2001, before any WebSocket exists.
     let err = Client::connect(&t.ws_url(), Some(&ghost))

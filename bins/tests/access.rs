@@ -19,6 +19,7 @@ async fn bad_expired_and_forged_tokens_are_rejected() {
     let who = Identity {
         user: alice,
         name: "x".into(),
+        plan: None,
     };
     let forged = LocalTokens::new(&[7; 32], 60).issue(&who);
     let secret = std::fs::read(t.dir.path().join("token.key")).unwrap();

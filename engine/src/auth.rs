@@ -12,6 +12,7 @@ use std::pin::Pin;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Plan;
 use crate::{ErrorCode, UserId};
 
 /// The caller a valid token names.
@@ -19,6 +20,10 @@ use crate::{ErrorCode, UserId};
 pub struct Identity {
     pub user: UserId,
     pub name: String,
+    /// The plan the token itself vouches for: premium for a Cognito token that names the
+    /// pool's premium group (`cognito.premium_group`). `None`: the store's plan for the user
+    /// holds. Never written into a token this node issues.
+    pub plan: Option<Plan>,
 }
 
 /// A user of an identity provider (a Cognito user pool), as a verified token names them: by
@@ -39,6 +44,9 @@ pub struct External {
     /// An access token (`token_use = access`), which the provider can be asked about
     /// (Cognito's `GetUser`); else an ID token.
     pub access: bool,
+    /// The token names the pool group whose members are premium (Cognito's `cognito:groups`
+    /// holds `cognito.premium_group`).
+    pub premium: bool,
 }
 
 /// Who a verified token names.
@@ -151,6 +159,7 @@ impl TokenVerifier for LocalTokens {
         Ok(Subject::User(Identity {
             user: UserId(user),
             name: data.claims.name,
+            plan: None,
         }))
     }
 }
@@ -163,6 +172,7 @@ mod tests {
         Identity {
             user: UserId(7),
             name: "alice".into(),
+            plan: None,
         }
     }
 

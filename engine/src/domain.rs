@@ -126,3 +126,32 @@ pub struct Attachment {
     #[serde(default)]
     pub thumbnail: bool,
 }
+
+/// A user's plan: what they may do beyond the free limits (today: how large a file they may
+/// upload, `media.limits`). Stored with the user, free unless an administrator set it
+/// (`switchboard set-plan`); a Cognito token naming the pool's premium group vouches for
+/// premium on its own (`cognito.premium_group`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Plan {
+    #[default]
+    Free,
+    Premium,
+}
+
+impl Plan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Free => "free",
+            Plan::Premium => "premium",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "free" => Some(Plan::Free),
+            "premium" => Some(Plan::Premium),
+            _ => None,
+        }
+    }
+}

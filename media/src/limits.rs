@@ -3,13 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use switchboard_engine::ErrorCode;
-
-/// A user's plan: what they may upload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Plan {
-    Free,
-    Premium,
-}
+/// A user's plan, defined with the domain types so that the store keeps it without depending
+/// on this crate.
+pub use switchboard_engine::domain::Plan;
 
 /// `[media.limits]` in the node's configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

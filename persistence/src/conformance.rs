@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use switchboard_engine::domain::{Attachment, ChatMessage, Role, RoomKind};
+use switchboard_engine::domain::{Attachment, ChatMessage, Plan, Role, RoomKind};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
 use crate::store::{HistoryQuery, Revocation, Store, StoreError, Upload};
@@ -12,6 +12,7 @@ use crate::store::{HistoryQuery, Revocation, Store, StoreError, Upload};
 pub async fn run_all(store: Arc<dyn Store>) {
     users(&*store).await;
     external_users(&*store).await;
+    plans(&*store).await;
     rooms_and_members(&*store).await;
     direct_rooms(&*store).await;
     epochs(&*store).await;
@@ -98,6 +99,39 @@ async fn external_users(store: &dyn Store) {
         b.unwrap(),
         "one user for simultaneous first sightings"
     );
+}
+
+async fn plans(store: &dyn Store) {
+    let gina = store.create_user("gina", "h").await.unwrap();
+    let hal = store.external_user("sub-hal", "hal").await.unwrap();
+    for user in [gina.id, hal.id] {
+        assert_eq!(
+            store.plan(user).await.unwrap(),
+            Plan::Free,
+            "free by default"
+        );
+    }
+    store.set_plan(hal.id, Plan::Premium).await.unwrap();
+    assert_eq!(store.plan(hal.id).await.unwrap(), Plan::Premium);
+    assert_eq!(
+        store.plan(gina.id).await.unwrap(),
+        Plan::Free,
+        "one user's plan only"
+    );
+    store.set_plan(hal.id, Plan::Premium).await.unwrap();
+    assert_eq!(
+        store.plan(hal.id).await.unwrap(),
+        Plan::Premium,
+        "setting twice is no error"
+    );
+    store.set_plan(hal.id, Plan::Free).await.unwrap();
+    assert_eq!(store.plan(hal.id).await.unwrap(), Plan::Free, "and back");
+    let ghost = UserId(999_999);
+    assert!(matches!(
+        store.set_plan(ghost, Plan::Premium).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(store.plan(ghost).await, Err(StoreError::NotFound)));
 }
 
 async fn rooms_and_members(store: &dyn Store) {

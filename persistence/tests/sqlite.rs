@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
+use switchboard_engine::domain::{ChatMessage, Plan, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 use switchboard_persistence::store::Upload;
 use switchboard_persistence::store::sqlite::SqliteStore;
@@ -139,6 +139,12 @@ impl Store for Flaky {
     }
     async fn external_user(&self, s: &str, n: &str) -> Result<UserInfo, StoreError> {
         self.inner.external_user(s, n).await
+    }
+    async fn set_plan(&self, u: UserId, p: Plan) -> Result<(), StoreError> {
+        self.inner.set_plan(u, p).await
+    }
+    async fn plan(&self, u: UserId) -> Result<Plan, StoreError> {
+        self.inner.plan(u).await
     }
     async fn create_room(&self, n: &str, k: RoomKind, o: UserId) -> Result<RoomInfo, StoreError> {
         self.inner.create_room(n, k, o).await

@@ -135,6 +135,7 @@ impl ConnectionActor {
             out: self.out.clone(),
             conn: self.id,
             me,
+            vouched: self.identity.as_ref().and_then(|i| i.plan),
             joined,
             deadline: tokio::time::Instant::now() + self.hub.config.store_timeout,
         };

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use switchboard_engine::domain::{PresenceStatus, RoomKind};
+use switchboard_engine::domain::{Plan, PresenceStatus, RoomKind};
 use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame, Visibility};
 use switchboard_engine::{AttachmentId, ConnId, RoomId, UserId};
 use tokio::time::Instant as Deadline;
@@ -41,6 +41,8 @@ pub(super) struct Ctx {
     pub out: Outbound,
     pub conn: ConnId,
     pub me: UserId,
+    /// The plan the connection's token vouches for (`Identity::plan`).
+    pub vouched: Option<Plan>,
     /// For a command on a room: whether this connection has joined it.
     pub joined: bool,
     pub deadline: Deadline,
@@ -251,7 +253,7 @@ impl Ctx {
             .hub
             .attachments()
             .ok_or(Refused::Invalid("this node takes no attachments"))?;
-        let (attachment, upload) = media.open_slot(c.room, self.me, &c).await?;
+        let (attachment, upload) = media.open_slot(c.room, self.me, self.vouched, &c).await?;
         self.reply(ServerFrame::AttachmentSlot(p::UploadSlot {
             rid: c.rid,
             attachment,

@@ -57,6 +57,11 @@ pub struct CognitoConfig {
     /// fails otherwise, cuts nobody off (logged and counted).
     #[serde(rename = "check_timeout_ms", with = "ms")]
     pub check_timeout: Duration,
+    /// The pool group whose members are on the premium plan (larger uploads,
+    /// `media.limits.premium_max_bytes`): a verified token whose `cognito:groups` names it
+    /// opens upload slots as premium, whatever the store says. Unset: the store's plan only
+    /// (`switchboard set-plan`). Group names compare exactly (Cognito's are case-sensitive).
+    pub premium_group: Option<String>,
     /// Static credentials for `AdminGetUser`; with both unset the standard AWS chain is used
     /// (environment, profile, the task's or instance's role).
     pub access_key_id: Option<String>,
@@ -79,6 +84,7 @@ impl Default for CognitoConfig {
             admin_checks: true,
             check_concurrency: 8,
             check_timeout: Duration::from_secs(5),
+            premium_group: None,
             access_key_id: None,
             secret_access_key: None,
         }

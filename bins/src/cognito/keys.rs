@@ -92,7 +92,8 @@ impl CognitoTokens {
         let client = Client::builder(TokioExecutor::new()).build(https);
         Ok(CognitoTokens {
             inner: Arc::new(Inner {
-                rules: CognitoRules::new(&config.issuer(), &config.client_id, config.skew_secs),
+                rules: CognitoRules::new(&config.issuer(), &config.client_id, config.skew_secs)
+                    .with_premium_group(config.premium_group.as_deref()),
                 keys: RwLock::new(Arc::new(KeySet::default())),
                 client,
                 url,

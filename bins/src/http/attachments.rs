@@ -46,7 +46,8 @@ pub async fn open_slot(
         size: request.size,
     };
     let opened =
-        crate::attachments::open_slot(&state.media, &*state.store, room, me.user, upload).await;
+        crate::attachments::open_slot(&state.media, &*state.store, room, me.user, me.plan, upload)
+            .await;
     Ok(match opened {
         Ok(slot) => (StatusCode::CREATED, Json(slot)).into_response(),
         Err(e) => refused(e),

@@ -3,6 +3,8 @@
 //! `token_use`, and `exp`/`nbf`/`iat` within a small skew. No I/O here: the binary fetches the
 //! key set and hands it over as a [`KeySet`]; a token signed with a key not in the set is
 //! answered [`AuthError::UnknownKey`] so that the caller can have the keys fetched again.
+//! A token whose `cognito:groups` names the configured premium group says its user is premium
+//! ([`External::premium`]).
 
 use std::collections::HashMap;
 
@@ -109,6 +111,9 @@ struct Claims {
     cognito_username: Option<String>,
     /// Access tokens: the user's name in the pool.
     username: Option<String>,
+    /// Both kinds: the pool groups the user is in (absent when in none).
+    #[serde(rename = "cognito:groups", default)]
+    groups: Vec<String>,
 }
 
 /// What a token must say to be accepted: whose pool issued it, for which app client, and how
@@ -117,6 +122,7 @@ pub struct CognitoRules {
     client_id: String,
     skew_secs: u64,
     validation: Validation,
+    premium_group: Option<String>,
 }
 
 impl CognitoRules {
@@ -135,7 +141,15 @@ impl CognitoRules {
             client_id: client_id.to_owned(),
             skew_secs,
             validation,
+            premium_group: None,
         }
+    }
+
+    /// Tokens whose `cognito:groups` holds `group` (compared exactly, as Cognito's group
+    /// names are case-sensitive) say their user is premium. Without it no token does.
+    pub fn with_premium_group(mut self, group: Option<&str>) -> Self {
+        self.premium_group = group.map(str::to_owned);
+        self
     }
 
     /// Checks `token` against `keys` and these rules. [`AuthError::UnknownKey`] when the token
@@ -173,12 +187,17 @@ impl CognitoRules {
         if !bounded(&claims.sub) || !bounded(&name) {
             return Err(AuthError::Invalid);
         }
+        let premium = self
+            .premium_group
+            .as_ref()
+            .is_some_and(|group| claims.groups.contains(group));
         Ok(External {
             subject: claims.sub,
             name,
             issued_at: claims.iat,
             expires_at: claims.exp,
             access,
+            premium,
         })
     }
 }
@@ -257,6 +276,7 @@ mod tests {
             issued_at: claims["iat"].as_u64().unwrap(),
             expires_at: claims["exp"].as_u64().unwrap(),
             access: false,
+            premium: false,
         };
         assert_eq!(rules().verify(&keys, &token), Ok(alice.clone()));
         let access = json!({
@@ -270,6 +290,42 @@ mod tests {
                 ..alice
             })
         );
+    }
+
+    #[test]
+    fn the_premium_group_claim_makes_a_token_premium() {
+        let keys = key_set();
+        let premium = |rules: &CognitoRules, claims: &Value| {
+            rules
+                .verify(&keys, &sign(claims, "k1", &signers()[0]))
+                .unwrap()
+                .premium
+        };
+        let grouped = rules().with_premium_group(Some("premium"));
+        let groups = |g: Value| with(id_claims(), "cognito:groups", g);
+        assert!(premium(&grouped, &groups(json!(["staff", "premium"]))));
+        let access = json!({
+            "sub": "5f1c-sub", "iss": ISSUER, "client_id": CLIENT, "token_use": "access",
+            "username": "alice", "iat": now(), "exp": now() + 3600,
+            "cognito:groups": ["premium"],
+        });
+        assert!(
+            premium(&grouped, &access),
+            "access tokens carry the groups too"
+        );
+        assert!(!premium(&grouped, &id_claims()), "in no group");
+        assert!(!premium(&grouped, &groups(json!(["staff"]))));
+        assert!(
+            !premium(&grouped, &groups(json!(["Premium"]))),
+            "names are case-sensitive"
+        );
+        assert!(
+            !premium(&rules(), &groups(json!(["premium"]))),
+            "no premium group configured: no token is premium"
+        );
+        // A groups claim that is not a list of names makes the token malformed.
+        let odd = sign(&groups(json!("premium")), "k1", &signers()[0]);
+        assert_eq!(grouped.verify(&keys, &odd), Err(AuthError::Invalid));
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
+use switchboard_engine::domain::{ChatMessage, Plan, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +98,11 @@ pub trait Store: Send + Sync + 'static {
     /// has no password: `user_by_name` gives an empty hash. First sightings of one subject at
     /// the same time, on one node or several, yield one user.
     async fn external_user(&self, subject: &str, name: &str) -> Result<UserInfo, StoreError>;
+    /// Puts the user on `plan`; `NotFound` when there is no such user.
+    async fn set_plan(&self, user: UserId, plan: Plan) -> Result<(), StoreError>;
+    /// The user's plan: [`Plan::Free`] unless `set_plan` said otherwise; `NotFound` when there
+    /// is no such user.
+    async fn plan(&self, user: UserId) -> Result<Plan, StoreError>;
 
     /// Creates a group room with `owner` as its first member.
     async fn create_room(

@@ -4,8 +4,9 @@
 //! multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` per batch, so a retried
 //! batch never duplicates. Migrations are versioned in `schema_migrations`; a released
 //! migration is never edited, only followed by a new one. Users of identity providers are in
-//! [`subjects`], upload records in [`uploads`].
+//! [`subjects`], plans in [`plans`], upload records in [`uploads`].
 
+mod plans;
 mod revocations;
 mod subjects;
 mod uploads;
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
+use switchboard_engine::domain::{ChatMessage, Plan, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::settings::secs;
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 use tokio_postgres::Row;
@@ -83,6 +84,8 @@ ALTER TABLE messages ADD COLUMN attachments TEXT;
 "#,
     // 7: revocations of an identity provider's users.
     revocations::MIGRATION,
+    // 8: a user's plan.
+    plans::MIGRATION,
 ];
 
 /// Advisory lock key held while migrating ("sbmigrat" as ASCII).
@@ -704,5 +707,13 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<Revocation>, StoreError> {
         revocations::since(self, since_ms, limit).await
+    }
+
+    async fn set_plan(&self, user: UserId, plan: Plan) -> Result<(), StoreError> {
+        plans::set_plan(self, user, plan).await
+    }
+
+    async fn plan(&self, user: UserId) -> Result<Plan, StoreError> {
+        plans::plan(self, user).await
     }
 }

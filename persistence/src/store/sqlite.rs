@@ -1,8 +1,9 @@
 //! The embedded store: one SQLite file in WAL mode. One writer connection and a few reader
 //! connections, each behind a `std::sync::Mutex` that is only ever taken inside
 //! `spawn_blocking`, never across an `.await`. Users of identity providers are in [`subjects`],
-//! upload records in [`uploads`].
+//! plans in [`plans`], upload records in [`uploads`].
 
+mod plans;
 mod revocations;
 mod subjects;
 mod uploads;
@@ -14,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
-use switchboard_engine::domain::{ChatMessage, Role, RoomInfo, RoomKind, UserInfo};
+use switchboard_engine::domain::{ChatMessage, Plan, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
 use super::{HistoryQuery, Revocation, Store, StoreError, Upload, attachments};
@@ -80,6 +81,8 @@ ALTER TABLE messages ADD COLUMN attachments TEXT;
 "#,
     // 7: revocations of an identity provider's users.
     revocations::MIGRATION,
+    // 8: a user's plan.
+    plans::MIGRATION,
 ];
 
 const READERS: usize = 4;
@@ -682,5 +685,13 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Revocation>, StoreError> {
         revocations::since(self, since_ms, limit).await
+    }
+
+    async fn set_plan(&self, user: UserId, plan: Plan) -> Result<(), StoreError> {
+        plans::set_plan(self, user, plan).await
+    }
+
+    async fn plan(&self, user: UserId) -> Result<Plan, StoreError> {
+        plans::plan(self, user).await
     }
 }
