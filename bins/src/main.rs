@@ -52,6 +52,8 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Before any token is signed or checked: the process keeps the first provider it uses.
+    switchboard_engine::auth::crypto::install();
     let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
     init_logs(&config);
     match cli.command {

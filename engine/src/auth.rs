@@ -5,6 +5,7 @@
 //! given the user pool's keys; fetching the keys is the binary's job).
 
 pub mod cognito;
+pub mod crypto;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -130,6 +130,7 @@ impl CognitoRules {
     /// (`https://cognito-idp.<region>.amazonaws.com/<pool id>`); `client_id` the app client
     /// whose tokens are accepted; `skew_secs` the clock skew allowed on `exp`, `nbf` and `iat`.
     pub fn new(issuer: &str, client_id: &str, skew_secs: u64) -> Self {
+        super::crypto::install();
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
