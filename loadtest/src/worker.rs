@@ -358,7 +358,9 @@ async fn socket(
 }
 
 /// After its node went away: connects to `node` instead and rejoins its rooms (which move to
-/// a live node once the cluster sees the death), trying again with a little jitter until `end`.
+/// a live node once the cluster sees the death), trying again until `end` as PROTOCOL §8.10
+/// asks of clients: a jittered pause that doubles after each failure, up to 5 s, so thousands
+/// of clients of a dead node do not hammer the survivors in step.
 async fn reconnect(
     job: &Job,
     s: &SocketJob,
@@ -368,7 +370,7 @@ async fn reconnect(
 ) -> Option<Ws> {
     let lost = Instant::now();
     let again = SocketJob { node, ..s.clone() };
-    let pause = Duration::from_millis(100 + u64::from(s.index % 400));
+    let mut pause = Duration::from_millis(100 + u64::from(s.index % 400));
     while Instant::now() < end {
         if let Ok(Ok(ws)) = tokio::time::timeout(CONNECT_TIMEOUT, open(job.kind, &again)).await {
             let ms = lost.elapsed().as_millis() as u64;
@@ -379,9 +381,13 @@ async fn reconnect(
             return Some(ws);
         }
         tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_RECONNECT_PAUSE);
     }
     None
 }
+
+/// The longest pause between a lost socket's attempts to come back.
+const MAX_RECONNECT_PAUSE: Duration = Duration::from_secs(5);
 
 /// The error key of a failed connect: its io error kind, the code a join or watch was refused
 /// with, or the stage that failed.
