@@ -217,8 +217,9 @@ where
         #[cfg(feature = "tracing")]
         trace!(%id, %name, "actor started");
 
-        let start_res = AssertUnwindSafe(A::on_start(args, actor_ref.clone()))
-            .catch_unwind()
+        // Boxed, as is the stop phase below: each runs once, and inline their futures would
+        // take room in the task for the actor's whole life (vendor/kameo/PATCH.md).
+        let start_res = Box::pin(AssertUnwindSafe(A::on_start(args, actor_ref.clone())).catch_unwind())
             .await
             .map(|res| res.map_err(|err| PanicError::new(Box::new(err), PanicReason::OnStart)))
             .map_err(|err| PanicError::new_from_panic_any(err, PanicReason::OnStart))
@@ -250,6 +251,8 @@ where
                 )
                 .await
                 .unwrap_or(ActorStopReason::Killed);
+
+                Box::pin(async move {
 
                 #[cfg(feature = "console")]
                 monitor.set_stopping();
@@ -325,6 +328,8 @@ where
                 }
 
                 Ok((actor, reason))
+                })
+                .await
             }
             Err(err) => {
                 actor_ref
