@@ -539,6 +539,8 @@ async function attachmentLink(roomId, a, thumb) {
   if (known && known.expires * 1000 > Date.now() + 5000) return known.url;
   const link = await api('GET', '/api/rooms/' + roomId + '/attachments/' + a.id + '?link=true'
     + (thumb ? '&thumbnail=true' : ''));
+  // Expired links are of no use: dropped here, so the map holds only what is still valid.
+  for (const [k, l] of state.links) if (l.expires * 1000 <= Date.now()) state.links.delete(k);
   state.links.set(key, link);
   return link.url;
 }

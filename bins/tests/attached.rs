@@ -9,6 +9,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use support::media::{download, http};
 use support::{TestNode, WAIT, expect, expect_none};
 use switchboard_client::Client;
 use switchboard_engine::domain::{Attachment, ChatMessage, Role, RoomKind};
@@ -21,13 +22,6 @@ use switchboard_media::{MediaKey, SignedRequest};
 const PNG: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x08\x00\x00\x00\x06\x08\x02\x00\x00\x00\x71\x67\x48\xac\x00\x00\x00\x63\x49\x44\x41\x54\x78\x9c\x0d\xc9\x21\x01\x00\x41\x08\x45\x41\x92\xa0\x09\xb1\x21\xd0\x9b\xe4\xcb\x97\x02\x4d\x88\x0d\x81\x26\xd1\xdd\xd8\x31\x33\xdc\x38\xc6\x35\x64\x94\xf1\x8c\x35\xcc\x02\x0f\x4e\x70\x03\x05\x15\xbc\x60\xe3\x8f\xc4\x93\x93\xdc\x44\x49\x25\x2f\xd9\xfc\x43\xb8\x38\xe2\x0a\x89\x12\x4f\xac\xfe\x68\xbc\x39\xcd\x6d\xd4\x54\xf3\x9a\xed\x3f\x06\x1f\xce\x70\x07\x0d\x35\xbc\x61\x87\x0f\xcc\x7f\x3e\x71\x41\xe4\xf1\x16\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
 
 const NOTES: &[u8] = b"minutes of the meeting";
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 /// A private room with its owner (connected) and a second member (connected, joined).
 struct Room {
@@ -82,32 +76,6 @@ async fn uploaded(
     let answer = send(&http(), &upload_of(&slot), None, body).await;
     assert!(answer.status().is_success(), "upload: {}", answer.status());
     slot.attachment.id
-}
-
-/// Follows a download redirect by hand: the API's status, and the file it leads to.
-async fn download(
-    node: &TestNode,
-    room: RoomId,
-    id: AttachmentId,
-    token: &str,
-    thumbnail: bool,
-) -> (u16, Option<Vec<u8>>) {
-    let answer = http()
-        .get(format!(
-            "{}/api/rooms/{room}/attachments/{id}?thumbnail={thumbnail}",
-            node.http_url()
-        ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = answer.status().as_u16();
-    let Some(location) = answer.headers().get("location") else {
-        return (status, None);
-    };
-    let file = http().get(location.to_str().unwrap()).send().await.unwrap();
-    assert!(file.status().is_success(), "download: {}", file.status());
-    (status, Some(file.bytes().await.unwrap().to_vec()))
 }
 
 /// The whole path on one node: slot over WebSocket (the same fields as over HTTP), upload,
@@ -189,23 +157,23 @@ async fn a_member_sends_files_and_another_fetches_them(node: &TestNode) {
     );
 
     assert_eq!(
-        download(node, room, image, &member_token, false).await,
+        download(node, room, image.0, &member_token, false).await,
         (307, Some(PNG.to_vec())),
         "another member fetches the file once a message references it"
     );
-    let (status, thumb) = download(node, room, image, &member_token, true).await;
+    let (status, thumb) = download(node, room, image.0, &member_token, true).await;
     assert_eq!(status, 307);
     assert!(
         thumb.unwrap().starts_with(b"\x89PNG"),
         "the thumbnail is a PNG beside the original"
     );
     assert_eq!(
-        download(node, room, notes, &member_token, false).await,
+        download(node, room, notes.0, &member_token, false).await,
         (307, Some(NOTES.to_vec()))
     );
     let (_, stranger) = node.user().await;
     assert_eq!(
-        download(node, room, image, &stranger, false).await,
+        download(node, room, image.0, &stranger, false).await,
         (403, None),
         "never a non-member"
     );

@@ -5,9 +5,9 @@ mod support;
 
 use serde_json::{Value, json};
 use support::TestNode;
+use support::media::{download, http, upload_of};
 use switchboard_engine::domain::RoomKind;
 use switchboard_engine::{AttachmentId, RoomId, UserId};
-use switchboard_media::SignedRequest;
 use switchboard_media::conformance::{S3sFs, send};
 
 struct Room {
@@ -27,14 +27,6 @@ async fn room(node: &TestNode) -> Room {
     Room { id, owner }
 }
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// Asks for a slot; the status and the JSON body.
 async fn ask(node: &TestNode, room: RoomId, token: &str, body: Value) -> (u16, Value) {
     let answer = http()
         .post(format!("{}/api/rooms/{room}/attachments", node.http_url()))
@@ -50,47 +42,6 @@ fn png(size: u64) -> Value {
     json!({"name": "cat.png", "content_type": "image/png", "size": size})
 }
 
-/// The upload request of a slot.
-fn upload_of(slot: &Value) -> SignedRequest {
-    let headers = slot["upload"]["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            (
-                h[0].as_str().unwrap().to_owned(),
-                h[1].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    SignedRequest {
-        method: "PUT",
-        url: slot["upload"]["url"].as_str().unwrap().to_owned(),
-        headers,
-        expires: slot["upload"]["expires"].as_u64().unwrap(),
-    }
-}
-
-/// Follows a download redirect by hand: the status of the API's answer, and the file.
-async fn download(node: &TestNode, room: RoomId, id: u64, token: &str) -> (u16, Option<Vec<u8>>) {
-    let answer = http()
-        .get(format!(
-            "{}/api/rooms/{room}/attachments/{id}",
-            node.http_url()
-        ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = answer.status().as_u16();
-    let Some(location) = answer.headers().get("location") else {
-        return (status, None);
-    };
-    let file = http().get(location.to_str().unwrap()).send().await.unwrap();
-    assert!(file.status().is_success(), "download: {}", file.status());
-    (status, Some(file.bytes().await.unwrap().to_vec()))
-}
-
 /// A member's whole path on one node: slot, upload, redirect, file; others kept out.
 async fn members_upload_and_download(node: &TestNode) {
     let room = room(node).await;
@@ -103,14 +54,14 @@ async fn members_upload_and_download(node: &TestNode) {
     let answer = send(&http(), &upload_of(&slot), None, b"abcdef").await;
     assert!(answer.status().is_success(), "upload: {}", answer.status());
     assert_eq!(
-        download(node, room.id, id, token).await,
+        download(node, room.id, id, token, false).await,
         (307, Some(b"abcdef".to_vec())),
         "the uploader fetches their own upload"
     );
 
     let (_, stranger) = node.user().await;
     assert_eq!(
-        download(node, room.id, id, &stranger).await,
+        download(node, room.id, id, &stranger, false).await,
         (403, None),
         "a non-member cannot fetch an attachment"
     );
@@ -124,7 +75,7 @@ async fn members_upload_and_download(node: &TestNode) {
         .await
         .unwrap();
     assert_eq!(
-        download(node, room.id, id, &member_token).await,
+        download(node, room.id, id, &member_token, false).await,
         (404, None),
         "another member's upload is not theirs until a message references it"
     );
@@ -134,7 +85,7 @@ async fn members_upload_and_download(node: &TestNode) {
         .await
         .unwrap();
     assert_eq!(
-        download(node, room.id, id, &member_token).await,
+        download(node, room.id, id, &member_token, false).await,
         (307, Some(b"abcdef".to_vec()))
     );
 
@@ -146,12 +97,12 @@ async fn members_upload_and_download(node: &TestNode) {
         .unwrap()
         .id;
     assert_eq!(
-        download(node, other, id, token).await,
+        download(node, other, id, token, false).await,
         (404, None),
         "an attachment is fetched only through its own room"
     );
     assert_eq!(
-        download(node, room.id, u64::MAX, token).await,
+        download(node, room.id, u64::MAX, token, false).await,
         (404, None),
         "an id no store can hold"
     );

@@ -11,10 +11,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::TestNode;
 use support::cognito::{KIDS, Pool, id_claims, sign};
+use support::media::upload_of;
 use switchboard_client::Client;
 use switchboard_engine::domain::{Plan, RoomKind};
 use switchboard_engine::{ErrorCode, RoomId, UserId};
-use switchboard_media::SignedRequest;
 use switchboard_media::conformance::send;
 
 const MIB: u64 = 1024 * 1024;
@@ -52,22 +52,6 @@ async fn ask_ws(client: &Client, room: RoomId, size: u64) -> Result<u64, ErrorCo
     {
         Ok(slot) => Ok(slot.attachment.size),
         Err(e) => Err(e.code().unwrap_or_else(|| panic!("{e}"))),
-    }
-}
-
-/// The upload request of an HTTP slot.
-fn upload_of(slot: &Value) -> SignedRequest {
-    let headers = slot["upload"]["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| (h[0].as_str().unwrap().into(), h[1].as_str().unwrap().into()))
-        .collect();
-    SignedRequest {
-        method: "PUT",
-        url: slot["upload"]["url"].as_str().unwrap().to_owned(),
-        headers,
-        expires: slot["upload"]["expires"].as_u64().unwrap(),
     }
 }
 

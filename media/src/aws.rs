@@ -3,6 +3,7 @@
 //! default client would build aws-lc from C).
 
 use aws_config::{BehaviorVersion, ConfigLoader, Region};
+use aws_sdk_s3::config::Credentials;
 use aws_smithy_http_client::tls;
 
 /// A loader for `region`; callers add credentials and an endpoint, then `load` it.
@@ -15,4 +16,23 @@ pub fn sdk_loader(region: &str) -> ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .region(Region::new(region.to_owned()))
+}
+
+/// `loader` with static credentials when both parts are configured; otherwise it keeps the
+/// standard AWS chain (environment, profile, web identity, ECS task role, EC2 instance profile).
+pub fn with_configured_credentials(
+    loader: ConfigLoader,
+    access_key_id: Option<&str>,
+    secret_access_key: Option<&str>,
+) -> ConfigLoader {
+    match (access_key_id, secret_access_key) {
+        (Some(id), Some(secret)) => loader.credentials_provider(Credentials::new(
+            id,
+            secret,
+            None,
+            None,
+            "switchboard-config",
+        )),
+        _ => loader,
+    }
 }

@@ -9,7 +9,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{Credentials, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::primitives::ByteStream;
@@ -56,16 +56,11 @@ impl S3Media {
         if config.bucket.is_empty() {
             return Err(MediaError::Invalid("media.s3.bucket is not set"));
         }
-        let mut loader = crate::aws::sdk_loader(&config.region);
-        if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
-            loader = loader.credentials_provider(Credentials::new(
-                id,
-                secret,
-                None,
-                None,
-                "switchboard-config",
-            ));
-        }
+        let mut loader = crate::aws::with_configured_credentials(
+            crate::aws::sdk_loader(&config.region),
+            config.access_key_id.as_deref(),
+            config.secret_access_key.as_deref(),
+        );
         if let Some(endpoint) = &config.endpoint {
             loader = loader.endpoint_url(endpoint);
         }

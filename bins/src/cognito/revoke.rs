@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cognitoidentityprovider::Client;
-use aws_sdk_cognitoidentityprovider::config::Credentials;
 use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
 use futures::StreamExt as _;
 use switchboard_actors::Hub;
@@ -103,17 +102,11 @@ impl RevocationChecks {
         let admin = match config.admin_checks {
             false => None,
             true => {
-                let mut loader = loader();
-                if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key)
-                {
-                    loader = loader.credentials_provider(Credentials::new(
-                        id,
-                        secret,
-                        None,
-                        None,
-                        "switchboard-config",
-                    ));
-                }
+                let loader = switchboard_media::aws::with_configured_credentials(
+                    loader(),
+                    config.access_key_id.as_deref(),
+                    config.secret_access_key.as_deref(),
+                );
                 Some(Client::new(&loader.load().await))
             }
         };

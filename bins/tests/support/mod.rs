@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod cognito;
+pub mod media;
 pub mod private_redis;
 pub mod raw;
 
