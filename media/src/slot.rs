@@ -172,3 +172,24 @@ pub async fn download(
     let validity = Validity::from_now(config.download_url);
     Ok(Some(media.presign_get(&key, validity).await?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PROTOCOL §3.3: ids are 1 to 2^53 − 1, exact as JavaScript numbers and in JSON.
+    #[test]
+    fn attachment_ids_fit_a_javascript_number() {
+        const MAX_SAFE: u64 = (1 << 53) - 1;
+        let mut high = 0;
+        for _ in 0..10_000 {
+            let id = random_id().0;
+            assert!((1..=MAX_SAFE).contains(&id), "{id}");
+            high = high.max(id);
+        }
+        assert!(
+            high > MAX_SAFE / 2,
+            "ids use the whole range: highest {high}"
+        );
+    }
+}
