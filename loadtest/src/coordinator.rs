@@ -33,6 +33,7 @@ struct Worker {
 struct Watched {
     nodes: Vec<u32>,
     workers: Vec<u32>,
+    /// Root pids of Redis and Postgres: their trees are counted.
     redis: Vec<u32>,
     postgres: Vec<u32>,
 }
@@ -47,8 +48,8 @@ impl Watched {
         (
             each(&self.nodes),
             each(&self.workers),
-            procstat::sum(&self.redis),
-            procstat::sum(&self.postgres),
+            procstat::trees(&self.redis),
+            procstat::trees(&self.postgres),
         )
     }
 }
@@ -110,12 +111,12 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
         nodes: cluster.nodes.iter().filter_map(|n| n.pid()).collect(),
         workers: workers.iter().filter_map(|w| w.child.id()).collect(),
         redis: if s.clustered() {
-            procstat::pids_named("redis-server")
+            procstat::roots_named("redis-server")
         } else {
             Vec::new()
         },
         postgres: if s.clustered() {
-            procstat::pids_named("postgres")
+            procstat::roots_named("postgres")
         } else {
             Vec::new()
         },

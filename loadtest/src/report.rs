@@ -380,6 +380,11 @@ impl FullReport {
                     )
                 },
             );
+            row(
+                &mut md,
+                "reconnect attempts that failed and were retried",
+                &|r| format!("{:?}", r.counts.retries),
+            );
         }
         if let Some(q) = &self.ratios {
             let x = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}×"));

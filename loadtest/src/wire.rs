@@ -93,6 +93,9 @@ pub struct Counts {
     pub reconnected: u64,
     /// The slowest of those: milliseconds from losing the socket to rejoined.
     pub reconnect_max_ms: u64,
+    /// Reconnect attempts that failed (and were tried again), by reason.
+    #[serde(default)]
+    pub retries: BTreeMap<String, u64>,
 }
 
 impl Counts {
@@ -113,6 +116,9 @@ impl Counts {
         }
         for (k, v) in &o.disconnects {
             *self.disconnects.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.retries {
+            *self.retries.entry(k.clone()).or_default() += v;
         }
     }
 }

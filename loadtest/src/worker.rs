@@ -372,14 +372,19 @@ async fn reconnect(
     let again = SocketJob { node, ..s.clone() };
     let mut pause = Duration::from_millis(100 + u64::from(s.index % 400));
     while Instant::now() < end {
-        if let Ok(Ok(ws)) = tokio::time::timeout(CONNECT_TIMEOUT, open(job.kind, &again)).await {
-            let ms = lost.elapsed().as_millis() as u64;
-            shared.count(|c| {
-                c.reconnected += 1;
-                c.reconnect_max_ms = c.reconnect_max_ms.max(ms);
-            });
-            return Some(ws);
-        }
+        let reason = match tokio::time::timeout(CONNECT_TIMEOUT, open(job.kind, &again)).await {
+            Ok(Ok(ws)) => {
+                let ms = lost.elapsed().as_millis() as u64;
+                shared.count(|c| {
+                    c.reconnected += 1;
+                    c.reconnect_max_ms = c.reconnect_max_ms.max(ms);
+                });
+                return Some(ws);
+            }
+            Ok(Err(e)) => connect_error(&e),
+            Err(_) => "connect_timeout".into(),
+        };
+        shared.count(|c| *c.retries.entry(reason).or_default() += 1);
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(MAX_RECONNECT_PAUSE);
     }
@@ -414,6 +419,10 @@ struct Refused(&'static str, u16);
 /// Connects from the socket's source address, and joins (and watches) as the job says.
 async fn open(kind: NodeKind, s: &SocketJob) -> anyhow::Result<Ws> {
     let tcp = tokio::net::TcpSocket::new_v4()?;
+    // The port is chosen at connect, where the 4-tuple only has to be unique: chosen at bind,
+    // the kernel searches every port bound on the address, which took half this process's CPU
+    // in a connect storm.
+    nix::sys::socket::setsockopt(&tcp, nix::sys::socket::sockopt::IpBindAddressNoPort, &true)?;
     tcp.bind((s.source, 0).into())?;
     let stream = tcp.connect(s.node.parse()?).await?;
     stream.set_nodelay(true)?;

@@ -10,7 +10,7 @@ mod pending;
 mod tasks;
 
 use std::future::Future;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{self, Poll, Wake, Waker};
@@ -74,6 +74,8 @@ pub struct ConnectionActor {
     limiter: RateLimiter,
     /// Commands running off the loop or waiting for one with their key.
     pending: pending::Pending,
+    /// The write in progress, if any (see [`ConnectionActor::write_batch`]).
+    batch: Batch,
     bad_frames: u32,
     /// When the socket opened: a signed-in client that leaves soon after is reconnecting in a
     /// loop, which an operator should see.
@@ -118,6 +120,17 @@ impl Wake for ReadWake {
         self.woken.store(true, Ordering::Release);
         self.task.wake();
     }
+}
+
+/// A batch of writes in progress.
+#[derive(Default)]
+struct Batch {
+    /// The next frame for the socket, with the room position it carries.
+    unsent: Option<(bytes::Bytes, Option<(RoomId, Position)>)>,
+    /// Items taken from the queue for this batch.
+    taken: usize,
+    /// A notice met in the queue: the batch stops there, and it is applied after the flush.
+    notice: Option<Arc<Notice>>,
 }
 
 /// What woke the connection's loop.
@@ -200,6 +213,7 @@ impl Actor for ConnectionActor {
                 Instant::now(),
             ),
             pending: pending::Pending::new(config.commands_in_flight),
+            batch: Batch::default(),
             bad_frames: 0,
             opened: Instant::now(),
             auth_timer: Some(Box::pin(tokio::time::sleep(config.auth_timeout))),
@@ -542,60 +556,75 @@ impl ConnectionActor {
     }
 
     /// Writes `first` and whatever else is queued (up to a batch), then flushes once. Gives up
-    /// if the queue overflows meanwhile: the client is not reading.
+    /// if the queue overflows meanwhile: the client is not reading. The write's state is kept
+    /// in `self.batch`, so the loop's future holds none of it while the connection idles.
     async fn write_batch(&mut self, first: Outgoing) -> Result<(), End> {
-        let mut notice = None;
-        let written = self.write_until_notice(first, &mut notice).await;
+        self.batch = Batch::default();
+        self.take_into_batch(first);
+        let written = std::future::poll_fn(|cx| self.poll_write(cx)).await;
         // Applied once what was queued before it is written; what came after it waits in the
         // queue for the next turn.
-        if let Some(notice) = notice {
+        if let Some(notice) = self.batch.notice.take() {
             self.on_notice(&notice);
         }
         written
     }
 
-    /// The body of [`Self::write_batch`]: stops at a notice, which it hands back.
-    async fn write_until_notice(
-        &mut self,
-        first: Outgoing,
-        notice: &mut Option<Arc<Notice>>,
-    ) -> Result<(), End> {
-        let codec = self.codec;
-        let text = codec.is_text();
-        // Borrowed apart, so the write and the slow check below share the queue.
-        let ConnectionActor {
-            transport,
-            rx,
-            written,
-            remote,
-            ..
-        } = self;
-        let rx = &*rx;
-        let mut write = pin!(async {
-            let mut item = Some(first);
-            for _ in 0..WRITE_BATCH {
-                let Some(next) = item.take().or_else(|| rx.try_recv()) else {
-                    break;
-                };
-                if let Outgoing::Notice(n) = next {
-                    *notice = Some(n);
-                    break;
-                }
-                if let Some((bytes, room_pos)) = Self::bytes_of(written, remote, codec, next) {
-                    transport.feed(OutFrame::Data { bytes, text }).await?;
-                    if let Some((room, pos)) = room_pos {
-                        Self::note_written(written, room, pos);
+    /// Makes `item` the batch's next frame, or notes it as the notice the batch stops at.
+    fn take_into_batch(&mut self, item: Outgoing) {
+        self.batch.taken += 1;
+        match item {
+            Outgoing::Notice(n) => self.batch.notice = Some(n),
+            item => {
+                self.batch.unsent =
+                    Self::bytes_of(&self.written, &mut self.remote, self.codec, item);
+            }
+        }
+    }
+
+    /// The body of [`Self::write_batch`]: feeds frames while the socket takes them, stopping
+    /// at a notice or a full batch, then flushes. While the socket is not ready it watches the
+    /// queue's slow signal; a write that completes at once (the usual case) never looks at it.
+    fn poll_write(&mut self, cx: &mut task::Context<'_>) -> Poll<Result<(), End>> {
+        let text = self.codec.is_text();
+        loop {
+            if let Some((bytes, room_pos)) = self.batch.unsent.take() {
+                match self.transport.poll_ready_unpin(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => return Poll::Ready(Err(End::Gone)),
+                    Poll::Pending => {
+                        self.batch.unsent = Some((bytes, room_pos));
+                        return self.poll_stopped(cx);
                     }
                 }
+                if self
+                    .transport
+                    .start_send_unpin(OutFrame::Data { bytes, text })
+                    .is_err()
+                {
+                    return Poll::Ready(Err(End::Gone));
+                }
+                if let Some((room, pos)) = room_pos {
+                    Self::note_written(&mut self.written, room, pos);
+                }
             }
-            transport.flush().await
-        });
-        // A write that completes at once (the usual case) never looks at the slow signal.
-        std::future::poll_fn(|cx| match write.as_mut().poll(cx) {
+            if self.batch.notice.is_some() || self.batch.taken >= WRITE_BATCH {
+                break;
+            }
+            let Some(next) = self.rx.try_recv() else {
+                break;
+            };
+            self.take_into_batch(next);
+        }
+        match self.transport.poll_flush_unpin(cx) {
             Poll::Ready(res) => Poll::Ready(res.map_err(|_| End::Gone)),
-            Poll::Pending => rx.poll_stop(cx).map(|stop| Err(stop_end(stop))),
-        })
-        .await
+            Poll::Pending => self.poll_stopped(cx),
+        }
+    }
+
+    /// While a write waits on the socket: the end, if the queue overflowed meanwhile.
+    fn poll_stopped(&self, cx: &mut task::Context<'_>) -> Poll<Result<(), End>> {
+        self.rx.poll_stop(cx).map(|stop| Err(stop_end(stop)))
     }
 
     /// Ends the connection: the final `disconnect` frame when the server chose to close, the

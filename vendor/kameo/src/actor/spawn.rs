@@ -1,6 +1,6 @@
 use std::{
-    collections::VecDeque, convert, ops::ControlFlow, panic::AssertUnwindSafe, sync::Arc, thread,
-    time::Duration,
+    collections::VecDeque, convert, future::Future, ops::ControlFlow, panic::AssertUnwindSafe,
+    pin::Pin, sync::Arc, thread, time::Duration,
 };
 
 use futures::{
@@ -145,15 +145,26 @@ impl<A: Actor> PreparedActor<A> {
     /// # });
     /// ```
     pub async fn run(self, args: A::Args) -> Result<(A, ActorStopReason), PanicError> {
+        self.into_lifecycle(args).await
+    }
+
+    /// The actor's whole life as one future. Its arguments go straight into the boxed start
+    /// (vendor/kameo/PATCH.md): taken by an `async fn`, each layer of futures would keep room
+    /// for them for the actor's whole life.
+    fn into_lifecycle(
+        self,
+        args: A::Args,
+    ) -> impl Future<Output = Result<(A, ActorStopReason), PanicError>> + Send + 'static {
+        let start: Start<A> =
+            Box::pin(AssertUnwindSafe(A::on_start(args, self.actor_ref.clone())).catch_unwind());
         run_actor_lifecycle::<A>(
-            args,
+            start,
             self.actor_ref,
             self.mailbox_rx,
             self.abort_registration,
             #[cfg(feature = "console")]
             self.monitor,
         )
-        .await
     }
 
     /// Spawns the actor in a new background tokio task, returning the `JoinHandle`.
@@ -162,14 +173,14 @@ impl<A: Actor> PreparedActor<A> {
     pub fn spawn(self, args: A::Args) -> JoinHandle<Result<(A, ActorStopReason), PanicError>> {
         #[cfg(not(all(tokio_unstable, feature = "tracing")))]
         {
-            tokio::spawn(CURRENT_ACTOR_ID.scope(self.actor_ref.id(), self.run(args)))
+            tokio::spawn(CURRENT_ACTOR_ID.scope(self.actor_ref.id(), self.into_lifecycle(args)))
         }
 
         #[cfg(all(tokio_unstable, feature = "tracing"))]
         {
             tokio::task::Builder::new()
                 .name(A::name())
-                .spawn(CURRENT_ACTOR_ID.scope(self.actor_ref.id(), self.run(args)))
+                .spawn(CURRENT_ACTOR_ID.scope(self.actor_ref.id(), self.into_lifecycle(args)))
                 .unwrap()
         }
     }
@@ -196,13 +207,19 @@ impl<A: Actor> PreparedActor<A> {
     }
 }
 
-async fn run_actor_lifecycle<A>(
-    args: A::Args,
+/// An actor's `on_start` with its arguments, boxed, its panics caught.
+type Start<A> = Pin<
+    Box<dyn Future<Output = std::thread::Result<Result<A, <A as Actor>::Error>>> + Send>,
+>;
+
+/// Not an `async fn`: its parameters would be held by its own future and again by `task`.
+fn run_actor_lifecycle<A>(
+    start: Start<A>,
     actor_ref: ActorRef<A>,
     mut mailbox_rx: MailboxReceiver<A>,
     abort_registration: AbortRegistration,
     #[cfg(feature = "console")] monitor: Arc<crate::console::registry::ActorMonitor>,
-) -> Result<(A, ActorStopReason), PanicError>
+) -> impl Future<Output = Result<(A, ActorStopReason), PanicError>> + Send + 'static
 where
     A: Actor,
 {
@@ -217,157 +234,165 @@ where
         #[cfg(feature = "tracing")]
         trace!(%id, %name, "actor started");
 
-        // Boxed, as is the stop phase below: each runs once, and inline their futures would
-        // take room in the task for the actor's whole life (vendor/kameo/PATCH.md).
-        let start_res = Box::pin(AssertUnwindSafe(A::on_start(args, actor_ref.clone())).catch_unwind())
-            .await
-            .map(|res| res.map_err(|err| PanicError::new(Box::new(err), PanicReason::OnStart)))
-            .map_err(|err| PanicError::new_from_panic_any(err, PanicReason::OnStart))
-            .and_then(convert::identity);
-        let startup_finished = matches!(
-            actor_ref.weak_signal_mailbox().signal_startup_finished(),
-            Err(SendError::MailboxFull(()))
-        );
+        // The start is boxed, as are a failed start and the stop phase below: each runs once, and
+        // inline their futures would take room in the task for the actor's whole life. The
+        // start's result is held only inside this block: bound for the rest of the task, it
+        // would keep room for a second copy of the actor beside `state` (vendor/kameo/PATCH.md).
+        let (mut state, actor_ref, startup_finished) = {
+            let start_res = start
+                .await
+                .map(|res| res.map_err(|err| PanicError::new(Box::new(err), PanicReason::OnStart)))
+                .map_err(|err| PanicError::new_from_panic_any(err, PanicReason::OnStart))
+                .and_then(convert::identity);
+            let startup_finished = matches!(
+                actor_ref.weak_signal_mailbox().signal_startup_finished(),
+                Err(SendError::MailboxFull(()))
+            );
 
-        let actor_ref = actor_ref.into_downgrade();
+            let actor_ref = actor_ref.into_downgrade();
 
-        match start_res {
-            Ok(actor) => {
-                let mut state = ActorBehaviour::new_from_actor(actor, actor_ref.clone());
+            match start_res {
+                Ok(actor) => (
+                    ActorBehaviour::new_from_actor(actor, actor_ref.clone()),
+                    actor_ref,
+                    startup_finished,
+                ),
+                Err(err) => {
+                    return Box::pin(async move {
+                        actor_ref
+                            .startup_result
+                            .set(Err(err.clone()))
+                            .expect("nothing should set the startup result");
 
-                #[cfg(feature = "console")]
-                monitor.set_running();
+                        let reason = ActorStopReason::Panicked(err);
+                        log_actor_stop_reason(id, name, &reason);
 
-                let reason = Abortable::new(
-                    abortable_actor_loop(
-                        &mut state,
-                        &mut mailbox_rx,
-                        &actor_ref.startup_result,
-                        startup_finished,
+                        actor_ref.links.set_children_parent_shutdown().await;
+                        actor_ref.links.send_children_shutdown().await;
+                        // startup failed; the supervisor may still restart us per policy
+                        let is_restarting = actor_ref.links.lock().await.will_restart(&reason);
+                        drain_until_children_closed(&actor_ref.links, &mut mailbox_rx, is_restarting).await;
+                        actor_ref
+                            .links
+                            .lock()
+                            .await
+                            .notify_links(id, reason.clone(), mailbox_rx);
+
                         #[cfg(feature = "console")]
-                        &monitor,
-                    ),
-                    abort_registration,
-                )
-                .await
-                .unwrap_or(ActorStopReason::Killed);
+                        monitor.set_stopped(&reason);
 
-                Box::pin(async move {
+                        unregister_actor(&id).await;
 
-                #[cfg(feature = "console")]
-                monitor.set_stopping();
+                        let ActorStopReason::Panicked(err) = reason else {
+                            unreachable!()
+                        };
 
-                let mut actor = state.shutdown().await;
-                actor_ref.links.set_children_parent_shutdown().await;
-                actor_ref.links.send_children_shutdown().await;
-                let is_restarting = actor_ref.links.lock().await.will_restart(&reason);
-                drain_until_children_closed(&actor_ref.links, &mut mailbox_rx, is_restarting).await;
-
-                // On a terminal stop (not a restart, where the mailbox is reused by the next
-                // incarnation) hand any leftover tells to `on_undelivered` before `notify_links`
-                // drops them.
-                if !is_restarting {
-                    let undelivered = drain_undelivered(&mut mailbox_rx);
-                    if !undelivered.is_empty() {
-                        let res =
-                            AssertUnwindSafe(actor.on_undelivered(reason.clone(), undelivered))
-                                .catch_unwind()
-                                .await
-                                .map(|res| {
-                                    res.map_err(|err| {
-                                        PanicError::new(Box::new(err), PanicReason::OnUndelivered)
-                                    })
-                                })
-                                .map_err(|err| {
-                                    PanicError::new_from_panic_any(err, PanicReason::OnUndelivered)
-                                })
-                                .and_then(convert::identity);
-                        if let Err(err) = res {
-                            invoke_actor_error_hook(&err);
-                        }
-                    }
-                }
-
-                actor_ref
-                    .links
-                    .lock()
-                    .await
-                    .notify_links(id, reason.clone(), mailbox_rx);
-
-                log_actor_stop_reason(id, name, &reason);
-                let on_stop_res =
-                    AssertUnwindSafe(actor.on_stop(actor_ref.clone(), reason.clone()))
-                        .catch_unwind()
-                        .await
-                        .map(|res| {
-                            res.map_err(|err| PanicError::new(Box::new(err), PanicReason::OnStop))
-                        })
-                        .map_err(|err| PanicError::new_from_panic_any(err, PanicReason::OnStop))
-                        .and_then(convert::identity);
-
-                #[cfg(feature = "console")]
-                monitor.set_stopped(&reason);
-
-                unregister_actor(&id).await;
-
-                match on_stop_res {
-                    Ok(()) => {
                         actor_ref
                             .shutdown_result
-                            .set(Ok(reason.clone()))
-                            .expect("nothing else should set the shutdown result");
-                    }
-                    Err(err) => {
+                            .set(Err(err.clone()))
+                            .expect("nothing should set the startup result");
+
+                        Err(err)
+                    })
+                    .await;
+                }
+            }
+        };
+
+        #[cfg(feature = "console")]
+        monitor.set_running();
+
+        let reason = Abortable::new(
+            abortable_actor_loop(
+                &mut state,
+                &mut mailbox_rx,
+                &actor_ref.startup_result,
+                startup_finished,
+                #[cfg(feature = "console")]
+                &monitor,
+            ),
+            abort_registration,
+        )
+        .await
+        .unwrap_or(ActorStopReason::Killed);
+
+        Box::pin(async move {
+            #[cfg(feature = "console")]
+            monitor.set_stopping();
+
+            let mut actor = state.shutdown().await;
+            actor_ref.links.set_children_parent_shutdown().await;
+            actor_ref.links.send_children_shutdown().await;
+            let is_restarting = actor_ref.links.lock().await.will_restart(&reason);
+            drain_until_children_closed(&actor_ref.links, &mut mailbox_rx, is_restarting).await;
+
+            // On a terminal stop (not a restart, where the mailbox is reused by the next
+            // incarnation) hand any leftover tells to `on_undelivered` before `notify_links`
+            // drops them.
+            if !is_restarting {
+                let undelivered = drain_undelivered(&mut mailbox_rx);
+                if !undelivered.is_empty() {
+                    let res =
+                        AssertUnwindSafe(actor.on_undelivered(reason.clone(), undelivered))
+                            .catch_unwind()
+                            .await
+                            .map(|res| {
+                                res.map_err(|err| {
+                                    PanicError::new(Box::new(err), PanicReason::OnUndelivered)
+                                })
+                            })
+                            .map_err(|err| {
+                                PanicError::new_from_panic_any(err, PanicReason::OnUndelivered)
+                            })
+                            .and_then(convert::identity);
+                    if let Err(err) = res {
                         invoke_actor_error_hook(&err);
-
-                        actor_ref
-                            .shutdown_result
-                            .set(Err(err))
-                            .expect("nothing else should set the shutdown result");
                     }
                 }
+            }
 
-                Ok((actor, reason))
-                })
+            actor_ref
+                .links
+                .lock()
                 .await
-            }
-            Err(err) => {
-                actor_ref
-                    .startup_result
-                    .set(Err(err.clone()))
-                    .expect("nothing should set the startup result");
+                .notify_links(id, reason.clone(), mailbox_rx);
 
-                let reason = ActorStopReason::Panicked(err);
-                log_actor_stop_reason(id, name, &reason);
-
-                actor_ref.links.set_children_parent_shutdown().await;
-                actor_ref.links.send_children_shutdown().await;
-                // startup failed; the supervisor may still restart us per policy
-                let is_restarting = actor_ref.links.lock().await.will_restart(&reason);
-                drain_until_children_closed(&actor_ref.links, &mut mailbox_rx, is_restarting).await;
-                actor_ref
-                    .links
-                    .lock()
+            log_actor_stop_reason(id, name, &reason);
+            let on_stop_res =
+                AssertUnwindSafe(actor.on_stop(actor_ref.clone(), reason.clone()))
+                    .catch_unwind()
                     .await
-                    .notify_links(id, reason.clone(), mailbox_rx);
+                    .map(|res| {
+                        res.map_err(|err| PanicError::new(Box::new(err), PanicReason::OnStop))
+                    })
+                    .map_err(|err| PanicError::new_from_panic_any(err, PanicReason::OnStop))
+                    .and_then(convert::identity);
 
-                #[cfg(feature = "console")]
-                monitor.set_stopped(&reason);
+            #[cfg(feature = "console")]
+            monitor.set_stopped(&reason);
 
-                unregister_actor(&id).await;
+            unregister_actor(&id).await;
 
-                let ActorStopReason::Panicked(err) = reason else {
-                    unreachable!()
-                };
+            match on_stop_res {
+                Ok(()) => {
+                    actor_ref
+                        .shutdown_result
+                        .set(Ok(reason.clone()))
+                        .expect("nothing else should set the shutdown result");
+                }
+                Err(err) => {
+                    invoke_actor_error_hook(&err);
 
-                actor_ref
-                    .shutdown_result
-                    .set(Err(err.clone()))
-                    .expect("nothing should set the startup result");
-
-                Err(err)
+                    actor_ref
+                        .shutdown_result
+                        .set(Err(err))
+                        .expect("nothing else should set the shutdown result");
+                }
             }
-        }
+
+            Ok((actor, reason))
+        })
+        .await
     };
 
     #[cfg(feature = "console")]
@@ -375,13 +400,13 @@ where
 
     #[cfg(not(feature = "tracing"))]
     {
-        task.await
+        task
     }
 
     #[cfg(feature = "tracing")]
     {
         let actor_span = tracing::info_span!("actor.lifecycle", actor.name = name, actor.id = %id);
-        task.instrument(actor_span).await
+        task.instrument(actor_span)
     }
 }
 
