@@ -360,6 +360,11 @@ impl FullReport {
         row(&mut md, "errors by code", &|r| {
             format!("{:?}", r.counts.errors)
         });
+        row(
+            &mut md,
+            "busy answers and failed reconnects, tried again",
+            &|r| format!("{:?}", r.counts.retries),
+        );
         row(&mut md, "disconnects by code", &|r| {
             format!("{:?}", r.counts.disconnects)
         });
@@ -379,11 +384,6 @@ impl FullReport {
                         r.counts.reconnected, r.counts.reconnect_max_ms
                     )
                 },
-            );
-            row(
-                &mut md,
-                "reconnect attempts that failed and were retried",
-                &|r| format!("{:?}", r.counts.retries),
             );
         }
         if let Some(q) = &self.ratios {

@@ -93,7 +93,8 @@ pub struct Counts {
     pub reconnected: u64,
     /// The slowest of those: milliseconds from losing the socket to rejoined.
     pub reconnect_max_ms: u64,
-    /// Reconnect attempts that failed (and were tried again), by reason.
+    /// Upgrades and joins answered busy, and reconnects that failed, each tried again, by
+    /// reason.
     #[serde(default)]
     pub retries: BTreeMap<String, u64>,
 }

@@ -241,7 +241,7 @@ async fn socket(
 ) {
     let s = &job.sockets[i];
     let started = Instant::now();
-    let opened = tokio::time::timeout(CONNECT_TIMEOUT, open(job.kind, s)).await;
+    let opened = tokio::time::timeout(CONNECT_TIMEOUT, open_patiently(job.kind, s, shared)).await;
     drop(permit);
     let mut ws = match opened {
         Ok(Ok(ws)) => {
@@ -330,7 +330,7 @@ async fn socket(
             msg = ws.next() => if !state.take(job.kind, msg, shared) {
                 // Its node is gone: a failover run reconnects it elsewhere, once.
                 match fallback.take() {
-                    Some(node) => match reconnect(job, s, node, end, shared).await {
+                    Some(node) => match reconnect(job, s, ws, node, end, shared).await {
                         Some(again) => ws = again,
                         None => return,
                     },
@@ -364,26 +364,30 @@ async fn socket(
 async fn reconnect(
     job: &Job,
     s: &SocketJob,
+    lost_socket: Ws,
     node: String,
     end: Instant,
     shared: &Shared,
 ) -> Option<Ws> {
     let lost = Instant::now();
+    // Closed first: a worker holds as many sockets as it may open files, less a margin.
+    drop(lost_socket);
     let again = SocketJob { node, ..s.clone() };
     let mut pause = Duration::from_millis(100 + u64::from(s.index % 400));
     while Instant::now() < end {
-        let reason = match tokio::time::timeout(CONNECT_TIMEOUT, open(job.kind, &again)).await {
-            Ok(Ok(ws)) => {
-                let ms = lost.elapsed().as_millis() as u64;
-                shared.count(|c| {
-                    c.reconnected += 1;
-                    c.reconnect_max_ms = c.reconnect_max_ms.max(ms);
-                });
-                return Some(ws);
-            }
-            Ok(Err(e)) => connect_error(&e),
-            Err(_) => "connect_timeout".into(),
-        };
+        let reason =
+            match tokio::time::timeout(CONNECT_TIMEOUT, open(job.kind, &again, shared)).await {
+                Ok(Ok(ws)) => {
+                    let ms = lost.elapsed().as_millis() as u64;
+                    shared.count(|c| {
+                        c.reconnected += 1;
+                        c.reconnect_max_ms = c.reconnect_max_ms.max(ms);
+                    });
+                    return Some(ws);
+                }
+                Ok(Err(e)) => connect_error(&e),
+                Err(_) => "connect_timeout".into(),
+            };
         shared.count(|c| *c.retries.entry(reason).or_default() += 1);
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(MAX_RECONNECT_PAUSE);
@@ -391,33 +395,66 @@ async fn reconnect(
     None
 }
 
-/// The longest pause between a lost socket's attempts to come back.
+/// The error code of a busy reply.
+const BUSY: u16 = 4001;
+
+/// The longest pause between a lost socket's attempts to come back, or a busy node's.
 const MAX_RECONNECT_PAUSE: Duration = Duration::from_secs(5);
 
 /// The error key of a failed connect: its io error kind, the code a join or watch was refused
 /// with, or the stage that failed.
 fn connect_error(e: &anyhow::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    // An io error by kind, or by errno where the kind says nothing.
+    let io_key = |io: &std::io::Error| {
+        let kind = format!("{:?}", io.kind()).to_lowercase();
+        match io.raw_os_error() {
+            Some(errno) if kind == "uncategorized" || kind == "other" => {
+                format!("connect_errno_{errno}")
+            }
+            _ => format!("connect_{kind}"),
+        }
+    };
     if let Some(io) = e.downcast_ref::<std::io::Error>() {
-        return format!("connect_{:?}", io.kind()).to_lowercase();
+        return io_key(io);
     }
-    if let Some(Refused(stage, code)) = e.downcast_ref::<Refused>() {
-        return format!("{stage}_{code}");
+    if let Some(Refused(stage, code, why)) = e.downcast_ref::<Refused>() {
+        return format!("{stage}_{code}{why}");
     }
-    if e.downcast_ref::<tokio_tungstenite::tungstenite::Error>()
-        .is_some()
-    {
-        return "connect_websocket".into();
+    match e.downcast_ref::<WsError>() {
+        Some(WsError::Io(io)) => io_key(io),
+        Some(WsError::Http(response)) => format!("connect_http_{}", response.status().as_u16()),
+        Some(WsError::ConnectionClosed | WsError::AlreadyClosed) => "connect_closed".into(),
+        Some(WsError::Protocol(_)) => "connect_websocket_protocol".into(),
+        Some(_) => "connect_websocket".into(),
+        None => "connect_protocol".into(),
     }
-    "connect_protocol".into()
 }
 
-/// A command refused during connect: the stage (`join`, `watch`) and the error code.
+/// A command refused during connect: the stage (`join`, `watch`), the error code, and a busy
+/// reply's reason (` (room is moving)`), or nothing.
 #[derive(Debug, thiserror::Error)]
-#[error("{0} refused with {1}")]
-struct Refused(&'static str, u16);
+#[error("{0} refused with {1}{2}")]
+struct Refused(&'static str, u16, String);
+
+/// [`open`], tried again while the node answers the upgrade 503 (busy: it asks the client to
+/// come back), after a jittered pause that doubles; the caller bounds the whole in time.
+async fn open_patiently(kind: NodeKind, s: &SocketJob, shared: &Shared) -> anyhow::Result<Ws> {
+    let mut pause = Duration::from_millis(50 + u64::from(s.index % 100));
+    loop {
+        match open(kind, s, shared).await {
+            Err(e) if connect_error(&e) == "connect_http_503" => {
+                shared.count(|c| *c.retries.entry(connect_error(&e)).or_default() += 1);
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_RECONNECT_PAUSE);
+            }
+            opened => return opened,
+        }
+    }
+}
 
 /// Connects from the socket's source address, and joins (and watches) as the job says.
-async fn open(kind: NodeKind, s: &SocketJob) -> anyhow::Result<Ws> {
+async fn open(kind: NodeKind, s: &SocketJob, shared: &Shared) -> anyhow::Result<Ws> {
     let tcp = tokio::net::TcpSocket::new_v4()?;
     // The port is chosen at connect, where the 4-tuple only has to be unique: chosen at bind,
     // the kernel searches every port bound on the address, which took half this process's CPU
@@ -466,7 +503,19 @@ async fn open(kind: NodeKind, s: &SocketJob) -> anyhow::Result<Ws> {
                     room: RoomId(*room),
                     resume: None,
                 });
-                request_reply(&mut ws, &join, rid, "join").await?;
+                // Busy asks the client to try again (PROTOCOL §6.1), as a client does: after a
+                // jittered pause that doubles, within the connect's deadline.
+                let mut pause = Duration::from_millis(50 + u64::from(s.index % 100));
+                loop {
+                    match request_reply(&mut ws, &join, rid, "join").await {
+                        Err(e) if e.downcast_ref::<Refused>().is_some_and(|r| r.1 == BUSY) => {
+                            shared.count(|c| *c.retries.entry(connect_error(&e)).or_default() += 1);
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(MAX_RECONNECT_PAUSE);
+                        }
+                        joined => break joined?,
+                    }
+                }
             }
         }
     }
@@ -495,7 +544,15 @@ async fn request_reply(
     loop {
         match next_frame(ws).await? {
             ServerFrame::Error(e) if e.rid == Some(rid) => {
-                return Err(Refused(stage, e.code as u16).into());
+                // A busy reply says why ("busy: room is moving; retry ..."): kept, so a report
+                // tells the reasons apart.
+                let why = e
+                    .message
+                    .strip_prefix("busy: ")
+                    .and_then(|m| m.split(';').next())
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default();
+                return Err(Refused(stage, e.code as u16, why).into());
             }
             ServerFrame::Joined(_) => return Ok(()),
             _ => {}
