@@ -21,10 +21,8 @@ pub(super) async fn set_plan(
 ) -> Result<(), StoreError> {
     let changed = store
         .write(move |c| {
-            c.execute(
-                "UPDATE users SET plan = ?2 WHERE id = ?1",
-                params![user.0, plan.as_str()],
-            )
+            c.prepare_cached("UPDATE users SET plan = ?2 WHERE id = ?1")?
+                .execute(params![user.0, plan.as_str()])
         })
         .await?;
     if changed == 0 {
@@ -36,10 +34,9 @@ pub(super) async fn set_plan(
 pub(super) async fn plan(store: &SqliteStore, user: UserId) -> Result<Plan, StoreError> {
     let stored: Option<String> = store
         .read(move |c| {
-            c.query_row("SELECT plan FROM users WHERE id = ?1", [user.0], |r| {
-                r.get(0)
-            })
-            .optional()
+            c.prepare_cached("SELECT plan FROM users WHERE id = ?1")?
+                .query_row([user.0], |r| r.get(0))
+                .optional()
         })
         .await?;
     let stored = stored.ok_or(StoreError::NotFound)?;

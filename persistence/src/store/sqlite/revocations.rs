@@ -20,13 +20,13 @@ pub(super) async fn revoke(store: &SqliteStore, r: &Revocation) -> Result<(), St
     let r = r.clone();
     store
         .write(move |c| {
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO revocations (subject, before_secs, recorded_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT (subject) DO UPDATE SET
                      before_secs = max(before_secs, excluded.before_secs),
                      recorded_ms = excluded.recorded_ms",
-                params![r.subject, r.before_secs, r.recorded_ms],
-            )
+            )?
+            .execute(params![r.subject, r.before_secs, r.recorded_ms])
         })
         .await?;
     Ok(())

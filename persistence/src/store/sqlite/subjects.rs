@@ -47,15 +47,11 @@ pub(super) async fn external_user(
                 return Ok(Some(user));
             }
             for name in names {
-                let added = tx.execute(
-                "INSERT INTO users (name, password_hash) VALUES (?1, '') ON CONFLICT DO NOTHING",
-                [&name],
+                let added = tx.prepare_cached("INSERT INTO users (name, password_hash) VALUES (?1, '') ON CONFLICT DO NOTHING")?.execute([&name],
             )?;
                 if added == 1 {
                     let id = tx.last_insert_rowid();
-                    tx.execute(
-                        "INSERT INTO subjects (subject, user) VALUES (?1, ?2)",
-                        params![subject, id],
+                    tx.prepare_cached("INSERT INTO subjects (subject, user) VALUES (?1, ?2)")?.execute(params![subject, id],
                     )?;
                     tx.commit()?;
                     return Ok(Some(UserInfo {

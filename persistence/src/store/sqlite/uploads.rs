@@ -87,11 +87,10 @@ pub(super) async fn count_since(
 ) -> Result<u32, StoreError> {
     store
         .read(move |c| {
-            c.query_row(
+            c.prepare_cached(
                 "SELECT count(*) FROM uploads WHERE uploader = ?1 AND created_ms >= ?2",
-                params![uploader.0, since_ms],
-                |r| r.get(0),
-            )
+            )?
+            .query_row(params![uploader.0, since_ms], |r| r.get(0))
         })
         .await
 }
@@ -103,10 +102,8 @@ pub(super) async fn attach(
 ) -> Result<(), StoreError> {
     let changed = store
         .write(move |c| {
-            c.execute(
-                "UPDATE uploads SET attached = 1 WHERE id = ?1 AND room = ?2",
-                params![id.0, room.0],
-            )
+            c.prepare_cached("UPDATE uploads SET attached = 1 WHERE id = ?1 AND room = ?2")?
+                .execute(params![id.0, room.0])
         })
         .await?;
     if changed == 1 {
@@ -138,7 +135,10 @@ pub(super) async fn delete_unattached(
     id: AttachmentId,
 ) -> Result<bool, StoreError> {
     store
-        .write(move |c| c.execute("DELETE FROM uploads WHERE id = ?1 AND attached = 0", [id.0]))
+        .write(move |c| {
+            c.prepare_cached("DELETE FROM uploads WHERE id = ?1 AND attached = 0")?
+                .execute([id.0])
+        })
         .await
         .map(|n| n == 1)
 }
