@@ -7,6 +7,8 @@
 set -euo pipefail
 log=$1 out=$2 delay=${3:-20} watch=${4:-30}
 root=$(cd "$(dirname "$0")/.." && pwd)
+# Absolute: the screenshot is taken from bins/tests/browser.
+case $out in /*) ;; *) out="$PWD/$out" ;; esac
 exe="$root/target/release/switchboard"
 until grep -q '^connected ' "$log" 2>/dev/null; do sleep 1; done
 port=

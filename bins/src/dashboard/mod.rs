@@ -108,11 +108,20 @@ async fn run(args: Arc<ReporterArgs>, tx: watch::Sender<Arc<View>>, started: Ins
             snapshot::measure(&mut snap, &now, &p.scrape, secs, stats);
             snap.cpu_percent = ((stats.cpu_seconds - p.cpu_seconds) / secs * 100.0).max(0.0);
         } else {
-            snapshot::measure(&mut snap, &now, &Scrape::default(), 1.0, stats);
+            // No rates until an interval has passed: against an empty scrape, a reporter that
+            // restarts mid-run would show everything counted since the node started as one
+            // second's worth.
+            snapshot::measure(&mut snap, &now, &now, 1.0, stats);
         }
+        // A failed read of the CPU time gives 0: the next interval is measured from the last
+        // good one, not from 0 (which showed a node at thousands of per cent for a second).
+        let cpu_seconds = match (&previous, stats.cpu_seconds) {
+            (Some(p), cpu) if cpu < p.cpu_seconds => p.cpu_seconds,
+            (_, cpu) => cpu,
+        };
         previous = Some(Previous {
             scrape: now,
-            cpu_seconds: stats.cpu_seconds,
+            cpu_seconds,
             at: Instant::now(),
         });
         let nodes = match exchange(&*args.board, &snap, &ring, ttl).await {
