@@ -16,7 +16,7 @@ use anyhow::Context as _;
 use futures::{SinkExt as _, StreamExt as _};
 use hdrhistogram::Histogram;
 use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame};
-use switchboard_engine::{Codec, RoomId, UserId};
+use switchboard_engine::{Codec, ErrorCode, RoomId, UserId};
 use tokio::io::AsyncBufReadExt as _;
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
@@ -373,7 +373,7 @@ async fn reconnect(
     // Closed first: a worker holds as many sockets as it may open files, less a margin.
     drop(lost_socket);
     let again = SocketJob { node, ..s.clone() };
-    let mut pause = Duration::from_millis(100 + u64::from(s.index % 400));
+    let mut pause = Backoff::new(Duration::from_millis(100 + u64::from(s.index % 400)));
     while Instant::now() < end {
         let reason =
             match tokio::time::timeout(CONNECT_TIMEOUT, open(job.kind, &again, shared)).await {
@@ -389,17 +389,38 @@ async fn reconnect(
                 Err(_) => "connect_timeout".into(),
             };
         shared.count(|c| *c.retries.entry(reason).or_default() += 1);
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(MAX_RECONNECT_PAUSE);
+        pause.wait().await;
     }
     None
 }
 
-/// The error code of a busy reply.
-const BUSY: u16 = 4001;
+/// The pause before a client tries again (PROTOCOL §8.10): jittered by the caller's first
+/// pause, doubling after each failure up to 5 s, so thousands of clients turned away at once
+/// do not come back in step.
+struct Backoff(Duration);
 
-/// The longest pause between a lost socket's attempts to come back, or a busy node's.
-const MAX_RECONNECT_PAUSE: Duration = Duration::from_secs(5);
+impl Backoff {
+    const MAX: Duration = Duration::from_secs(5);
+
+    fn new(first: Duration) -> Self {
+        Backoff(first)
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(Self::MAX);
+    }
+}
+
+/// Whether the node turned this attempt away as busy, asking the client to try again: a
+/// command answered 4001, or the upgrade answered 503.
+fn is_busy(e: &anyhow::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    e.downcast_ref::<Refused>()
+        .is_some_and(|r| r.1 == ErrorCode::Busy as u16)
+        || matches!(e.downcast_ref::<WsError>(),
+            Some(WsError::Http(response)) if response.status().as_u16() == 503)
+}
 
 /// The error key of a failed connect: its io error kind, the code a join or watch was refused
 /// with, or the stage that failed.
@@ -440,13 +461,13 @@ struct Refused(&'static str, u16, String);
 /// [`open`], tried again while the node answers the upgrade 503 (busy: it asks the client to
 /// come back), after a jittered pause that doubles; the caller bounds the whole in time.
 async fn open_patiently(kind: NodeKind, s: &SocketJob, shared: &Shared) -> anyhow::Result<Ws> {
-    let mut pause = Duration::from_millis(50 + u64::from(s.index % 100));
+    let mut pause = Backoff::new(Duration::from_millis(50 + u64::from(s.index % 100)));
     loop {
         match open(kind, s, shared).await {
-            Err(e) if connect_error(&e) == "connect_http_503" => {
+            // A busy join was already tried again inside `open`; what is left is the upgrade.
+            Err(e) if is_busy(&e) => {
                 shared.count(|c| *c.retries.entry(connect_error(&e)).or_default() += 1);
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(MAX_RECONNECT_PAUSE);
+                pause.wait().await;
             }
             opened => return opened,
         }
@@ -505,13 +526,12 @@ async fn open(kind: NodeKind, s: &SocketJob, shared: &Shared) -> anyhow::Result<
                 });
                 // Busy asks the client to try again (PROTOCOL §6.1), as a client does: after a
                 // jittered pause that doubles, within the connect's deadline.
-                let mut pause = Duration::from_millis(50 + u64::from(s.index % 100));
+                let mut pause = Backoff::new(Duration::from_millis(50 + u64::from(s.index % 100)));
                 loop {
                     match request_reply(&mut ws, &join, rid, "join").await {
-                        Err(e) if e.downcast_ref::<Refused>().is_some_and(|r| r.1 == BUSY) => {
+                        Err(e) if is_busy(&e) => {
                             shared.count(|c| *c.retries.entry(connect_error(&e)).or_default() += 1);
-                            tokio::time::sleep(pause).await;
-                            pause = (pause * 2).min(MAX_RECONNECT_PAUSE);
+                            pause.wait().await;
                         }
                         joined => break joined?,
                     }

@@ -131,6 +131,8 @@ struct Batch {
     taken: usize,
     /// A notice met in the queue: the batch stops there, and it is applied after the flush.
     notice: Option<Arc<Notice>>,
+    /// Done feeding: only the flush is left, and nothing more is taken from the queue.
+    flushing: bool,
 }
 
 /// What woke the connection's loop.
@@ -587,7 +589,7 @@ impl ConnectionActor {
     /// queue's slow signal; a write that completes at once (the usual case) never looks at it.
     fn poll_write(&mut self, cx: &mut task::Context<'_>) -> Poll<Result<(), End>> {
         let text = self.codec.is_text();
-        loop {
+        while !self.batch.flushing {
             if let Some((bytes, room_pos)) = self.batch.unsent.take() {
                 match self.transport.poll_ready_unpin(cx) {
                     Poll::Ready(Ok(())) => {}
@@ -608,13 +610,15 @@ impl ConnectionActor {
                     Self::note_written(&mut self.written, room, pos);
                 }
             }
-            if self.batch.notice.is_some() || self.batch.taken >= WRITE_BATCH {
-                break;
-            }
-            let Some(next) = self.rx.try_recv() else {
-                break;
+            let next = if self.batch.notice.is_some() || self.batch.taken >= WRITE_BATCH {
+                None
+            } else {
+                self.rx.try_recv()
             };
-            self.take_into_batch(next);
+            match next {
+                Some(next) => self.take_into_batch(next),
+                None => self.batch.flushing = true,
+            }
         }
         match self.transport.poll_flush_unpin(cx) {
             Poll::Ready(res) => Poll::Ready(res.map_err(|_| End::Gone)),

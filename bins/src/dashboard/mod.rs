@@ -113,15 +113,9 @@ async fn run(args: Arc<ReporterArgs>, tx: watch::Sender<Arc<View>>, started: Ins
             // second's worth.
             snapshot::measure(&mut snap, &now, &now, 1.0, stats);
         }
-        // A failed read of the CPU time gives 0: the next interval is measured from the last
-        // good one, not from 0 (which showed a node at thousands of per cent for a second).
-        let cpu_seconds = match (&previous, stats.cpu_seconds) {
-            (Some(p), cpu) if cpu < p.cpu_seconds => p.cpu_seconds,
-            (_, cpu) => cpu,
-        };
         previous = Some(Previous {
             scrape: now,
-            cpu_seconds,
+            cpu_seconds: stats.cpu_seconds,
             at: Instant::now(),
         });
         let nodes = match exchange(&*args.board, &snap, &ring, ttl).await {

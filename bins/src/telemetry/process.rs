@@ -21,17 +21,33 @@ pub struct ProcessStats {
 /// socket: listed every second, it took 7% of a node's CPU with 6,000 connections.
 const OPEN_FDS_EVERY: Duration = Duration::from_secs(15);
 
-/// The last count of open files, and when it was taken.
-static OPEN_FDS: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
+/// What the last samples read: a count of open files and when it was taken, and the last CPU
+/// time read.
+static LAST: Mutex<Last> = Mutex::new(Last {
+    open_fds: None,
+    cpu_seconds: 0.0,
+});
+
+struct Last {
+    open_fds: Option<(Instant, u64)>,
+    cpu_seconds: f64,
+}
 
 /// Reads the numbers (a few small files, and now and then a directory listing: run it off the
 /// runtime threads) and sets their gauges.
 pub fn sample() -> ProcessStats {
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    // A failed read (out of files, say) repeats the last CPU time: read as 0, the counter would
+    // go back to 0 and the next interval show the whole life of the process as one second.
+    if let Some(cpu) = cpu_seconds() {
+        last.cpu_seconds = cpu;
+    }
     let stats = ProcessStats {
-        cpu_seconds: cpu_seconds().unwrap_or(0.0),
+        cpu_seconds: last.cpu_seconds,
         resident_bytes: resident_bytes().unwrap_or(0),
-        open_fds: open_fds(),
+        open_fds: open_fds(&mut last),
     };
+    drop(last);
     metrics::counter!(names::PROCESS_CPU_SECONDS).absolute(stats.cpu_seconds as u64);
     metrics::gauge!(names::PROCESS_RESIDENT_BYTES).set(stats.resident_bytes as f64);
     metrics::gauge!(names::PROCESS_OPEN_FDS).set(stats.open_fds as f64);
@@ -39,13 +55,12 @@ pub fn sample() -> ProcessStats {
 }
 
 /// Open files, counted at most once per [`OPEN_FDS_EVERY`].
-fn open_fds() -> u64 {
-    let mut last = OPEN_FDS.lock().unwrap_or_else(|p| p.into_inner());
-    match *last {
+fn open_fds(last: &mut Last) -> u64 {
+    match last.open_fds {
         Some((at, count)) if at.elapsed() < OPEN_FDS_EVERY => count,
         _ => {
             let count = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
-            *last = Some((Instant::now(), count));
+            last.open_fds = Some((Instant::now(), count));
             count
         }
     }
