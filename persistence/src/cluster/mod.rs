@@ -45,7 +45,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 pub(crate) async fn redis_connect(
     url: &str,
 ) -> Result<(::redis::Client, ::redis::aio::ConnectionManager), ClusterError> {
-    let client = ::redis::Client::open(url)?;
+    // TCP_NODELAY: commands and bus messages are small and each one is waited on; with
+    // Nagle's algorithm a second write waits for the first one's acknowledgement.
+    let info = ::redis::IntoConnectionInfo::into_connection_info(url)?
+        .set_tcp_settings(::redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    let client = ::redis::Client::open(info)?;
     let config = ::redis::aio::ConnectionManagerConfig::new()
         .set_min_delay(Duration::from_millis(10))
         .set_max_delay(RECONNECT_MAX_DELAY)

@@ -195,8 +195,15 @@ impl ManageConnection for CachingManager {
         }
     }
 
+    /// Checked at every checkout without a round trip: a connection whose socket the server
+    /// closed (a restart, a terminated backend) is seen closed, and only then is it queried,
+    /// which fails with the cause. A round trip here doubled the cost of every query, and put
+    /// a second wait on the server into every send's store check.
     async fn is_valid(&self, conn: &mut Conn) -> Result<(), Error> {
-        self.inner.is_valid(&mut conn.client).await
+        if conn.client.is_closed() {
+            return self.inner.is_valid(&mut conn.client).await;
+        }
+        Ok(())
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {
