@@ -37,6 +37,34 @@ async fn reopening_keeps_data_and_does_not_rerun_migrations() {
     assert_eq!(store.user(id).await.unwrap().unwrap().name, "kept");
 }
 
+/// Writes queued together commit together (one transaction, a savepoint each): one that
+/// fails is refused alone, and every other is durable and visible to the readers once it is
+/// answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_committed_together_fail_alone() {
+    let (_dir, store) = sqlite();
+    let attempts = (0..200).map(|i| {
+        let store = store.clone();
+        // Every tenth name is taken twice: one of each pair conflicts.
+        let name = format!("user{}", if i % 10 == 0 { i + 1 } else { i });
+        tokio::spawn(async move { (name.clone(), store.create_user(&name, "h").await) })
+    });
+    let results = futures::future::join_all(attempts).await;
+    let mut created = 0;
+    for result in results {
+        let (name, outcome) = result.unwrap();
+        match outcome {
+            Ok(user) => {
+                created += 1;
+                let (found, _) = store.user_by_name(&name).await.unwrap().expect("visible");
+                assert_eq!(found.id, user.id);
+            }
+            Err(e) => assert!(matches!(e, StoreError::Conflict), "{name}: {e:?}"),
+        }
+    }
+    assert_eq!(created, 180, "20 names were asked for twice");
+}
+
 fn message(room: RoomId, seq: u64) -> ChatMessage {
     ChatMessage {
         room,

@@ -1,12 +1,14 @@
-//! The embedded store: one SQLite file in WAL mode. One writer connection and a few reader
-//! connections, each behind a `std::sync::Mutex` that is only ever taken inside
-//! `spawn_blocking`, never across an `.await`. Users of identity providers are in [`subjects`],
+//! The embedded store: one SQLite file in WAL mode. One writer connection, owned by a thread
+//! that runs every write with group commit ([`writer`]), and a few reader connections, each
+//! behind a `std::sync::Mutex` that is only ever taken inside `spawn_blocking`, never across
+//! an `.await`. Users of identity providers are in [`subjects`],
 //! plans in [`plans`], upload records in [`uploads`].
 
 mod plans;
 mod revocations;
 mod subjects;
 mod uploads;
+mod writer;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -92,7 +94,7 @@ pub struct SqliteStore {
 }
 
 struct Inner {
-    writer: Mutex<Connection>,
+    writer: writer::Writer,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -155,7 +157,7 @@ impl SqliteStore {
             .collect::<Result<_, _>>()?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
-                writer: Mutex::new(writer),
+                writer: writer::Writer::start(writer)?,
                 readers,
                 next_reader: AtomicUsize::new(0),
             }),
@@ -167,14 +169,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            // Poisoning only means another closure panicked; the connection itself is intact.
-            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut conn).map_err(backend)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?
+        self.inner.writer.write(f).await
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -291,7 +286,7 @@ impl Store for SqliteStore {
     ) -> Result<RoomInfo, StoreError> {
         let name = name.to_owned();
         self.write(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             tx.prepare_cached("INSERT INTO rooms (name, kind) VALUES (?1, ?2)")?
                 .execute(params![name, kind.as_str()])?;
             let id = tx.last_insert_rowid() as u64;
@@ -320,7 +315,7 @@ impl Store for SqliteStore {
         let (lo, hi) = (a.min(b), a.max(b));
         let key = format!("{lo}:{hi}");
         self.write(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             let existing = tx
                 .query_row(
                     "SELECT id, name, kind FROM rooms WHERE direct_key = ?1",
@@ -443,7 +438,7 @@ impl Store for SqliteStore {
 
     async fn append(&self, batch: Arc<Vec<ChatMessage>>) -> Result<Vec<usize>, StoreError> {
         self.write(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             let mut fenced = Vec::new();
             {
                 let mut current = tx.prepare_cached("SELECT epoch FROM rooms WHERE id = ?1")?;

@@ -42,7 +42,7 @@ pub(super) async fn external_user(
     // One writer: the check and the insert cannot interleave with another first sighting.
     store
         .write(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             if let Some(user) = tx.query_row(LINKED, [&subject], user_from_row).optional()? {
                 return Ok(Some(user));
             }
