@@ -482,6 +482,9 @@ function sendOutboxed(r, cmid) {
   o.inFlight = true;
   const frame = { type: 'send', room: r.id, cmid, text: o.text };
   if (o.attachments.length) frame.attachments = o.attachments.map((a) => a.id);
+  // Its first attempt has no earlier copy to look for; every later one is a resend.
+  if (!o.tried) frame.first = true;
+  o.tried = true;
   cmd(frame, true).then((res) => {
     if (r.outbox.has(cmid)) {
       r.outbox.delete(cmid);

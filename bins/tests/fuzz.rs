@@ -70,6 +70,7 @@ fn frame() -> impl Strategy<Value = ClientFrame> {
                 cmid,
                 text,
                 attachments: Vec::new(),
+                first: false,
             })
         }),
         (

@@ -351,6 +351,7 @@ async fn raw_commands(
                 cmid: format!("raw-{rid}"),
                 text: "one reply each".into(),
                 attachments: Vec::new(),
+                first: false,
             })
         };
         let bytes = switchboard_engine::Codec::MsgPack.encode(&frame).unwrap();

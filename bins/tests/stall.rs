@@ -90,6 +90,7 @@ async fn a_member_whose_history_read_hangs_keeps_receiving_live_messages() {
                     cmid: format!("live{i}"),
                     text: "while alice reads history".into(),
                     attachments: Vec::new(),
+                    first: false,
                 }),
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -171,6 +172,7 @@ async fn inactive_rooms_load_concurrently_and_a_hanging_load_delays_no_other() {
             cmid: "a".into(),
             text: "waits for its room".into(),
             attachments: Vec::new(),
+            first: false,
         }),
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -322,4 +324,59 @@ async fn a_read_that_finds_every_pooled_connection_busy_is_answered_busy() {
     let watched = bob.presence_subscribe(vec![alice_id]).await;
     assert!(watched.is_ok(), "{watched:?}");
     t.node.shutdown().await;
+}
+
+/// A send marked `first` goes to its room without looking for an earlier copy in the store:
+/// with the `messages` table locked it is delivered at once, while an unmarked send is
+/// delivered only after its lookup gave up (the store check timeout, 250 ms).
+#[tokio::test]
+async fn a_first_send_is_delivered_without_waiting_on_the_store() {
+    let (db, t) = node_on_postgres("stall_first", 5000, 16).await;
+    let (_, mut alice) = t.member().await;
+    let (_, mut bob) = t.member().await;
+    let room = bob.create_room("first", Visibility::Public).await.unwrap();
+    alice.join(room, None).await.unwrap();
+    bob.join(room, None).await.unwrap();
+    bob.send(room, "warm", "before the lock").await.unwrap();
+    while alice
+        .event_within(Duration::from_millis(200))
+        .await
+        .is_some()
+    {}
+
+    let lock = hold(&db, "LOCK TABLE messages IN ACCESS EXCLUSIVE MODE").await;
+    let mut delivery = async |cmid: &str, first: bool| {
+        let started = Instant::now();
+        raw(
+            &bob,
+            ClientFrame::Send(p::Send {
+                rid: 1,
+                room,
+                cmid: cmid.into(),
+                text: "through the lock".into(),
+                attachments: Vec::new(),
+                first,
+            }),
+        );
+        while started.elapsed() < Duration::from_secs(3) {
+            if let Some(ServerFrame::Message(m)) =
+                alice.event_within(Duration::from_millis(50)).await
+                && m.cmid == cmid
+            {
+                return started.elapsed();
+            }
+        }
+        panic!("{cmid} was not delivered within 3 s");
+    };
+    let first = delivery("new", true).await;
+    let unmarked = delivery("maybe-again", false).await;
+    lock.batch_execute("ROLLBACK").await.unwrap();
+    assert!(
+        first < Duration::from_millis(150),
+        "a first send waited {first:?} on the locked store"
+    );
+    assert!(
+        unmarked >= Duration::from_millis(200),
+        "an unmarked send was delivered after {unmarked:?}: its store lookup did not run"
+    );
 }

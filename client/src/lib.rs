@@ -302,9 +302,22 @@ impl Client {
         }
     }
 
-    /// Sends a message and waits until it is stored.
+    /// Sends a message and waits until it is stored. Safe for a resend: the server looks for
+    /// an earlier copy of `cmid` in the store too.
     pub async fn send(&self, room: RoomId, cmid: &str, text: &str) -> Result<p::Sent, ClientError> {
-        self.send_with(room, cmid, text, Vec::new()).await
+        self.post(room, cmid, text, Vec::new(), false).await
+    }
+
+    /// Sends a message whose `cmid` was never sent before (its first attempt; a resend must use
+    /// [`Client::send`]), and waits until it is stored. The server skips the store lookup for
+    /// an earlier copy, so the message reaches its room without a round trip to the database.
+    pub async fn send_first(
+        &self,
+        room: RoomId,
+        cmid: &str,
+        text: &str,
+    ) -> Result<p::Sent, ClientError> {
+        self.post(room, cmid, text, Vec::new(), true).await
     }
 
     /// Sends a message referencing `attachments` (uploads of this room by this user, each
@@ -317,6 +330,17 @@ impl Client {
         text: &str,
         attachments: Vec<AttachmentId>,
     ) -> Result<p::Sent, ClientError> {
+        self.post(room, cmid, text, attachments, false).await
+    }
+
+    async fn post(
+        &self,
+        room: RoomId,
+        cmid: &str,
+        text: &str,
+        attachments: Vec<AttachmentId>,
+        first: bool,
+    ) -> Result<p::Sent, ClientError> {
         let (cmid, text) = (cmid.to_owned(), text.to_owned());
         match self
             .request(|rid| {
@@ -326,6 +350,7 @@ impl Client {
                     cmid,
                     text,
                     attachments,
+                    first,
                 })
             })
             .await?

@@ -152,8 +152,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn send_round_trips_in_both_codecs(rid: u64, room: u64, cmid in "[a-z0-9]{1,64}", text in ".{0,200}") {
-            let frame = ClientFrame::Send(Send { rid, room: RoomId(room), cmid, text, attachments: Vec::new() });
+        fn send_round_trips_in_both_codecs(rid: u64, room: u64, cmid in "[a-z0-9]{1,64}", text in ".{0,200}", first: bool) {
+            let frame = ClientFrame::Send(Send { rid, room: RoomId(room), cmid, text, attachments: Vec::new(), first });
             for codec in [Codec::MsgPack, Codec::Json] {
                 let bytes = codec.encode(&frame).unwrap();
                 prop_assert_eq!(codec.decode::<ClientFrame>(&bytes).unwrap(), frame.clone());

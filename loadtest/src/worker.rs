@@ -711,6 +711,8 @@ async fn send(
                 cmid: format!("{}-{seq}", s.index),
                 text,
                 attachments: Vec::new(),
+                // Each cmid is sent once: a refused send is counted, not retried.
+                first: true,
             });
             state.inflight.push(1_000 + seq);
             Message::Binary(Codec::MsgPack.encode(&frame).expect("client frames encode"))

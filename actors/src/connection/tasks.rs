@@ -57,8 +57,9 @@ impl Ctx {
     }
 
     pub async fn run(self, frame: ClientFrame) -> Result<Effect, Refused> {
+        let first = matches!(&frame, ClientFrame::Send(c) if c.first);
         let frame = match RoomCommand::from_frame(frame) {
-            Ok((room, rid, cmd)) => return self.room_command(room, rid, cmd).await,
+            Ok((room, rid, cmd)) => return self.room_command(room, rid, cmd, first).await,
             Err(frame) => frame,
         };
         match frame {
@@ -81,6 +82,7 @@ impl Ctx {
         room: RoomId,
         rid: u64,
         cmd: RoomCommand,
+        first: bool,
     ) -> Result<Effect, Refused> {
         let effect = match &cmd {
             RoomCommand::Join { .. } => Effect::Joined(room),
@@ -91,7 +93,7 @@ impl Ctx {
                 attachments,
             } => {
                 if let Some(sent) = self
-                    .within(self.earlier_send(room, rid, cmid, text, attachments))
+                    .within(self.earlier_send(room, rid, cmid, text, attachments, first))
                     .await??
                 {
                     return self.reply(sent);
@@ -119,9 +121,10 @@ impl Ctx {
 
     /// Checks a send, and whether the store already has its cmid: a resend of a message older
     /// than the room's buffer is answered from the store (`sent {duplicate: true}`), its
-    /// attachments not checked again. When the store is slow or down the send goes on (the
-    /// room's buffer still catches recent resends): real-time delivery must not stop with the
-    /// database.
+    /// attachments not checked again. A send marked `first` has no earlier copy and goes
+    /// straight on, so a message's path holds no round trip to the store. When the store is
+    /// slow or down the send goes on (the room's buffer still catches recent resends):
+    /// real-time delivery must not stop with the database.
     async fn earlier_send(
         &self,
         room: RoomId,
@@ -129,6 +132,7 @@ impl Ctx {
         cmid: &str,
         text: &str,
         attachments: &[AttachmentId],
+        first: bool,
     ) -> Result<Option<ServerFrame>, Refused> {
         let limits = &self.hub.config.limits;
         if cmid.is_empty() || cmid.len() > limits.max_cmid_bytes as usize {
@@ -150,7 +154,7 @@ impl Ctx {
         {
             return Err(Refused::Invalid("an attachment is listed twice"));
         }
-        if self.hub.store_suspect() {
+        if first || self.hub.store_suspect() {
             return Ok(None);
         }
         let check = tokio::time::timeout(

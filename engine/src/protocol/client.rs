@@ -209,6 +209,11 @@ pub struct Send {
     /// [`MAX_ATTACHMENTS`], each once), each uploaded before the send. Absent: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentId>,
+    /// True on the first attempt of this `cmid`, never on a resend: the server then does not
+    /// look for an earlier copy in the store before the room (whose buffer of recent messages
+    /// still recognises a repeat). Absent: false, and the store is asked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub first: bool,
 }
 
 /// The most attachments one message may reference.
