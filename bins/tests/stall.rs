@@ -41,6 +41,17 @@ async fn hold(db: &ScratchDatabase, lock: &str) -> tokio_postgres::Client {
     client
 }
 
+/// Alice and Bob joined to a new public room of Bob's, in which Bob has sent one message.
+async fn talking_in(t: &support::TestNode, name: &str) -> (Client, Client, RoomId) {
+    let (_, mut alice) = t.member().await;
+    let (_, mut bob) = t.member().await;
+    let room = bob.create_room(name, Visibility::Public).await.unwrap();
+    alice.join(room, None).await.unwrap();
+    bob.join(room, None).await.unwrap();
+    bob.send(room, "warm", "before the lock").await.unwrap();
+    (alice, bob, room)
+}
+
 /// Writes `frame` on `c`'s socket without waiting: its reply comes as an event.
 fn raw(c: &Client, frame: ClientFrame) {
     c.send_raw(Codec::MsgPack.encode(&frame).unwrap().to_vec(), false)
@@ -71,12 +82,7 @@ fn rid_of(frame: &ServerFrame) -> Option<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_whose_history_read_hangs_keeps_receiving_live_messages() {
     let (db, t) = node_on_postgres("stall_history", 1500, 16).await;
-    let (_, mut alice) = t.member().await;
-    let (_, mut bob) = t.member().await;
-    let room = bob.create_room("live", Visibility::Public).await.unwrap();
-    alice.join(room, None).await.unwrap();
-    bob.join(room, None).await.unwrap();
-    bob.send(room, "warm", "before the lock").await.unwrap();
+    let (mut alice, bob, room) = talking_in(&t, "live").await;
 
     let lock = hold(&db, "LOCK TABLE messages IN ACCESS EXCLUSIVE MODE").await;
     // Bob sends 50 messages/s without waiting for `sent` (the write-behind waits for the lock).
@@ -332,12 +338,7 @@ async fn a_read_that_finds_every_pooled_connection_busy_is_answered_busy() {
 #[tokio::test]
 async fn a_first_send_is_delivered_without_waiting_on_the_store() {
     let (db, t) = node_on_postgres("stall_first", 5000, 16).await;
-    let (_, mut alice) = t.member().await;
-    let (_, mut bob) = t.member().await;
-    let room = bob.create_room("first", Visibility::Public).await.unwrap();
-    alice.join(room, None).await.unwrap();
-    bob.join(room, None).await.unwrap();
-    bob.send(room, "warm", "before the lock").await.unwrap();
+    let (mut alice, bob, room) = talking_in(&t, "first").await;
     while alice
         .event_within(Duration::from_millis(200))
         .await

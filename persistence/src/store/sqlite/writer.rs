@@ -9,15 +9,17 @@
 //! blocking threads waits on a lock for its turn.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
 
 use rusqlite::Connection;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{StoreError, backend};
 
 /// Most writes in one transaction.
 const MAX_GROUP: usize = 256;
+/// Most writes waiting for the thread; a writer beyond them waits for room, so the queue's
+/// memory is bounded however many tasks write at once.
+const QUEUED: usize = 4 * MAX_GROUP;
 
 /// A queued write: runs against the connection and returns whether it succeeded and what to
 /// do once its transaction has committed or failed (the commit's error, if any).
@@ -31,7 +33,7 @@ pub(super) struct Writer {
 impl Writer {
     /// Starts the writer thread on `conn`; it ends when the writer is dropped.
     pub(super) fn start(conn: Connection) -> Result<Writer, StoreError> {
-        let (jobs, rx) = mpsc::channel();
+        let (jobs, rx) = mpsc::channel(QUEUED);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run(conn, rx))
@@ -56,14 +58,15 @@ impl Writer {
         });
         self.jobs
             .send(job)
+            .await
             .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Backend("a write failed inside the SQLite writer".into()))?
     }
 }
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
