@@ -72,6 +72,7 @@ pub mod refusal;
 pub mod revocation;
 pub mod room;
 pub mod router;
+pub mod socket;
 pub mod supervised;
 pub mod transport;
 pub mod user;

@@ -11,11 +11,16 @@
 //! it only when the queue goes from empty to not empty (a consumer that has not yet seen the
 //! queue empty will find the item without a wake), and an overflow wakes it too, so the queue
 //! is the one wake source on a fan-out's hot path.
+//!
+//! An event for an idle MessagePack connection skips even that: [`Outbound::event`] writes its
+//! frame straight to the connection's socket (see [`crate::socket`]) when nothing is queued,
+//! the connection is not writing, and its last such write is [`DIRECT_GAP`] old.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::task::AtomicWaker;
@@ -23,6 +28,8 @@ use serde::Serialize;
 use switchboard_engine::protocol::ServerFrame;
 use switchboard_engine::ring::{NodeId, Ring};
 use switchboard_engine::{Codec, ConnId, Position, RoomId};
+
+use crate::socket::{Direct, Socket};
 
 /// A server frame encoded once (MessagePack) and shared by every recipient. The JSON form is
 /// made on first use by a JSON (debugging) connection, then shared too.
@@ -32,8 +39,14 @@ pub struct Event {
     pub room_pos: Option<(RoomId, Position)>,
     /// Set on frames from another node.
     pub origin: Option<Origin>,
+    /// When it was made: a connection that had an event written straight to its socket less
+    /// than [`DIRECT_GAP`] before gets this one queued.
+    made: Instant,
     msgpack: Bytes,
     json: OnceLock<Bytes>,
+    /// The MessagePack encoding as a WebSocket binary frame, made on the first write straight
+    /// to a socket (see [`Outbound::event`]), then shared.
+    frame: OnceLock<Bytes>,
 }
 
 /// The node a frame came from, and what it tells the connection about its subscriptions
@@ -66,8 +79,10 @@ impl Event {
         Arc::new(Event {
             room_pos,
             origin: None,
+            made: Instant::now(),
             msgpack: encode(Codec::MsgPack, frame),
             json: OnceLock::new(),
+            frame: OnceLock::new(),
         })
     }
 
@@ -80,8 +95,10 @@ impl Event {
         Arc::new(Event {
             room_pos,
             origin,
+            made: Instant::now(),
             msgpack,
             json: OnceLock::new(),
+            frame: OnceLock::new(),
         })
     }
 
@@ -106,6 +123,28 @@ impl Event {
         }
     }
 
+    /// The MessagePack encoding in a server's (unmasked) WebSocket binary frame.
+    fn ws_frame(&self) -> &[u8] {
+        self.frame.get_or_init(|| {
+            let len = self.msgpack.len();
+            let mut frame = Vec::with_capacity(len + 10);
+            frame.push(0x82); // FIN, binary
+            match len {
+                0..126 => frame.push(len as u8),
+                126..=0xffff => {
+                    frame.push(126);
+                    frame.extend_from_slice(&(len as u16).to_be_bytes());
+                }
+                _ => {
+                    frame.push(127);
+                    frame.extend_from_slice(&(len as u64).to_be_bytes());
+                }
+            }
+            frame.extend_from_slice(&self.msgpack);
+            Bytes::from(frame)
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.msgpack.len()
     }
@@ -123,6 +162,12 @@ pub fn encode<T: Serialize>(codec: Codec, frame: &T) -> Bytes {
     })
 }
 
+/// Events for one connection closer together than this go through its queue, where its task
+/// writes them in a batch, rather than each straight to the socket: in a burst (a room filling
+/// up, each join announced to every member) one `send` per event costs more than the task's
+/// wake-up it saves.
+const DIRECT_GAP: Duration = Duration::from_millis(5);
+
 /// One queued item.
 #[derive(Debug)]
 pub enum Outgoing {
@@ -132,6 +177,9 @@ pub enum Outgoing {
     Frame(Bytes),
     /// News of its rooms on other nodes (shared by every connection told).
     Notice(Arc<Notice>),
+    /// A frame written straight to the socket was cut short: the connection flushes the rest
+    /// before it writes anything else.
+    Flush,
 }
 
 impl Outgoing {
@@ -139,7 +187,7 @@ impl Outgoing {
         match self {
             Outgoing::Event(e) => e.len(),
             Outgoing::Frame(b) => b.len(),
-            Outgoing::Notice(_) => 0,
+            Outgoing::Notice(_) | Outgoing::Flush => 0,
         }
     }
 }
@@ -148,6 +196,38 @@ struct Queue {
     items: VecDeque<Outgoing>,
     bytes: usize,
     closed: bool,
+    /// The connection took items and is writing them: nobody else writes to its socket.
+    busy: bool,
+    /// Where events may be written straight to the socket, while nothing is queued and the
+    /// connection is not writing (MessagePack connections only). Dropped at close, so the
+    /// socket closes with its connection, not with the last room that holds this queue.
+    direct: Option<Arc<Socket>>,
+    /// When the last event written straight to the socket was made.
+    last_direct: Option<Instant>,
+    /// Last room position handed to the socket, per room: the resume point the connection
+    /// reports, and the filter that keeps a position from going out twice or out of order.
+    written: Vec<(RoomId, Position)>,
+}
+
+impl Queue {
+    /// False when `pos` of `room`, or a later one, went to the socket already (a late copy
+    /// from a room's previous owner, or a replay overlapping what arrived live).
+    fn is_new(&self, room: RoomId, pos: Position) -> bool {
+        self.written
+            .iter()
+            .find(|(r, _)| *r == room)
+            .is_none_or(|(_, p)| pos > *p)
+    }
+
+    /// Records that `pos` of `room` is in the socket's hands. Only once it is: a frame dropped
+    /// before that (the client turned out too slow) must not move the resume point past what
+    /// the client can receive.
+    fn note_written(&mut self, room: RoomId, pos: Position) {
+        match self.written.iter_mut().find(|(r, _)| *r == room) {
+            Some((_, p)) => *p = pos,
+            None => self.written.push((room, pos)),
+        }
+    }
 }
 
 struct Shared {
@@ -209,6 +289,10 @@ pub fn channel(
             items: VecDeque::new(),
             bytes: 0,
             closed: false,
+            busy: false,
+            direct: None,
+            last_direct: None,
+            written: Vec::new(),
         }),
         max_frames: max_frames.max(1),
         max_bytes,
@@ -235,36 +319,75 @@ impl Outbound {
     /// Queues an item. False when the connection is gone or too slow; the caller should stop
     /// sending to it.
     pub fn push(&self, item: Outgoing) -> bool {
-        let s = &self.shared;
-        if s.stop.load(Ordering::Relaxed) != OPEN {
+        if self.shared.stop.load(Ordering::Relaxed) != OPEN {
             return false;
         }
+        let q = self.shared.lock();
+        if q.closed {
+            return false;
+        }
+        self.queue(q, item)
+    }
+
+    fn queue(&self, mut q: MutexGuard<'_, Queue>, item: Outgoing) -> bool {
+        let s = &self.shared;
         let len = item.len();
-        let was_empty = {
-            let mut q = s.lock();
-            if q.closed {
-                return false;
-            }
-            if q.items.len() >= s.max_frames || q.bytes + len > s.max_bytes {
-                drop(q);
-                self.mark_slow();
-                return false;
-            }
-            let was_empty = q.items.is_empty();
-            q.items.push_back(item);
-            q.bytes += len;
-            was_empty
-        };
+        if q.items.len() >= s.max_frames || q.bytes + len > s.max_bytes {
+            drop(q);
+            self.mark_slow();
+            return false;
+        }
         // The consumer waits only after it saw the queue empty (under the lock, after storing
         // its waker), so a push onto items it has not taken yet needs no wake.
+        let was_empty = q.items.is_empty();
+        q.items.push_back(item);
+        q.bytes += len;
+        drop(q);
         if was_empty {
             s.consumer.wake();
         }
         true
     }
 
+    /// Sends a shared event. While nothing is queued and the connection is not writing, its
+    /// frame goes straight to the socket, under the queue's lock (so it cannot overtake
+    /// anything queued); otherwise, and whenever the socket does not take it at once, it is
+    /// queued. False as for [`Outbound::push`].
     pub fn event(&self, event: &Arc<Event>) -> bool {
-        self.push(Outgoing::Event(event.clone()))
+        let s = &self.shared;
+        if s.stop.load(Ordering::Relaxed) != OPEN {
+            return false;
+        }
+        let mut q = s.lock();
+        if q.closed {
+            return false;
+        }
+        if let Some(socket) = &q.direct
+            && q.items.is_empty()
+            && !q.busy
+            && event.origin.is_none()
+            && q.last_direct
+                .is_none_or(|last| event.made.saturating_duration_since(last) >= DIRECT_GAP)
+        {
+            if let Some((room, pos)) = event.room_pos
+                && !q.is_new(room, pos)
+            {
+                return true;
+            }
+            let direct = socket.try_write_frame(event.ws_frame());
+            if direct != Direct::Refused {
+                q.last_direct = Some(event.made);
+                if let Some((room, pos)) = event.room_pos {
+                    q.note_written(room, pos);
+                }
+            }
+            match direct {
+                Direct::Written => return true,
+                Direct::Partial => return self.queue(q, Outgoing::Flush),
+                Direct::Refused => {}
+            }
+        }
+        self.queue(q, Outgoing::Event(event.clone()))
     }
 
     /// Encodes `frame` in this connection's codec and queues it.
@@ -307,7 +430,8 @@ impl OutboundReceiver {
     }
 
     /// The next item, or `Pending` with this task's waker stored: it is woken by the next push
-    /// into the empty queue, or by an overflow. `Ready(None)` once closed.
+    /// into the empty queue, or by an overflow. `Ready(None)` once closed. An item taken makes
+    /// the connection the socket's only writer until [`OutboundReceiver::written_out`].
     pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
         // Stored before the queue is looked at, so a push after the look wakes this task.
         self.shared.consumer.register(cx.waker());
@@ -319,17 +443,52 @@ impl OutboundReceiver {
         }
     }
 
+    /// The next item, if one is queued; as [`OutboundReceiver::poll_recv`].
     pub fn try_recv(&self) -> Option<Outgoing> {
         Self::pop(&mut self.shared.lock())
     }
 
     fn pop(q: &mut Queue) -> Option<Outgoing> {
         let item = q.items.pop_front()?;
+        q.busy = true;
         q.bytes -= item.len();
         if q.items.is_empty() && q.items.capacity() > KEEP_CAPACITY {
             q.items = VecDeque::new();
         }
         Some(item)
+    }
+
+    /// The connection wrote and flushed what it took: events may go straight to the socket
+    /// again (see [`Outbound::event`]).
+    pub fn written_out(&self) {
+        self.shared.lock().busy = false;
+    }
+
+    /// From now on events may be written straight to `socket`, which must be this
+    /// connection's, speaking MessagePack.
+    pub fn write_through(&self, socket: Arc<Socket>) {
+        debug_assert_eq!(self.shared.codec, Codec::MsgPack);
+        self.shared.lock().direct = Some(socket);
+    }
+
+    /// Whether `pos` of `room` is new to the socket (see [`Queue::is_new`]).
+    pub fn is_new(&self, room: RoomId, pos: Position) -> bool {
+        self.shared.lock().is_new(room, pos)
+    }
+
+    /// Records that the socket took `pos` of `room`.
+    pub fn note_written(&self, room: RoomId, pos: Position) {
+        self.shared.lock().note_written(room, pos);
+    }
+
+    /// The last position of each room the socket took.
+    pub fn written(&self) -> Vec<(RoomId, Position)> {
+        self.shared.lock().written.clone()
+    }
+
+    /// Forgets the positions written of a room the connection left.
+    pub fn forget(&self, room: RoomId) {
+        self.shared.lock().written.retain(|(r, _)| *r != room);
     }
 
     /// `Ready` once the queue has stopped (overflowed, or revoked); otherwise stores this
@@ -363,12 +522,13 @@ impl OutboundReceiver {
         self.stopped() == Some(Stop::Slow)
     }
 
-    /// Stops accepting items and drops what is queued.
+    /// Stops accepting items, drops what is queued and lets go of the socket.
     pub fn close(&mut self) {
         let mut q = self.shared.lock();
         q.closed = true;
         q.items = VecDeque::new();
         q.bytes = 0;
+        q.direct = None;
         drop(q);
         // Senders may hold the queue a while longer; they should not keep the task alive.
         drop(self.shared.consumer.take());
@@ -377,7 +537,7 @@ impl OutboundReceiver {
 
 impl Drop for OutboundReceiver {
     fn drop(&mut self) {
-        drop(self.shared.consumer.take());
+        self.close();
     }
 }
 

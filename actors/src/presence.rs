@@ -177,7 +177,7 @@ mod tests {
         std::iter::from_fn(|| rx.try_recv())
             .filter_map(|item| match item {
                 Outgoing::Event(e) => Codec::MsgPack.decode::<ServerFrame>(&e.msgpack()).ok(),
-                Outgoing::Frame(_) | Outgoing::Notice(_) => None,
+                Outgoing::Frame(_) | Outgoing::Notice(_) | Outgoing::Flush => None,
             })
             .filter_map(|frame| match frame {
                 ServerFrame::PresenceChanged(p) if p.user == user => Some(p.status),

@@ -114,6 +114,7 @@ impl Member {
             Outgoing::Event(e) => e.bytes(Codec::MsgPack),
             Outgoing::Frame(b) => b,
             Outgoing::Notice(n) => panic!("a notice on a single node: {n:?}"),
+            Outgoing::Flush => panic!("a flush without a socket"),
         };
         Codec::MsgPack.decode(&bytes).unwrap()
     }
@@ -451,6 +452,7 @@ fn connect_as(
         codec: Codec::Json,
         identity,
         pass: None,
+        socket: None,
     });
     (to_server, from_server)
 }

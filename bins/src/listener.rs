@@ -144,7 +144,7 @@ fn log_connection_error(peer: SocketAddr, e: &hyper::Error) {
 /// An accepted socket: holds its connection slot for as long as it lives, and until its HTTP
 /// service is done (it closed, or upgraded) fails any read or write after `idle` without
 /// progress.
-struct Socket {
+pub(crate) struct Socket {
     tcp: TcpStream,
     _slot: OwnedSemaphorePermit,
     /// Dropped once HTTP is done, so upgraded sockets carry no timer.
@@ -168,6 +168,11 @@ impl Socket {
                 served: Arc::default(),
             }),
         }
+    }
+
+    /// The socket and its connection slot, once it has upgraded to a WebSocket.
+    pub(crate) fn into_parts(self) -> (TcpStream, OwnedSemaphorePermit) {
+        (self.tcp, self._slot)
     }
 
     fn served(&self) -> Arc<AtomicBool> {

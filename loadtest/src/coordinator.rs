@@ -145,7 +145,7 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
                 }
                 (_, Report::Joined) => joined += 1,
                 (_, Report::Watched) => {}
-                (_, Report::Done(_)) => bail!("a worker finished before the traffic"),
+                (_, Report::Done(_) | Report::Drained) => bail!("a worker finished before the traffic"),
             },
             _ = tick.tick() => {
                 timeline.push(sample_second("connect", t0, &watched, &latest, &mut second, &mut prev));
@@ -173,7 +173,7 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
             }
         }
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let settle_secs = settle(&watched).await;
     let at_go = watched.sample();
 
     tell(&mut workers, b"go\n").await?;
@@ -185,6 +185,8 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
     let end_by = go + Duration::from_secs(traffic_secs + 60);
     let mut peak = at_go.clone();
     let mut killed = false;
+    let mut drained = 0;
+    let mut at_end = None;
     while finals.len() < s.workers {
         tokio::select! {
             msg = rx.recv() => match msg.context("a worker exited without its report")? {
@@ -195,6 +197,14 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
                     latest[w] = p;
                 }
                 (_, Report::Joined | Report::Watched) => {}
+                (_, Report::Drained) => {
+                    drained += 1;
+                    if drained == s.workers {
+                        // The traffic ends here: the sockets close only now.
+                        at_end = Some(watched.sample());
+                        tell(&mut workers, b"close\n").await?;
+                    }
+                }
                 (_, Report::Done(f)) => finals.push(f),
             },
             _ = tick.tick() => {
@@ -230,7 +240,7 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
         }
     }
     traffic_bar.finish();
-    let at_end = watched.sample();
+    let at_end = at_end.context("workers finished without draining")?;
     for mut w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(5), w.child.wait()).await;
     }
@@ -274,6 +284,7 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
         rooms: plan.rooms.len(),
         setup_secs,
         connect_secs,
+        settle_secs,
         counts,
         expected,
         latency,
@@ -363,6 +374,39 @@ async fn spawn_worker(
         }
     });
     Ok(Worker { child, stdin })
+}
+
+/// A node or worker using less than this share of a core counts as settled.
+const SETTLED_CORE_SHARE: f64 = 0.05;
+/// The longest wait for the processes to settle.
+const SETTLE_MAX: Duration = Duration::from_secs(30);
+
+/// Waits, at least a second, until every node and worker has settled after the connect phase
+/// (the last member events written, and read: a worker still reading them delays the traffic's
+/// first deliveries and fills the sockets the node writes to), so that the traffic's figures
+/// hold only traffic. Returns the seconds waited.
+async fn settle(watched: &Watched) -> f64 {
+    let started = Instant::now();
+    let step = Duration::from_millis(500);
+    let cpu = || -> Vec<f64> {
+        let (nodes, workers, ..) = watched.sample();
+        nodes.iter().chain(&workers).map(|p| p.0).collect()
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut before = cpu();
+    loop {
+        tokio::time::sleep(step).await;
+        let now = cpu();
+        let busiest = now
+            .iter()
+            .zip(&before)
+            .map(|(n, b)| (n - b) / step.as_secs_f64())
+            .fold(0.0, f64::max);
+        before = now;
+        if busiest < SETTLED_CORE_SHARE || started.elapsed() >= SETTLE_MAX {
+            return started.elapsed().as_secs_f64();
+        }
+    }
 }
 
 /// `(cpu seconds, rss KiB)` of nodes, workers, Redis and Postgres at one moment.

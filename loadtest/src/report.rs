@@ -17,6 +17,8 @@ pub struct Outcome {
     pub rooms: usize,
     pub setup_secs: f64,
     pub connect_secs: f64,
+    /// The wait after the connect phase until the nodes' CPU settled.
+    pub settle_secs: f64,
     pub counts: Counts,
     pub expected: u64,
     pub latency: Histogram<u64>,
@@ -32,9 +34,9 @@ pub struct Outcome {
 pub struct ProcUsage {
     pub name: String,
     pub pid: u32,
-    /// CPU seconds while the sockets connected and joined.
+    /// CPU seconds while the sockets connected and joined, and until the nodes settled.
     pub cpu_connect_secs: f64,
-    /// CPU seconds from `go` to the end of the drain.
+    /// CPU seconds from `go` to the end of the drain (the sockets close after it).
     pub cpu_traffic_secs: f64,
     pub rss_kib_before_connect: u64,
     /// Once every socket joined, before any traffic.
@@ -93,6 +95,7 @@ pub struct Summary {
     pub rooms: usize,
     pub setup_secs: f64,
     pub connect_secs: f64,
+    pub settle_secs: f64,
     pub connects_per_sec: f64,
     pub counts: Counts,
     /// Deliveries the acknowledged sends owed (each to every member of its room).
@@ -134,6 +137,7 @@ impl Summary {
             rooms: o.rooms,
             setup_secs: o.setup_secs,
             connect_secs: o.connect_secs,
+            settle_secs: o.settle_secs,
             connects_per_sec: c.connected as f64 / o.connect_secs.max(1e-3),
             expected: o.expected,
             missing: o.expected.saturating_sub(c.delivered),
@@ -289,6 +293,9 @@ impl FullReport {
         });
         row(&mut md, "connect phase", &|r| {
             format!("{:.1} s ({:.0}/s)", r.connect_secs, r.connects_per_sec)
+        });
+        row(&mut md, "settling before the traffic", &|r| {
+            format!("{:.1} s", r.settle_secs)
         });
         row(&mut md, "connect+auth+join p50 / p99", &|r| {
             format!("{:.1} / {:.1} ms", r.connect.p50_ms, r.connect.p99_ms)

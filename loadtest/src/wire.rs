@@ -58,6 +58,8 @@ pub enum Report {
     Joined,
     /// Every connected socket's presence subscription was answered.
     Watched,
+    /// The drain is over: the sockets wait for `close`.
+    Drained,
     Done(Box<Final>),
 }
 

@@ -118,6 +118,7 @@ async fn drive(
             match line.trim() {
                 "watch" => go_tx.send_replace(Phase::Watch),
                 "go" => go_tx.send_replace(Phase::Go(Instant::now())),
+                "close" => go_tx.send_replace(Phase::Close),
                 _ => continue,
             };
         }
@@ -159,6 +160,16 @@ async fn drive(
         }
         emit(&Report::Watched);
     }
+    // The sockets stop at the end of the drain and stay open until the coordinator, told so,
+    // has measured the traffic: closing them is not traffic.
+    let mut phase = go_rx.clone();
+    let go_at = match *phase.wait_for(|p| matches!(p, Phase::Go(_))).await? {
+        Phase::Go(at) => at,
+        _ => unreachable!("waited for go"),
+    };
+    tokio::time::sleep_until(go_at + Duration::from_secs(job.hold_secs + job.drain_secs)).await;
+    emit(&progress_now(&shared));
+    emit(&Report::Drained);
     while tasks.join_next().await.is_some() {}
     progress.abort();
 
@@ -214,6 +225,8 @@ enum Phase {
     Connect,
     Watch,
     Go(Instant),
+    /// The coordinator has measured the traffic: the sockets close.
+    Close,
 }
 
 /// The next phase this socket acts on: `Watch` until it has subscribed, then `Go`.
@@ -354,6 +367,7 @@ async fn socket(
         }
     }
     shared.count(|c| c.unanswered += state.inflight.len() as u64);
+    let _ = go.wait_for(|p| *p == Phase::Close).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
 }
 

@@ -188,7 +188,7 @@ impl ConnectionActor {
 
     fn forget_room(&mut self, room: RoomId) {
         self.joined.retain(|r| *r != room);
-        self.written.retain(|(r, _)| *r != room);
+        self.rx.forget(room);
         self.remote.retain(|(r, _)| *r != room);
     }
 }

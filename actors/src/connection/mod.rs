@@ -36,6 +36,7 @@ use crate::outbound::{self, Notice, Origin, Outbound, OutboundReceiver, Outgoing
 use crate::refusal::{self, Refusal};
 use crate::revocation::Pass;
 use crate::room::{Caller, Command, RoomCommand};
+use crate::socket::Socket;
 use crate::transport::{Inbound, OutFrame, Transport};
 
 /// Frames written per flush at most, so one busy connection yields to its mailbox.
@@ -49,6 +50,9 @@ pub struct ConnArgs {
     pub identity: Option<Identity>,
     /// With `identity`, when the token was an identity provider's.
     pub pass: Option<Pass>,
+    /// The transport's TCP socket, when it has one: a MessagePack connection's events are
+    /// then written straight to it by whoever fans them out (see `Outbound::event`).
+    pub socket: Option<Arc<Socket>>,
 }
 
 pub struct ConnectionActor {
@@ -64,8 +68,6 @@ pub struct ConnectionActor {
     subject: Option<String>,
     /// Rooms this connection asked to join (and did not leave), here or on other nodes.
     joined: Vec<RoomId>,
-    /// Last room position the socket accepted, per room: the resume point we report.
-    written: Vec<(RoomId, Position)>,
     /// Rooms it is subscribed to at another node, and that node: from the `joined` reply
     /// until a leave or a reset (`Notice`). Their messages from anywhere else are dropped.
     remote: Vec<(RoomId, NodeId)>,
@@ -190,6 +192,11 @@ impl Actor for ConnectionActor {
             config.outbound_frames,
             config.outbound_bytes,
         );
+        if let Some(socket) = args.socket
+            && args.codec == Codec::MsgPack
+        {
+            rx.write_through(socket);
+        }
         let limits = &config.limits;
         let read = Arc::new(ReadWake {
             woken: AtomicBool::new(false),
@@ -206,7 +213,6 @@ impl Actor for ConnectionActor {
             identity: None,
             subject: None,
             joined: Vec::new(),
-            written: Vec::new(),
             remote: Vec::new(),
             watching: Vec::new(),
             limiter: RateLimiter::new(
@@ -441,31 +447,12 @@ impl ConnectionActor {
         self.hub.presence().attach(&self.out, user).await;
     }
 
-    /// False when this connection already handed `pos` of `room`, or a later one, to the
-    /// socket (a late copy from a room's previous owner, or a replay overlapping what arrived
-    /// live): a connection never sends a room position twice or out of order.
-    fn is_new(written: &[(RoomId, Position)], room: RoomId, pos: Position) -> bool {
-        written
-            .iter()
-            .find(|(r, _)| *r == room)
-            .is_none_or(|(_, p)| pos > *p)
-    }
-
-    /// Records that `pos` of `room` is in the socket's hands. Called only once the socket has
-    /// accepted the frame: a frame dropped before that (the write abandoned when the client
-    /// turned out too slow) must not move the resume point past what the client can receive.
-    fn note_written(written: &mut Vec<(RoomId, Position)>, room: RoomId, pos: Position) {
-        match written.iter_mut().find(|(r, _)| *r == room) {
-            Some((_, p)) => *p = pos,
-            None => written.push((room, pos)),
-        }
-    }
-
     /// The bytes of `item` and the room position it carries; `None` for a position this
-    /// connection already wrote, and for a room's frame from a node it is not subscribed at.
-    /// (Notices never come here: `write_batch` stops at one.)
+    /// connection already wrote (a connection never sends a room position twice or out of
+    /// order), and for a room's frame from a node it is not subscribed at. (Notices never come
+    /// here: `write_batch` stops at one.)
     fn bytes_of(
-        written: &[(RoomId, Position)],
+        rx: &OutboundReceiver,
         remote: &mut Vec<(RoomId, NodeId)>,
         codec: Codec,
         item: Outgoing,
@@ -478,12 +465,12 @@ impl ConnectionActor {
                     return None;
                 }
                 match e.room_pos {
-                    Some((room, pos)) if !Self::is_new(written, room, pos) => None,
+                    Some((room, pos)) if !rx.is_new(room, pos) => None,
                     room_pos => Some((e.bytes(codec), room_pos)),
                 }
             }
             Outgoing::Frame(b) => Some((b, None)),
-            Outgoing::Notice(_) => None,
+            Outgoing::Notice(_) | Outgoing::Flush => None,
         }
     }
 
@@ -564,6 +551,7 @@ impl ConnectionActor {
         self.batch = Batch::default();
         self.take_into_batch(first);
         let written = std::future::poll_fn(|cx| self.poll_write(cx)).await;
+        self.rx.written_out();
         // Applied once what was queued before it is written; what came after it waits in the
         // queue for the next turn.
         if let Some(notice) = self.batch.notice.take() {
@@ -578,8 +566,7 @@ impl ConnectionActor {
         match item {
             Outgoing::Notice(n) => self.batch.notice = Some(n),
             item => {
-                self.batch.unsent =
-                    Self::bytes_of(&self.written, &mut self.remote, self.codec, item);
+                self.batch.unsent = Self::bytes_of(&self.rx, &mut self.remote, self.codec, item);
             }
         }
     }
@@ -607,7 +594,7 @@ impl ConnectionActor {
                     return Poll::Ready(Err(End::Gone));
                 }
                 if let Some((room, pos)) = room_pos {
-                    Self::note_written(&mut self.written, room, pos);
+                    self.rx.note_written(room, pos);
                 }
             }
             let next = if self.batch.notice.is_some() || self.batch.taken >= WRITE_BATCH {
@@ -697,10 +684,11 @@ impl ConnectionActor {
             );
         }
         let resume = self
-            .written
-            .iter()
+            .rx
+            .written()
+            .into_iter()
             .filter(|(room, _)| self.joined.contains(room))
-            .map(|&(room, pos)| p::RoomPosition { room, pos })
+            .map(|(room, pos)| p::RoomPosition { room, pos })
             .collect();
         let frame = outbound::encode(
             self.codec,

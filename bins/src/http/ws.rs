@@ -18,15 +18,18 @@ use kameo::actor::Spawn;
 use serde::Deserialize;
 use switchboard_actors::connection::ConnArgs;
 use switchboard_actors::refusal::{self, Refusal};
+use switchboard_actors::socket::SocketIo;
 use switchboard_actors::{ConnectionActor, Inbound, OutFrame, TransportError};
 use switchboard_engine::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
 use switchboard_engine::{Codec, ErrorCode, close};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
 use super::guard::FrameGuard;
 use super::{ApiError, AppState};
+use crate::listener;
 
 #[derive(Deserialize)]
 pub struct WsParams {
@@ -39,7 +42,7 @@ pub struct WsParams {
 /// several reads.
 const READ_BUFFER: usize = 512;
 
-type Socket = WebSocketStream<FrameGuard<TokioIo<hyper::upgrade::Upgraded>>>;
+type Socket = WebSocketStream<FrameGuard<SocketIo>>;
 
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -81,8 +84,17 @@ pub async fn upgrade(
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
+        // Back to the accepted TCP socket (every connection is served by `listener`), so
+        // that events can be written to it from outside the connection's task.
+        let Ok(parts) = upgraded.downcast::<TokioIo<listener::Socket>>() else {
+            tracing::error!("an upgraded connection is not a listener socket");
+            return;
+        };
         metrics::counter!(switchboard_engine::metrics::CONNECTS).increment(1);
-        let guard = FrameGuard::new(TokioIo::new(upgraded), max_frame as u64, discard);
+        let (tcp, slot) = parts.io.into_inner().into_parts();
+        let tcp = switchboard_actors::socket::Socket::new(tcp);
+        let io = SocketIo::new(tcp.clone(), parts.read_buf);
+        let guard = FrameGuard::new(io, max_frame as u64, discard);
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER)
             .write_buffer_size(0)
@@ -92,10 +104,14 @@ pub async fn upgrade(
         let socket = WebSocketStream::from_raw_socket(guard, Role::Server, Some(config)).await;
         ConnectionActor::spawn(ConnArgs {
             hub,
-            transport: Box::new(WireTransport(socket)),
+            transport: Box::new(WireTransport {
+                ws: socket,
+                _slot: slot,
+            }),
             codec,
             identity,
             pass,
+            socket: Some(tcp),
         });
     });
     let mut response = Response::builder()
@@ -141,14 +157,18 @@ fn select_protocol(headers: &HeaderMap) -> Option<&'static str> {
         .find(|p| offered.contains(p))
 }
 
-/// The upgraded socket as a `Transport`.
-struct WireTransport(Socket);
+/// The upgraded socket as a `Transport`, holding its connection slot (`http.max_connections`)
+/// for as long as it lives.
+struct WireTransport {
+    ws: Socket,
+    _slot: OwnedSemaphorePermit,
+}
 
 impl WireTransport {
     /// What a read error means for the connection.
     fn classify(&self, e: tungstenite::Error) -> Inbound {
         use tungstenite::error::ProtocolError;
-        if self.0.get_ref().too_large() {
+        if self.ws.get_ref().too_large() {
             return Inbound::TooLarge;
         }
         match e {
@@ -175,7 +195,7 @@ impl Stream for WireTransport {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Inbound>> {
         loop {
-            let item = ready!(Pin::new(&mut self.0).poll_next(cx));
+            let item = ready!(Pin::new(&mut self.ws).poll_next(cx));
             return Poll::Ready(Some(match item {
                 None => return Poll::Ready(None),
                 Some(Ok(Message::Binary(bytes))) => Inbound::Data { bytes, text: false },
@@ -202,7 +222,7 @@ impl Sink<OutFrame> for WireTransport {
     type Error = TransportError;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Pin::new(&mut self.0)
+        Pin::new(&mut self.ws)
             .poll_ready(cx)
             .map_err(transport_error)
     }
@@ -218,13 +238,13 @@ impl Sink<OutFrame> for WireTransport {
                 reason: reason.into(),
             })),
         };
-        Pin::new(&mut self.0)
+        Pin::new(&mut self.ws)
             .start_send(message)
             .map_err(transport_error)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Pin::new(&mut self.0)
+        Pin::new(&mut self.ws)
             .poll_flush(cx)
             .map_err(transport_error)
     }
@@ -234,10 +254,10 @@ impl Sink<OutFrame> for WireTransport {
     /// afterwards does not reset it.
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // An error here (the peer is gone) leaves nothing to drain.
-        if ready!(Pin::new(&mut self.0).poll_close(cx)).is_err() {
+        if ready!(Pin::new(&mut self.ws).poll_close(cx)).is_err() {
             return Poll::Ready(Ok(()));
         }
-        ready!(self.0.get_mut().poll_drain(cx));
+        ready!(self.ws.get_mut().poll_drain(cx));
         Poll::Ready(Ok(()))
     }
 }
