@@ -390,6 +390,11 @@ impl Outbound {
         self.queue(q, Outgoing::Event(event.clone()))
     }
 
+    /// Queues a shared event, never writing it to the socket here (see [`Outbound::event`]).
+    pub fn queue_event(&self, event: &Arc<Event>) -> bool {
+        self.push(Outgoing::Event(event.clone()))
+    }
+
     /// Encodes `frame` in this connection's codec and queues it.
     pub fn frame(&self, frame: &ServerFrame) -> bool {
         self.push(Outgoing::Frame(encode(self.shared.codec, frame)))

@@ -360,12 +360,10 @@ impl RoomActor {
             unreachable!("built as a message above")
         };
         self.recent.push(pos, caller.user, &msg.cmid, event.clone());
-        self.fan_out(&event, To::All);
-        let hot = names::hot();
-        hot.messages.increment(1);
-        hot.send_to_deliver.record(received.elapsed().as_secs_f64());
 
-        // Runs on the write-behind after the commit: it answers the caller and tells the room
+        // Submitted before the fan-out, so the commit's wait (the write-behind's flush
+        // interval) runs while the room writes to its subscribers' sockets. The closure runs
+        // on the write-behind after the commit: it answers the caller and tells the room
         // (through its acknowledgement channel) what became durable; it changes no room state.
         let (acks, caller) = (self.acks.clone(), caller.clone());
         self.rooms.journal.submit(
@@ -390,6 +388,10 @@ impl RoomActor {
                     .record(received.elapsed().as_secs_f64());
             }),
         );
+        self.fan_out(&event, To::All);
+        let hot = names::hot();
+        hot.messages.increment(1);
+        hot.send_to_deliver.record(received.elapsed().as_secs_f64());
         Ok(Answer::Later)
     }
 

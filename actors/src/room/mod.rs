@@ -319,17 +319,25 @@ impl RoomActor {
         }
     }
 
-    /// Queues `event` to the subscribers `to` names: here, straight into each connection's
-    /// queue (dropping those that are gone or slow); on other nodes, one envelope per node.
+    /// Queues `event` to the subscribers `to` names: here, into each connection's queue or
+    /// straight to its socket (dropping those that are gone or slow); on other nodes, one
+    /// envelope per node.
     fn fan_out(&mut self, event: &Arc<Event>, to: To) {
         let mut delivered = 0u64;
         let before = self.subscribers.len();
+        // Writing to the sockets here costs the node least, but keeps the room busy for one
+        // `send` per subscriber: with commands waiting, the connections write, on every core.
+        let direct = self.nothing_waits();
         self.subscribers.retain(|s| {
             if !to.includes(s.conn, s.user) {
                 return true;
             }
             delivered += 1;
-            s.out.event(event)
+            if direct {
+                s.out.event(event)
+            } else {
+                s.out.queue_event(event)
+            }
         });
         let mut changed = self.subscribers.len() < before;
         if let Some(link) = self.rooms.peers() {
@@ -366,6 +374,14 @@ impl RoomActor {
         if changed {
             self.note_subscribers_changed();
         }
+    }
+
+    /// Whether no command waits in the room's mailbox.
+    fn nothing_waits(&self) -> bool {
+        self.me.upgrade().is_some_and(|me| {
+            let mailbox = me.mailbox_sender();
+            mailbox.capacity() == mailbox.max_capacity()
+        })
     }
 
     /// Records that `user` types (until the TTL lapses) or stopped, and tells the others.
