@@ -609,4 +609,77 @@ mod tests {
         assert!(!out.push(frame()) && out.is_closed());
         assert!(rx.recv().await.is_none());
     }
+
+    /// A room's event at `seq`, made `after` the test's start, and the WebSocket binary frame
+    /// the client reads for it.
+    fn positioned(start: Instant, seq: u64, after: Duration) -> (Arc<Event>, Vec<u8>) {
+        let frame = ServerFrame::Pong(Done { rid: seq });
+        let event = Event {
+            room_pos: Some((RoomId(7), Position::new(1, seq))),
+            origin: None,
+            made: start + after,
+            msgpack: encode(Codec::MsgPack, &frame),
+            json: OnceLock::new(),
+            frame: OnceLock::new(),
+        };
+        let frame = event.ws_frame().to_vec();
+        (Arc::new(event), frame)
+    }
+
+    #[tokio::test]
+    async fn events_go_straight_to_an_idle_socket_and_never_overtake_the_queue() {
+        use tokio::io::AsyncReadExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (out, mut rx) = channel(ConnId(1), Codec::MsgPack, 100, 1 << 20);
+        rx.write_through(Socket::new(server));
+        let room = RoomId(7);
+        let start = Instant::now();
+        let at = |gaps: u32| DIRECT_GAP * gaps;
+
+        // Idle: written straight, and its position noted as written.
+        let (e1, f1) = positioned(start, 1, at(0));
+        assert!(out.event(&e1));
+        assert!(rx.try_recv().is_none(), "nothing queued");
+        assert_eq!(rx.written(), vec![(room, Position::new(1, 1))]);
+        // A position already written is dropped, not sent twice.
+        let (again, _) = positioned(start, 1, at(1));
+        assert!(out.event(&again));
+        assert!(rx.try_recv().is_none());
+        let (e2, f2) = positioned(start, 2, at(1));
+        assert!(out.event(&e2));
+        // Within the gap: queued for the connection's batch; and behind it, after the gap too.
+        let (e3, _) = positioned(start, 3, at(1) + Duration::from_millis(1));
+        assert!(out.event(&e3));
+        let (e4, _) = positioned(start, 4, at(3));
+        assert!(out.event(&e4));
+        assert!(matches!(rx.try_recv(), Some(Outgoing::Event(e)) if Arc::ptr_eq(&e, &e3)));
+        assert!(matches!(rx.try_recv(), Some(Outgoing::Event(e)) if Arc::ptr_eq(&e, &e4)));
+        // While the connection writes what it took, events queue too.
+        let (e5, _) = positioned(start, 5, at(4));
+        assert!(out.event(&e5));
+        assert!(matches!(rx.try_recv(), Some(Outgoing::Event(e)) if Arc::ptr_eq(&e, &e5)));
+        assert_eq!(rx.written(), vec![(room, Position::new(1, 2))]);
+        rx.note_written(room, Position::new(1, 5));
+        rx.written_out();
+        // Idle again: straight to the socket.
+        let (e6, f6) = positioned(start, 6, at(5));
+        assert!(out.event(&e6));
+        assert!(rx.try_recv().is_none());
+        assert_eq!(rx.written(), vec![(room, Position::new(1, 6))]);
+        // `queue_event` (a room with commands waiting) never writes straight.
+        let (e7, _) = positioned(start, 7, at(7));
+        assert!(out.queue_event(&e7));
+        assert!(rx.try_recv().is_some());
+
+        // Closing lets go of the socket: the client reads exactly the straight frames.
+        rx.close();
+        drop(out);
+        let mut read = Vec::new();
+        client.read_to_end(&mut read).await.unwrap();
+        assert_eq!(read, [f1, f2, f6].concat());
+    }
 }
