@@ -330,8 +330,9 @@ impl RoomActor {
         let before = self.subscribers.len();
         // Writing to the sockets here saves a task wake per subscriber, but keeps the room
         // busy for one `send` each: with commands waiting, the connections write, on every
-        // core. Only wide rooms write straight: in small ones the saving is small, and the
-        // headline preset (rooms of 50, six nodes on two cores) ran slower with it.
+        // core. Only wide rooms write straight: in small ones the saving (a task wake for each
+        // of a few subscribers) is small, and the headline preset (rooms of 50, six nodes)
+        // has not shown that writing straight there does no harm (docs/BENCHMARKS.md).
         let direct = self.subscribers.len() >= DIRECT_FAN_OUT && self.nothing_waits();
         self.subscribers.retain(|s| {
             if !to.includes(s.conn, s.user) {
