@@ -41,6 +41,8 @@ const REVOKED = 4003;
 
 const cmpPos = (a, b) => (a.epoch - b.epoch) || (a.seq - b.seq);
 const posKey = (p) => p.epoch + ':' + p.seq;
+// What a message is, whatever position it was given: its sender's id and cmid (PROTOCOL §8.2).
+const msgId = (sender, cmid) => sender + '/' + cmid;
 const userName = (id) => (state.me && id === state.me.id ? state.me.name : 'user ' + id);
 const newCmid = () => {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -51,7 +53,7 @@ function room(id, info) {
   let r = state.rooms.get(id);
   if (!r) {
     r = { id, name: 'room ' + id, kind: '', joined: false, loaded: false, more: false, last: null,
-      msgs: [], keys: new Set(), outbox: new Map(), reads: new Map(), typing: new Map(),
+      msgs: [], keys: new Set(), ids: new Map(), outbox: new Map(), reads: new Map(), typing: new Map(),
       members: new Set(), marked: null };
     state.rooms.set(id, r);
   }
@@ -346,7 +348,7 @@ function onFrame(f) {
       renderIf(r); break;
     }
     case 'resume':
-      if (f.outcome === 'reload') { r.msgs = []; r.keys.clear(); r.loaded = false; loadNewest(r); }
+      if (f.outcome === 'reload') { r.msgs = []; r.keys.clear(); r.ids.clear(); r.loaded = false; loadNewest(r); }
       break;
     case 'room_reset': r.joined = false; joinRoom(r).catch(ignore); break;
     case 'disconnect':
@@ -377,19 +379,36 @@ async function onHello(f) {
 // ---------------------------------------------------------------- rooms
 function seen(r, pos) { if (!r.last || cmpPos(pos, r.last) > 0) r.last = pos; }
 
-function addMessage(r, m) {
+// Shows a message once, by position and by (sender, cmid). `stored`: known to be in the store (a
+// history page, or the sender's `sent`); a live copy may not be. A copy delivered live whose write
+// was lost comes again at a new position when its sender resends it (PROTOCOL §8.2): the copy
+// shown moves there, unless it is the stored one. Only a stored copy of one's own message ends
+// its pending state: the echo does not, since the write may still be lost (§8.2).
+function addMessage(r, m, stored) {
   const key = posKey(m.pos);
-  if (state.me && m.sender === state.me.id) r.outbox.delete(m.cmid);
   seen(r, m.pos);
   r.members.add(m.sender);
   watchUsers([m.sender]);
   const t = r.typing.get(m.sender);
   if (t) { clearTimeout(t); r.typing.delete(m.sender); }
+  if (stored && state.me && m.sender === state.me.id) r.outbox.delete(m.cmid);
+  const shown = r.ids.get(msgId(m.sender, m.cmid));
+  if (shown && cmpPos(shown.pos, m.pos) === 0) { shown.stored = shown.stored || !!stored; return; }
+  if (shown && (shown.stored || (!stored && cmpPos(m.pos, shown.pos) < 0))) return;
   if (r.keys.has(key)) return;
+  if (shown) unshow(r, shown);
   r.keys.add(key);
+  r.ids.set(msgId(m.sender, m.cmid), { ...m, stored: !!stored });
   let i = r.msgs.length;
   while (i > 0 && cmpPos(r.msgs[i - 1].pos, m.pos) > 0) i--;
-  r.msgs.splice(i, 0, m);
+  r.msgs.splice(i, 0, r.ids.get(msgId(m.sender, m.cmid)));
+}
+
+function unshow(r, m) {
+  const i = r.msgs.indexOf(m);
+  if (i >= 0) r.msgs.splice(i, 1);
+  r.keys.delete(posKey(m.pos));
+  r.ids.delete(msgId(m.sender, m.cmid));
 }
 
 async function joinRoom(r) {
@@ -405,7 +424,7 @@ async function joinRoom(r) {
 
 async function loadNewest(r) {
   const res = await cmd({ type: 'history', room: r.id, limit: 50 });
-  for (const m of res.messages) addMessage(r, m);
+  for (const m of res.messages) addMessage(r, m, true);
   if (!r.loaded) r.more = res.more;
   r.loaded = true;
   renderIf(r);
@@ -416,7 +435,7 @@ async function loadOlder() {
   if (!r || !r.msgs.length) return;
   try {
     const res = await cmd({ type: 'history', room: r.id, before: r.msgs[0].pos, limit: 50 });
-    for (const m of res.messages) addMessage(r, m);
+    for (const m of res.messages) addMessage(r, m, true);
     r.more = res.more;
     const box = $('messages'), h = box.scrollHeight;
     renderIf(r);
@@ -473,7 +492,8 @@ function tooLong(text) {
   return bytes > max ? 'too long: ' + size(bytes) + ', the limit is ' + limit(max) : null;
 }
 
-// Sends an outbox entry now, or leaves it queued for the next join when not connected.
+// Sends an outbox entry now, or leaves it queued for the next join when not connected. An entry
+// stays in the outbox, and is sent again with its cmid after a reconnect, until its `sent`.
 function sendOutboxed(r, cmid) {
   const o = r.outbox.get(cmid);
   if (!o) return;
@@ -487,10 +507,12 @@ function sendOutboxed(r, cmid) {
   o.tried = true;
   cmd(frame, true).then((res) => {
     if (r.outbox.has(cmid)) {
-      r.outbox.delete(cmid);
+      // The echo, when it came, is the node's own copy; `sent` says where it is stored.
+      const echo = r.ids.get(msgId(state.me.id, cmid));
       // The node makes thumbnails of images; the page's guess is checked when it asks for one.
       const attachments = o.attachments.map((a) => ({ ...a, thumbnail: a.content_type.startsWith('image/') }));
-      addMessage(r, { room: r.id, pos: res.pos, sender: state.me.id, cmid, text: o.text, attachments, ts: Date.now() });
+      addMessage(r, echo ? { ...echo, pos: res.pos }
+        : { room: r.id, pos: res.pos, sender: state.me.id, cmid, text: o.text, attachments, ts: Date.now() }, true);
     }
     renderIf(r);
   }, (e) => {
@@ -565,8 +587,12 @@ function retry(r, cmid) {
   renderIf(r);
 }
 
+// Forgets a message that was not sent, with the copy of it shown live, if any, whose write was
+// never confirmed.
 function discard(r, cmid) {
   r.outbox.delete(cmid);
+  const shown = r.ids.get(msgId(state.me.id, cmid));
+  if (shown && !shown.stored) unshow(r, shown);
   renderIf(r);
 }
 
@@ -660,6 +686,21 @@ function renderPresence() {
     el('li', { 'data-user-id': u }, dot(u), userName(u) + ' (' + (state.presence.get(u) || 'offline') + ')')));
 }
 
+// An outbox entry, at the position of its echo `m` when one came (else after the room's messages).
+function pendingView(r, o, m) {
+  const progress = o.failed ? 'not sent' : o.inFlight ? 'sending…' : 'waiting for the connection';
+  const at = m ? { 'data-epoch': m.pos.epoch, 'data-seq': m.pos.seq, 'data-sender': m.sender } : {};
+  return el('div', { class: 'msg pending' + (o.failed ? ' failed' : ''), 'data-cmid': o.cmid, 'data-pending': '1', ...at },
+    el('div', { class: 'meta' }, dot(o.sender), userName(o.sender) + ' · ' + progress),
+    el('div', { class: 'text' }, m ? m.text : o.text),
+    ...(m ? (m.attachments || []).map((a) => attachmentView(r.id, a)) : []),
+    o.failed ? el('div', { class: 'failure' },
+      el('span', { class: 'reason' }, o.failed),
+      el('button', { type: 'button', class: 'secondary retry', onclick: () => retry(r, o.cmid) }, 'Retry'),
+      el('button', { type: 'button', class: 'secondary delete', onclick: () => discard(r, o.cmid) }, 'Delete'))
+      : '');
+}
+
 function render() {
   const signedIn = !!state.token;
   $('auth').hidden = signedIn;
@@ -679,7 +720,10 @@ function render() {
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   const items = [];
   if (r) {
+    // One's own message shown at its position (the echo came) is still pending until `sent`.
     for (const m of r.msgs) {
+      const o = state.me && m.sender === state.me.id ? r.outbox.get(m.cmid) : null;
+      if (o) { items.push(pendingView(r, o, m)); continue; }
       items.push(el('div', { class: 'msg', 'data-epoch': m.pos.epoch, 'data-seq': m.pos.seq, 'data-cmid': m.cmid,
         'data-sender': m.sender },
       el('div', { class: 'meta' }, dot(m.sender), userName(m.sender) + ' · '
@@ -687,18 +731,7 @@ function render() {
       el('div', { class: 'text' }, m.text),
       ...(m.attachments || []).map((a) => attachmentView(r.id, a))));
     }
-    for (const o of r.outbox.values()) {
-      const progress = o.failed ? 'not sent' : o.inFlight ? 'sending…' : 'waiting for the connection';
-      items.push(el('div', { class: 'msg pending' + (o.failed ? ' failed' : ''), 'data-cmid': o.cmid,
-        'data-pending': '1' },
-      el('div', { class: 'meta' }, dot(o.sender), userName(o.sender) + ' · ' + progress),
-      el('div', { class: 'text' }, o.text),
-      o.failed ? el('div', { class: 'failure' },
-        el('span', { class: 'reason' }, o.failed),
-        el('button', { type: 'button', class: 'secondary retry', onclick: () => retry(r, o.cmid) }, 'Retry'),
-        el('button', { type: 'button', class: 'secondary delete', onclick: () => discard(r, o.cmid) }, 'Delete'))
-        : ''));
-    }
+    for (const o of r.outbox.values()) if (!r.ids.has(msgId(o.sender, o.cmid))) items.push(pendingView(r, o, null));
   }
   box.replaceChildren(...items);
   if (atBottom) box.scrollTop = box.scrollHeight;

@@ -8,12 +8,21 @@
 // and joins it by id, A says hello, B sees it, B types (A sees the typing indicator) and replies.
 // Then A's page refuses over-limit messages with their reason (no reconnect loop) and deletes
 // them, and stops rather than loops after a close the server marks final; D's page retries a
-// message that failed; C's page checks the sign-in and sign-up error texts. Every page runs under a strict
+// message that failed; E's page, whose socket the test taps, resends a message whose `sent` was
+// lost with the connection and shows a message that comes again at a new position once; C's page
+// checks the sign-in and sign-up error texts. Every page runs under a strict
 // Content-Security-Policy added here, so a page that needs inline script or style fails.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+
+// The page's own MessagePack codec, to read and write frames on a tapped socket. Imported from its
+// source as a data: URL, since Node before 20.19 takes a `.js` file outside a module package for
+// CommonJS.
+const { mpDecode, mpEncode } = await import('data:text/javascript,' + encodeURIComponent(
+  await readFile(join(dirname(fileURLToPath(import.meta.url)), '../../static/msgpack.js'), 'utf8')));
 
 const BASE = (process.env.SWITCHBOARD_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
 const SCREENSHOT = process.env.SCREENSHOT || '';
@@ -247,6 +256,109 @@ async function retryFailed(d, b, suffix, roomId) {
   if (copies !== 1) throw new Error(`B has ${copies} copies of the retried message`);
 }
 
+// Taps a page's WebSocket: every frame each way, decoded; server frames for which `drop` returns
+// true are kept from the page (in `dropped`); `inject` hands the page a frame of the test's own,
+// and `cut` ends the connection as a node that dies would, with no `disconnect` frame.
+async function tapSocket(page) {
+  const tap = { toServer: [], toPage: [], dropped: [], drop: null, inject: null, cut: null };
+  await page.routeWebSocket(/\/ws/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => { tap.toServer.push(mpDecode(m)); server.send(m); });
+    server.onMessage((m) => {
+      const f = mpDecode(m);
+      if (tap.drop && tap.drop(f)) { tap.dropped.push(f); return; }
+      tap.toPage.push(f);
+      ws.send(m);
+    });
+    tap.inject = (frame) => ws.send(Buffer.from(mpEncode(frame)));
+    tap.cut = () => { ws.close({ code: 1011, reason: 'node lost' }); server.close(); };
+  });
+  return tap;
+}
+
+// Polls `probe` until it returns something truthy, for at most `ms`.
+async function until(probe, ms, what) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// The room's stored messages, read by `page`'s user through the HTTP API.
+const stored = (page, roomId) => page.evaluate(async (id) => {
+  const res = await fetch('/api/rooms/' + id + '/history?limit=200',
+    { headers: { Authorization: 'Bearer ' + localStorage.getItem('switchboard.token') } });
+  return (await res.json()).messages;
+}, roomId);
+
+// PROTOCOL §8.2: the echo of one's own message comes before `sent`, and only `sent` says it is
+// stored. Here the `sent` is lost with the connection after the echo arrived: the page keeps the
+// message pending, resends it with the same cmid after reconnecting (not marked `first`), and
+// shows it once, sent, where it was stored once.
+async function resendUnconfirmed(e, b, tap, suffix, roomId) {
+  await signUp(e, 'erin_' + suffix);
+  await e.fill('#join-id', roomId);
+  await e.click('#join');
+  await roomReady(e, roomId);
+  const text = 'sent as the node went away';
+  const sends = () => tap.toServer.filter((f) => f.type === 'send' && f.text === text);
+  tap.drop = (f) => f.type === 'sent' && sends().some((s) => s.cmid === f.cmid);
+  await e.fill('#compose', text);
+  await e.click('#send');
+  const held = await until(() => tap.dropped[0], WAIT, 'no `sent` reply came for the message');
+  const { cmid } = held;
+  const copies = e.locator(`#messages .msg[data-cmid="${cmid}"]`);
+  await e.locator(`#messages .msg[data-seq][data-cmid="${cmid}"]`).waitFor({ timeout: WAIT }); // the echo
+  const pendingAfterEcho = await e.locator(`#messages .msg[data-cmid="${cmid}"][data-pending]`).count();
+  tap.drop = null;
+  tap.cut();
+  try {
+    await until(() => sends().length >= 2, 2 * WAIT, 'the page did not send the message again after reconnecting');
+  } catch (err) {
+    throw new Error(`${err.message}; sends of cmid ${cmid}: ${sends().length}; body: `
+      + `${await e.getAttribute('body', 'data-conn')}; #messages: ${JSON.stringify(await e.textContent('#messages'))}`);
+  }
+  const [first, again] = sends();
+  if (again.cmid !== cmid || first.cmid !== cmid) throw new Error(`the resend has another cmid: ${first.cmid}, then ${again.cmid}`);
+  if (first.first !== true || again.first) throw new Error(`\`first\`: ${first.first} on the first send, ${again.first} on the resend`);
+  if (!pendingAfterEcho) throw new Error('after the echo, without `sent`, the page no longer showed the message as pending');
+  const sent = await until(() => tap.toPage.find((f) => f.type === 'sent' && f.cmid === cmid), WAIT, 'no `sent` for the resend');
+  if (!sent.duplicate || sent.pos.epoch !== held.pos.epoch || sent.pos.seq !== held.pos.seq) {
+    throw new Error(`the resend was not recognised: ${JSON.stringify(sent)} after ${JSON.stringify(held)}`);
+  }
+  await e.locator(`#messages .msg[data-pending][data-cmid="${cmid}"]`).waitFor({ state: 'detached', timeout: WAIT });
+  if (await copies.count() !== 1) throw new Error(`E shows ${await copies.count()} copies of the message`);
+  await sees(b, text, 'B');
+  const seenByB = await b.locator(`#messages .msg[data-cmid="${cmid}"]`).count();
+  const kept = (await stored(b, roomId)).filter((m) => m.cmid === cmid).length;
+  if (seenByB !== 1 || kept !== 1) throw new Error(`B shows ${seenByB} copies, the store holds ${kept}`);
+}
+
+// PROTOCOL §8.2: a message delivered live whose write is then lost comes again, when its sender
+// resends it, at a new position (a new epoch: the room restarted) with the same sender and cmid.
+// The page moves the copy it shows there rather than showing it twice. The second copy is made
+// here, on E's socket, as the node would send it after such a crash.
+async function reconcileMoved(a, e, tap, roomId) {
+  const text = 'shown once wherever it lands';
+  await sendText(a, text);
+  const live = await until(() => tap.toPage.find((f) => f.type === 'message' && f.text === text), WAIT,
+    'E was not sent the message');
+  await e.locator(`#messages .msg[data-cmid="${live.cmid}"]`).waitFor({ timeout: WAIT });
+  const moved = { ...live, pos: { epoch: live.pos.epoch + 1, seq: 1 } };
+  tap.inject(moved);
+  const at = `#messages .msg[data-cmid="${live.cmid}"][data-epoch="${moved.pos.epoch}"][data-seq="1"]`;
+  await e.locator(at).waitFor({ timeout: WAIT }).catch(() => {});
+  const shown = await e.$$eval(`#messages .msg[data-cmid="${live.cmid}"]`,
+    (els) => els.map((m) => m.dataset.epoch + ':' + m.dataset.seq));
+  const want = moved.pos.epoch + ':1';
+  if (shown.length !== 1 || shown[0] !== want) {
+    throw new Error(`E shows the message at ${JSON.stringify(shown)}; expected once, at ${want}`);
+  }
+}
+
 // A close the server marks final (`disconnect` with `reconnect: false`, here 1009 after a frame
 // over 64 KiB that the page did not make) stops the page: no reconnect loop, a Reconnect button.
 async function finalClose(a, b, roomId) {
@@ -319,6 +431,12 @@ try {
     await step('a final close (1009) stops the page until Reconnect', () => finalClose(a, b, roomId));
     const d = await openUser('D');
     await step('a failed message is sent again by Retry, and only then', () => retryFailed(d, b, suffix, roomId));
+    const e = await openUser('E');
+    const tap = await tapSocket(e);
+    await step('a message whose `sent` was lost with the connection is resent, same cmid, and shown once',
+      () => resendUnconfirmed(e, b, tap, suffix, roomId));
+    await step('a message that comes again at a new position (same sender and cmid) is shown once',
+      () => reconcileMoved(a, e, tap, roomId));
   }
   const c = await openUser('C');
   await step('sign-in and sign-up errors say what was wrong', () => authErrors(c, suffix));
