@@ -514,7 +514,6 @@ throttle_subjects = 88
 [write_behind]
 lanes = 91
 max_batch = 92
-flush_interval_ms = 93
 max_queued = 94
 max_queued_bytes = 95
 
@@ -569,7 +568,7 @@ secret_access_key = "SK"
                 Duration::from_millis(35)
             );
             assert_eq!(c.database.connect_timeout, Duration::from_secs(22));
-            assert_eq!(c.write_behind.flush_interval, Duration::from_millis(93));
+            assert_eq!(c.write_behind.max_batch, 92);
             assert_eq!(c.cognito.jwks_refetch, Duration::from_millis(49));
             assert_eq!(c.cognito.revoke_within, Duration::from_secs(125));
             assert_eq!(c.cognito.check_timeout, Duration::from_millis(127));

@@ -6,10 +6,12 @@
 //! - **Bounded.** Before assigning a position a room reserves room in the queue by count and by
 //!   bytes ([`WriteBehind::reserve`]). When either bound is reached the reservation fails with
 //!   [`Busy`] and the sender is told to retry; memory never grows past the bounds.
-//! - **Batched, group-committed.** Messages gather while a batch commits; the next batch is cut
-//!   when it reaches `max_batch` or its oldest message has waited `flush_interval`. Rooms are
-//!   spread over `lanes` (2 by default); each lane has one batch in flight at a time, so a
-//!   room's messages commit in submission order.
+//! - **Group commit, no timer.** A message that reaches an idle lane is committed at once;
+//!   messages that arrive while a commit is in flight form the next batch (at most
+//!   `max_batch`), cut the moment that commit returns, as a database's WAL writer does. So a
+//!   lone sender waits for one commit, and under load batches grow with the commit's own
+//!   latency. Rooms are spread over `lanes` (2 by default); each lane has one batch in flight
+//!   at a time, so a room's messages commit in submission order.
 //! - **Retried.** A failed commit is retried with exponential backoff until it succeeds; the
 //!   store skips rows already present, so a retry never duplicates.
 //! - **Fenced.** A row whose room has since been taken by a newer owner (a higher epoch) is
@@ -26,9 +28,7 @@ use kameo::prelude::*;
 use kameo::reply::{DelegatedReply, ReplySender};
 use serde::{Deserialize, Serialize};
 use switchboard_engine::domain::ChatMessage;
-use switchboard_engine::settings::ms;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use crate::store::Store;
 use switchboard_engine::metrics as names;
@@ -52,11 +52,9 @@ pub struct WriteBehindConfig {
     /// Independent batch writers. Each room always uses the same lane, so its messages commit
     /// in order; several lanes let the database work on several batches at once.
     pub lanes: usize,
-    /// Most messages in one committed batch.
+    /// Most messages in one committed batch. A batch is cut whenever its lane has no commit in
+    /// flight, so this bounds only a backlog's batches.
     pub max_batch: usize,
-    /// `flush_interval_ms`: longest a message waits for its batch to be cut.
-    #[serde(rename = "flush_interval_ms", with = "ms")]
-    pub flush_interval: Duration,
     /// Most messages queued or in flight; beyond it sends are refused with `busy` (4001).
     pub max_queued: usize,
     /// Most message bytes (text + cmid) queued or in flight; beyond it sends are refused with
@@ -75,11 +73,6 @@ impl Default for WriteBehindConfig {
         WriteBehindConfig {
             lanes: 2,
             max_batch: 1024,
-            // 10 ms, not less: in a cluster each node's lanes see a message every few
-            // milliseconds, and 2 ms cut nearly every batch at one message. At 10 ms
-            // Postgres spent 35% less CPU in the 100,000-socket run (docs/BENCHMARKS.md),
-            // for at most 8 ms more before `sent`; delivery does not wait for it.
-            flush_interval: Duration::from_millis(10),
             max_queued: 100_000,
             max_queued_bytes: 64 * 1024 * 1024,
             min_backoff: Duration::from_millis(10),
@@ -165,7 +158,6 @@ impl WriteBehind {
                         config: config.clone(),
                         budget: budget.clone(),
                         pending: Vec::new(),
-                        oldest: None,
                         in_flight: None,
                         submitted: 0,
                         committed: 0,
@@ -254,8 +246,6 @@ pub struct WriteBehindActor {
     config: WriteBehindConfig,
     budget: Arc<Budget>,
     pending: Vec<Entry>,
-    /// When the oldest pending entry arrived.
-    oldest: Option<Instant>,
     in_flight: Option<JoinHandle<(Batch, Vec<usize>)>>,
     submitted: u64,
     committed: u64,
@@ -277,11 +267,8 @@ impl Actor for WriteBehindActor {
         mailbox: &mut MailboxReceiver<Self>,
     ) -> Result<Option<Signal<Self>>, Infallible> {
         loop {
-            self.maybe_cut();
-            let deadline = self
-                .oldest
-                .filter(|_| self.in_flight.is_none())
-                .map(|t| t + self.config.flush_interval);
+            // Group commit: whatever is pending goes the moment the lane is free.
+            self.cut();
             tokio::select! {
                 signal = mailbox.recv() => return Ok(signal),
                 done = async { self.in_flight.as_mut().expect("guarded").await }, if self.in_flight.is_some() => {
@@ -293,25 +280,13 @@ impl Actor for WriteBehindActor {
                         Err(e) => tracing::error!(error = %e, "write-behind commit task failed"),
                     }
                 }
-                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                    self.cut();
-                }
             }
         }
     }
 }
 
 impl WriteBehindActor {
-    /// Cuts a batch now if it is full, or if a sync is waiting and nothing is in flight.
-    fn maybe_cut(&mut self) {
-        if self.in_flight.is_none()
-            && (self.pending.len() >= self.config.max_batch
-                || (!self.syncs.is_empty() && !self.pending.is_empty()))
-        {
-            self.cut();
-        }
-    }
-
+    /// Starts committing up to `max_batch` pending messages, unless a commit is in flight.
     fn cut(&mut self) {
         if self.in_flight.is_some() || self.pending.is_empty() {
             return;
@@ -319,11 +294,6 @@ impl WriteBehindActor {
         let take = self.pending.len().min(self.config.max_batch);
         let rest = self.pending.split_off(take);
         let entries = std::mem::replace(&mut self.pending, rest);
-        self.oldest = if self.pending.is_empty() {
-            None
-        } else {
-            Some(Instant::now())
-        };
         let mut msgs = Vec::with_capacity(entries.len());
         let mut acks = Vec::with_capacity(entries.len());
         let mut bytes = 0;
@@ -391,9 +361,6 @@ impl Message<Entry> for WriteBehindActor {
     type Reply = ();
 
     async fn handle(&mut self, entry: Entry, _: &mut Context<Self, ()>) {
-        if self.pending.is_empty() {
-            self.oldest = Some(Instant::now());
-        }
         self.pending.push(entry);
         self.submitted += 1;
     }
