@@ -95,7 +95,7 @@ impl Presence {
             Some((peers, home)) => {
                 peers.user_op(&home, conn, user, UserOp::SetAway { away });
             }
-            None => self.users.set_away(user, away).await,
+            None => self.users.set_away(user, conn, away).await,
         }
     }
 
@@ -125,7 +125,7 @@ impl Presence {
             UserOp::Attach => users.attach(user, from).await,
             UserOp::Watch { by } => return users.watch(user, from, by).await,
             UserOp::Detach => users.detach(user, from.conn()).await,
-            UserOp::SetAway { away } => users.set_away(user, away).await,
+            UserOp::SetAway { away } => users.set_away(user, from.conn(), away).await,
             UserOp::Query => return users.query(user).await,
             UserOp::Notify { frame } => {
                 users

@@ -29,6 +29,15 @@ use crate::recipient::Recipient;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, kameo::Reply)]
 pub struct Status(pub PresenceStatus);
 
+/// A light entry's away flag, as the devices that chose away.
+fn away_of(device: &Recipient, away: bool) -> Vec<ConnId> {
+    if away {
+        vec![device.conn()]
+    } else {
+        Vec::new()
+    }
+}
+
 fn status_of(connected: bool, away: bool) -> PresenceStatus {
     match (connected, away) {
         (false, _) => PresenceStatus::Offline,
@@ -87,7 +96,7 @@ impl Directory {
         self: &Arc<Self>,
         user: UserId,
         devices: Vec<Recipient>,
-        away: bool,
+        away: Vec<ConnId>,
         watchers: Vec<Watcher>,
     ) -> Entry {
         let actor = UserActor::spawn(UserArgs {
@@ -114,9 +123,11 @@ impl Directory {
                         return;
                     }
                     Some(Entry::Light { device, away }) => {
-                        // A second device: the status stays what it was, and nobody watches.
+                        // A second device, online: the user is now online, and nobody
+                        // watches to be told.
+                        let away = away_of(device, *away);
                         let devices = vec![device.clone(), out];
-                        let entry = self.spawn(user, devices, *away, Vec::new());
+                        let entry = self.spawn(user, devices, away, Vec::new());
                         users.insert(user, entry);
                         return;
                     }
@@ -149,10 +160,12 @@ impl Directory {
                     light => {
                         // A watcher needs an actor to announce changes to it.
                         let (devices, away) = match light {
-                            Some(Entry::Light { device, away }) => (vec![device.clone()], *away),
-                            _ => (Vec::new(), false),
+                            Some(Entry::Light { device, away }) => {
+                                (vec![device.clone()], away_of(device, *away))
+                            }
+                            _ => (Vec::new(), Vec::new()),
                         };
-                        let status = status_of(!devices.is_empty(), away);
+                        let status = status_of(!devices.is_empty(), !away.is_empty());
                         let watchers = vec![Watcher::new(out, by)];
                         let entry = self.spawn(user, devices, away, watchers);
                         users.insert(user, entry);
@@ -198,21 +211,23 @@ impl Directory {
         }
     }
 
-    /// The user chose away (or online again) for all devices.
-    pub(crate) async fn set_away(&self, user: UserId, away: bool) {
+    /// Device `conn` of `user` chose away (or online again).
+    pub(crate) async fn set_away(&self, user: UserId, conn: ConnId, away: bool) {
         for _ in 0..2 {
             let actor = match live(&mut self.lock(), user) {
                 Some(Entry::Actor { actor, sending, .. }) => {
                     *sending += 1;
                     actor.clone()
                 }
-                Some(Entry::Light { away: a, .. }) => {
-                    *a = away;
+                Some(Entry::Light { device, away: a }) => {
+                    if device.conn() == conn {
+                        *a = away;
+                    }
                     return;
                 }
                 None => return,
             };
-            if self.tell(user, actor, SetAway { away }).await {
+            if self.tell(user, actor, SetAway { conn, away }).await {
                 return;
             }
         }
@@ -328,7 +343,7 @@ pub struct UserArgs {
     user: UserId,
     directory: Weak<Directory>,
     devices: Vec<Recipient>,
-    away: bool,
+    away: Vec<ConnId>,
     watchers: Vec<Watcher>,
 }
 
@@ -336,7 +351,9 @@ pub struct UserActor {
     user: UserId,
     directory: Weak<Directory>,
     devices: Vec<Recipient>,
-    away: bool,
+    /// The devices that chose away. The user is away only when every device is: presence
+    /// follows the most present one (a tab closed or hidden says nothing of the others).
+    away: Vec<ConnId>,
     watchers: Vec<Watcher>,
 }
 
@@ -375,7 +392,8 @@ impl Actor for UserActor {
 
 impl UserActor {
     fn status(&self) -> PresenceStatus {
-        status_of(!self.devices.is_empty(), self.away)
+        let all_away = self.devices.iter().all(|d| self.away.contains(&d.conn()));
+        status_of(!self.devices.is_empty(), all_away)
     }
 
     async fn announce_if_changed(&mut self, before: PresenceStatus) {
@@ -430,7 +448,10 @@ impl UserActor {
         if !self.watchers.is_empty() || self.devices.len() > 1 {
             return;
         }
-        let light = self.devices.first().map(|d| (d.clone(), self.away));
+        let light = self
+            .devices
+            .first()
+            .map(|d| (d.clone(), self.away.contains(&d.conn())));
         let stop = self
             .directory
             .upgrade()
@@ -453,6 +474,7 @@ impl Message<Attach> for UserActor {
     async fn handle(&mut self, a: Attach, _: &mut Context<Self, Self::Reply>) -> Status {
         let before = self.status();
         self.devices.retain(|d| d.conn() != a.out.conn());
+        self.away.retain(|c| *c != a.out.conn());
         self.devices.push(a.out);
         self.announce_if_changed(before).await;
         Status(self.status())
@@ -472,9 +494,7 @@ impl Message<Detach> for UserActor {
         let before = self.status();
         self.devices.retain(|o| o.conn() != d.conn);
         self.watchers.retain(|w| w.out.conn() != d.conn);
-        if self.devices.is_empty() {
-            self.away = false;
-        }
+        self.away.retain(|c| *c != d.conn);
         self.announce_if_changed(before).await;
         self.stop_if_unused(ctx);
     }
@@ -499,8 +519,9 @@ impl Message<Watch> for UserActor {
     }
 }
 
-/// The user chose `away` (true) or `online` (false) for all devices.
+/// Device `conn` chose `away` (true) or `online` (false).
 pub struct SetAway {
+    pub conn: ConnId,
     pub away: bool,
 }
 
@@ -510,7 +531,10 @@ impl Message<SetAway> for UserActor {
     async fn handle(&mut self, s: SetAway, ctx: &mut Context<Self, ()>) {
         self.handled(ctx);
         let before = self.status();
-        self.away = s.away;
+        self.away.retain(|c| *c != s.conn);
+        if s.away && self.devices.iter().any(|d| d.conn() == s.conn) {
+            self.away.push(s.conn);
+        }
         self.announce_if_changed(before).await;
         // The announcement may have dropped watchers that no longer share a room.
         self.stop_if_unused(ctx);

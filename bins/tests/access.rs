@@ -487,3 +487,144 @@ async fn invited_users_and_direct_partners_hear_of_their_new_room() {
     );
     t.node.shutdown().await;
 }
+
+#[tokio::test]
+async fn typing_and_receipts_by_a_non_member_are_refused_with_a_code() {
+    let t = start(|_| {}).await;
+    let (_, owner) = t.member().await;
+    let (member_id, member) = t.member().await;
+    let (_, mut guest) = t.member().await;
+    let room = owner
+        .create_room("quiet", Visibility::Private)
+        .await
+        .unwrap();
+    owner.send(room, "c1", "hello").await.unwrap();
+    let code = |r: Result<(), switchboard_client::ClientError>| r.err().and_then(|e| e.code());
+
+    // A refused join leaves the connection outside the room: typing and receipts are refused,
+    // each with one coded reply (PROTOCOL §6.1), however often the client tries.
+    assert_eq!(
+        code(guest.join(room, None).await.map(drop)),
+        Some(ErrorCode::Forbidden)
+    );
+    for _ in 0..3 {
+        let typing = tokio::time::timeout(WAIT, guest.typing(room, true)).await;
+        assert_eq!(
+            code(typing.expect("typing got no reply")),
+            Some(ErrorCode::NotJoined)
+        );
+        let read = tokio::time::timeout(WAIT, guest.mark_read(room, Position::new(1, 1))).await;
+        assert!(read.expect("mark_read got no reply").is_err());
+    }
+    // A member removed while joined: the same.
+    owner.invite(room, member_id).await.unwrap();
+    let mut member = member;
+    member.join(room, None).await.unwrap();
+    owner.kick(room, member_id).await.unwrap();
+    expect(&mut member, WAIT, |f| match f {
+        ServerFrame::MemberLeft(m) if m.user == member_id => Some(()),
+        _ => None,
+    })
+    .await;
+    let typing = tokio::time::timeout(WAIT, member.typing(room, true)).await;
+    assert!(
+        typing.expect("typing got no reply").is_err(),
+        "a removed member's typing is refused"
+    );
+    t.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_kick_never_overtakes_the_commands_sent_before_it() {
+    let t = start(|_| {}).await;
+    let (_, owner) = t.member().await;
+    let room = owner.create_room("club", Visibility::Public).await.unwrap();
+    for round in 0..5 {
+        let (member_id, mut member) = t.member().await;
+        member.join(room, None).await.unwrap();
+        // Pipelined: the send (a resend-safe `send`, which first asks the store for an
+        // earlier copy of its cmid) and then the kick. The member hears the message before
+        // being removed, because a connection's commands for a room keep their order.
+        let cmid = format!("bye-{round}");
+        let (sent, kicked) = tokio::join!(
+            owner.send(room, &cmid, "goodbye"),
+            owner.kick(room, member_id)
+        );
+        sent.unwrap();
+        kicked.unwrap();
+        let first = expect(&mut member, WAIT, |f| match f {
+            ServerFrame::Message(m) if m.cmid == cmid => Some(true),
+            ServerFrame::MemberLeft(m) if m.user == member_id => Some(false),
+            _ => None,
+        })
+        .await;
+        assert!(first, "round {round}: the kick overtook the send before it");
+    }
+    t.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn pipelined_sends_are_slowed_down_never_refused() {
+    let t = start(|_| {}).await;
+    let (_, sender) = t.member().await;
+    let room = sender
+        .create_room("paste", Visibility::Public)
+        .await
+        .unwrap();
+    let mut rooms = Vec::new();
+    for i in 0..3 {
+        let name = format!("side-{i}");
+        rooms.push(sender.create_room(&name, Visibility::Public).await.unwrap());
+    }
+    // Far more than `engine.commands_in_flight` (16) at once, to one room and to several.
+    let cmids: Vec<String> = (0..120).map(|i| format!("line-{i}")).collect();
+    let sends = cmids.iter().enumerate().map(|(i, cmid)| {
+        let to = if i % 2 == 0 { room } else { rooms[i % 3] };
+        sender.send(to, cmid, "a pasted line")
+    });
+    let results = futures::future::join_all(sends).await;
+    let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(refused.is_empty(), "refused: {refused:?}");
+    t.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn presence_follows_the_most_present_of_a_users_connections() {
+    use switchboard_engine::domain::PresenceStatus::{Away, Online};
+    let t = start(|_| {}).await;
+    let (_, mut watcher) = t.member().await;
+    let (b_id, b_token) = t.user().await;
+    let room = watcher
+        .create_room("pair", Visibility::Private)
+        .await
+        .unwrap();
+    watcher.invite(room, b_id).await.unwrap();
+    let first_tab = t.client(&b_token).await;
+    let second_tab = t.client(&b_token).await;
+    let now = watcher.presence_subscribe(vec![b_id]).await.unwrap();
+    assert_eq!(now[0].status, Online);
+    let changed = |f: ServerFrame| match f {
+        ServerFrame::PresenceChanged(p) if p.user == b_id => Some(p.status),
+        _ => None,
+    };
+
+    // The second tab is hidden, then closed: the first is still there and online.
+    second_tab.set_presence(Away).await.unwrap();
+    second_tab.close();
+    expect_none(&mut watcher, Duration::from_millis(500), |f| {
+        changed(f.clone()).is_some()
+    })
+    .await;
+    assert_eq!(
+        watcher.presence_query(vec![b_id]).await.unwrap()[0].status,
+        Online
+    );
+
+    // Away only when every connection is.
+    first_tab.set_presence(Away).await.unwrap();
+    assert_eq!(expect(&mut watcher, WAIT, changed).await, Away);
+    let third_tab = t.client(&b_token).await;
+    assert_eq!(expect(&mut watcher, WAIT, changed).await, Online);
+    drop(third_tab);
+    t.node.shutdown().await;
+}

@@ -18,19 +18,12 @@ use crate::error::{Busy, Refused};
 use crate::refusal::{self, Refusal};
 use crate::room::{Caller, Command, RoomCommand};
 
-/// What orders a command among this connection's others, if anything does.
+/// What orders a command among this connection's others, if anything does: the room it
+/// addresses (`ClientFrame::room`, kept beside the frames), or the presence bound.
 fn key_of(frame: &ClientFrame) -> Option<Key> {
     match frame {
-        ClientFrame::Join(c) => Some(Key::Room(c.room)),
-        ClientFrame::Leave(c) => Some(Key::Room(c.room)),
-        ClientFrame::Invite(c) => Some(Key::Room(c.room)),
-        ClientFrame::Send(c) => Some(Key::Room(c.room)),
-        ClientFrame::History(c) => Some(Key::Room(c.room)),
-        ClientFrame::Search(c) => c.room.map(Key::Room),
-        ClientFrame::Typing(c) => Some(Key::Room(c.room)),
-        ClientFrame::MarkRead(c) => Some(Key::Room(c.room)),
         ClientFrame::PresenceSubscribe(_) => Some(Key::Presence),
-        _ => None,
+        frame => frame.room().map(Key::Room),
     }
 }
 
@@ -102,7 +95,8 @@ impl ConnectionActor {
     }
 
     /// Runs `frame` off the loop now, or queues it behind the command before it with its
-    /// key; 4001 `busy` when this connection already has its most commands pending.
+    /// key. The loop reads no frame while the connection has its most commands pending
+    /// (`poll_wake`), so the 4001 `busy` here is only the when-full policy of the bound.
     fn start(&mut self, me: UserId, frame: ClientFrame) -> Result<(), Refused> {
         if self.pending.is_full() {
             refusal::note(

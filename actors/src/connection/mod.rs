@@ -392,7 +392,9 @@ impl ConnectionActor {
         if !armed || self.read.woken.swap(false, Ordering::Acquire) {
             self.read_parked = false;
         }
-        if !self.read_parked {
+        // With its most commands pending, the connection stops reading its socket until one
+        // finishes: a pipelining client is slowed by TCP, not refused (`busy`).
+        if !self.read_parked && !self.pending.is_full() {
             self.read.task.register(cx.waker());
             let mut read_cx = task::Context::from_waker(&self.read_waker);
             match self.transport.poll_next_unpin(&mut read_cx) {

@@ -396,10 +396,13 @@ impl RoomActor {
     }
 
     /// Answered `done` even when nothing is sent: a caller no longer a member is ignored.
+    /// A member typing; anyone else is refused 3002 (the connection may believe it joined:
+    /// it learns of a refused `join`, or of its removal, only from the frames it is sent).
     fn typing(&mut self, caller: &Caller, active: bool) -> Result<Answer, Refused> {
-        if self.members.contains_key(&caller.user) {
-            self.set_typing(caller.user, active);
+        if !self.members.contains_key(&caller.user) {
+            return Err(Refused::NotJoined);
         }
+        self.set_typing(caller.user, active);
         Ok(Answer::Now(caller.done()))
     }
 

@@ -52,6 +52,30 @@ impl ClientFrame {
         }
     }
 
+    /// The room this command addresses, if any: a connection runs its commands for one room
+    /// one at a time, in arrival order. No catch-all arm, so a new command must say.
+    pub fn room(&self) -> Option<RoomId> {
+        match self {
+            ClientFrame::Join(c) => Some(c.room),
+            ClientFrame::Leave(c) => Some(c.room),
+            ClientFrame::Invite(c) => Some(c.room),
+            ClientFrame::Kick(c) => Some(c.room),
+            ClientFrame::Send(c) => Some(c.room),
+            ClientFrame::History(c) => Some(c.room),
+            ClientFrame::Search(c) => c.room,
+            ClientFrame::Typing(c) => Some(c.room),
+            ClientFrame::MarkRead(c) => Some(c.room),
+            ClientFrame::AttachmentSlot(c) => Some(c.room),
+            ClientFrame::Auth(_)
+            | ClientFrame::CreateRoom(_)
+            | ClientFrame::OpenDirect(_)
+            | ClientFrame::PresenceQuery(_)
+            | ClientFrame::PresenceSubscribe(_)
+            | ClientFrame::SetPresence(_)
+            | ClientFrame::Ping(_) => None,
+        }
+    }
+
     /// Every command's `type`, in [`ClientFrame::ordinal`] order (metric labels).
     pub const NAMES: [&'static str; 17] = [
         "auth",
