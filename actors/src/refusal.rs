@@ -131,7 +131,9 @@ fn now_ms() -> u64 {
     BASE.get_or_init(Instant::now).elapsed().as_millis() as u64 + WINDOW.as_millis() as u64
 }
 
-/// Records one refusal (counted in `switchboard_refusals_total`); writes a WARN line unless its class already wrote one in this window.
+/// Records one refusal (counted in `switchboard_refusals_total`); writes a line unless its
+/// class already wrote one in this window: WARN, or INFO for a class that ordinary use causes
+/// now and then ([`Refusal::is_ordinary`]).
 /// `detail` says what happened, without secrets (never a password or a token).
 pub fn note(class: Refusal, detail: fmt::Arguments<'_>) {
     static COUNTERS: LazyLock<[Counter; Refusal::ALL.len()]> = LazyLock::new(|| {
@@ -145,7 +147,25 @@ pub fn note(class: Refusal, detail: fmt::Arguments<'_>) {
         } else {
             "refused"
         };
-        tracing::warn!(class = class.name(), suppressed, "{what}: {detail}");
+        if class.is_ordinary(suppressed) {
+            tracing::info!(class = class.name(), suppressed, "{what}: {detail}");
+        } else {
+            tracing::warn!(class = class.name(), suppressed, "{what}: {detail}");
+        }
+    }
+}
+
+/// More of an ordinary class than this in one window is something to act on (WARN).
+pub const ORDINARY_PER_WINDOW: u64 = 50;
+
+impl Refusal {
+    /// Whether a line of this class, with `suppressed` more in the window before, is ordinary
+    /// use rather than something an operator should act on. A page reload closes a signed-in
+    /// connection within seconds (churn), and browsers open connections they never use
+    /// (Chromium's preconnect), which time out (slow HTTP): one of these is nothing, a flood
+    /// of them is a client in a loop or an attack, and is a warning.
+    fn is_ordinary(self, suppressed: u64) -> bool {
+        matches!(self, Refusal::Churn | Refusal::SlowHttp) && suppressed < ORDINARY_PER_WINDOW
     }
 }
 
@@ -162,6 +182,15 @@ mod tests {
         assert_eq!(w.admit(20_000, 10_000), Some(2));
         assert_eq!(w.admit(29_999, 10_000), None);
         assert_eq!(w.admit(40_000, 10_000), Some(1));
+    }
+
+    #[test]
+    fn ordinary_use_is_not_a_warning_until_it_floods() {
+        assert!(Refusal::Churn.is_ordinary(0));
+        assert!(Refusal::SlowHttp.is_ordinary(ORDINARY_PER_WINDOW - 1));
+        assert!(!Refusal::Churn.is_ordinary(ORDINARY_PER_WINDOW));
+        assert!(!Refusal::AuthFailed.is_ordinary(0));
+        assert!(!Refusal::SlowConsumer.is_ordinary(0));
     }
 
     #[test]

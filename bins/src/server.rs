@@ -29,6 +29,7 @@ use crate::attachments::NodeAttachments;
 use crate::cognito::{CognitoAccounts, CognitoTokens, RevocationChecks};
 use crate::config::{Config, Provider};
 use crate::dashboard::{Reporter, ReporterArgs};
+use crate::data_lock::DataDirLock;
 use crate::http::{self, AppState};
 use crate::listener;
 use crate::media::Media;
@@ -115,6 +116,8 @@ pub struct Node {
     /// The dashboard reporter; stopped at shutdown.
     reporter: Supervised,
     grace: Duration,
+    /// This node's claim on its data directory, released when the node is dropped.
+    _data_lock: DataDirLock,
 }
 
 impl Node {
@@ -123,6 +126,9 @@ impl Node {
         // Before the hub: actors keep handles to the hot-path metrics from their first use.
         let metrics = telemetry::prometheus();
         let tasks = Supervisor::new();
+        create_private_dir(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let data_lock = DataDirLock::acquire(&config.data_dir)?;
         let (store, accounts) = open_store(&config).await?;
         let journal = WriteBehind::spawn(store.clone(), config.write_behind.clone());
         // FailNode: a lane that died takes every later send of its rooms with it; the node
@@ -296,6 +302,7 @@ impl Node {
             serve,
             reporter,
             grace: config.engine.shutdown_grace,
+            _data_lock: data_lock,
         })
     }
 

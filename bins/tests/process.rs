@@ -323,8 +323,10 @@ async fn logs_are_plain_or_json_and_refusals_are_bounded() {
         // Twenty failed sign-ins, ten of them throttled: one line per class, within the window.
         assert_eq!(count("auth_failed"), 1, "{log}");
         assert_eq!(count("rate_limited"), 1, "{log}");
-        // Three short-lived connections: one line.
+        // Three short-lived connections: one line, and not a warning (a page reload is one).
         assert_eq!(count("reconnect churn"), 1, "{log}");
+        let churn = log.lines().find(|l| l.contains("reconnect churn")).unwrap();
+        assert!(churn.contains("INFO") && !churn.contains("WARN"), "{churn}");
         for phase in [
             "draining",
             "connections drained",
@@ -334,4 +336,37 @@ async fn logs_are_plain_or_json_and_refusals_are_bounded() {
             assert_eq!(count(phase), 1, "{phase}:\n{log}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_second_node_on_the_same_data_directory_refuses_to_start() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut first, _) = serve(data.path(), free_port()).await;
+    let mut second = switchboard(data.path(), free_port())
+        .arg("serve")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while second.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            second.kill().unwrap();
+            first.kill().unwrap();
+            panic!("the second node started on the same data directory and kept running");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = second.wait_with_output().unwrap();
+    assert!(!second.status.success(), "the second node started");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        said.contains("in use by another node") && said.contains(&first.id().to_string()),
+        "the refusal names the holder: {said}"
+    );
+    // The first is untouched; once it is gone (even by kill -9) the directory is free again.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let (mut again, _) = serve(data.path(), free_port()).await;
+    sigterm(&again);
+    again.wait().unwrap();
 }
