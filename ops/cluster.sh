@@ -9,9 +9,14 @@
 # Environment (the script's own variables all start with CLUSTER_: a node reads every
 # SWITCHBOARD_* variable as configuration and refuses names it does not know):
 #   CLUSTER_BIN           the node binary (default target/release/switchboard)
-#   CLUSTER_DIR           data directories, logs and pid files (default ./cluster-data)
+#   CLUSTER_NAME          names this cluster apart from others on the machine (default: your
+#                         user name); the defaults below derive from it
+#   CLUSTER_DIR           data directories, logs and pid files, outside the repository
+#                         (default ${TMPDIR:-/tmp}/switchboard-cluster-NAME)
 #   CLUSTER_REDIS_URL     default redis://127.0.0.1:6379
-#   CLUSTER_DATABASE_URL  default: a `switchboard_cluster` database on the local Postgres,
+#   CLUSTER_KEY_PREFIX    the nodes' Redis keys (default switchboard-NAME); `stop` deletes
+#                         them once the last node is down
+#   CLUSTER_DATABASE_URL  default: a `switchboard_cluster_NAME` database on the local Postgres,
 #                         created if missing
 #   CLUSTER_TOKEN_SECRET  shared by every node; generated into CLUSTER_DIR when unset
 # Any other SWITCHBOARD_* variable is configuration passed to every node (e.g.
@@ -32,9 +37,13 @@ for old in REDIS_URL DATABASE_URL TOKEN_SECRET; do
   [ -z "${!old:-}" ] || echo "note: $old is not read; this script reads CLUSTER_$old" >&2
 done
 bin=${CLUSTER_BIN:-target/release/switchboard}
-dir=${CLUSTER_DIR:-cluster-data}
+# Two people's clusters on one machine must not share a database, Redis keys or files.
+name=$(printf '%s' "${CLUSTER_NAME:-$(id -un)}" | tr -c 'a-zA-Z0-9_' '_' | tr 'A-Z' 'a-z')
+dir=${CLUSTER_DIR:-${TMPDIR:-/tmp}/switchboard-cluster-$name}
 redis_url=${CLUSTER_REDIS_URL:-redis://127.0.0.1:6379}
-database_url=${CLUSTER_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchboard_cluster}
+key_prefix=${CLUSTER_KEY_PREFIX:-switchboard-$name}
+database=switchboard_cluster_$name
+database_url=${CLUSTER_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/$database}
 
 start() {
   local n=${1:-3} base=${2:-9101}
@@ -43,12 +52,12 @@ start() {
   # fails here with the node's own message instead of in N logs.
   local check
   check=$(SWITCHBOARD_DATABASE__URL="$database_url" SWITCHBOARD_CLUSTER__REDIS_URL="$redis_url" \
-    env "${no_test_vars[@]}" "$bin" config 2>&1 >/dev/null) || die "the nodes would not start: $check"
+    SWITCHBOARD_CLUSTER__KEY_PREFIX="$key_prefix" env "${no_test_vars[@]}" "$bin" config 2>&1 >/dev/null) || die "the nodes would not start: $check"
   ensure_postgres
   ensure_redis
   if [ -z "${CLUSTER_DATABASE_URL:-}" ]; then
-    psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'switchboard_cluster'" \
-      | grep -q 1 || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE switchboard_cluster"
+    psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$database'" \
+      | grep -q 1 || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $database"
   fi
   mkdir -p "$dir"
   [ -f "$dir/token.secret" ] || head -c 32 /dev/urandom | base64 > "$dir/token.secret"
@@ -61,6 +70,7 @@ start() {
     mkdir -p "$dir/$node"
     SWITCHBOARD_LISTEN=127.0.0.1:$port SWITCHBOARD_DATA_DIR="$dir/$node" \
       SWITCHBOARD_DATABASE__URL="$database_url" SWITCHBOARD_CLUSTER__REDIS_URL="$redis_url" \
+      SWITCHBOARD_CLUSTER__KEY_PREFIX="$key_prefix" \
       SWITCHBOARD_CLUSTER__NODE_ID="$node" SWITCHBOARD_AUTH__TOKEN_SECRET="$secret" \
       nohup env "${no_test_vars[@]}" "$bin" serve > "$dir/$node.log" 2>&1 &
     echo $! > "$dir/$node.pid"
@@ -69,7 +79,7 @@ start() {
       sleep 0.1
     done
     curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || die "$node did not start (see $dir/$node.log)"
-    echo "$node ready on http://127.0.0.1:$port (pid $(cat "$dir/$node.pid"))"
+    echo "$node ready on http://127.0.0.1:$port (pid $(cat "$dir/$node.pid")), data in $dir/$node"
   done
 }
 
@@ -83,6 +93,12 @@ stop() {
     fi
     rm -f "$pidfile"
   done
+  # Nothing of this cluster is left in Redis once its last node is down (membership, rate
+  # counters, dashboard snapshots): the next start begins clean.
+  if ! ls "$dir"/node-*.pid >/dev/null 2>&1 && command -v redis-cli >/dev/null; then
+    redis-cli -u "$redis_url" --scan --pattern "$key_prefix:*" \
+      | xargs -r redis-cli -u "$redis_url" del >/dev/null
+  fi
 }
 
 status() {
