@@ -57,21 +57,32 @@ function render(data) {
   document.body.dataset.nodes = data.nodes.length;
   document.getElementById("summary").textContent =
     `${c.nodes} node${c.nodes === 1 ? "" : "s"} · seen from ${data.me} · ring: ${data.ring.join(", ")}`;
+  // [label, value, unit, what it counts]: the last shows as the tile's tooltip and small print.
   const totals = [
-    ["Connections", c.connections], ["Rooms", c.rooms], ["Messages/s", c.messages_per_s],
-    ["Deliveries/s", c.deliveries_per_s], ["Connects/s", c.connects_per_s],
-    ["Forwarded/s", c.forwarded_per_s], ["Errors/s", c.errors_per_s],
-    ["p50 deliver", c.deliver_p50_ms, " ms"], ["p99 deliver", c.deliver_p99_ms, " ms"],
-    ["p99 stored", c.stored_p99_ms, " ms"], ["Write-behind queued", c.write_behind_queued],
+    ["Connections", c.connections, "", "open WebSockets"],
+    ["Rooms", c.rooms, "", "rooms active on their owner node"],
+    ["Messages/s", c.messages_per_s, "", "messages given a position by their room's owner"],
+    ["Deliveries/s", c.deliveries_per_s, "", "events written to sockets"],
+    ["Connects/s", c.connects_per_s, "", "WebSockets opened"],
+    ["Between nodes/s", c.forwarded_per_s, "",
+      "envelopes sent to other nodes over Redis: commands, deliveries, replies (not messages)"],
+    ["Errors/s", c.errors_per_s, "", "commands answered with an error code"],
+    ["p50 deliver", c.deliver_p50_ms, " ms", "send to delivery"],
+    ["p99 deliver", c.deliver_p99_ms, " ms", "send to delivery"],
+    ["p99 stored", c.stored_p99_ms, " ms", "send to durable (sent)"],
+    ["Write-behind queued", c.write_behind_queued, "", "messages accepted, not yet stored"],
   ];
   const dl = document.getElementById("totals");
-  dl.replaceChildren(...totals.map(([label, v, unit]) => {
+  dl.replaceChildren(...totals.map(([label, v, unit, what]) => {
     const div = document.createElement("div");
     const dt = document.createElement("dt");
     const dd = document.createElement("dd");
+    const small = document.createElement("small");
     dt.textContent = label;
     dd.textContent = fmt(v, unit);
-    div.append(dt, dd);
+    small.textContent = what;
+    div.title = what;
+    div.append(dt, dd, small);
     return div;
   }));
   const body = document.querySelector("#nodes tbody");
@@ -113,6 +124,15 @@ function seriesOf(canvas) {
   }));
 }
 
+// The axis's top: at least the largest value, a round number whose quarters read well, and 1
+// for a chart of zeros (whose ticks would otherwise all print as 0).
+function niceCeiling(v) {
+  if (!(v > 0)) return 1;
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of [1, 2, 4, 5, 8, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
 function draw(canvas) {
   const ratio = window.devicePixelRatio || 1;
   const w = canvas.clientWidth, h = canvas.clientHeight;
@@ -123,16 +143,19 @@ function draw(canvas) {
   const series = seriesOf(canvas);
   const unit = canvas.dataset.unit;
   const values = series.flatMap((s) => s.points).filter((v) => v !== null && v !== undefined);
-  const max = Math.max(1e-9, ...values) * 1.1;
+  const max = niceCeiling(Math.max(0, ...values));
   const left = 48, right = 8, top = 8, bottom = 18;
   const pw = w - left - right, ph = h - top - bottom;
   g.font = "11px system-ui, sans-serif";
   g.strokeStyle = "#e4e7eb"; g.fillStyle = "#667"; g.lineWidth = 1;
+  const ticks = [];
   for (let i = 0; i <= 4; i++) {
     const y = top + ph - (ph * i) / 4;
     g.beginPath(); g.moveTo(left, y); g.lineTo(left + pw, y); g.stroke();
-    g.fillText(fmt((max * i) / 4, unit), 2, y + 4);
+    ticks.push(fmt((max * i) / 4, unit));
+    g.fillText(ticks[i], 2, y + 4);
   }
+  canvas.dataset.ticks = ticks.join("|");
   g.fillText(`${history.length} s`, left, h - 4);
   const step = pw / Math.max(1, KEEP - 1);
   const x0 = left + pw - step * (history.length - 1);

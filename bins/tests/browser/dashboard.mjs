@@ -98,6 +98,14 @@ try {
       .every((id) => Number(document.getElementById(id).dataset.latest) > 0);
     return busy && drawn && live;
   }, URLS.length, { timeout: WAIT_MS, polling: 250 });
+  // Every axis reads: five different tick labels, also on a chart of zeros (errors, here).
+  const axes = await page.$$eval('canvas', (cs) => cs.map((c) => [c.id, c.dataset.ticks]));
+  for (const [id, ticks] of axes) {
+    if (new Set(ticks.split('|')).size !== 5) throw new Error(`${id}: axis ticks ${ticks}`);
+  }
+  // Each total says what it counts (the difference between messages and envelopes between nodes).
+  const unexplained = await page.$$eval('#totals > div', (ds) => ds.filter((d) => !d.title).length);
+  if (unexplained) throw new Error(`${unexplained} totals say nothing of what they count`);
   const rows = await page.$$eval('#nodes tbody tr', (rs) => rs.map((r) => r.innerText.replace(/\s+/g, ' ')));
   console.log(`dashboard shows ${rows.length} node(s):\n  ${rows.join('\n  ')}`);
   if (SCREENSHOT) {
