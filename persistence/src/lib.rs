@@ -9,9 +9,10 @@
 //! - `conformance`: one suite of store cases, run against every implementation.
 //! - [`cluster`]: node membership with leases (`Membership`): in-process and Redis.
 //!
-//! Test support (this crate's conformance suites, `store::scratch::ScratchDatabase`) exists
-//! only with the `testing` cargo feature: tests and the load harness enable it, release builds
-//! of the node carry none of it.
+//! Test support (this crate's conformance suites) exists only with the `testing` cargo
+//! feature, which only tests enable. `store::scratch::ScratchDatabase` (a database for one
+//! run) is not behind it: the load harness uses it, and a feature it turned on would be unified
+//! into the node by `cargo build --workspace`.
 
 pub mod cluster;
 #[cfg(feature = "testing")]

@@ -4,7 +4,6 @@ mod attachments;
 mod names;
 mod pg_pool;
 pub mod postgres;
-#[cfg(feature = "testing")]
 pub mod scratch;
 pub mod sqlite;
 
