@@ -5,11 +5,18 @@
 //! [`Client::reconnect`] opens a new socket and re-joins every room from its last position, so
 //! the caller receives exactly what it missed.
 //!
+//! A message can reach members live and then be lost with its node before it was stored; its
+//! sender resends it and it comes again at a new position with the same sender and `cmid`
+//! (PROTOCOL §8.2). [`Client::earlier_position`] says where such a message was first seen, so
+//! an application shows it once.
+//!
 //! # Layout
 //! - this file: `Client`, its commands and reconnect.
 //! - [`io`]: the socket task.
+//! - [`seen`]: where each recent message was first seen, by (room, sender, `cmid`).
 
 mod io;
+mod seen;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -98,6 +105,8 @@ pub struct Client {
     events: mpsc::Receiver<ServerFrame>,
     /// Events a previous socket brought that were not read before `reconnect`; read first.
     backlog: std::collections::VecDeque<ServerFrame>,
+    /// Where the messages handed out lately were first seen.
+    seen: seen::Seen,
     hello: p::Hello,
     joined: Vec<RoomId>,
 }
@@ -123,6 +132,7 @@ impl Client {
             out,
             events,
             backlog: Default::default(),
+            seen: seen::Seen::new(seen::REMEMBERED),
             hello,
             joined: Vec::new(),
         })
@@ -153,10 +163,25 @@ impl Client {
 
     /// The next event (or unmatched frame); `None` once the socket is closed and drained.
     pub async fn next_event(&mut self) -> Option<ServerFrame> {
-        match self.backlog.pop_front() {
+        let frame = match self.backlog.pop_front() {
             Some(frame) => Some(frame),
             None => self.events.recv().await,
+        };
+        if let Some(ServerFrame::Message(m)) = &frame {
+            self.seen.note(m);
         }
+        frame
+    }
+
+    /// Where this client first handed out `m` (same room, sender and `cmid`), when that was at
+    /// another position: the same message came again after its first copy was lost before it
+    /// was stored (PROTOCOL §8.2). Show it once: move the copy shown there to `m.pos`.
+    /// Remembers the last [`seen::REMEMBERED`] messages handed out by [`Client::next_event`].
+    pub fn earlier_position(
+        &self,
+        m: &switchboard_engine::domain::ChatMessage,
+    ) -> Option<Position> {
+        self.seen.first(m).filter(|first| *first != m.pos)
     }
 
     /// The next event within `wait`.
