@@ -203,6 +203,11 @@ struct Overrides {
     /// The switchboard binary to start.
     #[arg(long)]
     server: Option<PathBuf>,
+    /// Run against these running nodes (`host:port`, comma separated) instead of starting
+    /// any: their CPU and memory are not the harness's to read, so the report says "not
+    /// measured" for every figure made from them.
+    #[arg(long, value_delimiter = ',')]
+    addresses: Vec<String>,
     /// Run against the floor instead of switchboard.
     #[arg(long)]
     floor_only: bool,
@@ -233,6 +238,9 @@ impl Overrides {
         }
         if let Some(v) = &self.server {
             s.nodes.server = v.clone();
+        }
+        if !self.addresses.is_empty() {
+            s.nodes.addresses = self.addresses.clone();
         }
         if self.floor_only {
             s.nodes.kind = NodeKind::Floor;

@@ -107,13 +107,15 @@ pub struct Summary {
     pub latency: Percentiles,
     /// Connect + authenticate + join (+ watch), per socket.
     pub connect: Percentiles,
-    /// Deliveries per CPU-second of all nodes together, over the traffic.
-    pub deliveries_per_node_cpu_sec: f64,
+    /// Deliveries per CPU-second of all nodes together, over the traffic. `None` (not
+    /// measured) for nodes the run did not start (`addresses`): their processes are not ours
+    /// to read.
+    pub deliveries_per_node_cpu_sec: Option<f64>,
     /// Sockets connected, authenticated and joined per CPU-second of all nodes together, over
     /// the connect phase: what a connect costs a node, whatever limits the clients.
-    pub connects_per_node_cpu_sec: f64,
+    pub connects_per_node_cpu_sec: Option<f64>,
     /// Node memory growth while connecting, per connected socket (all nodes together).
-    pub idle_bytes_per_connection: f64,
+    pub idle_bytes_per_connection: Option<f64>,
     pub node_usage: Vec<ProcUsage>,
     pub worker_usage: Vec<ProcUsage>,
     pub redis: Option<ProcUsage>,
@@ -131,6 +133,8 @@ impl Summary {
             .iter()
             .map(|u| u.rss_kib_idle.saturating_sub(u.rss_kib_before_connect))
             .sum();
+        let measured = !o.node_usage.is_empty();
+        let per = |n: f64, d: f64| measured.then(|| n / d);
         Summary {
             kind: o.kind,
             nodes: o.nodes,
@@ -150,9 +154,9 @@ impl Summary {
                 .saturating_sub(c.reconnected),
             latency: Percentiles::of(&o.latency),
             connect: Percentiles::of(&o.connect),
-            deliveries_per_node_cpu_sec: c.delivered as f64 / node_cpu.max(1e-3),
-            connects_per_node_cpu_sec: c.connected as f64 / connect_cpu.max(1e-3),
-            idle_bytes_per_connection: grown as f64 * 1024.0 / c.connected.max(1) as f64,
+            deliveries_per_node_cpu_sec: per(c.delivered as f64, node_cpu.max(1e-3)),
+            connects_per_node_cpu_sec: per(c.connected as f64, connect_cpu.max(1e-3)),
+            idle_bytes_per_connection: per(grown as f64 * 1024.0, c.connected.max(1) as f64),
             counts: o.counts,
             node_usage: o.node_usage,
             worker_usage: o.worker_usage,
@@ -184,8 +188,14 @@ pub struct Ratios {
     pub p99_latency_diff_ms: f64,
 }
 
-fn ratio(a: f64, b: f64) -> Option<f64> {
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    let (a, b) = (a?, b?);
     (b > 0.0 && a > 0.0).then(|| a / b)
+}
+
+/// A figure, or "not measured" where the run could not read it.
+fn measured(v: Option<f64>) -> String {
+    v.map_or_else(|| "not measured".into(), |v| format!("{v:.0}"))
 }
 
 #[derive(Debug, Serialize)]
@@ -322,15 +332,18 @@ impl FullReport {
             )
         });
         row(&mut md, "deliveries per node CPU-second", &|r| {
-            format!("{:.0}", r.deliveries_per_node_cpu_sec)
+            measured(r.deliveries_per_node_cpu_sec)
         });
         row(&mut md, "idle bytes per connection (nodes)", &|r| {
-            format!("{:.0}", r.idle_bytes_per_connection)
+            measured(r.idle_bytes_per_connection)
         });
         row(&mut md, "connects per node CPU-second", &|r| {
-            format!("{:.0}", r.connects_per_node_cpu_sec)
+            measured(r.connects_per_node_cpu_sec)
         });
         row(&mut md, "node CPU s (connect / traffic)", &|r| {
+            if r.node_usage.is_empty() {
+                return "not measured".into();
+            }
             format!(
                 "{:.1} / {:.1}",
                 r.node_usage.iter().map(|u| u.cpu_connect_secs).sum::<f64>(),
@@ -338,6 +351,9 @@ impl FullReport {
             )
         });
         row(&mut md, "node RSS peak (MiB, all)", &|r| {
+            if r.node_usage.is_empty() {
+                return "not measured".into();
+            }
             format!(
                 "{:.0}",
                 r.node_usage.iter().map(|u| u.rss_kib_peak).sum::<u64>() as f64 / 1024.0

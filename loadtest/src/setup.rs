@@ -236,5 +236,14 @@ pub async fn populate(
         .context("creating rooms")?;
     admin.close();
     pb.finish();
+    if cluster.nodes.is_empty() {
+        // Nodes we did not start keep what the run made: nothing deletes accounts or rooms yet.
+        eprintln!(
+            "note: {} users named {prefix}N and {} rooms named loadN stay on the given nodes \
+             (Switchboard has no account or room deletion yet)",
+            n,
+            room_ids.len()
+        );
+    }
     Ok(Population { users, room_ids })
 }

@@ -114,3 +114,60 @@ fn unknown_scenario_keys_are_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"));
 }
+
+/// Against nodes it did not start, the harness cannot read their CPU or memory: it says
+/// "not measured" rather than dividing by nothing, and says what it leaves on them.
+#[test]
+fn given_addresses_report_node_figures_as_not_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut node = Command::new(node_binary())
+        .arg("serve")
+        .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SWITCHBOARD_DATA_DIR", dir.path().join("data"))
+        .env("SWITCHBOARD_AUTH__ARGON2_MEMORY_KIB", "64")
+        .env("SWITCHBOARD_AUTH__ARGON2_ITERATIONS", "1")
+        .env("SWITCHBOARD_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed().as_secs() < 20, "node never listened");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let scenario = dir.path().join("given.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"given\"\nsockets = 20\nsender_share = 0.2\nsend_rate = 5.0\nhold_secs = 2\nworkers = 1\n",
+    )
+    .unwrap();
+    let out = Command::new(harness())
+        .args(["run", "--file"])
+        .arg(&scenario)
+        .args(["--addresses", &format!("127.0.0.1:{port}"), "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let _ = node.kill();
+    let _ = node.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("stay on the given nodes"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("given.json")).unwrap()).unwrap();
+    let run = &report["run"];
+    assert!(run["counts"]["delivered"].as_u64().unwrap() > 0, "{run:#}");
+    for figure in [
+        "deliveries_per_node_cpu_sec",
+        "connects_per_node_cpu_sec",
+        "idle_bytes_per_connection",
+    ] {
+        assert!(run[figure].is_null(), "{figure}: {}", run[figure]);
+    }
+    let md = std::fs::read_to_string(dir.path().join("given.md")).unwrap();
+    assert!(md.contains("not measured"), "{md}");
+}
