@@ -125,6 +125,56 @@ async fn members_upload_and_download_through_s3() {
     members_upload_and_download(&node).await;
 }
 
+/// A content type with parameters is compared, recorded and signed as its bare type (PROTOCOL
+/// §3.3): the slot says `text/plain`, and the upload with the slot's headers is stored and
+/// read back (issue 19).
+async fn parameters_of_a_content_type_are_ignored(node: &TestNode) {
+    let room = room(node).await;
+    let token = &room.owner.1;
+    for (asked, bare) in [
+        ("text/plain; charset=utf-8", "text/plain"),
+        ("Image/PNG ;x=y", "image/png"),
+    ] {
+        let body = json!({"name": "notes", "content_type": asked, "size": 6});
+        let (status, slot) = ask(node, room.id, token, body).await;
+        assert_eq!(status, 201, "{asked}: {slot}");
+        assert_eq!(slot["attachment"]["content_type"], bare, "{asked}");
+        let upload = upload_of(&slot);
+        assert!(
+            upload
+                .headers
+                .contains(&("content-type".to_owned(), bare.to_owned())),
+            "{asked}: {:?}",
+            upload.headers
+        );
+        let answer = send(&http(), &upload, None, b"abcdef").await;
+        assert!(answer.status().is_success(), "{asked}: {}", answer.status());
+        let id = slot["attachment"]["id"].as_u64().unwrap();
+        assert_eq!(
+            download(node, room.id, id, token, false).await,
+            (307, Some(b"abcdef".to_vec())),
+            "{asked}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn parameters_of_a_content_type_are_ignored_by_the_local_store() {
+    let node = support::start(|_| {}).await;
+    parameters_of_a_content_type_are_ignored(&node).await;
+}
+
+#[tokio::test]
+async fn parameters_of_a_content_type_are_ignored_by_s3() {
+    let fs = S3sFs::start("params").await;
+    let node = support::start(|c| {
+        c.media.backend = switchboard_media::Backend::S3;
+        c.media.s3 = fs.config.clone();
+    })
+    .await;
+    parameters_of_a_content_type_are_ignored(&node).await;
+}
+
 #[tokio::test]
 async fn every_limit_is_checked_before_a_url_is_made() {
     let node = support::start(|c| c.media.limits.uploads_per_day = 2).await;

@@ -15,9 +15,10 @@ pub struct MediaLimits {
     pub free_max_bytes: u64,
     /// Largest upload on the premium plan, in bytes (25 MiB).
     pub premium_max_bytes: u64,
-    /// Content types accepted, compared ignoring case and without parameters (`text/plain;
-    /// charset=utf-8` is refused: declare `text/plain`). Keep out types a browser would run
-    /// (`text/html`, `image/svg+xml`): local downloads come from the node's own origin.
+    /// Content types accepted, compared ignoring case and parameters: `text/plain;
+    /// charset=utf-8` is taken as `text/plain`, the type the slot records and its upload URL
+    /// signs ([`bare_type`]). Keep out types a browser would run (`text/html`,
+    /// `image/svg+xml`): local downloads come from the node's own origin.
     pub allowed_types: Vec<String>,
     /// Uploads one user may start in the last 24 hours (sliding), counted from the uploads the
     /// store still holds; beyond it 4002.
@@ -57,6 +58,14 @@ pub struct UploadRequest<'a> {
     pub size: u64,
 }
 
+/// A content type as uploads compare and keep it: without its parameters (whatever follows the
+/// first `;`), trimmed, in lower case. A parameter (a charset, say) is not kept: the upload URL
+/// signs the bare type, which is what the client's `PUT` must send, and a store serves it.
+pub fn bare_type(content_type: &str) -> String {
+    let essence = content_type.split(';').next().unwrap_or_default();
+    essence.trim().to_ascii_lowercase()
+}
+
 /// Why an upload is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
@@ -94,7 +103,7 @@ impl MediaLimits {
     }
 
     /// Checks an upload by a user on `plan` who started `uploads_today` uploads in the last
-    /// 24 hours. Returns the content type as stored (lower case).
+    /// 24 hours. Returns the content type as stored: its [`bare_type`].
     pub fn check(
         &self,
         plan: Plan,
@@ -117,11 +126,12 @@ impl MediaLimits {
         if upload.size > max {
             return Err(LimitError::TooLarge { max });
         }
-        let content_type = upload.content_type.trim().to_ascii_lowercase();
-        if !self
-            .allowed_types
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case(&content_type))
+        let content_type = bare_type(upload.content_type);
+        if content_type.is_empty()
+            || !self
+                .allowed_types
+                .iter()
+                .any(|t| t.trim().eq_ignore_ascii_case(&content_type))
         {
             return Err(LimitError::UnsupportedType);
         }
@@ -173,7 +183,8 @@ mod tests {
         for refused in [
             "text/html",
             "image/svg+xml",
-            "text/plain; charset=utf-8",
+            "text/html; charset=utf-8",
+            "; charset=utf-8",
             "",
         ] {
             assert_eq!(
@@ -202,5 +213,24 @@ mod tests {
             code(Plan::Free, upload("a", "image/png", 0), 0),
             ErrorCode::InvalidArgument
         );
+    }
+
+    /// PROTOCOL §3.3: types are compared ignoring case and parameters, and the bare type is
+    /// what the slot records and its URL signs (issue 19).
+    #[test]
+    fn parameters_are_ignored_and_the_bare_type_kept() {
+        let limits = MediaLimits::default();
+        for (asked, bare) in [
+            ("text/plain; charset=utf-8", "text/plain"),
+            ("image/png; x=y", "image/png"),
+            (" Image/PNG ;x=\"a;b\"", "image/png"),
+            ("text/plain;", "text/plain"),
+        ] {
+            assert_eq!(
+                limits.check(Plan::Free, upload("a", asked, 10), 0),
+                Ok(bare.to_owned()),
+                "{asked}"
+            );
+        }
     }
 }
