@@ -295,6 +295,53 @@ async fn every_http_error_has_the_documented_shape() {
     t.node.shutdown().await;
 }
 
+/// A body far over `http.max_body_bytes`, sent whole by a plain blocking client before it reads
+/// anything: the client gets the 413 and its JSON error, then the connection closes; it is not
+/// reset while still sending (issue 19).
+#[tokio::test]
+async fn a_client_that_sends_a_large_body_before_reading_gets_its_413() {
+    let t = start(|_| {}).await;
+    // A small send buffer, as over a real network, where a body this size cannot sit in the
+    // sockets' buffers at once: the client is still writing when the server answers.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(16 * 1024).unwrap();
+    let tcp = socket
+        .connect(t.node.addr)
+        .await
+        .unwrap()
+        .into_std()
+        .unwrap();
+    tcp.set_nonblocking(false).unwrap();
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut tcp = tcp;
+        tcp.set_read_timeout(Some(WAIT)).unwrap();
+        tcp.set_write_timeout(Some(WAIT)).unwrap();
+        let body = vec![b' '; 2 * 1024 * 1024];
+        let head = format!(
+            "POST /api/signup HTTP/1.1\r\nHost: sb\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        tcp.write_all(head.as_bytes())
+            .map_err(|e| format!("writing the head: {e}"))?;
+        tcp.write_all(&body)
+            .map_err(|e| format!("writing the body: {e}"))?;
+        let mut answer = Vec::new();
+        tcp.read_to_end(&mut answer)
+            .map_err(|e| format!("reading: {e}, {} bytes read", answer.len()))?;
+        Ok::<_, String>(String::from_utf8_lossy(&answer).into_owned())
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+    let v: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["error"]["code"], 1002, "{v}");
+    t.node.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_page_is_served_with_a_strict_policy() {
     let t = start(|_| {}).await;

@@ -3,7 +3,6 @@
 //! (URI length; body size and the time to send it, for the routes that read a body).
 
 use std::borrow::Cow;
-use std::time::Duration;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -11,9 +10,12 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
+use http_body_util::BodyExt as _;
 use serde::de::DeserializeOwned;
 use switchboard_actors::refusal::{self, Refusal};
 use switchboard_engine::ErrorCode;
+use tokio::time::Instant;
 
 use super::AppState;
 
@@ -33,6 +35,14 @@ pub fn policy(media_origin: Option<&str>) -> HeaderValue {
     // An origin from the configuration with a character a header cannot hold: no media origin.
     HeaderValue::from_str(&csp).unwrap_or_else(|_| policy(None))
 }
+
+/// Most of a refused request body that is read and dropped before the answer goes out, counted
+/// from its first byte (*fixed*). Closing a socket with bytes still unread resets it, and the
+/// reset destroys the answer on its way to a client that sends its whole body before reading
+/// (most simple clients): so a body refused before it was read whole is first read to its end,
+/// if it is no larger than this and arrives within the body read timeout; a larger one is
+/// answered at once and may see the reset. Either way the connection then closes.
+pub const DISCARD_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Largest error body (axum's rejection texts) carried into the JSON message.
 const MAX_MESSAGE_BYTES: usize = 1024;
@@ -135,14 +145,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonObject<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let deadline = Instant::now() + state.body_read_timeout;
         if !is_json(&req) {
-            return Err(error_response(
+            let refused = error_response(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorCode::BadFrame,
                 "expected Content-Type: application/json",
-            ));
+            );
+            let declared = declared_length(&req);
+            return Err(refuse_unread(req.into_body(), 0, declared, deadline, refused).await);
         }
-        let bytes = read_body(req, state.body_read_timeout, state.max_body_bytes).await?;
+        let bytes = read_body(req, deadline, state.max_body_bytes).await?;
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
         if first != Some(&b'{') {
             return Err(error_response(
@@ -170,48 +183,91 @@ fn is_json(req: &Request) -> bool {
         })
 }
 
-async fn read_body(req: Request, within: Duration, limit: usize) -> Result<Bytes, Response> {
-    let body: Body = req.into_body();
-    match tokio::time::timeout(within, axum::body::to_bytes(body, limit)).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) if is_length_limit(&e) => {
-            refusal::note(
-                Refusal::Oversized,
-                format_args!("HTTP body over {limit} bytes"),
-            );
-            Err(error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::InvalidArgument,
-                &format!("request body over {limit} bytes"),
-            ))
+/// The `Content-Length` a request declares, if any.
+fn declared_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The body, if it is at most `limit` bytes and arrives by `deadline`: else 413 or 408.
+async fn read_body(req: Request, deadline: Instant, limit: usize) -> Result<Bytes, Response> {
+    let declared = declared_length(&req);
+    let mut body: Body = req.into_body();
+    let too_large = || {
+        refusal::note(
+            Refusal::Oversized,
+            format_args!("HTTP body over {limit} bytes"),
+        );
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::InvalidArgument,
+            &format!("request body over {limit} bytes"),
+        )
+    };
+    // Refused from its header, before a byte of it is kept.
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(refuse_unread(body, 0, declared, deadline, too_large()).await);
+    }
+    let mut kept = BytesMut::new();
+    loop {
+        let data = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(None) => return Ok(kept.freeze()),
+            Ok(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_trailers) => continue,
+            },
+            Ok(Some(Err(_))) => {
+                return Err(error_response(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::BadFrame,
+                    "request body could not be read",
+                ));
+            }
+            Err(_) => {
+                refusal::note(Refusal::SlowHttp, format_args!("HTTP body not in time"));
+                return Err(closing(error_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    ErrorCode::BadFrame,
+                    "request body not received in time",
+                )));
+            }
+        };
+        let read = kept.len() + data.len();
+        if read > limit {
+            return Err(refuse_unread(body, read as u64, declared, deadline, too_large()).await);
         }
-        Ok(Err(_)) => Err(error_response(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadFrame,
-            "request body could not be read",
-        )),
-        Err(_) => {
-            refusal::note(
-                Refusal::SlowHttp,
-                format_args!("HTTP body not in {within:?}"),
-            );
-            Err(error_response(
-                StatusCode::REQUEST_TIMEOUT,
-                ErrorCode::BadFrame,
-                "request body not received in time",
-            ))
-        }
+        kept.extend_from_slice(&data);
     }
 }
 
-fn is_length_limit(e: &axum::Error) -> bool {
-    use std::error::Error as _;
-    let mut source = e.source();
-    while let Some(s) = source {
-        if s.is::<http_body_util::LengthLimitError>() {
-            return true;
+/// `answer` to a request whose body was refused after `read` of its bytes: first reads the rest
+/// and drops it ([`DISCARD_BYTES`]), then answers with `Connection: close`.
+async fn refuse_unread(
+    mut body: Body,
+    mut read: u64,
+    declared: Option<u64>,
+    deadline: Instant,
+    answer: Response,
+) -> Response {
+    if declared.is_none_or(|n| n <= DISCARD_BYTES) {
+        while read <= DISCARD_BYTES {
+            match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                }
+                Ok(None | Some(Err(_))) | Err(_) => break,
+            }
         }
-        source = s.source();
     }
-    false
+    closing(answer)
+}
+
+/// `answer` with `Connection: close`: hyper closes the connection once it is written.
+fn closing(mut answer: Response) -> Response {
+    answer
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    answer
 }
