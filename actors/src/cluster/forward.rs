@@ -3,10 +3,16 @@
 //! owner's deliveries, replies, handoffs. The task takes whatever has queued up (a batch) and
 //! publishes it as one bus message, so under load a node pays far less than one Redis command
 //! per message.
+//!
+//! A batch that nobody received because the receiver is not subscribed to its inbox (after
+//! Redis came back, nodes subscribe again each in its own time) is published again until the
+//! receiver listens, for up to [`HOLD_UNHEARD`]: a command in it (a member's rejoin after its
+//! `room_reset`) is delayed rather than lost until its reply deadline.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use switchboard_engine::ring::NodeId;
 use switchboard_persistence::cluster::bus::Bus;
@@ -22,6 +28,14 @@ use crate::supervised::{Policy, Supervisor, Task};
 const MAX_BATCH: usize = 512;
 /// Most frame bytes in one bus message (Redis pub/sub messages should stay small).
 const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// How long a batch nobody received waits for its receiver to subscribe: well past the time a
+/// live node takes to subscribe again after Redis came back (it tries every 250 ms,
+/// `link::RESUBSCRIBE_DELAY`). A receiver that stays silent that long is taken for gone (it
+/// crashed, and the ring drops it soon): later batches to it are not held until it listens
+/// again.
+pub(super) const HOLD_UNHEARD: Duration = Duration::from_secs(1);
+/// Pause between two publishes of a held batch.
+const HOLD_RETRY: Duration = Duration::from_millis(10);
 
 struct Queue {
     items: VecDeque<(Envelope, usize)>,
@@ -135,6 +149,8 @@ impl Forwarder {
     async fn run(self: Arc<Self>, bus: Arc<dyn Bus>) {
         let mut batch = Vec::new();
         let mut seq = 0;
+        // Whether the receiver let a batch go unheard for a whole hold (see `HOLD_UNHEARD`).
+        let mut silent = false;
         loop {
             if self.closed.load(Ordering::Relaxed) {
                 return;
@@ -160,14 +176,50 @@ impl Forwarder {
             let frame = wire::encode(&self.me, seq, &batch);
             metrics::counter!(names::FORWARD_ENVELOPES).increment(batch.len() as u64);
             metrics::counter!(names::BUS_PUBLISHES).increment(1);
-            if let Err(e) = bus.send(&self.node, frame).await {
-                // Redis is away: the receiver's subscription broke too, and it will make its
-                // connections resume from their positions once it is back.
-                metrics::counter!(names::BUS_FAILURES).increment(1);
-                tracing::debug!(node = %self.node, error = %e, "forwarding failed; batch dropped");
-                self.unsent(&batch);
+            match self.publish(&*bus, frame, silent).await {
+                Ok(true) => silent = false,
+                Ok(false) => {
+                    // Nobody subscribed the whole hold: counted as a failure, since it is lost.
+                    silent = true;
+                    metrics::counter!(names::BUS_FAILURES).increment(1);
+                    tracing::debug!(node = %self.node, "nobody listens; batch dropped");
+                    self.unsent(&batch);
+                }
+                Err(e) => {
+                    // Redis is away: the receiver's subscription broke too, and it will make
+                    // its connections resume from their positions once it is back (when
+                    // batches to it are held again until it listens).
+                    silent = false;
+                    metrics::counter!(names::BUS_FAILURES).increment(1);
+                    tracing::debug!(node = %self.node, error = %e, "forwarding failed; batch dropped");
+                    self.unsent(&batch);
+                }
             }
             batch.clear();
+        }
+    }
+
+    /// Publishes `frame`; true once the receiver took it. Unless the receiver is `silent`,
+    /// a frame nobody received is published again until someone does, Redis fails, the
+    /// forwarder closes, or [`HOLD_UNHEARD`] passes. Never sent twice: a publish nobody
+    /// received reached nobody.
+    async fn publish(
+        &self,
+        bus: &dyn Bus,
+        frame: bytes::Bytes,
+        silent: bool,
+    ) -> Result<bool, switchboard_persistence::cluster::ClusterError> {
+        let until = tokio::time::Instant::now() + HOLD_UNHEARD;
+        loop {
+            let heard = bus.send(&self.node, frame.clone()).await?;
+            if heard
+                || silent
+                || self.closed.load(Ordering::Relaxed)
+                || tokio::time::Instant::now() >= until
+            {
+                return Ok(heard);
+            }
+            tokio::time::sleep(HOLD_RETRY).await;
         }
     }
 
@@ -192,13 +244,15 @@ impl Forwarder {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use futures::StreamExt;
-    use switchboard_engine::ConnId;
+    use switchboard_engine::{Codec, ConnId, RoomId, UserId};
     use switchboard_persistence::cluster::bus::LocalBus;
 
     use super::*;
+    use crate::cluster::awaited::Entry;
+    use crate::cluster::wire::Forwarded;
+    use crate::outbound::{self, OutboundReceiver};
+    use crate::room::RoomCommand;
 
     fn deliver(i: u64) -> Envelope {
         Envelope::Deliver {
@@ -255,6 +309,108 @@ mod tests {
         }
         assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
         assert!(seqs.len() < 1000, "batched: {} bus messages", seqs.len());
+    }
+
+    /// A forwarded command of connection 1 (of this node `me`), awaited under `token`; the
+    /// receiver of that connection's frames (where a `busy` goes).
+    fn awaited_command(awaited: &Awaited, me: &NodeId, token: u64) -> (Envelope, OutboundReceiver) {
+        let (out, rx) = outbound::channel(ConnId(1), Codec::Json, 16, 1 << 20);
+        let room = RoomId(7);
+        let entry = Entry {
+            node: NodeId("b".into()),
+            out,
+            rid: token,
+            room,
+            join: true,
+        };
+        assert!(awaited.insert(token, entry, || true));
+        let command = Envelope::Command(Forwarded {
+            from: me.clone(),
+            conn: ConnId(1),
+            user: UserId(1),
+            rid: token,
+            token,
+            hops: 0,
+            room,
+            cmd: RoomCommand::Join { resume: None },
+        });
+        (command, rx)
+    }
+
+    #[tokio::test]
+    async fn a_batch_sent_before_its_receiver_subscribed_again_arrives_once_it_does() {
+        let bus = Arc::new(LocalBus::new(16));
+        let (me, them) = (NodeId("a".into()), NodeId("b".into()));
+        let awaited = Arc::new(Awaited::new(Duration::from_secs(5), 16));
+        let tasks = Supervisor::new();
+        let f = Forwarder::spawn(
+            me.clone(),
+            them.clone(),
+            bus.clone(),
+            ForwardLimits::default(),
+            awaited.clone(),
+            &tasks,
+        );
+        let (rejoin, rx) = awaited_command(&awaited, &me, 1);
+        assert!(f.push(rejoin));
+        // The receiver subscribes (again) a while after the command was first published.
+        tokio::time::sleep(HOLD_UNHEARD / 4).await;
+        let mut inbox = bus.inbox(&them).await.unwrap();
+        let bytes = tokio::time::timeout(HOLD_UNHEARD, inbox.next())
+            .await
+            .expect("the held batch arrives")
+            .unwrap();
+        let batch = wire::decode(&bytes).unwrap();
+        assert_eq!(batch.seq, 1);
+        assert!(matches!(&batch.envelopes[..], [Envelope::Command(c)] if c.token == 1));
+        assert!(
+            rx.try_recv().is_none(),
+            "not answered busy: its reply can come"
+        );
+        assert!(awaited.take(1, ConnId(1)).is_some(), "still awaited");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_receiver_silent_for_a_whole_hold_is_no_longer_waited_for() {
+        let bus = Arc::new(LocalBus::new(16));
+        let (me, them) = (NodeId("a".into()), NodeId("b".into()));
+        let awaited = Arc::new(Awaited::new(Duration::from_secs(60), 16));
+        let tasks = Supervisor::new();
+        let f = Forwarder::spawn(
+            me.clone(),
+            them.clone(),
+            bus.clone(),
+            ForwardLimits::default(),
+            awaited.clone(),
+            &tasks,
+        );
+        // Nobody ever subscribes (the node crashed): its command is answered busy after the
+        // hold, not at its reply deadline.
+        let started = tokio::time::Instant::now();
+        let (first, rx) = awaited_command(&awaited, &me, 1);
+        assert!(f.push(first));
+        while rx.try_recv().is_none() {
+            tokio::time::sleep(HOLD_RETRY).await;
+        }
+        let held = started.elapsed();
+        assert!(
+            held >= HOLD_UNHEARD && held < HOLD_UNHEARD + 4 * HOLD_RETRY,
+            "{held:?}"
+        );
+        // The next batch is not held: answered busy at once.
+        let started = tokio::time::Instant::now();
+        let (second, rx) = awaited_command(&awaited, &me, 2);
+        assert!(f.push(second));
+        while rx.try_recv().is_none() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(started.elapsed() < HOLD_RETRY, "{:?}", started.elapsed());
+        // Once the node listens again, batches reach it (and a silence is waited out again).
+        let mut inbox = bus.inbox(&them).await.unwrap();
+        assert!(f.push(deliver(3)));
+        let bytes = inbox.next().await.unwrap();
+        let batch = wire::decode(&bytes).unwrap();
+        assert_eq!((batch.seq, conn_of(&batch.envelopes[0])), (3, 3));
     }
 
     #[tokio::test]

@@ -11,7 +11,8 @@
 //! - **One reply per command.** A forwarded command waits in [`Awaited`] for its reply, which
 //!   comes back carrying its token; the client gets that reply, or 4001 `busy` when it does not
 //!   come within `reply_timeout`, the target leaves the ring, or the command's batch could not
-//!   be published. A reply that comes after the `busy` is dropped.
+//!   be published (or reached nobody: see [`Forwarder`] for how long a batch waits for its
+//!   receiver to subscribe). A reply that comes after the `busy` is dropped.
 //! - **Recovery.** When the ring moves a room, or batches from its owner were lost (a skipped
 //!   sequence number, or the inbox subscription broke with Redis), the affected connections
 //!   get `room_reset` and rejoin from their positions: no gap, nothing twice.

@@ -32,17 +32,21 @@ impl LocalBus {
 
 #[async_trait]
 impl Bus for LocalBus {
-    async fn send(&self, node: &NodeId, frame: Bytes) -> Result<(), ClusterError> {
+    async fn send(&self, node: &NodeId, frame: Bytes) -> Result<bool, ClusterError> {
         let inbox = self
             .inboxes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(node)
             .cloned();
-        if let Some(tx) = inbox {
-            let _ = tx.try_send(frame);
-        }
-        Ok(())
+        // A full inbox still counts as listening: Redis too counts a slow subscriber that
+        // then loses the message.
+        Ok(inbox.is_some_and(|tx| {
+            !matches!(
+                tx.try_send(frame),
+                Err(mpsc::error::TrySendError::Closed(_))
+            )
+        }))
     }
 
     async fn inbox(&self, node: &NodeId) -> Result<BoxStream<'static, Bytes>, ClusterError> {

@@ -35,17 +35,18 @@ impl RedisBus {
 
 #[async_trait]
 impl Bus for RedisBus {
-    async fn send(&self, node: &NodeId, frame: Bytes) -> Result<(), ClusterError> {
+    async fn send(&self, node: &NodeId, frame: Bytes) -> Result<bool, ClusterError> {
         let mut conn = self.conn.clone();
-        timed(
+        // PUBLISH answers how many subscribers received the message.
+        let receivers = timed(
             RedisOp::Publish,
             redis::cmd("PUBLISH")
                 .arg(self.channel(node))
                 .arg(frame.as_ref())
                 .query_async::<i64>(&mut conn),
         )
-        .await
-        .map(drop)
+        .await?;
+        Ok(receivers > 0)
     }
 
     async fn inbox(&self, node: &NodeId) -> Result<BoxStream<'static, Bytes>, ClusterError> {
