@@ -1,13 +1,17 @@
 //! Local accounts for the embedded default: sign-up and sign-in with argon2id password hashes
-//! (bounded in concurrency and memory: `passwords`), and the HS256 key that signs tokens.
+//! (bounded in concurrency and memory: `passwords`), and the HS256 key that signs tokens. Also
+//! the sign-in throttle, which Cognito's sign-in shares.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use switchboard_actors::error;
 use switchboard_engine::ErrorCode;
 use switchboard_engine::auth::{Identity, LocalTokens};
 use switchboard_engine::domain::{Plan, UserInfo};
+use switchboard_persistence::cluster::throttle::{Class, Subject, Throttle};
 use switchboard_persistence::{Store, StoreError};
 
 use crate::config::AuthConfig;
@@ -18,9 +22,23 @@ pub struct Accounts {
     store: Arc<dyn Store>,
     tokens: Arc<LocalTokens>,
     passwords: Passwords,
+    /// `auth.sign_in_slow_ms`: the wait of a sign-in for a name over its bound.
+    sign_in_slow: Duration,
 }
 
-/// A signed-in user and their fresh token.
+/// What the sign-in throttle makes of an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Check the password now.
+    Now,
+    /// The name is over its bound from all addresses together: check the password after this
+    /// wait, whether it is right or wrong.
+    After(Duration),
+    /// Over the bound of its source address, or of its name from that address: 429 (4000).
+    Refused,
+}
+
+/// A refused account request and their fresh token.
 #[derive(Debug, serde::Serialize)]
 pub struct Session {
     pub token: String,
@@ -94,6 +112,26 @@ impl Accounts {
                 config.hash_concurrency,
                 config.hash_queue,
             ),
+            sign_in_slow: Duration::from_millis(config.sign_in_slow_ms),
+        }
+    }
+
+    /// Counts a sign-in attempt for `name` from `addr`, before any hashing (or request to an
+    /// identity provider), and says whether and when to check its password. Only the places
+    /// a guessing run comes from are refused: its address, and the name from that address.
+    /// The name from all addresses together is only slowed: refusing it would let anyone keep
+    /// the name's owner out (ARCHITECTURE §13). Each count is taken only if the one before
+    /// admitted the attempt, so a refused attempt adds to no other count.
+    pub fn admit_sign_in(&self, throttle: &dyn Throttle, name: &str, addr: IpAddr) -> Admission {
+        if !throttle.hit(Class::SignInAddr, &Subject::Addr(addr))
+            || !throttle.hit(Class::SignInNameAddr, &Subject::name_at(name, addr))
+        {
+            return Admission::Refused;
+        }
+        if throttle.hit(Class::SignInName, &Subject::name(name)) {
+            Admission::Now
+        } else {
+            Admission::After(self.sign_in_slow)
         }
     }
 

@@ -138,12 +138,20 @@ pub struct AuthConfig {
     pub hash_concurrency: usize,
     /// Requests waiting for a hashing slot; beyond it sign-up and sign-in answer 429 (4000).
     pub hash_queue: usize,
-    /// Sign-in attempts per account name per minute (sliding window, cluster-wide), right or
-    /// wrong; beyond it 429 (4000).
-    pub sign_in_per_name_per_min: u32,
-    /// Sign-in attempts per source address per minute (sliding window, cluster-wide); beyond
-    /// it 429 (4000).
+    /// Sign-in attempts for one account name from one source address per minute (sliding
+    /// window, cluster-wide), right or wrong; beyond it that address is answered 429 (4000)
+    /// for that name. The bound a guessing run meets (ARCHITECTURE §13).
+    pub sign_in_per_name_addr_per_min: u32,
+    /// Sign-in attempts per source address per minute, whatever the names (sliding window,
+    /// cluster-wide); beyond it 429 (4000).
     pub sign_in_per_addr_per_min: u32,
+    /// Sign-in attempts for one account name per minute from all addresses together (sliding
+    /// window, cluster-wide). Beyond it attempts for that name are slowed, not refused (a
+    /// refusal would let anyone lock the owner out): each waits `sign_in_slow_ms` before its
+    /// password is checked, right or wrong alike.
+    pub sign_in_per_name_per_min: u32,
+    /// How long a sign-in for a name over `sign_in_per_name_per_min` waits, in milliseconds.
+    pub sign_in_slow_ms: u64,
 }
 
 /// The live dashboard (`/dashboard`, its data at `/api/dashboard`).
@@ -201,8 +209,10 @@ impl Default for AuthConfig {
             argon2_iterations: 2,
             hash_concurrency: 0,
             hash_queue: 32,
-            sign_in_per_name_per_min: 10,
+            sign_in_per_name_addr_per_min: 10,
             sign_in_per_addr_per_min: 30,
+            sign_in_per_name_per_min: 30,
+            sign_in_slow_ms: 2000,
         }
     }
 }
@@ -219,6 +229,7 @@ impl Config {
             introductions: rule(self.limits.introductions_per_min, 60),
             sign_in_name: rule(self.auth.sign_in_per_name_per_min, 60),
             sign_in_addr: rule(self.auth.sign_in_per_addr_per_min, 60),
+            sign_in_name_addr: rule(self.auth.sign_in_per_name_addr_per_min, 60),
             max_subjects: self.engine.throttle_subjects,
         }
     }
@@ -455,8 +466,10 @@ argon2_memory_kib = 42
 argon2_iterations = 43
 hash_concurrency = 44
 hash_queue = 45
-sign_in_per_name_per_min = 46
+sign_in_per_name_addr_per_min = 46
 sign_in_per_addr_per_min = 47
+sign_in_per_name_per_min = 128
+sign_in_slow_ms = 129
 
 [cognito]
 region = "eu-west-1"

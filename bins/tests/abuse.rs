@@ -197,9 +197,9 @@ async fn sign_in(t: &support::TestNode, name: &str, password: &str) -> (u16, ser
 }
 
 #[tokio::test]
-async fn sign_in_is_throttled_per_name_and_per_address() {
+async fn sign_in_is_throttled_per_name_from_an_address_and_per_address() {
     let t = start(|c| {
-        c.auth.sign_in_per_name_per_min = 5;
+        c.auth.sign_in_per_name_addr_per_min = 5;
         c.auth.sign_in_per_addr_per_min = 8;
     })
     .await;
@@ -222,7 +222,8 @@ async fn sign_in_is_throttled_per_name_and_per_address() {
             .iter()
             .all(|(s, b)| *s == 429 && b["error"]["code"] == 4000)
     );
-    // Even the right password waits out the window now.
+    // From this address even the right password waits out the window now (the owner, from
+    // another address, does not: tests/accounts.rs).
     assert_eq!(sign_in(&t, "victim", "correct horse").await.0, 429);
     // That was the address's 8th attempt: the next one is refused whatever the name.
     assert_eq!(sign_in(&t, "nobody", "whatever1").await.0, 429);

@@ -125,3 +125,105 @@ async fn a_user_of_an_identity_provider_cannot_sign_in_locally() {
     }
     node.node.shutdown().await;
 }
+
+/// A client whose connections come from `ip`: every 127.x.y.z address is this machine's own,
+/// so a test can sign in from as many source addresses as it likes.
+fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .unwrap()
+}
+
+/// Signs in through `client`: (status, the error's code, 0 on success).
+async fn sign_in_with(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    password: &str,
+) -> (u16, u64) {
+    let response = client
+        .post(format!("{base}/api/signin"))
+        .json(&json!({ "name": name, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (status, body["error"]["code"].as_u64().unwrap_or_default())
+}
+
+/// Guessing a name's password from one address is refused there, but cannot lock the name's
+/// owner out: the owner, from their own address, signs in at once (issue 19).
+#[tokio::test]
+async fn a_guessing_run_does_not_lock_the_owner_out() {
+    let node = support::start(|_| {}).await;
+    let base = node.http_url();
+    node.node
+        .accounts
+        .sign_up("alice", "correct horse")
+        .await
+        .unwrap();
+    let attacker = client_from([127, 0, 0, 2]);
+    let mut answers = Vec::new();
+    for _ in 0..12 {
+        answers.push(sign_in_with(&attacker, &base, "alice", "guess-guess").await);
+    }
+    assert!(
+        answers[..10].iter().all(|a| *a == (401, 2001)),
+        "{answers:?}"
+    );
+    assert!(
+        answers[10..].iter().all(|a| *a == (429, 4000)),
+        "{answers:?}"
+    );
+
+    let owner = client_from([127, 0, 0, 1]);
+    assert_eq!(
+        sign_in_with(&owner, &base, "Alice", "correct horse").await,
+        (200, 0),
+        "the owner is let in from their own address"
+    );
+    assert_eq!(
+        sign_in_with(&attacker, &base, "alice", "correct horse").await,
+        (429, 4000),
+        "the guessing address stays refused for that name, whatever it sends"
+    );
+    node.node.shutdown().await;
+}
+
+/// A name tried from many addresses, each within its own bound, is slowed, never refused: past
+/// `auth.sign_in_per_name_per_min` every attempt for it waits `auth.sign_in_slow_ms`, the
+/// owner's included, and then is checked as usual.
+#[tokio::test]
+async fn a_name_tried_from_many_addresses_is_slowed_not_refused() {
+    let slow = std::time::Duration::from_millis(600);
+    let node = support::start(|c| {
+        c.auth.sign_in_per_name_per_min = 4;
+        c.auth.sign_in_slow_ms = slow.as_millis() as u64;
+    })
+    .await;
+    let base = node.http_url();
+    node.node
+        .accounts
+        .sign_up("bella", "correct horse")
+        .await
+        .unwrap();
+    let timed = async |client: &reqwest::Client, password: &str| {
+        let started = std::time::Instant::now();
+        let answer = sign_in_with(client, &base, "bella", password).await;
+        (answer, started.elapsed())
+    };
+    for i in 0..4 {
+        let (answer, took) = timed(&client_from([127, 0, 1, i]), "guess-guess").await;
+        assert_eq!(answer, (401, 2001), "address {i}");
+        assert!(took < slow, "address {i}: {took:?}");
+    }
+    let (answer, took) = timed(&client_from([127, 0, 1, 9]), "guess-guess").await;
+    assert_eq!(answer, (401, 2001), "slowed, not refused");
+    assert!(took >= slow, "{took:?}");
+    let (answer, took) = timed(&client_from([127, 0, 0, 1]), "correct horse").await;
+    assert_eq!(answer, (200, 0), "the owner gets in, after the wait");
+    assert!(took >= slow, "{took:?}");
+    node.node.shutdown().await;
+}

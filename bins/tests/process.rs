@@ -294,7 +294,7 @@ async fn logs_are_plain_or_json_and_refusals_are_bounded() {
             c.close();
             drop(c);
         }
-        // Wrong passwords until the per-name throttle (10/min) refuses them.
+        // Wrong passwords until the throttle of a name from one address (10/min) refuses them.
         for _ in 0..20 {
             let status = http(port, "POST", "/api/signin", wrong).await.0;
             assert!(status == 401 || status == 429, "{status}");

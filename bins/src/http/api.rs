@@ -11,11 +11,10 @@ use switchboard_actors::refusal::{self, Refusal};
 use switchboard_actors::{error, queries};
 use switchboard_engine::metrics as names;
 use switchboard_engine::{ErrorCode, Position, RoomId, UserId};
-use switchboard_persistence::cluster::throttle::{Class, Subject};
 
 use super::edge::JsonObject;
 use super::{ApiError, AppState, bearer, error_response};
-use crate::accounts::AccountError;
+use crate::accounts::{AccountError, Admission};
 
 /// `GET /api/auth`: how this node signs people in, so a page or app knows which routes to use
 /// (`/api/signup` and `/api/signin`, or `/api/cognito/*`).
@@ -41,14 +40,15 @@ pub async fn sign_up(
     Ok(Json(state.accounts.sign_up(&c.name, &c.password).await?))
 }
 
-/// Sign-in, throttled per source address and then per account name before any hashing: a
-/// guessing run is refused with 429 (4000), whether the name exists or not.
+/// Sign-in, throttled before any hashing: a guessing run is refused with 429 (4000) per source
+/// address and per name from that address, whether the name exists or not; a name tried from
+/// many addresses is slowed down, never refused (`Accounts::admit_sign_in`).
 pub async fn sign_in(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     JsonObject(c): JsonObject<Credentials>,
 ) -> Result<impl IntoResponse, AccountError> {
-    admit_sign_in(&state, peer, &c.name)?;
+    admit_sign_in(&state, peer, &c.name).await?;
     let session = state
         .accounts
         .sign_in(&c.name, &c.password)
@@ -57,24 +57,37 @@ pub async fn sign_in(
     Ok(Json(session))
 }
 
-/// The sign-in throttle (local accounts and Cognito alike): per source address, then per name.
-pub(super) fn admit_sign_in(
+/// The sign-in throttle (local accounts and Cognito alike): refuses, waits, or lets through.
+pub(super) async fn admit_sign_in(
     state: &AppState,
     peer: SocketAddr,
     name: &str,
 ) -> Result<(), AccountError> {
-    let throttle = &state.throttle;
-    let admitted = throttle.hit(Class::SignInAddr, &Subject::Addr(peer.ip()))
-        && throttle.hit(Class::SignInName, &Subject::name(name));
-    if !admitted {
-        metrics::counter!(names::SIGN_IN_FAILURES, "reason" => "throttled").increment(1);
-        refusal::note(
-            Refusal::RateLimited,
-            format_args!("sign-in as {name:?} from {peer}: throttled"),
-        );
-        return Err(ErrorCode::RateLimited.into());
+    match state
+        .accounts
+        .admit_sign_in(&*state.throttle, name, peer.ip())
+    {
+        Admission::Now => Ok(()),
+        Admission::After(wait) => {
+            refusal::note(
+                Refusal::RateLimited,
+                format_args!(
+                    "sign-in as {name:?} from {peer}: the name is tried too often; slowed by {wait:?}"
+                ),
+            );
+            // Holds nothing but this request's connection: no hashing slot, no queue place.
+            tokio::time::sleep(wait).await;
+            Ok(())
+        }
+        Admission::Refused => {
+            metrics::counter!(names::SIGN_IN_FAILURES, "reason" => "throttled").increment(1);
+            refusal::note(
+                Refusal::RateLimited,
+                format_args!("sign-in as {name:?} from {peer}: throttled"),
+            );
+            Err(ErrorCode::RateLimited.into())
+        }
     }
-    Ok(())
 }
 
 /// Counts and logs (at a bounded rate) a refused sign-in.

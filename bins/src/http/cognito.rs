@@ -72,14 +72,14 @@ pub async fn confirm(
     Ok(Json(json!({})))
 }
 
-/// Throttled like the local sign-in (per address, then per name) before the pool is asked;
+/// Throttled like the local sign-in (`admit_sign_in`) before the pool is asked;
 /// the user is created on first sight, as for any token of the pool.
 pub async fn sign_in(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     JsonObject(c): JsonObject<Credentials>,
 ) -> Result<impl IntoResponse, AccountError> {
-    admit_sign_in(&state, peer, &c.name)?;
+    admit_sign_in(&state, peer, &c.name).await?;
     let tokens = pool(&state)?
         .sign_in(&c.name, &c.password)
         .await

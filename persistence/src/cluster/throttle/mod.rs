@@ -1,4 +1,5 @@
-//! `Throttle`: counts events per subject (a user, a sign-in name, a source address) over a
+//! `Throttle`: counts events per subject (a user, a sign-in name, a source address, a name
+//! from one address) over a
 //! sliding window and says when a subject is over its limit. Implementations side by side:
 //! [`local::LocalThrottle`] (one node) and [`redis::RedisThrottle`] (cluster-wide: counts
 //! locally, pushes them to Redis in the background every `sync` interval, and refuses once the
@@ -23,21 +24,32 @@ pub enum Class {
     Commands = 0,
     /// Conversations a user opens with others and users a user adds to rooms.
     Introductions = 1,
-    /// Sign-in attempts for one account name.
+    /// Sign-in attempts for one account name, from every address.
     SignInName = 2,
-    /// Sign-in attempts from one source address.
+    /// Sign-in attempts from one source address, for every name.
     SignInAddr = 3,
+    /// Sign-in attempts for one account name from one source address.
+    SignInNameAddr = 4,
 }
 
-const CLASSES: usize = 4;
+const CLASSES: usize = 5;
 
 impl Class {
+    const ALL: [Class; CLASSES] = [
+        Class::Commands,
+        Class::Introductions,
+        Class::SignInName,
+        Class::SignInAddr,
+        Class::SignInNameAddr,
+    ];
+
     fn label(self) -> &'static str {
         match self {
             Class::Commands => "cmd",
             Class::Introductions => "intro",
             Class::SignInName => "name",
             Class::SignInAddr => "addr",
+            Class::SignInNameAddr => "pair",
         }
     }
 }
@@ -49,13 +61,24 @@ pub enum Subject {
     /// An account name, lower-cased (names are unique ignoring case).
     Name(String),
     Addr(IpAddr),
+    /// An account name (as in [`Subject::Name`]) tried from one source address.
+    NameAt(String, IpAddr),
 }
 
 impl Subject {
     /// An account name as a subject: lower-cased, and cut to 64 characters so an oversized
     /// name costs no more memory (no real name is that long).
     pub fn name(name: &str) -> Self {
-        Subject::Name(name.chars().take(64).collect::<String>().to_lowercase())
+        Subject::Name(Self::key_of(name))
+    }
+
+    /// An account name tried from `addr`, the name as for [`Subject::name`].
+    pub fn name_at(name: &str, addr: IpAddr) -> Self {
+        Subject::NameAt(Self::key_of(name), addr)
+    }
+
+    fn key_of(name: &str) -> String {
+        name.chars().take(64).collect::<String>().to_lowercase()
     }
 }
 
@@ -65,6 +88,8 @@ impl std::fmt::Display for Subject {
             Subject::User(id) => write!(f, "u{id}"),
             Subject::Name(name) => write!(f, "n{name}"),
             Subject::Addr(addr) => write!(f, "a{addr}"),
+            // An address holds no '/', so the first one ends it.
+            Subject::NameAt(name, addr) => write!(f, "p{addr}/{name}"),
         }
     }
 }
@@ -84,6 +109,7 @@ pub struct Rules {
     pub introductions: Rule,
     pub sign_in_name: Rule,
     pub sign_in_addr: Rule,
+    pub sign_in_name_addr: Rule,
     /// Subjects tracked per class. When a class's table is full of subjects active within
     /// their window, events of new subjects are refused (fail closed) until some lapse: a
     /// flood of distinct names or addresses cannot grow memory, nor reset anyone's count.
@@ -97,6 +123,7 @@ impl Rules {
             Class::Introductions => self.introductions,
             Class::SignInName => self.sign_in_name,
             Class::SignInAddr => self.sign_in_addr,
+            Class::SignInNameAddr => self.sign_in_name_addr,
         }
     }
 }
@@ -216,12 +243,7 @@ impl Table {
     /// Takes every count not yet pushed, and forgets subjects idle for two windows.
     pub(crate) fn take_pending(&self) -> Vec<Push> {
         let mut out = Vec::new();
-        for class in [
-            Class::Commands,
-            Class::Introductions,
-            Class::SignInName,
-            Class::SignInAddr,
-        ] {
+        for class in Class::ALL {
             let rule = self.rules.get(class);
             let (window, _) = self.clock(rule);
             let mut table = self.classes[class as usize]
@@ -282,6 +304,7 @@ pub mod conformance {
             introductions: rule(3),
             sign_in_name: rule(5),
             sign_in_addr: rule(5),
+            sign_in_name_addr: rule(5),
             max_subjects: 8,
         }
     }
@@ -312,6 +335,17 @@ pub mod conformance {
             !t.hit(Class::SignInName, &Subject::name("BOB")),
             "names ignore case"
         );
+        // A name from one address is counted apart from the name, and from other addresses.
+        let here = std::net::IpAddr::from([10, 0, 2, 1]);
+        for _ in 0..5 {
+            assert!(t.hit(Class::SignInNameAddr, &Subject::name_at("Bob", here)));
+        }
+        assert!(
+            !t.hit(Class::SignInNameAddr, &Subject::name_at("BOB", here)),
+            "names ignore case from one address too"
+        );
+        let there = std::net::IpAddr::from([10, 0, 2, 2]);
+        assert!(t.hit(Class::SignInNameAddr, &Subject::name_at("bob", there)));
         // A full table refuses new subjects rather than forgetting active ones.
         let addrs: Vec<Subject> = (0..8)
             .map(|i| Subject::Addr(std::net::IpAddr::from([10, 0, 0, i])))
