@@ -41,7 +41,9 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || die "server did not start"
-SWITCHBOARD_URL="http://127.0.0.1:$port" node bins/tests/browser/chat.mjs
+# Opened as localhost while the node listens on 127.0.0.1: attachment URLs must follow the
+# address the page used (its CSP allows only its own origin).
+SWITCHBOARD_URL="http://localhost:$port" node bins/tests/browser/chat.mjs
 kill -TERM $server; wait $server || die "server did not exit cleanly on SIGTERM"
 trap 'rm -rf "$data"' EXIT
 

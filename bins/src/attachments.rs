@@ -33,6 +33,7 @@ pub async fn open_slot(
     user: UserId,
     vouched: Option<Plan>,
     request: UploadRequest<'_>,
+    host: Option<&str>,
 ) -> Result<Slot, SlotError> {
     let opened = async {
         let plan = match vouched {
@@ -55,7 +56,10 @@ pub async fn open_slot(
         .as_ref()
         .map_or_else(SlotError::outcome, |_| "opened");
     metrics::counter!(names::MEDIA_SLOTS, "outcome" => outcome).increment(1);
-    opened
+    opened.map(|mut slot| {
+        slot.upload.url = media.for_client(slot.upload.url, host);
+        slot
+    })
 }
 
 /// A refused slot's code and message, logged: a limit keeps its message (which limit, and its
@@ -135,10 +139,19 @@ impl Attachments for NodeAttachments {
                 content_type: &request.content_type,
                 size: request.size,
             };
-            open_slot(&self.media, &*self.store, room, user, vouched, request)
-                .await
-                .map(wire)
-                .map_err(slot_refusal)
+            // No `Host` here: the URL is a path on the node the socket is connected to.
+            open_slot(
+                &self.media,
+                &*self.store,
+                room,
+                user,
+                vouched,
+                request,
+                None,
+            )
+            .await
+            .map(wire)
+            .map_err(slot_refusal)
         }
         .boxed()
     }

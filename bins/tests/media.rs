@@ -215,3 +215,77 @@ async fn signed_urls_survive_a_restart() {
     assert_eq!(&answer.bytes().await.unwrap()[..], b"kept");
     second.shutdown().await;
 }
+
+/// Without `media.public_url`, a client is sent to the address it used itself: a page opened as
+/// `http://localhost:PORT` on a node listening on 127.0.0.1 gets `localhost` URLs (its CSP
+/// allows only its own origin), and a WebSocket reply carries a path on the node.
+#[tokio::test]
+async fn local_media_urls_follow_the_address_the_client_used() {
+    use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame, Visibility};
+    let node = support::start(|_| {}).await;
+    let (_, token) = node.user().await;
+    let client = node.client(&token).await;
+    let room = client
+        .create_room("files", Visibility::Public)
+        .await
+        .unwrap();
+    let port = node.node.addr.port();
+    let http = support::media::http();
+    let localhost = format!("localhost:{port}");
+
+    // HTTP: rebased onto the request's Host.
+    let slot: serde_json::Value = http
+        .post(format!(
+            "{}/api/rooms/{}/attachments",
+            node.http_url(),
+            room.0
+        ))
+        .bearer_auth(&token)
+        .header("host", &localhost)
+        .json(&serde_json::json!({"name": "a.txt", "content_type": "text/plain", "size": 5}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = slot["upload"]["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("http://{localhost}/media/")),
+        "{url}"
+    );
+
+    // WebSocket: a path on the node, which the Rust client resolves against its node.
+    let raw = client
+        .request(|rid| {
+            ClientFrame::AttachmentSlot(p::AttachmentSlot {
+                rid,
+                room,
+                name: "b.txt".into(),
+                content_type: "text/plain".into(),
+                size: 5,
+            })
+        })
+        .await
+        .unwrap();
+    let ServerFrame::AttachmentSlot(raw) = raw else {
+        panic!("{raw:?}")
+    };
+    assert!(raw.upload.url.starts_with("/media/"), "{}", raw.upload.url);
+    let resolved = client
+        .attachment_slot(room, "c.txt", "text/plain", 5)
+        .await
+        .unwrap();
+    let expected = format!("http://127.0.0.1:{port}/media/");
+    assert!(
+        resolved.upload.url.starts_with(&expected),
+        "{}",
+        resolved.upload.url
+    );
+    let mut put = http.put(&resolved.upload.url).body("hello");
+    for (k, v) in &resolved.upload.headers {
+        put = put.header(k, v);
+    }
+    assert_eq!(put.send().await.unwrap().status(), 200);
+    node.node.shutdown().await;
+}

@@ -408,7 +408,10 @@ impl Client {
             })
             .await?
         {
-            ServerFrame::AttachmentSlot(s) => Ok(s),
+            ServerFrame::AttachmentSlot(mut s) => {
+                s.upload.url = on_node(self.node_url(), s.upload.url);
+                Ok(s)
+            }
             other => Err(ClientError::Unexpected(Box::new(other))),
         }
     }
@@ -566,6 +569,21 @@ impl Client {
     pub fn joined(&self) -> &[RoomId] {
         &self.joined
     }
+}
+
+/// `url` made absolute when it is a path on the node (PROTOCOL §3.3): `ws://host:port/ws` and
+/// `/media/…` give `http://host:port/media/…`.
+fn on_node(node: &str, url: String) -> String {
+    if !url.starts_with('/') {
+        return url;
+    }
+    let (scheme, rest) = match node.split_once("://") {
+        Some(("wss", rest)) => ("https", rest),
+        Some((_, rest)) => ("http", rest),
+        None => ("http", node),
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{authority}{url}")
 }
 
 /// A socket that said `hello`, and its task's channels.

@@ -45,9 +45,17 @@ pub async fn open_slot(
         content_type: &request.content_type,
         size: request.size,
     };
-    let opened =
-        crate::attachments::open_slot(&state.media, &*state.store, room, me.user, me.plan, upload)
-            .await;
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let opened = crate::attachments::open_slot(
+        &state.media,
+        &*state.store,
+        room,
+        me.user,
+        me.plan,
+        upload,
+        host,
+    )
+    .await;
     Ok(match opened {
         Ok(slot) => (StatusCode::CREATED, Json(slot)).into_response(),
         Err(e) => refused(e),
@@ -88,11 +96,13 @@ pub async fn download(
         params.thumbnail,
     )
     .await;
-    let request = match found {
+    let mut request = match found {
         Ok(Some(request)) => request,
         Ok(None) => return Err(ErrorCode::NotFound.into()),
         Err(e) => return Ok(refused(e)),
     };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    request.url = state.media.for_client(request.url, host);
     let no_store = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if params.link {
         let link = serde_json::json!({ "url": request.url, "expires": request.expires });
