@@ -200,10 +200,13 @@ mod tests {
         assert!(matches!(phone_rx.try_recv(), Some(Outgoing::Event(_))));
         assert_eq!(presence.users.has_actor(ANN), Some(false));
 
-        // A second device makes an actor, which keeps the away flag.
+        // A second device makes an actor, which keeps the phone's away flag; the laptop is
+        // online, and the user is as present as the most present device.
         let (laptop, _laptop_rx) = connection(2);
         presence.attach(&laptop, ANN).await;
         assert_eq!(presence.users.has_actor(ANN), Some(true));
+        assert_eq!(presence.query(ConnId(9), ANN).await, PresenceStatus::Online);
+        presence.away(laptop.conn(), ANN, true).await;
         assert_eq!(presence.query(ConnId(9), ANN).await, PresenceStatus::Away);
 
         // Down to one device again: the actor leaves a light entry behind, away kept.

@@ -204,10 +204,13 @@ async fn a_room_answers_every_command_through_its_callers_reply_path() {
     b.expect(|f| matches!(f, ServerFrame::Left(l) if l.rid == 7).then_some(()))
         .await;
     assert!(!n.store.is_member(room, guest.id).await.unwrap());
-    // Typing from someone no longer a member is answered `done` and reaches nobody.
+    // Typing from someone no longer a member is refused (3002) and reaches nobody.
     b.send(&n.hub, room, 8, RoomCommand::Typing { active: true });
-    b.expect(|f| matches!(f, ServerFrame::Done(d) if d.rid == 8).then_some(()))
-        .await;
+    b.expect(|f| match f {
+        ServerFrame::Error(e) if e.rid == Some(8) => Some(assert_eq!(e.code, ErrorCode::NotJoined)),
+        _ => None,
+    })
+    .await;
 }
 
 /// The node's media, faked: ids below 100 are the sender's files, each check taking 50 ms;

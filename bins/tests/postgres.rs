@@ -57,14 +57,16 @@ async fn clients_fail_over_to_another_node_and_resume_without_gap() {
     let db = ScratchDatabase::create(&admin_url(), "failover")
         .await
         .expect("Postgres must be running for these tests (ops/test.sh starts it)");
-    let shared = tempfile::tempdir().unwrap();
-    let node = |url: String| {
-        let mut cfg = support::config(shared.path());
+    // One database, a data directory each (a node locks its own), one token secret.
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let node = |url: String, dir: &std::path::Path| {
+        let mut cfg = support::config(dir);
         cfg.database.url = Some(url);
+        cfg.auth.token_secret = Some("failover-test-secret-0123456789abcdef0123456789".into());
         switchboard::Node::start(cfg)
     };
-    let a = node(db.url.clone()).await.unwrap();
-    let b = node(db.url.clone()).await.unwrap();
+    let a = node(db.url.clone(), dir_a.path()).await.unwrap();
+    let b = node(db.url.clone(), dir_b.path()).await.unwrap();
     let token = a
         .accounts
         .sign_up("roamer", "correct horse")
