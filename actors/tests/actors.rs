@@ -206,11 +206,13 @@ async fn a_room_answers_every_command_through_its_callers_reply_path() {
     assert!(!n.store.is_member(room, guest.id).await.unwrap());
     // Typing from someone no longer a member is refused (3002) and reaches nobody.
     b.send(&n.hub, room, 8, RoomCommand::Typing { active: true });
-    b.expect(|f| match f {
-        ServerFrame::Error(e) if e.rid == Some(8) => Some(assert_eq!(e.code, ErrorCode::NotJoined)),
-        _ => None,
-    })
-    .await;
+    let refused = b
+        .expect(|f| match f {
+            ServerFrame::Error(e) if e.rid == Some(8) => Some(e),
+            _ => None,
+        })
+        .await;
+    assert_eq!(refused.code, ErrorCode::NotJoined);
 }
 
 /// The node's media, faked: ids below 100 are the sender's files, each check taking 50 ms;
