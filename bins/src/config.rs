@@ -527,6 +527,7 @@ throttle_subjects = 88
 [write_behind]
 lanes = 91
 max_batch = 92
+commit_delay_ms = 93
 max_queued = 94
 max_queued_bytes = 95
 
@@ -581,7 +582,7 @@ secret_access_key = "SK"
                 Duration::from_millis(35)
             );
             assert_eq!(c.database.connect_timeout, Duration::from_secs(22));
-            assert_eq!(c.write_behind.max_batch, 92);
+            assert_eq!(c.write_behind.commit_delay, Duration::from_millis(93));
             assert_eq!(c.cognito.jwks_refetch, Duration::from_millis(49));
             assert_eq!(c.cognito.revoke_within, Duration::from_secs(125));
             assert_eq!(c.cognito.check_timeout, Duration::from_millis(127));

@@ -6,7 +6,8 @@
 //! - **Bounded.** Before assigning a position a room reserves room in the queue by count and by
 //!   bytes ([`WriteBehind::reserve`]). When either bound is reached the reservation fails with
 //!   [`Busy`] and the sender is told to retry; memory never grows past the bounds.
-//! - **Group commit, no timer.** A message that reaches an idle lane is committed at once;
+//! - **Group commit, no timer** (unless `commit_delay_ms` asks for one). A message that
+//!   reaches an idle lane is committed at once;
 //!   messages that arrive while a commit is in flight form the next batch (at most
 //!   `max_batch`), cut the moment that commit returns, as a database's WAL writer does. So a
 //!   lone sender waits for one commit, and under load batches grow with the commit's own
@@ -28,7 +29,9 @@ use kameo::prelude::*;
 use kameo::reply::{DelegatedReply, ReplySender};
 use serde::{Deserialize, Serialize};
 use switchboard_engine::domain::ChatMessage;
+use switchboard_engine::settings::ms;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::store::Store;
 use switchboard_engine::metrics as names;
@@ -55,6 +58,14 @@ pub struct WriteBehindConfig {
     /// Most messages in one committed batch. A batch is cut whenever its lane has no commit in
     /// flight, so this bounds only a backlog's batches.
     pub max_batch: usize,
+    /// `commit_delay_ms`: how long a batch's oldest message waits for company before the batch
+    /// is cut (once no commit is in flight). 0, the default, cuts at once: a lone sender's
+    /// `sent` costs one commit, and a batch is whatever arrived during the commit before it.
+    /// A delay trades that latency for fewer, larger commits when messages arrive just far
+    /// enough apart to find the lane idle each time; 10 is the behaviour before December 2026
+    /// (docs/BENCHMARKS.md measures both).
+    #[serde(rename = "commit_delay_ms", with = "ms")]
+    pub commit_delay: Duration,
     /// Most messages queued or in flight; beyond it sends are refused with `busy` (4001).
     pub max_queued: usize,
     /// Most message bytes (text + cmid) queued or in flight; beyond it sends are refused with
@@ -73,6 +84,7 @@ impl Default for WriteBehindConfig {
         WriteBehindConfig {
             lanes: 2,
             max_batch: 1024,
+            commit_delay: Duration::ZERO,
             max_queued: 100_000,
             max_queued_bytes: 64 * 1024 * 1024,
             min_backoff: Duration::from_millis(10),
@@ -158,6 +170,7 @@ impl WriteBehind {
                         config: config.clone(),
                         budget: budget.clone(),
                         pending: Vec::new(),
+                        oldest: None,
                         in_flight: None,
                         submitted: 0,
                         committed: 0,
@@ -246,6 +259,8 @@ pub struct WriteBehindActor {
     config: WriteBehindConfig,
     budget: Arc<Budget>,
     pending: Vec<Entry>,
+    /// When the oldest pending message arrived.
+    oldest: Option<Instant>,
     in_flight: Option<JoinHandle<(Batch, Vec<usize>)>>,
     submitted: u64,
     committed: u64,
@@ -267,10 +282,22 @@ impl Actor for WriteBehindActor {
         mailbox: &mut MailboxReceiver<Self>,
     ) -> Result<Option<Signal<Self>>, Infallible> {
         loop {
-            // Group commit: whatever is pending goes the moment the lane is free.
-            self.cut();
+            // Group commit: what is pending goes once the lane is free and the oldest message
+            // has waited `commit_delay` (by default not at all: no timer is ever set).
+            let due = self
+                .oldest
+                .filter(|_| self.in_flight.is_none())
+                .map(|t| t + self.config.commit_delay);
+            let full = self.pending.len() >= self.config.max_batch || !self.syncs.is_empty();
+            if due.is_some_and(|due| full || due <= Instant::now()) {
+                self.cut();
+                continue;
+            }
             tokio::select! {
                 signal = mailbox.recv() => return Ok(signal),
+                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    self.cut();
+                }
                 done = async { self.in_flight.as_mut().expect("guarded").await }, if self.in_flight.is_some() => {
                     self.in_flight = None;
                     match done {
@@ -294,6 +321,8 @@ impl WriteBehindActor {
         let take = self.pending.len().min(self.config.max_batch);
         let rest = self.pending.split_off(take);
         let entries = std::mem::replace(&mut self.pending, rest);
+        // What is left beyond `max_batch` has waited already: it goes with the next cut.
+        self.oldest = (!self.pending.is_empty()).then(|| self.oldest).flatten();
         let mut msgs = Vec::with_capacity(entries.len());
         let mut acks = Vec::with_capacity(entries.len());
         let mut bytes = 0;
@@ -361,6 +390,9 @@ impl Message<Entry> for WriteBehindActor {
     type Reply = ();
 
     async fn handle(&mut self, entry: Entry, _: &mut Context<Self, ()>) {
+        if self.pending.is_empty() {
+            self.oldest = Some(Instant::now());
+        }
         self.pending.push(entry);
         self.submitted += 1;
     }

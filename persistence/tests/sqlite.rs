@@ -321,3 +321,43 @@ async fn failed_commits_are_retried_without_loss_or_duplicates() {
     assert_eq!(stored.len(), 100);
     assert!(stored.iter().zip(1..).all(|(m, seq)| m.pos.seq == seq));
 }
+
+/// Group commit: a message reaching an idle lane is committed at once, alone; with
+/// `commit_delay`, messages arriving within it share one commit.
+#[tokio::test]
+async fn an_idle_lane_commits_at_once_unless_a_commit_delay_is_set() {
+    for (delay, commits) in [(Duration::ZERO, 2), (Duration::from_millis(300), 1)] {
+        let (_dir, inner) = sqlite();
+        let room = room_with_owner(&inner).await;
+        let counting = Arc::new(Flaky {
+            inner: inner.clone(),
+            failures_left: AtomicUsize::new(0),
+            appends: AtomicUsize::new(0),
+        });
+        let wb = WriteBehind::spawn(
+            counting.clone(),
+            WriteBehindConfig {
+                lanes: 1,
+                commit_delay: delay,
+                ..Default::default()
+            },
+        );
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for seq in 1..=2 {
+            let tx = tx.clone();
+            wb.submit(
+                wb.reserve(5).unwrap(),
+                message(room, seq),
+                Box::new(move |_, _| drop(tx.send(seq))),
+            );
+            if delay.is_zero() {
+                // The first is stored (alone) before the second is sent, as for a lone sender.
+                assert_eq!(rx.recv().await, Some(seq));
+            } else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        wb.sync().await;
+        assert_eq!(counting.appends.load(Ordering::SeqCst), commits, "{delay:?}");
+    }
+}
