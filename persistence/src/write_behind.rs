@@ -322,7 +322,9 @@ impl WriteBehindActor {
         let rest = self.pending.split_off(take);
         let entries = std::mem::replace(&mut self.pending, rest);
         // What is left beyond `max_batch` has waited already: it goes with the next cut.
-        self.oldest = (!self.pending.is_empty()).then(|| self.oldest).flatten();
+        if self.pending.is_empty() {
+            self.oldest = None;
+        }
         let mut msgs = Vec::with_capacity(entries.len());
         let mut acks = Vec::with_capacity(entries.len());
         let mut bytes = 0;
