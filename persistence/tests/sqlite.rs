@@ -348,7 +348,9 @@ async fn an_idle_lane_commits_at_once_unless_a_commit_delay_is_set() {
             wb.submit(
                 wb.reserve(5).unwrap(),
                 message(room, seq),
-                Box::new(move |_, _| drop(tx.send(seq))),
+                Box::new(move |_, _| {
+                    let _ = tx.send(seq);
+                }),
             );
             if delay.is_zero() {
                 // The first is stored (alone) before the second is sent, as for a lone sender.
@@ -358,6 +360,10 @@ async fn an_idle_lane_commits_at_once_unless_a_commit_delay_is_set() {
             }
         }
         wb.sync().await;
-        assert_eq!(counting.appends.load(Ordering::SeqCst), commits, "{delay:?}");
+        assert_eq!(
+            counting.appends.load(Ordering::SeqCst),
+            commits,
+            "{delay:?}"
+        );
     }
 }
