@@ -3,9 +3,10 @@
 # recorded run, so that a change made for one figure cannot quietly undo another
 # (docs/BENCHMARKS.md, "The figures kept together").
 #
-#   loadtest/figures.sh [--server PATH] [--out DIR] [--no-headline] [--record]
+#   loadtest/figures.sh [--server PATH] [--built-at REV] [--out DIR] [--no-headline] [--record]
 #
 #   --server PATH   the node binary (default target/release/switchboard)
+#   --built-at REV  the commit that binary was built from, as recorded (default HEAD)
 #   --out DIR       where the runs' reports go (default target/figures)
 #   --no-headline   skip the 100,000-socket headline run (about 4 minutes on 2 cores)
 #   --record        write this run's figures to loadtest/figures.json, the "last recorded run"
@@ -21,13 +22,15 @@ server=target/release/switchboard
 out=target/figures
 headline=1
 record=0
+built_at=HEAD
 while [ $# -gt 0 ]; do
   case "$1" in
     --server) server=$2; shift 2 ;;
+    --built-at) built_at=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --no-headline) headline=0; shift ;;
     --record) record=1; shift ;;
-    *) echo "usage: $0 [--server PATH] [--out DIR] [--no-headline] [--record]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--server PATH] [--built-at REV] [--out DIR] [--no-headline] [--record]" >&2; exit 2 ;;
   esac
 done
 load=target/release/switchboard-load
@@ -42,9 +45,10 @@ if [ "$headline" = 1 ]; then
   "$load" run --preset headline --server "$server" --out "$out"
 fi
 
-python3 - "$out" loadtest/figures.json "$record" "$server" <<'PY'
+commit=$(git rev-parse "$built_at")
+python3 - "$out" loadtest/figures.json "$record" "$server" "$commit" <<'PY'
 import json, os, subprocess, sys
-out, recorded, record, server = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
+out, recorded, record, server, commit = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4], sys.argv[5]
 
 def load(name):
     path = os.path.join(out, name + ".json")
@@ -95,7 +99,6 @@ for name, f in now.items():
 if last.get("commit"):
     print(f"\nlast recorded: commit {last['commit'][:10]}, {last.get('date')}, {last.get('machine')}")
 if record:
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     machine = subprocess.run(["sh", "-c", "echo \"$(nproc) cores, $(uname -sr)\""],
                              capture_output=True, text=True).stdout.strip()
     date = subprocess.run(["date", "-u", "+%Y-%m-%dT%H:%M:%SZ"], capture_output=True, text=True).stdout.strip()
