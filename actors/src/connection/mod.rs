@@ -1,46 +1,54 @@
 //! `ConnectionActor`: one WebSocket. A single task waits on its outbound queue, its socket,
-//! its commands in flight and its rare signals (see [`ConnectionActor::poll_wake`]): it reads
+//! its commands in flight and its rare signals (see `ConnectionActor::poll_wake`): it reads
 //! commands and answers those it can from memory, starts the others as tasks off the loop (so
 //! a slow store never stops its writes), writes queued frames in batches with one flush, and
 //! closes with a documented code when the client is too slow, misbehaves, or the node shuts
 //! down. A panic here ends this connection only.
+//!
+//! - this file: the actor (start, the loop, stop), sign-in, reading frames;
+//! - `wake`: what woke the loop, polled most frequent first, and the socket's read waker;
+//! - `write`: batches of queued frames with one flush, each room position once, the close;
+//! - `remote`: its rooms on other nodes, and the cluster's notices about them;
+//! - `commands`, `pending`, `tasks`: each command, and those that run off the loop.
 
 mod commands;
 mod pending;
+mod remote;
 mod tasks;
+mod wake;
+mod write;
+
+use wake::{ReadWake, Wakeup};
+use write::Batch;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{self, Poll, Wake, Waker};
+use std::sync::atomic::AtomicBool;
+use std::task::Waker;
 use std::time::Instant;
 
 use futures::task::AtomicWaker;
-use futures::{SinkExt, StreamExt};
 use kameo::error::Infallible;
 use kameo::mailbox::{MailboxReceiver, Signal};
 use kameo::prelude::*;
 use switchboard_engine::auth::Identity;
 use switchboard_engine::limits::RateLimiter;
 use switchboard_engine::protocol::{self as p, ServerFrame};
-use switchboard_engine::ring::{NodeId, Ring};
-use switchboard_engine::{Codec, ConnId, ErrorCode, Position, RoomId, UserId, close};
+use switchboard_engine::ring::NodeId;
+use switchboard_engine::{Codec, ConnId, ErrorCode, RoomId, UserId, close};
 use switchboard_persistence::cluster::throttle::{Class, Subject};
 use tokio::sync::watch;
 
 use crate::error::Refused;
 use crate::hub::Hub;
 use crate::metrics as names;
-use crate::outbound::{self, Notice, Origin, Outbound, OutboundReceiver, Outgoing, Stop};
+use crate::outbound::{self, Outbound, OutboundReceiver, Stop};
 use crate::refusal::{self, Refusal};
 use crate::revocation::Pass;
 use crate::room::{Caller, Command, RoomCommand};
 use crate::socket::Socket;
-use crate::transport::{Inbound, OutFrame, Transport};
-
-/// Frames written per flush at most, so one busy connection yields to its mailbox.
-const WRITE_BATCH: usize = 256;
+use crate::transport::{Inbound, Transport};
 
 pub struct ConnArgs {
     pub hub: Arc<Hub>,
@@ -103,46 +111,6 @@ pub struct ConnectionActor {
     /// Keeps the mailbox open while the socket lives: nobody else holds this actor's ref.
     /// Dropped when the actor stops.
     self_ref: Option<ActorRef<Self>>,
-}
-
-/// The socket's read waker: notes that the socket woke this task before waking it, so a turn
-/// woken by the outbound queue (nearly every turn in a fan-out) does not poll the socket, whose
-/// waker still stands from the last read.
-struct ReadWake {
-    woken: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl Wake for ReadWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.task.wake();
-    }
-}
-
-/// A batch of writes in progress.
-#[derive(Default)]
-struct Batch {
-    /// The next frame for the socket, with the room position it carries.
-    unsent: Option<(bytes::Bytes, Option<(RoomId, Position)>)>,
-    /// Items taken from the queue for this batch.
-    taken: usize,
-    /// A notice met in the queue: the batch stops there, and it is applied after the flush.
-    notice: Option<Arc<Notice>>,
-    /// Done feeding: only the flush is left, and nothing more is taken from the queue.
-    flushing: bool,
-}
-
-/// What woke the connection's loop.
-enum Wakeup {
-    Queued(Outgoing),
-    Inbound(Option<Inbound>),
-    Done(pending::Done),
-    End(End),
 }
 
 /// Why the connection is ending.
@@ -372,65 +340,6 @@ impl Actor for ConnectionActor {
 }
 
 impl ConnectionActor {
-    /// What the loop does next, most frequent first: a queued frame, the socket, a command
-    /// that finished, then the rare ends (slow consumer, shutdown, authentication deadline).
-    /// Nothing starves: a write takes at most a batch, and an overflowing queue is seen inside
-    /// the write. Sources whose waker still stands are not polled again: the outbound queue's
-    /// poll stores the one waker both a push and an overflow use; the socket is read only after
-    /// it woke the task (`read`); the shutdown future only once its signal changed.
-    fn poll_wake(&mut self, cx: &mut task::Context<'_>) -> Poll<Wakeup> {
-        if let Poll::Ready(Some(item)) = self.rx.poll_recv(cx) {
-            return Poll::Ready(Wakeup::Queued(item));
-        }
-        // The wakers stored with the socket and the shutdown signal stand while this task's
-        // waker is the one they were stored with (always, on tokio; checked all the same).
-        let armed = self
-            .shutdown_waker
-            .as_ref()
-            .is_some_and(|w| w.will_wake(cx.waker()));
-        // Cleared before the read, so a wake during it is seen on the next turn.
-        if !armed || self.read.woken.swap(false, Ordering::Acquire) {
-            self.read_parked = false;
-        }
-        // With its most commands pending, the connection stops reading its socket until one
-        // finishes: a pipelining client is slowed by TCP, not refused (`busy`).
-        if !self.read_parked && !self.pending.is_full() {
-            self.read.task.register(cx.waker());
-            let mut read_cx = task::Context::from_waker(&self.read_waker);
-            match self.transport.poll_next_unpin(&mut read_cx) {
-                Poll::Ready(inbound) => return Poll::Ready(Wakeup::Inbound(inbound)),
-                Poll::Pending => self.read_parked = true,
-            }
-        }
-        if let Poll::Ready(done) = self.pending.poll_next(cx) {
-            return Poll::Ready(Wakeup::Done(done));
-        }
-        // `poll_recv` stored the waker an overflow (or a revocation) wakes.
-        if let Some(stop) = self.rx.stopped() {
-            return Poll::Ready(Wakeup::End(stop_end(stop)));
-        }
-        if !armed || !matches!(self.shutdown_seen.has_changed(), Ok(false)) {
-            if self.shutdown.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Wakeup::End(End::Close {
-                    code: close::SERVICE_RESTART,
-                    reason: "server restarting",
-                    reconnect: true,
-                }));
-            }
-            self.shutdown_waker = Some(cx.waker().clone());
-        }
-        if let Some(timer) = &mut self.auth_timer
-            && timer.as_mut().poll(cx).is_ready()
-        {
-            return Poll::Ready(Wakeup::End(End::Close {
-                code: close::AUTH_TIMEOUT,
-                reason: "authentication timeout",
-                reconnect: false,
-            }));
-        }
-        Poll::Pending
-    }
-
     fn user(&self) -> Result<UserId, ErrorCode> {
         self.identity
             .as_ref()
@@ -447,276 +356,6 @@ impl ConnectionActor {
         let user = identity.user;
         self.identity = Some(identity);
         self.hub.presence().attach(&self.out, user).await;
-    }
-
-    /// The bytes of `item` and the room position it carries; `None` for a position this
-    /// connection already wrote (a connection never sends a room position twice or out of
-    /// order), and for a room's frame from a node it is not subscribed at. (Notices never come
-    /// here: `write_batch` stops at one.)
-    fn bytes_of(
-        rx: &OutboundReceiver,
-        remote: &mut Vec<(RoomId, NodeId)>,
-        codec: Codec,
-        item: Outgoing,
-    ) -> Option<(bytes::Bytes, Option<(RoomId, Position)>)> {
-        match item {
-            Outgoing::Event(e) => {
-                if let Some(origin) = &e.origin
-                    && !Self::takes_from(remote, origin, e.room_pos)
-                {
-                    return None;
-                }
-                match e.room_pos {
-                    Some((room, pos)) if !rx.is_new(room, pos) => None,
-                    room_pos => Some((e.bytes(codec), room_pos)),
-                }
-            }
-            Outgoing::Frame(b) => Some((b, None)),
-            Outgoing::Notice(_) | Outgoing::Flush => None,
-        }
-    }
-
-    /// Whether a frame from another node reaches the client: a room's messages (and resume
-    /// replies) only while subscribed at that node. After a reset nothing comes until the
-    /// rejoin is answered, so the replay that follows picks up exactly where the client was.
-    fn takes_from(
-        remote: &mut Vec<(RoomId, NodeId)>,
-        origin: &Origin,
-        room_pos: Option<(RoomId, Position)>,
-    ) -> bool {
-        if let Some(room) = origin.joined {
-            remote.retain(|(r, _)| *r != room);
-            remote.push((room, origin.node.clone()));
-            return true;
-        }
-        let room = room_pos.map(|(room, _)| room).or(origin.if_subscribed);
-        room.is_none_or(|room| remote.iter().any(|(r, n)| *r == room && *n == origin.node))
-    }
-
-    /// Applies news of this connection's rooms on other nodes: each room that starts over gets
-    /// a `room_reset` (queued behind what is queued now, none of which is from that room).
-    fn on_notice(&mut self, notice: &Notice) {
-        match notice {
-            Notice::Lost(node) => self.reset_remote(|_, n| node.as_ref().is_none_or(|l| l == n)),
-            Notice::Dropped { room, node } => self.reset_remote(|r, n| r == *room && n == node),
-            Notice::Ring { before, after } => {
-                self.reset_remote(|room, n| after.owner(room) != Some(n));
-                self.rehome(before, after);
-            }
-        }
-    }
-
-    fn reset_remote(&mut self, moved: impl Fn(RoomId, &NodeId) -> bool) {
-        let out = &self.out;
-        self.remote.retain(|(room, node)| {
-            if !moved(*room, node) {
-                return true;
-            }
-            out.frame(&ServerFrame::RoomReset(p::RoomReset { room: *room }));
-            false
-        });
-    }
-
-    /// After the ring changed: attaches again as a device, and watches again, where a user's
-    /// home moved (off the loop, like a command). Away is reset.
-    fn rehome(&mut self, before: &Ring, after: &Ring) {
-        let Some(me) = self.identity.as_ref().map(|i| i.user) else {
-            return;
-        };
-        let moved = |user: UserId| before.home(user) != after.home(user);
-        let device = moved(me);
-        let watch: Vec<UserId> = self
-            .watching
-            .iter()
-            .copied()
-            .filter(|u| moved(*u))
-            .collect();
-        if !device && watch.is_empty() {
-            return;
-        }
-        let (hub, out) = (self.hub.clone(), self.out.clone());
-        self.pending.spawn(None, 0, async move {
-            if device {
-                hub.presence().attach(&out, me).await;
-            }
-            for user in watch {
-                hub.presence().watch(&out, me, user).await;
-            }
-            Ok(tasks::Effect::Answered)
-        });
-    }
-
-    /// Writes `first` and whatever else is queued (up to a batch), then flushes once. Gives up
-    /// if the queue overflows meanwhile: the client is not reading. The write's state is kept
-    /// in `self.batch`, so the loop's future holds none of it while the connection idles.
-    async fn write_batch(&mut self, first: Outgoing) -> Result<(), End> {
-        self.batch = Batch::default();
-        self.take_into_batch(first);
-        let written = std::future::poll_fn(|cx| self.poll_write(cx)).await;
-        self.rx.written_out();
-        // Applied once what was queued before it is written; what came after it waits in the
-        // queue for the next turn.
-        if let Some(notice) = self.batch.notice.take() {
-            self.on_notice(&notice);
-        }
-        written
-    }
-
-    /// Makes `item` the batch's next frame, or notes it as the notice the batch stops at.
-    fn take_into_batch(&mut self, item: Outgoing) {
-        self.batch.taken += 1;
-        match item {
-            Outgoing::Notice(n) => self.batch.notice = Some(n),
-            item => {
-                self.batch.unsent = Self::bytes_of(&self.rx, &mut self.remote, self.codec, item);
-            }
-        }
-    }
-
-    /// The body of [`Self::write_batch`]: feeds frames while the socket takes them, stopping
-    /// at a notice or a full batch, then flushes. While the socket is not ready it watches the
-    /// queue's slow signal; a write that completes at once (the usual case) never looks at it.
-    fn poll_write(&mut self, cx: &mut task::Context<'_>) -> Poll<Result<(), End>> {
-        let text = self.codec.is_text();
-        while !self.batch.flushing {
-            if let Some((bytes, room_pos)) = self.batch.unsent.take() {
-                match self.transport.poll_ready_unpin(cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(_)) => return Poll::Ready(Err(End::Gone)),
-                    Poll::Pending => {
-                        self.batch.unsent = Some((bytes, room_pos));
-                        return self.poll_stopped(cx);
-                    }
-                }
-                if self
-                    .transport
-                    .start_send_unpin(OutFrame::Data { bytes, text })
-                    .is_err()
-                {
-                    return Poll::Ready(Err(End::Gone));
-                }
-                if let Some((room, pos)) = room_pos {
-                    self.rx.note_written(room, pos);
-                }
-            }
-            let next = if self.batch.notice.is_some() || self.batch.taken >= WRITE_BATCH {
-                None
-            } else {
-                self.rx.try_recv()
-            };
-            match next {
-                Some(next) => self.take_into_batch(next),
-                None => self.batch.flushing = true,
-            }
-        }
-        match self.transport.poll_flush_unpin(cx) {
-            Poll::Ready(res) => Poll::Ready(res.map_err(|_| End::Gone)),
-            Poll::Pending => self.poll_stopped(cx),
-        }
-    }
-
-    /// While a write waits on the socket: the end, if the queue overflowed meanwhile.
-    fn poll_stopped(&self, cx: &mut task::Context<'_>) -> Poll<Result<(), End>> {
-        self.rx.poll_stop(cx).map(|stop| Err(stop_end(stop)))
-    }
-
-    /// Ends the connection: the final `disconnect` frame when the server chose to close, the
-    /// close frame, and then the close handshake, all within the close timeout.
-    async fn end(&mut self, end: End) {
-        self.rx.close();
-        if matches!(end, End::Gone | End::PeerClosed)
-            && self.opened.elapsed() < refusal::CHURN_WINDOW
-            && let Some(identity) = &self.identity
-        {
-            refusal::note(
-                Refusal::Churn,
-                format_args!(
-                    "conn {} (user {}) left {:?} after it opened",
-                    self.id,
-                    identity.user.0,
-                    self.opened.elapsed()
-                ),
-            );
-        }
-        let close_timeout = self.hub.config.close_timeout;
-        let (code, reason, reconnect) = match end {
-            End::Gone => {
-                metrics::counter!(names::DISCONNECTS, "reason" => "gone").increment(1);
-                return;
-            }
-            End::PeerClosed => {
-                metrics::counter!(names::DISCONNECTS, "reason" => "peer closed").increment(1);
-                let _ = tokio::time::timeout(close_timeout, self.transport.close()).await;
-                return;
-            }
-            End::Violation { code, reason } => {
-                metrics::counter!(names::DISCONNECTS, "reason" => reason).increment(1);
-                refusal::note(
-                    Refusal::ProtocolError,
-                    format_args!("closed conn {}: {code} {reason}", self.id),
-                );
-                let transport = &mut self.transport;
-                let _ = tokio::time::timeout(close_timeout, async {
-                    let reason = reason.to_owned();
-                    let _ = transport.send(OutFrame::Close { code, reason }).await;
-                    let _ = transport.close().await;
-                })
-                .await;
-                return;
-            }
-            End::Close {
-                code,
-                reason,
-                reconnect,
-            } => (code, reason, reconnect),
-        };
-        metrics::counter!(names::DISCONNECTS, "reason" => reason).increment(1);
-        let refused = match code {
-            close::SLOW_CONSUMER => Some(Refusal::SlowConsumer),
-            close::MESSAGE_TOO_BIG => Some(Refusal::Oversized),
-            close::AUTH_TIMEOUT => Some(Refusal::AuthTimeout),
-            close::UNSUPPORTED_DATA | close::TOO_MANY_ERRORS => Some(Refusal::ProtocolError),
-            _ => None,
-        };
-        if let Some(class) = refused {
-            let user = self.identity.as_ref().map(|i| i.user.0);
-            refusal::note(
-                class,
-                format_args!("closed conn {} (user {user:?}): {code} {reason}", self.id),
-            );
-        }
-        let resume = self
-            .rx
-            .written()
-            .into_iter()
-            .filter(|(room, _)| self.joined.contains(room))
-            .map(|(room, pos)| p::RoomPosition { room, pos })
-            .collect();
-        let frame = outbound::encode(
-            self.codec,
-            &ServerFrame::Disconnect(p::Disconnect {
-                code,
-                reason: reason.to_owned(),
-                reconnect,
-                resume,
-            }),
-        );
-        let text = self.codec.is_text();
-        let transport = &mut self.transport;
-        let _ = tokio::time::timeout(close_timeout, async {
-            // After a read error the data frame may be refused; the close frame still goes.
-            let _ = transport.send(OutFrame::Data { bytes: frame, text }).await;
-            let _ = transport
-                .send(OutFrame::Close {
-                    code,
-                    reason: reason.to_owned(),
-                })
-                .await;
-            // Waits for the peer's close frame: closing a socket with unread input resets it,
-            // and the peer could lose our close frame.
-            let _ = transport.close().await;
-        })
-        .await;
     }
 
     /// Queues an error reply.
