@@ -41,7 +41,8 @@ bin=${CLUSTER_BIN:-target/release/switchboard}
 name=$(printf '%s' "${CLUSTER_NAME:-$(id -un)}" | tr -c 'a-zA-Z0-9_' '_' | tr 'A-Z' 'a-z')
 dir=${CLUSTER_DIR:-${TMPDIR:-/tmp}/switchboard-cluster-$name}
 redis_url=${CLUSTER_REDIS_URL:-redis://127.0.0.1:6379}
-key_prefix=${CLUSTER_KEY_PREFIX:-switchboard-$name}
+# A SWITCHBOARD_CLUSTER__KEY_PREFIX given as node configuration wins, for the nodes and for stop.
+key_prefix=${CLUSTER_KEY_PREFIX:-${SWITCHBOARD_CLUSTER__KEY_PREFIX:-switchboard-$name}}
 database=switchboard_cluster_$name
 database_url=${CLUSTER_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/$database}
 

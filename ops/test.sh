@@ -58,7 +58,7 @@ psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $dashdb" || die "cannot creat
 dashport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cluster_env=(CLUSTER_BIN=target/debug/switchboard CLUSTER_DIR="$data/cluster"
   CLUSTER_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$dashdb"
-  SWITCHBOARD_CLUSTER__KEY_PREFIX="sbtest-dashboard:$$" SWITCHBOARD_DASHBOARD__ADMIN_TOKEN=dashboard-test
+  CLUSTER_KEY_PREFIX="sbtest-dashboard-$$" SWITCHBOARD_DASHBOARD__ADMIN_TOKEN=dashboard-test
   SWITCHBOARD_LOG=warn SWITCHBOARD_AUTH__ARGON2_MEMORY_KIB=1024 SWITCHBOARD_AUTH__ARGON2_ITERATIONS=1)
 dash_cleanup() {
   env "${cluster_env[@]}" ops/cluster.sh stop >/dev/null || true
