@@ -152,4 +152,18 @@ async fn a_node_whose_cluster_view_dies_answers_readyz_503() {
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains(failed.unwrap().name()), "{message}");
     node.shutdown().await;
+    // Its killed view could not take its lease back: remove what the node left in Redis.
+    let mut redis = redis::Client::open(redis_url())
+        .and_then(|c| c.get_connection())
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query(&mut redis)
+        .unwrap();
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(&keys)
+            .query::<()>(&mut redis)
+            .unwrap();
+    }
 }
