@@ -38,7 +38,7 @@ pub enum Admission {
     Refused,
 }
 
-/// A refused account request and their fresh token.
+/// A signed-in user and their fresh token.
 #[derive(Debug, serde::Serialize)]
 pub struct Session {
     pub token: String,

@@ -254,6 +254,18 @@ mod tests {
     use crate::outbound::{self, OutboundReceiver};
     use crate::room::RoomCommand;
 
+    /// A forwarder from node `a` to node `b` over `bus`; it runs while the supervisor lives.
+    fn forwarder(
+        bus: &Arc<LocalBus>,
+        limits: ForwardLimits,
+        awaited: &Arc<Awaited>,
+    ) -> (Arc<Forwarder>, Supervisor) {
+        let tasks = Supervisor::new();
+        let (a, b) = (NodeId("a".into()), NodeId("b".into()));
+        let f = Forwarder::spawn(a, b, bus.clone(), limits, awaited.clone(), &tasks);
+        (f, tasks)
+    }
+
     fn deliver(i: u64) -> Envelope {
         Envelope::Deliver {
             conns: Arc::from([ConnId(i)]),
@@ -278,15 +290,7 @@ mod tests {
         let (me, them) = (NodeId("a".into()), NodeId("b".into()));
         let mut inbox = bus.inbox(&them).await.unwrap();
         let awaited = Arc::new(Awaited::new(Duration::from_secs(5), 16));
-        let tasks = Supervisor::new();
-        let f = Forwarder::spawn(
-            me.clone(),
-            them,
-            bus,
-            ForwardLimits::default(),
-            awaited,
-            &tasks,
-        );
+        let (f, _tasks) = forwarder(&bus, ForwardLimits::default(), &awaited);
         // Queued before the task runs: they leave together.
         for i in 0..1000 {
             assert!(f.push(deliver(i)));
@@ -342,15 +346,7 @@ mod tests {
         let bus = Arc::new(LocalBus::new(16));
         let (me, them) = (NodeId("a".into()), NodeId("b".into()));
         let awaited = Arc::new(Awaited::new(Duration::from_secs(5), 16));
-        let tasks = Supervisor::new();
-        let f = Forwarder::spawn(
-            me.clone(),
-            them.clone(),
-            bus.clone(),
-            ForwardLimits::default(),
-            awaited.clone(),
-            &tasks,
-        );
+        let (f, _tasks) = forwarder(&bus, ForwardLimits::default(), &awaited);
         let (rejoin, rx) = awaited_command(&awaited, &me, 1);
         assert!(f.push(rejoin));
         // The receiver subscribes (again) a while after the command was first published.
@@ -375,15 +371,7 @@ mod tests {
         let bus = Arc::new(LocalBus::new(16));
         let (me, them) = (NodeId("a".into()), NodeId("b".into()));
         let awaited = Arc::new(Awaited::new(Duration::from_secs(60), 16));
-        let tasks = Supervisor::new();
-        let f = Forwarder::spawn(
-            me.clone(),
-            them.clone(),
-            bus.clone(),
-            ForwardLimits::default(),
-            awaited.clone(),
-            &tasks,
-        );
+        let (f, _tasks) = forwarder(&bus, ForwardLimits::default(), &awaited);
         // Nobody ever subscribes (the node crashed): its command is answered busy after the
         // hold, not at its reply deadline.
         let started = tokio::time::Instant::now();
@@ -423,9 +411,7 @@ mod tests {
         };
         let awaited = Arc::new(Awaited::new(Duration::from_secs(5), 16));
         // Nobody subscribed and the task not yet run: the queue only fills.
-        let tasks = Supervisor::new();
-        let (a, b) = (NodeId("a".into()), NodeId("b".into()));
-        let f = Forwarder::spawn(a, b, bus, limits, awaited, &tasks);
+        let (f, _tasks) = forwarder(&bus, limits, &awaited);
         assert!((0..3).all(|i| f.push(deliver(i))));
         assert!(!f.push(deliver(3)), "the fourth is refused");
         f.push_always(deliver(4));
