@@ -145,6 +145,11 @@ pub struct ClusterConfig {
     /// bound on a command lost with a crashed node or a Redis outage.
     #[serde(rename = "reply_timeout_ms", with = "ms")]
     pub reply_timeout: Duration,
+    /// `reply_hold_ms`: how long deliveries to a sender's node wait for its `sent`, so that the
+    /// two leave in one Redis `PUBLISH` (the commit usually takes a millisecond or two). Past
+    /// it they go without (during a store outage, live delivery goes on). 0: never wait.
+    #[serde(rename = "reply_hold_ms", with = "ms")]
+    pub reply_hold: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -159,15 +164,17 @@ impl Default for ClusterConfig {
             poll: Duration::from_millis(500),
             throttle_sync: Duration::from_millis(100),
             reply_timeout: ForwardLimits::default().reply_timeout,
+            reply_hold: ForwardLimits::default().reply_hold,
         }
     }
 }
 
 impl ClusterConfig {
-    /// The forwarding bounds: the configured reply timeout, the fixed queue bounds.
+    /// The forwarding bounds: the configured reply timeout and hold, the fixed queue bounds.
     pub fn forward_limits(&self) -> ForwardLimits {
         ForwardLimits {
             reply_timeout: self.reply_timeout,
+            reply_hold: self.reply_hold,
             ..ForwardLimits::default()
         }
     }
@@ -182,6 +189,9 @@ pub struct ForwardLimits {
     pub reply_timeout: Duration,
     /// Most forwarded commands awaiting their reply at once; more are answered `busy`.
     pub max_awaited: usize,
+    /// Longest a batch to a node waits for the answers to that node's posts (see
+    /// `ClusterConfig::reply_hold`).
+    pub reply_hold: Duration,
 }
 
 impl Default for ForwardLimits {
@@ -191,6 +201,7 @@ impl Default for ForwardLimits {
             max_bytes: 32 * 1024 * 1024,
             reply_timeout: Duration::from_secs(5),
             max_awaited: 65_536,
+            reply_hold: Duration::from_millis(5),
         }
     }
 }

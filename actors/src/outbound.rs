@@ -14,7 +14,10 @@
 //!
 //! An event for an idle MessagePack connection skips even that: [`Outbound::event`] writes its
 //! frame straight to the connection's socket (see [`crate::socket`]) when nothing is queued,
-//! the connection is not writing, and its last such write is [`DIRECT_GAP`] old.
+//! the connection is not writing, and its last such write is [`DIRECT_GAP`] old. An event
+//! from another node goes the same way when the connection takes that room's frames from that
+//! node: the queue keeps the connection's subscriptions on other nodes ([`Queue::remote`]),
+//! which the connection updates as it writes what came before.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -168,6 +171,13 @@ pub fn encode<T: Serialize>(codec: Codec, frame: &T) -> Bytes {
 /// wake-up it saves.
 const DIRECT_GAP: Duration = Duration::from_millis(5);
 
+/// Fan-outs to at least this many of a node's connections may write straight to their sockets
+/// (a room's to its subscribers here, the inbox's to the members a room on another node has
+/// here). In small fan-outs the saving, a task wake for each of a few subscribers, is small,
+/// and the headline preset (rooms of 50, six nodes) has not shown that writing straight there
+/// does no harm (docs/BENCHMARKS.md).
+pub const DIRECT_FAN_OUT: usize = 128;
+
 /// One queued item.
 #[derive(Debug)]
 pub enum Outgoing {
@@ -207,9 +217,31 @@ struct Queue {
     /// Last room position handed to the socket, per room: the resume point the connection
     /// reports, and the filter that keeps a position from going out twice or out of order.
     written: Vec<(RoomId, Position)>,
+    /// The connection's rooms on other nodes, and the node it takes each one's frames from:
+    /// recorded when a `joined` from that node is written, dropped when the room is reset or
+    /// left.
+    remote: Vec<(RoomId, NodeId)>,
 }
 
 impl Queue {
+    /// Whether a frame from another node reaches the client: a room's messages (and resume
+    /// replies) only while subscribed at that node. After a reset nothing comes until the
+    /// rejoin is answered, so the replay that follows picks up exactly where the client was.
+    /// A `joined` records the subscription (only the connection writes those).
+    fn takes(&mut self, origin: &Origin, room_pos: Option<(RoomId, Position)>) -> bool {
+        if let Some(room) = origin.joined {
+            self.remote.retain(|(r, _)| *r != room);
+            self.remote.push((room, origin.node.clone()));
+            return true;
+        }
+        let room = room_pos.map(|(room, _)| room).or(origin.if_subscribed);
+        room.is_none_or(|room| {
+            self.remote
+                .iter()
+                .any(|(r, n)| *r == room && *n == origin.node)
+        })
+    }
+
     /// False when `pos` of `room`, or a later one, went to the socket already (a late copy
     /// from a room's previous owner, or a replay overlapping what arrived live).
     fn is_new(&self, room: RoomId, pos: Position) -> bool {
@@ -293,6 +325,7 @@ pub fn channel(
             direct: None,
             last_direct: None,
             written: Vec::new(),
+            remote: Vec::new(),
         }),
         max_frames: max_frames.max(1),
         max_bytes,
@@ -362,12 +395,16 @@ impl Outbound {
         if q.closed {
             return false;
         }
-        if let Some(socket) = &q.direct
+        if q.direct.is_some()
             && q.items.is_empty()
             && !q.busy
-            && event.origin.is_none()
             && q.last_direct
                 .is_none_or(|last| event.made.saturating_duration_since(last) >= DIRECT_GAP)
+            && event.origin.as_ref().is_none_or(|origin| {
+                // A `joined` changes the connection's state: only the connection writes it.
+                origin.joined.is_none() && q.takes(origin, event.room_pos)
+            })
+            && let Some(socket) = &q.direct
         {
             if let Some((room, pos)) = event.room_pos
                 && !q.is_new(room, pos)
@@ -476,9 +513,35 @@ impl OutboundReceiver {
         self.shared.lock().direct = Some(socket);
     }
 
-    /// Whether `pos` of `room` is new to the socket (see [`Queue::is_new`]).
-    pub fn is_new(&self, room: RoomId, pos: Position) -> bool {
-        self.shared.lock().is_new(room, pos)
+    /// Whether the connection writes `event`: not a room's frame from a node it is not
+    /// subscribed at (see [`Queue::takes`], which a `joined` updates), nor a room position it
+    /// wrote already (see [`Queue::is_new`]).
+    pub fn takes(&self, event: &Event) -> bool {
+        let mut q = self.shared.lock();
+        if let Some(origin) = &event.origin
+            && !q.takes(origin, event.room_pos)
+        {
+            return false;
+        }
+        event.room_pos.is_none_or(|(room, pos)| q.is_new(room, pos))
+    }
+
+    /// Whether the connection takes `room`'s frames from another node.
+    pub fn is_remote(&self, room: RoomId) -> bool {
+        self.shared.lock().remote.iter().any(|(r, _)| *r == room)
+    }
+
+    /// Stops taking the frames of the rooms on other nodes that `moved` picks; returns them.
+    pub fn reset_remote(&self, moved: impl Fn(RoomId, &NodeId) -> bool) -> Vec<RoomId> {
+        let mut reset = Vec::new();
+        self.shared.lock().remote.retain(|(room, node)| {
+            let keep = !moved(*room, node);
+            if !keep {
+                reset.push(*room);
+            }
+            keep
+        });
+        reset
     }
 
     /// Records that the socket took `pos` of `room`.
@@ -491,9 +554,12 @@ impl OutboundReceiver {
         self.shared.lock().written.clone()
     }
 
-    /// Forgets the positions written of a room the connection left.
+    /// Forgets the positions written of a room the connection left, and where it took the
+    /// room's frames from.
     pub fn forget(&self, room: RoomId) {
-        self.shared.lock().written.retain(|(r, _)| *r != room);
+        let mut q = self.shared.lock();
+        q.written.retain(|(r, _)| *r != room);
+        q.remote.retain(|(r, _)| *r != room);
     }
 
     /// `Ready` once the queue has stopped (overflowed, or revoked); otherwise stores this
@@ -613,10 +679,20 @@ mod tests {
     /// A room's event at `seq`, made `after` the test's start, and the WebSocket binary frame
     /// the client reads for it.
     fn positioned(start: Instant, seq: u64, after: Duration) -> (Arc<Event>, Vec<u8>) {
+        from_node(start, seq, after, None)
+    }
+
+    /// As [`positioned`], forwarded from another node with `origin`.
+    fn from_node(
+        start: Instant,
+        seq: u64,
+        after: Duration,
+        origin: Option<Origin>,
+    ) -> (Arc<Event>, Vec<u8>) {
         let frame = ServerFrame::Pong(Done { rid: seq });
         let event = Event {
             room_pos: Some((RoomId(7), Position::new(1, seq))),
-            origin: None,
+            origin,
             made: start + after,
             msgpack: encode(Codec::MsgPack, &frame),
             json: OnceLock::new(),
@@ -629,13 +705,7 @@ mod tests {
     #[tokio::test]
     async fn events_go_straight_to_an_idle_socket_and_never_overtake_the_queue() {
         use tokio::io::AsyncReadExt as _;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        let (out, mut rx) = channel(ConnId(1), Codec::MsgPack, 100, 1 << 20);
-        rx.write_through(Socket::new(server));
+        let (out, mut rx, mut client) = connected().await;
         let room = RoomId(7);
         let start = Instant::now();
         let at = |gaps: u32| DIRECT_GAP * gaps;
@@ -681,5 +751,73 @@ mod tests {
         let mut read = Vec::new();
         client.read_to_end(&mut read).await.unwrap();
         assert_eq!(read, [f1, f2, f6].concat());
+    }
+
+    /// A connection and the client's end of its socket, written straight to when idle.
+    async fn connected() -> (Outbound, OutboundReceiver, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (out, rx) = channel(ConnId(1), Codec::MsgPack, 100, 1 << 20);
+        rx.write_through(Socket::new(server));
+        (out, rx, client)
+    }
+
+    #[tokio::test]
+    async fn a_room_s_frames_from_another_node_go_straight_only_while_subscribed_there() {
+        use tokio::io::AsyncReadExt as _;
+        let (out, mut rx, mut client) = connected().await;
+        let (a, b) = (NodeId("a".into()), NodeId("b".into()));
+        let origin = |node: &NodeId, joined: Option<RoomId>| {
+            Some(Origin {
+                node: node.clone(),
+                joined,
+                if_subscribed: None,
+            })
+        };
+        let start = Instant::now();
+        let at = |gaps: u32| DIRECT_GAP * gaps;
+
+        // Not subscribed at `a` yet: queued (the connection drops it: `takes` says no).
+        let (early, _) = from_node(start, 1, at(0), origin(&a, None));
+        assert!(out.event(&early));
+        let Some(Outgoing::Event(e)) = rx.try_recv() else {
+            panic!("queued")
+        };
+        assert!(!rx.takes(&e));
+        rx.written_out();
+        // The `joined` from `a` is always queued; once the connection took it, `a`'s frames
+        // of that room are written straight, and `b`'s are not.
+        let joined = Event::from_msgpack(
+            None,
+            Bytes::from_static(b"\x80"),
+            origin(&a, Some(RoomId(7))),
+        );
+        assert!(out.event(&joined));
+        let Some(Outgoing::Event(e)) = rx.try_recv() else {
+            panic!("queued")
+        };
+        assert!(rx.takes(&e), "the joined is written, and subscribes");
+        rx.written_out();
+        let (e2, f2) = from_node(start, 2, at(1), origin(&a, None));
+        assert!(out.event(&e2));
+        assert!(rx.try_recv().is_none(), "written straight");
+        let (stale, _) = from_node(start, 3, at(2), origin(&b, None));
+        assert!(out.event(&stale));
+        assert!(matches!(rx.try_recv(), Some(Outgoing::Event(e)) if Arc::ptr_eq(&e, &stale)));
+        rx.written_out();
+        // After a reset of the room nothing from `a` goes straight either.
+        assert_eq!(rx.reset_remote(|_, n| *n == a), vec![RoomId(7)]);
+        let (e4, _) = from_node(start, 4, at(3), origin(&a, None));
+        assert!(out.event(&e4));
+        assert!(rx.try_recv().is_some(), "queued");
+
+        rx.close();
+        drop(out);
+        let mut read = Vec::new();
+        client.read_to_end(&mut read).await.unwrap();
+        assert_eq!(read, f2);
     }
 }

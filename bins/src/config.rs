@@ -457,6 +457,7 @@ lease_ms = 32
 poll_ms = 33
 throttle_sync_ms = 34
 reply_timeout_ms = 35
+reply_hold_ms = 36
 
 [auth]
 provider = "cognito"
@@ -580,6 +581,10 @@ secret_access_key = "SK"
             assert_eq!(
                 c.cluster.forward_limits().reply_timeout,
                 Duration::from_millis(35)
+            );
+            assert_eq!(
+                c.cluster.forward_limits().reply_hold,
+                Duration::from_millis(36)
             );
             assert_eq!(c.database.connect_timeout, Duration::from_secs(22));
             assert_eq!(c.write_behind.commit_delay, Duration::from_millis(93));

@@ -161,6 +161,61 @@ async fn a_message_sent_on_one_node_reaches_members_on_every_node_once_in_order(
     cluster.stop_all();
 }
 
+/// A message sent on a node that does not own its room costs two Redis publishes: the command
+/// to the owner, and the delivery back to the sender's node with the `sent` beside it (the
+/// owner holds that node's next batch for the commit; here up to 200 ms, so that a slow
+/// commit on a busy test machine does not split them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_from_a_node_that_does_not_own_the_room_costs_two_publishes() {
+    let hold = [("SWITCHBOARD_CLUSTER__REPLY_HOLD_MS", "200")];
+    let mut cluster = Cluster::start_with("publishes", redis_url(), 2, &hold).await;
+    let ring = cluster.ring();
+    let (_, token) = cluster.user("sender").await;
+    let mut sender = cluster.client(0, &token).await;
+    let room = loop {
+        let room = sender.create_room("two", Visibility::Public).await.unwrap();
+        if ring.owner(room) == Some(&node(1)) {
+            break room;
+        }
+    };
+    sender.join(room, None).await.unwrap();
+    // Members on both nodes besides the sender.
+    let mut members = Vec::new();
+    for (i, name) in [(0, "beside"), (1, "on-owner")] {
+        let (_, token) = cluster.user(name).await;
+        let mut c = cluster.client(i, &token).await;
+        c.join(room, None).await.unwrap();
+        members.push(c);
+    }
+    let published = async |cluster: &Cluster| {
+        let name = "switchboard_bus_publishes_total";
+        cluster.metric(0, name).await + cluster.metric(1, name).await
+    };
+    let before = published(&cluster).await;
+    const N: usize = 40;
+    for i in 0..N {
+        let sent = sender.send(room, &format!("m{i}"), "hi").await.unwrap();
+        assert!(!sent.duplicate);
+    }
+    let publishes = published(&cluster).await - before;
+    for member in &mut members {
+        let mut got = 0;
+        while got < N {
+            match member.event_within(support::WAIT).await {
+                Some(ServerFrame::Message(m)) if m.room == room => got += 1,
+                Some(_) => {}
+                None => panic!("a member got {got} of {N} messages"),
+            }
+        }
+    }
+    eprintln!("{publishes} publishes for {N} messages sent from the non-owner");
+    assert!(
+        publishes <= (2 * N) as f64,
+        "{publishes} publishes for {N} messages"
+    );
+    cluster.stop_all();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_joining_then_leaving_moves_only_its_share_of_rooms_without_gap() {
     let mut cluster = Cluster::start("rehome", redis_url(), 3).await;

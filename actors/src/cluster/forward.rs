@@ -8,6 +8,12 @@
 //! Redis came back, nodes subscribe again each in its own time) is published again until the
 //! receiver listens, for up to [`HOLD_UNHEARD`]: a command in it (a member's rejoin after its
 //! `room_reset`) is delayed rather than lost until its reply deadline.
+//!
+//! A room posting a message sent from the receiving node asks its forwarder to hold
+//! ([`Forwarder::hold_for_reply`]): the next batch waits, up to `ForwardLimits::reply_hold`,
+//! for the post's `sent`, so that the message's delivery to that node and its answer leave in
+//! one `PUBLISH`. Whatever is queued meanwhile waits behind, in order; past the hold (a store
+//! outage) it all goes without the answer, so live delivery never stops on the store.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,9 +43,34 @@ pub(super) const HOLD_UNHEARD: Duration = Duration::from_secs(1);
 /// Pause between two publishes of a held batch.
 const HOLD_RETRY: Duration = Duration::from_millis(10);
 
+/// Most answers one hold waits for; posts past it do not extend the hold.
+const MAX_HELD: usize = 256;
+
 struct Queue {
     items: VecDeque<(Envelope, usize)>,
     bytes: usize,
+    /// The tokens of the answers the next batch waits for, and until when it waits.
+    held: Vec<u64>,
+    hold_until: Option<tokio::time::Instant>,
+}
+
+impl Queue {
+    /// The end of the hold the next batch waits for; `None` when it need not wait (nothing
+    /// held, the hold is over, or the batch is full already). A hold that ended forgets its
+    /// tokens: their answers come in some later batch.
+    fn hold(&mut self, now: tokio::time::Instant) -> Option<tokio::time::Instant> {
+        let until = self.hold_until?;
+        if now < until
+            && !self.held.is_empty()
+            && self.items.len() < MAX_BATCH
+            && self.bytes < MAX_BATCH_BYTES
+        {
+            return Some(until);
+        }
+        self.held.clear();
+        self.hold_until = None;
+        None
+    }
 }
 
 pub struct Forwarder {
@@ -87,6 +118,8 @@ impl Forwarder {
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
                 bytes: 0,
+                held: Vec::new(),
+                hold_until: None,
             }),
             data: Notify::new(),
             closed: AtomicBool::new(false),
@@ -118,6 +151,21 @@ impl Forwarder {
         self.push_inner(e, true);
     }
 
+    /// Makes the next batch wait, up to `ForwardLimits::reply_hold`, for the answer to the
+    /// forwarded command `token` (a post from the receiving node, whose `sent` comes once the
+    /// message is durable). Call it before queuing anything the answer should travel with.
+    pub fn hold_for_reply(&self, token: u64) {
+        if token == 0 || self.limits.reply_hold.is_zero() {
+            return;
+        }
+        let mut q = self.lock();
+        if q.held.len() < MAX_HELD {
+            q.held.push(token);
+            let until = tokio::time::Instant::now() + self.limits.reply_hold;
+            q.hold_until.get_or_insert(until);
+        }
+    }
+
     fn push_inner(&self, e: Envelope, always: bool) -> bool {
         let len = size(&e);
         {
@@ -127,6 +175,14 @@ impl Forwarder {
             if full && !always {
                 metrics::counter!(names::FORWARD_REFUSED).increment(1);
                 return false;
+            }
+            if let Envelope::Deliver {
+                answers: Some(token),
+                ..
+            } = &e
+                && let Some(i) = q.held.iter().position(|t| t == token)
+            {
+                q.held.swap_remove(i);
             }
             q.items.push_back((e, len));
             q.bytes += len;
@@ -154,6 +210,14 @@ impl Forwarder {
         loop {
             if self.closed.load(Ordering::Relaxed) {
                 return;
+            }
+            let held = self.lock().hold(tokio::time::Instant::now());
+            if let Some(until) = held {
+                tokio::select! {
+                    () = self.data.notified() => {}
+                    () = tokio::time::sleep_until(until) => {}
+                }
+                continue;
             }
             {
                 let mut q = self.lock();
@@ -399,6 +463,82 @@ mod tests {
         let bytes = inbox.next().await.unwrap();
         let batch = wire::decode(&bytes).unwrap();
         assert_eq!((batch.seq, conn_of(&batch.envelopes[0])), (3, 3));
+    }
+
+    fn answer(token: u64) -> Envelope {
+        Envelope::Deliver {
+            conns: Arc::from([ConnId(9)]),
+            room_pos: None,
+            frame: bytes::Bytes::from_static(b"sent"),
+            joined: None,
+            answers: Some(token),
+            if_subscribed: None,
+        }
+    }
+
+    async fn next_batch(
+        inbox: &mut (impl futures::Stream<Item = bytes::Bytes> + Unpin),
+    ) -> Vec<Envelope> {
+        let bytes = tokio::time::timeout(Duration::from_secs(5), inbox.next())
+            .await
+            .expect("a batch arrives")
+            .unwrap();
+        wire::decode(&bytes).unwrap().envelopes
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delivery_waits_for_the_answer_it_was_held_for_and_leaves_with_it() {
+        let bus = Arc::new(LocalBus::new(16));
+        let them = NodeId("b".into());
+        let mut inbox = bus.inbox(&them).await.unwrap();
+        let awaited = Arc::new(Awaited::new(Duration::from_secs(5), 16));
+        let limits = ForwardLimits {
+            reply_hold: Duration::from_millis(5),
+            ..Default::default()
+        };
+        let (f, _tasks) = forwarder(&bus, limits, &awaited);
+        // The post's delivery, then (the commit took 2 ms) its answer: one publish.
+        f.hold_for_reply(7);
+        assert!(f.push(deliver(1)));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        assert!(f.push(answer(7)));
+        let batch = next_batch(&mut inbox).await;
+        assert!(
+            matches!(
+                &batch[..],
+                [
+                    Envelope::Deliver { answers: None, .. },
+                    Envelope::Deliver {
+                        answers: Some(7),
+                        ..
+                    }
+                ]
+            ),
+            "{batch:?}"
+        );
+        // No answer comes (the store is away): the delivery leaves after the hold, and what
+        // was queued behind it follows in order.
+        let started = tokio::time::Instant::now();
+        f.hold_for_reply(8);
+        assert!(f.push(deliver(2)));
+        assert!(f.push(deliver(3)));
+        let batch = next_batch(&mut inbox).await;
+        assert_eq!(batch.iter().map(conn_of).collect::<Vec<_>>(), [2, 3]);
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(5) && waited < Duration::from_millis(7),
+            "{waited:?}"
+        );
+        // The late answer travels alone, at once, and holds nothing.
+        assert!(f.push(answer(8)));
+        assert!(matches!(
+            &next_batch(&mut inbox).await[..],
+            [Envelope::Deliver {
+                answers: Some(8),
+                ..
+            }]
+        ));
+        assert!(started.elapsed() < Duration::from_millis(8));
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use super::link::{Answer, ClusterLink, RESUBSCRIBE_DELAY, lock};
 use super::wire::{self, Envelope, Forwarded};
 use crate::error::{Busy, Refused};
 use crate::metrics as names;
-use crate::outbound::{Event, Notice, Origin, Outgoing};
+use crate::outbound::{DIRECT_FAN_OUT, Event, Notice, Origin, Outgoing};
 use crate::peers::Peers;
 use crate::recipient::{Recipient, Remote};
 use crate::room::{Caller, Command};
@@ -158,12 +158,17 @@ impl ClusterLink {
                     if_subscribed,
                 };
                 let event = Event::from_msgpack(room_pos, frame, Some(origin));
+                // As a room's fan-out here: a wide one writes straight to idle sockets.
+                let direct = conns.len() >= DIRECT_FAN_OUT;
                 let map = self.conns.read().unwrap_or_else(|p| p.into_inner());
                 let mut gone = Vec::new();
                 for conn in conns.iter() {
                     match map.get(conn) {
-                        Some(out) => {
+                        Some(out) if direct => {
                             out.event(&event);
+                        }
+                        Some(out) => {
+                            out.queue_event(&event);
                         }
                         None => gone.push(*conn),
                     }

@@ -306,6 +306,10 @@ impl Peers for ClusterLink {
         })
     }
 
+    fn hold_for_reply(&self, node: &NodeId, token: u64) {
+        self.forwarder(node).hold_for_reply(token);
+    }
+
     /// Tells `conns` on `node` that they no longer receive `room` (whatever the queue holds).
     fn reset(&self, node: &NodeId, conns: Arc<[ConnId]>, room: RoomId) {
         let event = Event::new(None, &ServerFrame::RoomReset(p::RoomReset { room }));

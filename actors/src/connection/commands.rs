@@ -183,6 +183,5 @@ impl ConnectionActor {
     fn forget_room(&mut self, room: RoomId) {
         self.joined.retain(|r| *r != room);
         self.rx.forget(room);
-        self.remote.retain(|(r, _)| *r != room);
     }
 }

@@ -35,7 +35,6 @@ use kameo::prelude::*;
 use switchboard_engine::auth::Identity;
 use switchboard_engine::limits::RateLimiter;
 use switchboard_engine::protocol::{self as p, ServerFrame};
-use switchboard_engine::ring::NodeId;
 use switchboard_engine::{Codec, ConnId, ErrorCode, RoomId, UserId, close};
 use switchboard_persistence::cluster::throttle::{Class, Subject};
 use tokio::sync::watch;
@@ -76,9 +75,6 @@ pub struct ConnectionActor {
     subject: Option<String>,
     /// Rooms this connection asked to join (and did not leave), here or on other nodes.
     joined: Vec<RoomId>,
-    /// Rooms it is subscribed to at another node, and that node: from the `joined` reply
-    /// until a leave or a reset (`Notice`). Their messages from anywhere else are dropped.
-    remote: Vec<(RoomId, NodeId)>,
     /// Users whose presence this connection watches.
     watching: Vec<UserId>,
     limiter: RateLimiter,
@@ -181,7 +177,6 @@ impl Actor for ConnectionActor {
             identity: None,
             subject: None,
             joined: Vec::new(),
-            remote: Vec::new(),
             watching: Vec::new(),
             limiter: RateLimiter::new(
                 limits.commands_per_sec,
@@ -317,7 +312,7 @@ impl Actor for ConnectionActor {
             let unsubscribe = Command::new(room, caller, RoomCommand::Unsubscribe);
             if let Some(actor) = self.hub.rooms().active(room) {
                 let _ = actor.tell(unsubscribe).await;
-            } else if self.remote.iter().any(|(r, _)| *r == room) {
+            } else if self.rx.is_remote(room) {
                 self.hub.router().send_now(unsubscribe);
             }
         }

@@ -3,29 +3,12 @@
 
 use switchboard_engine::protocol::{self as p, ServerFrame};
 use switchboard_engine::ring::{NodeId, Ring};
-use switchboard_engine::{Position, RoomId, UserId};
+use switchboard_engine::{RoomId, UserId};
 
 use super::{ConnectionActor, tasks};
-use crate::outbound::{Notice, Origin};
+use crate::outbound::Notice;
 
 impl ConnectionActor {
-    /// Whether a frame from another node reaches the client: a room's messages (and resume
-    /// replies) only while subscribed at that node. After a reset nothing comes until the
-    /// rejoin is answered, so the replay that follows picks up exactly where the client was.
-    pub(super) fn takes_from(
-        remote: &mut Vec<(RoomId, NodeId)>,
-        origin: &Origin,
-        room_pos: Option<(RoomId, Position)>,
-    ) -> bool {
-        if let Some(room) = origin.joined {
-            remote.retain(|(r, _)| *r != room);
-            remote.push((room, origin.node.clone()));
-            return true;
-        }
-        let room = room_pos.map(|(room, _)| room).or(origin.if_subscribed);
-        room.is_none_or(|room| remote.iter().any(|(r, n)| *r == room && *n == origin.node))
-    }
-
     /// Applies news of this connection's rooms on other nodes: each room that starts over gets
     /// a `room_reset` (queued behind what is queued now, none of which is from that room).
     pub(super) fn on_notice(&mut self, notice: &Notice) {
@@ -40,14 +23,10 @@ impl ConnectionActor {
     }
 
     fn reset_remote(&mut self, moved: impl Fn(RoomId, &NodeId) -> bool) {
-        let out = &self.out;
-        self.remote.retain(|(room, node)| {
-            if !moved(*room, node) {
-                return true;
-            }
-            out.frame(&ServerFrame::RoomReset(p::RoomReset { room: *room }));
-            false
-        });
+        for room in self.rx.reset_remote(moved) {
+            self.out
+                .frame(&ServerFrame::RoomReset(p::RoomReset { room }));
+        }
     }
 
     /// After the ring changed: attaches again as a device, and watches again, where a user's

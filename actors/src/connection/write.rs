@@ -6,7 +6,6 @@ use std::task::{self, Poll};
 
 use futures::SinkExt;
 use switchboard_engine::protocol::{self as p, ServerFrame};
-use switchboard_engine::ring::NodeId;
 use switchboard_engine::{Codec, Position, RoomId, close};
 
 use super::{ConnectionActor, End, stop_end};
@@ -38,22 +37,11 @@ impl ConnectionActor {
     /// here: `write_batch` stops at one.)
     fn bytes_of(
         rx: &OutboundReceiver,
-        remote: &mut Vec<(RoomId, NodeId)>,
         codec: Codec,
         item: Outgoing,
     ) -> Option<(bytes::Bytes, Option<(RoomId, Position)>)> {
         match item {
-            Outgoing::Event(e) => {
-                if let Some(origin) = &e.origin
-                    && !Self::takes_from(remote, origin, e.room_pos)
-                {
-                    return None;
-                }
-                match e.room_pos {
-                    Some((room, pos)) if !rx.is_new(room, pos) => None,
-                    room_pos => Some((e.bytes(codec), room_pos)),
-                }
-            }
+            Outgoing::Event(e) => rx.takes(&e).then(|| (e.bytes(codec), e.room_pos)),
             Outgoing::Frame(b) => Some((b, None)),
             Outgoing::Notice(_) | Outgoing::Flush => None,
         }
@@ -81,7 +69,7 @@ impl ConnectionActor {
         match item {
             Outgoing::Notice(n) => self.batch.notice = Some(n),
             item => {
-                self.batch.unsent = Self::bytes_of(&self.rx, &mut self.remote, self.codec, item);
+                self.batch.unsent = Self::bytes_of(&self.rx, self.codec, item);
             }
         }
     }

@@ -361,10 +361,17 @@ impl RoomActor {
         };
         self.recent.push(pos, caller.user, &msg.cmid, event.clone());
 
-        // Submitted before the fan-out, so the commit's wait (the write-behind's flush
-        // interval) runs while the room writes to its subscribers' sockets. The closure runs
-        // on the write-behind after the commit: it answers the caller and tells the room
-        // (through its acknowledgement channel) what became durable; it changes no room state.
+        // The sender on another node: its node's next batch (this message's delivery there,
+        // and whatever follows) waits a moment for the `sent`, so that both go in one publish.
+        if let crate::recipient::Recipient::Remote(r) = &caller.reply
+            && let Some(peers) = self.rooms.peers()
+        {
+            peers.hold_for_reply(&r.node, r.token);
+        }
+        // Submitted before the fan-out, so the commit runs while the room writes to its
+        // subscribers' sockets. The closure runs on the write-behind after the commit: it
+        // answers the caller and tells the room (through its acknowledgement channel) what
+        // became durable; it changes no room state.
         let (acks, caller) = (self.acks.clone(), caller.clone());
         self.rooms.journal.submit(
             permit,

@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Busy, Refused};
 use crate::metrics as names;
-use crate::outbound::{Event, Outbound};
+use crate::outbound::{DIRECT_FAN_OUT, Event, Outbound};
 pub use command::{Caller, Command, RoomCommand};
 pub use control::Retire;
 pub use directory::Directory;
@@ -301,9 +301,6 @@ impl Actor for RoomActor {
     }
 }
 
-/// Local subscribers from which a fan-out may write straight to their sockets.
-const DIRECT_FAN_OUT: usize = 128;
-
 impl RoomActor {
     /// Tells every subscriber this incarnation is gone: they rejoin with their last position.
     fn reset_subscribers(&mut self) {
@@ -330,9 +327,7 @@ impl RoomActor {
         let before = self.subscribers.len();
         // Writing to the sockets here saves a task wake per subscriber, but keeps the room
         // busy for one `send` each: with commands waiting, the connections write, on every
-        // core. Only wide rooms write straight: in small ones the saving (a task wake for each
-        // of a few subscribers) is small, and the headline preset (rooms of 50, six nodes)
-        // has not shown that writing straight there does no harm (docs/BENCHMARKS.md).
+        // core. Only wide rooms write straight (see `DIRECT_FAN_OUT`).
         let direct = self.subscribers.len() >= DIRECT_FAN_OUT && self.nothing_waits();
         self.subscribers.retain(|s| {
             if !to.includes(s.conn, s.user) {

@@ -132,11 +132,19 @@ pub struct Cluster {
     pub nodes: Vec<NodeProc>,
     dir: tempfile::TempDir,
     secret: String,
+    /// More configuration for every node, as environment variables.
+    env: Vec<(String, String)>,
 }
 
 impl Cluster {
     /// Starts `n` nodes named `node-0`… and waits until each sees all of them.
     pub async fn start(name: &str, redis: String, n: usize) -> Cluster {
+        Cluster::start_with(name, redis, n, &[]).await
+    }
+
+    /// As [`Cluster::start`], with more configuration (`SWITCHBOARD_…` variables) for every
+    /// node.
+    pub async fn start_with(name: &str, redis: String, n: usize, env: &[(&str, &str)]) -> Cluster {
         let db = ScratchDatabase::create(&admin_url(), name)
             .await
             .expect("Postgres must be running for these tests (ops/test.sh starts it)");
@@ -147,6 +155,10 @@ impl Cluster {
             nodes: Vec::new(),
             dir: tempfile::tempdir().unwrap(),
             secret: format!("test-secret-{name}-{}", std::process::id()),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         for _ in 0..n {
             cluster.spawn().await;
@@ -184,6 +196,7 @@ impl Cluster {
             .env("SWITCHBOARD_AUTH__ARGON2_ITERATIONS", "1")
             .env("SWITCHBOARD_ENGINE__SHUTDOWN_GRACE_SECS", "2")
             .env("SWITCHBOARD_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
