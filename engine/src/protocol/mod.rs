@@ -5,6 +5,8 @@
 //! frame with the same `rid`, or an `error` frame with that `rid`. Events carry no `rid`.
 //! docs/PROTOCOL.md is the reference for every frame below.
 
+#[macro_use]
+mod declare;
 mod client;
 mod server;
 
