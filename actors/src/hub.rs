@@ -205,11 +205,7 @@ impl Hub {
     }
 
     #[cfg(feature = "testing")]
-    pub(crate) fn register_fault_target(
-        &self,
-        conn: ConnId,
-        target: kameo::actor::WeakRecipient<crate::faults::InjectPanic>,
-    ) {
+    pub(crate) fn register_fault_target(&self, conn: ConnId, target: crate::outbound::Outbound) {
         if self.config.fault_injection {
             self.fault_targets.insert(conn, target);
         }
@@ -225,11 +221,12 @@ impl Hub {
     #[cfg(feature = "testing")]
     /// Fault injection for tests: makes a connection's actor panic (when enabled).
     pub async fn inject_connection_panic(&self, conn: ConnId) -> Result<(), ErrorCode> {
-        let actor = self.fault_targets.get(conn).ok_or(ErrorCode::NotFound)?;
-        actor
-            .tell(crate::faults::InjectPanic)
-            .await
-            .map_err(|_| ErrorCode::Internal)
+        let out = self.fault_targets.get(conn).ok_or(ErrorCode::NotFound)?;
+        let notice = std::sync::Arc::new(crate::outbound::Notice::Panic);
+        match out.push(crate::outbound::Outgoing::Notice(notice)) {
+            true => Ok(()),
+            false => Err(ErrorCode::Internal),
+        }
     }
 
     #[cfg(feature = "testing")]

@@ -75,6 +75,9 @@ pub enum Notice {
     /// The ring changed: rooms whose owner changed start over, and the connection attaches
     /// and watches again at users' new homes.
     Ring { before: Ring, after: Ring },
+    /// Fault injection: the connection panics when it comes to this.
+    #[cfg(feature = "testing")]
+    Panic,
 }
 
 impl Event {

@@ -221,10 +221,7 @@ impl Actor for ConnectionActor {
             Box::pin(conn.authenticated(identity, args.pass)).await;
         }
         #[cfg(feature = "testing")]
-        if let Some(me) = &conn.self_ref {
-            let target = me.clone().recipient::<crate::faults::InjectPanic>();
-            conn.hub.register_fault_target(id, target.downgrade());
-        }
+        conn.hub.register_fault_target(id, conn.out.clone());
         metrics::gauge!(names::CONNECTIONS).increment(1);
         conn.hub.connection_opened();
         Ok(conn)
@@ -236,10 +233,11 @@ impl Actor for ConnectionActor {
         mailbox: &mut MailboxReceiver<Self>,
     ) -> Result<Option<Signal<Self>>, Infallible> {
         let end = loop {
-            // Nothing is sent to a connection's mailbox but kameo's start-up signal and test
-            // faults: the connection ends itself. So once started, a release build stops
-            // polling it (a mailbox poll on every turn was a visible share of a fan-out's CPU).
-            let wakeup = if self.started && !cfg!(feature = "testing") {
+            // Nothing is sent to a connection's mailbox but kameo's start-up signal: the
+            // connection ends itself, and test faults come through its queue. So once started,
+            // it stops polling the mailbox (a mailbox poll on every turn was a visible share of
+            // a fan-out's CPU).
+            let wakeup = if self.started {
                 std::future::poll_fn(|cx| self.poll_wake(cx)).await
             } else {
                 tokio::select! {
@@ -418,14 +416,5 @@ impl ConnectionActor {
             self.refuse(Some(rid), why);
         }
         Ok(())
-    }
-}
-
-#[cfg(feature = "testing")]
-impl Message<crate::faults::InjectPanic> for ConnectionActor {
-    type Reply = ();
-
-    async fn handle(&mut self, _: crate::faults::InjectPanic, _: &mut Context<Self, ()>) {
-        panic!("injected panic in connection {}", self.id);
     }
 }

@@ -19,6 +19,8 @@ impl ConnectionActor {
                 self.reset_remote(|room, n| after.owner(room) != Some(n));
                 self.rehome(before, after);
             }
+            #[cfg(feature = "testing")]
+            Notice::Panic => panic!("injected panic in connection {}", self.id),
         }
     }
 
