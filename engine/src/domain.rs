@@ -155,3 +155,56 @@ impl Plan {
         }
     }
 }
+
+/// A user as people see them: the account `name` (unique, fixed), and what the user chose to
+/// show. `display_name` and `status` are always present on the wire, empty when unset (an
+/// empty `display_name` means "show `name`").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub id: UserId,
+    pub name: String,
+    pub display_name: String,
+    pub status: String,
+}
+
+/// Longest `display_name` in bytes, after trimming.
+pub const MAX_DISPLAY_NAME_BYTES: usize = 64;
+/// Longest profile `status` in bytes, after trimming.
+pub const MAX_STATUS_BYTES: usize = 140;
+
+/// A display name as stored: trimmed, at most [`MAX_DISPLAY_NAME_BYTES`], no control
+/// characters (a name is shown on one line, beside other people's text). Empty clears it.
+/// The error says which rule failed.
+pub fn display_name(text: &str) -> Result<&str, &'static str> {
+    profile_text(text, MAX_DISPLAY_NAME_BYTES)
+        .ok_or("display_name must be at most 64 bytes, without control characters")
+}
+
+/// A profile status as stored: trimmed, at most [`MAX_STATUS_BYTES`], no control characters.
+/// Empty clears it.
+pub fn profile_status(text: &str) -> Result<&str, &'static str> {
+    profile_text(text, MAX_STATUS_BYTES)
+        .ok_or("status must be at most 140 bytes, without control characters")
+}
+
+fn profile_text(text: &str, max: usize) -> Option<&str> {
+    let text = text.trim();
+    (text.len() <= max && !text.chars().any(char::is_control)).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_text_is_trimmed_bounded_and_one_line() {
+        assert_eq!(display_name("  Ann Lee \t"), Ok("Ann Lee"));
+        assert_eq!(display_name(""), Ok(""), "empty clears it");
+        assert_eq!(display_name(&"é".repeat(32)).map(str::len), Ok(64));
+        assert!(display_name(&"é".repeat(33)).is_err(), "65 bytes");
+        assert!(display_name("Ann\nLee").is_err());
+        assert!(display_name("Ann\u{7}").is_err());
+        assert_eq!(profile_status(&"x".repeat(140)).map(str::len), Ok(140));
+        assert!(profile_status(&"x".repeat(141)).is_err());
+    }
+}

@@ -8,11 +8,15 @@ use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
 use crate::store::{HistoryQuery, Revocation, Store, StoreError, Upload};
 
+mod profiles;
+
 /// Runs every case against a fresh, empty store.
 pub async fn run_all(store: Arc<dyn Store>) {
     users(&*store).await;
     external_users(&*store).await;
     plans(&*store).await;
+    profiles::profiles(&*store).await;
+    profiles::find_users(&*store).await;
     rooms_and_members(&*store).await;
     direct_rooms(&*store).await;
     epochs(&*store).await;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use switchboard_engine::domain::{ChatMessage, Plan, Role, RoomInfo, RoomKind, UserInfo};
+use switchboard_engine::domain::{ChatMessage, Plan, Profile, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 use switchboard_persistence::store::Upload;
 use switchboard_persistence::store::sqlite::SqliteStore;
@@ -271,6 +271,20 @@ impl Store for Flaky {
         limit: u32,
     ) -> Result<Vec<Revocation>, StoreError> {
         self.inner.revocations_since(since, limit).await
+    }
+    async fn profiles(&self, ids: &[UserId]) -> Result<Vec<Profile>, StoreError> {
+        self.inner.profiles(ids).await
+    }
+    async fn set_profile(
+        &self,
+        u: UserId,
+        d: Option<&str>,
+        s: Option<&str>,
+    ) -> Result<Profile, StoreError> {
+        self.inner.set_profile(u, d, s).await
+    }
+    async fn find_users(&self, p: &str, l: u32) -> Result<Vec<Profile>, StoreError> {
+        self.inner.find_users(p, l).await
     }
 }
 

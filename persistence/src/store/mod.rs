@@ -10,7 +10,7 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use switchboard_engine::domain::{ChatMessage, Plan, Role, RoomInfo, RoomKind, UserInfo};
+use switchboard_engine::domain::{ChatMessage, Plan, Profile, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,29 @@ pub fn search_terms(query: &str) -> Vec<String> {
         .take(8)
         .map(str::to_lowercase)
         .collect()
+}
+
+/// The most profiles one `find_users` returns, whatever its `limit`.
+pub const MAX_FOUND_USERS: u32 = 20;
+
+/// The case-folded form of a display name or search prefix, as both stores compare them: the
+/// same folding (Rust's, Unicode-aware) whatever the database's locale.
+pub fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// A `LIKE` pattern matching every text that starts with `prefix` (folded), with `\` as the
+/// escape character: a `%` or `_` a person typed is matched as itself.
+pub fn prefix_pattern(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 2);
+    for c in fold(prefix).chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// A page request over one room's history, by position (keyset, never offset).
@@ -102,6 +125,23 @@ pub trait Store: Send + Sync + 'static {
     /// The user's plan: [`Plan::Free`] unless `set_plan` said otherwise; `NotFound` when there
     /// is no such user.
     async fn plan(&self, user: UserId) -> Result<Plan, StoreError>;
+
+    /// The profiles of the users among `ids` that exist, by id (an unknown id is left out,
+    /// one given twice comes once).
+    async fn profiles(&self, ids: &[UserId]) -> Result<Vec<Profile>, StoreError>;
+    /// Replaces the fields given (already checked: trimmed, within their bounds; empty clears
+    /// one) and keeps the others; the profile now stored. `NotFound` when there is no such
+    /// user.
+    async fn set_profile(
+        &self,
+        user: UserId,
+        display_name: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<Profile, StoreError>;
+    /// At most `limit` (capped at [`MAX_FOUND_USERS`]) users whose account name or display
+    /// name starts with `prefix`, ignoring case, by account name (lower-cased) then id. The
+    /// prefix is matched as text: `%`, `_` and `\` in it are no wildcards.
+    async fn find_users(&self, prefix: &str, limit: u32) -> Result<Vec<Profile>, StoreError>;
 
     /// Creates a group room with `owner` as its first member.
     async fn create_room(

@@ -4,9 +4,10 @@
 //! multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` per batch, so a retried
 //! batch never duplicates. Migrations are versioned in `schema_migrations`; a released
 //! migration is never edited, only followed by a new one. Users of identity providers are in
-//! [`subjects`], plans in [`plans`], upload records in [`uploads`].
+//! [`subjects`], plans in [`plans`], profiles in [`profiles`], upload records in [`uploads`].
 
 mod plans;
+mod profiles;
 mod revocations;
 mod subjects;
 mod uploads;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use switchboard_engine::domain::{ChatMessage, Plan, Role, RoomInfo, RoomKind, UserInfo};
+use switchboard_engine::domain::{ChatMessage, Plan, Profile, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::settings::secs;
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 use tokio_postgres::Row;
@@ -86,6 +87,8 @@ ALTER TABLE messages ADD COLUMN attachments TEXT;
     revocations::MIGRATION,
     // 8: a user's plan.
     plans::MIGRATION,
+    // 9: a user's profile: display name and status.
+    profiles::MIGRATION,
 ];
 
 /// Advisory lock key held while migrating ("sbmigrat" as ASCII).
@@ -715,5 +718,22 @@ impl Store for PostgresStore {
 
     async fn plan(&self, user: UserId) -> Result<Plan, StoreError> {
         plans::plan(self, user).await
+    }
+
+    async fn profiles(&self, ids: &[UserId]) -> Result<Vec<Profile>, StoreError> {
+        profiles::profiles(self, ids).await
+    }
+
+    async fn set_profile(
+        &self,
+        user: UserId,
+        display_name: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<Profile, StoreError> {
+        profiles::set_profile(self, user, display_name, status).await
+    }
+
+    async fn find_users(&self, prefix: &str, limit: u32) -> Result<Vec<Profile>, StoreError> {
+        profiles::find_users(self, prefix, limit).await
     }
 }

@@ -2,9 +2,10 @@
 //! that runs every write with group commit ([`writer`]), and a few reader connections, each
 //! behind a `std::sync::Mutex` that is only ever taken inside `spawn_blocking`, never across
 //! an `.await`. Users of identity providers are in [`subjects`],
-//! plans in [`plans`], upload records in [`uploads`].
+//! plans in [`plans`], profiles in [`profiles`], upload records in [`uploads`].
 
 mod plans;
+mod profiles;
 mod revocations;
 mod subjects;
 mod uploads;
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
-use switchboard_engine::domain::{ChatMessage, Plan, Role, RoomInfo, RoomKind, UserInfo};
+use switchboard_engine::domain::{ChatMessage, Plan, Profile, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
 use super::{HistoryQuery, Revocation, Store, StoreError, Upload, attachments};
@@ -85,6 +86,8 @@ ALTER TABLE messages ADD COLUMN attachments TEXT;
     revocations::MIGRATION,
     // 8: a user's plan.
     plans::MIGRATION,
+    // 9: a user's profile: display name and status.
+    profiles::MIGRATION,
 ];
 
 const READERS: usize = 4;
@@ -671,5 +674,22 @@ impl Store for SqliteStore {
 
     async fn plan(&self, user: UserId) -> Result<Plan, StoreError> {
         plans::plan(self, user).await
+    }
+
+    async fn profiles(&self, ids: &[UserId]) -> Result<Vec<Profile>, StoreError> {
+        profiles::profiles(self, ids).await
+    }
+
+    async fn set_profile(
+        &self,
+        user: UserId,
+        display_name: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<Profile, StoreError> {
+        profiles::set_profile(self, user, display_name, status).await
+    }
+
+    async fn find_users(&self, prefix: &str, limit: u32) -> Result<Vec<Profile>, StoreError> {
+        profiles::find_users(self, prefix, limit).await
     }
 }
