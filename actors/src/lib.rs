@@ -31,6 +31,8 @@
 //! - [`presence`]: `Presence`, presence across nodes, at each user's home node.
 //! - [`connection`]: `ConnectionActor`, one socket: reads commands, writes frames, enforces limits.
 //! - [`queries`]: history pages and search, shared by WebSocket commands and HTTP routes.
+//! - [`people`]: profiles, names for ids and the search for users by name (bounded, rate
+//!   limited), shared by WebSocket commands and HTTP routes; `profile_changed` to watchers.
 //! - [`room`]: `RoomActor` (positions, fan-out, recent buffer, resume), its commands
 //!   (`RoomCommand`), `Rooms` (what rooms share), `RoomSupervisor` and the directory of
 //!   active rooms.
@@ -47,7 +49,7 @@
 //!   node (`/readyz` 503) by its policy when it dies.
 //!
 //! Modules depend on each other one way (ARCHITECTURE §1): leaves ← `peers` ← `recipient` ←
-//! `user` ← `presence` ← `room` ← `router` ← `cluster` ← `hub` ← `connection`, `queries`.
+//! `user` ← `presence` ← `room` ← `router` ← `cluster` ← `hub` ← `connection`, `queries`, `people`.
 //!
 //! Fault injection (`faults`, `Hub::inject_room_panic`, `Hub::inject_connection_panic`, the
 //! `fault_injection` setting) exists only with the `testing` cargo feature, which this crate's
@@ -65,6 +67,7 @@ pub mod identity;
 pub mod metrics;
 pub mod outbound;
 pub mod peers;
+pub mod people;
 pub mod presence;
 pub mod queries;
 pub mod recipient;

@@ -85,4 +85,9 @@ pub enum UserOp {
     Notify {
         frame: Bytes,
     },
+    /// News about the user (MessagePack): for every device but the sending connection, and
+    /// every watcher.
+    Announce {
+        frame: Bytes,
+    },
 }

@@ -112,6 +112,21 @@ impl Presence {
         }
     }
 
+    /// Delivers `event`, news about `user` that connection `conn` of theirs made, to the
+    /// user's other devices and to every connection watching their presence, wherever they
+    /// are connected.
+    pub(crate) async fn announce(&self, conn: ConnId, user: UserId, event: Arc<Event>) {
+        match self.remote_home(user) {
+            Some((peers, home)) => {
+                let op = UserOp::Announce {
+                    frame: event.msgpack(),
+                };
+                peers.user_op(&home, conn, user, op);
+            }
+            None => self.users.announce(user, conn, event).await,
+        }
+    }
+
     /// A presence operation from another node, for a user at home here. Applied here, never
     /// passed on: nodes whose rings disagree for a moment must not bounce it between them.
     pub(crate) async fn at_home(
@@ -131,6 +146,10 @@ impl Presence {
                 users
                     .notify(user, Event::from_msgpack(None, frame, None))
                     .await
+            }
+            UserOp::Announce { frame } => {
+                let event = Event::from_msgpack(None, frame, None);
+                users.announce(user, from.conn(), event).await
             }
         }
         PresenceStatus::Offline

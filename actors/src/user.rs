@@ -268,6 +268,34 @@ impl Directory {
         }
     }
 
+    /// Delivers `event` to every device of `user` but `except` (the connection it came from)
+    /// and to every connection watching `user`.
+    pub(crate) async fn announce(&self, user: UserId, except: ConnId, event: Arc<Event>) {
+        for _ in 0..2 {
+            let actor = match live(&mut self.lock(), user) {
+                Some(Entry::Actor { actor, sending, .. }) => {
+                    *sending += 1;
+                    actor.clone()
+                }
+                // Nobody watches a light entry.
+                Some(Entry::Light { device, .. }) => {
+                    if device.conn() != except {
+                        device.event(&event);
+                    }
+                    return;
+                }
+                None => return,
+            };
+            let announce = Announce {
+                event: event.clone(),
+                except,
+            };
+            if self.tell(user, actor, announce).await {
+                return;
+            }
+        }
+    }
+
     /// Hands `msg` to `actor`, found for `user` and counted as `sending` (the actor uncounts
     /// it when it handles it); false when it had stopped (the caller looks again).
     async fn tell<M>(&self, user: UserId, actor: ActorRef<UserActor>, msg: M) -> bool
@@ -563,6 +591,29 @@ impl Message<NotifyDevices> for UserActor {
         self.handled(ctx);
         self.devices.retain(|d| d.event(&n.0));
         // A demotion put off while this was on its way happens now.
+        self.stop_if_unused(ctx);
+    }
+}
+
+/// News about this user (a changed profile): for every device but the one it came from, and
+/// every watcher still allowed to see the user.
+pub struct Announce {
+    pub event: Arc<Event>,
+    pub except: ConnId,
+}
+
+impl Message<Announce> for UserActor {
+    type Reply = ();
+
+    async fn handle(&mut self, a: Announce, ctx: &mut Context<Self, ()>) {
+        self.handled(ctx);
+        let except = a.except;
+        self.devices
+            .retain(|d| d.conn() == except || d.event(&a.event));
+        self.recheck_watchers().await;
+        self.watchers
+            .retain(|w| w.out.conn() == except || w.out.event(&a.event));
+        // Watchers dropped by the recheck may leave nothing to do.
         self.stop_if_unused(ctx);
     }
 }

@@ -56,6 +56,7 @@ async fn node(config: HubConfig) -> Node {
         sign_in_name: rule(100),
         sign_in_addr: rule(100),
         sign_in_name_addr: rule(100),
+        user_searches: rule(100),
         max_subjects: 1000,
     };
     let tokens = Arc::new(LocalTokens::new(b"test secret of at least 32 bytes!", 3600));

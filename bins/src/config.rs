@@ -227,6 +227,7 @@ impl Config {
         Rules {
             commands: rule(self.limits.user_commands_per_sec, 1),
             introductions: rule(self.limits.introductions_per_min, 60),
+            user_searches: rule(self.limits.user_searches_per_min, 60),
             sign_in_name: rule(self.auth.sign_in_per_name_per_min, 60),
             sign_in_addr: rule(self.auth.sign_in_per_addr_per_min, 60),
             sign_in_name_addr: rule(self.auth.sign_in_per_name_addr_per_min, 60),
@@ -503,6 +504,7 @@ commands_per_sec = 59
 command_burst = 60
 user_commands_per_sec = 61
 introductions_per_min = 62
+user_searches_per_min = 63
 
 [engine]
 outbound_frames = 71

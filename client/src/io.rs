@@ -29,6 +29,7 @@ fn reply_rid(frame: &ServerFrame) -> Option<u64> {
         ServerFrame::History(f) => Some(f.rid),
         ServerFrame::SearchResults(f) => Some(f.rid),
         ServerFrame::AttachmentSlot(f) => Some(f.rid),
+        ServerFrame::Profiles(f) => Some(f.rid),
         ServerFrame::Presence(f) => Some(f.rid),
         ServerFrame::Done(f) | ServerFrame::Pong(f) => Some(f.rid),
         ServerFrame::Error(f) => f.rid,

@@ -13,9 +13,11 @@
 //! # Layout
 //! - this file: `Client`, its commands and reconnect.
 //! - [`io`]: the socket task.
+//! - `people`: profiles, one's own profile, users by name.
 //! - [`seen`]: where each recent message was first seen, by (room, sender, `cmid`).
 
 mod io;
+mod people;
 mod seen;
 
 use std::collections::HashMap;

@@ -92,6 +92,37 @@ mod tests {
         );
     }
 
+    /// The `profiles` command and its reply as PROTOCOL §12 shows them.
+    #[test]
+    fn profiles_has_a_stable_msgpack_form() {
+        let ask = ClientFrame::Profiles(crate::protocol::Profiles {
+            rid: 3,
+            users: vec![crate::UserId(2)],
+        });
+        let bytes = Codec::MsgPack.encode(&ask).unwrap();
+        assert_eq!(
+            bytes.as_ref(),
+            b"\x83\xa4type\xa8profiles\xa3rid\x03\xa5users\x91\x02".as_slice()
+        );
+        let reply = ServerFrame::Profiles(crate::protocol::ProfilesReply {
+            rid: 3,
+            users: vec![crate::domain::Profile {
+                id: crate::UserId(2),
+                name: "bob".into(),
+                display_name: "Bob".into(),
+                status: String::new(),
+            }],
+        });
+        let bytes = Codec::MsgPack.encode(&reply).unwrap();
+        assert_eq!(
+            bytes.as_ref(),
+            b"\x83\xa4type\xa8profiles\xa3rid\x03\xa5users\x91\x84\xa2id\x02\xa4name\xa3bob\xacdisplay_name\xa3Bob\xa6status\xa0"
+                .as_slice()
+        );
+        assert_eq!(bytes.len(), 66);
+        assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes).unwrap(), reply);
+    }
+
     #[test]
     fn garbage_is_a_decode_error_not_a_panic() {
         for data in [

@@ -37,6 +37,10 @@ pub struct Limits {
     /// Conversations (`open_direct`) a user may open plus users it may add to rooms
     /// (`invite`), per minute, cluster-wide; beyond it error 4000.
     pub introductions_per_min: u32,
+    /// Searches for users by name (`find_users`, `GET /api/users/search`) a user may make per
+    /// minute, cluster-wide; beyond it error 4000. With at most 20 profiles a search, this
+    /// bounds how fast one account can list the user table.
+    pub user_searches_per_min: u32,
 }
 
 impl Default for Limits {
@@ -54,6 +58,7 @@ impl Default for Limits {
             command_burst: 400,
             user_commands_per_sec: 400,
             introductions_per_min: 30,
+            user_searches_per_min: 30,
         }
     }
 }

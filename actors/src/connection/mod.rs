@@ -9,10 +9,12 @@
 //! - `wake`: what woke the loop, polled most frequent first, and the socket's read waker;
 //! - `write`: batches of queued frames with one flush, each room position once, the close;
 //! - `remote`: its rooms on other nodes, and the cluster's notices about them;
-//! - `commands`, `pending`, `tasks`: each command, and those that run off the loop.
+//! - `commands`, `pending`, `tasks`: each command, and those that run off the loop (the
+//!   people commands in `people`).
 
 mod commands;
 mod pending;
+mod people;
 mod remote;
 mod tasks;
 mod wake;

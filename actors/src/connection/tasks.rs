@@ -71,6 +71,9 @@ impl Ctx {
             ClientFrame::PresenceQuery(c) => self.within(self.presence_query(c)).await?,
             ClientFrame::PresenceSubscribe(c) => self.presence_subscribe(c).await,
             ClientFrame::AttachmentSlot(c) => self.within(self.attachment_slot(c)).await?,
+            ClientFrame::Profiles(c) => self.within(self.profiles(c)).await?,
+            ClientFrame::SetProfile(c) => self.within(self.set_profile(c)).await?,
+            ClientFrame::FindUsers(c) => self.within(self.find_users(c)).await?,
             // Answered by the connection itself.
             _ => Err(Refused::Code(switchboard_engine::ErrorCode::Internal)),
         }

@@ -25,7 +25,7 @@ pub struct Rooms {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) journal: WriteBehind,
     pub(crate) config: HubConfig,
-    /// Counts per user for the rate limits (here: introductions).
+    /// Counts per user for the rate limits (here: introductions, searches for users).
     throttle: Arc<dyn Throttle>,
     presence: Arc<Presence>,
     /// Active rooms.
@@ -116,6 +116,13 @@ impl Rooms {
     pub fn introduction(&self, user: UserId) -> bool {
         self.throttle
             .hit(Class::Introductions, &Subject::User(user.0))
+    }
+
+    /// Counts a search for users by name (`find_users`); false when over
+    /// `user_searches_per_min`. Bounds how fast one account can list the user table.
+    pub fn user_search(&self, user: UserId) -> bool {
+        self.throttle
+            .hit(Class::UserSearches, &Subject::User(user.0))
     }
 
     /// Tells `user`'s connections, if any, that someone added them to `room`.

@@ -7,6 +7,7 @@
 //! - `attachments`: upload slots and download redirects for a room's members.
 //! - `cognito`: the user pool's account routes, `/api/cognito/*` (with Cognito only).
 //! - `media`: the local media store's signed upload and download URLs.
+//! - `people`: profiles, names for ids and the search for users by name.
 
 mod api;
 mod attachments;
@@ -15,6 +16,7 @@ mod dashboard;
 pub mod edge;
 mod guard;
 mod media;
+mod people;
 mod ws;
 
 use std::sync::Arc;
@@ -106,6 +108,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/rooms", get(api::rooms))
         .route("/api/rooms/{id}/history", get(api::history))
         .route("/api/search", get(api::search))
+        .route("/api/users", get(people::profiles))
+        .route("/api/users/search", get(people::search))
+        .route("/api/profile", put(people::set_profile))
         .route("/api/rooms/{id}/attachments", post(attachments::open_slot))
         .route(
             "/api/rooms/{id}/attachments/{attachment}",

@@ -99,6 +99,22 @@ client_frames! {
         /// The file's exact size in bytes.
         size: u64,
     },
+
+    /// The profiles of up to 100 users, by id; unknown users are left out of the reply.
+    "profiles" => Profiles { users: Vec<UserId> },
+
+    /// Change the caller's profile: each field given replaces the stored one (empty clears
+    /// it), an absent one stays as it is.
+    "set_profile" => SetProfile {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<String>,
+    },
+
+    /// Users whose account name or display name starts with `prefix` (ignoring case), by
+    /// account name; at most `limit` (above 20, 20). Rate limited per user.
+    "find_users" => FindUsers { prefix: String, limit: u32 },
 }
 
 /// Visibility of a new group room.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ChatMessage, PresenceStatus, RoomInfo, UserInfo};
+use crate::domain::{ChatMessage, PresenceStatus, Profile, RoomInfo, UserInfo};
 use crate::{AttachmentId, ErrorCode, Position, RoomId, UserId};
 
 /// A frame from the server. `type` names the variant in snake_case.
@@ -25,6 +25,7 @@ pub enum ServerFrame {
     Done(Done),
     Pong(Done),
     AttachmentSlot(UploadSlot),
+    Profiles(ProfilesReply),
     Error(Error),
     // Events.
     Message(ChatMessage),
@@ -36,6 +37,7 @@ pub enum ServerFrame {
     Resume(Resume),
     RoomReset(RoomReset),
     RoomAdded(RoomAdded),
+    ProfileChanged(ProfileChanged),
     Disconnect(Disconnect),
 }
 
@@ -142,6 +144,13 @@ pub struct PresenceReply {
     pub users: Vec<PresenceInfo>,
 }
 
+/// Profiles answering `profiles` (those of the ids that name a user) or `find_users`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProfilesReply {
+    pub rid: u64,
+    pub users: Vec<Profile>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Done {
     pub rid: u64,
@@ -217,6 +226,13 @@ pub struct RoomAdded {
     pub room: RoomInfo,
     /// Who added the user.
     pub by: UserId,
+}
+
+/// A user changed their profile: sent to their other connections and to the connections
+/// watching their presence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProfileChanged {
+    pub user: Profile,
 }
 
 /// The last frame before the server closes the connection with `code`.

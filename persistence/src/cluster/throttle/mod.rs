@@ -30,9 +30,11 @@ pub enum Class {
     SignInAddr = 3,
     /// Sign-in attempts for one account name from one source address.
     SignInNameAddr = 4,
+    /// Searches a user makes for other users by name (`find_users`).
+    UserSearches = 5,
 }
 
-const CLASSES: usize = 5;
+const CLASSES: usize = 6;
 
 impl Class {
     const ALL: [Class; CLASSES] = [
@@ -41,6 +43,7 @@ impl Class {
         Class::SignInName,
         Class::SignInAddr,
         Class::SignInNameAddr,
+        Class::UserSearches,
     ];
 
     fn label(self) -> &'static str {
@@ -50,6 +53,7 @@ impl Class {
             Class::SignInName => "name",
             Class::SignInAddr => "addr",
             Class::SignInNameAddr => "pair",
+            Class::UserSearches => "find",
         }
     }
 }
@@ -110,6 +114,7 @@ pub struct Rules {
     pub sign_in_name: Rule,
     pub sign_in_addr: Rule,
     pub sign_in_name_addr: Rule,
+    pub user_searches: Rule,
     /// Subjects tracked per class. When a class's table is full of subjects active within
     /// their window, events of new subjects are refused (fail closed) until some lapse: a
     /// flood of distinct names or addresses cannot grow memory, nor reset anyone's count.
@@ -124,6 +129,7 @@ impl Rules {
             Class::SignInName => self.sign_in_name,
             Class::SignInAddr => self.sign_in_addr,
             Class::SignInNameAddr => self.sign_in_name_addr,
+            Class::UserSearches => self.user_searches,
         }
     }
 }
@@ -305,6 +311,7 @@ pub mod conformance {
             sign_in_name: rule(5),
             sign_in_addr: rule(5),
             sign_in_name_addr: rule(5),
+            user_searches: rule(5),
             max_subjects: 8,
         }
     }
