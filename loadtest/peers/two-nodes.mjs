@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
-import { cpuSeconds, cpuSecondsOfAll, machineCpuSeconds, sleep, within, cleanupAll } from './lib/procs.mjs';
+import { cpuSeconds, allProcesses, cpuByName, machineCpuSeconds, sleep, within, cleanupAll } from './lib/procs.mjs';
 import { redisCounters, deleteKeys, summarize, round, table } from './lib/stats.mjs';
 import * as switchboard from './lib/switchboard.mjs';
 import * as socketio from './lib/socketio.mjs';
@@ -30,6 +30,8 @@ const { values: opt } = parseArgs({
     members: { type: 'string', default: '2000' },
     kinds: { type: 'string', default: 'switchboard,socketio' },
     out: { type: 'string' },
+    'wait-quiet': { type: 'string', default: '0' },
+    'sio-client': { type: 'string', default: 'lean' },
     bin: { type: 'string', default: join(here, '../../target/release/switchboard') },
     redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
     'pg-host': { type: 'string', default: '127.0.0.1' },
@@ -38,9 +40,11 @@ const { values: opt } = parseArgs({
   },
 });
 const [secs, warmup, rate, members] = ['secs', 'warmup', 'rate', 'members'].map((k) => Number(opt[k]));
+const waitQuiet = Number(opt['wait-quiet']);
 const drivers = { switchboard, socketio };
 const kinds = opt.kinds.split(',');
 for (const k of kinds) if (!drivers[k]) throw new Error(`unknown kind ${k} (switchboard, socketio)`);
+if (!['lean', 'full'].includes(opt['sio-client'])) throw new Error('--sio-client is lean or full');
 if (members % 2) throw new Error('--members must be even (split over two nodes)');
 
 const dir = mkdtempSync(join(tmpdir(), 'peers-two-nodes-'));
@@ -63,6 +67,7 @@ async function measure(kind) {
   const disconnects = [];
   const ctx = {
     members, prefix, dir, redisUrl: opt.redis, bin: opt.bin, setupTimeoutMs: 300000,
+    sioClient: opt['sio-client'],
     pgHost: opt['pg-host'], pgPort: Number(opt['pg-port']), pgUser: opt['pg-user'],
     onDisconnect: (why) => disconnects.push(why),
     onMessage(side, text, who) {
@@ -80,10 +85,15 @@ async function measure(kind) {
     },
   };
 
-  // Anything else running skews every figure: say so (and keep it in the JSON).
-  const idle0 = machineCpuSeconds();
-  await sleep(1000);
-  const busyBefore = round(machineCpuSeconds() - idle0);
+  // Anything else running skews every figure: wait for a quiet machine (--wait-quiet), or say
+  // that it was not (and keep it in the JSON).
+  let busyBefore;
+  const quietBy = Date.now() + waitQuiet * 1000;
+  do {
+    const m0 = machineCpuSeconds();
+    await sleep(2000);
+    busyBefore = round((machineCpuSeconds() - m0) / 2);
+  } while (busyBefore > 0.3 && Date.now() < quietBy);
   if (busyBefore > 0.3) log(`WARNING: the machine was ${busyBefore} cores busy before ${kind} started`);
   log(`${kind}: starting 2 nodes, ${members} receivers (logs in ${dir})`);
   const t = performance.now();
@@ -95,7 +105,7 @@ async function measure(kind) {
     const sample = async () => ({
       cpu: d.nodes.map((n) => cpuSeconds(n.pid)),
       redis: await redisCounters(redis),
-      postgres: cpuSecondsOfAll('postgres'),
+      procs: allProcesses(),
       machine: machineCpuSeconds(),
       client: process.cpuUsage(),
       counters: await d.counters(),
@@ -133,6 +143,14 @@ async function measure(kind) {
         .map(([k, v]) => [k, v - start.counters[i][k]])),
     }));
     const publishes = end.redis.publish - start.redis.publish;
+    const byName = cpuByName(start.procs, end.procs);
+    const postgres = byName.find(([name]) => name === 'postgres')?.[1] ?? 0;
+    // Everything but the nodes, this client, Redis and Postgres: should be next to nothing.
+    const mine = new Set([process.pid, ...d.nodes.map((n) => n.pid)].map(String));
+    const others = cpuByName(
+      new Map([...start.procs].filter(([pid]) => !mine.has(pid))),
+      new Map([...end.procs].filter(([pid, p]) => !mine.has(pid) && !['postgres', 'redis-server'].includes(p.comm))),
+    ).slice(0, 5).map(([name, cpu]) => `${name} ${cpu.toFixed(2)}`);
     const result = {
       kind, secs, rate, members, sent, sent_total: total,
       acked: acks.ok, ack_errors: acks.errors, ack: summarize(acks.lat),
@@ -140,13 +158,19 @@ async function measure(kind) {
       cpu_s_both: round(nodes[0].cpu_s + nodes[1].cpu_s),
       publishes, publish_per_message: round(publishes / sent, 3),
       redis_cpu_s: round(end.redis.cpu - start.redis.cpu, 3),
-      postgres_cpu_s: round(end.postgres - start.postgres),
+      postgres_cpu_s: round(postgres),
       client_cpu_s: round((end.client.user + end.client.system - start.client.user - start.client.system) / 1e6),
       machine_cpu_s: round(end.machine - start.machine),
       machine_busy_before: busyBefore,
+      other_processes: others,
       duplicates, reordered, other_frames: otherSeq, disconnects: disconnects.length,
       ownership: d.ownership,
     };
+    // The machine's CPU that none of the processes above used: something else ran.
+    result.other_cpu_s = round(result.machine_cpu_s - result.cpu_s_both - result.redis_cpu_s -
+      result.postgres_cpu_s - result.client_cpu_s);
+    result.quiet = result.other_cpu_s <= secs / 15; // on 2 cores: under ~3% of the machine
+    if (!result.quiet) log(`WARNING: ${result.other_cpu_s} CPU-s of something else ran in the ${kind} window: ${others.join(', ')}`);
     if (kind === 'switchboard') {
       // The room really ran on node A: A sequenced every message of the window, B none.
       const [a, b] = nodes.map((n) => n.counters.switchboard_messages_total);
@@ -168,14 +192,15 @@ function report(results) {
       rows.push([r.kind, n.node, n.role, n.members, n.cpu_s, n.p50_ms, n.p99_ms, n.max_ms, n.count, n.lost]);
     }
   }
-  const rows2 = [['kind', 'sent', 'acked', 'ack p50/p99 ms', 'CPU-s both', 'PUBLISH/msg', 'Redis CPU-s', 'PG CPU-s', 'client CPU-s', 'box CPU-s', 'dup/reord', 'disconn']];
+  const rows2 = [['kind', 'sent', 'acked', 'ack p50/p99 ms', 'CPU-s both', 'PUBLISH/msg', 'Redis CPU-s', 'PG CPU-s', 'client CPU-s', 'other CPU-s', 'dup/reord', 'disconn']];
   for (const r of results) {
     rows2.push([r.kind, r.sent, r.acked, `${r.ack.p50_ms}/${r.ack.p99_ms}`, r.cpu_s_both, r.publish_per_message,
-      r.redis_cpu_s, r.postgres_cpu_s, r.client_cpu_s, r.machine_cpu_s, `${r.duplicates}/${r.reordered}`, r.disconnects]);
+      r.redis_cpu_s, r.postgres_cpu_s, r.client_cpu_s, r.other_cpu_s, `${r.duplicates}/${r.reordered}`, r.disconnects]);
   }
   console.log(`\n${table(rows)}\n\n${table(rows2)}`);
   for (const r of results) {
     if (Object.keys(r.ack_errors).length) console.log(`${r.kind} send errors: ${JSON.stringify(r.ack_errors)}`);
+    if (!r.quiet) console.log(`${r.kind}: NOT QUIET, ${r.other_cpu_s} CPU-s of other processes in the window: rerun`);
     if (r.ownership_checked !== undefined) console.log(`${r.kind}: ${r.ownership}; checked on /metrics: ${r.ownership_checked}`);
   }
   const sb = results.find((r) => r.kind === 'switchboard');

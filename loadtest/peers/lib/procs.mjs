@@ -81,15 +81,22 @@ export function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime (fields 14, 15)
 }
 
-/** CPU seconds of every process named `comm` (e.g. all Postgres processes) so far. */
-export function cpuSecondsOfAll(comm) {
-  let total = 0;
+/** Every process's name and CPU seconds so far, by pid. */
+export function allProcesses() {
+  const out = new Map();
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm) total += cpuSeconds(pid);
+      out.set(pid, { comm: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), cpu: cpuSeconds(pid) });
     } catch {} // gone meanwhile
   }
-  return total;
+  return out;
+}
+
+/** CPU seconds used between two `allProcesses()`, summed by process name, largest first. */
+export function cpuByName(before, after) {
+  const by = {};
+  for (const [pid, p] of after) by[p.comm] = (by[p.comm] ?? 0) + p.cpu - (before.get(pid)?.cpu ?? 0);
+  return Object.entries(by).sort((a, b) => b[1] - a[1]);
 }
 
 /** Environment for a child: ours without any SWITCHBOARD_* (a node refuses unknown ones). */
