@@ -1,5 +1,6 @@
 // Switchboard web client: plain ES2020 modules, no dependencies.
 import { mpDecode, mpEncode } from './msgpack.js';
+import { finder, label, people } from './people.js';
 
 const utf8enc = new TextEncoder();
 
@@ -30,7 +31,10 @@ const state = {
   refreshTimer: null,
   attaching: [], // files for the next message: {name, attachment, failed}
   links: new Map(), // 'id' or 'id/thumb' -> {url, expires} (signed download URLs)
+  profileFilled: false, // the profile form shows the stored profile (once, after sign-in)
 };
+// Names for user ids, looked up in batches and kept fresh (people.js).
+const names = people(cmd, () => render());
 
 // Closes that mean a client bug or a refusal (PROTOCOL §8.10, §10): reconnecting would repeat
 // it, so the page stops and offers a Reconnect button instead of looping.
@@ -43,7 +47,15 @@ const cmpPos = (a, b) => (a.epoch - b.epoch) || (a.seq - b.seq);
 const posKey = (p) => p.epoch + ':' + p.seq;
 // What a message is, whatever position it was given: its sender's id and cmid (PROTOCOL §8.2).
 const msgId = (sender, cmid) => sender + '/' + cmid;
-const userName = (id) => (state.me && id === state.me.id ? state.me.name : 'user ' + id);
+// A user as the page shows them: display name, else account name (until known: "user N").
+const userName = (id) => names.name(id, state.me && id === state.me.id ? state.me.name : null);
+// A direct conversation is named "lo:hi" by the node: shown as the other person's name.
+function roomLabel(r) {
+  const pair = r.kind === 'direct' && /^(\d+):(\d+)$/.exec(r.name);
+  if (!pair || !state.me) return r.name;
+  const other = Number(pair[1]) === state.me.id ? Number(pair[2]) : Number(pair[1]);
+  return userName(other);
+}
 const newCmid = () => {
   if (crypto.randomUUID) return crypto.randomUUID();
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
@@ -211,6 +223,7 @@ function signOut(message) {
   if (state.ws) { state.ws.onclose = null; state.ws.close(1000); }
   Object.assign(state, { ws: null, connected: false, token: null, me: null, current: null });
   state.rooms.clear(); state.presence.clear(); state.subscribed.clear();
+  names.clear(); state.profileFilled = false;
   failPending('signed out');
   localStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(USER_KEY);
@@ -338,10 +351,11 @@ function onFrame(f) {
     case 'member_left':
       if (f.type === 'member_joined') r.members.add(f.user); else r.members.delete(f.user);
       watchUsers([f.user]);
-      setStatus(userName(f.user) + (f.type === 'member_joined' ? ' joined ' : ' left ') + r.name);
+      names.named(f.user).then((who) => setStatus(who + (f.type === 'member_joined' ? ' joined ' : ' left ') + roomLabel(r)));
       renderIf(r); break;
     case 'typing': onTyping(r, f); break;
     case 'presence_changed': state.presence.set(f.user, f.status); render(); break;
+    case 'profile_changed': names.update(f.user); break;
     case 'read_receipt': {
       const prev = r.reads.get(f.user);
       if (!prev || cmpPos(f.pos, prev) > 0) r.reads.set(f.user, f.pos);
@@ -371,6 +385,8 @@ async function onHello(f) {
   state.subscribed.clear();
   render();
   watchUsers(state.me ? [state.me.id] : []);
+  if (state.me) names.want([state.me.id]);
+  names.flush();
   const rejoin = [...state.rooms.values()].filter((r) => r.joined);
   for (const r of rejoin) { r.joined = false; joinRoom(r).catch(ignore); }
   if (state.current && !rejoin.includes(room(state.current))) openRoom(state.current);
@@ -675,7 +691,7 @@ function renderIf(r) { if (r && r.id === state.current) render(); else renderRoo
 function renderRooms() {
   $('rooms').replaceChildren(...[...state.rooms.values()].map((r) => el('li', {},
     el('button', { type: 'button', 'data-room-id': r.id, 'aria-current': String(r.id === state.current),
-      onclick: () => openRoom(r.id) }, r.name + ' ', el('span', { class: 'kind' }, '#' + r.id + ' ' + r.kind)))));
+      onclick: () => openRoom(r.id) }, roomLabel(r) + ' ', el('span', { class: 'kind' }, '#' + r.id + ' ' + r.kind)))));
 }
 
 function renderPresence() {
@@ -683,7 +699,8 @@ function renderPresence() {
   const users = new Set(r ? r.members : []);
   for (const u of state.subscribed) users.add(u);
   $('presence').replaceChildren(...[...users].sort((a, b) => a - b).map((u) =>
-    el('li', { 'data-user-id': u }, dot(u), userName(u) + ' (' + (state.presence.get(u) || 'offline') + ')')));
+    el('li', { 'data-user-id': u }, dot(u), userName(u) + ' (' + (state.presence.get(u) || 'offline') + ')'
+      + (names.profile(u) && names.profile(u).status ? ' · ' + names.profile(u).status : ''))));
 }
 
 // An outbox entry, at the position of its echo `m` when one came (else after the room's messages).
@@ -706,14 +723,17 @@ function render() {
   $('auth').hidden = signedIn;
   $('account').hidden = !signedIn;
   $('app').hidden = !signedIn;
-  $('whoami').textContent = state.me ? state.me.name + ' (#' + state.me.id + ')' : '';
+  const shown = state.me && userName(state.me.id);
+  $('whoami').textContent = !state.me ? ''
+    : shown === state.me.name ? shown + ' (#' + state.me.id + ')' : shown + ' (' + state.me.name + ', #' + state.me.id + ')';
+  fillProfile();
   renderRooms();
   renderPresence();
   const r = state.current && room(state.current);
   const chat = $('chat');
   chat.dataset.roomId = r ? r.id : '';
   chat.dataset.ready = r && r.joined && r.loaded ? '1' : '0';
-  $('room-title').textContent = r ? r.name + (r.kind ? ' (' + r.kind + ')' : '') + ' #' + r.id : 'No room open';
+  $('room-title').textContent = r ? roomLabel(r) + (r.kind ? ' (' + r.kind + ')' : '') + ' #' + r.id : 'No room open';
   $('older').hidden = !(r && r.more && r.msgs.length);
   $('compose').disabled = $('send').disabled = $('attach').disabled = !(r && r.joined && state.connected);
   const box = $('messages');
@@ -777,25 +797,48 @@ $('join-form').addEventListener('submit', (e) => {
   const id = Number($('join-id').value);
   if (Number.isInteger(id) && id > 0) { $('join-id').value = ''; openRoom(id); }
 });
-$('direct-form').addEventListener('submit', async (e) => {
+// ---------------------------------------------------------------- people by name
+// One's own display name and status, as stored, in the profile form (until edited there).
+function fillProfile() {
+  const mine = state.me && names.profile(state.me.id);
+  if (!mine || state.profileFilled) return;
+  state.profileFilled = true;
+  $('display-name').value = mine.display_name;
+  $('status-text').value = mine.status;
+}
+
+$('profile-form').addEventListener('submit', async (e) => {
   e.preventDefault();
-  const user = Number($('direct-id').value);
-  if (!Number.isInteger(user) || user <= 0) return;
   try {
-    const res = await cmd({ type: 'open_direct', user });
+    await cmd({ type: 'set_profile', display_name: $('display-name').value, status: $('status-text').value });
+    names.forget(state.me.id);
+    setStatus('Profile saved');
+  } catch (_) { /* shown in status */ }
+});
+
+// Users other than oneself matching `prefix`; a failed search is said in the status line.
+async function othersNamed(prefix) {
+  try {
+    return (await names.search(prefix)).filter((p) => !state.me || p.id !== state.me.id);
+  } catch (err) {
+    setStatus('Cannot search for people: ' + err.message + (err.code ? ' (error ' + err.code + ')' : ''), true);
+    return [];
+  }
+}
+const finderStatus = (several) => setStatus(several ? 'Several people match: pick one' : 'Nobody found by that name', true);
+
+finder($('direct-form'), $('direct-name'), $('direct-matches'), othersNamed, finderStatus, async (p) => {
+  try {
+    const res = await cmd({ type: 'open_direct', user: p.id });
     room(res.room.id, res.room);
-    $('direct-id').value = '';
     openRoom(res.room.id);
   } catch (_) { /* shown in status */ }
 });
-$('invite-form').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const user = Number($('invite-id').value);
-  if (!state.current || !Number.isInteger(user) || user <= 0) { setStatus('Open a room first', true); return; }
+finder($('invite-form'), $('invite-name'), $('invite-matches'), othersNamed, finderStatus, async (p) => {
+  if (!state.current) { setStatus('Open a room first', true); return; }
   try {
-    await cmd({ type: 'invite', room: state.current, user });
-    $('invite-id').value = '';
-    setStatus('Invited ' + userName(user) + ' into ' + room(state.current).name);
+    await cmd({ type: 'invite', room: state.current, user: p.id });
+    setStatus('Invited ' + label(p) + ' into ' + roomLabel(room(state.current)));
   } catch (_) { /* shown in status */ }
 });
 $('compose-form').addEventListener('submit', (e) => { e.preventDefault(); sendMessage(); });

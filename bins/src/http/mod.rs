@@ -82,6 +82,10 @@ pub fn router(state: AppState) -> Router {
             page_file(JS, include_str!("../../static/app.js")),
         )
         .route(
+            "/people.js",
+            page_file(JS, include_str!("../../static/people.js")),
+        )
+        .route(
             "/msgpack.js",
             page_file(JS, include_str!("../../static/msgpack.js")),
         )

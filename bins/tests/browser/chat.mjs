@@ -10,7 +10,9 @@
 // them, and stops rather than loops after a close the server marks final; D's page retries a
 // message that failed; E's page, whose socket the test taps, resends a message whose `sent` was
 // lost with the connection and shows a message that comes again at a new position once; C's page
-// checks the sign-in and sign-up error texts. Every page runs under a strict
+// checks the sign-in and sign-up error texts. Last, people by name: A's display name shows as
+// the sender of A's messages in B's page, B opens a direct conversation with A by picking A from
+// the matches of a typed name, and A invites B into a private room by typing B's name. Every page runs under a strict
 // Content-Security-Policy added here, so a page that needs inline script or style fails.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -377,6 +379,53 @@ async function finalClose(a, b, roomId) {
   await sees(b, 'back after reconnect', 'B');
 }
 
+// People by name (PROTOCOL §6.15): never "user N" where a name is known.
+async function peopleByName(a, b, suffix, roomId) {
+  const display = 'Alice Display ' + suffix;
+  await a.fill('#display-name', '  ' + display + ' ');
+  await a.fill('#status-text', 'testing names');
+  await a.click('#save-profile');
+  await a.waitForFunction(() => document.getElementById('status').textContent === 'Profile saved');
+  // B watches A (A wrote in B's room): `profile_changed` renames A's messages in B's page.
+  const meta = b.locator('#messages .msg[data-seq]', { hasText: 'hello from A' }).first().locator('.meta');
+  try {
+    await until(async () => (await meta.textContent()).includes(display), WAIT, 'no display name');
+  } catch (e) {
+    throw new Error(`B does not show A's message as from "${display}": ${JSON.stringify(await meta.textContent())}`);
+  }
+  const senders = await b.$$eval('#messages .msg[data-seq] .meta', (els) => els.map((m) => m.textContent));
+  if (senders.some((m) => /user \d+/.test(m))) throw new Error(`a sender shown by number: ${JSON.stringify(senders)}`);
+  await b.locator('#presence li', { hasText: display + ' (online) · testing names' }).waitFor({ timeout: WAIT });
+
+  // B types part of A's account name and picks A among the matches.
+  await b.fill('#direct-name', 'alice_' + suffix.slice(0, 3));
+  const match = b.locator('#direct-matches button', { hasText: display + ' (alice_' + suffix + ')' });
+  await match.waitFor({ timeout: WAIT });
+  await match.click();
+  await b.waitForFunction((d) => document.getElementById('room-title').textContent.startsWith(d + ' (direct)'),
+    display, { timeout: WAIT });
+  await b.locator('#rooms button[aria-current="true"]', { hasText: display }).waitFor();
+  const titles = await b.$$eval('#rooms button', (els) => els.map((e) => e.textContent));
+  if (titles.some((t) => /^\d+:\d+/.test(t))) throw new Error(`a direct conversation titled by ids: ${JSON.stringify(titles)}`);
+
+  // A invites B into a private room by B's full account name, typed and submitted.
+  const privateName = 'private ' + suffix;
+  await a.fill('#room-name', privateName);
+  await a.setChecked('#room-private', true);
+  await a.click('#create-room');
+  const created = a.locator('#rooms button[aria-current="true"]', { hasText: privateName });
+  await created.waitFor();
+  const privateId = await created.getAttribute('data-room-id');
+  await roomReady(a, privateId);
+  await a.fill('#invite-name', 'BOB_' + suffix);
+  await a.click('#invite');
+  await a.waitForFunction(() => document.getElementById('status').textContent.startsWith('Invited'), null, { timeout: WAIT });
+  expectText(await a.textContent('#status'), new RegExp('^Invited bob_' + suffix + ' into ' + privateName + '$'), '#status');
+  await b.fill('#join-id', privateId);
+  await b.click('#join');
+  await roomReady(b, privateId);
+}
+
 // Sign-in never says which of name and password was wrong; sign-up names the broken rule.
 async function authErrors(c, suffix) {
   const attempt = async (button, name, password) => {
@@ -437,6 +486,8 @@ try {
       () => resendUnconfirmed(e, b, tap, suffix, roomId));
     await step('a message that comes again at a new position (same sender and cmid) is shown once',
       () => reconcileMoved(a, e, tap, roomId));
+    await step('people show by name; a direct conversation and an invite by name',
+      () => peopleByName(a, b, suffix, roomId));
   }
   const c = await openUser('C');
   await step('sign-in and sign-up errors say what was wrong', () => authErrors(c, suffix));
