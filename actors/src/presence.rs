@@ -309,6 +309,48 @@ mod tests {
         }
     }
 
+    /// How many frames of `frame`'s type this connection was sent.
+    fn events_like(rx: &OutboundReceiver, frame: &ServerFrame) -> usize {
+        std::iter::from_fn(|| rx.try_recv())
+            .filter_map(|item| match item {
+                Outgoing::Event(e) => Codec::MsgPack.decode::<ServerFrame>(&e.msgpack()).ok(),
+                Outgoing::Frame(_) | Outgoing::Notice(_) | Outgoing::Flush => None,
+            })
+            .filter(|f| f == frame)
+            .count()
+    }
+
+    #[tokio::test]
+    async fn news_reaches_other_devices_and_watchers_once() {
+        let (presence, _dir) = presence();
+        let news = ServerFrame::Pong(Done { rid: 42 });
+        // A single device: nobody else to tell.
+        let (phone, phone_rx) = connection(1);
+        presence.attach(&phone, ANN).await;
+        let event = Event::new(None, &news);
+        presence.announce(phone.conn(), ANN, event.clone()).await;
+        assert_eq!(events_like(&phone_rx, &news), 0, "not the one that made it");
+        presence.announce(ConnId(0), ANN, event.clone()).await;
+        assert_eq!(events_like(&phone_rx, &news), 1, "from elsewhere");
+
+        // Her laptop watches her own presence too; Bob watches her.
+        let (laptop, laptop_rx) = connection(2);
+        let (watcher, watcher_rx) = connection(3);
+        presence.attach(&laptop, ANN).await;
+        presence.watch(&laptop, ANN, ANN).await;
+        presence.watch(&watcher, BOB, ANN).await;
+        presence.announce(phone.conn(), ANN, event).await;
+        // Answered after the announcement: it is out by then.
+        presence.query(ConnId(9), ANN).await;
+        assert_eq!(events_like(&phone_rx, &news), 0);
+        assert_eq!(
+            events_like(&laptop_rx, &news),
+            1,
+            "a device that watches: once"
+        );
+        assert_eq!(events_like(&watcher_rx, &news), 1);
+    }
+
     #[tokio::test]
     async fn a_light_device_that_disconnects_leaves_nothing_behind() {
         let (presence, _dir) = presence();

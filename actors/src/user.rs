@@ -611,8 +611,13 @@ impl Message<Announce> for UserActor {
         self.devices
             .retain(|d| d.conn() == except || d.event(&a.event));
         self.recheck_watchers().await;
-        self.watchers
-            .retain(|w| w.out.conn() == except || w.out.event(&a.event));
+        // A device that also watches its own user (a page showing its own presence) hears
+        // of it once.
+        let told: Vec<ConnId> = self.devices.iter().map(|d| d.conn()).collect();
+        self.watchers.retain(|w| {
+            let conn = w.out.conn();
+            conn == except || told.contains(&conn) || w.out.event(&a.event)
+        });
         // Watchers dropped by the recheck may leave nothing to do.
         self.stop_if_unused(ctx);
     }
