@@ -138,6 +138,17 @@ async fn a_message_sent_on_one_node_reaches_members_on_every_node_once_in_order(
     let watched = on_b.presence_subscribe(vec![c_id]).await.unwrap();
     assert_eq!(watched[0].status, PresenceStatus::Online);
     let c_second = cluster.client(0, &tokens[2]).await;
+    // A profile change made on node-0 reaches the watcher on node-1 and on-c's other device on
+    // node-2, through on-c's home node.
+    c_second.set_profile(Some("Cee"), None).await.unwrap();
+    for c in [&mut on_b, &mut on_c] {
+        let changed = support::expect(c, support::WAIT, |f| match f {
+            ServerFrame::ProfileChanged(p) => Some(p.user),
+            _ => None,
+        })
+        .await;
+        assert_eq!((changed.id, changed.display_name.as_str()), (c_id, "Cee"));
+    }
     on_c.close();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let query = on_a.presence_query(vec![c_id]).await.unwrap();
