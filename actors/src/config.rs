@@ -146,7 +146,7 @@ pub struct ClusterConfig {
     #[serde(rename = "reply_timeout_ms", with = "ms")]
     pub reply_timeout: Duration,
     /// `reply_hold_ms`: how long deliveries to a sender's node wait for its `sent`, so that the
-    /// two leave in one Redis `PUBLISH` (the commit usually takes a millisecond or two). Past
+    /// two leave in one Redis `PUBLISH` (the commit and its answer take a few milliseconds). Past
     /// it they go without (during a store outage, live delivery goes on). 0: never wait.
     #[serde(rename = "reply_hold_ms", with = "ms")]
     pub reply_hold: Duration,
@@ -201,7 +201,7 @@ impl Default for ForwardLimits {
             max_bytes: 32 * 1024 * 1024,
             reply_timeout: Duration::from_secs(5),
             max_awaited: 65_536,
-            reply_hold: Duration::from_millis(5),
+            reply_hold: Duration::from_millis(20),
         }
     }
 }

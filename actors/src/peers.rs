@@ -37,7 +37,7 @@ pub trait Peers: Send + Sync {
     fn reply(&self, node: &NodeId, conn: ConnId, answers: Option<u64>, frame: &ServerFrame)
     -> bool;
 
-    /// Makes what goes to `node` next wait (a few milliseconds at most) for the answer to its
+    /// Makes what goes to `node` next wait (`cluster.reply_hold_ms` at most) for the answer to its
     /// forwarded command `token`, so that they travel together. Called before the frames the
     /// answer should travel with are queued.
     fn hold_for_reply(&self, node: &NodeId, token: u64);

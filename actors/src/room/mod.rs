@@ -319,28 +319,12 @@ impl RoomActor {
         }
     }
 
-    /// Queues `event` to the subscribers `to` names: here, into each connection's queue or
-    /// straight to its socket (dropping those that are gone or slow); on other nodes, one
-    /// envelope per node.
+    /// Queues `event` to the subscribers `to` names: on other nodes first, one envelope per
+    /// node (their forwarders publish while this node writes), then here, into each
+    /// connection's queue or straight to its socket (dropping those that are gone or slow).
     fn fan_out(&mut self, event: &Arc<Event>, to: To) {
         let mut delivered = 0u64;
-        let before = self.subscribers.len();
-        // Writing to the sockets here saves a task wake per subscriber, but keeps the room
-        // busy for one `send` each: with commands waiting, the connections write, on every
-        // core. Only wide rooms write straight (see `DIRECT_FAN_OUT`).
-        let direct = self.subscribers.len() >= DIRECT_FAN_OUT && self.nothing_waits();
-        self.subscribers.retain(|s| {
-            if !to.includes(s.conn, s.user) {
-                return true;
-            }
-            delivered += 1;
-            if direct {
-                s.out.event(event)
-            } else {
-                s.out.queue_event(event)
-            }
-        });
-        let mut changed = self.subscribers.len() < before;
+        let mut changed = false;
         if let Some(link) = self.rooms.peers() {
             let room = self.info.id;
             self.remote.retain(|node, group| {
@@ -371,6 +355,23 @@ impl RoomActor {
                 false
             });
         }
+        let before = self.subscribers.len();
+        // Writing to the sockets here saves a task wake per subscriber, but keeps the room
+        // busy for one `send` each: with commands waiting, the connections write, on every
+        // core. Only wide rooms write straight (see `DIRECT_FAN_OUT`).
+        let direct = self.subscribers.len() >= DIRECT_FAN_OUT && self.nothing_waits();
+        self.subscribers.retain(|s| {
+            if !to.includes(s.conn, s.user) {
+                return true;
+            }
+            delivered += 1;
+            if direct {
+                s.out.event(event)
+            } else {
+                s.out.queue_event(event)
+            }
+        });
+        changed |= self.subscribers.len() < before;
         names::hot().deliveries.increment(delivered);
         if changed {
             self.note_subscribers_changed();
