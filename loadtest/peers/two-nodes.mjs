@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
-import { cpuSeconds, allProcesses, cpuByName, machineCpuSeconds, sleep, within, cleanupAll } from './lib/procs.mjs';
+import { cpuSeconds, allProcesses, cpuByName, machineCpuSeconds, sleep, within, onCleanup, cleanupAll } from './lib/procs.mjs';
 import { redisCounters, deleteKeys, summarize, round, table } from './lib/stats.mjs';
 import * as switchboard from './lib/switchboard.mjs';
 import * as socketio from './lib/socketio.mjs';
@@ -55,6 +55,7 @@ await redis.connect();
 /** One kind, start to end: the figures of its measured window. */
 async function measure(kind) {
   const prefix = `peers2n-${kind}-${process.pid}`;
+  onCleanup(() => deleteKeys(redis, prefix)); // runs after the nodes' own cleanups (last in, first out)
   const period = 1000 / rate;
   const first = Math.round(warmup * rate) + 1; // first measured seq
   const last = first + Math.round(secs * rate) - 1; // last measured seq
@@ -220,7 +221,13 @@ function report(results) {
 }
 
 let exitCode = 0;
-const stop = async (sig) => { log(`${sig}: cleaning up`); await cleanupAll(); process.exit(130); };
+let stopping = false;
+const stop = async (sig) => {
+  stopping = true;
+  log(`${sig}: cleaning up`);
+  await cleanupAll();
+  process.exit(130);
+};
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);
 try {
@@ -234,6 +241,7 @@ try {
   exitCode = 1;
 } finally {
   await cleanupAll();
-  await redis.quit();
 }
+if (stopping) await new Promise(() => {}); // the signal handler finishes the cleanup and exits
+await redis.quit();
 process.exit(exitCode);
