@@ -74,8 +74,17 @@ impl Ctx {
             ClientFrame::Profiles(c) => self.within(self.profiles(c)).await?,
             ClientFrame::SetProfile(c) => self.within(self.set_profile(c)).await?,
             ClientFrame::FindUsers(c) => self.within(self.find_users(c)).await?,
-            // Answered by the connection itself.
-            _ => Err(Refused::Code(switchboard_engine::ErrorCode::Internal)),
+            // Answered by the connection itself, or room commands (above). Listed, not caught
+            // all, so a new command does not compile until it says where it runs.
+            ClientFrame::Auth(_)
+            | ClientFrame::Ping(_)
+            | ClientFrame::SetPresence(_)
+            | ClientFrame::Join(_)
+            | ClientFrame::Leave(_)
+            | ClientFrame::Invite(_)
+            | ClientFrame::Kick(_)
+            | ClientFrame::Send(_)
+            | ClientFrame::Typing(_) => Err(Refused::Code(switchboard_engine::ErrorCode::Internal)),
         }
     }
 

@@ -60,7 +60,21 @@ impl RoomCommand {
                 (c.room, c.rid, post)
             }
             ClientFrame::Typing(c) => (c.room, c.rid, RoomCommand::Typing { active: c.active }),
-            frame => return Err(frame),
+            // Not room commands: listed, so a new frame does not compile until it says.
+            frame @ (ClientFrame::Auth(_)
+            | ClientFrame::CreateRoom(_)
+            | ClientFrame::OpenDirect(_)
+            | ClientFrame::History(_)
+            | ClientFrame::Search(_)
+            | ClientFrame::MarkRead(_)
+            | ClientFrame::PresenceQuery(_)
+            | ClientFrame::PresenceSubscribe(_)
+            | ClientFrame::SetPresence(_)
+            | ClientFrame::Ping(_)
+            | ClientFrame::AttachmentSlot(_)
+            | ClientFrame::Profiles(_)
+            | ClientFrame::SetProfile(_)
+            | ClientFrame::FindUsers(_)) => return Err(frame),
         })
     }
 
