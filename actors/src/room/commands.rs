@@ -5,15 +5,14 @@
 use std::collections::hash_map::Entry;
 
 use kameo::prelude::*;
-use switchboard_engine::domain::{ChatMessage, Role, RoomKind};
+use switchboard_engine::domain::{Role, RoomKind};
 use switchboard_engine::protocol::{self as p, ResumeOutcome, ServerFrame};
 use switchboard_engine::{Position, UserId};
-use switchboard_persistence::Outcome;
 
 use super::attach::Draft;
-use super::work::{Ack, Work};
-use super::{Caller, Command, RoomActor, RoomCommand, Subscriber, To, now_ms};
-use crate::error::{Busy, Refused};
+use super::work::Work;
+use super::{Caller, Command, RoomActor, RoomCommand, Subscriber, To};
+use crate::error::Refused;
 use crate::metrics as names;
 use crate::outbound::Event;
 use crate::recipient::Recipient;
@@ -292,114 +291,6 @@ impl RoomActor {
             }));
         }
         Answer::Now(ServerFrame::Invited(self.room_ack(caller)))
-    }
-
-    /// Posts a message: a position, the fan-out (encoded once), and the write-behind, whose
-    /// acknowledgement answers `sent`. A resend is answered with the original's position,
-    /// before its attachments are looked at again. A post with attachments has them checked
-    /// off the actor first (`room::attach`) and comes back here with their metadata.
-    pub(super) fn post(&mut self, caller: &Caller, draft: Draft) -> Result<Answer, Refused> {
-        let room = self.info.id;
-        if !self.members.contains_key(&caller.user) {
-            return Err(Refused::NotMember);
-        }
-        if let Some(pos) = self.recent.find_cmid(caller.user, &draft.cmid) {
-            let sent = p::Sent {
-                rid: caller.rid,
-                room,
-                cmid: draft.cmid,
-                pos,
-                duplicate: true,
-            };
-            if self.is_durable(pos) {
-                return Ok(Answer::Now(ServerFrame::Sent(sent)));
-            }
-            // Answered when the write-behind acknowledges the original (`Ack`); bounded like
-            // the room's other waiting work.
-            if self.awaiting_durable.len() >= self.rooms.config.room_mailbox {
-                return Err(Refused::Busy(Busy::StorageBehind));
-            }
-            self.awaiting_durable.push((pos.seq, caller.clone(), sent));
-            return Ok(Answer::Later);
-        }
-        if !draft.cmid_checked && self.recent.maybe_trimmed(caller.user, &draft.cmid) {
-            // The original may have left the buffer after the sender's store check missed it
-            // (it was not committed then): ask the store again, off the actor.
-            let (store, user) = (self.rooms.store.clone(), caller.user);
-            return self.start_work(caller, async move {
-                let found = store.find_cmid(room, user, &draft.cmid).await;
-                Work::CmidChecked { draft, found }
-            });
-        }
-        if draft.needs_check() {
-            return self.check_attachments(caller, draft);
-        }
-        let Ok(permit) = self.rooms.journal.reserve(draft.bytes()) else {
-            return Err(Refused::Busy(Busy::StorageBehind));
-        };
-        let Draft {
-            cmid,
-            text,
-            attachments,
-            received,
-            ..
-        } = draft;
-        self.last_seq += 1;
-        let pos = Position::new(self.epoch, self.last_seq);
-        let frame = ServerFrame::Message(ChatMessage {
-            room,
-            pos,
-            sender: caller.user,
-            cmid,
-            text,
-            ts: now_ms(),
-            attachments: attachments.unwrap_or_default(),
-        });
-        let event = Event::new(Some((room, pos)), &frame);
-        let ServerFrame::Message(msg) = frame else {
-            unreachable!("built as a message above")
-        };
-        self.recent.push(pos, caller.user, &msg.cmid, event.clone());
-
-        // The sender on another node: its node's next batch (this message's delivery there,
-        // and whatever follows) waits a moment for the `sent`, so that both go in one publish.
-        if let crate::recipient::Recipient::Remote(r) = &caller.reply
-            && let Some(peers) = self.rooms.peers()
-        {
-            peers.hold_for_reply(&r.node, r.token);
-        }
-        // Submitted before the fan-out, so the commit runs while the room writes to its
-        // subscribers' sockets. The closure runs on the write-behind after the commit: it
-        // answers the caller and tells the room (through its acknowledgement channel) what
-        // became durable; it changes no room state.
-        let (acks, caller) = (self.acks.clone(), caller.clone());
-        self.rooms.journal.submit(
-            permit,
-            msg,
-            Box::new(move |stored: &ChatMessage, outcome| {
-                if outcome == Outcome::Fenced {
-                    // Another node took the room meanwhile: this copy was never stored.
-                    caller.refuse(Refused::Busy(Busy::RoomMoving));
-                    let _ = acks.send(Ack::Fenced);
-                    return;
-                }
-                let _ = acks.send(Ack::Durable(stored.pos.seq));
-                caller.answer(&ServerFrame::Sent(p::Sent {
-                    rid: caller.rid,
-                    room: stored.room,
-                    cmid: stored.cmid.clone(),
-                    pos: stored.pos,
-                    duplicate: false,
-                }));
-                metrics::histogram!(names::SEND_TO_STORED_SECONDS)
-                    .record(received.elapsed().as_secs_f64());
-            }),
-        );
-        self.fan_out(&event, To::All);
-        let hot = names::hot();
-        hot.messages.increment(1);
-        hot.send_to_deliver.record(received.elapsed().as_secs_f64());
-        Ok(Answer::Later)
     }
 
     /// Answered `done` even when nothing is sent: a caller no longer a member is ignored.

@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`command`]: `RoomCommand`, the room commands, and `Caller`, who sent one.
 //! - `commands`: how the room handles and answers each command.
+//! - `post`: a post's stages (admit, repeat, check, sequence, submit, fan out).
 //! - `attach`: posts that reference attachments, checked off the actor before they get a
 //!   position; a connection's later posts wait behind such a check.
 //! - `work`: store work the room runs off its actor, and the write-behind's acknowledgements.
@@ -17,6 +18,7 @@ pub mod command;
 mod commands;
 mod control;
 mod directory;
+mod post;
 mod recent;
 mod rooms;
 mod supervisor;
