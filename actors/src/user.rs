@@ -60,7 +60,7 @@ enum Entry {
     /// One device, nobody watching: no actor.
     Light { device: Recipient, away: bool },
     /// An actor, and how many of the messages the directory sends it (`Detach`, `SetAway`,
-    /// `NotifyDevices`) are on their way or queued: it leaves a light entry behind only when
+    /// `Tell`) are on their way or queued: it leaves a light entry behind only when
     /// none is (see `demote`), so none can reach it after it stopped, and the light entry
     /// sees every change in the order it was made. (Asks to a stopped actor fail, and their
     /// callers ask the directory again.)
@@ -249,48 +249,39 @@ impl Directory {
 
     /// Delivers `event` to every device of `user` connected here or elsewhere.
     pub(crate) async fn notify(&self, user: UserId, event: Arc<Event>) {
-        for _ in 0..2 {
-            let actor = match live(&mut self.lock(), user) {
-                Some(Entry::Actor { actor, sending, .. }) => {
-                    *sending += 1;
-                    actor.clone()
-                }
-                // A gone device is forgotten when its connection detaches.
-                Some(Entry::Light { device, .. }) => {
-                    device.event(&event);
-                    return;
-                }
-                None => return,
-            };
-            if self.tell(user, actor, NotifyDevices(event.clone())).await {
-                return;
-            }
-        }
+        self.deliver(user, event, None).await;
     }
 
     /// Delivers `event` to every device of `user` but `except` (the connection it came from)
     /// and to every connection watching `user`.
     pub(crate) async fn announce(&self, user: UserId, except: ConnId, event: Arc<Event>) {
+        self.deliver(user, event, Some(except)).await;
+    }
+
+    /// Delivers `event` to `user`'s devices; with `announce`, news from that connection, to
+    /// every device but it and to every watcher.
+    async fn deliver(&self, user: UserId, event: Arc<Event>, announce: Option<ConnId>) {
         for _ in 0..2 {
             let actor = match live(&mut self.lock(), user) {
                 Some(Entry::Actor { actor, sending, .. }) => {
                     *sending += 1;
                     actor.clone()
                 }
-                // Nobody watches a light entry.
+                // Nobody watches a light entry. A gone device is forgotten when its
+                // connection detaches.
                 Some(Entry::Light { device, .. }) => {
-                    if device.conn() != except {
+                    if announce != Some(device.conn()) {
                         device.event(&event);
                     }
                     return;
                 }
                 None => return,
             };
-            let announce = Announce {
+            let tell = Tell {
                 event: event.clone(),
-                except,
+                announce,
             };
-            if self.tell(user, actor, announce).await {
+            if self.tell(user, actor, tell).await {
                 return;
             }
         }
@@ -581,44 +572,34 @@ impl Message<Query> for UserActor {
     }
 }
 
-/// Deliver an event to every connection of this user.
-pub struct NotifyDevices(pub Arc<Event>);
-
-impl Message<NotifyDevices> for UserActor {
-    type Reply = ();
-
-    async fn handle(&mut self, n: NotifyDevices, ctx: &mut Context<Self, ()>) {
-        self.handled(ctx);
-        self.devices.retain(|d| d.event(&n.0));
-        // A demotion put off while this was on its way happens now.
-        self.stop_if_unused(ctx);
-    }
-}
-
-/// News about this user (a changed profile): for every device but the one it came from, and
-/// every watcher still allowed to see the user.
-pub struct Announce {
+/// An event for this user's devices; with `announce`, news about the user from that
+/// connection (a changed profile): for every device but it, and every watcher still allowed to
+/// see the user.
+pub struct Tell {
     pub event: Arc<Event>,
-    pub except: ConnId,
+    pub announce: Option<ConnId>,
 }
 
-impl Message<Announce> for UserActor {
+impl Message<Tell> for UserActor {
     type Reply = ();
 
-    async fn handle(&mut self, a: Announce, ctx: &mut Context<Self, ()>) {
+    async fn handle(&mut self, t: Tell, ctx: &mut Context<Self, ()>) {
         self.handled(ctx);
-        let except = a.except;
+        let except = t.announce;
         self.devices
-            .retain(|d| d.conn() == except || d.event(&a.event));
-        self.recheck_watchers().await;
-        // A device that also watches its own user (a page showing its own presence) hears
-        // of it once.
-        let told: Vec<ConnId> = self.devices.iter().map(|d| d.conn()).collect();
-        self.watchers.retain(|w| {
-            let conn = w.out.conn();
-            conn == except || told.contains(&conn) || w.out.event(&a.event)
-        });
-        // Watchers dropped by the recheck may leave nothing to do.
+            .retain(|d| Some(d.conn()) == except || d.event(&t.event));
+        if except.is_some() {
+            self.recheck_watchers().await;
+            // A device that also watches its own user (a page showing its own presence)
+            // hears of it once.
+            let told: Vec<ConnId> = self.devices.iter().map(|d| d.conn()).collect();
+            self.watchers.retain(|w| {
+                let conn = w.out.conn();
+                Some(conn) == except || told.contains(&conn) || w.out.event(&t.event)
+            });
+        }
+        // A demotion put off while this was on its way happens now; watchers dropped by the
+        // recheck may leave nothing to do.
         self.stop_if_unused(ctx);
     }
 }

@@ -114,7 +114,6 @@ macro_rules! client_frames {
         )*
 
         /// The commands in declaration order: `ClientFrame::ordinal`.
-        #[allow(dead_code)]
         enum Ordinal { $($variant),* }
 
         impl ClientFrame {
