@@ -1,0 +1,491 @@
+// The wire frames of Switchboard protocol version 1 (docs/PROTOCOL.md §5–§7), as TypeScript
+// types. Each frame is a map whose `type` names it; optional fields are left out when absent.
+// Integers are JavaScript numbers: the server keeps ids, epochs and seqs far below 2^53
+// (PROTOCOL §4), and attachment ids are at most 2^53 − 1 by design (§3.3).
+
+// ---- Common types (§5) ----------------------------------------------------------------------
+
+export type UserId = number;
+export type RoomId = number;
+export type AttachmentId = number;
+
+/** A message's place in its room: ordered by `epoch`, then `seq` (§8.1). */
+export interface Position {
+  epoch: number;
+  seq: number;
+}
+
+export interface UserInfo {
+  id: UserId;
+  name: string;
+}
+
+/** `display_name` and `status` are always present, empty when unset (§6.15). */
+export interface Profile {
+  id: UserId;
+  name: string;
+  display_name: string;
+  status: string;
+}
+
+export type RoomKind = "public" | "private" | "direct";
+export type Visibility = "public" | "private";
+export type PresenceStatus = "online" | "away" | "offline";
+
+export interface RoomInfo {
+  id: RoomId;
+  name: string;
+  kind: RoomKind;
+}
+
+/** A file a message references (§5, §6.8). */
+export interface Attachment {
+  id: AttachmentId;
+  name: string;
+  content_type: string;
+  size: number;
+  thumbnail: boolean;
+}
+
+export interface ChatMessage {
+  room: RoomId;
+  pos: Position;
+  sender: UserId;
+  cmid: string;
+  text: string;
+  /** Milliseconds since the Unix epoch, from the room owner's clock. Order by `pos`, never `ts`. */
+  ts: number;
+  attachments?: Attachment[];
+}
+
+export interface PresenceInfo {
+  user: UserId;
+  status: PresenceStatus;
+}
+
+export interface RoomPosition {
+  room: RoomId;
+  pos: Position;
+}
+
+/** The attachment an upload slot was made for (§6.8b). */
+export interface SlotAttachment {
+  id: AttachmentId;
+  room: RoomId;
+  name: string;
+  content_type: string;
+  size: number;
+}
+
+/** A request the client makes itself, without a token, with exactly these headers (§3.3). */
+export interface SignedUpload {
+  method: string;
+  url: string;
+  headers: [string, string][];
+  /** Seconds since the Unix epoch. */
+  expires: number;
+}
+
+// ---- Client commands (§6) -------------------------------------------------------------------
+
+export interface AuthCommand {
+  type: "auth";
+  rid: number;
+  token: string;
+}
+export interface CreateRoomCommand {
+  type: "create_room";
+  rid: number;
+  name: string;
+  visibility: Visibility;
+}
+export interface JoinCommand {
+  type: "join";
+  rid: number;
+  room: RoomId;
+  resume?: Position;
+}
+export interface LeaveCommand {
+  type: "leave";
+  rid: number;
+  room: RoomId;
+}
+export interface InviteCommand {
+  type: "invite";
+  rid: number;
+  room: RoomId;
+  user: UserId;
+}
+export interface KickCommand {
+  type: "kick";
+  rid: number;
+  room: RoomId;
+  user: UserId;
+}
+export interface OpenDirectCommand {
+  type: "open_direct";
+  rid: number;
+  user: UserId;
+}
+export interface SendCommand {
+  type: "send";
+  rid: number;
+  room: RoomId;
+  cmid: string;
+  text: string;
+  attachments?: AttachmentId[];
+  /** True on the first attempt of a `cmid`, never on a resend (§6.8). */
+  first?: boolean;
+}
+export interface AttachmentSlotCommand {
+  type: "attachment_slot";
+  rid: number;
+  room: RoomId;
+  name: string;
+  content_type: string;
+  size: number;
+}
+export interface HistoryCommand {
+  type: "history";
+  rid: number;
+  room: RoomId;
+  before?: Position;
+  after?: Position;
+  limit: number;
+}
+export interface SearchCommand {
+  type: "search";
+  rid: number;
+  query: string;
+  room?: RoomId;
+  limit: number;
+}
+export interface TypingCommand {
+  type: "typing";
+  rid: number;
+  room: RoomId;
+  active: boolean;
+}
+export interface MarkReadCommand {
+  type: "mark_read";
+  rid: number;
+  room: RoomId;
+  pos: Position;
+}
+export interface PresenceQueryCommand {
+  type: "presence_query";
+  rid: number;
+  users: UserId[];
+}
+export interface PresenceSubscribeCommand {
+  type: "presence_subscribe";
+  rid: number;
+  users: UserId[];
+}
+export interface SetPresenceCommand {
+  type: "set_presence";
+  rid: number;
+  status: "online" | "away";
+}
+export interface PingCommand {
+  type: "ping";
+  rid: number;
+}
+export interface ProfilesCommand {
+  type: "profiles";
+  rid: number;
+  users: UserId[];
+}
+export interface SetProfileCommand {
+  type: "set_profile";
+  rid: number;
+  display_name?: string;
+  status?: string;
+}
+export interface FindUsersCommand {
+  type: "find_users";
+  rid: number;
+  prefix: string;
+  limit: number;
+}
+
+export type ClientFrame =
+  | AuthCommand
+  | CreateRoomCommand
+  | JoinCommand
+  | LeaveCommand
+  | InviteCommand
+  | KickCommand
+  | OpenDirectCommand
+  | SendCommand
+  | AttachmentSlotCommand
+  | HistoryCommand
+  | SearchCommand
+  | TypingCommand
+  | MarkReadCommand
+  | PresenceQueryCommand
+  | PresenceSubscribeCommand
+  | SetPresenceCommand
+  | PingCommand
+  | ProfilesCommand
+  | SetProfileCommand
+  | FindUsersCommand;
+
+// ---- Server frames (§7) ---------------------------------------------------------------------
+
+/** The first frame of every connection (§7.1). */
+export interface HelloFrame {
+  type: "hello";
+  protocol: number;
+  conn: number;
+  user?: UserInfo;
+  max_frame_bytes: number;
+  max_text_bytes: number;
+  commands_per_sec: number;
+}
+
+// Replies (§7.2): each carries its command's `rid`.
+export interface AuthedReply {
+  type: "authed";
+  rid: number;
+  user: UserInfo;
+}
+export interface RoomCreatedReply {
+  type: "room_created";
+  rid: number;
+  room: RoomInfo;
+}
+export interface JoinedReply {
+  type: "joined";
+  rid: number;
+  room: RoomInfo;
+  /** The room's newest position; absent when it has no message. */
+  head?: Position;
+}
+export interface LeftReply {
+  type: "left";
+  rid: number;
+  room: RoomId;
+}
+export interface InvitedReply {
+  type: "invited";
+  rid: number;
+  room: RoomId;
+}
+export interface DirectOpenedReply {
+  type: "direct_opened";
+  rid: number;
+  room: RoomInfo;
+}
+export interface SentReply {
+  type: "sent";
+  rid: number;
+  room: RoomId;
+  cmid: string;
+  pos: Position;
+  /** True when `cmid` had been stored before; `pos` is then the original's. */
+  duplicate: boolean;
+}
+export interface HistoryReply {
+  type: "history";
+  rid: number;
+  room: RoomId;
+  /** Oldest first, whatever the direction. */
+  messages: ChatMessage[];
+  more: boolean;
+}
+export interface SearchResultsReply {
+  type: "search_results";
+  rid: number;
+  /** Newest first. */
+  messages: ChatMessage[];
+}
+export interface AttachmentSlotReply {
+  type: "attachment_slot";
+  rid: number;
+  attachment: SlotAttachment;
+  upload: SignedUpload;
+}
+export interface PresenceReply {
+  type: "presence";
+  rid: number;
+  users: PresenceInfo[];
+}
+export interface ProfilesReply {
+  type: "profiles";
+  rid: number;
+  users: Profile[];
+}
+export interface DoneReply {
+  type: "done";
+  rid: number;
+}
+export interface PongReply {
+  type: "pong";
+  rid: number;
+}
+/** A coded error (§9); `rid` is absent only when the command could not be read. */
+export interface ErrorReply {
+  type: "error";
+  rid?: number;
+  code: number;
+  message: string;
+}
+
+export type ReplyFrame =
+  | AuthedReply
+  | RoomCreatedReply
+  | JoinedReply
+  | LeftReply
+  | InvitedReply
+  | DirectOpenedReply
+  | SentReply
+  | HistoryReply
+  | SearchResultsReply
+  | AttachmentSlotReply
+  | PresenceReply
+  | ProfilesReply
+  | DoneReply
+  | PongReply
+  | ErrorReply;
+
+// Events (§7.3): no `rid`.
+export interface MessageEvent extends ChatMessage {
+  type: "message";
+}
+export interface MemberJoinedEvent {
+  type: "member_joined";
+  room: RoomId;
+  user: UserId;
+}
+export interface MemberLeftEvent {
+  type: "member_left";
+  room: RoomId;
+  user: UserId;
+}
+export interface TypingEvent {
+  type: "typing";
+  room: RoomId;
+  user: UserId;
+  active: boolean;
+}
+export interface ReadReceiptEvent {
+  type: "read_receipt";
+  room: RoomId;
+  user: UserId;
+  pos: Position;
+}
+export interface PresenceChangedEvent {
+  type: "presence_changed";
+  user: UserId;
+  status: PresenceStatus;
+}
+export interface ResumeEvent {
+  type: "resume";
+  room: RoomId;
+  outcome: "recovered" | "reload";
+  /** The replayed `message` frames that follow (0 with `reload`). */
+  missed: number;
+  head?: Position;
+}
+export interface RoomResetEvent {
+  type: "room_reset";
+  room: RoomId;
+}
+export interface RoomAddedEvent {
+  type: "room_added";
+  room: RoomInfo;
+  by: UserId;
+}
+export interface ProfileChangedEvent {
+  type: "profile_changed";
+  user: Profile;
+}
+/** The last frame before the server closes the connection with `code` (§7.4). */
+export interface DisconnectEvent {
+  type: "disconnect";
+  code: number;
+  reason: string;
+  reconnect: boolean;
+  resume: RoomPosition[];
+}
+
+export type EventFrame =
+  | MessageEvent
+  | MemberJoinedEvent
+  | MemberLeftEvent
+  | TypingEvent
+  | ReadReceiptEvent
+  | PresenceChangedEvent
+  | ResumeEvent
+  | RoomResetEvent
+  | RoomAddedEvent
+  | ProfileChangedEvent
+  | DisconnectEvent;
+
+export type ServerFrame = HelloFrame | ReplyFrame | EventFrame;
+
+/** Frame types that are events; `typing` is both a command and an event (direction tells). */
+export const EVENT_TYPES: ReadonlySet<string> = new Set<EventFrame["type"]>([
+  "message",
+  "member_joined",
+  "member_left",
+  "typing",
+  "read_receipt",
+  "presence_changed",
+  "resume",
+  "room_reset",
+  "room_added",
+  "profile_changed",
+  "disconnect",
+]);
+
+/** What each command is answered with on success (§6.1). */
+export interface ReplyOf {
+  auth: AuthedReply;
+  create_room: RoomCreatedReply;
+  join: JoinedReply;
+  leave: LeftReply;
+  invite: InvitedReply;
+  kick: DoneReply;
+  open_direct: DirectOpenedReply;
+  send: SentReply;
+  attachment_slot: AttachmentSlotReply;
+  history: HistoryReply;
+  search: SearchResultsReply;
+  typing: DoneReply;
+  mark_read: DoneReply;
+  presence_query: PresenceReply;
+  presence_subscribe: PresenceReply;
+  set_presence: DoneReply;
+  ping: PongReply;
+  profiles: ProfilesReply;
+  set_profile: DoneReply;
+  find_users: ProfilesReply;
+}
+
+/** A command as the caller writes it: the client adds `rid`. */
+export type Command = WithoutRid<ClientFrame>;
+type WithoutRid<F> = F extends unknown ? Omit<F, "rid"> : never;
+
+// ---- Positions -----------------------------------------------------------------------------
+
+/** Before every message (§5): resuming from it replays the whole room (within the limit). */
+export const POSITION_ZERO: Position = Object.freeze({ epoch: 0, seq: 0 });
+
+/** Negative, zero or positive as `a` is before, at or after `b`. */
+export function comparePositions(a: Position, b: Position): number {
+  return a.epoch !== b.epoch ? a.epoch - b.epoch : a.seq - b.seq;
+}
+
+/** The later of two positions; `undefined` counts as before every position. */
+export function maxPosition(a: Position | undefined, b: Position | undefined): Position | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return comparePositions(a, b) >= 0 ? a : b;
+}
+
+/** `EPOCH:SEQ`, as the HTTP API writes positions (§3). */
+export function formatPosition(p: Position): string {
+  return `${p.epoch}:${p.seq}`;
+}
