@@ -29,6 +29,11 @@ fi
 # --- the browser test: a real server, two real browsers ------------------------------------
 # Built on its own, so without the `testing` features: the browser tests run the shipped shape.
 cargo build --locked -p switchboard --bin switchboard
+
+# (The Terraform checks use this build too: the task definition's SWITCHBOARD_* variables and
+# subcommands are checked against it. Static only: parsed with python-hcl2, then checkov.)
+bash ops/terraform/check.sh target/debug/switchboard
+
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 SWITCHBOARD_LISTEN=127.0.0.1:$port SWITCHBOARD_DATA_DIR=$data SWITCHBOARD_LOG=warn \
@@ -46,6 +51,14 @@ curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || die "server did not sta
 SWITCHBOARD_URL="http://localhost:$port" node bins/tests/browser/chat.mjs
 kill -TERM $server; wait $server || die "server did not exit cleanly on SIGTERM"
 trap 'rm -rf "$data"' EXIT
+
+# --- the TypeScript client library against a real node (it starts its own, to restart it) --
+(cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error) \
+  || die "cannot install the TypeScript client's packages"
+(cd clients/typescript && npm run --silent typecheck && npm run --silent build) \
+  || die "the TypeScript client does not build"
+(cd clients/typescript && env "${no_test_vars[@]}" SWITCHBOARD_BIN="$PWD/../../target/debug/switchboard" \
+  npm test --silent) || die "TypeScript client tests failed"
 
 # --- the page on a Cognito node: it starts its own moto_server and node ---------------------
 env "${no_test_vars[@]}" SWITCHBOARD_BIN=target/debug/switchboard node bins/tests/browser/cognito.mjs \

@@ -114,6 +114,11 @@ export interface ClientEvents {
 interface PendingRequest {
   command: string;
   conn: Connection;
+  /**
+   * Called as the reply is read, before the frames after it: a promise's continuation runs
+   * only after the rest of the socket's buffered frames (a `join`'s `resume` among them).
+   */
+  onReply: ((frame: ServerFrame) => void) | undefined;
   resolve(frame: ServerFrame): void;
   reject(error: unknown): void;
   timer: ReturnType<typeof setTimeout>;
@@ -359,8 +364,12 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       if (p !== undefined && p.conn === conn) {
         this.pending.delete(rid);
         clearTimeout(p.timer);
-        if (frame.type === "error") p.reject(new SwitchboardError(frame.code, frame.message, p.command));
-        else p.resolve(frame);
+        if (frame.type === "error") {
+          p.reject(new SwitchboardError(frame.code, frame.message, p.command));
+        } else {
+          p.onReply?.(frame);
+          p.resolve(frame);
+        }
         return;
       }
       // A reply whose command timed out already: nothing waits for it.
@@ -441,10 +450,11 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
 
   /** Pages history forward from the cursor until caught up, then lets the held live ones go. */
   private async catchUp(conn: Connection, cursor: RoomCursor): Promise<void> {
+    const paging = cursor.paging;
     try {
       for (;;) {
         const page = await this.requestOn(conn, { type: "history", room: cursor.room, after: cursor.resumeFrom(), limit: PAGE });
-        if (cursor.paging === undefined) return; // the room was joined again meanwhile
+        if (cursor.paging !== paging) return; // the room was joined again meanwhile
         const fresh = cursor.page(page.messages.map((m) => ({ ...m, type: "message" as const })));
         for (const m of fresh) this.deliver(m);
         if (!page.more) break;
@@ -482,12 +492,11 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
 
   private async joinOn(conn: Connection, cursor: RoomCursor, resume: boolean): Promise<JoinedReply> {
     const cmd: Command = resume ? { type: "join", room: cursor.room, resume: cursor.resumeFrom() } : { type: "join", room: cursor.room };
-    // Messages of the old subscription still arriving are not live past the new join's reply.
-    cursor.paging = undefined;
-    const joined = (await this.requestOn(conn, cmd)) as JoinedReply;
-    cursor.joined(joined.head, resume);
-    this.rooms.noteRoom(joined.room);
-    return joined;
+    return (await this.requestOn(conn, cmd, this.timeoutMs, (reply) => {
+      const joined = reply as JoinedReply;
+      cursor.joined(joined.head, resume);
+      this.rooms.noteRoom(joined.room);
+    })) as JoinedReply;
   }
 
   // ---- Commands ----------------------------------------------------------------------------
@@ -505,7 +514,12 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     return this.requestOn(conn, cmd, this.timeoutMs - (Date.now() - started));
   }
 
-  private requestOn<C extends Command>(conn: Connection, cmd: C, timeoutMs = this.timeoutMs): Promise<ReplyOf[C["type"]]> {
+  private requestOn<C extends Command>(
+    conn: Connection,
+    cmd: C,
+    timeoutMs = this.timeoutMs,
+    onReply?: (frame: ServerFrame) => void,
+  ): Promise<ReplyOf[C["type"]]> {
     if (this.closedReason !== undefined) return Promise.reject(new ClientClosedError(this.closedReason));
     const rid = this.nextRid++;
     return new Promise((resolve, reject) => {
@@ -513,7 +527,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
         this.pending.delete(rid);
         reject(new TimeoutError(cmd.type, timeoutMs));
       }, Math.max(timeoutMs, 1));
-      this.pending.set(rid, { command: cmd.type, conn, resolve: resolve as (f: ServerFrame) => void, reject, timer });
+      this.pending.set(rid, { command: cmd.type, conn, onReply, resolve: resolve as (f: ServerFrame) => void, reject, timer });
       if (!conn.write({ ...cmd, rid } as ClientFrame)) {
         this.pending.delete(rid);
         clearTimeout(timer);

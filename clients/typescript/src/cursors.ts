@@ -22,7 +22,7 @@ export class RoomCursor {
   /** The highest position received contiguously; undefined before the first join's reply. */
   last: Position | undefined;
   /** Set while paging history forward after a `reload`: live messages wait here. */
-  paging: { held: MessageEvent[] } | undefined;
+  paging: { held: MessageEvent[]; overflowed: boolean } | undefined;
 
   constructor(readonly room: RoomId) {}
 
@@ -43,7 +43,11 @@ export class RoomCursor {
   /** A live or replayed `message` of this room arrived. */
   accept(m: MessageEvent): Verdict {
     if (this.paging !== undefined) {
-      if (this.paging.held.length >= HELD_WHILE_PAGING) return "rejoin";
+      if (this.paging.overflowed) return "drop"; // the re-join asked for will bring it again
+      if (this.paging.held.length >= HELD_WHILE_PAGING) {
+        this.paging.overflowed = true;
+        return "rejoin";
+      }
       this.paging.held.push(m);
       return "hold";
     }
@@ -54,7 +58,7 @@ export class RoomCursor {
 
   /** `resume` said `reload`: page history forward from `last`, holding live messages. */
   startPaging(): void {
-    this.paging = { held: [] };
+    this.paging = { held: [], overflowed: false };
   }
 
   /** A history page read forward: the messages after the cursor, which moves to the last. */

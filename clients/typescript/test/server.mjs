@@ -39,7 +39,9 @@ export class Node {
   }
 
   async spawn() {
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("SWITCHBOARD_TEST_")));
+    // Every SWITCHBOARD_* variable is node configuration (and an unknown one is refused):
+    // the node gets only these.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("SWITCHBOARD_")));
     Object.assign(env, {
       SWITCHBOARD_LISTEN: `127.0.0.1:${this.port}`,
       SWITCHBOARD_DATA_DIR: this.dataDir,

@@ -74,3 +74,15 @@ test("the room list counts others' messages after the read mark, once each", () 
   list.fill([{ room: { id: 3, name: "t", kind: "private" }, unread: 4 }], true);
   assert.deepEqual(list.list().map((r) => [r.room.id, r.unread]), [[3, 4]]);
 });
+
+test("held messages past the bound ask for one re-join, then are dropped until it comes", async () => {
+  const { HELD_WHILE_PAGING } = await import("../dist/cursors.js");
+  const c = new RoomCursor(1);
+  c.joined({ epoch: 1, seq: 0 }, false);
+  c.startPaging();
+  for (let i = 1; i <= HELD_WHILE_PAGING; i++) assert.equal(c.accept(msg(1, i)), "hold");
+  assert.equal(c.accept(msg(1, HELD_WHILE_PAGING + 1)), "rejoin");
+  assert.equal(c.accept(msg(1, HELD_WHILE_PAGING + 2)), "drop");
+  c.joined({ epoch: 1, seq: HELD_WHILE_PAGING + 2 }, true);
+  assert.deepEqual(c.resumeFrom(), { epoch: 1, seq: 0 }, "resumes from the last contiguous position");
+});
