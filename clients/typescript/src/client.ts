@@ -2,11 +2,11 @@
 // authentication, reconnects with jittered backoff, every joined room resumed from its cursor
 // (cursors.ts), the outbox (outbox.ts), and the room list and profile cache kept current.
 
-import { Backoff, type BackoffOptions } from "./backoff.js";
-import { codecFor, type Codec, type Encoding } from "./codec.js";
+import { Backoff } from "./backoff.js";
+import { codecFor, type Codec } from "./codec.js";
+import { Commands } from "./commands.js";
 import { Connection, type SocketEnd, type WebSocketConstructor } from "./connection.js";
 import { RoomCursor } from "./cursors.js";
-import { Emitter } from "./emitter.js";
 import {
   AUTH_FAILURE_CODES,
   ClientClosedError,
@@ -19,97 +19,31 @@ import {
   SwitchboardError,
   TimeoutError,
 } from "./errors.js";
+import type { ClientEvents, ClientOptions, ConnectionState, Token } from "./events.js";
 import { newCmid, Outbox, type OutboxEntry, type Pending as PendingSend } from "./outbox.js";
 import { People } from "./people.js";
 import {
   type AttachmentId,
-  type AttachmentSlotReply,
   type ChatMessage,
   type ClientFrame,
   type Command,
   type EventFrame,
   type HelloFrame,
-  type HistoryReply,
   type JoinedReply,
   type MessageEvent,
   type Position,
-  type PresenceInfo,
-  type Profile,
   type ReplyOf,
   type RoomId,
-  type RoomInfo,
   type SentReply,
   type ServerFrame,
-  type UserId,
   type UserInfo,
-  type Visibility,
   EVENT_TYPES,
 } from "./protocol.js";
 import { RoomList } from "./rooms.js";
 import { Seen } from "./seen.js";
 
-export type Token = string | (() => string | Promise<string>);
-
-export interface ClientOptions {
-  /** The node's WebSocket endpoint, `ws://host:port/ws` (or `wss://`). */
-  url: string;
-  /** The token to authenticate with, or a function that returns a fresh one for each connection. */
-  token: Token;
-  /** A WebSocket class; defaults to the global `WebSocket` (browsers, Node ≥ 22). */
-  WebSocket?: WebSocketConstructor;
-  /** `msgpack` (default) or `json` (for debugging). */
-  encoding?: Encoding;
-  /** How long a command waits for its reply (default 15 s). */
-  requestTimeoutMs?: number;
-  /** Reconnect pauses. */
-  backoff?: BackoffOptions;
-  /**
-   * After a `resume` of outcome `reload` (too much missed): `"replay"` (default) pages history
-   * forward from the cursor and delivers every missed message in order before the live ones;
-   * `"latest"` skips to the room's head (show the newest page with `history`).
-   */
-  reload?: "replay" | "latest";
-  /** The most unsent messages the outbox holds (default 1,000); `send` refuses more. */
-  maxOutbox?: number;
-}
-
-export type ConnectionState =
-  /** Opening a socket or authenticating. */
-  | "connecting"
-  /** Authenticated; joined rooms are being (or have been) resumed, commands go out. */
-  | "ready"
-  /** The socket went away; the next try waits `delayMs`. */
-  | "waiting"
-  /** Stopped for good: `close()` was called, or the server or `auth` said not to come back. */
-  | "closed";
-
-/** Events of the client itself, besides the server's events (which come by their `type`). */
-export interface ClientEvents {
-  message: MessageEvent;
-  member_joined: Extract<EventFrame, { type: "member_joined" }>;
-  member_left: Extract<EventFrame, { type: "member_left" }>;
-  typing: Extract<EventFrame, { type: "typing" }>;
-  read_receipt: Extract<EventFrame, { type: "read_receipt" }>;
-  presence_changed: Extract<EventFrame, { type: "presence_changed" }>;
-  resume: Extract<EventFrame, { type: "resume" }>;
-  room_reset: Extract<EventFrame, { type: "room_reset" }>;
-  room_added: Extract<EventFrame, { type: "room_added" }>;
-  profile_changed: Extract<EventFrame, { type: "profile_changed" }>;
-  disconnect: Extract<EventFrame, { type: "disconnect" }>;
-  /** Every server frame that is not a matched reply, as it arrives (unknown types included). */
-  frame: ServerFrame;
-  state: { state: ConnectionState; attempt?: number; delayMs?: number; code?: number };
-  /** A room's resume said `reload`: missed messages follow from history (`replay`) or not. */
-  reload: { room: RoomId; from: Position; head: Position | undefined; mode: "replay" | "latest" };
-  /** A joined room could not be joined again (no longer a member, or gone); it is dropped. */
-  room_lost: { room: RoomId; error: unknown };
-  /** The outbox changed (an entry added, written, echoed, stored or failed). */
-  outbox: OutboxEntry[];
-  /** An `error` frame without `rid`, or a frame this client could not read. */
-  error: unknown;
-  /** The client stopped for good. */
-  closed: ClosedReason;
-}
+export type { ClientEvents, ClientOptions, ConnectionState, Token } from "./events.js";
+export { httpBase } from "./commands.js";
 
 interface PendingRequest {
   command: string;
@@ -133,13 +67,12 @@ const STABLE_MS = 10_000;
 /** History page size when catching up after `reload` (the protocol's largest, §11). */
 const PAGE = 200;
 
-export class SwitchboardClient extends Emitter<ClientEvents> {
-  /** The rooms the user is in, with last message and unread count. */
+export class SwitchboardClient extends Commands {
   readonly rooms: RoomList;
-  /** Profiles by user id, cached. */
   readonly people: People;
 
-  private readonly url: string;
+  protected readonly url: string;
+  protected readonly token: Token;
   private readonly WebSocketImpl: WebSocketConstructor;
   private readonly codec: Codec;
   private readonly timeoutMs: number;
@@ -161,9 +94,10 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   private me: UserInfo | undefined;
   private started = false;
 
-  constructor(private readonly options: ClientOptions) {
+  constructor(options: ClientOptions) {
     super();
     this.url = options.url;
+    this.token = options.token;
     const impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (impl === undefined) {
       throw new TypeError("no global WebSocket here (Node 20): pass one, e.g. `WebSocket` from the `ws` package");
@@ -257,8 +191,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     try {
       let user = hello.user;
       if (user === undefined) {
-        const token = typeof this.options.token === "function" ? await this.options.token() : this.options.token;
-        user = (await this.requestOn(conn, { type: "auth", token })).user;
+        user = (await this.requestOn(conn, { type: "auth", token: await this.currentToken() })).user;
       }
       if (conn !== this.conn) return;
       this.me = user;
@@ -536,13 +469,6 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     });
   }
 
-  /** Creates a group room (the caller is its owner); `join` it to receive its events. */
-  async createRoom(name: string, visibility: Visibility = "public"): Promise<RoomInfo> {
-    const { room } = await this.request({ type: "create_room", name, visibility });
-    this.rooms.noteRoom(room);
-    return room;
-  }
-
   /**
    * Subscribes to `room` and keeps it subscribed across reconnects, resuming from its cursor.
    * A room joined before is resumed from its cursor; a new one starts at its head.
@@ -567,21 +493,6 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     await this.request({ type: "leave", room });
     this.cursors.delete(room);
     this.rooms.remove(room);
-  }
-
-  async invite(room: RoomId, user: UserId): Promise<void> {
-    await this.request({ type: "invite", room, user });
-  }
-
-  async kick(room: RoomId, user: UserId): Promise<void> {
-    await this.request({ type: "kick", room, user });
-  }
-
-  /** Finds or creates the direct conversation with `user`; `join` it to receive its events. */
-  async openDirect(user: UserId): Promise<RoomInfo> {
-    const { room } = await this.request({ type: "open_direct", user });
-    this.rooms.noteRoom(room);
-    return room;
   }
 
   /**
@@ -662,109 +573,6 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     );
   }
 
-  /** A page of history (§6.9): `before` or `after` a position (exclusive), or the newest. */
-  async history(room: RoomId, page: { before?: Position; after?: Position; limit?: number } = {}): Promise<HistoryReply> {
-    const cmd: Command = { type: "history", room, limit: page.limit ?? 50 };
-    if (page.before !== undefined) cmd.before = page.before;
-    if (page.after !== undefined) cmd.after = page.after;
-    const reply = await this.request(cmd);
-    this.rooms.noteHistory(room, reply.messages);
-    return reply;
-  }
-
-  /** Messages containing every word of `query`, newest first (§6.9a). */
-  async search(query: string, options: { room?: RoomId; limit?: number } = {}): Promise<ChatMessage[]> {
-    const cmd: Command = { type: "search", query, limit: options.limit ?? 50 };
-    if (options.room !== undefined) cmd.room = options.room;
-    return (await this.request(cmd)).messages;
-  }
-
-  /** Asks for an upload slot (§6.8b); the upload URL is made absolute on this node. */
-  async attachmentSlot(room: RoomId, name: string, contentType: string, size: number): Promise<AttachmentSlotReply> {
-    const reply = await this.request({ type: "attachment_slot", room, name, content_type: contentType, size });
-    if (reply.upload.url.startsWith("/")) reply.upload.url = httpBase(this.url) + reply.upload.url;
-    return reply;
-  }
-
-  async typing(room: RoomId, active: boolean): Promise<void> {
-    await this.request({ type: "typing", room, active });
-  }
-
-  /** Raises the read watermark to `pos`; the room list's unread count follows. */
-  async markRead(room: RoomId, pos: Position): Promise<void> {
-    await this.request({ type: "mark_read", room, pos });
-    this.rooms.noteRead(room, pos);
-  }
-
-  async presenceQuery(users: UserId[]): Promise<PresenceInfo[]> {
-    return (await this.request({ type: "presence_query", users })).users;
-  }
-
-  /** Presence now, and `presence_changed` (and `profile_changed`) events from then on. */
-  async presenceSubscribe(users: UserId[]): Promise<PresenceInfo[]> {
-    return (await this.request({ type: "presence_subscribe", users })).users;
-  }
-
-  async setPresence(status: "online" | "away"): Promise<void> {
-    await this.request({ type: "set_presence", status });
-  }
-
-  async ping(): Promise<void> {
-    await this.request({ type: "ping" });
-  }
-
-  /** Profiles of up to 100 ids (§6.15); unknown ids are left out. `people` caches them. */
-  async profiles(users: UserId[]): Promise<Profile[]> {
-    const reply = await this.request({ type: "profiles", users });
-    for (const p of reply.users) this.people.store(p);
-    return reply.users;
-  }
-
-  /** Changes the caller's profile: a given field replaces the stored one (empty clears it). */
-  async setProfile(profile: { display_name?: string; status?: string }): Promise<void> {
-    const cmd: Command = { type: "set_profile" };
-    if (profile.display_name !== undefined) cmd.display_name = profile.display_name;
-    if (profile.status !== undefined) cmd.status = profile.status;
-    await this.request(cmd);
-  }
-
-  /** Users whose account or display name starts with `prefix` (§6.15; rate limited). */
-  async findUsers(prefix: string, limit = 20): Promise<Profile[]> {
-    const reply = await this.request({ type: "find_users", prefix, limit });
-    for (const p of reply.users) this.people.store(p);
-    return reply.users;
-  }
-
-  /**
-   * Fills the room list from what the server has today: the user's rooms over HTTP
-   * (`GET /api/rooms`), and each room's newest message (a `history` page of one). Unread
-   * counts start at 0 and rise with the messages seen from then on (the server does not
-   * tell them yet). Needs `fetch` (browsers, Node ≥ 18).
-   */
-  async loadRooms(): Promise<void> {
-    const token = typeof this.options.token === "function" ? await this.options.token() : this.options.token;
-    const response = await fetch(`${httpBase(this.url)}/api/rooms`, { headers: { authorization: `Bearer ${token}` } });
-    const body = (await response.json()) as { rooms?: RoomInfo[]; error?: { code: number; message: string } };
-    if (!response.ok || body.rooms === undefined) {
-      throw new SwitchboardError(body.error?.code ?? ErrorCode.Internal, body.error?.message ?? `HTTP ${response.status}`, "GET /api/rooms");
-    }
-    this.rooms.fill(body.rooms.map((room) => ({ room })), true);
-    // A few at a time: the node reads a connection's frames on only while 16 wait (§6.1).
-    const queue = [...body.rooms];
-    const worker = async (): Promise<void> => {
-      for (let room = queue.shift(); room !== undefined; room = queue.shift()) {
-        await this.history(room.id, { limit: 1 });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
-  }
-}
-
-/** `ws://host:port/ws` → `http://host:port` (and `wss` → `https`). */
-export function httpBase(wsUrl: string): string {
-  const url = new URL(wsUrl);
-  url.protocol = url.protocol === "wss:" ? "https:" : "http:";
-  return url.origin;
 }
 
 function sleep(ms: number): Promise<void> {

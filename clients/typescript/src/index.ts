@@ -1,7 +1,10 @@
 // @switchboard/client: a TypeScript client for the Switchboard chat engine (docs/PROTOCOL.md).
 //
 // Layout
-// - client.ts: `SwitchboardClient`: commands and replies by `rid`, auth, reconnect, resume.
+// - client.ts: `SwitchboardClient`: replies by `rid`, auth, reconnect, resume, `join`, `leave`,
+//   and `send` through the outbox.
+// - commands.ts: the other commands, each a frame and its typed reply.
+// - events.ts: the client's options, connection states and events.
 // - connection.ts: one WebSocket, frames in and out; knows no commands.
 // - codec.ts: MessagePack or JSON, the one place that chooses the encoding.
 // - protocol.ts: the types of every frame, positions.

@@ -1,0 +1,167 @@
+// The commands that need nothing of the connection's state: each one frame, its typed reply,
+// and what the room list and the profile cache learn from it. `SwitchboardClient` (client.ts)
+// supplies `request` and the stateful commands (`join`, `leave`, `send`).
+
+import { Emitter } from "./emitter.js";
+import { ErrorCode, SwitchboardError } from "./errors.js";
+import type { ClientEvents, Token } from "./events.js";
+import type { People } from "./people.js";
+import type {
+  AttachmentSlotReply,
+  ChatMessage,
+  Command,
+  HistoryReply,
+  Position,
+  PresenceInfo,
+  Profile,
+  ReplyOf,
+  RoomId,
+  RoomInfo,
+  UserId,
+  Visibility,
+} from "./protocol.js";
+import type { RoomList } from "./rooms.js";
+
+export abstract class Commands extends Emitter<ClientEvents> {
+  /** The rooms the user is in, with last message and unread count. */
+  abstract readonly rooms: RoomList;
+  /** Profiles by user id, cached. */
+  abstract readonly people: People;
+
+  /** Sends any command and resolves with its reply (see `SwitchboardClient.request`). */
+  abstract request<C extends Command>(cmd: C): Promise<ReplyOf[C["type"]]>;
+
+  protected abstract readonly url: string;
+  protected abstract readonly token: Token;
+
+  protected async currentToken(): Promise<string> {
+    return typeof this.token === "function" ? await this.token() : this.token;
+  }
+
+  /** Creates a group room (the caller is its owner); `join` it to receive its events. */
+  async createRoom(name: string, visibility: Visibility = "public"): Promise<RoomInfo> {
+    const { room } = await this.request({ type: "create_room", name, visibility });
+    this.rooms.noteRoom(room);
+    return room;
+  }
+
+  async invite(room: RoomId, user: UserId): Promise<void> {
+    await this.request({ type: "invite", room, user });
+  }
+
+  async kick(room: RoomId, user: UserId): Promise<void> {
+    await this.request({ type: "kick", room, user });
+  }
+
+  /** Finds or creates the direct conversation with `user`; `join` it to receive its events. */
+  async openDirect(user: UserId): Promise<RoomInfo> {
+    const { room } = await this.request({ type: "open_direct", user });
+    this.rooms.noteRoom(room);
+    return room;
+  }
+
+  /** A page of history (§6.9): `before` or `after` a position (exclusive), or the newest. */
+  async history(room: RoomId, page: { before?: Position; after?: Position; limit?: number } = {}): Promise<HistoryReply> {
+    const cmd: Command = { type: "history", room, limit: page.limit ?? 50 };
+    if (page.before !== undefined) cmd.before = page.before;
+    if (page.after !== undefined) cmd.after = page.after;
+    const reply = await this.request(cmd);
+    this.rooms.noteHistory(room, reply.messages);
+    return reply;
+  }
+
+  /** Messages containing every word of `query`, newest first (§6.9a). */
+  async search(query: string, options: { room?: RoomId; limit?: number } = {}): Promise<ChatMessage[]> {
+    const cmd: Command = { type: "search", query, limit: options.limit ?? 50 };
+    if (options.room !== undefined) cmd.room = options.room;
+    return (await this.request(cmd)).messages;
+  }
+
+  /** Asks for an upload slot (§6.8b); the upload URL is made absolute on this node. */
+  async attachmentSlot(room: RoomId, name: string, contentType: string, size: number): Promise<AttachmentSlotReply> {
+    const reply = await this.request({ type: "attachment_slot", room, name, content_type: contentType, size });
+    if (reply.upload.url.startsWith("/")) reply.upload.url = httpBase(this.url) + reply.upload.url;
+    return reply;
+  }
+
+  async typing(room: RoomId, active: boolean): Promise<void> {
+    await this.request({ type: "typing", room, active });
+  }
+
+  /** Raises the read watermark to `pos`; the room list's unread count follows. */
+  async markRead(room: RoomId, pos: Position): Promise<void> {
+    await this.request({ type: "mark_read", room, pos });
+    this.rooms.noteRead(room, pos);
+  }
+
+  async presenceQuery(users: UserId[]): Promise<PresenceInfo[]> {
+    return (await this.request({ type: "presence_query", users })).users;
+  }
+
+  /** Presence now, and `presence_changed` (and `profile_changed`) events from then on. */
+  async presenceSubscribe(users: UserId[]): Promise<PresenceInfo[]> {
+    return (await this.request({ type: "presence_subscribe", users })).users;
+  }
+
+  async setPresence(status: "online" | "away"): Promise<void> {
+    await this.request({ type: "set_presence", status });
+  }
+
+  async ping(): Promise<void> {
+    await this.request({ type: "ping" });
+  }
+
+  /** Profiles of up to 100 ids (§6.15); unknown ids are left out. `people` caches them. */
+  async profiles(users: UserId[]): Promise<Profile[]> {
+    const reply = await this.request({ type: "profiles", users });
+    for (const p of reply.users) this.people.store(p);
+    return reply.users;
+  }
+
+  /** Changes the caller's profile: a given field replaces the stored one (empty clears it). */
+  async setProfile(profile: { display_name?: string; status?: string }): Promise<void> {
+    const cmd: Command = { type: "set_profile" };
+    if (profile.display_name !== undefined) cmd.display_name = profile.display_name;
+    if (profile.status !== undefined) cmd.status = profile.status;
+    await this.request(cmd);
+  }
+
+  /** Users whose account or display name starts with `prefix` (§6.15; rate limited). */
+  async findUsers(prefix: string, limit = 20): Promise<Profile[]> {
+    const reply = await this.request({ type: "find_users", prefix, limit });
+    for (const p of reply.users) this.people.store(p);
+    return reply.users;
+  }
+
+  /**
+   * Fills the room list from what the server has today: the user's rooms over HTTP
+   * (`GET /api/rooms`), and each room's newest message (a `history` page of one). Unread
+   * counts start at 0 and rise with the messages seen from then on (the server does not
+   * tell them yet). Needs `fetch` (browsers, Node ≥ 18).
+   */
+  async loadRooms(): Promise<void> {
+    const token = await this.currentToken();
+    const response = await fetch(`${httpBase(this.url)}/api/rooms`, { headers: { authorization: `Bearer ${token}` } });
+    const body = (await response.json()) as { rooms?: RoomInfo[]; error?: { code: number; message: string } };
+    if (!response.ok || body.rooms === undefined) {
+      throw new SwitchboardError(body.error?.code ?? ErrorCode.Internal, body.error?.message ?? `HTTP ${response.status}`, "GET /api/rooms");
+    }
+    this.rooms.fill(body.rooms.map((room) => ({ room })), true);
+    // A few at a time: the node reads a connection's frames on only while 16 wait (§6.1).
+    const queue = [...body.rooms];
+    const worker = async (): Promise<void> => {
+      for (let room = queue.shift(); room !== undefined; room = queue.shift()) {
+        await this.history(room.id, { limit: 1 });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
+  }
+
+}
+
+/** `ws://host:port/ws` → `http://host:port` (and `wss` → `https`). */
+export function httpBase(wsUrl: string): string {
+  const url = new URL(wsUrl);
+  url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+  return url.origin;
+}
