@@ -425,20 +425,68 @@ export type EventFrame =
 
 export type ServerFrame = HelloFrame | ReplyFrame | EventFrame;
 
-/** Frame types that are events; `typing` is both a command and an event (direction tells). */
-export const EVENT_TYPES: ReadonlySet<string> = new Set<EventFrame["type"]>([
-  "message",
-  "member_joined",
-  "member_left",
-  "typing",
-  "read_receipt",
-  "presence_changed",
-  "resume",
-  "room_reset",
-  "room_added",
-  "profile_changed",
-  "disconnect",
-]);
+// Every frame type, listed once per direction. Each table must name exactly the types of its
+// union (the compiler checks both ways), and a test checks them against docs/PROTOCOL.md, so a
+// frame added to the protocol and not here fails the build's tests.
+const COMMANDS: Record<ClientFrame["type"], true> = {
+  auth: true,
+  create_room: true,
+  join: true,
+  leave: true,
+  invite: true,
+  kick: true,
+  open_direct: true,
+  send: true,
+  attachment_slot: true,
+  history: true,
+  search: true,
+  typing: true,
+  mark_read: true,
+  presence_query: true,
+  presence_subscribe: true,
+  set_presence: true,
+  ping: true,
+  profiles: true,
+  set_profile: true,
+  find_users: true,
+};
+const REPLIES: Record<ReplyFrame["type"], true> = {
+  authed: true,
+  room_created: true,
+  joined: true,
+  left: true,
+  invited: true,
+  direct_opened: true,
+  sent: true,
+  history: true,
+  search_results: true,
+  attachment_slot: true,
+  presence: true,
+  profiles: true,
+  done: true,
+  pong: true,
+  error: true,
+};
+const EVENTS: Record<EventFrame["type"], true> = {
+  message: true,
+  member_joined: true,
+  member_left: true,
+  typing: true,
+  read_receipt: true,
+  presence_changed: true,
+  resume: true,
+  room_reset: true,
+  room_added: true,
+  profile_changed: true,
+  disconnect: true,
+};
+
+/** The `type` of every client command (§6). */
+export const COMMAND_TYPES: ReadonlySet<string> = new Set(Object.keys(COMMANDS));
+/** The `type` of every reply (§7.2). */
+export const REPLY_TYPES: ReadonlySet<string> = new Set(Object.keys(REPLIES));
+/** The `type` of every event (§7.3); `typing` is both a command and an event (direction tells). */
+export const EVENT_TYPES: ReadonlySet<string> = new Set(Object.keys(EVENTS));
 
 /** What each command is answered with on success (§6.1). */
 export interface ReplyOf {

@@ -86,3 +86,21 @@ test("held messages past the bound ask for one re-join, then are dropped until i
   c.joined({ epoch: 1, seq: HELD_WHILE_PAGING + 2 }, true);
   assert.deepEqual(c.resumeFrom(), { epoch: 1, seq: 0 }, "resumes from the last contiguous position");
 });
+
+test("every frame type in docs/PROTOCOL.md has a type here", async () => {
+  const { readFile } = await import("node:fs/promises");
+  const { COMMAND_TYPES, REPLY_TYPES, EVENT_TYPES } = await import("../dist/index.js");
+  const doc = await readFile(new URL("../../../docs/PROTOCOL.md", import.meta.url), "utf8");
+  // The first column of each table row in a section: | `name` | ...
+  const names = (from, to) => {
+    const section = doc.slice(doc.indexOf(from), doc.indexOf(to, doc.indexOf(from)));
+    return [...section.matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]).filter((n) => n !== "type"); // not the header
+  };
+  const commands = names("### 6.1 Summary", "**General errors**");
+  const replies = names("### 7.2 Replies", "### 7.3 Events");
+  const events = names("### 7.3 Events", "### 7.4");
+  assert.ok(commands.length >= 20 && replies.length >= 15 && events.length >= 11, "the tables were found");
+  assert.deepEqual(commands.filter((c) => !COMMAND_TYPES.has(c)), [], "commands without a type");
+  assert.deepEqual(replies.filter((r) => !REPLY_TYPES.has(r)), [], "replies without a type");
+  assert.deepEqual(events.filter((e) => !EVENT_TYPES.has(e)), [], "events without a type");
+});
