@@ -100,7 +100,7 @@ test("every frame type in docs/PROTOCOL.md has a type here", async () => {
   const replies = names("### 7.2 Replies", "### 7.3 Events");
   const events = names("### 7.3 Events", "### 7.4");
   assert.ok(commands.length >= 20 && replies.length >= 15 && events.length >= 11, "the tables were found");
-  assert.deepEqual(commands.filter((c) => !COMMAND_TYPES.has(c)), [], "commands without a type");
-  assert.deepEqual(replies.filter((r) => !REPLY_TYPES.has(r)), [], "replies without a type");
-  assert.deepEqual(events.filter((e) => !EVENT_TYPES.has(e)), [], "events without a type");
+  assert.deepEqual(commands.filter((c) => !COMMAND_TYPES.has(c)), [], "commands without a type: add them to clients/typescript/src/protocol.ts");
+  assert.deepEqual(replies.filter((r) => !REPLY_TYPES.has(r)), [], "replies without a type: add them to clients/typescript/src/protocol.ts");
+  assert.deepEqual(events.filter((e) => !EVENT_TYPES.has(e)), [], "events without a type: add them to clients/typescript/src/protocol.ts");
 });
