@@ -103,6 +103,10 @@ locals {
         }
       }
     }
+    processors = {
+      # The task's ids ({TaskId} in the stream name) from the ECS metadata endpoint.
+      resourcedetection = { detectors = ["env", "ecs"] }
+    }
     exporters = {
       awsemf = {
         namespace               = "Switchboard"
@@ -119,7 +123,7 @@ locals {
     }
     service = {
       pipelines = {
-        metrics = { receivers = ["prometheus"], exporters = ["awsemf"] }
+        metrics = { receivers = ["prometheus"], processors = ["resourcedetection"], exporters = ["awsemf"] }
       }
     }
   })
