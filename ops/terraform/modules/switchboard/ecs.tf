@@ -153,8 +153,9 @@ locals {
       }]
       environment = [for k in sort(keys(local.node_env)) : { name = k, value = local.node_env[k] }]
       secrets     = [for k in sort(keys(local.node_secrets)) : { name = k, valueFrom = local.node_secrets[k] }]
-      # Every socket is a file: the default 1,024 (Fargate's soft limit) would cap a node at
-      # about a thousand clients.
+      # Every socket is a file. Set here, not left to the platform's default (65,535 on Fargate
+      # today, 1,024 soft on older platform versions), so that it is validated against
+      # http.max_connections (variables.tf).
       ulimits = [{
         name      = "nofile"
         softLimit = var.nofile_limit
