@@ -10,6 +10,8 @@ Parses every .tf file with python-hcl2 and checks, for the module and for each e
     and every such reference names a real output;
   - the drain: the module's defaults for the node's shutdown grace and close timeout are the
     node's own (actors/src/config.rs), and the deregistration delay's default exceeds them;
+  - the metrics the collector publishes are in docs/METRICS.md, and every alarm on the node's
+    metrics reads one of them;
   - every `#checkov:skip=CHECK:reason` comment gives a reason;
   - with --node BINARY: the node accepts every SWITCHBOARD_* variable the task definition sets
     (`switchboard config` refuses unknown keys), and knows the subcommands the deployment runs
@@ -194,6 +196,25 @@ def check_drain(module: Dir) -> None:
         problem(f, f"stop_timeout_secs defaults to {stop}: not between the drain + 10 s ({drain + 10}) and 120")
 
 
+def check_metrics(module: Dir) -> None:
+    """The metrics the collector exports are the node's (docs/METRICS.md), none matches another
+    (awsemf's selectors are unanchored expressions), and every alarm on the node's metrics
+    reads one that is exported."""
+    exported = [unquote(m) for m in default_of(module, "exported_metrics") or []]
+    catalogue = re.findall(r"^\| `([a-z_]+)` \|", (REPO / "docs" / "METRICS.md").read_text(), re.M)
+    f = module.variables["exported_metrics"][0]
+    for name in exported:
+        if name not in catalogue:
+            problem(f, f"exported metric {name} is not in docs/METRICS.md")
+        for other in catalogue:
+            if other != name and name in other:
+                problem(f, f"exported metric {name} would also select {other} (selectors are unanchored)")
+    alarms = (module.path / "alarms.tf").read_text()
+    for name in re.findall(r'namespace = "Switchboard", metric = "([a-z_]+)"', alarms):
+        if name not in exported:
+            problem(module.path / "alarms.tf", f"alarm on {name}, which exported_metrics does not export")
+
+
 def check_skips() -> None:
     for f in sorted(HERE.rglob("*.tf")):
         for n, line in enumerate(f.read_text().splitlines(), 1):
@@ -268,6 +289,7 @@ def main() -> int:
     module = Dir(MODULE)
     check_variables(module)
     check_drain(module)
+    check_metrics(module)
     if not ROOTS:
         problem(HERE / "examples", "no example root")
     for path in ROOTS:

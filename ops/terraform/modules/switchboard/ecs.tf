@@ -116,7 +116,7 @@ locals {
         dimension_rollup_option = "NoDimensionRollup"
         metric_declarations = [{
           dimensions = [["ClusterName", "ServiceName"]]
-          # Regular expressions; the names share no prefix that would let one match another.
+          # Regular expressions, unanchored: no exported name contains another.
           metric_name_selectors = var.exported_metrics
         }]
       }
