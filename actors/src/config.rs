@@ -120,9 +120,12 @@ impl Default for HubConfig {
 pub struct ClusterConfig {
     /// e.g. `redis://127.0.0.1:6379`. When set, the node registers itself and tracks the ring.
     pub redis_url: Option<String>,
-    /// This node's id; defaults to the listen address.
+    /// This node's id, distinct in the cluster; defaults to the advertised address.
     pub node_id: Option<String>,
-    /// The address other nodes reach this one at; defaults to the listen address.
+    /// The address other nodes and the dashboard know this one by. Unset: on ECS
+    /// (`ECS_CONTAINER_METADATA_URI_V4` set) the task's private IP with the listen port, read
+    /// at start from the task metadata endpoint; elsewhere the listen address (a cluster node
+    /// listening on `0.0.0.0` must then set this or `node_id`).
     pub advertise: Option<String>,
     /// Prefix of every Redis key, so clusters sharing a Redis never meet.
     pub key_prefix: String,

@@ -10,6 +10,7 @@
 //! - [`passwords`]: argon2id hashing with bounded concurrency, queue and memory.
 //! - [`cognito`]: Amazon Cognito as identity provider: `[cognito]`, the pool's keys, the
 //!   token verifier.
+//! - [`ecs`]: the ECS task metadata endpoint: the task's private IP, advertised on ECS.
 //! - [`data_lock`]: one node per data directory (an exclusive lock naming its holder).
 //! - [`keyfile`]: generated secrets kept under the data directory (token and media keys).
 //! - [`media`]: the media store `[media]` chooses (local files or S3), the thumbnailer and the
@@ -27,6 +28,7 @@ pub mod cognito;
 pub mod config;
 pub mod dashboard;
 pub mod data_lock;
+pub mod ecs;
 pub mod http;
 pub mod keyfile;
 pub mod listener;

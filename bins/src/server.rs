@@ -30,6 +30,7 @@ use crate::cognito::{CognitoAccounts, CognitoTokens, RevocationChecks};
 use crate::config::{Config, Provider};
 use crate::dashboard::{Reporter, ReporterArgs};
 use crate::data_lock::DataDirLock;
+use crate::ecs;
 use crate::http::{self, AppState};
 use crate::listener;
 use crate::media::Media;
@@ -86,6 +87,35 @@ async fn identity(
             Ok((Arc::new(cognito), Some(Arc::new(pool))))
         }
     }
+}
+
+/// The address this node gives the others (and, unless `cluster.node_id` is set, its id):
+/// `cluster.advertise`; else, on ECS (`ECS_CONTAINER_METADATA_URI_V4` set), the task's private
+/// IP with the port the node listens on; else the address it listens on. A cluster node whose
+/// id would be a wildcard address (`0.0.0.0`) refuses to start: every node listening there
+/// would take the same id.
+async fn advertised(config: &Config, bound: SocketAddr) -> anyhow::Result<String> {
+    if let Some(advertise) = &config.cluster.advertise {
+        return Ok(advertise.clone());
+    }
+    if let Ok(uri) = std::env::var(ecs::METADATA_URI_VAR) {
+        let ip = ecs::task_ip(&uri, ecs::WAIT)
+            .await
+            .context("reading this task's IP from the ECS task metadata endpoint")?;
+        let addr = SocketAddr::from((ip, bound.port()));
+        tracing::info!(%addr, "advertising the ECS task's private IP");
+        return Ok(addr.to_string());
+    }
+    if config.cluster.redis_url.is_some()
+        && config.cluster.node_id.is_none()
+        && bound.ip().is_unspecified()
+    {
+        anyhow::bail!(
+            "listening on {bound} in a cluster: set cluster.advertise (or cluster.node_id) to \
+             an address the other nodes know this node by"
+        );
+    }
+    Ok(bound.to_string())
 }
 
 /// Creates `dir` (and missing parents) readable only by its owner: it holds the database and
@@ -179,13 +209,13 @@ impl Node {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let own = addr.to_string();
+        let advertise = advertised(&config, addr).await?;
         let me = NodeId(
             config
                 .cluster
                 .node_id
                 .clone()
-                .unwrap_or_else(|| own.clone()),
+                .unwrap_or_else(|| advertise.clone()),
         );
         let cluster = match &config.cluster.redis_url {
             Some(url) => {
@@ -199,7 +229,7 @@ impl Node {
                     .context("connecting to Redis for forwarding")?;
                 let me = Member {
                     node: me.clone(),
-                    addr: config.cluster.advertise.clone().unwrap_or(own.clone()),
+                    addr: advertise.clone(),
                 };
                 let node = me.node.clone();
                 let args = ClusterArgs {
@@ -234,7 +264,7 @@ impl Node {
         };
         let reporter_args = ReporterArgs {
             me,
-            addr: config.cluster.advertise.clone().unwrap_or(own),
+            addr: advertise,
             hub: hub.clone(),
             metrics: metrics.clone(),
             board,
