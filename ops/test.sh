@@ -13,6 +13,8 @@ ensure_postgres
 ensure_redis
 ensure_moto
 ensure_s3s_fs
+ensure_hadolint
+ensure_image_tools
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "installing cargo-nextest"
   cargo install cargo-nextest --locked || die "cannot install cargo-nextest"
@@ -26,14 +28,20 @@ fi
 (cd bins/tests/browser && npm ci --no-audit --no-fund --loglevel=error) \
   || die "cannot install playwright-core"
 
-# --- the browser test: a real server, two real browsers ------------------------------------
-# Built on its own, so without the `testing` features: the browser tests run the shipped shape.
+# --- the container image and the laptop cluster ---------------------------------------------
+# Built on its own, so without the `testing` features: the image and browser tests run the
+# shipped shape. hadolint, then the image built from the Dockerfile (its runtime stage on a
+# base made here, this binary for its build stage) and inspected; ops/compose.yaml checked
+# against the binary's configuration keys.
 cargo build --locked -p switchboard --bin switchboard
+ops/image-check.sh target/debug/switchboard || die "container image check failed"
+python3 ops/compose-check.py target/debug/switchboard || die "ops/compose.yaml check failed"
 
 # (The Terraform checks use this build too: the task definition's SWITCHBOARD_* variables and
 # subcommands are checked against it. Static only: parsed with python-hcl2, then checkov.)
 bash ops/terraform/check.sh target/debug/switchboard
 
+# --- the browser test: a real server, two real browsers ------------------------------------
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 SWITCHBOARD_LISTEN=127.0.0.1:$port SWITCHBOARD_DATA_DIR=$data SWITCHBOARD_LOG=warn \

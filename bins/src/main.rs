@@ -4,10 +4,17 @@
 #![allow(clippy::print_stdout)]
 
 use std::io::IsTerminal as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use bytes::Bytes;
 use clap::{Parser, Subcommand};
+use http_body_util::Empty;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use switchboard::Config;
 use switchboard::config::LogFormat;
 use switchboard::server::{self, Node};
@@ -30,6 +37,10 @@ enum Command {
     Serve,
     /// Print the effective configuration as TOML (secrets redacted).
     Config,
+    /// Ask the node this configuration describes for `/healthz` (on loopback when it listens
+    /// on a wildcard address); exit 0 when it answers 200 within 2 s, 1 otherwise. The
+    /// container image's health check: its runtime image has no curl.
+    Healthcheck,
     /// Apply pending Postgres schema migrations (`database.url` must be set).
     Migrate,
     /// Create a local account and print its id and a token.
@@ -62,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", toml::to_string_pretty(&config.redacted())?);
             Ok(())
         }
+        Command::Healthcheck => healthcheck(config.listen).await,
         Command::Migrate => {
             if config.database.url.is_none() {
                 anyhow::bail!("database.url is not set: the embedded SQLite store migrates itself");
@@ -134,5 +146,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupt: shutting down"),
     }
     node.shutdown().await;
+    Ok(())
+}
+
+/// `GET /healthz` on the node listening at `listen`.
+async fn healthcheck(listen: SocketAddr) -> anyhow::Result<()> {
+    let ip = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let url = format!("http://{}/healthz", SocketAddr::new(ip, listen.port()));
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let response = tokio::time::timeout(Duration::from_secs(2), client.get(url.parse()?))
+        .await
+        .with_context(|| format!("GET {url}: no answer within 2 s"))?
+        .with_context(|| format!("GET {url}"))?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "GET {url} answered {}",
+        response.status()
+    );
     Ok(())
 }
