@@ -59,6 +59,9 @@ if ! podman image exists "$base"; then
   rm -f "$work/base.tar"
 fi
 
+# The previous run's images go first (their binary is stale; each run would leave ~350 MB).
+podman rmi --force "$image" "$binary" >/dev/null 2>&1 || true
+
 # --- the build stage's stand-in: the host's binary, laid out as the stage leaves it ----------
 mkdir -p "$work/out"
 install -m 0755 "$bin" "$work/out/switchboard"
