@@ -35,6 +35,8 @@ pub async fn history_page(
                 before,
                 after,
                 limit: limit + 1,
+                viewer: Some(user),
+                changes: false,
             },
         )
         .await

@@ -136,6 +136,7 @@ fn post(cmid: &str, text: &str) -> RoomCommand {
         cmid: cmid.into(),
         text: text.into(),
         attachments: Vec::new(),
+        reply_to: None,
     }
 }
 
@@ -265,6 +266,7 @@ fn post_with(cmid: &str, ids: &[u64]) -> RoomCommand {
         cmid: cmid.into(),
         text: "see attached".into(),
         attachments: ids.iter().map(|&id| AttachmentId(id)).collect(),
+        reply_to: None,
     }
 }
 

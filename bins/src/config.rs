@@ -505,6 +505,7 @@ command_burst = 60
 user_commands_per_sec = 61
 introductions_per_min = 62
 user_searches_per_min = 63
+edit_window_secs = 64
 
 [engine]
 outbound_frames = 71

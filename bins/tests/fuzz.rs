@@ -71,6 +71,7 @@ fn frame() -> impl Strategy<Value = ClientFrame> {
                 text,
                 attachments: Vec::new(),
                 first: false,
+                reply_to: None,
             })
         }),
         (

@@ -418,6 +418,7 @@ async fn raw_commands(
                 text: "one reply each".into(),
                 attachments: Vec::new(),
                 first: false,
+                reply_to: None,
             })
         };
         let bytes = switchboard_engine::Codec::MsgPack.encode(&frame).unwrap();

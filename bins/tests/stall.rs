@@ -97,6 +97,7 @@ async fn a_member_whose_history_read_hangs_keeps_receiving_live_messages() {
                     text: "while alice reads history".into(),
                     attachments: Vec::new(),
                     first: false,
+                    reply_to: None,
                 }),
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -179,6 +180,7 @@ async fn inactive_rooms_load_concurrently_and_a_hanging_load_delays_no_other() {
             text: "waits for its room".into(),
             attachments: Vec::new(),
             first: false,
+            reply_to: None,
         }),
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -345,6 +347,7 @@ async fn a_first_send_is_delivered_without_waiting_on_the_store() {
                 text: "through the lock".into(),
                 attachments: Vec::new(),
                 first,
+                reply_to: None,
             }),
         );
         while started.elapsed() < Duration::from_secs(3) {

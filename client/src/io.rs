@@ -94,10 +94,7 @@ pub(crate) async fn run(
                     }
                 }
                 // Waits when the caller is not reading: the server then sees a slow reader.
-                let position = match &frame {
-                    ServerFrame::Message(m) => Some((m.room, m.pos)),
-                    _ => None,
-                };
+                let position = frame.room_position();
                 if events.send(frame).await.is_err() {
                     break;
                 }

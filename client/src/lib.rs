@@ -17,6 +17,7 @@
 //! - [`seen`]: where each recent message was first seen, by (room, sender, `cmid`).
 
 mod io;
+mod messages;
 mod people;
 mod seen;
 
@@ -378,6 +379,7 @@ impl Client {
                     text,
                     attachments,
                     first,
+                    reply_to: None,
                 })
             })
             .await?

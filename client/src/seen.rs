@@ -59,7 +59,7 @@ mod tests {
             cmid: cmid.into(),
             text: "t".into(),
             ts: 0,
-            attachments: Vec::new(),
+            ..ChatMessage::default()
         }
     }
 

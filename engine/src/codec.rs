@@ -123,6 +123,46 @@ mod tests {
         assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes).unwrap(), reply);
     }
 
+    /// A `react` command and the `reaction` event it makes, as PROTOCOL §12 shows them.
+    #[test]
+    fn reactions_have_a_stable_msgpack_form() {
+        let target = Position::new(3, 17);
+        let react = ClientFrame::React(crate::protocol::React {
+            rid: 5,
+            room: RoomId(42),
+            cmid: "r1".into(),
+            target,
+            emoji: "👍".into(),
+            remove: false,
+        });
+        let bytes = Codec::MsgPack.encode(&react).unwrap();
+        assert_eq!(
+            bytes.as_ref(),
+            b"\x86\xa4type\xa5react\xa3rid\x05\xa4room\x2a\xa4cmid\xa2r1\xa6target\x82\xa5epoch\x03\xa3seq\x11\xa5emoji\xa4\xf0\x9f\x91\x8d"
+                .as_slice()
+        );
+        let event = crate::protocol::event_frame(crate::domain::ChatMessage {
+            room: RoomId(42),
+            pos: Position::new(3, 18),
+            sender: crate::UserId(9),
+            cmid: "r1".into(),
+            ts: 1_735_689_600_000,
+            change: Some(Box::new(crate::domain::Change::React {
+                target,
+                emoji: "👍".into(),
+                removed: false,
+            })),
+            ..Default::default()
+        });
+        let bytes = Codec::MsgPack.encode(&event).unwrap();
+        assert_eq!(
+            bytes.as_ref(),
+            b"\x88\xa4type\xa8reaction\xa4room\x2a\xa3pos\x82\xa5epoch\x03\xa3seq\x12\xa6sender\x09\xa4cmid\xa2r1\xa2ts\xcf\x00\x00\x01\x94\x1f\x29\x7c\x00\xa6target\x82\xa5epoch\x03\xa3seq\x11\xa5emoji\xa4\xf0\x9f\x91\x8d"
+                .as_slice()
+        );
+        assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes).unwrap(), event);
+    }
+
     #[test]
     fn garbage_is_a_decode_error_not_a_panic() {
         for data in [
@@ -154,7 +194,7 @@ mod tests {
             cmid: "c".into(),
             text: String::new(),
             ts: 3,
-            attachments: Vec::new(),
+            ..Default::default()
         };
         let json = Codec::Json
             .encode(&ServerFrame::Message(message.clone()))
@@ -184,7 +224,7 @@ mod tests {
     proptest! {
         #[test]
         fn send_round_trips_in_both_codecs(rid: u64, room: u64, cmid in "[a-z0-9]{1,64}", text in ".{0,200}", first: bool) {
-            let frame = ClientFrame::Send(Send { rid, room: RoomId(room), cmid, text, attachments: Vec::new(), first });
+            let frame = ClientFrame::Send(Send { rid, room: RoomId(room), cmid, text, attachments: Vec::new(), first, reply_to: None });
             for codec in [Codec::MsgPack, Codec::Json] {
                 let bytes = codec.encode(&frame).unwrap();
                 prop_assert_eq!(codec.decode::<ClientFrame>(&bytes).unwrap(), frame.clone());
@@ -195,7 +235,7 @@ mod tests {
         fn message_events_round_trip(epoch: u64, seq: u64, text in ".{0,100}") {
             let frame = ServerFrame::Message(crate::domain::ChatMessage {
                 room: RoomId(1), pos: Position::new(epoch, seq), sender: crate::UserId(2),
-                cmid: "c".into(), text, ts: 3, attachments: Vec::new(),
+                cmid: "c".into(), text, ts: 3, ..Default::default()
             });
             let bytes = Codec::MsgPack.encode(&frame).unwrap();
             prop_assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes).unwrap(), frame);

@@ -93,7 +93,12 @@ pub struct RoomInfo {
 }
 
 /// A message ready to be stored: its position was assigned by the room's owner.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// An edit, a delete or a reaction is an entry of the room's sequence too (a position of its
+/// own, so a resume replays it), stored and carried as a `ChatMessage` whose `change` says
+/// what it does to an earlier message; it goes to clients as its own frame (`edited`,
+/// `deleted`, `reaction`: [`crate::protocol::event_frame`]), never as a `message`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub room: RoomId,
     pub pos: Position,
@@ -108,6 +113,121 @@ pub struct ChatMessage {
     /// cluster peers read them unchanged).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
+    /// The message of the same room this one answers, as much of it as a client needs to
+    /// show the quote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Box<Quote>>,
+    /// When the text was last edited (ms since the Unix epoch): in history, never live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited: Option<u64>,
+    /// Deleted: a tombstone, its text and attachments gone (history only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// Reactions on the message, by emoji in order of first use (history only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<ReactionCount>,
+    /// Set on an edit, delete or reaction: what it does to its target. Never on a `message`
+    /// frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Box<Change>>,
+}
+
+impl ChatMessage {
+    /// The earlier message this entry changes or answers, if any.
+    pub fn target(&self) -> Option<Position> {
+        match &self.change {
+            Some(change) => Some(change.target()),
+            None => self.reply_to.as_ref().map(|q| q.pos),
+        }
+    }
+}
+
+/// What an entry of a room's sequence does to an earlier message (its `target`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// The target's text becomes this entry's `text` (its sender, within the edit window).
+    Edit { target: Position },
+    /// The target is deleted (its sender, or an owner or admin of the room).
+    Delete { target: Position },
+    /// The sender adds `emoji` to the target, or removes it (`removed`).
+    React {
+        target: Position,
+        emoji: String,
+        removed: bool,
+    },
+}
+
+impl Change {
+    pub fn target(&self) -> Position {
+        match self {
+            Change::Edit { target } | Change::Delete { target } | Change::React { target, .. } => {
+                *target
+            }
+        }
+    }
+}
+
+/// The message a reply answers: its position, sender, and the start of its text (at most
+/// [`QUOTE_BYTES`]); empty text and `deleted` once it was deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    pub pos: Position,
+    pub sender: UserId,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+/// How much of a quoted message's text a reply carries, in bytes.
+pub const QUOTE_BYTES: usize = 200;
+
+impl Quote {
+    /// The quote of a message at `pos` by `sender` with `text`, cut at a character boundary.
+    pub fn of(pos: Position, sender: UserId, text: &str, deleted: bool) -> Quote {
+        let mut end = text.len().min(QUOTE_BYTES);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        Quote {
+            pos,
+            sender,
+            text: if deleted {
+                String::new()
+            } else {
+                text[..end].to_owned()
+            },
+            deleted,
+        }
+    }
+}
+
+/// One emoji on a message: how many users put it there, and whether the reader is one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionCount {
+    pub emoji: String,
+    pub count: u32,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mine: bool,
+}
+
+/// Longest reaction, in bytes: an emoji (with its modifiers and joiners) or a short name.
+pub const MAX_EMOJI_BYTES: usize = 32;
+/// At most this many different emoji on one message.
+pub const MAX_REACTION_KINDS: usize = 20;
+/// At most this many of one user's emoji on one message.
+pub const MAX_REACTIONS_PER_USER: usize = 10;
+
+/// A reaction as stored: 1 to [`MAX_EMOJI_BYTES`] bytes, no white space or control
+/// characters.
+pub fn emoji(text: &str) -> Result<&str, &'static str> {
+    match !text.is_empty()
+        && text.len() <= MAX_EMOJI_BYTES
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        true => Ok(text),
+        false => Err("emoji must be 1 to 32 bytes, without spaces or control characters"),
+    }
 }
 
 /// A file a message references: an upload of the message's room by its sender, checked to be

@@ -45,6 +45,12 @@ pub enum ErrorCode {
     BadSignature = 3004,
     /// A signed media URL used after its expiry.
     LinkExpired = 3005,
+    /// An edit after the room's edit window closed (`limits.edit_window_secs` after the
+    /// message was sent).
+    EditWindowClosed = 3006,
+    /// A reaction beyond a message's bounds: too many different emoji on it, or too many of
+    /// the caller's.
+    TooManyReactions = 3007,
     /// Too many commands: slow down.
     RateLimited = 4000,
     /// The server cannot take this now (write-behind queue full, or the node at its connection
@@ -65,7 +71,8 @@ impl ErrorCode {
             ErrorCode::BadFrame | ErrorCode::InvalidArgument | ErrorCode::UploadMismatch => 400,
             ErrorCode::TooLarge => 413,
             ErrorCode::UnsupportedType => 415,
-            ErrorCode::BadSignature | ErrorCode::LinkExpired => 403,
+            ErrorCode::BadSignature | ErrorCode::LinkExpired | ErrorCode::EditWindowClosed => 403,
+            ErrorCode::TooManyReactions => 409,
             ErrorCode::Unauthenticated
             | ErrorCode::InvalidToken
             | ErrorCode::TokenExpired
@@ -103,6 +110,8 @@ impl ErrorCode {
             ErrorCode::Conflict => "already exists",
             ErrorCode::BadSignature => "bad signature",
             ErrorCode::LinkExpired => "link expired",
+            ErrorCode::EditWindowClosed => "too late to edit this message",
+            ErrorCode::TooManyReactions => "too many reactions on this message",
             ErrorCode::RateLimited => "rate limited",
             ErrorCode::QuotaExceeded => "quota used up",
             ErrorCode::Busy => "busy; retry",

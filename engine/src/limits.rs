@@ -41,6 +41,9 @@ pub struct Limits {
     /// minute, cluster-wide; beyond it error 4000. With at most 20 profiles a search, this
     /// bounds how fast one account can list the user table.
     pub user_searches_per_min: u32,
+    /// How long after sending a message its sender may still edit it, in seconds (0: never).
+    /// Deleting has no window.
+    pub edit_window_secs: u64,
 }
 
 impl Default for Limits {
@@ -59,6 +62,7 @@ impl Default for Limits {
             user_commands_per_sec: 400,
             introductions_per_min: 30,
             user_searches_per_min: 30,
+            edit_window_secs: 48 * 3600,
         }
     }
 }

@@ -59,7 +59,7 @@ async fn write_rate(
             cmid: format!("{tag}-{i}"),
             text: format!("benchmark message number {i} with a little text in it"),
             ts: 1_700_000_000_000 + i,
-            attachments: Vec::new(),
+            ..ChatMessage::default()
         };
         let permit = loop {
             match wb.reserve(msg.text.len() + msg.cmid.len()) {

@@ -727,6 +727,7 @@ async fn send(
                 attachments: Vec::new(),
                 // Each cmid is sent once: a refused send is counted, not retried.
                 first: true,
+                reply_to: None,
             });
             state.inflight.push(1_000 + seq);
             Message::Binary(Codec::MsgPack.encode(&frame).expect("client frames encode"))

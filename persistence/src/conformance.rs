@@ -8,6 +8,7 @@ use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
 use crate::store::{HistoryQuery, Revocation, Store, StoreError, Upload};
 
+mod changes;
 mod profiles;
 
 /// Runs every case against a fresh, empty store.
@@ -27,10 +28,12 @@ pub async fn run_all(store: Arc<dyn Store>) {
     search_is_scoped_to_the_users_rooms(&store).await;
     uploads(&*store).await;
     attachments_are_stored_with_their_message(&store).await;
+    changes::edits_and_deletes(&store).await;
+    changes::reactions_and_replies(&store).await;
     revocations(&*store).await;
 }
 
-fn msg(room: RoomId, epoch: u64, seq: u64, sender: UserId, cmid: &str) -> ChatMessage {
+pub(crate) fn msg(room: RoomId, epoch: u64, seq: u64, sender: UserId, cmid: &str) -> ChatMessage {
     ChatMessage {
         room,
         pos: Position::new(epoch, seq),
@@ -38,12 +41,12 @@ fn msg(room: RoomId, epoch: u64, seq: u64, sender: UserId, cmid: &str) -> ChatMe
         cmid: cmid.to_owned(),
         text: format!("text {epoch}:{seq}"),
         ts: 1_700_000_000_000 + seq,
-        attachments: Vec::new(),
+        ..ChatMessage::default()
     }
 }
 
 /// The newest ten messages of `room`, oldest first.
-async fn newest(store: &dyn Store, room: RoomId) -> Vec<ChatMessage> {
+pub(crate) async fn newest(store: &dyn Store, room: RoomId) -> Vec<ChatMessage> {
     let page = HistoryQuery {
         limit: 10,
         ..Default::default()
@@ -291,6 +294,7 @@ async fn history_pages(store: &Arc<dyn Store>) {
                         before,
                         after,
                         limit,
+                        ..Default::default()
                     },
                 )
                 .await

@@ -20,5 +20,5 @@ pub mod conformance;
 pub mod store;
 pub mod write_behind;
 
-pub use store::{HistoryQuery, Revocation, Store, StoreError, Upload};
+pub use store::{HistoryQuery, Revocation, Store, StoreError, Target, Upload};
 pub use write_behind::{Busy, Outcome, WriteBehind, WriteBehindConfig};

@@ -10,7 +10,7 @@ use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 use switchboard_persistence::store::Upload;
 use switchboard_persistence::store::sqlite::SqliteStore;
 use switchboard_persistence::{
-    Busy, HistoryQuery, Revocation, Store, StoreError, WriteBehind, WriteBehindConfig,
+    Busy, HistoryQuery, Revocation, Store, StoreError, Target, WriteBehind, WriteBehindConfig,
 };
 
 fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
@@ -73,7 +73,7 @@ fn message(room: RoomId, seq: u64) -> ChatMessage {
         cmid: format!("c{seq}"),
         text: "hello".into(),
         ts: 0,
-        attachments: Vec::new(),
+        ..ChatMessage::default()
     }
 }
 
@@ -220,6 +220,9 @@ impl Store for Flaky {
     }
     async fn history(&self, r: RoomId, q: HistoryQuery) -> Result<Vec<ChatMessage>, StoreError> {
         self.inner.history(r, q).await
+    }
+    async fn target(&self, r: RoomId, p: Position) -> Result<Option<Target>, StoreError> {
+        self.inner.target(r, p).await
     }
     async fn find_cmid(
         &self,

@@ -94,7 +94,9 @@ fn size(e: &Envelope) -> usize {
                 cmid,
                 text,
                 attachments,
-            } => cmid.len() + text.len() + attachments.len() * 8 + 64,
+                ..
+            } => cmid.len() + text.len() + attachments.len() * 8 + 80,
+            crate::room::RoomCommand::Change { cmid, text, .. } => cmid.len() + text.len() + 112,
             _ => 64,
         },
         _ => 32,

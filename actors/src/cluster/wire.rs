@@ -143,6 +143,7 @@ mod tests {
                     cmid: "c".into(),
                     text: "hi".into(),
                     attachments: vec![switchboard_engine::AttachmentId(12)],
+                    reply_to: Some(switchboard_engine::Position::new(1, 2)),
                 },
             }),
         ];

@@ -9,9 +9,9 @@
 
 use std::sync::Arc;
 
-use switchboard_engine::domain::{Plan, PresenceStatus, RoomKind};
+use switchboard_engine::domain::{self, Change, Plan, PresenceStatus, RoomKind};
 use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame, Visibility};
-use switchboard_engine::{AttachmentId, ConnId, RoomId, UserId};
+use switchboard_engine::{ConnId, RoomId, UserId};
 use tokio::time::Instant as Deadline;
 
 use crate::error::Refused;
@@ -84,6 +84,9 @@ impl Ctx {
             | ClientFrame::Invite(_)
             | ClientFrame::Kick(_)
             | ClientFrame::Send(_)
+            | ClientFrame::Edit(_)
+            | ClientFrame::Delete(_)
+            | ClientFrame::React(_)
             | ClientFrame::Typing(_) => Err(Refused::Code(switchboard_engine::ErrorCode::Internal)),
         }
     }
@@ -99,15 +102,9 @@ impl Ctx {
         let effect = match &cmd {
             RoomCommand::Join { .. } => Effect::Joined(room),
             RoomCommand::Leave => Effect::Left(room),
-            RoomCommand::Post {
-                cmid,
-                text,
-                attachments,
-            } => {
-                if let Some(sent) = self
-                    .within(self.earlier_send(room, rid, cmid, text, attachments, first))
-                    .await??
-                {
+            RoomCommand::Post { cmid, .. } | RoomCommand::Change { cmid, .. } => {
+                self.check_entry(&cmd)?;
+                if let Some(sent) = self.within(self.earlier(room, rid, cmid, first)).await? {
                     return self.reply(sent);
                 }
                 Effect::Answered
@@ -131,43 +128,66 @@ impl Ctx {
         Ok(Effect::Reply(Box::new(frame)))
     }
 
-    /// Checks a send, and whether the store already has its cmid: a resend of a message older
+    /// Checks what a post or a change carries, before it goes to its room.
+    fn check_entry(&self, cmd: &RoomCommand) -> Result<(), Refused> {
+        let limits = &self.hub.config.limits;
+        let cmid = cmd.cmid().unwrap_or_default();
+        if cmid.is_empty() || cmid.len() > limits.max_cmid_bytes as usize {
+            return Err(Refused::Invalid("cmid is empty or too long"));
+        }
+        let too_long = |text: &str| text.len() > limits.max_text_bytes as usize;
+        match cmd {
+            RoomCommand::Post {
+                text, attachments, ..
+            } => {
+                // A message of attachments alone may have no text.
+                if (text.is_empty() && attachments.is_empty()) || too_long(text) {
+                    return Err(Refused::Invalid("text is empty or too long"));
+                }
+                if attachments.len() > p::MAX_ATTACHMENTS {
+                    return Err(Refused::Invalid("too many attachments in one message"));
+                }
+                if attachments
+                    .iter()
+                    .enumerate()
+                    .any(|(i, a)| attachments[..i].contains(a))
+                {
+                    return Err(Refused::Invalid("an attachment is listed twice"));
+                }
+            }
+            RoomCommand::Change {
+                text,
+                change: Change::Edit { .. },
+                ..
+            } if text.is_empty() || too_long(text) => {
+                return Err(Refused::Invalid("text is empty or too long"));
+            }
+            RoomCommand::Change {
+                change: Change::React { emoji, .. },
+                ..
+            } => {
+                domain::emoji(emoji).map_err(Refused::Invalid)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Whether the store already has this cmid of the caller's: a resend of an entry older
     /// than the room's buffer is answered from the store (`sent {duplicate: true}`), its
     /// attachments not checked again. A send marked `first` has no earlier copy and goes
     /// straight on, so a message's path holds no round trip to the store. When the store is
     /// slow or down the send goes on (the room's buffer still catches recent resends):
     /// real-time delivery must not stop with the database.
-    async fn earlier_send(
+    async fn earlier(
         &self,
         room: RoomId,
         rid: u64,
         cmid: &str,
-        text: &str,
-        attachments: &[AttachmentId],
         first: bool,
-    ) -> Result<Option<ServerFrame>, Refused> {
-        let limits = &self.hub.config.limits;
-        if cmid.is_empty() || cmid.len() > limits.max_cmid_bytes as usize {
-            return Err(Refused::Invalid("cmid is empty or too long"));
-        }
-        // A message of attachments alone may have no text.
-        if (text.is_empty() && attachments.is_empty())
-            || text.len() > limits.max_text_bytes as usize
-        {
-            return Err(Refused::Invalid("text is empty or too long"));
-        }
-        if attachments.len() > p::MAX_ATTACHMENTS {
-            return Err(Refused::Invalid("too many attachments in one message"));
-        }
-        if attachments
-            .iter()
-            .enumerate()
-            .any(|(i, a)| attachments[..i].contains(a))
-        {
-            return Err(Refused::Invalid("an attachment is listed twice"));
-        }
+    ) -> Option<ServerFrame> {
         if first || self.hub.store_suspect() {
-            return Ok(None);
+            return None;
         }
         let check = tokio::time::timeout(
             self.hub.config.store_check_timeout,
@@ -181,7 +201,7 @@ impl Ctx {
                 None
             }
         };
-        Ok(stored.map(|pos| {
+        stored.map(|pos| {
             ServerFrame::Sent(p::Sent {
                 rid,
                 room,
@@ -189,7 +209,7 @@ impl Ctx {
                 pos,
                 duplicate: true,
             })
-        }))
+        })
     }
 
     async fn create_room(&self, c: p::CreateRoom) -> Result<Effect, Refused> {

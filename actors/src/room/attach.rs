@@ -10,8 +10,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use switchboard_engine::domain::Attachment;
-use switchboard_engine::{AttachmentId, ConnId};
+use switchboard_engine::domain::{Attachment, Change};
+use switchboard_engine::{AttachmentId, ConnId, Position};
 
 use super::commands::Answer;
 use super::work::Work;
@@ -32,6 +32,12 @@ pub(super) struct Draft {
     /// The store said this cmid is not stored (after the room found it among the cmids it
     /// recently trimmed), so the post is new.
     pub cmid_checked: bool,
+    /// The message of the room this post answers.
+    pub reply_to: Option<Position>,
+    /// Set for an edit, delete or reaction (`ids` then empty).
+    pub change: Option<Change>,
+    /// Times its target was read from the store for it (`room::targets`).
+    pub loads: u8,
 }
 
 impl Draft {
@@ -48,6 +54,17 @@ impl Draft {
             attachments: None,
             received,
             cmid_checked: false,
+            reply_to: None,
+            change: None,
+            loads: 0,
+        }
+    }
+
+    /// The earlier message it changes or answers, if any.
+    pub(super) fn target(&self) -> Option<Position> {
+        match &self.change {
+            Some(change) => Some(change.target()),
+            None => self.reply_to,
         }
     }
 
@@ -131,7 +148,7 @@ impl RoomActor {
                 .and_then(|checked| checked.map_err(Refused::from));
             Work::AttachmentsChecked { draft, checked }
         })?;
-        self.held.by_conn.entry(caller.conn).or_default();
+        self.hold(caller.conn);
         Ok(answer)
     }
 
@@ -143,12 +160,36 @@ impl RoomActor {
         mut draft: Draft,
         checked: Result<Vec<Attachment>, Refused>,
     ) {
-        let result = checked.and_then(|attachments| {
-            draft.attachments = Some(attachments);
-            self.post(&caller, draft)
+        self.resume_checked(caller, |room, caller| {
+            checked.and_then(|attachments| {
+                draft.attachments = Some(attachments);
+                room.post(caller, draft)
+            })
         });
+    }
+
+    /// A connection's check is over: its post goes on through `go_on`, then the posts that
+    /// waited behind it, unless the post started a check of its own (they wait for that).
+    pub(super) fn resume_checked(
+        &mut self,
+        caller: Caller,
+        go_on: impl FnOnce(&mut Self, &Caller) -> Result<Answer, Refused>,
+    ) {
+        let mut waiting = self.held.by_conn.remove(&caller.conn).unwrap_or_default();
+        let result = go_on(self, &caller);
         self.answer(&caller, result);
-        self.release(caller.conn);
+        match self.held.by_conn.get_mut(&caller.conn) {
+            Some(again) => again.append(&mut waiting),
+            None => {
+                self.held.by_conn.insert(caller.conn, waiting);
+                self.release(caller.conn);
+            }
+        }
+    }
+
+    /// Holds `conn`'s later posts while its check runs.
+    pub(super) fn hold(&mut self, conn: ConnId) {
+        self.held.by_conn.entry(conn).or_default();
     }
 
     /// `conn`'s check is over (done, or its task lost): its waiting posts go on, in order,

@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+use switchboard_engine::domain::Change;
 use switchboard_engine::protocol::{ClientFrame, ServerFrame};
 use switchboard_engine::{AttachmentId, ConnId, Position, RoomId, UserId};
 
@@ -33,6 +34,16 @@ pub enum RoomCommand {
         text: String,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attachments: Vec<AttachmentId>,
+        /// The message of the room it answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<Position>,
+    },
+    /// Edit, delete or react to an earlier message: sequenced like a post (a position of its
+    /// own, idempotent by `cmid`), answered `sent`. `text` is an edit's new text, else empty.
+    Change {
+        cmid: String,
+        text: String,
+        change: Change,
     },
     /// Typing started or stopped. Answered `done`.
     Typing { active: bool },
@@ -56,8 +67,33 @@ impl RoomCommand {
                     cmid: c.cmid,
                     text: c.text,
                     attachments: c.attachments,
+                    reply_to: c.reply_to,
                 };
                 (c.room, c.rid, post)
+            }
+            ClientFrame::Edit(c) => {
+                let change = Change::Edit { target: c.target };
+                (c.room, c.rid, RoomCommand::change(c.cmid, c.text, change))
+            }
+            ClientFrame::Delete(c) => {
+                let change = Change::Delete { target: c.target };
+                (
+                    c.room,
+                    c.rid,
+                    RoomCommand::change(c.cmid, String::new(), change),
+                )
+            }
+            ClientFrame::React(c) => {
+                let change = Change::React {
+                    target: c.target,
+                    emoji: c.emoji,
+                    removed: c.remove,
+                };
+                (
+                    c.room,
+                    c.rid,
+                    RoomCommand::change(c.cmid, String::new(), change),
+                )
             }
             ClientFrame::Typing(c) => (c.room, c.rid, RoomCommand::Typing { active: c.active }),
             // Not room commands: listed, so a new frame does not compile until it says.
@@ -76,6 +112,18 @@ impl RoomCommand {
             | ClientFrame::SetProfile(_)
             | ClientFrame::FindUsers(_)) => return Err(frame),
         })
+    }
+
+    fn change(cmid: String, text: String, change: Change) -> RoomCommand {
+        RoomCommand::Change { cmid, text, change }
+    }
+
+    /// The client message id of a command that enters the room's sequence.
+    pub fn cmid(&self) -> Option<&str> {
+        match self {
+            RoomCommand::Post { cmid, .. } | RoomCommand::Change { cmid, .. } => Some(cmid),
+            _ => None,
+        }
     }
 
     /// Whether the room answers it: every command a client sent is answered exactly once.

@@ -44,7 +44,17 @@ impl Message<Command> for RoomActor {
                 cmid,
                 text,
                 attachments,
-            } => self.post_in_order(&caller, Draft::new(cmid, text, attachments, received)),
+                reply_to,
+            } => {
+                let mut draft = Draft::new(cmid, text, attachments, received);
+                draft.reply_to = reply_to;
+                self.post_in_order(&caller, draft)
+            }
+            RoomCommand::Change { cmid, text, change } => {
+                let mut draft = Draft::new(cmid, text, Vec::new(), received);
+                draft.change = Some(change);
+                self.post_in_order(&caller, draft)
+            }
             RoomCommand::Typing { active } => self.typing(&caller, active),
             RoomCommand::Receipt { pos } => self.receipt(&caller, pos),
             RoomCommand::Unsubscribe => self.unsubscribe_conn(&caller),
@@ -102,6 +112,7 @@ impl RoomActor {
                         let query = switchboard_persistence::HistoryQuery {
                             after: Some(from),
                             limit,
+                            changes: true,
                             ..Default::default()
                         };
                         Work::Replayed {

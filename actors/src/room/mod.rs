@@ -5,9 +5,11 @@
 //! # Layout
 //! - [`command`]: `RoomCommand`, the room commands, and `Caller`, who sent one.
 //! - `commands`: how the room handles and answers each command.
-//! - `post`: a post's stages (admit, repeat, check, sequence, submit, fan out).
+//! - `post`: a post's stages (admit, repeat, check, allow, sequence, submit, fan out), for
+//!   messages and for the changes to them alike.
 //! - `attach`: posts that reference attachments, checked off the actor before they get a
 //!   position; a connection's later posts wait behind such a check.
+//! - `targets`: the messages edits, deletes, reactions and replies were checked against.
 //! - `work`: store work the room runs off its actor, and the write-behind's acknowledgements.
 //! - `control`: messages about the room's life (retire, fault injection).
 //! - [`recent`]: the recent buffer. `supervisor`: starting and stopping rooms. `directory`:
@@ -22,6 +24,7 @@ mod post;
 mod recent;
 mod rooms;
 mod supervisor;
+mod targets;
 mod work;
 
 use std::collections::HashMap;
@@ -139,6 +142,8 @@ pub struct RoomActor {
     awaiting_durable: Vec<(u64, Caller, p::Sent)>,
     /// Posts waiting behind their connection's post whose attachments are being checked.
     held: attach::Held,
+    /// The messages changes and replies were checked against lately, as they are now.
+    targets: targets::Targets,
     recent: Recent,
     /// When the last subscriber left.
     idle_since: Option<tokio::time::Instant>,
@@ -187,6 +192,7 @@ impl Actor for RoomActor {
                 room,
                 HistoryQuery {
                     limit: capacity as u32,
+                    changes: true,
                     ..Default::default()
                 },
             )
@@ -198,7 +204,7 @@ impl Actor for RoomActor {
         for m in tail {
             let (pos, sender) = (m.pos, m.sender);
             let cmid = m.cmid.clone();
-            let event = Event::new(Some((room, pos)), &ServerFrame::Message(m));
+            let event = Event::new(Some((room, pos)), &p::event_frame(m));
             recent.push(pos, sender, &cmid, event);
         }
         metrics::gauge!(names::ROOMS_ACTIVE).increment(1);
@@ -218,6 +224,7 @@ impl Actor for RoomActor {
             work: WorkSet::default(),
             awaiting_durable: Vec::new(),
             held: attach::Held::default(),
+            targets: targets::Targets::default(),
             recent,
             idle_since: Some(tokio::time::Instant::now()),
             retired: None,

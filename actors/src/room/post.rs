@@ -4,23 +4,29 @@
 //! 2. **repeat**: a `cmid` the room has seen from this sender is answered with the original's
 //!    position (`duplicate: true`), at once when it is durable, else when it becomes so;
 //! 3. **check**: what must be looked up off the actor first (the store, for a `cmid` that may
-//!    have left the buffer; the media, for attachments) runs as work, and the post comes back
-//!    to this stage with the answer (`room::work`, `room::attach`);
-//! 4. **sequence**: the next position, and the event encoded once;
-//! 5. **submit**: to the write-behind, whose acknowledgement answers `sent`;
-//! 6. **fan out**: to every subscriber, other nodes first.
+//!    have left the buffer, or for the message a change or reply targets; the media, for
+//!    attachments) runs as work, and the post comes back to this stage with the answer
+//!    (`room::work`, `room::attach`, `room::targets`);
+//! 4. **allow**: an edit, delete, reaction or reply against its target as it is now (who
+//!    may, the edit window, deleted or not, the reaction bounds);
+//! 5. **sequence**: the next position, the event encoded once, the target's entry changed;
+//! 6. **submit**: to the write-behind, whose acknowledgement answers `sent`;
+//! 7. **fan out**: to every subscriber, other nodes first.
 //!
-//! The stages before `sequence` change nothing, so a refused post leaves no trace; edits,
-//! deletes and reactions are to go through the same stages.
+//! Messages, edits, deletes and reactions all take these stages: each is an entry of the
+//! room's sequence, idempotent by `cmid`. The stages before `sequence` change nothing, so a
+//! refused post leaves no trace.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use switchboard_engine::Position;
-use switchboard_engine::domain::ChatMessage;
+use switchboard_engine::domain::{
+    Change, ChatMessage, MAX_REACTION_KINDS, MAX_REACTIONS_PER_USER, Quote, Role,
+};
 use switchboard_engine::protocol::{self as p, ServerFrame};
-use switchboard_persistence::Outcome;
+use switchboard_engine::{Codec, ErrorCode, Position};
 use switchboard_persistence::write_behind::Permit;
+use switchboard_persistence::{Outcome, Target};
 
 use super::attach::Draft;
 use super::commands::Answer;
@@ -51,11 +57,12 @@ impl RoomActor {
             Checked::Ready(draft) => draft,
             Checked::Started(answer) => return Ok(answer),
         };
+        let quote = self.allow(caller, &draft)?;
         let Ok(permit) = self.rooms.journal.reserve(draft.bytes()) else {
             return Err(Refused::Busy(Busy::StorageBehind));
         };
         let received = draft.received;
-        let (event, msg) = self.sequence(caller, draft);
+        let (event, msg) = self.sequence(caller, draft, quote);
         self.submit(caller, permit, msg, received);
         self.fan_out(&event, To::All);
         let hot = names::hot();
@@ -107,32 +114,208 @@ impl RoomActor {
             })?;
             return Ok(Checked::Started(started));
         }
+        if let Some(pos) = draft.target()
+            && self.targets.get(pos).is_none()
+        {
+            match self.find_target(pos) {
+                Found::Here(target) => self.targets.insert(pos, target, self.durable_seq),
+                Found::Nowhere => return Err(Refused::NotFound("no message at that position")),
+                Found::InStore => {
+                    return self.load_target(caller, draft, pos).map(Checked::Started);
+                }
+            }
+        }
         if draft.needs_check() {
             return self.check_attachments(caller, draft).map(Checked::Started);
         }
         Ok(Checked::Ready(draft))
     }
 
+    /// Where the message at `pos` can be read as it is now (it has no entry in `targets`).
+    fn find_target(&self, pos: Position) -> Found {
+        let this_epoch = pos.epoch == self.epoch;
+        if pos.epoch > self.epoch || (this_epoch && pos.seq > self.last_seq) {
+            return Found::Nowhere;
+        }
+        if !this_epoch || pos.seq <= self.durable_seq {
+            // Everything durable is in the store, and every change to it too: a change not
+            // yet durable keeps its target's entry.
+            return Found::InStore;
+        }
+        // Not stored yet, so nothing has changed it: as the buffer has it.
+        let frame = self
+            .recent
+            .at(pos)
+            .and_then(|event| Codec::MsgPack.decode::<ServerFrame>(&event.msgpack()).ok());
+        match frame {
+            Some(ServerFrame::Message(m)) => Found::Here(Target {
+                sender: m.sender,
+                ts: m.ts,
+                text: m.text,
+                ..Target::default()
+            }),
+            _ => Found::Nowhere,
+        }
+    }
+
+    /// Reads the message at `pos` off the actor; the post comes back to `check` with it (the
+    /// connection's later posts wait, as for an attachment check).
+    fn load_target(
+        &mut self,
+        caller: &Caller,
+        draft: Draft,
+        pos: Position,
+    ) -> Result<Answer, Refused> {
+        if draft.loads >= 2 {
+            // Evictions keep outrunning the reads: the room is overloaded with targets.
+            return Err(Refused::Busy(Busy::Overloaded));
+        }
+        let (store, room) = (self.rooms.store.clone(), self.info.id);
+        let (deadline, generation) = (self.rooms.config.store_timeout, self.targets.generation);
+        let answer = self.start_check(caller, async move {
+            let found = tokio::time::timeout(deadline, store.target(room, pos))
+                .await
+                .map_err(|_| Refused::Busy(Busy::NoAnswer))
+                .and_then(|found| found.map_err(Refused::from));
+            Work::TargetLoaded {
+                draft,
+                pos,
+                found,
+                generation,
+            }
+        })?;
+        self.hold(caller.conn);
+        Ok(answer)
+    }
+
+    /// The store's answer on a target: kept (unless an eviction since may have dropped a
+    /// change it missed: then read again), and the post goes on.
+    pub(super) fn target_loaded(
+        &mut self,
+        caller: Caller,
+        mut draft: Draft,
+        pos: Position,
+        found: Result<Option<Target>, Refused>,
+        generation: u64,
+    ) {
+        self.resume_checked(caller, |room, caller| match found? {
+            None => Err(Refused::NotFound("no message at that position")),
+            Some(target) => {
+                if generation == room.targets.generation {
+                    room.targets.insert(pos, target, room.durable_seq);
+                }
+                draft.loads += 1;
+                room.post(caller, draft)
+            }
+        });
+    }
+
+    /// Whether the caller may make this change to, or reply to, its target as it is now; a
+    /// reply's quote.
+    fn allow(&self, caller: &Caller, draft: &Draft) -> Result<Option<Quote>, Refused> {
+        let Some(pos) = draft.target() else {
+            return Ok(None);
+        };
+        let Some(target) = self.targets.get(pos) else {
+            return Err(Refused::NotFound("no message at that position"));
+        };
+        if target.deleted {
+            return Err(Refused::NotFound("that message was deleted"));
+        }
+        let me = caller.user;
+        match &draft.change {
+            None => return Ok(Some(Quote::of(pos, target.sender, &target.text, false))),
+            Some(Change::Edit { .. }) => {
+                if target.sender != me {
+                    return Err(Refused::Forbidden("only its sender edits a message"));
+                }
+                let window = self
+                    .rooms
+                    .config
+                    .limits
+                    .edit_window_secs
+                    .saturating_mul(1000);
+                if now_ms().saturating_sub(target.ts) > window {
+                    return Err(Refused::Code(ErrorCode::EditWindowClosed));
+                }
+            }
+            Some(Change::Delete { .. }) => {
+                let moderator = matches!(self.members.get(&me), Some(Role::Owner | Role::Admin));
+                if target.sender != me && !moderator {
+                    return Err(Refused::Forbidden(
+                        "only its sender, an owner or an admin deletes a message",
+                    ));
+                }
+            }
+            Some(Change::React { emoji, removed, .. }) => {
+                let users = target
+                    .reactions
+                    .iter()
+                    .find(|(e, _)| e == emoji)
+                    .map(|(_, u)| u);
+                let mine = users.is_some_and(|u| u.contains(&me));
+                match removed {
+                    true if !mine => return Err(Refused::NotFound("no such reaction of yours")),
+                    false if mine => return Err(Refused::Code(ErrorCode::Conflict)),
+                    false if users.is_none() && target.reactions.len() >= MAX_REACTION_KINDS => {
+                        return Err(Refused::Code(ErrorCode::TooManyReactions));
+                    }
+                    false if target.mine(me) >= MAX_REACTIONS_PER_USER => {
+                        return Err(Refused::Code(ErrorCode::TooManyReactions));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Gives the post the next position and encodes its event once; the room's buffer keeps it
-    /// (for resumes and repeats).
-    fn sequence(&mut self, caller: &Caller, draft: Draft) -> (Arc<Event>, ChatMessage) {
-        let room = self.info.id;
+    /// (for resumes and repeats), and a change updates its target's entry.
+    fn sequence(
+        &mut self,
+        caller: &Caller,
+        draft: Draft,
+        reply_to: Option<Quote>,
+    ) -> (Arc<Event>, ChatMessage) {
         self.last_seq += 1;
-        let pos = Position::new(self.epoch, self.last_seq);
-        let frame = ServerFrame::Message(ChatMessage {
-            room,
-            pos,
+        let msg = ChatMessage {
+            room: self.info.id,
+            pos: Position::new(self.epoch, self.last_seq),
             sender: caller.user,
             cmid: draft.cmid,
             text: draft.text,
             ts: now_ms(),
             attachments: draft.attachments.unwrap_or_default(),
-        });
-        let event = Event::new(Some((room, pos)), &frame);
-        let ServerFrame::Message(msg) = frame else {
-            unreachable!("built as a message above")
+            reply_to: reply_to.map(Box::new),
+            change: draft.change.map(Box::new),
+            ..ChatMessage::default()
         };
-        self.recent.push(pos, caller.user, &msg.cmid, event.clone());
+        let (event, msg) = entry_event(msg);
+        if let Some(change) = msg.change.as_deref() {
+            let (user, text) = (msg.sender, &msg.text);
+            self.targets
+                .change(change.target(), msg.pos.seq, |target| match change {
+                    Change::Edit { .. } => target.text.clone_from(text),
+                    Change::Delete { .. } => {
+                        target.deleted = true;
+                        target.text.clear();
+                        target.reactions.clear();
+                    }
+                    Change::React {
+                        emoji,
+                        removed: true,
+                        ..
+                    } => {
+                        target.remove(emoji, user);
+                    }
+                    Change::React { emoji, .. } => {
+                        target.add(emoji.clone(), user);
+                    }
+                });
+        }
+        self.recent
+            .push(msg.pos, msg.sender, &msg.cmid, event.clone());
         (event, msg)
     }
 
@@ -172,4 +355,27 @@ impl RoomActor {
             }),
         );
     }
+}
+
+/// Where a target can be read.
+enum Found {
+    Here(Target),
+    InStore,
+    Nowhere,
+}
+
+/// An entry's event, encoded once: a `message`, or the change it makes (`edited`, `deleted`,
+/// `reaction`). A message is encoded in place, never copied.
+pub(super) fn entry_event(msg: ChatMessage) -> (Arc<Event>, ChatMessage) {
+    let at = Some((msg.room, msg.pos));
+    if msg.change.is_some() {
+        let event = Event::new(at, &p::event_frame(msg.clone()));
+        return (event, msg);
+    }
+    let frame = ServerFrame::Message(msg);
+    let event = Event::new(at, &frame);
+    let ServerFrame::Message(msg) = frame else {
+        unreachable!("built as a message above")
+    };
+    (event, msg)
 }

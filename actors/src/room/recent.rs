@@ -178,6 +178,15 @@ impl Recent {
         )
     }
 
+    /// The buffered event at `pos`.
+    pub fn at(&self, pos: Position) -> Option<&Arc<Event>> {
+        let i = self.entries.partition_point(|e| e.pos < pos);
+        self.entries
+            .get(i)
+            .filter(|e| e.pos == pos)
+            .map(|e| &e.event)
+    }
+
     /// Every buffered event, oldest first.
     pub fn all(&self) -> Vec<Arc<Event>> {
         self.entries.iter().map(|e| e.event.clone()).collect()

@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use switchboard_engine::domain::{Attachment, ChatMessage};
-use switchboard_engine::protocol::ServerFrame;
+use switchboard_engine::protocol::{self as p, ServerFrame};
 use switchboard_engine::{Position, UserId};
-use switchboard_persistence::StoreError;
+use switchboard_persistence::{StoreError, Target};
 use tokio::task::{Id, JoinSet};
 
 use super::attach::Draft;
@@ -48,6 +48,14 @@ pub(super) enum Work {
     AttachmentsChecked {
         draft: Draft,
         checked: Result<Vec<Attachment>, Refused>,
+    },
+    /// The store's answer on the message a change or a reply targets (`room::targets`),
+    /// read while the targets' eviction count was `generation`.
+    TargetLoaded {
+        draft: Draft,
+        pos: Position,
+        found: Result<Option<Target>, Refused>,
+        generation: u64,
     },
     /// Messages after `from` read for a resume, while the buffer started at `first_buffered`.
     Replayed {
@@ -186,6 +194,15 @@ impl RoomActor {
                 self.attachments_checked(caller, draft, checked);
                 return;
             }
+            Work::TargetLoaded {
+                draft,
+                pos,
+                found,
+                generation,
+            } => {
+                self.target_loaded(caller, draft, pos, found, generation);
+                return;
+            }
             Work::Replayed {
                 from,
                 first_buffered,
@@ -275,7 +292,7 @@ impl RoomActor {
         let mut events: Vec<_> = older
             .into_iter()
             .take_while(|m| m.pos < first_buffered)
-            .map(|m| Event::new(Some((room, m.pos)), &ServerFrame::Message(m)))
+            .map(|m| Event::new(Some((room, m.pos)), &p::event_frame(m)))
             .collect();
         if events.len() > self.rooms.config.resume_limit {
             return Some(None);

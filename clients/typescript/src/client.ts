@@ -30,7 +30,7 @@ import {
   type EventFrame,
   type HelloFrame,
   type JoinedReply,
-  type MessageEvent,
+  type EntryEvent,
   type Position,
   type ReplyOf,
   type RoomId,
@@ -311,7 +311,10 @@ export class SwitchboardClient extends Commands {
     this.emit("frame", frame);
     switch (frame.type) {
       case "message":
-        this.onMessage(conn, frame);
+      case "edited":
+      case "deleted":
+      case "reaction":
+        this.onEntry(conn, frame);
         return;
       case "resume":
         this.onResume(conn, frame);
@@ -344,18 +347,24 @@ export class SwitchboardClient extends Commands {
     if (EVENT_TYPES.has(frame.type)) this.emit(frame.type as keyof ClientEvents, frame as never);
   }
 
-  private onMessage(conn: Connection, m: MessageEvent): void {
-    const cursor = this.cursors.get(m.room);
+  /** An entry of a room (a message, or a change to one), live or replayed: once each, in order. */
+  private onEntry(conn: Connection, e: EntryEvent): void {
+    const cursor = this.cursors.get(e.room);
     if (cursor !== undefined) {
-      const verdict = cursor.accept(m);
+      const verdict = cursor.accept(e);
       if (verdict === "rejoin") void this.rejoin(conn, cursor);
       if (verdict !== "deliver") return;
     }
-    this.deliver(m);
+    this.deliver(e);
   }
 
-  /** Hands a message to the room list, the outbox and the application. */
-  private deliver(m: MessageEvent): void {
+  /** Hands an entry to the application; a message also to the room list and the outbox. */
+  private deliver(e: EntryEvent): void {
+    if (e.type !== "message") {
+      this.emit(e.type, e as never);
+      return;
+    }
+    const m = e;
     this.seen.note(m);
     this.rooms.noteMessage(m);
     if (m.sender === this.me?.id) {
@@ -502,7 +511,7 @@ export class SwitchboardClient extends Commands {
    * with `SwitchboardError` for a refusal that a resend would not change (1002, 3000, ...),
    * `OutboxFullError`, or `ClientClosedError`. Give `cmid` to send again a message that failed.
    */
-  send(room: RoomId, text: string, options: { attachments?: AttachmentId[]; cmid?: string } = {}): Promise<SentReply> {
+  send(room: RoomId, text: string, options: { attachments?: AttachmentId[]; cmid?: string; replyTo?: Position } = {}): Promise<SentReply> {
     if (this.closedReason !== undefined) return Promise.reject(new ClientClosedError(this.closedReason));
     if (this.outboxQueue.full) return Promise.reject(new OutboxFullError(this.outboxQueue.limit));
     const cmid = options.cmid ?? newCmid();
@@ -512,6 +521,7 @@ export class SwitchboardClient extends Commands {
         cmid,
         text,
         attachments: options.attachments ?? [],
+        replyTo: options.replyTo,
         state: "queued",
         attempts: 0,
         echo: undefined,
@@ -541,6 +551,7 @@ export class SwitchboardClient extends Commands {
   private writeSend(conn: Connection, entry: PendingSend): void {
     const cmd: Command = { type: "send", room: entry.room, cmid: entry.cmid, text: entry.text };
     if (entry.attachments.length > 0) cmd.attachments = [...entry.attachments];
+    if (entry.replyTo !== undefined) cmd.reply_to = entry.replyTo;
     if (entry.firstAttempt) cmd.first = true;
     entry.firstAttempt = false;
     entry.state = "sending";

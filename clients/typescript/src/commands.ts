@@ -17,9 +17,11 @@ import type {
   ReplyOf,
   RoomId,
   RoomInfo,
+  SentReply,
   UserId,
   Visibility,
 } from "./protocol.js";
+import { newCmid } from "./outbox.js";
 import type { RoomList } from "./rooms.js";
 
 export abstract class Commands extends Emitter<ClientEvents> {
@@ -82,6 +84,26 @@ export abstract class Commands extends Emitter<ClientEvents> {
     const reply = await this.request({ type: "attachment_slot", room, name, content_type: contentType, size });
     if (reply.upload.url.startsWith("/")) reply.upload.url = httpBase(this.url) + reply.upload.url;
     return reply;
+  }
+
+  /**
+   * Replaces the text of one's own message at `target` (§6.16). Like every entry of a room it
+   * is idempotent by `cmid`: to retry after a dropped connection, pass the same `cmid` again.
+   */
+  async edit(room: RoomId, target: Position, text: string, cmid: string = newCmid()): Promise<SentReply> {
+    return this.request({ type: "edit", room, cmid, target, text });
+  }
+
+  /** Deletes the message at `target`: one's own, or any as an owner or admin (§6.16). */
+  async delete(room: RoomId, target: Position, cmid: string = newCmid()): Promise<SentReply> {
+    return this.request({ type: "delete", room, cmid, target });
+  }
+
+  /** Adds `emoji` to the message at `target`, or with `remove` takes one's own away (§6.16). */
+  async react(room: RoomId, target: Position, emoji: string, remove = false, cmid: string = newCmid()): Promise<SentReply> {
+    const cmd: Command = { type: "react", room, cmid, target, emoji };
+    if (remove) cmd.remove = true;
+    return this.request(cmd);
   }
 
   async typing(room: RoomId, active: boolean): Promise<void> {

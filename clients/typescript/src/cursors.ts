@@ -3,7 +3,7 @@
 // read forward while catching up after a `reload`. The client asks it what to do with each
 // message, and where to resume after a drop, a `disconnect` or a `room_reset`.
 
-import { comparePositions, maxPosition, POSITION_ZERO, type MessageEvent, type Position, type RoomId } from "./protocol.js";
+import { comparePositions, maxPosition, POSITION_ZERO, type EntryEvent, type Position, type RoomId } from "./protocol.js";
 
 /** Live messages held per room while history is paged after a `reload`. */
 export const HELD_WHILE_PAGING = 5_000;
@@ -22,7 +22,7 @@ export class RoomCursor {
   /** The highest position received contiguously; undefined before the first join's reply. */
   last: Position | undefined;
   /** Set while paging history forward after a `reload`: live messages wait here. */
-  paging: { held: MessageEvent[]; overflowed: boolean } | undefined;
+  paging: { held: EntryEvent[]; overflowed: boolean } | undefined;
 
   constructor(readonly room: RoomId) {}
 
@@ -40,8 +40,8 @@ export class RoomCursor {
     this.paging = undefined;
   }
 
-  /** A live or replayed `message` of this room arrived. */
-  accept(m: MessageEvent): Verdict {
+  /** A live or replayed entry of this room arrived (a message, or a change to one). */
+  accept(m: EntryEvent): Verdict {
     if (this.paging !== undefined) {
       if (this.paging.overflowed) return "drop"; // the re-join asked for will bring it again
       if (this.paging.held.length >= HELD_WHILE_PAGING) {
@@ -62,7 +62,7 @@ export class RoomCursor {
   }
 
   /** A history page read forward: the messages after the cursor, which moves to the last. */
-  page(messages: MessageEvent[]): MessageEvent[] {
+  page(messages: EntryEvent[]): EntryEvent[] {
     const fresh = messages.filter((m) => this.last === undefined || comparePositions(m.pos, this.last) > 0);
     const newest = fresh[fresh.length - 1];
     if (newest !== undefined) this.last = newest.pos;
@@ -70,10 +70,10 @@ export class RoomCursor {
   }
 
   /** Paging caught up (`more: false`): the held live messages beyond the cursor, in order. */
-  finishPaging(): MessageEvent[] {
+  finishPaging(): EntryEvent[] {
     const held = this.paging?.held ?? [];
     this.paging = undefined;
-    const out: MessageEvent[] = [];
+    const out: EntryEvent[] = [];
     for (const m of held) if (this.accept(m) === "deliver") out.push(m);
     return out;
   }

@@ -45,6 +45,9 @@ export type ConnectionState =
 /** Events of the client itself, besides the server's events (which come by their `type`). */
 export interface ClientEvents {
   message: MessageEvent;
+  edited: Extract<EventFrame, { type: "edited" }>;
+  deleted: Extract<EventFrame, { type: "deleted" }>;
+  reaction: Extract<EventFrame, { type: "reaction" }>;
   member_joined: Extract<EventFrame, { type: "member_joined" }>;
   member_left: Extract<EventFrame, { type: "member_left" }>;
   typing: Extract<EventFrame, { type: "typing" }>;

@@ -16,6 +16,8 @@ export interface OutboxEntry {
   readonly cmid: string;
   readonly text: string;
   readonly attachments: readonly AttachmentId[];
+  /** The message it answers, if it is a reply (§6.16). */
+  readonly replyTo?: Position;
   readonly state: OutboxState;
   /** Times written so far. */
   readonly attempts: number;
@@ -90,11 +92,12 @@ export class Outbox {
 
   /** A snapshot, oldest first. */
   list(): OutboxEntry[] {
-    return this.entries.map(({ room, cmid, text, attachments, state, attempts, echo }) => ({
+    return this.entries.map(({ room, cmid, text, attachments, replyTo, state, attempts, echo }) => ({
       room,
       cmid,
       text,
       attachments,
+      replyTo,
       state,
       attempts,
       echo,

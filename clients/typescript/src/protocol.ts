@@ -56,6 +56,29 @@ export interface ChatMessage {
   /** Milliseconds since the Unix epoch, from the room owner's clock. Order by `pos`, never `ts`. */
   ts: number;
   attachments?: Attachment[];
+  /** On a reply: the message it answers (§6.16). */
+  reply_to?: Quote;
+  /** History and search only: when the text was last edited (ms since the Unix epoch). */
+  edited?: number;
+  /** History and search only: a tombstone (text and attachments gone). */
+  deleted?: boolean;
+  /** History and search only: the reactions on it, in order of first use. */
+  reactions?: ReactionCount[];
+}
+
+/** The message a reply answers: the start of its text, or `deleted` (§5, §6.16). */
+export interface Quote {
+  pos: Position;
+  sender: UserId;
+  text: string;
+  deleted?: boolean;
+}
+
+/** One emoji on a message: how many put it there, and whether the reader did (§5). */
+export interface ReactionCount {
+  emoji: string;
+  count: number;
+  mine?: boolean;
 }
 
 export interface PresenceInfo {
@@ -136,6 +159,35 @@ export interface SendCommand {
   attachments?: AttachmentId[];
   /** True on the first attempt of a `cmid`, never on a resend (§6.8). */
   first?: boolean;
+  /** The message of the room it answers (§6.16). */
+  reply_to?: Position;
+}
+/** Replace the text of one's own message (§6.16). */
+export interface EditCommand {
+  type: "edit";
+  rid: number;
+  room: RoomId;
+  cmid: string;
+  target: Position;
+  text: string;
+}
+/** Delete a message: one's own, or any as an owner or admin (§6.16). */
+export interface DeleteCommand {
+  type: "delete";
+  rid: number;
+  room: RoomId;
+  cmid: string;
+  target: Position;
+}
+/** Add an emoji to a message, or take one's own away (§6.16). */
+export interface ReactCommand {
+  type: "react";
+  rid: number;
+  room: RoomId;
+  cmid: string;
+  target: Position;
+  emoji: string;
+  remove?: boolean;
 }
 export interface AttachmentSlotCommand {
   type: "attachment_slot";
@@ -218,6 +270,9 @@ export type ClientFrame =
   | KickCommand
   | OpenDirectCommand
   | SendCommand
+  | EditCommand
+  | DeleteCommand
+  | ReactCommand
   | AttachmentSlotCommand
   | HistoryCommand
   | SearchCommand
@@ -353,6 +408,41 @@ export type ReplyFrame =
 export interface MessageEvent extends ChatMessage {
   type: "message";
 }
+/** The message at `target` now reads `text` (§6.16). An entry of the room: it has a `pos`. */
+export interface EditedEvent {
+  type: "edited";
+  room: RoomId;
+  pos: Position;
+  sender: UserId;
+  cmid: string;
+  ts: number;
+  target: Position;
+  text: string;
+}
+/** The message at `target` was deleted, by `sender` (§6.16). */
+export interface DeletedEvent {
+  type: "deleted";
+  room: RoomId;
+  pos: Position;
+  sender: UserId;
+  cmid: string;
+  ts: number;
+  target: Position;
+}
+/** `sender` added `emoji` to the message at `target`, or took it away (§6.16). */
+export interface ReactionEvent {
+  type: "reaction";
+  room: RoomId;
+  pos: Position;
+  sender: UserId;
+  cmid: string;
+  ts: number;
+  target: Position;
+  emoji: string;
+  removed?: boolean;
+}
+/** Every entry of a room's sequence: what a resume replays, in order. */
+export type EntryEvent = MessageEvent | EditedEvent | DeletedEvent | ReactionEvent;
 export interface MemberJoinedEvent {
   type: "member_joined";
   room: RoomId;
@@ -384,7 +474,7 @@ export interface ResumeEvent {
   type: "resume";
   room: RoomId;
   outcome: "recovered" | "reload";
-  /** The replayed `message` frames that follow (0 with `reload`). */
+  /** The replayed entries that follow (`message`, `edited`, `deleted`, `reaction`; 0 with `reload`). */
   missed: number;
   head?: Position;
 }
@@ -412,6 +502,9 @@ export interface DisconnectEvent {
 
 export type EventFrame =
   | MessageEvent
+  | EditedEvent
+  | DeletedEvent
+  | ReactionEvent
   | MemberJoinedEvent
   | MemberLeftEvent
   | TypingEvent
@@ -437,6 +530,9 @@ const COMMANDS: Record<ClientFrame["type"], true> = {
   kick: true,
   open_direct: true,
   send: true,
+  edit: true,
+  delete: true,
+  react: true,
   attachment_slot: true,
   history: true,
   search: true,
@@ -469,6 +565,9 @@ const REPLIES: Record<ReplyFrame["type"], true> = {
 };
 const EVENTS: Record<EventFrame["type"], true> = {
   message: true,
+  edited: true,
+  deleted: true,
+  reaction: true,
   member_joined: true,
   member_left: true,
   typing: true,
@@ -498,6 +597,9 @@ export interface ReplyOf {
   kick: DoneReply;
   open_direct: DirectOpenedReply;
   send: SentReply;
+  edit: SentReply;
+  delete: SentReply;
+  react: SentReply;
   attachment_slot: AttachmentSlotReply;
   history: HistoryReply;
   search: SearchResultsReply;

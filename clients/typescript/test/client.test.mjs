@@ -197,6 +197,51 @@ test("resumes after a reconnect with exactly the missed messages", async () => {
   b.close();
 });
 
+test("replies, edits, reactions and deletes: live, and replayed once each after a cut", async () => {
+  const a = client(alice);
+  const b = client(bob);
+  await Promise.all([a.connect(), b.connect()]);
+  const room = await a.createRoom(`changes ${Date.now()}`, "public");
+  await a.join(room.id);
+  await b.join(room.id);
+  const changes = [];
+  for (const kind of ["edited", "deleted", "reaction"]) b.on(kind, (e) => changes.push(e));
+  const first = await a.send(room.id, "hello wrld");
+  const reply = await b.send(room.id, "it is", { replyTo: first.pos });
+  await until(() => inRoom(a, room.id).some((m) => m.cmid === reply.cmid), 5000, "the reply");
+  const quoted = inRoom(a, room.id).find((m) => m.cmid === reply.cmid).reply_to;
+  assert.deepEqual([quoted.pos, quoted.sender, quoted.text], [first.pos, alice.user.id, "hello wrld"]);
+
+  b.control.offline = true;
+  b.control.drop();
+  const edit = await a.edit(room.id, first.pos, "hello world");
+  const thumbs = await a.react(room.id, first.pos, "👍");
+  assert.ok(comparePositions(thumbs.pos, edit.pos) > 0, "each change has its own position");
+  const resumed = next(b, "resume", (r) => r.room === room.id);
+  b.control.offline = false;
+  assert.equal((await resumed).missed, 2);
+  await until(() => changes.length === 2, 5000, "the replayed changes");
+  assert.deepEqual(
+    changes.map((c) => [c.type, c.target, c.text ?? c.emoji]),
+    [
+      ["edited", first.pos, "hello world"],
+      ["reaction", first.pos, "👍"],
+    ],
+  );
+  await assert.rejects(b.edit(room.id, first.pos, "mine"), (e) => e instanceof SwitchboardError && e.code === ErrorCode.Forbidden);
+  await a.delete(room.id, first.pos);
+  await until(() => changes.length === 3, 5000, "the delete");
+  assert.equal(changes[2].type, "deleted");
+  await assert.rejects(a.react(room.id, first.pos, "🎉"), (e) => e instanceof SwitchboardError && e.code === ErrorCode.NotFound);
+  const page = await b.history(room.id);
+  assert.ok(page.messages[0].deleted, "history shows the tombstone");
+  assert.equal(page.messages[1].reply_to.deleted, true, "and the reply's quote says so");
+  await sleep(100);
+  assert.equal(changes.length, 3, "each change delivered once");
+  a.close();
+  b.close();
+});
+
 test("a reload (too much missed) pages history and delivers every missed message in order", async () => {
   const a = client(alice);
   const b = client(bob);

@@ -44,6 +44,27 @@ client_frames! {
         /// messages still recognises a repeat). Absent: false, and the store is asked.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         first: bool,
+        /// The message of this room it answers: a position the room assigned to a message
+        /// (not an edit, delete or reaction) that is not deleted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<Position>,
+    },
+
+    /// Replace the text of one's own message (within the room's edit window). Sequenced like
+    /// a send: answered `sent` with the edit's own position, `cmid` making it idempotent.
+    "edit" => Edit { room: RoomId, cmid: String, target: Position, text: String },
+
+    /// Delete a message: one's own, or any as an owner or admin of the room. Answered `sent`.
+    "delete" => Delete { room: RoomId, cmid: String, target: Position },
+
+    /// Add an emoji to a message, or take one's own away (`remove`). Answered `sent`.
+    "react" => React {
+        room: RoomId,
+        cmid: String,
+        target: Position,
+        emoji: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        remove: bool,
     },
 
     /// Fetch a page of history: messages strictly before `before` (newest first) or strictly

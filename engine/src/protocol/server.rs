@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ChatMessage, PresenceStatus, Profile, RoomInfo, UserInfo};
+use crate::domain::{Change, ChatMessage, PresenceStatus, Profile, RoomInfo, UserInfo};
 use crate::{AttachmentId, ErrorCode, Position, RoomId, UserId};
 
 /// A frame from the server. `type` names the variant in snake_case.
@@ -29,6 +29,9 @@ pub enum ServerFrame {
     Error(Error),
     // Events.
     Message(ChatMessage),
+    Edited(Edited),
+    Deleted(Deleted),
+    Reaction(Reaction),
     MemberJoined(MemberEvent),
     MemberLeft(MemberEvent),
     Typing(TypingEvent),
@@ -39,6 +42,20 @@ pub enum ServerFrame {
     RoomAdded(RoomAdded),
     ProfileChanged(ProfileChanged),
     Disconnect(Disconnect),
+}
+
+impl ServerFrame {
+    /// The room and position of an entry of a room's sequence (`message`, `edited`,
+    /// `deleted`, `reaction`): what a client resumes after.
+    pub fn room_position(&self) -> Option<(RoomId, Position)> {
+        match self {
+            ServerFrame::Message(m) => Some((m.room, m.pos)),
+            ServerFrame::Edited(e) => Some((e.room, e.pos)),
+            ServerFrame::Deleted(d) => Some((d.room, d.pos)),
+            ServerFrame::Reaction(r) => Some((r.room, r.pos)),
+            _ => None,
+        }
+    }
 }
 
 /// Protocol version and the limits this server enforces.
@@ -206,7 +223,8 @@ pub enum ResumeOutcome {
 pub struct Resume {
     pub room: RoomId,
     pub outcome: ResumeOutcome,
-    /// Number of replayed `message` frames that follow (0 with `reload`).
+    /// Number of replayed entries that follow (`message`, `edited`, `deleted`, `reaction`; 0
+    /// with `reload`).
     pub missed: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<Position>,
@@ -250,4 +268,92 @@ pub struct Disconnect {
 pub struct RoomPosition {
     pub room: RoomId,
     pub pos: Position,
+}
+
+/// A message's text was replaced: `target`'s text is now `text`. Has its own position (`pos`)
+/// in the room's sequence, like every entry a resume replays.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Edited {
+    pub room: RoomId,
+    pub pos: Position,
+    pub sender: UserId,
+    pub cmid: String,
+    pub ts: u64,
+    pub target: Position,
+    pub text: String,
+}
+
+/// A message was deleted (by its sender, or by an owner or admin: `sender` says who).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub room: RoomId,
+    pub pos: Position,
+    pub sender: UserId,
+    pub cmid: String,
+    pub ts: u64,
+    pub target: Position,
+}
+
+/// `sender` added `emoji` to `target`, or took it away (`removed`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub room: RoomId,
+    pub pos: Position,
+    pub sender: UserId,
+    pub cmid: String,
+    pub ts: u64,
+    pub target: Position,
+    pub emoji: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
+}
+
+/// The frame an entry of a room's sequence goes to clients as: a `message`, or the change it
+/// makes to an earlier one.
+pub fn event_frame(mut msg: ChatMessage) -> ServerFrame {
+    let Some(change) = msg.change.take() else {
+        return ServerFrame::Message(msg);
+    };
+    let ChatMessage {
+        room,
+        pos,
+        sender,
+        cmid,
+        text,
+        ts,
+        ..
+    } = msg;
+    match *change {
+        Change::Edit { target } => ServerFrame::Edited(Edited {
+            room,
+            pos,
+            sender,
+            cmid,
+            ts,
+            target,
+            text,
+        }),
+        Change::Delete { target } => ServerFrame::Deleted(Deleted {
+            room,
+            pos,
+            sender,
+            cmid,
+            ts,
+            target,
+        }),
+        Change::React {
+            target,
+            emoji,
+            removed,
+        } => ServerFrame::Reaction(Reaction {
+            room,
+            pos,
+            sender,
+            cmid,
+            ts,
+            target,
+            emoji,
+            removed,
+        }),
+    }
 }

@@ -1,6 +1,7 @@
 //! The `Store` trait: everything Switchboard keeps durably.
 
 mod attachments;
+mod changes;
 mod names;
 mod pg_pool;
 pub mod postgres;
@@ -71,6 +72,69 @@ pub struct HistoryQuery {
     /// Messages strictly after this position (the oldest `limit` of them).
     pub after: Option<Position>,
     pub limit: u32,
+    /// Whose reactions count as `mine`; with none, reactions are left out.
+    pub viewer: Option<UserId>,
+    /// Every entry of the sequence, edits, deletes and reactions as rows of their own (a
+    /// replay for a resume); otherwise messages only, as they are now (a client's history).
+    pub changes: bool,
+}
+
+/// A message as an edit, delete, reaction or reply needs it: who sent it and when, its text
+/// now, whether it is deleted, and its reactions (each emoji with its users, in order of first
+/// use).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Target {
+    pub sender: UserId,
+    pub ts: u64,
+    pub text: String,
+    pub deleted: bool,
+    pub reactions: Vec<(String, Vec<UserId>)>,
+}
+
+impl Target {
+    /// Adds `user`'s `emoji`; false if it was there already.
+    pub fn add(&mut self, emoji: String, user: UserId) -> bool {
+        match self.reactions.iter_mut().find(|(e, _)| *e == emoji) {
+            Some((_, users)) if users.contains(&user) => false,
+            Some((_, users)) => {
+                users.push(user);
+                true
+            }
+            None => {
+                self.reactions.push((emoji, vec![user]));
+                true
+            }
+        }
+    }
+
+    /// Removes `user`'s `emoji`; false if it was not there.
+    pub fn remove(&mut self, emoji: &str, user: UserId) -> bool {
+        let Some(i) = self.reactions.iter().position(|(e, _)| e == emoji) else {
+            return false;
+        };
+        let users = &mut self.reactions[i].1;
+        let Some(j) = users.iter().position(|u| *u == user) else {
+            return false;
+        };
+        users.swap_remove(j);
+        if users.is_empty() {
+            self.reactions.remove(i);
+        }
+        true
+    }
+
+    /// How many of `user`'s emoji are on it.
+    pub fn mine(&self, user: UserId) -> usize {
+        self.reactions
+            .iter()
+            .filter(|(_, users)| users.contains(&user))
+            .count()
+    }
+
+    /// Reactions held, counting each user of each emoji.
+    pub fn weight(&self) -> usize {
+        self.reactions.iter().map(|(_, u)| u.len()).sum::<usize>() + 1
+    }
 }
 
 /// An identity provider's revocation of a user's tokens: those of `subject` issued at or
@@ -178,8 +242,12 @@ pub trait Store: Send + Sync + 'static {
     /// than its room's current one is *fenced*: its owner has been deposed, so it is not
     /// stored. Returns the indices of the fenced messages in `batch`.
     async fn append(&self, batch: Arc<Vec<ChatMessage>>) -> Result<Vec<usize>, StoreError>;
-    /// A page of history, oldest first.
+    /// A page of history, oldest first: messages as they are now, or with `q.changes` every
+    /// entry as it was stored (see [`HistoryQuery`]).
     async fn history(&self, room: RoomId, q: HistoryQuery) -> Result<Vec<ChatMessage>, StoreError>;
+    /// The message at `pos` of `room` as it is now, for an edit, delete, reaction or reply;
+    /// `None` when no message of the room is there (an edit, delete or reaction is none).
+    async fn target(&self, room: RoomId, pos: Position) -> Result<Option<Target>, StoreError>;
     /// The position of the message `sender` sent to `room` with `cmid`, if stored.
     async fn find_cmid(
         &self,

@@ -6,6 +6,7 @@
 //! migration is never edited, only followed by a new one. Users of identity providers are in
 //! [`subjects`], plans in [`plans`], profiles in [`profiles`], upload records in [`uploads`].
 
+mod changes;
 mod plans;
 mod profiles;
 mod revocations;
@@ -25,7 +26,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::pg_pool::{CachingManager, PgPool};
-use super::{HistoryQuery, Revocation, Store, StoreError, Upload, attachments};
+use super::{HistoryQuery, Revocation, Store, StoreError, Target, Upload, attachments};
 
 /// Versioned schema migrations, applied in order inside one transaction each.
 pub const MIGRATIONS: &[&str] = &[
@@ -89,6 +90,8 @@ ALTER TABLE messages ADD COLUMN attachments TEXT;
     plans::MIGRATION,
     // 9: a user's profile: display name and status.
     profiles::MIGRATION,
+    // 10: edits, deletes, reactions and replies.
+    changes::MIGRATION,
 ];
 
 /// Advisory lock key held while migrating ("sbmigrat" as ASCII).
@@ -163,9 +166,43 @@ fn room_from_row(r: &Row) -> RoomInfo {
     }
 }
 
-/// A message from a row of `room, epoch, seq, sender, cmid, text, ts, attachments`.
+/// The columns [`message_from_row`] reads, in its order.
+macro_rules! message_columns {
+    ($m:literal) => {
+        concat!(
+            $m,
+            "room, ",
+            $m,
+            "epoch, ",
+            $m,
+            "seq, ",
+            $m,
+            "sender, ",
+            $m,
+            "cmid, ",
+            $m,
+            "text, ",
+            $m,
+            "ts, ",
+            $m,
+            "attachments, ",
+            $m,
+            "kind, ",
+            $m,
+            "ref_epoch, ",
+            $m,
+            "ref_seq, ",
+            $m,
+            "edited, ",
+            $m,
+            "deleted"
+        )
+    };
+}
+
+/// A message from a row of [`message_columns`].
 fn message_from_row(r: &Row) -> Result<ChatMessage, StoreError> {
-    Ok(ChatMessage {
+    let mut m = ChatMessage {
         room: RoomId(uid(r.get(0))),
         pos: Position::new(uid(r.get(1)), uid(r.get(2))),
         sender: UserId(uid(r.get(3))),
@@ -173,7 +210,16 @@ fn message_from_row(r: &Row) -> Result<ChatMessage, StoreError> {
         text: r.get(5),
         ts: uid(r.get(6)),
         attachments: attachments::decode(r.get(7)).map_err(attachments::corrupt)?,
-    })
+        edited: r.get::<_, Option<i64>>(11).map(uid),
+        deleted: r.get(12),
+        ..ChatMessage::default()
+    };
+    let reference = match (r.get::<_, Option<i64>>(9), r.get::<_, Option<i64>>(10)) {
+        (Some(epoch), Some(seq)) => Some(Position::new(uid(epoch), uid(seq))),
+        _ => None,
+    };
+    super::changes::restore(&mut m, r.get(8), reference);
+    Ok(m)
 }
 
 impl PostgresStore {
@@ -512,76 +558,167 @@ impl Store for PostgresStore {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
+        let (mut kinds, mut ref_epochs, mut ref_seqs) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         for m in batch.iter() {
+            let (kind, reference, text) = super::changes::columns(m);
             rooms.push(id(m.room.0));
             epochs.push(id(m.pos.epoch));
             seqs.push(id(m.pos.seq));
             senders.push(id(m.sender.0));
             cmids.push(m.cmid.as_str());
-            texts.push(m.text.as_str());
+            texts.push(text);
             tss.push(id(m.ts));
             files.push(attachments::encode(&m.attachments));
+            kinds.push(kind);
+            ref_epochs.push(reference.map(|p| id(p.epoch)));
+            ref_seqs.push(reference.map(|p| id(p.seq)));
+        }
+        // Changes are applied to their targets in the insert's transaction; a batch of
+        // messages alone is one statement, as before.
+        let changes = batch.iter().any(|m| m.change.is_some());
+        let conn = self.conn().await?;
+        if changes {
+            conn.client.batch_execute("BEGIN").await.map_err(db)?;
         }
         // One statement: lock the batch's rooms (so a new owner's `next_epoch` waits for
         // it, or it sees the new epoch), insert the rows not fenced, and return each room's
         // current epoch so the fenced rows can be reported.
-        let current = self
-            .query(
-                "WITH cur AS (SELECT id, epoch FROM rooms WHERE id = ANY($1) FOR SHARE),
-                      ins AS (INSERT INTO messages
-                                     (room, epoch, seq, sender, cmid, text, ts, attachments)
-                              SELECT u.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],
-                                     $4::bigint[], $5::text[], $6::text[], $7::bigint[],
-                                     $8::text[])
-                                   AS u(room, epoch, seq, sender, cmid, text, ts, attachments)
-                              JOIN cur ON cur.id = u.room AND u.epoch >= cur.epoch
-                              ON CONFLICT DO NOTHING)
-                 SELECT id, epoch FROM cur",
-                &[
-                    &rooms, &epochs, &seqs, &senders, &cmids, &texts, &tss, &files,
-                ],
-            )
-            .await?;
-        let current: std::collections::HashMap<i64, i64> =
-            current.iter().map(|r| (r.get(0), r.get(1))).collect();
-        Ok(rooms
-            .iter()
-            .zip(&epochs)
-            .enumerate()
-            .filter(|(_, (room, epoch))| current.get(room).is_none_or(|cur| *epoch < cur))
-            .map(|(i, _)| i)
-            .collect())
+        let stored = async {
+            let statement = conn
+                .statement(
+                    "WITH cur AS (SELECT id, epoch FROM rooms WHERE id = ANY($1) FOR SHARE),
+                          ins AS (INSERT INTO messages
+                                         (room, epoch, seq, sender, cmid, text, ts, attachments,
+                                          kind, ref_epoch, ref_seq)
+                                  SELECT u.* FROM unnest($1::bigint[], $2::bigint[],
+                                         $3::bigint[], $4::bigint[], $5::text[], $6::text[],
+                                         $7::bigint[], $8::text[], $9::smallint[],
+                                         $10::bigint[], $11::bigint[])
+                                       AS u(room, epoch, seq, sender, cmid, text, ts,
+                                            attachments, kind, ref_epoch, ref_seq)
+                                  JOIN cur ON cur.id = u.room AND u.epoch >= cur.epoch
+                                  ON CONFLICT DO NOTHING)
+                     SELECT id, epoch FROM cur",
+                )
+                .await
+                .map_err(db)?;
+            let current = conn
+                .client
+                .query(
+                    &statement,
+                    &[
+                        &rooms,
+                        &epochs,
+                        &seqs,
+                        &senders,
+                        &cmids,
+                        &texts,
+                        &tss,
+                        &files,
+                        &kinds,
+                        &ref_epochs,
+                        &ref_seqs,
+                    ],
+                )
+                .await
+                .map_err(db)?;
+            let current: std::collections::HashMap<i64, i64> =
+                current.iter().map(|r| (r.get(0), r.get(1))).collect();
+            let fenced: Vec<usize> = rooms
+                .iter()
+                .zip(&epochs)
+                .enumerate()
+                .filter(|(_, (room, epoch))| current.get(room).is_none_or(|cur| *epoch < cur))
+                .map(|(i, _)| i)
+                .collect();
+            if changes {
+                let kept = batch
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !fenced.contains(i))
+                    .map(|(_, m)| m);
+                changes::apply(&conn.client, kept).await?;
+                conn.client.batch_execute("COMMIT").await.map_err(db)?;
+            }
+            Ok(fenced)
+        }
+        .await;
+        if changes && stored.is_err() {
+            // Leave no transaction open on a pooled connection; a broken one is dropped.
+            let _ = conn.client.batch_execute("ROLLBACK").await;
+        }
+        stored
     }
 
     async fn history(&self, room: RoomId, q: HistoryQuery) -> Result<Vec<ChatMessage>, StoreError> {
-        let limit = i64::from(q.limit);
-        let mut rows = match (q.after, q.before) {
-            (Some(after), _) => {
-                self.query(
-                    "SELECT room, epoch, seq, sender, cmid, text, ts, attachments FROM messages
-                     WHERE room = $1 AND (epoch, seq) > ($2, $3) ORDER BY epoch, seq LIMIT $4",
-                    &[&id(room.0), &id(after.epoch), &id(after.seq), &limit],
+        // A client's history: messages only (`kind = 0`), as they are now.
+        macro_rules! page {
+            ($filter:literal, $order:literal) => {
+                concat!(
+                    "SELECT ",
+                    message_columns!(""),
+                    " FROM messages WHERE room = $1 ",
+                    $filter,
+                    $order
                 )
-                .await?
-            }
-            (None, before) => {
-                let before = before.unwrap_or(Position::new(i64::MAX as u64, i64::MAX as u64));
-                self.query(
-                    "SELECT room, epoch, seq, sender, cmid, text, ts, attachments FROM messages
-                     WHERE room = $1 AND (epoch, seq) < ($2, $3)
-                     ORDER BY epoch DESC, seq DESC LIMIT $4",
-                    &[&id(room.0), &id(before.epoch), &id(before.seq), &limit],
-                )
-                .await?
-            }
+            };
         }
-        .iter()
-        .map(message_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+        let limit = i64::from(q.limit);
+        let (sql, bound) = match (q.after, q.changes) {
+            (Some(after), true) => (
+                page!(
+                    "",
+                    "AND (epoch, seq) > ($2, $3) ORDER BY epoch, seq LIMIT $4"
+                ),
+                after,
+            ),
+            (Some(after), false) => (
+                page!(
+                    "AND kind = 0 ",
+                    "AND (epoch, seq) > ($2, $3) ORDER BY epoch, seq LIMIT $4"
+                ),
+                after,
+            ),
+            (None, changes) => {
+                let before = q
+                    .before
+                    .unwrap_or(Position::new(i64::MAX as u64, i64::MAX as u64));
+                let sql = match changes {
+                    true => page!(
+                        "",
+                        "AND (epoch, seq) < ($2, $3) ORDER BY epoch DESC, seq DESC LIMIT $4"
+                    ),
+                    false => page!(
+                        "AND kind = 0 ",
+                        "AND (epoch, seq) < ($2, $3) ORDER BY epoch DESC, seq DESC LIMIT $4"
+                    ),
+                };
+                (sql, before)
+            }
+        };
+        let mut rows = self
+            .query(
+                sql,
+                &[&id(room.0), &id(bound.epoch), &id(bound.seq), &limit],
+            )
+            .await?
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         if q.after.is_none() {
             rows.reverse();
         }
+        let viewer = if q.changes { None } else { q.viewer };
+        changes::decorate(self, room, viewer, &mut rows).await?;
         Ok(rows)
+    }
+
+    async fn target(&self, room: RoomId, pos: Position) -> Result<Option<Target>, StoreError> {
+        changes::target(self, room, pos).await
     }
 
     async fn find_cmid(
@@ -613,15 +750,23 @@ impl Store for PostgresStore {
         let room = room.map(|r| id(r.0));
         let rows = self
             .query(
-                "SELECT m.room, m.epoch, m.seq, m.sender, m.cmid, m.text, m.ts, m.attachments
-                 FROM messages m JOIN members mb ON mb.room = m.room AND mb.user_id = $1
-                 WHERE to_tsvector('simple', m.text) @@ plainto_tsquery('simple', $2)
-                   AND ($3::bigint IS NULL OR m.room = $3)
-                 ORDER BY m.ts DESC, m.room, m.epoch DESC, m.seq DESC LIMIT $4",
+                concat!(
+                    "SELECT ",
+                    message_columns!("m."),
+                    " FROM messages m JOIN members mb ON mb.room = m.room AND mb.user_id = $1
+                     WHERE to_tsvector('simple', m.text) @@ plainto_tsquery('simple', $2)
+                       AND ($3::bigint IS NULL OR m.room = $3) AND m.kind = 0 AND NOT m.deleted
+                     ORDER BY m.ts DESC, m.room, m.epoch DESC, m.seq DESC LIMIT $4"
+                ),
                 &[&id(user.0), &terms, &room, &i64::from(limit)],
             )
             .await?;
-        rows.iter().map(message_from_row).collect()
+        let mut found = rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        changes::quotes(self, &mut found).await?;
+        Ok(found)
     }
 
     async fn set_read(

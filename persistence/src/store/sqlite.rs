@@ -4,6 +4,7 @@
 //! an `.await`. Users of identity providers are in [`subjects`],
 //! plans in [`plans`], profiles in [`profiles`], upload records in [`uploads`].
 
+mod changes;
 mod plans;
 mod profiles;
 mod revocations;
@@ -21,7 +22,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use switchboard_engine::domain::{ChatMessage, Plan, Profile, Role, RoomInfo, RoomKind, UserInfo};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
-use super::{HistoryQuery, Revocation, Store, StoreError, Upload, attachments};
+use super::{HistoryQuery, Revocation, Store, StoreError, Target, Upload, attachments};
 
 /// Schema migrations, applied in order and tracked by `PRAGMA user_version`. Never edit a
 /// released entry: append a new one.
@@ -88,6 +89,8 @@ ALTER TABLE messages ADD COLUMN attachments TEXT;
     plans::MIGRATION,
     // 9: a user's profile: display name and status.
     profiles::MIGRATION,
+    // 10: edits, deletes, reactions and replies.
+    changes::MIGRATION,
 ];
 
 const READERS: usize = 4;
@@ -215,7 +218,7 @@ fn room_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RoomInfo> {
 }
 
 fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
-    Ok(ChatMessage {
+    let mut m = ChatMessage {
         room: RoomId(row.get(0)?),
         pos: Position::new(row.get(1)?, row.get(2)?),
         sender: UserId(row.get(3)?),
@@ -225,10 +228,22 @@ fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
         attachments: attachments::decode(row.get_ref(7)?.as_str_or_null()?).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
         })?,
-    })
+        edited: row.get(11)?,
+        deleted: row.get(12)?,
+        ..ChatMessage::default()
+    };
+    let reference = match (
+        row.get::<_, Option<u64>>(9)?,
+        row.get::<_, Option<u64>>(10)?,
+    ) {
+        (Some(epoch), Some(seq)) => Some(Position::new(epoch, seq)),
+        _ => None,
+    };
+    crate::store::changes::restore(&mut m, row.get(8)?, reference);
+    Ok(m)
 }
 
-const MESSAGE_COLUMNS: &str = "room, epoch, seq, sender, cmid, text, ts, attachments";
+const MESSAGE_COLUMNS: &str = "room, epoch, seq, sender, cmid, text, ts, attachments, kind, ref_epoch, ref_seq, edited, deleted";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -448,12 +463,13 @@ impl Store for SqliteStore {
                 let mut epochs = HashMap::new();
                 let mut stmt = tx.prepare_cached(
                     "INSERT OR IGNORE INTO messages
-                     (room, epoch, seq, sender, cmid, text, ts, attachments)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     (room, epoch, seq, sender, cmid, text, ts, attachments, kind, ref_epoch,
+                      ref_seq, fts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )?;
-                let mut index = tx.prepare_cached(
-                    "INSERT INTO messages_fts (text, room, epoch, seq) VALUES (?1, ?2, ?3, ?4)",
-                )?;
+                // The next full-text entry's rowid, read when first needed (again after a
+                // change, which may have added entries).
+                let mut next_fts = None;
                 for (i, m) in batch.iter().enumerate() {
                     let epoch = match epochs.get(&m.room) {
                         Some(&e) => e,
@@ -469,18 +485,41 @@ impl Store for SqliteStore {
                         fenced.push(i);
                         continue;
                     }
+                    let (kind, reference, text) = crate::store::changes::columns(m);
+                    let fts = match kind {
+                        crate::store::changes::MESSAGE => match next_fts {
+                            Some(n) => Some(n),
+                            None => Some(changes::next_fts(&tx)?),
+                        },
+                        _ => None,
+                    };
                     let inserted = stmt.execute(params![
                         m.room.0,
                         m.pos.epoch,
                         m.pos.seq,
                         m.sender.0,
                         m.cmid,
-                        m.text,
+                        text,
                         m.ts,
-                        attachments::encode(&m.attachments)
+                        attachments::encode(&m.attachments),
+                        kind,
+                        reference.map(|p| p.epoch),
+                        reference.map(|p| p.seq),
+                        fts
                     ])?;
-                    if inserted == 1 {
-                        index.execute(params![m.text, m.room.0, m.pos.epoch, m.pos.seq])?;
+                    if inserted == 0 {
+                        next_fts = fts;
+                        continue;
+                    }
+                    match fts {
+                        Some(rowid) => {
+                            changes::index(&tx, rowid, text, m.room, m.pos)?;
+                            next_fts = Some(rowid + 1);
+                        }
+                        None => {
+                            changes::apply(&tx, m)?;
+                            next_fts = None;
+                        }
                     }
                 }
             }
@@ -492,12 +531,14 @@ impl Store for SqliteStore {
 
     async fn history(&self, room: RoomId, q: HistoryQuery) -> Result<Vec<ChatMessage>, StoreError> {
         let limit = q.limit;
+        // A client's history: messages only, as they are now.
+        let only = if q.changes { "" } else { "AND kind = 0" };
         self.read(move |c| {
             // Newest page before a position is read backwards, then reversed to oldest first.
             let (sql, bound, newest_first) = match (q.after, q.before) {
                 (Some(after), _) => (
                     format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1
+                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1 {only}
                          AND (epoch, seq) > (?2, ?3) ORDER BY epoch, seq LIMIT ?4"
                     ),
                     after,
@@ -505,7 +546,7 @@ impl Store for SqliteStore {
                 ),
                 (None, Some(before)) => (
                     format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1
+                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1 {only}
                          AND (epoch, seq) < (?2, ?3) ORDER BY epoch DESC, seq DESC LIMIT ?4"
                     ),
                     before,
@@ -513,7 +554,7 @@ impl Store for SqliteStore {
                 ),
                 (None, None) => (
                     format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1
+                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1 {only}
                          AND (epoch, seq) < (?2, ?3) ORDER BY epoch DESC, seq DESC LIMIT ?4"
                     ),
                     Position::new(i64::MAX as u64, i64::MAX as u64),
@@ -529,9 +570,15 @@ impl Store for SqliteStore {
             if newest_first {
                 out.reverse();
             }
+            let viewer = if q.changes { None } else { q.viewer };
+            changes::decorate(c, room, viewer, &mut out)?;
             Ok(out)
         })
         .await
+    }
+
+    async fn target(&self, room: RoomId, pos: Position) -> Result<Option<Target>, StoreError> {
+        self.read(move |c| changes::target(c, room, pos)).await
     }
 
     async fn find_cmid(
@@ -573,15 +620,19 @@ impl Store for SqliteStore {
         let room = room.map(|r| r.0 as i64);
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT m.room, m.epoch, m.seq, m.sender, m.cmid, m.text, m.ts, m.attachments
+                "SELECT m.room, m.epoch, m.seq, m.sender, m.cmid, m.text, m.ts, m.attachments,
+                        m.kind, m.ref_epoch, m.ref_seq, m.edited, m.deleted
                  FROM messages_fts f
                  JOIN messages m ON m.room = f.room AND m.epoch = f.epoch AND m.seq = f.seq
                  JOIN members mb ON mb.room = m.room AND mb.user = ?1
                  WHERE messages_fts MATCH ?2 AND (?3 IS NULL OR m.room = ?3)
+                   AND m.kind = 0 AND m.deleted = 0
                  ORDER BY m.ts DESC, m.room, m.epoch DESC, m.seq DESC LIMIT ?4",
             )?;
             let rows = stmt.query_map(params![user.0, matcher, room, limit], message_from_row)?;
-            rows.collect()
+            let mut found = rows.collect::<Result<Vec<_>, _>>()?;
+            changes::quotes(c, &mut found)?;
+            Ok(found)
         })
         .await
     }

@@ -1,0 +1,103 @@
+//! Replies, edits, deletes and reactions (PROTOCOL §6.16). Each is an entry of its room's
+//! sequence, answered `sent` once stored, and idempotent by `cmid` like a send: resending one
+//! with the same `cmid` is safe.
+
+use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame};
+use switchboard_engine::{Position, RoomId};
+
+use crate::{Client, ClientError};
+
+impl Client {
+    /// Sends `text` answering the message at `to`, and waits until it is stored.
+    pub async fn reply(
+        &self,
+        room: RoomId,
+        cmid: &str,
+        text: &str,
+        to: Position,
+    ) -> Result<p::Sent, ClientError> {
+        let (cmid, text) = (cmid.to_owned(), text.to_owned());
+        self.entry(|rid| {
+            ClientFrame::Send(p::Send {
+                rid,
+                room,
+                cmid,
+                text,
+                attachments: Vec::new(),
+                first: false,
+                reply_to: Some(to),
+            })
+        })
+        .await
+    }
+
+    /// Replaces the text of this user's message at `target` (within the edit window).
+    pub async fn edit(
+        &self,
+        room: RoomId,
+        cmid: &str,
+        target: Position,
+        text: &str,
+    ) -> Result<p::Sent, ClientError> {
+        let (cmid, text) = (cmid.to_owned(), text.to_owned());
+        self.entry(|rid| {
+            ClientFrame::Edit(p::Edit {
+                rid,
+                room,
+                cmid,
+                target,
+                text,
+            })
+        })
+        .await
+    }
+
+    /// Deletes the message at `target` (this user's, or any as an owner or admin).
+    pub async fn delete(
+        &self,
+        room: RoomId,
+        cmid: &str,
+        target: Position,
+    ) -> Result<p::Sent, ClientError> {
+        let cmid = cmid.to_owned();
+        self.entry(|rid| {
+            ClientFrame::Delete(p::Delete {
+                rid,
+                room,
+                cmid,
+                target,
+            })
+        })
+        .await
+    }
+
+    /// Adds `emoji` to the message at `target`, or takes this user's away (`remove`).
+    pub async fn react(
+        &self,
+        room: RoomId,
+        cmid: &str,
+        target: Position,
+        emoji: &str,
+        remove: bool,
+    ) -> Result<p::Sent, ClientError> {
+        let (cmid, emoji) = (cmid.to_owned(), emoji.to_owned());
+        self.entry(|rid| {
+            ClientFrame::React(p::React {
+                rid,
+                room,
+                cmid,
+                target,
+                emoji,
+                remove,
+            })
+        })
+        .await
+    }
+
+    async fn entry(&self, build: impl FnOnce(u64) -> ClientFrame) -> Result<p::Sent, ClientError> {
+        match self.request(build).await? {
+            ServerFrame::Sent(s) => Ok(s),
+            other => Err(ClientError::Unexpected(Box::new(other))),
+        }
+    }
+}
