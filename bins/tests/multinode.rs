@@ -569,3 +569,102 @@ async fn cross_node_sends_work_again_within_half_a_second_of_redis_coming_back()
     );
     cluster.stop_all();
 }
+
+/// Edits, reactions, replies and deletes of a room owned by another node: each reaches every
+/// node once, in its place in the sequence; after the owner is killed, the room's next owner
+/// reads the targets back from the store and decides as the first did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_to_messages_cross_nodes_and_survive_the_owner_s_crash() {
+    let mut cluster = Cluster::start("changes", redis_url(), 3).await;
+    let ring = cluster.ring();
+    let (_, ann_token) = cluster.user("ann").await;
+    let (_, bob_token) = cluster.user("bob").await;
+    let mut ann = cluster.client(0, &ann_token).await;
+    let room = loop {
+        let room = ann.create_room("edited", Visibility::Public).await.unwrap();
+        if ring.owner(room) == Some(&node(1)) {
+            break room;
+        }
+    };
+    let mut bob = cluster.client(2, &bob_token).await;
+    ann.join(room, None).await.unwrap();
+    bob.join(room, None).await.unwrap();
+    let first = ann.send(room, "m1", "hello wrld").await.unwrap().pos;
+    let edit = ann.edit(room, "e1", first, "hello world").await.unwrap();
+    let thumbs = bob.react(room, "r1", first, "👍", false).await.unwrap();
+    let reply = bob.reply(room, "m2", "yes", first).await.unwrap();
+    // Bob's node and Ann's see every entry once, in order.
+    for (who, c) in [("bob", &mut bob), ("ann", &mut ann)] {
+        let mut seen = Vec::new();
+        while seen.len() < 4 {
+            let frame = c.event_within(support::WAIT).await.expect("an entry");
+            if let Some((r, pos)) = frame.room_position()
+                && r == room
+            {
+                seen.push(pos);
+            }
+        }
+        assert_eq!(seen, [first, edit.pos, thumbs.pos, reply.pos], "{who}");
+    }
+
+    cluster.kill9(1);
+    let killed = Instant::now();
+    // The next owner decides on the target as stored: Bob's reaction is there, so a second
+    // one is refused; Ann may still edit; Bob may not.
+    let again = loop {
+        match bob.react(room, "r2", first, "👍", false).await {
+            Err(e) if e.code() == Some(switchboard_engine::ErrorCode::Busy) => {}
+            Err(e) if e.code().is_none() => {}
+            other => break other,
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        again.err().and_then(|e| e.code()),
+        Some(switchboard_engine::ErrorCode::Conflict)
+    );
+    assert_eq!(
+        bob.edit(room, "e2", first, "bob was here")
+            .await
+            .err()
+            .and_then(|e| e.code()),
+        Some(switchboard_engine::ErrorCode::Forbidden)
+    );
+    let later = ann.edit(room, "e3", first, "hello, world").await.unwrap();
+    assert!(later.pos.epoch > first.epoch, "a new owner's epoch");
+    let removed = bob.react(room, "r3", first, "👍", true).await.unwrap();
+    let deleted = ann.delete(room, "d1", first).await.unwrap();
+    let page = ann.history(room, None, None, 10).await.unwrap().messages;
+    assert!(page[0].deleted && page[0].reactions.is_empty(), "{page:?}");
+    assert_eq!(page[1].reply_to.as_ref().map(|q| q.deleted), Some(true));
+
+    // A third device resuming from the first message gets every change after it, in order.
+    let mut phone = cluster.client(0, &bob_token).await;
+    phone.join(room, Some(first)).await.unwrap();
+    let mut replayed = Vec::new();
+    while replayed.last() != Some(&deleted.pos) {
+        let frame = phone
+            .event_within(support::WAIT)
+            .await
+            .expect("a replayed entry");
+        if let Some((_, pos)) = frame.room_position() {
+            replayed.push(pos);
+        }
+    }
+    assert_eq!(
+        replayed,
+        [
+            edit.pos,
+            thumbs.pos,
+            reply.pos,
+            later.pos,
+            removed.pos,
+            deleted.pos
+        ]
+    );
+    cluster.stop_all();
+}

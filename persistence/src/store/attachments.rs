@@ -1,7 +1,7 @@
 //! A message's attachments as both stores keep them (migration 6): one nullable text column,
 //! `messages.attachments`, holding their metadata as a JSON array, NULL when there are none.
 //! A column of the message rather than a table of its own: the metadata never changes once a
-//! message has it and is read with the message every time, so history and search stay
+//! message has it (a delete only empties it) and is read with the message every time, so history and search stay
 //! single-table reads, and a message without attachments stores nothing more than before.
 
 use switchboard_engine::domain::Attachment;
