@@ -12,11 +12,13 @@
 #
 # Usage: ops/terraform/check.sh [path/to/switchboard]
 set -euo pipefail
+# The node's path as the caller gave it, made absolute before leaving the caller's directory
+# (check.py runs it from elsewhere).
+node=${1:+$(realpath "$1")}
 cd "$(dirname "$0")/../.."
 # shellcheck source=ops/services.sh
 source ops/services.sh
 
-node=${1:-}
 tools=${OPS_TOOLS_DIR:-$HOME/.cache/switchboard}
 HCL2_VERSION=8.1.4
 CHECKOV_VERSION=3.3.30
