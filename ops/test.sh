@@ -57,6 +57,8 @@ curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || die "server did not sta
 # Opened as localhost while the node listens on 127.0.0.1: attachment URLs must follow the
 # address the page used (its CSP allows only its own origin).
 SWITCHBOARD_URL="http://localhost:$port" node bins/tests/browser/chat.mjs
+# Replies, edits, deletes and reactions in two pages, with a resume and a reload.
+SWITCHBOARD_URL="http://localhost:$port" node bins/tests/browser/changes.mjs
 kill -TERM $server; wait $server || die "server did not exit cleanly on SIGTERM"
 trap 'rm -rf "$data"' EXIT
 

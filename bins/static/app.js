@@ -1,5 +1,6 @@
 // Switchboard web client: plain ES2020 modules, no dependencies.
 import { mpDecode, mpEncode } from './msgpack.js';
+import { changes } from './changes.js';
 import { finder, label, people } from './people.js';
 
 const utf8enc = new TextEncoder();
@@ -60,6 +61,11 @@ const newCmid = () => {
   if (crypto.randomUUID) return crypto.randomUUID();
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
 };
+// The later of two positions, either of which may be null.
+const later = (a, b) => (!a || (b && cmpPos(b, a) > 0) ? b : a);
+// Replies, edits, deletes and reactions (changes.js).
+const edits = changes({ cmd, newCmid, me: () => state.me, userName, el, refresh: (r) => renderIf(r), setStatus,
+  compose: $('compose'), replyBar: $('reply-bar') });
 
 function room(id, info) {
   let r = state.rooms.get(id);
@@ -223,7 +229,7 @@ function signOut(message) {
   if (state.ws) { state.ws.onclose = null; state.ws.close(1000); }
   Object.assign(state, { ws: null, connected: false, token: null, me: null, current: null });
   state.rooms.clear(); state.presence.clear(); state.subscribed.clear();
-  names.clear(); state.profileFilled = false;
+  names.clear(); edits.clear(); state.profileFilled = false;
   failPending('signed out');
   localStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(USER_KEY);
@@ -347,6 +353,10 @@ function onFrame(f) {
     case 'hello': onHello(f); break;
     case 'error': setStatus('Error ' + f.code + ': ' + f.message, true); break;
     case 'message': addMessage(r, f); renderIf(r); break;
+    // Entries of the room's sequence like messages: a resume starts after the last one seen.
+    case 'edited':
+    case 'deleted':
+    case 'reaction': seen(r, f.pos); if (edits.apply(r, f)) renderIf(r); break;
     case 'member_joined':
     case 'member_left':
       if (f.type === 'member_joined') r.members.add(f.user); else r.members.delete(f.user);
@@ -362,7 +372,11 @@ function onFrame(f) {
       renderIf(r); break;
     }
     case 'resume':
-      if (f.outcome === 'reload') { r.msgs = []; r.keys.clear(); r.ids.clear(); r.loaded = false; loadNewest(r); }
+      if (f.outcome === 'reload') {
+        r.msgs = []; r.keys.clear(); r.ids.clear(); r.loaded = false;
+        if (f.head) seen(r, f.head); // the history read next shows every change up to here
+        loadNewest(r);
+      }
       break;
     case 'room_reset': r.joined = false; joinRoom(r).catch(ignore); break;
     case 'disconnect':
@@ -399,8 +413,9 @@ function seen(r, pos) { if (!r.last || cmpPos(pos, r.last) > 0) r.last = pos; }
 // history page, or the sender's `sent`); a live copy may not be. A copy delivered live whose write
 // was lost comes again at a new position when its sender resends it (PROTOCOL §8.2): the copy
 // shown moves there, unless it is the stored one. Only a stored copy of one's own message ends
-// its pending state: the echo does not, since the write may still be lost (§8.2).
-function addMessage(r, m, stored) {
+// its pending state: the echo does not, since the write may still be lost (§8.2). `asOf`: the
+// newest entry of the room its state includes (changes.js), for a copy read from history.
+function addMessage(r, m, stored, asOf) {
   const key = posKey(m.pos);
   seen(r, m.pos);
   r.members.add(m.sender);
@@ -414,7 +429,7 @@ function addMessage(r, m, stored) {
   if (r.keys.has(key)) return;
   if (shown) unshow(r, shown);
   r.keys.add(key);
-  r.ids.set(msgId(m.sender, m.cmid), { ...m, stored: !!stored });
+  r.ids.set(msgId(m.sender, m.cmid), { ...m, stored: !!stored, asOf: later(asOf, m.pos) });
   let i = r.msgs.length;
   while (i > 0 && cmpPos(r.msgs[i - 1].pos, m.pos) > 0) i--;
   r.msgs.splice(i, 0, r.ids.get(msgId(m.sender, m.cmid)));
@@ -428,10 +443,14 @@ function unshow(r, m) {
 }
 
 async function joinRoom(r) {
-  const res = await cmd({ type: 'join', room: r.id, resume: r.last || undefined });
+  const resume = r.last || undefined;
+  const res = await cmd({ type: 'join', room: r.id, resume });
   room(r.id, res.room);
   r.joined = true;
-  if (!r.loaded || !r.last) await loadNewest(r);
+  const load = !r.loaded || !r.last;
+  // Without a resume, the history read next shows every change up to the room's head.
+  if (!resume && res.head) seen(r, res.head);
+  if (load) await loadNewest(r);
   // A failed message waits for Retry: resending it by itself could repeat the failure forever.
   for (const [cmid, o] of r.outbox) if (!o.inFlight && !o.failed) sendOutboxed(r, cmid);
   renderRooms(); renderIf(r);
@@ -440,7 +459,8 @@ async function joinRoom(r) {
 
 async function loadNewest(r) {
   const res = await cmd({ type: 'history', room: r.id, limit: 50 });
-  for (const m of res.messages) addMessage(r, m, true);
+  const asOf = r.last;
+  for (const m of res.messages) addMessage(r, m, true, asOf);
   if (!r.loaded) r.more = res.more;
   r.loaded = true;
   renderIf(r);
@@ -451,7 +471,8 @@ async function loadOlder() {
   if (!r || !r.msgs.length) return;
   try {
     const res = await cmd({ type: 'history', room: r.id, before: r.msgs[0].pos, limit: 50 });
-    for (const m of res.messages) addMessage(r, m, true);
+    const asOf = r.last;
+    for (const m of res.messages) addMessage(r, m, true, asOf);
     r.more = res.more;
     const box = $('messages'), h = box.scrollHeight;
     renderIf(r);
@@ -492,7 +513,8 @@ function sendMessage() {
   const attachments = files.map((a) => a.attachment);
   // A message needs text: a message of files alone is sent with their names.
   const body = text.trim() ? text : attachments.map((a) => a.name).join(', ');
-  r.outbox.set(cmid, { cmid, text: body, attachments, sender: state.me.id, failed: null, inFlight: false });
+  const replyTo = edits.takeReply(r); // {pos, sender, text} of the message answered, or null
+  r.outbox.set(cmid, { cmid, text: body, attachments, replyTo, sender: state.me.id, failed: null, inFlight: false });
   $('compose').value = '';
   state.attaching = [];
   renderAttaching();
@@ -518,6 +540,7 @@ function sendOutboxed(r, cmid) {
   o.inFlight = true;
   const frame = { type: 'send', room: r.id, cmid, text: o.text };
   if (o.attachments.length) frame.attachments = o.attachments.map((a) => a.id);
+  if (o.replyTo) frame.reply_to = o.replyTo.pos;
   // Its first attempt has no earlier copy to look for; every later one is a resend.
   if (!o.tried) frame.first = true;
   o.tried = true;
@@ -528,12 +551,14 @@ function sendOutboxed(r, cmid) {
       // The node makes thumbnails of images; the page's guess is checked when it asks for one.
       const attachments = o.attachments.map((a) => ({ ...a, thumbnail: a.content_type.startsWith('image/') }));
       addMessage(r, echo ? { ...echo, pos: res.pos }
-        : { room: r.id, pos: res.pos, sender: state.me.id, cmid, text: o.text, attachments, ts: Date.now() }, true);
+        : { room: r.id, pos: res.pos, sender: state.me.id, cmid, text: o.text, attachments, ts: Date.now(),
+          reply_to: o.replyTo || undefined }, true);
     }
     renderIf(r);
   }, (e) => {
     o.inFlight = false;
     if (e.code === 4001) setTimeout(() => sendOutboxed(r, cmid), 1000); // busy: retry, same cmid
+    else if (o.replyTo && e.code === 3001) o.failed = 'the message it replies to was deleted';
     // Code 0: the connection dropped; resent on re-join unless it will not come back by itself.
     else if (e.code !== 0 || e.final) o.failed = e.message + (e.code ? ' (error ' + e.code + ')' : '');
     renderIf(r);
@@ -709,6 +734,7 @@ function pendingView(r, o, m) {
   const at = m ? { 'data-epoch': m.pos.epoch, 'data-seq': m.pos.seq, 'data-sender': m.sender } : {};
   return el('div', { class: 'msg pending' + (o.failed ? ' failed' : ''), 'data-cmid': o.cmid, 'data-pending': '1', ...at },
     el('div', { class: 'meta' }, dot(o.sender), userName(o.sender) + ' · ' + progress),
+    (m && m.reply_to) || o.replyTo ? edits.quote(r, (m && m.reply_to) || o.replyTo) : '',
     el('div', { class: 'text' }, m ? m.text : o.text),
     ...(m ? (m.attachments || []).map((a) => attachmentView(r.id, a)) : []),
     o.failed ? el('div', { class: 'failure' },
@@ -738,23 +764,26 @@ function render() {
   $('compose').disabled = $('send').disabled = $('attach').disabled = !(r && r.joined && state.connected);
   const box = $('messages');
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  const focused = edits.focused(box);
   const items = [];
   if (r) {
     // One's own message shown at its position (the echo came) is still pending until `sent`.
     for (const m of r.msgs) {
       const o = state.me && m.sender === state.me.id ? r.outbox.get(m.cmid) : null;
       if (o) { items.push(pendingView(r, o, m)); continue; }
-      items.push(el('div', { class: 'msg', 'data-epoch': m.pos.epoch, 'data-seq': m.pos.seq, 'data-cmid': m.cmid,
-        'data-sender': m.sender },
+      items.push(edits.decorate(r, m, el('div', { class: 'msg', 'data-epoch': m.pos.epoch, 'data-seq': m.pos.seq,
+        'data-cmid': m.cmid, 'data-sender': m.sender },
       el('div', { class: 'meta' }, dot(m.sender), userName(m.sender) + ' · '
         + new Date(m.ts).toLocaleTimeString()),
       el('div', { class: 'text' }, m.text),
-      ...(m.attachments || []).map((a) => attachmentView(r.id, a))));
+      ...(m.attachments || []).map((a) => attachmentView(r.id, a)))));
     }
     for (const o of r.outbox.values()) if (!r.ids.has(msgId(o.sender, o.cmid))) items.push(pendingView(r, o, null));
   }
   box.replaceChildren(...items);
+  edits.refocus(box, focused);
   if (atBottom) box.scrollTop = box.scrollHeight;
+  edits.renderReplyBar(r);
   let receipt = '';
   if (r && r.msgs.length) {
     const lastPos = r.msgs[r.msgs.length - 1].pos;
@@ -845,6 +874,9 @@ $('compose-form').addEventListener('submit', (e) => { e.preventDefault(); sendMe
 $('attach').addEventListener('change', (e) => { attachFiles([...e.target.files]); e.target.value = ''; });
 $('compose').addEventListener('input', onInput);
 $('compose').addEventListener('blur', stopTyping);
+$('compose').addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && edits.cancelReply(state.current && room(state.current))) e.preventDefault();
+});
 $('older').addEventListener('click', loadOlder);
 document.addEventListener('visibilitychange', () => {
   if (state.connected) {
@@ -854,7 +886,7 @@ document.addEventListener('visibilitychange', () => {
   if (state.current) scheduleMarkRead();
 });
 
-window.switchboard = { state };
+window.switchboard = { state, changes: edits };
 loadProvider().then(() => {
   if (state.token) { scheduleRefresh(); start(); } else render();
 });

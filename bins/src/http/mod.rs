@@ -86,6 +86,10 @@ pub fn router(state: AppState) -> Router {
             page_file(JS, include_str!("../../static/people.js")),
         )
         .route(
+            "/changes.js",
+            page_file(JS, include_str!("../../static/changes.js")),
+        )
+        .route(
             "/msgpack.js",
             page_file(JS, include_str!("../../static/msgpack.js")),
         )
