@@ -33,6 +33,8 @@
 //! - [`queries`]: history pages and search, shared by WebSocket commands and HTTP routes.
 //! - [`people`]: profiles, names for ids and the search for users by name (bounded, rate
 //!   limited), shared by WebSocket commands and HTTP routes; `profile_changed` to watchers.
+//! - [`room_list`]: the room list a client opens with (a page of the caller's rooms by
+//!   activity, bounded) and a member's muted flag, shared by WebSocket commands and HTTP routes.
 //! - [`room`]: `RoomActor` (positions, fan-out, recent buffer, resume), its commands
 //!   (`RoomCommand`), `Rooms` (what rooms share), `RoomSupervisor` and the directory of
 //!   active rooms.
@@ -49,7 +51,8 @@
 //!   node (`/readyz` 503) by its policy when it dies.
 //!
 //! Modules depend on each other one way (ARCHITECTURE §1): leaves ← `peers` ← `recipient` ←
-//! `user` ← `presence` ← `room` ← `router` ← `cluster` ← `hub` ← `connection`, `queries`, `people`.
+//! `user` ← `presence` ← `room` ← `router` ← `cluster` ← `hub` ← `connection`, `queries`, `people`,
+//! `room_list`.
 //!
 //! Fault injection (`faults`, `Hub::inject_room_panic`, `Hub::inject_connection_panic`, the
 //! `fault_injection` setting) exists only with the `testing` cargo feature, which this crate's
@@ -74,6 +77,7 @@ pub mod recipient;
 pub mod refusal;
 pub mod revocation;
 pub mod room;
+pub mod room_list;
 pub mod router;
 pub mod socket;
 pub mod supervised;

@@ -123,6 +123,95 @@ mod tests {
         assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes).unwrap(), reply);
     }
 
+    /// The room list: `rooms`, its reply, a next page's cursor and `mute`, as PROTOCOL §12
+    /// shows them.
+    #[test]
+    fn room_list_has_a_stable_msgpack_form() {
+        use crate::domain::{ChatMessage, Profile, RoomCursor, RoomKind, RoomSummary};
+        use crate::protocol::{Mute, RoomList, Rooms};
+        let ask = ClientFrame::Rooms(Rooms {
+            rid: 4,
+            before: None,
+            limit: 20,
+        });
+        let bytes = Codec::MsgPack.encode(&ask).unwrap();
+        assert_eq!(
+            bytes.as_ref(),
+            b"\x83\xa4type\xa5rooms\xa3rid\x04\xa5limit\x14".as_slice()
+        );
+        let ts = 1_735_689_600_000;
+        let reply = ServerFrame::Rooms(RoomList {
+            rid: 4,
+            rooms: vec![RoomSummary {
+                id: RoomId(7),
+                name: "Bob".into(),
+                kind: RoomKind::Direct,
+                peer: Some(Profile {
+                    id: crate::UserId(2),
+                    name: "bob".into(),
+                    display_name: "Bob".into(),
+                    status: String::new(),
+                }),
+                activity: ts,
+                last: Some(ChatMessage {
+                    room: RoomId(7),
+                    pos: Position::new(3, 17),
+                    sender: crate::UserId(2),
+                    cmid: "c1".into(),
+                    text: "hi".into(),
+                    ts,
+                    ..Default::default()
+                }),
+                unread: 3,
+                unread_more: false,
+                muted: false,
+            }],
+            more: true,
+        });
+        let bytes = Codec::MsgPack.encode(&reply).unwrap();
+        assert_eq!(
+            bytes.as_ref(),
+            b"\x84\xa4type\xa5rooms\xa3rid\x04\xa5rooms\x91\x89\xa2id\x07\xa4name\xa3Bob\xa4kind\xa6direct\xa4peer\x84\xa2id\x02\xa4name\xa3bob\xacdisplay_name\xa3Bob\xa6status\xa0\xa8activity\xcf\x00\x00\x01\x94\x1f)|\x00\xa4last\x86\xa4room\x07\xa3pos\x82\xa5epoch\x03\xa3seq\x11\xa6sender\x02\xa4cmid\xa2c1\xa4text\xa2hi\xa2ts\xcf\x00\x00\x01\x94\x1f)|\x00\xa6unread\x03\xabunread_more\xc2\xa5muted\xc2\xa4more\xc3"
+                .as_slice()
+        );
+        assert_eq!(bytes.len(), 211);
+        assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes).unwrap(), reply);
+        let ServerFrame::Rooms(list) = &reply else {
+            unreachable!()
+        };
+        let next = ClientFrame::Rooms(Rooms {
+            rid: 5,
+            before: Some(list.rooms[0].cursor()),
+            limit: 20,
+        });
+        let bytes = Codec::MsgPack.encode(&next).unwrap();
+        assert_eq!(
+            bytes.as_ref(),
+            b"\x84\xa4type\xa5rooms\xa3rid\x05\xa6before\x82\xa8activity\xcf\x00\x00\x01\x94\x1f)|\x00\xa4room\x07\xa5limit\x14"
+                .as_slice()
+        );
+        let cursor = RoomCursor {
+            activity: ts,
+            room: RoomId(7),
+        };
+        assert_eq!(list.rooms[0].cursor(), cursor);
+        let mute = ClientFrame::Mute(Mute {
+            rid: 6,
+            room: RoomId(7),
+            muted: true,
+        });
+        let bytes = Codec::MsgPack.encode(&mute).unwrap();
+        assert_eq!(
+            bytes.as_ref(),
+            b"\x84\xa4type\xa4mute\xa3rid\x06\xa4room\x07\xa5muted\xc3".as_slice()
+        );
+        assert_eq!(
+            mute.room(),
+            Some(RoomId(7)),
+            "ordered with the room's commands"
+        );
+    }
+
     /// A `react` command and the `reaction` event it makes, as PROTOCOL §12 shows them.
     #[test]
     fn reactions_have_a_stable_msgpack_form() {

@@ -287,6 +287,54 @@ pub struct Profile {
     pub status: String,
 }
 
+/// One room of a user's room list (`rooms`): what a client shows for it before opening it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    pub id: RoomId,
+    /// The room's name; for a direct conversation, the other person's display name (or
+    /// account name when they set none), never the stored `"lo:hi"`.
+    pub name: String,
+    pub kind: RoomKind,
+    /// A direct conversation's other person, so the client can show and cache their profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<Profile>,
+    /// What the list is ordered by (ms since the Unix epoch): the last message's `ts`, else
+    /// when the user joined, else when the room was created.
+    pub activity: u64,
+    /// The room's last message as history shows it now (a tombstone when deleted); absent
+    /// when the room has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<ChatMessage>,
+    /// Messages of others after the user's read watermark, at most [`MAX_UNREAD`].
+    pub unread: u32,
+    /// True when more than [`MAX_UNREAD`] are unread (shown as "99+" or the like).
+    pub unread_more: bool,
+    /// The user muted the room (`mute`): it still counts unread, clients do not notify.
+    pub muted: bool,
+}
+
+impl RoomSummary {
+    /// Where a page that ends with this room continues (`rooms {before}`).
+    pub fn cursor(&self) -> RoomCursor {
+        RoomCursor {
+            activity: self.activity,
+            room: self.id,
+        }
+    }
+}
+
+/// The most unread messages a room list counts per room: counting stops there, so a room
+/// with a million unread costs what one with a hundred does.
+pub const MAX_UNREAD: u32 = 100;
+
+/// A place in a room list, ordered by `activity` then `room`, both descending: a page
+/// `before` it holds the rooms after it in the list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomCursor {
+    pub activity: u64,
+    pub room: RoomId,
+}
+
 /// Longest `display_name` in bytes, after trimming.
 pub const MAX_DISPLAY_NAME_BYTES: usize = 64;
 /// Longest profile `status` in bytes, after trimming.

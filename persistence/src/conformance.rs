@@ -10,6 +10,7 @@ use crate::store::{HistoryQuery, Revocation, Store, StoreError, Upload};
 
 mod changes;
 mod profiles;
+mod room_list;
 
 /// Runs every case against a fresh, empty store.
 pub async fn run_all(store: Arc<dyn Store>) {
@@ -30,6 +31,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     attachments_are_stored_with_their_message(&store).await;
     changes::edits_and_deletes(&store).await;
     changes::reactions_and_replies(&store).await;
+    room_list::room_list(&store).await;
     revocations(&*store).await;
 }
 

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use switchboard_engine::domain::{ChatMessage, Plan, Profile, Role, RoomInfo, RoomKind, UserInfo};
+use switchboard_engine::domain::{
+    ChatMessage, Plan, Profile, Role, RoomCursor, RoomInfo, RoomKind, RoomSummary, UserInfo,
+};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 use switchboard_persistence::store::Upload;
 use switchboard_persistence::store::sqlite::SqliteStore;
@@ -194,6 +196,17 @@ impl Store for Flaky {
     }
     async fn rooms_of(&self, u: UserId) -> Result<Vec<RoomInfo>, StoreError> {
         self.inner.rooms_of(u).await
+    }
+    async fn room_list(
+        &self,
+        u: UserId,
+        before: Option<RoomCursor>,
+        limit: u32,
+    ) -> Result<Vec<RoomSummary>, StoreError> {
+        self.inner.room_list(u, before, limit).await
+    }
+    async fn set_muted(&self, r: RoomId, u: UserId, muted: bool) -> Result<bool, StoreError> {
+        self.inner.set_muted(r, u, muted).await
     }
     async fn is_member(&self, r: RoomId, u: UserId) -> Result<bool, StoreError> {
         self.inner.is_member(r, u).await

@@ -16,6 +16,7 @@ mod commands;
 mod pending;
 mod people;
 mod remote;
+mod room_list;
 mod tasks;
 mod wake;
 mod write;

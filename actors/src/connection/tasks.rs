@@ -74,6 +74,8 @@ impl Ctx {
             ClientFrame::Profiles(c) => self.within(self.profiles(c)).await?,
             ClientFrame::SetProfile(c) => self.within(self.set_profile(c)).await?,
             ClientFrame::FindUsers(c) => self.within(self.find_users(c)).await?,
+            ClientFrame::Rooms(c) => self.within(self.rooms(c)).await?,
+            ClientFrame::Mute(c) => self.within(self.mute(c)).await?,
             // Answered by the connection itself, or room commands (above). Listed, not caught
             // all, so a new command does not compile until it says where it runs.
             ClientFrame::Auth(_)

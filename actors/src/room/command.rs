@@ -110,7 +110,9 @@ impl RoomCommand {
             | ClientFrame::AttachmentSlot(_)
             | ClientFrame::Profiles(_)
             | ClientFrame::SetProfile(_)
-            | ClientFrame::FindUsers(_)) => return Err(frame),
+            | ClientFrame::FindUsers(_)
+            | ClientFrame::Rooms(_)
+            | ClientFrame::Mute(_)) => return Err(frame),
         })
     }
 

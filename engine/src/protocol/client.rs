@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::declare::{Addresses, InRange};
-use crate::domain::PresenceStatus;
+use crate::domain::{PresenceStatus, RoomCursor};
 use crate::{AttachmentId, ErrorCode, Position, RoomId, UserId};
 
 client_frames! {
@@ -136,6 +136,19 @@ client_frames! {
     /// Users whose account name or display name starts with `prefix` (ignoring case), by
     /// account name; at most `limit` (above 20, 20). Rate limited per user.
     "find_users" => FindUsers { prefix: String, limit: u32 },
+
+    /// A page of the caller's rooms, most recently active first: at most `limit` (1 to 100)
+    /// after `before` (a cursor taken from the last room of the previous page), each with
+    /// its last message, unread count and muted flag. Answered `rooms`.
+    "rooms" => Rooms {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<RoomCursor>,
+        limit: u32,
+    },
+
+    /// Mute (`muted: true`) or unmute a room for the caller: a muted room still counts
+    /// unread, but clients do not notify for it. Answered `done`.
+    "mute" => Mute { room: RoomId, muted: bool },
 }
 
 /// Visibility of a new group room.

@@ -45,6 +45,15 @@ impl<T: InRange> InRange for Vec<T> {
     }
 }
 
+/// A cursor a store could have made: both halves at most `i64::MAX`, else 1002.
+impl InRange for crate::domain::RoomCursor {
+    fn check(&self) -> Result<(), ErrorCode> {
+        (self.activity <= crate::ids::MAX_STORED && self.room.can_exist())
+            .then_some(())
+            .ok_or(ErrorCode::InvalidArgument)
+    }
+}
+
 impl InRange for String {}
 impl InRange for bool {}
 impl InRange for u32 {}

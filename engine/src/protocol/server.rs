@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Change, ChatMessage, PresenceStatus, Profile, RoomInfo, UserInfo};
+use crate::domain::{
+    Change, ChatMessage, PresenceStatus, Profile, RoomInfo, RoomSummary, UserInfo,
+};
 use crate::{AttachmentId, ErrorCode, Position, RoomId, UserId};
 
 /// A frame from the server. `type` names the variant in snake_case.
@@ -26,6 +28,7 @@ pub enum ServerFrame {
     Pong(Done),
     AttachmentSlot(UploadSlot),
     Profiles(ProfilesReply),
+    Rooms(RoomList),
     Error(Error),
     // Events.
     Message(ChatMessage),
@@ -166,6 +169,15 @@ pub struct PresenceReply {
 pub struct ProfilesReply {
     pub rid: u64,
     pub users: Vec<Profile>,
+}
+
+/// A page of the caller's room list (`rooms`), most recently active first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoomList {
+    pub rid: u64,
+    pub rooms: Vec<RoomSummary>,
+    /// True when more rooms follow: ask again with `before` = the last room's cursor.
+    pub more: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -5,13 +5,16 @@ mod changes;
 mod names;
 mod pg_pool;
 pub mod postgres;
+mod room_list;
 pub mod scratch;
 pub mod sqlite;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use switchboard_engine::domain::{ChatMessage, Plan, Profile, Role, RoomInfo, RoomKind, UserInfo};
+use switchboard_engine::domain::{
+    ChatMessage, Plan, Profile, Role, RoomCursor, RoomInfo, RoomKind, RoomSummary, UserInfo,
+};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -224,6 +227,19 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_member(&self, room: RoomId, user: UserId) -> Result<(), StoreError>;
     async fn members(&self, room: RoomId) -> Result<Vec<(UserId, Role)>, StoreError>;
     async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomInfo>, StoreError>;
+    /// A page of `user`'s rooms, most recently active first (by activity, then room id, both
+    /// descending): at most `limit`, strictly after `before` in that order. Each with its
+    /// last message as history shows it to `user`, its unread count (capped) and `user`'s
+    /// muted flag; a direct conversation named after its other member. See `room_list`.
+    async fn room_list(
+        &self,
+        user: UserId,
+        before: Option<RoomCursor>,
+        limit: u32,
+    ) -> Result<Vec<RoomSummary>, StoreError>;
+    /// Sets `user`'s muted flag in `room`; false (and nothing changed) when `user` is not a
+    /// member of it.
+    async fn set_muted(&self, room: RoomId, user: UserId, muted: bool) -> Result<bool, StoreError>;
     /// Whether `user` is a member of `room` now: the one source of truth for a member's
     /// rights, never a connection's memory of having joined.
     async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError>;

@@ -4,7 +4,8 @@
 //! multi-row `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` per batch, so a retried
 //! batch never duplicates. Migrations are versioned in `schema_migrations`; a released
 //! migration is never edited, only followed by a new one. Users of identity providers are in
-//! [`subjects`], plans in [`plans`], profiles in [`profiles`], upload records in [`uploads`].
+//! [`subjects`], plans in [`plans`], profiles in [`profiles`], upload records in [`uploads`],
+//! the room list in [`room_list`].
 
 mod changes;
 mod plans;
@@ -18,7 +19,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use switchboard_engine::domain::{ChatMessage, Plan, Profile, Role, RoomInfo, RoomKind, UserInfo};
+use switchboard_engine::domain::{
+    ChatMessage, Plan, Profile, Role, RoomCursor, RoomInfo, RoomKind, RoomSummary, UserInfo,
+};
 use switchboard_engine::settings::secs;
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 use tokio_postgres::Row;
@@ -92,6 +95,8 @@ ALTER TABLE messages ADD COLUMN attachments TEXT;
     profiles::MIGRATION,
     // 10: edits, deletes, reactions and replies.
     changes::MIGRATION,
+    // 11: the room list: a member's muted flag and when they joined.
+    room_list::MIGRATION,
 ];
 
 /// Advisory lock key held while migrating ("sbmigrat" as ASCII).
@@ -199,6 +204,9 @@ macro_rules! message_columns {
         )
     };
 }
+
+// After `message_columns`, which its statement uses.
+mod room_list;
 
 /// A message from a row of [`message_columns`].
 fn message_from_row(r: &Row) -> Result<ChatMessage, StoreError> {
@@ -504,6 +512,19 @@ impl Store for PostgresStore {
             )
             .await?;
         Ok(rows.iter().map(room_from_row).collect())
+    }
+
+    async fn room_list(
+        &self,
+        user: UserId,
+        before: Option<RoomCursor>,
+        limit: u32,
+    ) -> Result<Vec<RoomSummary>, StoreError> {
+        room_list::room_list(self, user, before, limit).await
+    }
+
+    async fn set_muted(&self, room: RoomId, user: UserId, muted: bool) -> Result<bool, StoreError> {
+        room_list::set_muted(self, room, user, muted).await
     }
 
     async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {

@@ -2,12 +2,15 @@
 //! that runs every write with group commit ([`writer`]), and a few reader connections, each
 //! behind a `std::sync::Mutex` that is only ever taken inside `spawn_blocking`, never across
 //! an `.await`. Users of identity providers are in [`subjects`],
-//! plans in [`plans`], profiles in [`profiles`], upload records in [`uploads`].
+//! plans in [`plans`], profiles in [`profiles`], upload records in [`uploads`], the room list
+//! in [`room_list`].
 
 mod changes;
 mod plans;
 mod profiles;
 mod revocations;
+#[macro_use]
+mod room_list;
 mod subjects;
 mod uploads;
 mod writer;
@@ -19,7 +22,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
-use switchboard_engine::domain::{ChatMessage, Plan, Profile, Role, RoomInfo, RoomKind, UserInfo};
+use switchboard_engine::domain::{
+    ChatMessage, Plan, Profile, Role, RoomCursor, RoomInfo, RoomKind, RoomSummary, UserInfo,
+};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
 use super::{HistoryQuery, Revocation, Store, StoreError, Target, Upload, attachments};
@@ -91,6 +96,8 @@ ALTER TABLE messages ADD COLUMN attachments TEXT;
     profiles::MIGRATION,
     // 10: edits, deletes, reactions and replies.
     changes::MIGRATION,
+    // 11: the room list: a member's muted flag and when they joined.
+    room_list::MIGRATION,
 ];
 
 const READERS: usize = 4;
@@ -308,8 +315,12 @@ impl Store for SqliteStore {
             tx.prepare_cached("INSERT INTO rooms (name, kind) VALUES (?1, ?2)")?
                 .execute(params![name, kind.as_str()])?;
             let id = tx.last_insert_rowid() as u64;
-            tx.prepare_cached("INSERT INTO members (room, user, role) VALUES (?1, ?2, ?3)")?
-                .execute(params![id, owner.0, Role::Owner.as_str()])?;
+            tx.prepare_cached(concat!(
+                "INSERT INTO members (room, user, role, joined_ms) VALUES (?1, ?2, ?3, ",
+                joined_now!(),
+                ")"
+            ))?
+            .execute(params![id, owner.0, Role::Owner.as_str()])?;
             tx.commit()?;
             Ok(RoomInfo {
                 id: RoomId(id),
@@ -344,12 +355,19 @@ impl Store for SqliteStore {
             let room = match existing {
                 Some(room) => (room, false),
                 None => {
-                    tx.prepare_cached("INSERT INTO rooms (name, kind, direct_key) VALUES (?1, 'direct', ?1)")?.execute([&key],
-                    )?;
+                    tx.prepare_cached(
+                        "INSERT INTO rooms (name, kind, direct_key) VALUES (?1, 'direct', ?1)",
+                    )?
+                    .execute([&key])?;
                     let id = tx.last_insert_rowid() as u64;
                     for user in [lo, hi] {
-                        tx.prepare_cached("INSERT OR IGNORE INTO members (room, user, role) VALUES (?1, ?2, 'member')")?.execute(params![id, user.0],
-                        )?;
+                        tx.prepare_cached(concat!(
+                            "INSERT OR IGNORE INTO members (room, user, role, joined_ms)
+                             VALUES (?1, ?2, 'member', ",
+                            joined_now!(),
+                            ")"
+                        ))?
+                        .execute(params![id, user.0])?;
                     }
                     let room = RoomInfo {
                         id: RoomId(id),
@@ -367,9 +385,11 @@ impl Store for SqliteStore {
 
     async fn add_member(&self, room: RoomId, user: UserId, role: Role) -> Result<(), StoreError> {
         self.write(move |c| {
-            c.prepare_cached(
-                "INSERT OR IGNORE INTO members (room, user, role) VALUES (?1, ?2, ?3)",
-            )?
+            c.prepare_cached(concat!(
+                "INSERT OR IGNORE INTO members (room, user, role, joined_ms) VALUES (?1, ?2, ?3, ",
+                joined_now!(),
+                ")"
+            ))?
             .execute(params![room.0, user.0, role.as_str()])?;
             Ok(())
         })
@@ -410,6 +430,21 @@ impl Store for SqliteStore {
             rows.collect()
         })
         .await
+    }
+
+    async fn room_list(
+        &self,
+        user: UserId,
+        before: Option<RoomCursor>,
+        limit: u32,
+    ) -> Result<Vec<RoomSummary>, StoreError> {
+        self.read(move |c| room_list::room_list(c, user, before, limit))
+            .await
+    }
+
+    async fn set_muted(&self, room: RoomId, user: UserId, muted: bool) -> Result<bool, StoreError> {
+        self.write(move |c| room_list::set_muted(c, room, user, muted))
+            .await
     }
 
     async fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
