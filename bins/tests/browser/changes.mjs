@@ -12,7 +12,8 @@
 // uses.
 //
 // SCREENSHOTS=DIR writes changes-desktop.png and changes-phone.png (375 px wide) of the
-// conversation there. STATIC_DIR=DIR serves the page's files from DIR instead of the
+// conversation there (docs/screenshots has them; emoji show in colour with Debian's
+// fonts-noto-color-emoji installed). STATIC_DIR=DIR serves the page's files from DIR instead of the
 // node (to try a change to bins/static without rebuilding the binary).
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -152,6 +153,7 @@ async function setUp(a, b, suffix) {
   await signUp(a, 'alice_' + suffix);
   await a.fill('#display-name', 'Alice');
   await a.click('#save-profile');
+  await statusIs(a, /^Profile saved$/, 'the display name saved');
   await a.fill('#room-name', 'changes ' + suffix);
   await a.click('#create-room');
   const roomButton = a.locator('#rooms button[aria-current="true"]');
@@ -161,6 +163,7 @@ async function setUp(a, b, suffix) {
   await signUp(b, 'bob_' + suffix);
   await b.fill('#display-name', 'Bob');
   await b.click('#save-profile');
+  await statusIs(b, /^Profile saved$/, 'the display name saved');
   await b.fill('#join-id', roomId);
   await b.click('#join');
   await roomReady(b, roomId);
