@@ -55,6 +55,14 @@ export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, co
   const mine = (m) => !!me() && m.sender === me().id;
   const isOpen = (r, m, kind) => !!open && open.room === r.id && open.key === keyOf(m.pos) && open.kind === kind;
   function close() { open = null; editor = null; saving = false; }
+  // Closes what is open on `m` and gives the focus back to the button that opened it.
+  function dismiss(r, m, action) {
+    close();
+    refresh(r);
+    const key = keyOf(m.pos) + ':' + action;
+    const back = [...compose.ownerDocument.querySelectorAll('#messages [data-focus]')].find((e) => e.dataset.focus === key);
+    if (back) back.focus();
+  }
 
   // An `edited`, `deleted` or `reaction` entry (live, replayed by a resume, or learnt from the
   // `sent` of one's own command) applied to the message it targets, when that one is on screen.
@@ -121,13 +129,13 @@ export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, co
   async function save(r, m) {
     const text = editor ? editor.value : '';
     if (saving) return;
-    if (text === m.text) { close(); refresh(r); return; }
+    if (text === m.text) { dismiss(r, m, 'edit'); return; }
     if (!text.trim()) { setStatus('A message cannot be empty: delete it instead', true); return; }
     saving = true;
     const ok = await run(r, { type: 'edit', target: m.pos, text }, 'edit', { type: 'edited', target: m.pos, text });
     saving = false;
-    if (ok && isOpen(r, m, 'editor')) close();
-    refresh(r);
+    if (ok && isOpen(r, m, 'editor')) dismiss(r, m, 'edit');
+    else refresh(r);
   }
 
   async function remove(r, m) {
@@ -152,7 +160,7 @@ export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, co
           'data-focus': keyOf(m.pos) + ':editor' });
         editor.addEventListener('keydown', (e) => {
           if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); save(r, m); }
-          else if (e.key === 'Escape') { e.preventDefault(); close(); refresh(r); }
+          else if (e.key === 'Escape') { e.preventDefault(); dismiss(r, m, 'edit'); }
         });
       }
     }
@@ -218,7 +226,7 @@ export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, co
       ...PALETTE.map((emoji) => el('button', { type: 'button', class: 'emoji', 'data-emoji': emoji,
         'data-focus': keyOf(m.pos) + ':pick:' + emoji, 'aria-label': 'React with ' + emoji,
         onclick: () => { close(); toggle(r, m, emoji); refresh(r); } }, emoji)));
-    row.addEventListener('keydown', (e) => { if (e.key === 'Escape') { close(); refresh(r); } });
+    row.addEventListener('keydown', (e) => { if (e.key === 'Escape') dismiss(r, m, 'react'); });
     return row;
   }
 
@@ -226,8 +234,8 @@ export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, co
     const row = el('div', { class: 'confirm', role: 'group', 'aria-label': 'Delete this message' },
       el('span', {}, 'Delete this message for everyone?'),
       button('Delete', 'confirm-delete', m, () => remove(r, m), { class: 'danger' }),
-      button('Cancel', 'cancel-delete', m, () => { close(); refresh(r); }));
-    row.addEventListener('keydown', (e) => { if (e.key === 'Escape') { close(); refresh(r); } });
+      button('Cancel', 'cancel-delete', m, () => dismiss(r, m, 'delete')));
+    row.addEventListener('keydown', (e) => { if (e.key === 'Escape') dismiss(r, m, 'delete'); });
     return row;
   }
 
@@ -235,7 +243,7 @@ export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, co
     return el('div', { class: 'editing' }, editor,
       el('div', { class: 'editor-help' }, 'Enter to save · Shift+Enter for a new line · Escape to cancel'),
       button('Save', 'save', m, () => save(r, m)),
-      button('Cancel', 'cancel-edit', m, () => { close(); refresh(r); }));
+      button('Cancel', 'cancel-edit', m, () => dismiss(r, m, 'edit')));
   }
 
   return {
@@ -249,6 +257,7 @@ export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, co
     // `.text`, attachments).
     decorate(r, m, view) {
       view.setAttribute('tabindex', '-1'); // a tap or click on it shows its action bar
+      view.dataset.focus = keyOf(m.pos) + ':message';
       const text = view.querySelector('.text');
       if (m.reply_to) view.insertBefore(quote(r, m.reply_to), text);
       if (m.deleted) {

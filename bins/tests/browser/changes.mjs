@@ -177,8 +177,8 @@ async function reply(a, b) {
   await msg(b, 'Lunch at noon?').focus();
   await b.keyboard.press('Tab');
   expect(await b.evaluate(() => document.activeElement.dataset.action), 'reply', 'the focus after Tab from a message');
-  expect(await msg(b, 'Lunch at noon?').locator('.actions').evaluate((e) => getComputedStyle(e).opacity), '1',
-    'the action bar of the message holding the focus');
+  await until(async () => (await msg(b, 'Lunch at noon?').locator('.actions').evaluate((e) => getComputedStyle(e).opacity)) === '1',
+    'the action bar of the message holding the focus shows');
   await b.keyboard.press('Enter');
   const bar = b.locator('#reply-bar');
   await bar.waitFor();
@@ -210,6 +210,7 @@ async function react(a, b) {
   await a.locator('#messages .palette button:focus').waitFor();
   await a.keyboard.press('Escape');
   await a.locator('#messages .palette').waitFor({ state: 'detached' });
+  expect(await a.evaluate(() => document.activeElement.dataset.action), 'react', 'the focus after Escape in the palette');
   await act(a, text, 'react');
   await msg(a, text).locator('.palette [data-emoji="👍"]').click();
   await chipsAre(a, text, '👍 1*', 'A');
@@ -249,6 +250,7 @@ async function edit(a, b) {
   await editor.fill('never saved');
   await editor.press('Escape');
   await editor.waitFor({ state: 'detached' });
+  expect(await a.evaluate(() => document.activeElement.dataset.action), 'edit', 'the focus after Escape in the editor');
   expect(await msg(a, 'Lunch at noon?').locator('.text').textContent(), 'Lunch at noon?', 'the text after Escape');
   await act(a, 'Lunch at noon?', 'edit');
   await editor.fill('Lunch at 12:30?');
