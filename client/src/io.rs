@@ -30,6 +30,7 @@ fn reply_rid(frame: &ServerFrame) -> Option<u64> {
         ServerFrame::SearchResults(f) => Some(f.rid),
         ServerFrame::AttachmentSlot(f) => Some(f.rid),
         ServerFrame::Profiles(f) => Some(f.rid),
+        ServerFrame::Rooms(f) => Some(f.rid),
         ServerFrame::Presence(f) => Some(f.rid),
         ServerFrame::Done(f) | ServerFrame::Pong(f) => Some(f.rid),
         ServerFrame::Error(f) => f.rid,

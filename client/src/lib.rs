@@ -14,11 +14,13 @@
 //! - this file: `Client`, its commands and reconnect.
 //! - [`io`]: the socket task.
 //! - `people`: profiles, one's own profile, users by name.
+//! - `room_list`: the room list by activity, muting a room.
 //! - [`seen`]: where each recent message was first seen, by (room, sender, `cmid`).
 
 mod io;
 mod messages;
 mod people;
+mod room_list;
 mod seen;
 
 use std::collections::HashMap;

@@ -174,6 +174,22 @@ enum Command {
         #[arg(long, default_value = "target/load-reports")]
         out: PathBuf,
     },
+    /// The room list of a user in many rooms, over a large Postgres table.
+    PgRoomList {
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 10_000)]
+        rooms: u64,
+        /// The rooms the measured user is a member of (a divisor of `rooms`).
+        #[arg(long, default_value_t = 1_000)]
+        member_rooms: u64,
+        /// First pages measured; the whole list is walked about as many times in pages.
+        #[arg(long, default_value_t = 200)]
+        queries: u64,
+        /// Directory for the report files.
+        #[arg(long, default_value = "target/load-reports")]
+        out: PathBuf,
+    },
     /// The floor: a bare tokio-tungstenite broadcast server (started by `run`; exits when its
     /// stdin closes).
     FloorServer {
@@ -356,6 +372,13 @@ async fn command(command: Command) -> anyhow::Result<()> {
             queries,
             out,
         } => pg::history(rows, rooms, queries, &out).await,
+        Command::PgRoomList {
+            rows,
+            rooms,
+            member_rooms,
+            queries,
+            out,
+        } => pg::room_list(rows, rooms, member_rooms, queries, &out).await,
         Command::FloorServer { listen } => floor::serve(listen).await,
         Command::Worker => unreachable!("handled before the runtime starts"),
     }

@@ -1,6 +1,6 @@
 //! Postgres benchmarks, in process against a scratch database on the local server:
-//! write-behind throughput (batched against one INSERT per message) and history page latency
-//! over a large table.
+//! write-behind throughput (batched against one INSERT per message), history page latency
+//! over a large table, and the room list of a user in many rooms over the same table.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -235,6 +235,155 @@ pub async fn history(
         ms(&search, 0.99)
     ));
     t.write(out, "pg-history")
+}
+
+/// The room list (`Store::room_list`) of one user in `member_rooms` of `rooms` rooms holding
+/// `rows` messages: `queries` first pages of 50 (what a client opens with), then walks of the
+/// whole list in pages of 100, one request at a time, and the first page's plan.
+pub async fn room_list(
+    rows: u64,
+    rooms: u64,
+    member_rooms: u64,
+    queries: u64,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        member_rooms > 0 && rooms.is_multiple_of(member_rooms),
+        "--rooms must be a multiple of --member-rooms"
+    );
+    let mut t = crate::report::Transcript::default();
+    let (db, store) = scratch_store("bench_room_list").await?;
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    let started = Instant::now();
+    let per_room = rows / rooms;
+    let every = rooms / member_rooms;
+    let viewer = 1000i64;
+    let loading = indicatif::ProgressBar::new_spinner();
+    loading.set_message(format!("loading {rows} messages in SQL"));
+    loading.enable_steady_tick(Duration::from_millis(200));
+    // As `pg-history` loads them, and: the viewer (user 1000) is a member of every
+    // `every`-th room, a tenth of those (the first) direct conversations with one other
+    // user; a tenth of each of the viewer's rooms' messages are the viewer's; rooms differ in
+    // when they were last active; every third room ends in three reactions (entries a room
+    // list skips); the viewer's read watermark lies 0 to 399 messages before the end, or is
+    // missing in one room in seven. No word index: the room list does not use it.
+    client
+        .batch_execute(&format!(
+            "INSERT INTO users (id, name, password_hash)
+               SELECT u, 'user' || u, 'x' FROM generate_series(0, {viewer}) u;
+             INSERT INTO rooms (id, name, kind)
+               SELECT r, 'room ' || r,
+                      CASE WHEN r % {every} = 0 AND r <= {rooms} / 10 THEN 'direct' ELSE 'public' END
+               FROM generate_series(1, {rooms}) r;
+             INSERT INTO members (room, user_id, role)
+               SELECT r, (r * 7 + k) % 1000, 'member'
+               FROM generate_series(1, {rooms}) r, generate_series(0, 9) k
+               WHERE NOT (r % {every} = 0 AND r <= {rooms} / 10) ON CONFLICT DO NOTHING;
+             INSERT INTO members (room, user_id, role)
+               SELECT r, (r * 7) % 1000, 'member' FROM generate_series({every}, {rooms} / 10, {every}) r;
+             INSERT INTO members (room, user_id, role)
+               SELECT r, {viewer}, 'member' FROM generate_series({every}, {rooms}, {every}) r;
+             DROP INDEX messages_by_words;
+             INSERT INTO messages (room, epoch, seq, sender, cmid, text, ts, kind, ref_epoch, ref_seq)
+             SELECT r, 1, s,
+                    CASE WHEN r % {every} = 0 AND s % 10 = 0 THEN {viewer} ELSE (r * 7 + s) % 1000 END,
+                    'c' || r || '-' || s,
+                    CASE WHEN big THEN '👍' ELSE 'message ' || s || ' in room ' || r END,
+                    1700000000000 + ((r * 7919) % 10000) * 60000 + s * 1000,
+                    CASE WHEN big THEN 3 ELSE 0 END,
+                    CASE WHEN big THEN 1 END,
+                    CASE WHEN big THEN {per_room} - 3 END
+             FROM generate_series(1, {rooms}) r, generate_series(1, {per_room}) s,
+                  LATERAL (SELECT r % 3 = 0 AND s > {per_room} - 3 AS big) k;
+             INSERT INTO reads (room, user_id, epoch, seq)
+               SELECT r, {viewer}, 1, greatest({per_room} - (r * 37) % 400, 0)
+               FROM generate_series({every}, {rooms}, {every}) r WHERE r % ({every} * 7) <> 0;
+             ANALYZE;"
+        ))
+        .await
+        .context("loading messages")?;
+    loading.finish_and_clear();
+    t.say(format!(
+        "loaded {} messages in {rooms} rooms in {:.1?}; user {viewer} is in {member_rooms} of them",
+        rooms * per_room,
+        started.elapsed()
+    ));
+    let me = UserId(viewer as u64);
+    // Warm-up, as a node that has served before would be.
+    store.room_list(me, None, 51).await?;
+    let mut first = Histogram::<u64>::new(3)?;
+    let bar = crate::setup::progress(queries, "first page");
+    for _ in 0..queries {
+        bar.inc(1);
+        let t0 = Instant::now();
+        let page = store.room_list(me, None, 51).await?;
+        first.record(t0.elapsed().as_micros() as u64)?;
+        anyhow::ensure!(page.len() == 51, "a short first page");
+    }
+    bar.finish_and_clear();
+    let mut paged = Histogram::<u64>::new(3)?;
+    let walks = queries.div_ceil(member_rooms.div_ceil(100)).max(1);
+    let bar = crate::setup::progress(walks, "whole list");
+    let mut capped = 0;
+    for _ in 0..walks {
+        bar.inc(1);
+        let (mut before, mut seen) = (None, 0);
+        loop {
+            let t0 = Instant::now();
+            let page = store.room_list(me, before, 101).await?;
+            paged.record(t0.elapsed().as_micros() as u64)?;
+            let shown = page.len().min(100);
+            seen += shown;
+            capped = page.iter().filter(|s| s.unread_more).count();
+            if page.len() <= 100 {
+                break;
+            }
+            before = Some(page[99].cursor());
+        }
+        anyhow::ensure!(seen as u64 == member_rooms, "walked {seen} rooms");
+    }
+    bar.finish_and_clear();
+    let sample = store.room_list(me, None, 3).await?;
+    for s in &sample {
+        t.say(format!(
+            "room {} {:?} ({:?}): activity {}, last {:?}, unread {}{}",
+            s.id,
+            s.name,
+            s.kind,
+            s.activity,
+            s.last.as_ref().map(|m| (m.pos, m.sender, m.text.as_str())),
+            s.unread,
+            if s.unread_more { "+" } else { "" }
+        ));
+    }
+    t.say(format!(
+        "capped unread counts on the last page walked: {capped}"
+    ));
+    let plan = client
+        .query(
+            &format!(
+                "EXPLAIN (ANALYZE, BUFFERS) {}",
+                switchboard_persistence::store::postgres::ROOM_LIST_PAGE
+            ),
+            &[&viewer, &i64::MAX, &i64::MAX, &51i64, &101i64],
+        )
+        .await
+        .context("EXPLAIN")?;
+    t.say("EXPLAIN (ANALYZE, BUFFERS) of a first page (limit 51):".into());
+    for row in plan {
+        t.say(row.get::<_, String>(0));
+    }
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    t.say(format!(
+        "RESULT first_page_50_p50_ms={:.2} first_page_50_p99_ms={:.2} page_100_p50_ms={:.2} page_100_p99_ms={:.2} page_100_requests={}",
+        ms(&first, 0.5),
+        ms(&first, 0.99),
+        ms(&paged, 0.5),
+        ms(&paged, 0.99),
+        paged.len()
+    ));
+    t.write(out, "pg-room-list")
 }
 
 /// The live line under a query bar: the p99 so far over both histograms' queries.

@@ -8,6 +8,7 @@
 //! - `cognito`: the user pool's account routes, `/api/cognito/*` (with Cognito only).
 //! - `media`: the local media store's signed upload and download URLs.
 //! - `people`: profiles, names for ids and the search for users by name.
+//! - `room_list`: the caller's room list, a page by activity (`GET /api/rooms/list`).
 
 mod api;
 mod attachments;
@@ -17,6 +18,7 @@ pub mod edge;
 mod guard;
 mod media;
 mod people;
+mod room_list;
 mod ws;
 
 use std::sync::Arc;
@@ -114,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth", get(api::auth))
         .route("/ws", get(ws::upgrade))
         .route("/api/rooms", get(api::rooms))
+        .route("/api/rooms/list", get(room_list::list))
         .route("/api/rooms/{id}/history", get(api::history))
         .route("/api/search", get(api::search))
         .route("/api/users", get(people::profiles))

@@ -207,6 +207,7 @@ macro_rules! message_columns {
 
 // After `message_columns`, which its statement uses.
 mod room_list;
+pub use room_list::ROOM_LIST_PAGE;
 
 /// A message from a row of [`message_columns`].
 fn message_from_row(r: &Row) -> Result<ChatMessage, StoreError> {

@@ -27,8 +27,9 @@ ALTER TABLE members ALTER COLUMN joined_ms
 "#;
 
 /// The page: the last message's columns first (0–12, as [`message_from_row`] reads them,
-/// NULL without one), then the room's.
-const PAGE: &str = concat!(
+/// NULL without one), then the room's. Parameters: the user, the cursor (activity, room),
+/// the limit and [`UNREAD_PROBE`]. Public so that the benchmark can `EXPLAIN` it.
+pub const ROOM_LIST_PAGE: &str = concat!(
     "WITH mine AS (
          SELECT mb.room, mb.muted, r.name, r.kind, l.epoch, l.seq,
                 COALESCE(l.ts, mb.joined_ms,
@@ -76,7 +77,7 @@ pub(super) async fn room_list(
     let (activity, room) = bound(before);
     let rows = store
         .query(
-            PAGE,
+            ROOM_LIST_PAGE,
             &[
                 &id(user.0),
                 &activity,
