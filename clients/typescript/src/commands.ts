@@ -3,7 +3,6 @@
 // supplies `request` and the stateful commands (`join`, `leave`, `send`).
 
 import { Emitter } from "./emitter.js";
-import { ErrorCode, SwitchboardError } from "./errors.js";
 import type { ClientEvents, Token } from "./events.js";
 import type { People } from "./people.js";
 import type {
@@ -15,8 +14,10 @@ import type {
   PresenceInfo,
   Profile,
   ReplyOf,
+  RoomCursor,
   RoomId,
   RoomInfo,
+  RoomListItem,
   SentReply,
   UserId,
   Visibility,
@@ -156,27 +157,54 @@ export abstract class Commands extends Emitter<ClientEvents> {
   }
 
   /**
-   * Fills the room list from what the server has today: the user's rooms over HTTP
-   * (`GET /api/rooms`), and each room's newest message (a `history` page of one). Unread
-   * counts start at 0 and rise with the messages seen from then on (the server does not
-   * tell them yet). Needs `fetch` (browsers, Node ≥ 18).
+   * A page of the user's rooms, most recently active first (§6.17): at most `limit` (1–100)
+   * after `before` (the last room's `{activity, room: id}` of the page before).
+   */
+  async roomsPage(options: { before?: RoomCursor; limit?: number } = {}): Promise<{ rooms: RoomListItem[]; more: boolean }> {
+    const cmd: Command = { type: "rooms", limit: options.limit ?? 50 };
+    if (options.before !== undefined) cmd.before = options.before;
+    const reply = await this.request(cmd);
+    for (const r of reply.rooms) if (r.peer !== undefined) this.people.store(r.peer);
+    return { rooms: reply.rooms, more: reply.more };
+  }
+
+  /** Every room of the user, by pages of 100 (§6.17), newest activity first. */
+  async listRooms(): Promise<RoomListItem[]> {
+    const all: RoomListItem[] = [];
+    let before: RoomCursor | undefined;
+    for (;;) {
+      const page = await this.roomsPage({ before, limit: 100 });
+      all.push(...page.rooms);
+      const last = page.rooms[page.rooms.length - 1];
+      if (!page.more || last === undefined) return all;
+      before = { activity: last.activity, room: last.id };
+    }
+  }
+
+  /** Mutes (`true`) or unmutes a room for the user (§6.17): unread still counts, no notice. */
+  async mute(room: RoomId, muted: boolean): Promise<void> {
+    await this.request({ type: "mute", room, muted });
+    const known = this.rooms.get(room);
+    if (known !== undefined) this.rooms.fill([{ room: known.room, muted }]);
+  }
+
+  /**
+   * Fills the room list from the server's (`rooms`, every page): each room with its last
+   * message, unread count, activity and muted flag; rooms no longer listed are removed.
    */
   async loadRooms(): Promise<void> {
-    const token = await this.currentToken();
-    const response = await fetch(`${httpBase(this.url)}/api/rooms`, { headers: { authorization: `Bearer ${token}` } });
-    const body = (await response.json()) as { rooms?: RoomInfo[]; error?: { code: number; message: string } };
-    if (!response.ok || body.rooms === undefined) {
-      throw new SwitchboardError(body.error?.code ?? ErrorCode.Internal, body.error?.message ?? `HTTP ${response.status}`, "GET /api/rooms");
-    }
-    this.rooms.fill(body.rooms.map((room) => ({ room })), true);
-    // A few at a time: the node reads a connection's frames on only while 16 wait (§6.1).
-    const queue = [...body.rooms];
-    const worker = async (): Promise<void> => {
-      for (let room = queue.shift(); room !== undefined; room = queue.shift()) {
-        await this.history(room.id, { limit: 1 });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
+    const rooms = await this.listRooms();
+    this.rooms.fill(
+      rooms.map((r) => ({
+        room: { id: r.id, name: r.name, kind: r.kind },
+        last: r.last,
+        unread: r.unread,
+        activity: r.activity,
+        muted: r.muted,
+        peer: r.peer,
+      })),
+      true,
+    );
   }
 
 }

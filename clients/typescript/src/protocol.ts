@@ -38,6 +38,31 @@ export interface RoomInfo {
   kind: RoomKind;
 }
 
+/**
+ * One room of the room list (§6.17), PROTOCOL's `RoomSummary` (named apart from the client's
+ * own `RoomSummary` in rooms.ts, which this fills): a direct room's `name` is the other person's display
+ * name (or account name) and `peer` their profile; `activity` (ms) orders the list; `last` is
+ * the last message as `history` shows it; `unread` stops at 100, `unread_more` saying there
+ * are more.
+ */
+export interface RoomListItem {
+  id: RoomId;
+  name: string;
+  kind: RoomKind;
+  peer?: Profile;
+  activity: number;
+  last?: ChatMessage;
+  unread: number;
+  unread_more: boolean;
+  muted: boolean;
+}
+
+/** A place in the room list: a `RoomSummary`'s `activity` and `id` (§6.17). */
+export interface RoomCursor {
+  activity: number;
+  room: RoomId;
+}
+
 /** A file a message references (§5, §6.8). */
 export interface Attachment {
   id: AttachmentId;
@@ -260,6 +285,18 @@ export interface FindUsersCommand {
   prefix: string;
   limit: number;
 }
+export interface RoomsCommand {
+  type: "rooms";
+  rid: number;
+  before?: RoomCursor;
+  limit: number;
+}
+export interface MuteCommand {
+  type: "mute";
+  rid: number;
+  room: RoomId;
+  muted: boolean;
+}
 
 export type ClientFrame =
   | AuthCommand
@@ -284,7 +321,9 @@ export type ClientFrame =
   | PingCommand
   | ProfilesCommand
   | SetProfileCommand
-  | FindUsersCommand;
+  | FindUsersCommand
+  | RoomsCommand
+  | MuteCommand;
 
 // ---- Server frames (§7) ---------------------------------------------------------------------
 
@@ -371,6 +410,12 @@ export interface ProfilesReply {
   rid: number;
   users: Profile[];
 }
+export interface RoomsReply {
+  type: "rooms";
+  rid: number;
+  rooms: RoomListItem[];
+  more: boolean;
+}
 export interface DoneReply {
   type: "done";
   rid: number;
@@ -400,6 +445,7 @@ export type ReplyFrame =
   | AttachmentSlotReply
   | PresenceReply
   | ProfilesReply
+  | RoomsReply
   | DoneReply
   | PongReply
   | ErrorReply;
@@ -545,6 +591,8 @@ const COMMANDS: Record<ClientFrame["type"], true> = {
   profiles: true,
   set_profile: true,
   find_users: true,
+  rooms: true,
+  mute: true,
 };
 const REPLIES: Record<ReplyFrame["type"], true> = {
   authed: true,
@@ -559,6 +607,7 @@ const REPLIES: Record<ReplyFrame["type"], true> = {
   attachment_slot: true,
   presence: true,
   profiles: true,
+  rooms: true,
   done: true,
   pong: true,
   error: true,
@@ -612,6 +661,8 @@ export interface ReplyOf {
   profiles: ProfilesReply;
   set_profile: DoneReply;
   find_users: ProfilesReply;
+  rooms: RoomsReply;
+  mute: DoneReply;
 }
 
 /** A command as the caller writes it: the client adds `rid`. */

@@ -1,10 +1,9 @@
 // The room list: the rooms the user is in, each with its last message and unread count, newest
-// activity first, kept live from the frames the client sees. The server has no room-list
-// command yet, so the client fills it from what exists (`GET /api/rooms`, one `history` page
-// per room, then `joined`, `room_added`, `message`, `mark_read` and `read_receipt`); `fill`
-// takes whole summaries, the shape a future `rooms` command would answer with.
+// activity first, kept live from the frames the client sees. The client fills it from the
+// `rooms` command (§6.17, every page), then keeps it with `joined`, `room_added`, `message`,
+// `mark_read` and `read_receipt`; `fill` takes whole summaries.
 
-import { comparePositions, type ChatMessage, type Position, type RoomId, type RoomInfo } from "./protocol.js";
+import { comparePositions, type ChatMessage, type Position, type Profile, type RoomId, type RoomInfo } from "./protocol.js";
 
 export interface RoomSummary {
   readonly room: RoomInfo;
@@ -17,8 +16,12 @@ export interface RoomSummary {
   readonly unread: number;
   /** The user's read watermark, as far as this client knows (its marks, its other devices'). */
   readonly readPos: Position | undefined;
-  /** For ordering: the last message's `ts`, or when the room entered the list. */
+  /** For ordering: the last message's `ts`, or the server's `activity`, or when the room entered the list. */
   readonly activity: number;
+  /** The user muted the room: count unread, do not notify. */
+  readonly muted: boolean;
+  /** A direct room's other person, when the server said. */
+  readonly peer: Profile | undefined;
 }
 
 /** What `fill` takes for one room; absent fields keep what the list knows. */
@@ -27,6 +30,9 @@ export interface RoomSummaryInit {
   last?: ChatMessage;
   unread?: number;
   readPos?: Position;
+  activity?: number;
+  muted?: boolean;
+  peer?: Profile;
 }
 
 type Entry = { -readonly [K in keyof RoomSummary]: RoomSummary[K] };
@@ -63,8 +69,7 @@ export class RoomList {
   }
 
   /**
-   * Adds or updates rooms from whole summaries (the list of `GET /api/rooms`, or a future
-   * `rooms` command). With `replace`, rooms not named are removed: the given list is all of them.
+   * Adds or updates rooms from whole summaries (the pages of the `rooms` command). With `replace`, rooms not named are removed: the given list is all of them.
    */
   fill(summaries: RoomSummaryInit[], replace = false): void {
     if (replace) {
@@ -76,6 +81,9 @@ export class RoomList {
       if (s.readPos !== undefined) e.readPos = s.readPos;
       if (s.last !== undefined) this.setLast(e, s.last);
       if (s.unread !== undefined) e.unread = s.unread;
+      if (s.activity !== undefined) e.activity = s.activity;
+      if (s.muted !== undefined) e.muted = s.muted;
+      if (s.peer !== undefined) e.peer = s.peer;
     }
     this.changed();
   }
@@ -132,7 +140,7 @@ export class RoomList {
   private entry(room: RoomInfo): Entry {
     let e = this.rooms.get(room.id);
     if (e === undefined) {
-      e = { room, last: undefined, unread: 0, readPos: undefined, activity: Date.now() };
+      e = { room, last: undefined, unread: 0, readPos: undefined, activity: Date.now(), muted: false, peer: undefined };
       this.rooms.set(room.id, e);
     } else {
       e.room = room;
