@@ -173,10 +173,32 @@ impl Cluster {
 
     /// Starts one more node; returns once it answers `/healthz`.
     pub async fn spawn(&mut self) -> usize {
-        let name = format!("node-{}", self.nodes.len());
-        let port = free_port();
+        let node = self
+            .start_node(format!("node-{}", self.nodes.len()), free_port())
+            .await;
+        self.nodes.push(node);
+        self.nodes.len() - 1
+    }
+
+    /// Replaces node `i` as a rolling deploy does: SIGTERM (it drains: clients are told 1012,
+    /// its rooms handed off), then a new process of the same name at the same address. Returns
+    /// how long the old one took to exit.
+    pub async fn replace(&mut self, i: usize) -> Duration {
+        let started = Instant::now();
+        self.sigterm(i);
+        let drained = started.elapsed();
+        let (name, port) = (self.nodes[i].name.clone(), self.nodes[i].port);
+        self.nodes[i] = self.start_node(name, port).await;
+        drained
+    }
+
+    async fn start_node(&self, name: String, port: u16) -> NodeProc {
         let data = self.dir.path().join(&name);
-        let log = std::fs::File::create(self.log_path(&name)).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(&name))
+            .unwrap();
         let child = serve_command()
             .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
             .env("SWITCHBOARD_DATA_DIR", &data)
@@ -202,8 +224,7 @@ impl Cluster {
             .spawn()
             .unwrap();
         wait_healthy(port, &name).await;
-        self.nodes.push(NodeProc { name, port, child });
-        self.nodes.len() - 1
+        NodeProc { name, port, child }
     }
 
     /// Waits until every node's lease is in Redis and one more poll has passed.
@@ -386,24 +407,31 @@ fn follow(mut client: Client, rooms: Vec<RoomId>, stop: watch::Receiver<bool>) -
 }
 
 async fn rejoin(client: &mut Client, room: RoomId) {
+    let mut last = None;
     for _ in 0..100 {
         let from = client.position(room).unwrap_or(Position::ZERO);
         match client.join(room, Some(from)).await {
             Ok(_) => return,
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    panic!("could not rejoin room {room}");
-}
-
-async fn reconnect(client: &mut Client) {
-    for _ in 0..100 {
-        if client.reconnect().await.is_ok() {
-            return;
+            // The socket went too (its node is being replaced): reconnecting resumes every
+            // room, this one included.
+            Err(switchboard_client::ClientError::Closed) => return reconnect(client).await,
+            Err(e) => last = Some(e),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("could not reconnect");
+    panic!("could not rejoin room {room}: {last:?}");
+}
+
+async fn reconnect(client: &mut Client) {
+    let mut last = None;
+    for _ in 0..100 {
+        match client.reconnect().await {
+            Ok(_) => return,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("could not reconnect: {last:?}");
 }
 
 /// Sends to `rooms` in turn until stopped, each message until it is acknowledged (the same
