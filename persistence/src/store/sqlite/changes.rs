@@ -1,9 +1,9 @@
 //! Edits, deletes, reactions and replies in SQLite (see [`crate::store::changes`]).
 //!
 //! The full-text index (`messages_fts`, an FTS5 table keyed by its own rowid) must follow an
-//! edit or a delete, so a message's row remembers its index entry in `messages.fts`; rows
-//! stored before migration 10 have none, and their entry is found by a scan the first time
-//! they change.
+//! edit or a delete, so a message's row remembers its index entry in `messages.fts` (filled for
+//! the rows stored before migration 10 by the migration itself, through a temporary index of
+//! the entries by position: one pass, never a scan per change).
 
 use rusqlite::{Connection, OptionalExtension, params};
 use switchboard_engine::domain::{Attachment, Change, ChatMessage};
@@ -20,6 +20,13 @@ ALTER TABLE messages ADD COLUMN ref_seq INTEGER;
 ALTER TABLE messages ADD COLUMN edited INTEGER;
 ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN fts INTEGER;
+CREATE TEMP TABLE fts_entries AS SELECT rowid AS id, room, epoch, seq FROM messages_fts;
+CREATE INDEX temp.fts_entries_by_position ON fts_entries (room, epoch, seq);
+UPDATE messages SET fts = (
+    SELECT id FROM fts_entries e
+    WHERE e.room = messages.room AND e.epoch = messages.epoch AND e.seq = messages.seq
+);
+DROP TABLE temp.fts_entries;
 CREATE TABLE reactions (
     room  INTEGER NOT NULL,
     epoch INTEGER NOT NULL,
@@ -55,17 +62,12 @@ pub(super) fn index(
     Ok(())
 }
 
-/// Removes a message's full-text entry: by rowid, or by a scan for a row older than the
-/// `fts` column.
-fn unindex(tx: &Connection, room: RoomId, pos: Position, fts: Option<i64>) -> rusqlite::Result<()> {
-    match fts {
-        Some(rowid) => tx
-            .prepare_cached("DELETE FROM messages_fts WHERE rowid = ?1")?
-            .execute([rowid])?,
-        None => tx
-            .prepare_cached("DELETE FROM messages_fts WHERE room = ?1 AND epoch = ?2 AND seq = ?3")?
-            .execute(params![room.0, pos.epoch, pos.seq])?,
-    };
+/// Removes a message's full-text entry, if it has one.
+fn unindex(tx: &Connection, fts: Option<i64>) -> rusqlite::Result<()> {
+    if let Some(rowid) = fts {
+        tx.prepare_cached("DELETE FROM messages_fts WHERE rowid = ?1")?
+            .execute([rowid])?;
+    }
     Ok(())
 }
 
@@ -90,7 +92,7 @@ pub(super) fn apply(tx: &Connection, m: &ChatMessage) -> rusqlite::Result<()> {
     };
     match change {
         Change::Edit { .. } => {
-            unindex(tx, room, t, fts)?;
+            unindex(tx, fts)?;
             let rowid = next_fts(tx)?;
             index(tx, rowid, &m.text, room, t)?;
             tx.prepare_cached(
@@ -100,7 +102,7 @@ pub(super) fn apply(tx: &Connection, m: &ChatMessage) -> rusqlite::Result<()> {
             .execute(params![room.0, t.epoch, t.seq, m.text, m.ts, rowid])?;
         }
         Change::Delete { .. } => {
-            unindex(tx, room, t, fts)?;
+            unindex(tx, fts)?;
             tx.prepare_cached(
                 "UPDATE messages SET text = '', attachments = NULL, deleted = 1, fts = NULL
                  WHERE room = ?1 AND epoch = ?2 AND seq = ?3",
@@ -243,4 +245,67 @@ pub(super) fn target(
         target.add(emoji, user);
     }
     Ok(Some(target))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use switchboard_engine::domain::ChatMessage;
+
+    use super::super::{MIGRATIONS, SqliteStore};
+    use super::*;
+    use crate::store::Store;
+
+    /// A database written before migration 10: its messages get their full-text entries'
+    /// rowids from the migration, so an edit of one replaces its entry (the old words are no
+    /// longer found) without a scan.
+    #[tokio::test]
+    async fn messages_from_before_the_migration_follow_their_edits_in_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        {
+            let c = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..9] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.execute_batch(
+                "PRAGMA user_version = 9;
+                 INSERT INTO users (id, name, password_hash) VALUES (1, 'old', '');
+                 INSERT INTO rooms (id, name, kind, epoch) VALUES (1, 'r', 'public', 1);
+                 INSERT INTO members (room, user, role) VALUES (1, 1, 'owner');
+                 INSERT INTO messages (room, epoch, seq, sender, cmid, text, ts)
+                 VALUES (1, 1, 1, 1, 'a', 'walrus talk', 1), (1, 1, 2, 1, 'b', 'walrus too', 2);
+                 INSERT INTO messages_fts (text, room, epoch, seq)
+                 VALUES ('walrus talk', 1, 1, 1), ('walrus too', 1, 1, 2);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path, false).unwrap();
+        let (room, user) = (RoomId(1), UserId(1));
+        assert_eq!(
+            store.search(user, "walrus", None, 10).await.unwrap().len(),
+            2
+        );
+        let edit = ChatMessage {
+            room,
+            pos: Position::new(1, 3),
+            sender: user,
+            cmid: "e".into(),
+            text: "narwhal talk".into(),
+            ts: 3,
+            change: Some(Box::new(Change::Edit {
+                target: Position::new(1, 1),
+            })),
+            ..ChatMessage::default()
+        };
+        store.append(Arc::new(vec![edit])).await.unwrap();
+        let found = store.search(user, "walrus", None, 10).await.unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].pos, Position::new(1, 2));
+        assert_eq!(
+            store.search(user, "narwhal", None, 10).await.unwrap().len(),
+            1
+        );
+    }
 }
