@@ -75,11 +75,16 @@ start() {
       SWITCHBOARD_CLUSTER__NODE_ID="$node" SWITCHBOARD_AUTH__TOKEN_SECRET="$secret" \
       nohup env "${no_test_vars[@]}" "$bin" serve > "$dir/$node.log" 2>&1 &
     echo $! > "$dir/$node.pid"
-    for _ in $(seq 100); do
+    # Up to 30 s: a loaded machine (a build beside it) can take a while to start a node.
+    for _ in $(seq 300); do
       curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
       sleep 0.1
     done
-    curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || die "$node did not start (see $dir/$node.log)"
+    if ! curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null; then
+      echo "--- the last lines of $dir/$node.log:" >&2
+      tail -n 20 "$dir/$node.log" >&2 || true
+      die "$node did not start (see above)"
+    fi
     echo "$node ready on http://127.0.0.1:$port (pid $(cat "$dir/$node.pid")), data in $dir/$node"
   done
 }
