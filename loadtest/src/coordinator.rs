@@ -96,6 +96,7 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
             send_rate: s.send_rate,
             window: s.window,
             message_bytes: s.message_bytes,
+            mix: s.mix(),
             hold_secs: s.hold_secs,
             drain_secs: s.drain_secs,
             // Presence subscriptions are ramped like the connects.
@@ -262,7 +263,10 @@ pub async fn run(s: &Scenario, mp: &MultiProgress) -> anyhow::Result<Outcome> {
             sent_per_room[*room as usize] += n;
         }
     }
-    let expected = plan.expected(&sent_per_room, &failed);
+    // A read mark is acknowledged like a send, but its receipt skips the marking socket.
+    let expected = plan
+        .expected(&sent_per_room, &failed)
+        .saturating_sub(counts.receipts);
     let snaps = [&at_setup, &at_go, &at_end, &peak];
     let nodes = (0..watched.nodes.len())
         .map(|i| usage(format!("node {i}"), watched.nodes[i], snaps.map(|x| x.0[i])))

@@ -263,7 +263,7 @@ impl FullReport {
         );
         let _ = writeln!(
             md,
-            "{} sockets, {} room(s) each, members per room {:?}, {:.2}% senders at {} msg/s (window {}), {} B messages, {} watched each, ramp {} /s, hold {} s, {} worker(s), {} source address(es), {} {:?} node(s), {:?} identity. **Clean: {}**\n",
+            "{} sockets, {} room(s) each, members per room {:?}, {:.2}% senders at {} msg/s (window {}), {} B messages ({}% of sends reactions, {}% read marks), {} watched each, ramp {} /s, hold {} s, {} worker(s), {} source address(es), {} {:?} node(s), {:?} identity. **Clean: {}**\n",
             s.sockets,
             s.rooms_per_socket,
             s.room_size,
@@ -271,6 +271,8 @@ impl FullReport {
             s.send_rate,
             s.window,
             s.message_bytes,
+            s.reactions_percent,
+            s.receipts_percent,
             s.presence_watch,
             s.ramp_per_sec,
             s.hold_secs,

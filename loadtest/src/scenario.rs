@@ -36,6 +36,15 @@ pub struct Scenario {
     pub window: usize,
     /// Bytes of message text (at least the ~40 bytes of sequence and timestamp it carries).
     pub message_bytes: usize,
+    /// Percent (0..=100) of each sender's sends that are a `react` instead, on the newest
+    /// message of its room it has seen: adding and taking away alternate, so a user never has
+    /// more than one emoji on a message (the bound is 10). Switchboard only: the floor sends
+    /// messages.
+    pub reactions_percent: u8,
+    /// Percent (0..=100, together with `reactions_percent` at most 100) of each sender's sends
+    /// that are a `mark_read` of the newest entry of its room it has seen instead. Each
+    /// `read_receipt` delivered counts as a delivery, as each `reaction` does.
+    pub receipts_percent: u8,
     /// Other members of its first room whose presence each socket watches.
     pub presence_watch: usize,
     /// New sockets per second across all workers; 0 connects as fast as it can.
@@ -126,6 +135,8 @@ impl Default for Scenario {
             send_rate: 1.0,
             window: 1,
             message_bytes: 64,
+            reactions_percent: 0,
+            receipts_percent: 0,
             presence_watch: 0,
             ramp_per_sec: 0.0,
             connect_concurrency: 256,
@@ -301,6 +312,10 @@ impl Scenario {
         ensure!(self.send_rate >= 0.0, "send_rate must not be negative");
         ensure!(self.window >= 1, "window must be at least 1");
         ensure!(
+            u16::from(self.reactions_percent) + u16::from(self.receipts_percent) <= 100,
+            "reactions_percent + receipts_percent must be at most 100"
+        );
+        ensure!(
             self.connect_concurrency >= 1,
             "connect_concurrency must be at least 1"
         );
@@ -362,11 +377,54 @@ impl Scenario {
         s
     }
 
+    /// What the senders' sends are.
+    pub fn mix(&self) -> Mix {
+        Mix {
+            reactions_percent: self.reactions_percent,
+            receipts_percent: self.receipts_percent,
+        }
+    }
+
     /// Whether started switchboard nodes need Redis and Postgres.
     pub fn clustered(&self) -> bool {
         self.nodes.kind == NodeKind::Switchboard
             && self.nodes.addresses.is_empty()
             && (self.nodes.count > 1 || self.nodes.cluster)
+    }
+}
+
+/// Which sends of a sender are reactions and read marks: spread evenly over its sends, so
+/// every 100 consecutive sends hold exactly the scenario's shares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mix {
+    pub reactions_percent: u8,
+    pub receipts_percent: u8,
+}
+
+/// What one send of a sender is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendKind {
+    Message,
+    Reaction,
+    Receipt,
+}
+
+impl Mix {
+    /// The kind of a sender's send number `n` (1, 2, 3…): the n-th is a change (a reaction or
+    /// a read mark) when the changes' share of the first n sends reaches another whole one,
+    /// and the j-th change is a reaction the same way by the reactions' share of changes.
+    pub fn kind(&self, n: u64) -> SendKind {
+        let changes = u64::from(self.reactions_percent) + u64::from(self.receipts_percent);
+        let reached = |n: u64, part: u64, whole: u64| n * part / whole > (n - 1) * part / whole;
+        if n == 0 || changes == 0 || !reached(n, changes, 100) {
+            return SendKind::Message;
+        }
+        let j = n * changes / 100;
+        if reached(j, u64::from(self.reactions_percent), changes) {
+            SendKind::Reaction
+        } else {
+            SendKind::Receipt
+        }
     }
 }
 
@@ -417,5 +475,58 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.sockets, 10);
+    }
+
+    #[test]
+    fn reactions_and_receipts_are_read_and_bounded() {
+        let s: Scenario = toml::from_str("reactions_percent = 15\nreceipts_percent = 15").unwrap();
+        assert_eq!(
+            s.mix(),
+            Mix {
+                reactions_percent: 15,
+                receipts_percent: 15
+            }
+        );
+        s.resolve().unwrap();
+        let over: Scenario =
+            toml::from_str("reactions_percent = 60\nreceipts_percent = 41").unwrap();
+        assert!(over.resolve().is_err(), "more than all sends");
+        assert!(toml::from_str::<Scenario>("reactions_percent = 300").is_err());
+        assert_eq!(Scenario::default().mix(), Mix::default());
+    }
+
+    #[test]
+    fn the_mix_holds_its_shares_in_every_hundred_sends() {
+        let count = |mix: Mix, from: u64, kind: SendKind| {
+            (from..from + 100).filter(|n| mix.kind(*n) == kind).count()
+        };
+        for (reactions_percent, receipts_percent) in
+            [(15, 15), (30, 0), (0, 30), (7, 13), (100, 0), (50, 50)]
+        {
+            let mix = Mix {
+                reactions_percent,
+                receipts_percent,
+            };
+            for from in [1, 37, 1_000] {
+                assert_eq!(
+                    count(mix, from, SendKind::Reaction),
+                    usize::from(reactions_percent)
+                );
+                assert_eq!(
+                    count(mix, from, SendKind::Receipt),
+                    usize::from(receipts_percent)
+                );
+            }
+        }
+        assert!((1..1_000).all(|n| Mix::default().kind(n) == SendKind::Message));
+        // Spread, not bunched: at 30% no two changes in a row.
+        let mix = Mix {
+            reactions_percent: 15,
+            receipts_percent: 15,
+        };
+        assert!(
+            (1..1_000)
+                .all(|n| mix.kind(n) == SendKind::Message || mix.kind(n + 1) == SendKind::Message)
+        );
     }
 }

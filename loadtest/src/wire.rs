@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::NodeKind;
+use crate::scenario::{Mix, NodeKind};
 
 /// Everything a worker needs; the worker knows nothing of scenarios or plans.
 #[derive(Serialize, Deserialize)]
@@ -23,6 +23,8 @@ pub struct Job {
     pub send_rate: f64,
     pub window: usize,
     pub message_bytes: usize,
+    /// Which sends are reactions and read marks instead of messages.
+    pub mix: Mix,
     pub hold_secs: u64,
     pub drain_secs: u64,
     /// Seconds after which the worker exits whatever happens (its coordinator may be gone).
@@ -83,6 +85,10 @@ pub struct Counts {
     pub acked: u64,
     /// Sends with no answer when the run ended.
     pub unanswered: u64,
+    /// Of the acknowledged, read marks (answered `done`): each owes its `read_receipt` to every
+    /// member of the room but the marking socket.
+    #[serde(default)]
+    pub receipts: u64,
     pub delivered: u64,
     pub duplicated: u64,
     pub reordered: u64,
@@ -108,6 +114,7 @@ impl Counts {
         self.sent += o.sent;
         self.acked += o.acked;
         self.unanswered += o.unanswered;
+        self.receipts += o.receipts;
         self.delivered += o.delivered;
         self.duplicated += o.duplicated;
         self.reordered += o.reordered;

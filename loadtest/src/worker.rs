@@ -16,7 +16,7 @@ use anyhow::Context as _;
 use futures::{SinkExt as _, StreamExt as _};
 use hdrhistogram::Histogram;
 use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame};
-use switchboard_engine::{Codec, ErrorCode, RoomId, UserId};
+use switchboard_engine::{Codec, ErrorCode, Position, RoomId, UserId};
 use tokio::io::AsyncBufReadExt as _;
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::scenario::NodeKind;
+use crate::scenario::{NodeKind, SendKind};
 use crate::track::{self, Arrival, SenderTrack};
 use crate::wire::{self, Counts, Final, Job, Progress, Report, SocketJob};
 
@@ -284,6 +284,10 @@ async fn socket(
     let mut state = SocketState {
         me: s.index,
         send_room: s.sends_into.map(|(index, _)| index),
+        seen: Seen {
+            room: s.sends_into.map(|(_, id)| RoomId(id)),
+            ..Seen::default()
+        },
         ..SocketState::default()
     };
     // Keep reading until `go` (presence changes arrive while others connect).
@@ -599,10 +603,35 @@ struct SocketState {
     me: u32,
     /// The room index this socket sends into.
     send_room: Option<u32>,
+    /// What it has seen of that room: what its reactions and read marks point at.
+    seen: Seen,
     /// Unanswered sends: rids on switchboard, sequence numbers on the floor (answered by the
     /// sender's own echo).
     inflight: Vec<u64>,
     senders: HashMap<u32, SenderTrack>,
+}
+
+/// The newest positions a sender has seen in the room it sends into, and its one emoji there.
+#[derive(Default)]
+struct Seen {
+    room: Option<RoomId>,
+    /// The newest `message`: what a reaction goes on.
+    message: Option<Position>,
+    /// The newest entry of any kind: what a read mark marks.
+    entry: Option<Position>,
+    /// The message its emoji is on, until it takes it away again.
+    reacted: Option<Position>,
+}
+
+impl Seen {
+    fn saw(&mut self, room: RoomId, pos: Position, message: bool) {
+        if self.room == Some(room) {
+            self.entry = self.entry.max(Some(pos));
+            if message {
+                self.message = self.message.max(Some(pos));
+            }
+        }
+    }
 }
 
 impl SocketState {
@@ -649,7 +678,26 @@ impl SocketState {
     fn frame(&mut self, frame: ServerFrame, shared: &Shared) {
         match frame {
             ServerFrame::Message(m) => {
+                self.seen.saw(m.room, m.pos, true);
                 self.delivered(&m.text, shared);
+            }
+            // Its cmid carries the sender's number and time, as a message's text does.
+            ServerFrame::Reaction(r) => {
+                self.seen.saw(r.room, r.pos, false);
+                self.delivered(&r.cmid, shared);
+            }
+            // It carries nothing of ours to time or order it by: counted only.
+            ServerFrame::ReadReceipt(_) => shared.count(|c| c.delivered += 1),
+            // Of what a worker sends, only read marks are answered `done`.
+            ServerFrame::Done(d) => {
+                self.inflight.retain(|r| *r != d.rid);
+                shared.count(|c| {
+                    c.acked += 1;
+                    c.receipts += 1;
+                });
+                if let Some(room) = self.send_room {
+                    shared.sent_to(room);
+                }
             }
             ServerFrame::Sent(s) => {
                 self.inflight.retain(|r| *r != s.rid);
@@ -702,7 +750,8 @@ impl SocketState {
     }
 }
 
-/// Sends message `seq`; false when the socket is gone.
+/// Sends message `seq`, or the reaction or read mark the job's mix makes of it; false when the
+/// socket is gone.
 async fn send(
     ws: &mut Ws,
     job: &Job,
@@ -712,24 +761,51 @@ async fn send(
     shared: &Shared,
 ) -> bool {
     let (room_index, room) = s.sends_into.expect("only senders send");
-    let text = track::message_text(s.index, seq, crate::now_micros(), job.message_bytes);
+    let text = |bytes| track::message_text(s.index, seq, crate::now_micros(), bytes);
     let msg = match job.kind {
         NodeKind::Floor => {
             state.inflight.push(seq);
-            Message::text(format!("M {room} {text}"))
+            Message::text(format!("M {room} {}", text(job.message_bytes)))
         }
         NodeKind::Switchboard => {
-            let frame = ClientFrame::Send(p::Send {
-                rid: 1_000 + seq,
-                room: RoomId(room),
-                cmid: format!("{}-{seq}", s.index),
-                text,
-                attachments: Vec::new(),
-                // Each cmid is sent once: a refused send is counted, not retried.
-                first: true,
-                reply_to: None,
-            });
-            state.inflight.push(1_000 + seq);
+            let (rid, room) = (1_000 + seq, RoomId(room));
+            let seen = &mut state.seen;
+            // The cmid of a reaction is what its event brings back: the text of a message.
+            let react = |target, remove| {
+                ClientFrame::React(p::React {
+                    rid,
+                    room,
+                    cmid: text(0),
+                    target,
+                    emoji: "👍".into(),
+                    remove,
+                })
+            };
+            let frame = match (job.mix.kind(seq), seen.reacted, seen.message, seen.entry) {
+                (SendKind::Reaction, Some(on), _, _) => {
+                    seen.reacted = None;
+                    react(on, true)
+                }
+                (SendKind::Reaction, None, Some(newest), _) => {
+                    seen.reacted = Some(newest);
+                    react(newest, false)
+                }
+                (SendKind::Receipt, _, _, Some(pos)) => {
+                    ClientFrame::MarkRead(p::MarkRead { rid, room, pos })
+                }
+                // A message; or nothing seen yet to react to or mark.
+                _ => ClientFrame::Send(p::Send {
+                    rid,
+                    room,
+                    cmid: format!("{}-{seq}", s.index),
+                    text: text(job.message_bytes),
+                    attachments: Vec::new(),
+                    // Each cmid is sent once: a refused send is counted, not retried.
+                    first: true,
+                    reply_to: None,
+                }),
+            };
+            state.inflight.push(rid);
             Message::Binary(Codec::MsgPack.encode(&frame).expect("client frames encode"))
         }
     };
