@@ -169,6 +169,9 @@ async function setUp(a, b, suffix) {
   await roomReady(b, roomId);
   await sendText(a, 'Lunch at noon?');
   await msg(b, 'Lunch at noon?').waitFor();
+  // Bob's page resolves Alice's name after the message shows (a `profiles` round trip): the
+  // steps below expect her name, not her account's.
+  await until(async () => /Alice/.test(await msg(b, 'Lunch at noon?').textContent()), "Bob's page names Alice");
   return roomId;
 }
 
@@ -182,7 +185,11 @@ async function reply(a, b) {
   await b.keyboard.press('Enter');
   const bar = b.locator('#reply-bar');
   await bar.waitFor();
-  expect(await bar.textContent(), /Replying to Alice.*Lunch at noon\?/, 'the reply bar');
+  try {
+    await until(async () => /Replying to Alice.*Lunch at noon\?/.test(await bar.textContent()), 'the reply bar names Alice');
+  } catch (e) {
+    throw new Error(e.message + '; it reads ' + JSON.stringify(await bar.textContent()));
+  }
   expect(await b.evaluate(() => document.activeElement.id), 'compose', 'the focus after Reply');
   // Escape in the compose box cancels the reply; the × button too.
   await b.press('#compose', 'Escape');
