@@ -705,3 +705,68 @@ async fn a_rolling_deploy_replaces_every_node_under_load_without_loss_or_gap() {
     assert!(acked.len() > 100, "the load ran");
     cluster.stop_all();
 }
+
+/// The room list on a three-node cluster: rooms owned by different nodes, messages sent
+/// through another node, edited and read; a user's devices on two nodes list the same rooms in
+/// the same order, with the same last messages and unread counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_room_list_is_the_same_from_every_node() {
+    let mut cluster = Cluster::start("roomlist", redis_url(), 3).await;
+    let ring = cluster.ring();
+    let (_, ann_token) = cluster.user("ann").await;
+    let (bob, bob_token) = cluster.user("bob").await;
+    let ann = cluster.client(0, &ann_token).await;
+    // One room owned by each node.
+    let mut rooms = Vec::new();
+    for owner in 0..3 {
+        let room = loop {
+            let room = ann
+                .create_room(&format!("owned by {owner}"), Visibility::Private)
+                .await
+                .unwrap();
+            if ring.owner(room) == Some(&node(owner)) {
+                break room;
+            }
+        };
+        ann.invite(room, bob).await.unwrap();
+        rooms.push(room);
+    }
+    let mut last = Vec::new();
+    for (i, &room) in rooms.iter().enumerate() {
+        for j in 0..=i {
+            last.push(
+                ann.send(room, &format!("m{i}-{j}"), &format!("hello {i}.{j}"))
+                    .await
+                    .unwrap()
+                    .pos,
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    // Room 0 gets the newest message: an edit is no new message, a send is.
+    ann.edit(rooms[1], "e", last[2], "edited 1.1")
+        .await
+        .unwrap();
+    let newest = ann.send(rooms[0], "m0-new", "newest").await.unwrap().pos;
+    let bob_on_1 = cluster.client(1, &bob_token).await;
+    let mut bob_on_2 = cluster.client(2, &bob_token).await;
+    bob_on_2.join(rooms[0], None).await.unwrap();
+    bob_on_2.mark_read(rooms[0], newest).await.unwrap();
+    let expected = vec![
+        (rooms[0], Some("newest".to_owned()), 0),
+        (rooms[2], Some("hello 2.2".to_owned()), 3),
+        (rooms[1], Some("edited 1.1".to_owned()), 2),
+    ];
+    assert_eq!(room_list(&bob_on_1).await, expected, "from node-1");
+    assert_eq!(room_list(&bob_on_2).await, expected, "from node-2");
+    cluster.stop_all();
+}
+
+/// A user's room list as (room, last message's text, unread), in its order.
+async fn room_list(c: &switchboard_client::Client) -> Vec<(RoomId, Option<String>, u32)> {
+    let (page, more) = c.rooms(None, 10).await.unwrap();
+    assert!(!more);
+    page.into_iter()
+        .map(|r| (r.id, r.last.map(|m| m.text), r.unread))
+        .collect()
+}
