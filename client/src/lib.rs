@@ -372,23 +372,18 @@ impl Client {
         first: bool,
     ) -> Result<p::Sent, ClientError> {
         let (cmid, text) = (cmid.to_owned(), text.to_owned());
-        match self
-            .request(|rid| {
-                ClientFrame::Send(p::Send {
-                    rid,
-                    room,
-                    cmid,
-                    text,
-                    attachments,
-                    first,
-                    reply_to: None,
-                })
+        self.entry(|rid| {
+            ClientFrame::Send(p::Send {
+                rid,
+                room,
+                cmid,
+                text,
+                attachments,
+                first,
+                reply_to: None,
             })
-            .await?
-        {
-            ServerFrame::Sent(s) => Ok(s),
-            other => Err(ClientError::Unexpected(Box::new(other))),
-        }
+        })
+        .await
     }
 
     /// Asks for an upload slot in `room` (as `POST /api/rooms/{room}/attachments` does): the

@@ -94,7 +94,11 @@ impl Client {
         .await
     }
 
-    async fn entry(&self, build: impl FnOnce(u64) -> ClientFrame) -> Result<p::Sent, ClientError> {
+    /// Sends an entry of a room (a message or a change to one) and waits for its `sent`.
+    pub(crate) async fn entry(
+        &self,
+        build: impl FnOnce(u64) -> ClientFrame,
+    ) -> Result<p::Sent, ClientError> {
         match self.request(build).await? {
             ServerFrame::Sent(s) => Ok(s),
             other => Err(ClientError::Unexpected(Box::new(other))),

@@ -132,16 +132,6 @@ pub struct ChatMessage {
     pub change: Option<Box<Change>>,
 }
 
-impl ChatMessage {
-    /// The earlier message this entry changes or answers, if any.
-    pub fn target(&self) -> Option<Position> {
-        match &self.change {
-            Some(change) => Some(change.target()),
-            None => self.reply_to.as_ref().map(|q| q.pos),
-        }
-    }
-}
-
 /// What an entry of a room's sequence does to an earlier message (its `target`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
