@@ -20,6 +20,10 @@ export const ErrorCode = {
   Conflict: 3003,
   BadSignature: 3004,
   LinkExpired: 3005,
+  /** An `edit` after the room's edit window closed (§6.16). */
+  EditWindowClosed: 3006,
+  /** A `react` beyond a message's bounds (§6.16). */
+  TooManyReactions: 3007,
   RateLimited: 4000,
   Busy: 4001,
   QuotaExceeded: 4002,
