@@ -272,6 +272,10 @@ where
                         // startup failed; the supervisor may still restart us per policy
                         let is_restarting = actor_ref.links.lock().await.will_restart(&reason);
                         drain_until_children_closed(&actor_ref.links, &mut mailbox_rx, is_restarting).await;
+                        if !is_restarting {
+                            // Asks are bounced; tells had no actor to reach.
+                            drop(drain_undelivered(&mut mailbox_rx).await);
+                        }
                         actor_ref
                             .links
                             .lock()
@@ -330,7 +334,7 @@ where
             // incarnation) hand any leftover tells to `on_undelivered` before `notify_links`
             // drops them.
             if !is_restarting {
-                let undelivered = drain_undelivered(&mut mailbox_rx);
+                let undelivered = drain_undelivered(&mut mailbox_rx).await;
                 if !undelivered.is_empty() {
                     let res =
                         AssertUnwindSafe(actor.on_undelivered(reason.clone(), undelivered))
@@ -453,16 +457,19 @@ async fn drain_until_children_closed<A>(
     mailbox_rx.push_front(preserved);
 }
 
-/// Drains every message remaining in the mailbox on a terminal stop, returning the leftover tells
-/// for [`Actor::on_undelivered`]. Straggler asks are bounced back to their caller with the original
-/// message (`ActorNotRunning`), mirroring [`drain_until_children_closed`], so they aren't handed to
-/// the hook or silently dropped.
-fn drain_undelivered<A>(mailbox_rx: &mut MailboxReceiver<A>) -> Vec<BoxMessage<A>>
+/// Closes the mailbox and takes every signal left in it: tells are returned, asks are bounced
+/// with `ActorNotRunning`. Patched (vendor/kameo/PATCH.md): the mailbox is closed first and read
+/// until tokio says it is drained, which includes sends that had taken their permit before the
+/// close. Read with `try_recv` and then dropped, a send that had its permit but had not pushed
+/// yet would land after the drop, in a channel its own sender keeps alive: an ask's caller,
+/// holding that sender, would wait for its reply forever.
+async fn drain_undelivered<A>(mailbox_rx: &mut MailboxReceiver<A>) -> Vec<BoxMessage<A>>
 where
     A: Actor,
 {
+    mailbox_rx.close();
     let mut undelivered = Vec::new();
-    while let Ok(signal) = mailbox_rx.try_recv() {
+    while let Some(signal) = mailbox_rx.recv().await {
         match signal {
             Signal::Message {
                 message,
