@@ -61,6 +61,11 @@ SWITCHBOARD_URL="http://localhost:$port" node bins/tests/browser/chat.mjs
 SWITCHBOARD_URL="http://localhost:$port" node bins/tests/browser/changes.mjs
 kill -TERM $server; wait $server || die "server did not exit cleanly on SIGTERM"
 trap 'rm -rf "$data"' EXIT
+# The page as a chat client: the live room list, multi-line messages, scroll-back, the reload
+# and the reconnect banner, at desktop and phone width. It starts its own node, to stop and
+# restart it.
+env "${no_test_vars[@]}" SWITCHBOARD_BIN=target/debug/switchboard node bins/tests/browser/room_list.mjs \
+  || die "room list browser test failed"
 
 # --- the TypeScript client library against a real node (it starts its own, to restart it) --
 (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error) \

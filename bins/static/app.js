@@ -1,7 +1,10 @@
 // Switchboard web client: plain ES2020 modules, no dependencies.
 import { mpDecode, mpEncode } from './msgpack.js';
 import { changes } from './changes.js';
+import { composeBox } from './compose.js';
 import { finder, label, people } from './people.js';
+import { roomList } from './rooms.js';
+import { continues, dayLabel, sameDay, timeOf } from './timeline.js';
 
 const utf8enc = new TextEncoder();
 
@@ -12,6 +15,10 @@ const USER_KEY = 'switchboard.user';
 // With Cognito (GET /api/auth says so): the refresh token, and when the access token expires.
 const REFRESH_KEY = 'switchboard.refresh';
 const EXPIRES_KEY = 'switchboard.expires';
+// The room open last, per user: a reload opens it again.
+const openKey = (user) => 'switchboard.room.' + user;
+// Phone width (as app.css has it): the room list and the conversation are two views.
+const phone = window.matchMedia('(max-width: 640px)');
 
 const state = {
   token: localStorage.getItem(TOKEN_KEY),
@@ -27,6 +34,8 @@ const state = {
   subscribed: new Set(),
   backoff: 1000,
   reconnectTimer: null,
+  attempt: 0, // reconnection attempts since the connection was lost
+  stopped: null, // why the page stopped reconnecting by itself
   farewell: null, // the server's `disconnect` frame, until the close that follows it
   provider: 'local', // how the node signs people in: 'local' accounts or 'cognito'
   refreshTimer: null,
@@ -63,6 +72,11 @@ const newCmid = () => {
 };
 // The later of two positions, either of which may be null.
 const later = (a, b) => (!a || (b && cmpPos(b, a) > 0) ? b : a);
+// The room list (rooms.js); the page joins every room it lists, so their events arrive.
+const list = roomList({ cmd, el, me: () => state.me, userName, title: roomLabel, learn: (ps) => names.learn(ps),
+  open: (id) => openRoom(id, true), listed: joinListed, list: $('rooms'), more: $('rooms-more'), scroller: $('room-list') });
+// The message box (compose.js): Enter sends, Shift+Enter starts a new line.
+const compose = composeBox($('compose'), () => $('compose-form').requestSubmit());
 // Replies, edits, deletes and reactions (changes.js).
 const edits = changes({ cmd, newCmid, me: () => state.me, userName, el, refresh: (r) => renderIf(r), setStatus,
   compose: $('compose'), replyBar: $('reply-bar') });
@@ -225,11 +239,11 @@ async function signOutEverywhere() {
 function signOut(message) {
   clearTimeout(state.reconnectTimer);
   clearTimeout(state.refreshTimer);
-  $('reconnect').hidden = true;
   if (state.ws) { state.ws.onclose = null; state.ws.close(1000); }
-  Object.assign(state, { ws: null, connected: false, token: null, me: null, current: null });
+  Object.assign(state, { ws: null, connected: false, token: null, me: null, current: null, attempt: 0, stopped: null });
   state.rooms.clear(); state.presence.clear(); state.subscribed.clear();
-  names.clear(); edits.clear(); state.profileFilled = false;
+  names.clear(); edits.clear(); list.clear(); state.profileFilled = false;
+  document.body.dataset.view = 'list';
   failPending('signed out');
   localStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(USER_KEY);
@@ -240,14 +254,12 @@ function signOut(message) {
   setStatus(message || 'Signed out');
 }
 
-async function loadRooms() {
+// A connection the node refused before its `hello`: is the token still good?
+async function checkSession() {
   try {
-    const res = await api('GET', '/api/rooms');
-    for (const info of res.rooms || []) room(info.id, info);
-    renderRooms();
+    await api('GET', '/api/rooms');
   } catch (e) {
     if (e.status === 401) signOut('Session expired: sign in again');
-    else setStatus('Could not load rooms: ' + e.message, true);
   }
 }
 
@@ -284,18 +296,19 @@ function connect() {
       return;
     }
     if (final) {
+      state.stopped = why;
       setStatus('Disconnected (' + why + '). Not reconnecting automatically.', true);
-      $('reconnect').hidden = false;
       render();
       return;
     }
     // Jitter (PROTOCOL §8.10): pages dropped together by a node do not all return at once.
     const delay = Math.round(state.backoff * (0.5 + Math.random() / 2));
     state.backoff = Math.min(state.backoff * 2, 10000);
+    state.attempt++;
     setStatus('Disconnected (' + why + '), reconnecting in ' + (delay / 1000).toFixed(1) + ' s', true);
     render();
     state.reconnectTimer = setTimeout(async () => {
-      if (!greeted) await loadRooms(); // a rejected upgrade may mean the token is no longer valid
+      if (!greeted) await checkSession(); // a rejected upgrade may mean the token is no longer valid
       if (state.token) connect();
     }, delay);
   };
@@ -308,10 +321,24 @@ function failPending(why, final) {
 }
 
 function reconnect() {
-  $('reconnect').hidden = true;
   state.backoff = 1000;
+  state.stopped = null;
+  state.attempt = 1;
   setStatus('Reconnecting…');
+  render();
   if (!state.ws) connect();
+}
+
+// The banner over the conversation while the page is not connected: reconnecting (with the
+// attempt), or stopped with a Reconnect button. Gone once the connection is back.
+function renderBanner() {
+  const down = !!state.token && !state.connected && (state.attempt > 0 || !!state.stopped);
+  $('conn-banner').hidden = !down;
+  $('conn-banner').classList.toggle('stopped', !!state.stopped);
+  $('conn-text').textContent = !down ? ''
+    : state.stopped ? 'Disconnected (' + state.stopped + ')'
+      : 'Reconnecting… (attempt ' + state.attempt + ')';
+  $('reconnect').hidden = !(down && state.stopped);
 }
 
 const size = (n) => n.toLocaleString('en-US') + ' bytes';
@@ -352,14 +379,23 @@ function onFrame(f) {
   switch (f.type) {
     case 'hello': onHello(f); break;
     case 'error': setStatus('Error ' + f.code + ': ' + f.message, true); break;
-    case 'message': addMessage(r, f); renderIf(r); break;
+    case 'message':
+      addMessage(r, f);
+      list.message(f, r.id === state.current && reading());
+      renderIf(r); break;
     // Entries of the room's sequence like messages: a resume starts after the last one seen.
     case 'edited':
     case 'deleted':
-    case 'reaction': seen(r, f.pos); if (edits.apply(r, f)) renderIf(r); break;
+    case 'reaction': seen(r, f.pos); list.change(f); if (edits.apply(r, f)) renderIf(r); else list.render(); break;
+    case 'room_added':
+      room(f.room.id, f.room);
+      list.added(f.room);
+      joinRoom(room(f.room.id)).catch(ignore);
+      list.render(); break;
     case 'member_joined':
     case 'member_left':
       if (f.type === 'member_joined') r.members.add(f.user); else r.members.delete(f.user);
+      if (f.type === 'member_left' && state.me && f.user === state.me.id) { r.joined = false; list.remove(r.id); }
       watchUsers([f.user]);
       names.named(f.user).then((who) => setStatus(who + (f.type === 'member_joined' ? ' joined ' : ' left ') + roomLabel(r)));
       renderIf(r); break;
@@ -375,7 +411,7 @@ function onFrame(f) {
       if (f.outcome === 'reload') {
         r.msgs = []; r.keys.clear(); r.ids.clear(); r.loaded = false;
         if (f.head) seen(r, f.head); // the history read next shows every change up to here
-        loadNewest(r);
+        if (r.id === state.current) loadNewest(r);
       }
       break;
     case 'room_reset': r.joined = false; joinRoom(r).catch(ignore); break;
@@ -392,7 +428,8 @@ async function onHello(f) {
   state.hello = f;
   state.connected = true;
   state.backoff = 1000;
-  $('reconnect').hidden = true;
+  state.attempt = 0;
+  state.stopped = null;
   if (f.user) { state.me = f.user; localStorage.setItem(USER_KEY, JSON.stringify(f.user)); }
   document.body.dataset.conn = 'open';
   setStatus('Connected');
@@ -404,6 +441,28 @@ async function onHello(f) {
   const rejoin = [...state.rooms.values()].filter((r) => r.joined);
   for (const r of rejoin) { r.joined = false; joinRoom(r).catch(ignore); }
   if (state.current && !rejoin.includes(room(state.current))) openRoom(state.current);
+  await list.refresh();
+  if (state.current === null && state.connected) landOn();
+}
+
+// After a (re)load: the room open last, else (on a wide screen) the first of the list. On a
+// phone without a room to return to, the list itself is the place to land.
+function landOn() {
+  const saved = Number(localStorage.getItem(openKey(state.me && state.me.id)) || 0);
+  const ids = list.ids();
+  if (saved && ids.includes(saved)) openRoom(saved, true);
+  else if (ids.length && !phone.matches) openRoom(ids[0], false);
+}
+
+// Joins the rooms a page of the list brought, in the background: their events keep the list
+// live. History is read only for the room that is open.
+function joinListed(ids) {
+  for (const id of ids) {
+    const r = room(id);
+    const s = list.get(id);
+    if (s && !r.kind) { r.kind = s.kind; if (s.kind !== 'direct') r.name = s.name; }
+    if (!r.joined && !r.joining) joinRoom(r).catch(ignore);
+  }
 }
 
 // ---------------------------------------------------------------- rooms
@@ -444,10 +503,18 @@ function unshow(r, m) {
 
 async function joinRoom(r) {
   const resume = r.last || undefined;
-  const res = await cmd({ type: 'join', room: r.id, resume });
+  let res;
+  r.joining = true;
+  try {
+    res = await cmd({ type: 'join', room: r.id, resume });
+  } finally {
+    r.joining = false;
+  }
   room(r.id, res.room);
   r.joined = true;
-  const load = !r.loaded || !r.last;
+  list.ensure(res.room);
+  // History is read for the open room; another one's waits until it is opened.
+  const load = r.id === state.current && (!r.loaded || !r.last);
   // Without a resume, the history read next shows every change up to the room's head.
   if (!resume && res.head) seen(r, res.head);
   if (load) await loadNewest(r);
@@ -466,37 +533,59 @@ async function loadNewest(r) {
   renderIf(r);
 }
 
+// The page of messages before the oldest one shown, when the conversation is scrolled to its
+// top; what was on screen stays where it was.
 async function loadOlder() {
   const r = state.current && room(state.current);
-  if (!r || !r.msgs.length) return;
+  if (!r || !r.msgs.length || !r.more || r.loadingOlder || !state.connected) return;
+  r.loadingOlder = true;
+  renderIf(r);
   try {
     const res = await cmd({ type: 'history', room: r.id, before: r.msgs[0].pos, limit: 50 });
     const asOf = r.last;
     for (const m of res.messages) addMessage(r, m, true, asOf);
     r.more = res.more;
-    const box = $('messages'), h = box.scrollHeight;
-    renderIf(r);
-    box.scrollTop = box.scrollHeight - h;
   } catch (_) { /* shown in status */ }
+  r.loadingOlder = false;
+  if (r.id !== state.current) return;
+  const box = $('messages'), h = box.scrollHeight, top = box.scrollTop;
+  render();
+  box.scrollTop = top + box.scrollHeight - h;
+  fillBack();
 }
 
-async function openRoom(id) {
+// Scrolled near the top, or a conversation too short to scroll: older messages are read.
+function fillBack() {
+  const box = $('messages');
+  if (box.scrollTop < 150 || box.scrollHeight <= box.clientHeight) loadOlder();
+}
+
+// Whether the user sees the open room's newest messages now: its reads count as read.
+const reading = () => document.visibilityState === 'visible' && (!phone.matches || document.body.dataset.view === 'chat');
+
+// `shown`: the user asked for it (the list, a reload): on a phone the conversation takes the
+// screen, and a reload comes back to it.
+async function openRoom(id, shown = true) {
   const known = state.rooms.has(id);
   const previous = state.current;
   const r = room(id);
   state.current = id;
+  if (shown) document.body.dataset.view = 'chat';
+  if (state.me) localStorage.setItem(openKey(state.me.id), String(id));
   render();
   if (!state.connected) return;
   try {
     if (!r.joined) await joinRoom(r);
     else if (!r.loaded) await loadNewest(r);
     render();
-    $('compose').focus();
+    fillBack();
+    if (!phone.matches) $('compose').focus();
   } catch (e) {
     // The error is in the status line; forget a room we could not join and knew nothing of.
     if (!known && !r.joined && e.code !== 0) {
       state.rooms.delete(id);
       if (state.current === id) state.current = previous;
+      if (state.me) localStorage.setItem(openKey(state.me.id), String(previous || ''));
       render();
     }
   }
@@ -515,7 +604,7 @@ function sendMessage() {
   const body = text.trim() ? text : attachments.map((a) => a.name).join(', ');
   const replyTo = edits.takeReply(r); // {pos, sender, text} of the message answered, or null
   r.outbox.set(cmid, { cmid, text: body, attachments, replyTo, sender: state.me.id, failed: null, inFlight: false });
-  $('compose').value = '';
+  compose.clear();
   state.attaching = [];
   renderAttaching();
   stopTyping();
@@ -667,12 +756,20 @@ function scheduleMarkRead() {
   clearTimeout(markTimer);
   markTimer = setTimeout(() => {
     const r = state.current && room(state.current);
-    if (!r || !r.joined || !r.last || document.visibilityState !== 'visible') return;
-    if (r.marked && cmpPos(r.last, r.marked) <= 0) return;
+    if (!r || !r.joined || !r.last || !reading()) return;
+    if (r.marked && cmpPos(r.last, r.marked) <= 0) { clearUnread(r); return; }
     const pos = r.last;
     r.marked = pos;
-    cmd({ type: 'mark_read', room: r.id, pos }, true).catch(() => { r.marked = null; });
+    cmd({ type: 'mark_read', room: r.id, pos }, true).then(() => clearUnread(r), () => { r.marked = null; });
   }, 300);
+}
+
+// The room is read to its end: its badge goes.
+function clearUnread(r) {
+  const s = list.get(r.id);
+  if (!s || (!s.unread && !s.unread_more)) return;
+  list.read(r.id);
+  list.render();
 }
 
 // Subscribe to the presence of users we see, in small batches.
@@ -711,13 +808,10 @@ function el(tag, props, ...children) {
 const dot = (user) => el('span', { class: 'dot ' + (state.presence.get(user) || 'offline'),
   title: state.presence.get(user) || 'offline', 'aria-label': state.presence.get(user) || 'offline' });
 
+// Re-renders what room `r` changed: the whole page when it is open (the list too), else the list.
 function renderIf(r) { if (r && r.id === state.current) render(); else renderRooms(); }
 
-function renderRooms() {
-  $('rooms').replaceChildren(...[...state.rooms.values()].map((r) => el('li', {},
-    el('button', { type: 'button', 'data-room-id': r.id, 'aria-current': String(r.id === state.current),
-      onclick: () => openRoom(r.id) }, roomLabel(r) + ' ', el('span', { class: 'kind' }, '#' + r.id + ' ' + r.kind)))));
-}
+function renderRooms() { list.render(state.current); }
 
 function renderPresence() {
   const r = state.current && room(state.current);
@@ -728,12 +822,54 @@ function renderPresence() {
       + (names.profile(u) && names.profile(u).status ? ' · ' + names.profile(u).status : ''))));
 }
 
+// The open room's messages, oldest first: what is above them (older ones loading, or the
+// beginning), a separator where a day starts, then the outbox entries not echoed yet.
+function conversation(r) {
+  const items = [el('div', { class: 'history-top' + (r.loadingOlder ? ' spinner' : ''), 'aria-live': 'polite' },
+    r.loadingOlder ? 'Loading older messages…' : r.loaded && !r.more ? 'Beginning of conversation' : '')];
+  let prev = null;
+  const day = (ts) => {
+    if (!prev || !sameDay(prev.ts, ts)) items.push(el('div', { class: 'day', role: 'separator' }, el('span', {}, dayLabel(ts))));
+  };
+  // One's own message shown at its position (the echo came) is still pending until `sent`.
+  for (const m of r.msgs) {
+    day(m.ts);
+    const o = state.me && m.sender === state.me.id ? r.outbox.get(m.cmid) : null;
+    if (o) items.push(pendingView(r, o, m));
+    else items.push(messageView(r, m, continues(prev, m)));
+    prev = m;
+  }
+  for (const o of r.outbox.values()) {
+    if (r.ids.has(msgId(o.sender, o.cmid))) continue;
+    day(Date.now());
+    items.push(pendingView(r, o, null));
+    prev = { sender: o.sender, ts: Date.now() };
+  }
+  return items;
+}
+
+// A message's header: its sender, its time and (`extra`) how its sending goes. On a message that
+// continues the one before (`.cont`), app.css shows only the time, on hover.
+function meta(sender, ts, extra) {
+  return el('div', { class: 'meta' }, el('span', { class: 'sender' }, dot(sender), userName(sender)),
+    el('time', { class: 'time', dateTime: new Date(ts).toISOString(), title: new Date(ts).toLocaleString() }, timeOf(ts)),
+    extra ? el('span', { class: 'progress' }, ' · ' + extra) : '');
+}
+
+function messageView(r, m, cont) {
+  return edits.decorate(r, m, el('div', { class: 'msg' + (cont ? ' cont' : ''), 'data-epoch': m.pos.epoch,
+    'data-seq': m.pos.seq, 'data-cmid': m.cmid, 'data-sender': m.sender },
+  meta(m.sender, m.ts, ''),
+  el('div', { class: 'text' }, m.text),
+  ...(m.attachments || []).map((a) => attachmentView(r.id, a))));
+}
+
 // An outbox entry, at the position of its echo `m` when one came (else after the room's messages).
 function pendingView(r, o, m) {
   const progress = o.failed ? 'not sent' : o.inFlight ? 'sending…' : 'waiting for the connection';
   const at = m ? { 'data-epoch': m.pos.epoch, 'data-seq': m.pos.seq, 'data-sender': m.sender } : {};
   return el('div', { class: 'msg pending' + (o.failed ? ' failed' : ''), 'data-cmid': o.cmid, 'data-pending': '1', ...at },
-    el('div', { class: 'meta' }, dot(o.sender), userName(o.sender) + ' · ' + progress),
+    meta(o.sender, m ? m.ts : Date.now(), progress),
     (m && m.reply_to) || o.replyTo ? edits.quote(r, (m && m.reply_to) || o.replyTo) : '',
     el('div', { class: 'text' }, m ? m.text : o.text),
     ...(m ? (m.attachments || []).map((a) => attachmentView(r.id, a)) : []),
@@ -755,32 +891,26 @@ function render() {
   fillProfile();
   renderRooms();
   renderPresence();
+  renderBanner();
   const r = state.current && room(state.current);
   const chat = $('chat');
   chat.dataset.roomId = r ? r.id : '';
   chat.dataset.ready = r && r.joined && r.loaded ? '1' : '0';
-  $('room-title').textContent = r ? roomLabel(r) + (r.kind ? ' (' + r.kind + ')' : '') + ' #' + r.id : 'No room open';
-  $('older').hidden = !(r && r.more && r.msgs.length);
+  const s = r && list.get(r.id);
+  const name = r && (s && s.kind === 'direct' && s.peer ? userName(s.peer.id) : roomLabel(r));
+  $('room-title').textContent = r ? name + (r.kind ? ' (' + r.kind + ')' : '') + ' #' + r.id : 'No room open';
+  $('mute').hidden = !s;
+  $('mute').textContent = s && s.muted ? 'Unmute' : 'Mute';
+  $('mute').setAttribute('aria-pressed', String(!!(s && s.muted)));
   $('compose').disabled = $('send').disabled = $('attach').disabled = !(r && r.joined && state.connected);
   const box = $('messages');
-  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  // A room just opened (or its history just read) shows its end; otherwise the view follows new
+  // messages only while it is at the end.
+  const view = r ? r.id + ':' + r.loaded : '';
+  const atBottom = box.dataset.view !== view || box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  box.dataset.view = view;
   const focused = edits.focused(box);
-  const items = [];
-  if (r) {
-    // One's own message shown at its position (the echo came) is still pending until `sent`.
-    for (const m of r.msgs) {
-      const o = state.me && m.sender === state.me.id ? r.outbox.get(m.cmid) : null;
-      if (o) { items.push(pendingView(r, o, m)); continue; }
-      items.push(edits.decorate(r, m, el('div', { class: 'msg', 'data-epoch': m.pos.epoch, 'data-seq': m.pos.seq,
-        'data-cmid': m.cmid, 'data-sender': m.sender },
-      el('div', { class: 'meta' }, dot(m.sender), userName(m.sender) + ' · '
-        + new Date(m.ts).toLocaleTimeString()),
-      el('div', { class: 'text' }, m.text),
-      ...(m.attachments || []).map((a) => attachmentView(r.id, a)))));
-    }
-    for (const o of r.outbox.values()) if (!r.ids.has(msgId(o.sender, o.cmid))) items.push(pendingView(r, o, null));
-  }
-  box.replaceChildren(...items);
+  box.replaceChildren(...(r ? conversation(r) : []));
   edits.refocus(box, focused);
   if (atBottom) box.scrollTop = box.scrollHeight;
   edits.renderReplyBar(r);
@@ -800,7 +930,6 @@ function render() {
 // ---------------------------------------------------------------- wiring
 function start() {
   render();
-  loadRooms();
   if (!state.ws) connect();
 }
 
@@ -877,7 +1006,15 @@ $('compose').addEventListener('blur', stopTyping);
 $('compose').addEventListener('keydown', (e) => {
   if (e.key === 'Escape' && edits.cancelReply(state.current && room(state.current))) e.preventDefault();
 });
-$('older').addEventListener('click', loadOlder);
+$('messages').addEventListener('scroll', fillBack, { passive: true });
+$('back').addEventListener('click', () => { document.body.dataset.view = 'list'; render(); });
+$('mute').addEventListener('click', async () => {
+  const s = state.current && list.get(state.current);
+  if (!s) return;
+  try { await list.mute(s.id, !s.muted); } catch (_) { /* shown in status */ }
+  render();
+});
+phone.addEventListener('change', () => { render(); list.fill(); });
 document.addEventListener('visibilitychange', () => {
   if (state.connected) {
     cmd({ type: 'set_presence', status: document.visibilityState === 'visible' ? 'online' : 'away' }, true)
@@ -886,7 +1023,7 @@ document.addEventListener('visibilitychange', () => {
   if (state.current) scheduleMarkRead();
 });
 
-window.switchboard = { state, changes: edits };
+window.switchboard = { state, changes: edits, rooms: list };
 loadProvider().then(() => {
   if (state.token) { scheduleRefresh(); start(); } else render();
 });

@@ -63,6 +63,8 @@ export function people(cmd, changed) {
     flush() { if (wanted.size && !timer) timer = setTimeout(lookUp, LOOKUP_DELAY); },
     // A `profile_changed` event, or a profile the page learnt otherwise.
     update(p) { known.set(p.id, p); missing.delete(p.id); changed(); },
+    // Profiles that came with another answer (a direct room's peer in `rooms`): kept quietly.
+    learn(ps) { for (const p of ps) { known.set(p.id, p); missing.delete(p.id); } },
     // Forget one profile, to look it up afresh.
     forget(id) { known.delete(id); want([id]); },
     clear() { known.clear(); missing.clear(); wanted.clear(); asked.clear(); },

@@ -92,6 +92,18 @@ pub fn router(state: AppState) -> Router {
             page_file(JS, include_str!("../../static/changes.js")),
         )
         .route(
+            "/compose.js",
+            page_file(JS, include_str!("../../static/compose.js")),
+        )
+        .route(
+            "/rooms.js",
+            page_file(JS, include_str!("../../static/rooms.js")),
+        )
+        .route(
+            "/timeline.js",
+            page_file(JS, include_str!("../../static/timeline.js")),
+        )
+        .route(
             "/msgpack.js",
             page_file(JS, include_str!("../../static/msgpack.js")),
         )
