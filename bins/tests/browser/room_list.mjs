@@ -91,7 +91,13 @@ async function openUser(base, label, viewport) {
   });
   contexts.push(context);
   await context.route(base + '/**', async (route) => {
-    const response = await route.fetch();
+    let response;
+    try {
+      response = await route.fetch();
+    } catch (_) {
+      await route.abort('connectionrefused').catch(() => {}); // the node is stopped
+      return;
+    }
     await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': CSP } });
   });
   await context.addInitScript(() => document.addEventListener('securitypolicyviolation',
@@ -296,7 +302,7 @@ async function scrollBack(a, b, suffix) {
     const m = [...box.querySelectorAll('.msg')].find((e) => e.querySelector('.text').textContent === text);
     return m.getBoundingClientRect().top - box.getBoundingClientRect().top;
   }, anchorText);
-  await until(async () => (await count()) === 100, WAIT, 'scrolling to the top did not read the second page');
+  await until(async () => (await count()) >= 100, WAIT, 'scrolling to the top did not read the second page');
   const after = await b.evaluate((text) => {
     const box = document.getElementById('messages');
     const m = [...box.querySelectorAll('.msg')].find((e) => e.querySelector('.text').textContent === text);
@@ -358,6 +364,8 @@ async function reloadLands(b, rooms) {
 // The node stops: a banner over the conversation says the page is reconnecting, and which attempt;
 // the restarted node takes the page back, the banner goes and messages flow again.
 async function reconnecting(a, b, port, data, plans) {
+  if ((await b.getAttribute('#chat', 'data-room-id')) !== plans) await b.click(`#rooms button[data-room-id="${plans}"]`);
+  await roomReady(b, plans);
   if (await b.isVisible('#conn-banner')) throw new Error('a connection banner while connected');
   await stopNode();
   await b.waitForSelector('#conn-banner', { state: 'visible', timeout: WAIT });
