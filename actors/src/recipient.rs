@@ -41,6 +41,14 @@ impl Recipient {
         }
     }
 
+    /// The node of a connection on another node; `None` for one of this node.
+    pub fn node(&self) -> Option<&NodeId> {
+        match self {
+            Recipient::Local(_) => None,
+            Recipient::Remote(r) => Some(&r.node),
+        }
+    }
+
     /// Queues a shared event. False when a local connection is gone or slow, or a remote
     /// node's forwarder is full.
     pub fn event(&self, event: &Arc<Event>) -> bool {

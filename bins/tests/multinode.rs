@@ -132,6 +132,31 @@ async fn a_message_sent_on_one_node_reaches_members_on_every_node_once_in_order(
     })
     .await;
     assert_eq!(got.text, "psst");
+    // Ticks across nodes: on-c's device says it arrived, then that it was read; the sender
+    // on another node sees each mark once, and every member's marks read the same anywhere.
+    on_b.join(direct, None).await.unwrap();
+    on_c.mark_delivered(direct, got.pos).await.unwrap();
+    let tick = support::expect(&mut on_b, support::WAIT, |f| match f {
+        ServerFrame::DeliveryReceipt(r) => Some(r),
+        _ => None,
+    })
+    .await;
+    assert_eq!((tick.room, tick.user, tick.pos), (direct, c_id, got.pos));
+    on_c.mark_read(direct, got.pos).await.unwrap();
+    let seen = support::expect(&mut on_b, support::WAIT, |f| match f {
+        ServerFrame::ReadReceipt(r) if r.room == direct => Some(r),
+        _ => None,
+    })
+    .await;
+    assert_eq!((seen.user, seen.pos), (c_id, got.pos));
+    let (marks, _) = on_b.receipts(direct, None, 10).await.unwrap();
+    let (marks_c, _) = on_c.receipts(direct, None, 10).await.unwrap();
+    assert_eq!(marks, marks_c);
+    let c_marks = marks.iter().find(|m| m.user == c_id).unwrap();
+    assert_eq!(
+        (c_marks.read, c_marks.delivered),
+        (Some(got.pos), Some(got.pos))
+    );
 
     // Presence across nodes: the watcher on node-1 hears of on-c's devices on node-2 and
     // node-0 as one presence, wherever on-c's home is: online while either is connected.
@@ -378,15 +403,6 @@ struct RawCommands {
     replies: std::collections::HashMap<u64, Vec<ServerFrame>>,
 }
 
-fn reply_rid(frame: &ServerFrame) -> Option<u64> {
-    match frame {
-        ServerFrame::Joined(f) => Some(f.rid),
-        ServerFrame::Sent(f) => Some(f.rid),
-        ServerFrame::Error(f) => f.rid,
-        _ => None,
-    }
-}
-
 /// Until `stop_at`, sends `send` to `room` every 10 ms, a `join` every fifth time, and a
 /// `join` right after each `room_reset`; then reads replies for `settle` more.
 async fn raw_commands(
@@ -439,7 +455,7 @@ async fn raw_commands(
                     raw.sent.push(command(&client, true));
                 }
                 Some(frame) => {
-                    if let Some(rid) = reply_rid(&frame).filter(|r| *r > first_rid) {
+                    if let Some(rid) = frame.rid().filter(|r| *r > first_rid) {
                         raw.replies.entry(rid).or_default().push(frame);
                     }
                 }

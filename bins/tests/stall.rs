@@ -68,17 +68,6 @@ fn history(rid: u64, room: RoomId) -> ClientFrame {
     })
 }
 
-/// The `rid` a reply (or error) answers.
-fn rid_of(frame: &ServerFrame) -> Option<u64> {
-    match frame {
-        ServerFrame::Pong(d) => Some(d.rid),
-        ServerFrame::History(h) => Some(h.rid),
-        ServerFrame::Sent(s) => Some(s.rid),
-        ServerFrame::Error(e) => e.rid,
-        _ => None,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_whose_history_read_hangs_keeps_receiving_live_messages() {
     let (db, t) = node_on_postgres("stall_history", 1500, 16).await;
@@ -116,7 +105,7 @@ async fn a_member_whose_history_read_hangs_keeps_receiving_live_messages() {
             continue;
         };
         let at = started.elapsed();
-        match (&frame, rid_of(&frame)) {
+        match (&frame, frame.rid()) {
             (ServerFrame::Message(_), _) => arrivals.push(at),
             (_, Some(2)) => pong = Some(at - pinged),
             (_, Some(1)) => answered = Some((at, frame)),
@@ -191,7 +180,7 @@ async fn inactive_rooms_load_concurrently_and_a_hanging_load_delays_no_other() {
     let (mut pong, mut first) = (None, None);
     while (pong.is_none() || first.is_none()) && started.elapsed() < Duration::from_secs(4) {
         if let Some(frame) = alice.event_within(Duration::from_millis(100)).await {
-            match rid_of(&frame) {
+            match frame.rid() {
                 Some(2) => pong = Some(started.elapsed()),
                 Some(1) => first = Some((started.elapsed(), frame)),
                 _ => {}

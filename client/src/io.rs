@@ -19,25 +19,6 @@ pub(crate) enum Out {
     Close,
 }
 
-fn reply_rid(frame: &ServerFrame) -> Option<u64> {
-    match frame {
-        ServerFrame::Authed(f) => Some(f.rid),
-        ServerFrame::RoomCreated(f) | ServerFrame::DirectOpened(f) => Some(f.rid),
-        ServerFrame::Joined(f) => Some(f.rid),
-        ServerFrame::Left(f) | ServerFrame::Invited(f) => Some(f.rid),
-        ServerFrame::Sent(f) => Some(f.rid),
-        ServerFrame::History(f) => Some(f.rid),
-        ServerFrame::SearchResults(f) => Some(f.rid),
-        ServerFrame::AttachmentSlot(f) => Some(f.rid),
-        ServerFrame::Profiles(f) => Some(f.rid),
-        ServerFrame::Rooms(f) => Some(f.rid),
-        ServerFrame::Presence(f) => Some(f.rid),
-        ServerFrame::Done(f) | ServerFrame::Pong(f) => Some(f.rid),
-        ServerFrame::Error(f) => f.rid,
-        _ => None,
-    }
-}
-
 pub(crate) async fn run(
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     codec: Codec,
@@ -87,7 +68,7 @@ pub(crate) async fn run(
                     continue;
                 };
 
-                if let Some(rid) = reply_rid(&frame) {
+                if let Some(rid) = frame.rid() {
                     let waiter = shared.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&rid);
                     if let Some(tx) = waiter {
                         let _ = tx.send(frame);

@@ -20,6 +20,7 @@
 mod io;
 mod messages;
 mod people;
+mod receipts;
 mod room_list;
 mod seen;
 

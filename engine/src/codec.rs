@@ -252,6 +252,53 @@ mod tests {
         assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes).unwrap(), event);
     }
 
+    /// `mark_delivered`, the `delivery_receipt` it makes and a `receipts` reply, as
+    /// PROTOCOL §12 shows them.
+    #[test]
+    fn delivery_marks_have_a_stable_msgpack_form() {
+        let pos = Position::new(3, 17);
+        let mark = ClientFrame::MarkDelivered(crate::protocol::MarkDelivered {
+            rid: 8,
+            room: RoomId(42),
+            pos,
+        });
+        let bytes = Codec::MsgPack.encode(&mark).unwrap();
+        assert_eq!(
+            bytes.as_ref(),
+            b"\x84\xa4type\xaemark_delivered\xa3rid\x08\xa4room\x2a\xa3pos\x82\xa5epoch\x03\xa3seq\x11"
+                .as_slice()
+        );
+        let event = ServerFrame::DeliveryReceipt(crate::protocol::ReadReceipt {
+            room: RoomId(42),
+            user: crate::UserId(9),
+            pos,
+        });
+        let bytes = Codec::MsgPack.encode(&event).unwrap();
+        assert_eq!(
+            bytes.as_ref(),
+            b"\x84\xa4type\xb0delivery_receipt\xa4room\x2a\xa4user\x09\xa3pos\x82\xa5epoch\x03\xa3seq\x11"
+                .as_slice()
+        );
+        assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes).unwrap(), event);
+        let reply = ServerFrame::Receipts(crate::protocol::ReceiptList {
+            rid: 9,
+            room: RoomId(42),
+            members: vec![crate::domain::MemberReceipt {
+                user: crate::UserId(9),
+                read: None,
+                delivered: Some(pos),
+            }],
+            more: false,
+        });
+        let bytes = Codec::MsgPack.encode(&reply).unwrap();
+        assert_eq!(
+            bytes.as_ref(),
+            b"\x85\xa4type\xa8receipts\xa3rid\x09\xa4room\x2a\xa7members\x91\x82\xa4user\x09\xa9delivered\x82\xa5epoch\x03\xa3seq\x11\xa4more\xc2"
+                .as_slice()
+        );
+        assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes).unwrap(), reply);
+    }
+
     #[test]
     fn garbage_is_a_decode_error_not_a_panic() {
         for data in [

@@ -277,6 +277,29 @@ pub struct Profile {
     pub status: String,
 }
 
+/// A member's watermarks in a room (`receipts`): everything up to `read` was read, everything
+/// up to `delivered` reached one of their devices (never below `read`). Absent: nothing yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberReceipt {
+    pub user: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<Position>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<Position>,
+}
+
+impl MemberReceipt {
+    /// From stored watermarks, where zero means none yet.
+    pub fn from_stored(user: UserId, read: Position, delivered: Position) -> MemberReceipt {
+        let some = |p: Position| (p != Position::ZERO).then_some(p);
+        MemberReceipt {
+            user,
+            read: some(read),
+            delivered: some(delivered.max(read)),
+        }
+    }
+}
+
 /// One room of a user's room list (`rooms`): what a client shows for it before opening it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomSummary {

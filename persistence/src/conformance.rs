@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use switchboard_engine::domain::{Attachment, ChatMessage, Plan, Role, RoomKind};
+use switchboard_engine::domain::{Attachment, ChatMessage, MemberReceipt, Plan, Role, RoomKind};
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
 use crate::store::{HistoryQuery, Revocation, Store, StoreError, Upload};
@@ -26,6 +26,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     deposed_owners_are_fenced(&*store).await;
     history_pages(&store).await;
     read_watermarks_only_rise(&*store).await;
+    delivered_watermarks_only_rise_and_follow_reads(&*store).await;
     search_is_scoped_to_the_users_rooms(&store).await;
     uploads(&*store).await;
     attachments_are_stored_with_their_message(&store).await;
@@ -339,6 +340,68 @@ async fn read_watermarks_only_rise(store: &dyn Store) {
     assert_eq!(
         store.read_positions(room).await.unwrap(),
         vec![(user, Position::new(2, 1))]
+    );
+}
+
+/// Delivered rises on its own or with a read, never falls, and never shows below read; the
+/// receipts page lists members (with or without marks) by id.
+async fn delivered_watermarks_only_rise_and_follow_reads(store: &dyn Store) {
+    let ann = store.create_user("deliv-ann", "h").await.unwrap().id;
+    let bob = store.create_user("deliv-bob", "h").await.unwrap().id;
+    let cid = store.create_user("deliv-cid", "h").await.unwrap().id;
+    let room = store
+        .create_room("d", RoomKind::Private, ann)
+        .await
+        .unwrap()
+        .id;
+    store.add_member(room, bob, Role::Member).await.unwrap();
+    store.add_member(room, cid, Role::Member).await.unwrap();
+    let p = |s| Position::new(1, s);
+    assert_eq!(
+        store.set_delivered(room, bob, p(4)).await.unwrap(),
+        Some(p(4))
+    );
+    assert_eq!(
+        store.set_delivered(room, bob, p(2)).await.unwrap(),
+        None,
+        "never falls"
+    );
+    assert_eq!(
+        store.set_delivered(room, bob, p(4)).await.unwrap(),
+        None,
+        "no change"
+    );
+    // Reading past the delivered mark delivers too; reading below it leaves it.
+    assert_eq!(store.set_read(room, bob, p(6)).await.unwrap(), p(6));
+    assert_eq!(store.set_read(room, cid, p(1)).await.unwrap(), p(1));
+    assert_eq!(
+        store.set_delivered(room, cid, p(3)).await.unwrap(),
+        Some(p(3))
+    );
+    assert_eq!(store.set_read(room, cid, p(2)).await.unwrap(), p(2));
+    let receipt = |user, read: Option<Position>, delivered: Option<Position>| MemberReceipt {
+        user,
+        read,
+        delivered,
+    };
+    assert_eq!(
+        store.receipts(room, None, 10).await.unwrap(),
+        vec![
+            receipt(ann, None, None),
+            receipt(bob, Some(p(6)), Some(p(6))),
+            receipt(cid, Some(p(2)), Some(p(3))),
+        ]
+    );
+    assert_eq!(
+        store.receipts(room, Some(ann), 1).await.unwrap(),
+        vec![receipt(bob, Some(p(6)), Some(p(6)))]
+    );
+    assert!(
+        store
+            .receipts(room, Some(cid), 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchboard_engine::domain::{
-    ChatMessage, Plan, Profile, Role, RoomCursor, RoomInfo, RoomKind, RoomSummary, UserInfo,
+    ChatMessage, MemberReceipt, Plan, Profile, Role, RoomCursor, RoomInfo, RoomKind, RoomSummary,
+    UserInfo,
 };
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 use switchboard_persistence::store::Upload;
@@ -256,6 +257,22 @@ impl Store for Flaky {
     }
     async fn set_read(&self, r: RoomId, u: UserId, p: Position) -> Result<Position, StoreError> {
         self.inner.set_read(r, u, p).await
+    }
+    async fn set_delivered(
+        &self,
+        r: RoomId,
+        u: UserId,
+        p: Position,
+    ) -> Result<Option<Position>, StoreError> {
+        self.inner.set_delivered(r, u, p).await
+    }
+    async fn receipts(
+        &self,
+        r: RoomId,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<MemberReceipt>, StoreError> {
+        self.inner.receipts(r, after, limit).await
     }
     async fn read_positions(&self, r: RoomId) -> Result<Vec<(UserId, Position)>, StoreError> {
         self.inner.read_positions(r).await

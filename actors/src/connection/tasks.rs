@@ -68,6 +68,8 @@ impl Ctx {
             ClientFrame::History(c) => self.within(self.history(c)).await?,
             ClientFrame::Search(c) => self.within(self.search(c)).await?,
             ClientFrame::MarkRead(c) => self.within(self.mark_read(c)).await?,
+            ClientFrame::MarkDelivered(c) => self.within(self.mark_delivered(c)).await?,
+            ClientFrame::Receipts(c) => self.within(self.receipts(c)).await?,
             ClientFrame::PresenceQuery(c) => self.within(self.presence_query(c)).await?,
             ClientFrame::PresenceSubscribe(c) => self.presence_subscribe(c).await,
             ClientFrame::AttachmentSlot(c) => self.within(self.attachment_slot(c)).await?,
@@ -111,7 +113,11 @@ impl Ctx {
                 }
                 Effect::Answered
             }
-            RoomCommand::Typing { .. } | RoomCommand::Receipt { .. } if !self.joined => {
+            RoomCommand::Typing { .. }
+            | RoomCommand::Receipt { .. }
+            | RoomCommand::Delivered { .. }
+                if !self.joined =>
+            {
                 return Err(Refused::NotJoined);
             }
             _ => Effect::Answered,
@@ -282,6 +288,41 @@ impl Ctx {
         self.to_room(c.room, c.rid, RoomCommand::Receipt { pos })
             .await;
         Ok(Effect::Answered)
+    }
+
+    /// Stores the delivered mark; when it rose, tells the room (which answers `done`).
+    async fn mark_delivered(&self, c: p::MarkDelivered) -> Result<Effect, Refused> {
+        if !self.joined {
+            return Err(Refused::NotJoined);
+        }
+        queries::check_member(&self.hub, c.room, self.me).await?;
+        match self.hub.store.set_delivered(c.room, self.me, c.pos).await? {
+            Some(pos) => {
+                let cmd = RoomCommand::Delivered { pos };
+                self.to_room(c.room, c.rid, cmd).await;
+                Ok(Effect::Answered)
+            }
+            // Already known (another device, or a read): nobody needs telling again.
+            None => self.reply(ServerFrame::Done(p::Done { rid: c.rid })),
+        }
+    }
+
+    /// The members' watermarks, a page at a time: members only.
+    async fn receipts(&self, c: p::Receipts) -> Result<Effect, Refused> {
+        if !(1..=p::MAX_RECEIPTS_PAGE).contains(&c.limit) {
+            return Err(Refused::Invalid("limit must be 1 to 500"));
+        }
+        queries::check_member(&self.hub, c.room, self.me).await?;
+        let store = &self.hub.store;
+        let mut members = store.receipts(c.room, c.after, c.limit + 1).await?;
+        let more = members.len() > c.limit as usize;
+        members.truncate(c.limit as usize);
+        self.reply(ServerFrame::Receipts(p::ReceiptList {
+            rid: c.rid,
+            room: c.room,
+            members,
+            more,
+        }))
     }
 
     /// An upload slot, as `POST /api/rooms/{id}/attachments` opens one: members only.

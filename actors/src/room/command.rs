@@ -49,6 +49,8 @@ pub enum RoomCommand {
     Typing { active: bool },
     /// The caller's read watermark rose to `pos` (already stored). Answered `done`.
     Receipt { pos: Position },
+    /// The caller's delivered watermark rose to `pos` (already stored). Answered `done`.
+    Delivered { pos: Position },
     /// The connection closed or moved: stop sending it events. Not answered.
     Unsubscribe,
 }
@@ -103,6 +105,8 @@ impl RoomCommand {
             | ClientFrame::History(_)
             | ClientFrame::Search(_)
             | ClientFrame::MarkRead(_)
+            | ClientFrame::MarkDelivered(_)
+            | ClientFrame::Receipts(_)
             | ClientFrame::PresenceQuery(_)
             | ClientFrame::PresenceSubscribe(_)
             | ClientFrame::SetPresence(_)

@@ -57,6 +57,7 @@ impl Message<Command> for RoomActor {
             }
             RoomCommand::Typing { active } => self.typing(&caller, active),
             RoomCommand::Receipt { pos } => self.receipt(&caller, pos),
+            RoomCommand::Delivered { pos } => self.delivered(&caller, pos),
             RoomCommand::Unsubscribe => self.unsubscribe_conn(&caller),
         };
         if answered {
@@ -329,7 +330,26 @@ impl RoomActor {
                 pos,
             }),
         );
-        self.fan_out(&event, To::AllButConn(caller.conn));
+        self.fan_out(&event, To::all_but(caller));
+        Ok(Answer::Now(caller.done()))
+    }
+
+    /// A member's delivered watermark rose (already stored). In a direct conversation the
+    /// other member hears of it (the sender's ticks); a group shows "read by N" from read
+    /// receipts instead, so nobody is told there: a delivery mark costs no fan-out in a large
+    /// room.
+    fn delivered(&mut self, caller: &Caller, pos: Position) -> Result<Answer, Refused> {
+        if self.info.kind == RoomKind::Direct && self.members.contains_key(&caller.user) {
+            let event = Event::new(
+                None,
+                &ServerFrame::DeliveryReceipt(p::ReadReceipt {
+                    room: self.info.id,
+                    user: caller.user,
+                    pos,
+                }),
+            );
+            self.fan_out(&event, To::all_but(caller));
+        }
         Ok(Answer::Now(caller.done()))
     }
 

@@ -37,6 +37,7 @@ use kameo::mailbox::{MailboxReceiver, Signal};
 use kameo::prelude::*;
 use switchboard_engine::domain::{Role, RoomInfo};
 use switchboard_engine::protocol::{self as p, ServerFrame};
+use switchboard_engine::ring::NodeId;
 use switchboard_engine::{ConnId, Position, UserId};
 use switchboard_persistence::{HistoryQuery, StoreError};
 use tokio::sync::mpsc;
@@ -106,19 +107,27 @@ impl RemoteGroup {
 
 /// Which subscribers an event is for.
 #[derive(Clone, Copy)]
-enum To {
+enum To<'a> {
     All,
     AllBut(UserId),
-    AllButConn(ConnId),
+    /// Everyone but one connection: of this node (`None`) or of another one. Connection ids
+    /// are numbered by each node, so an id alone could name a connection on every node.
+    AllButConn(Option<&'a NodeId>, ConnId),
 }
 
-impl To {
-    fn includes(self, conn: ConnId, user: UserId) -> bool {
+impl<'a> To<'a> {
+    /// Whether the subscriber `conn` of `user`, on `node` (`None`: this one), gets the event.
+    fn includes(self, node: Option<&NodeId>, conn: ConnId, user: UserId) -> bool {
         match self {
             To::All => true,
             To::AllBut(u) => u != user,
-            To::AllButConn(c) => c != conn,
+            To::AllButConn(n, c) => (n, c) != (node, conn),
         }
+    }
+
+    /// Everyone but the caller's connection, wherever it is.
+    fn all_but(caller: &'a Caller) -> To<'a> {
+        To::AllButConn(caller.reply.node(), caller.conn)
     }
 }
 
@@ -127,7 +136,7 @@ pub struct RoomActor {
     info: RoomInfo,
     members: HashMap<UserId, Role>,
     subscribers: Vec<Subscriber>,
-    remote: HashMap<switchboard_engine::ring::NodeId, RemoteGroup>,
+    remote: HashMap<NodeId, RemoteGroup>,
     epoch: u64,
     last_seq: u64,
     /// Highest seq of this incarnation's epoch known durable; raised by write-behind acks.
@@ -179,7 +188,7 @@ impl Actor for RoomActor {
         if let Some(peers) = rooms.peers()
             && let Some(previous) = rooms.store.room_owner(room).await?
         {
-            let previous = switchboard_engine::ring::NodeId(previous);
+            let previous = NodeId(previous);
             if previous != *peers.me() && peers.is_live(&previous) {
                 peers.release(&previous, room).await;
             }
@@ -331,7 +340,7 @@ impl RoomActor {
     /// Queues `event` to the subscribers `to` names: on other nodes first, one envelope per
     /// node (their forwarders publish while this node writes), then here, into each
     /// connection's queue or straight to its socket (dropping those that are gone or slow).
-    fn fan_out(&mut self, event: &Arc<Event>, to: To) {
+    fn fan_out(&mut self, event: &Arc<Event>, to: To<'_>) {
         let mut delivered = 0u64;
         let mut changed = false;
         if let Some(link) = self.rooms.peers() {
@@ -347,7 +356,7 @@ impl RoomActor {
                     _ => group
                         .subs
                         .iter()
-                        .filter(|&&(c, u)| to.includes(c, u))
+                        .filter(|&&(c, u)| to.includes(Some(node), c, u))
                         .map(|(c, _)| *c)
                         .collect(),
                 };
@@ -370,7 +379,7 @@ impl RoomActor {
         // core. Only wide rooms write straight (see `DIRECT_FAN_OUT`).
         let direct = self.subscribers.len() >= DIRECT_FAN_OUT && self.nothing_waits();
         self.subscribers.retain(|s| {
-            if !to.includes(s.conn, s.user) {
+            if !to.includes(None, s.conn, s.user) {
                 return true;
             }
             delivered += 1;
@@ -486,5 +495,29 @@ impl RoomActor {
         if let Some(me) = self.me.upgrade() {
             self.rooms.room_idle(self.info.id, me.id());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connection ids are numbered by each node: "all but the caller's connection" leaves out
+    /// only that connection on the caller's node, never the same number on another node.
+    #[test]
+    fn all_but_a_connection_leaves_out_that_connection_on_its_node_only() {
+        let (a, b) = (NodeId("node-a".into()), NodeId("node-b".into()));
+        let (conn, user) = (ConnId(3), UserId(1));
+        let remote_caller = To::AllButConn(Some(&a), conn);
+        assert!(!remote_caller.includes(Some(&a), conn, user));
+        assert!(remote_caller.includes(Some(&b), conn, user));
+        assert!(
+            remote_caller.includes(None, conn, user),
+            "this node's conn 3"
+        );
+        assert!(remote_caller.includes(Some(&a), ConnId(4), user));
+        let local_caller = To::AllButConn(None, conn);
+        assert!(!local_caller.includes(None, conn, user));
+        assert!(local_caller.includes(Some(&a), conn, user));
     }
 }

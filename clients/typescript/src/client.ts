@@ -7,6 +7,7 @@ import { codecFor, type Codec } from "./codec.js";
 import { Commands } from "./commands.js";
 import { Connection, type SocketEnd, type WebSocketConstructor } from "./connection.js";
 import { RoomCursor } from "./cursors.js";
+import { DeliveryMarks } from "./delivery.js";
 import {
   AUTH_FAILURE_CODES,
   ClientClosedError,
@@ -82,6 +83,7 @@ export class SwitchboardClient extends Commands {
   private readonly cursors = new Map<RoomId, RoomCursor>();
   private readonly pending = new Map<number, PendingRequest>();
   private readonly seen = new Seen();
+  private readonly delivery: DeliveryMarks;
   private nextRid = 1;
   private conn: Connection | undefined;
   private connState: ConnectionState = "connecting";
@@ -110,6 +112,7 @@ export class SwitchboardClient extends Commands {
     this.outboxQueue = new Outbox(options.maxOutbox ?? 1_000);
     this.rooms = new RoomList(() => this.me?.id);
     this.people = new People((ids) => this.profiles(ids));
+    this.delivery = new DeliveryMarks((room, pos) => this.markDelivered(room, pos), options.delivery);
   }
 
   // ---- Lifecycle ---------------------------------------------------------------------------
@@ -256,6 +259,7 @@ export class SwitchboardClient extends Commands {
     this.pending.clear();
     for (const w of this.readyWaiters.splice(0)) w.reject(error);
     this.outboxQueue.failAll(error);
+    this.delivery.clear();
     this.setState({ state: "closed" });
     this.emit("closed", reason);
   }
@@ -332,6 +336,7 @@ export class SwitchboardClient extends Commands {
           // Left or removed on some connection: every connection of the user stops receiving.
           this.cursors.delete(frame.room);
           this.rooms.remove(frame.room);
+          this.delivery.forget(frame.room);
         }
         break;
       case "read_receipt":
@@ -367,6 +372,7 @@ export class SwitchboardClient extends Commands {
     const m = e;
     this.seen.note(m);
     this.rooms.noteMessage(m);
+    if (m.sender !== this.me?.id) this.delivery.noteArrival(m.room, m.pos);
     if (m.sender === this.me?.id) {
       const entry = this.outboxQueue.find(m.room, m.cmid);
       if (entry !== undefined && entry.echo === undefined) {
@@ -438,6 +444,7 @@ export class SwitchboardClient extends Commands {
       const joined = reply as JoinedReply;
       cursor.joined(joined.head, resume);
       this.rooms.noteRoom(joined.room);
+      this.delivery.noteRoom(joined.room.id, joined.room.kind);
     })) as JoinedReply;
   }
 
@@ -502,6 +509,7 @@ export class SwitchboardClient extends Commands {
     await this.request({ type: "leave", room });
     this.cursors.delete(room);
     this.rooms.remove(room);
+    this.delivery.forget(room);
   }
 
   /**

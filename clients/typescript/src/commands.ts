@@ -10,6 +10,7 @@ import type {
   ChatMessage,
   Command,
   HistoryReply,
+  MemberReceipt,
   Position,
   PresenceInfo,
   Profile,
@@ -115,6 +116,24 @@ export abstract class Commands extends Emitter<ClientEvents> {
   async markRead(room: RoomId, pos: Position): Promise<void> {
     await this.request({ type: "mark_read", room, pos });
     this.rooms.noteRead(room, pos);
+  }
+
+  /**
+   * Everything up to `pos` reached this device (§6.18). The client sends these on its own as
+   * messages arrive (`delivery` option); call it only with that turned off.
+   */
+  async markDelivered(room: RoomId, pos: Position): Promise<void> {
+    await this.request({ type: "mark_delivered", room, pos });
+  }
+
+  /**
+   * A page of the room's members with their read and delivered watermarks, by user id after
+   * `after` (at most `limit`, 1 to 500), and whether more follow (§6.18).
+   */
+  async receipts(room: RoomId, after?: UserId, limit = 500): Promise<{ members: MemberReceipt[]; more: boolean }> {
+    const cmd: Command = after === undefined ? { type: "receipts", room, limit } : { type: "receipts", room, after, limit };
+    const reply = await this.request(cmd);
+    return { members: reply.members, more: reply.more };
   }
 
   async presenceQuery(users: UserId[]): Promise<PresenceInfo[]> {

@@ -1,6 +1,7 @@
 // The client's options, states and events: the vocabulary client.ts and commands.ts share.
 
 import type { BackoffOptions } from "./backoff.js";
+import type { DeliveryOptions } from "./delivery.js";
 import type { Encoding } from "./codec.js";
 import type { WebSocketConstructor } from "./connection.js";
 import type { ClosedReason } from "./errors.js";
@@ -30,6 +31,8 @@ export interface ClientOptions {
   reload?: "replay" | "latest";
   /** The most unsent messages the outbox holds (default 1,000); `send` refuses more. */
   maxOutbox?: number;
+  /** Delivered marks sent as messages arrive (§6.18): on by default. */
+  delivery?: DeliveryOptions;
 }
 
 export type ConnectionState =
@@ -52,6 +55,7 @@ export interface ClientEvents {
   member_left: Extract<EventFrame, { type: "member_left" }>;
   typing: Extract<EventFrame, { type: "typing" }>;
   read_receipt: Extract<EventFrame, { type: "read_receipt" }>;
+  delivery_receipt: Extract<EventFrame, { type: "delivery_receipt" }>;
   presence_changed: Extract<EventFrame, { type: "presence_changed" }>;
   resume: Extract<EventFrame, { type: "resume" }>;
   room_reset: Extract<EventFrame, { type: "room_reset" }>;

@@ -14,6 +14,7 @@
 // - rooms.ts: the room list (last message, unread count), kept live.
 // - people.ts: profiles by id, cached.
 // - seen.ts: where a message was first seen, by (room, sender, cmid) (§8.2).
+// - delivery.ts: delivered marks sent as messages arrive (§6.18).
 // - backoff.ts: jittered exponential reconnect pauses.
 // - emitter.ts: the typed event emitter the client extends.
 
@@ -29,3 +30,4 @@ export { RoomList } from "./rooms.js";
 export { People } from "./people.js";
 export { Backoff } from "./backoff.js";
 export type { BackoffOptions } from "./backoff.js";
+export type { DeliveryOptions } from "./delivery.js";

@@ -63,6 +63,13 @@ export interface RoomCursor {
   room: RoomId;
 }
 
+/** A member's watermarks (§6.18): read up to `read`, delivered to a device up to `delivered`. */
+export interface MemberReceipt {
+  user: UserId;
+  read?: Position;
+  delivered?: Position;
+}
+
 /** A file a message references (§5, §6.8). */
 export interface Attachment {
   id: AttachmentId;
@@ -249,6 +256,19 @@ export interface MarkReadCommand {
   room: RoomId;
   pos: Position;
 }
+export interface MarkDeliveredCommand {
+  type: "mark_delivered";
+  rid: number;
+  room: RoomId;
+  pos: Position;
+}
+export interface ReceiptsCommand {
+  type: "receipts";
+  rid: number;
+  room: RoomId;
+  after?: UserId;
+  limit: number;
+}
 export interface PresenceQueryCommand {
   type: "presence_query";
   rid: number;
@@ -315,6 +335,8 @@ export type ClientFrame =
   | SearchCommand
   | TypingCommand
   | MarkReadCommand
+  | MarkDeliveredCommand
+  | ReceiptsCommand
   | PresenceQueryCommand
   | PresenceSubscribeCommand
   | SetPresenceCommand
@@ -416,6 +438,13 @@ export interface RoomsReply {
   rooms: RoomListItem[];
   more: boolean;
 }
+export interface ReceiptsReply {
+  type: "receipts";
+  rid: number;
+  room: RoomId;
+  members: MemberReceipt[];
+  more: boolean;
+}
 export interface DoneReply {
   type: "done";
   rid: number;
@@ -446,6 +475,7 @@ export type ReplyFrame =
   | PresenceReply
   | ProfilesReply
   | RoomsReply
+  | ReceiptsReply
   | DoneReply
   | PongReply
   | ErrorReply;
@@ -511,6 +541,12 @@ export interface ReadReceiptEvent {
   user: UserId;
   pos: Position;
 }
+export interface DeliveryReceiptEvent {
+  type: "delivery_receipt";
+  room: RoomId;
+  user: UserId;
+  pos: Position;
+}
 export interface PresenceChangedEvent {
   type: "presence_changed";
   user: UserId;
@@ -555,6 +591,7 @@ export type EventFrame =
   | MemberLeftEvent
   | TypingEvent
   | ReadReceiptEvent
+  | DeliveryReceiptEvent
   | PresenceChangedEvent
   | ResumeEvent
   | RoomResetEvent
@@ -584,6 +621,8 @@ const COMMANDS: Record<ClientFrame["type"], true> = {
   search: true,
   typing: true,
   mark_read: true,
+  mark_delivered: true,
+  receipts: true,
   presence_query: true,
   presence_subscribe: true,
   set_presence: true,
@@ -608,6 +647,7 @@ const REPLIES: Record<ReplyFrame["type"], true> = {
   presence: true,
   profiles: true,
   rooms: true,
+  receipts: true,
   done: true,
   pong: true,
   error: true,
@@ -621,6 +661,7 @@ const EVENTS: Record<EventFrame["type"], true> = {
   member_left: true,
   typing: true,
   read_receipt: true,
+  delivery_receipt: true,
   presence_changed: true,
   resume: true,
   room_reset: true,
@@ -654,6 +695,8 @@ export interface ReplyOf {
   search: SearchResultsReply;
   typing: DoneReply;
   mark_read: DoneReply;
+  mark_delivered: DoneReply;
+  receipts: ReceiptsReply;
   presence_query: PresenceReply;
   presence_subscribe: PresenceReply;
   set_presence: DoneReply;

@@ -344,6 +344,49 @@ test("the room list follows invites, messages and reads", async () => {
   b2.close();
 });
 
+test("ticks: a direct message goes sent → delivered (on its own) → read; a group's marks are in `receipts`", async () => {
+  const a = client(alice);
+  const b = client(bob, { delivery: { groupDelayMs: 200 } });
+  await Promise.all([a.connect(), b.connect()]);
+  const direct = await a.openDirect(bob.user.id);
+  await a.join(direct.id);
+  await b.join(direct.id);
+  const delivered = next(a, "delivery_receipt", (e) => e.room === direct.id);
+  const sent = await a.send(direct.id, "tick tock");
+  // Bob's client marks it delivered by itself, as it arrives.
+  const tick = await delivered;
+  assert.deepEqual([tick.user, tick.pos], [bob.user.id, sent.pos]);
+  const read = next(a, "read_receipt", (e) => e.room === direct.id);
+  await b.markRead(direct.id, sent.pos);
+  assert.deepEqual((await read).pos, sent.pos);
+  const { members, more } = await a.receipts(direct.id);
+  assert.equal(more, false);
+  const bobs = members.find((m) => m.user === bob.user.id);
+  assert.deepEqual([bobs.read, bobs.delivered], [sent.pos, sent.pos]);
+
+  // A group: the mark goes out after the group pause, tells nobody, and shows in `receipts`.
+  const room = await a.createRoom("ticks", "private");
+  await a.invite(room.id, bob.user.id);
+  await a.join(room.id);
+  await b.join(room.id);
+  let told = 0;
+  a.on("delivery_receipt", (e) => (told += e.room === room.id ? 1 : 0));
+  const news = await a.send(room.id, "news");
+  const deadline = Date.now() + 5000;
+  let mark;
+  while (Date.now() < deadline) {
+    mark = (await a.receipts(room.id)).members.find((m) => m.user === bob.user.id);
+    if (mark.delivered !== undefined) break;
+    await sleep(50);
+  }
+  assert.deepEqual(mark.delivered, news.pos, "bob's device marked it delivered");
+  assert.equal(mark.read, undefined);
+  assert.equal(told, 0, "no delivery_receipt in a group");
+  await assert.rejects(a.receipts(room.id, undefined, 501), (e) => e instanceof SwitchboardError && e.code === ErrorCode.InvalidArgument);
+  a.close();
+  b.close();
+});
+
 test("people: profiles, set_profile, find_users, profile_changed", async () => {
   const a = client(alice);
   const b = client(bob);

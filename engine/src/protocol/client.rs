@@ -90,8 +90,21 @@ client_frames! {
     /// Start (`active: true`) or stop typing in a room.
     "typing" => Typing { room: RoomId, active: bool },
 
-    /// Mark everything up to and including `pos` as read.
+    /// Mark everything up to and including `pos` as read (and so delivered).
     "mark_read" => MarkRead { room: RoomId, pos: Position },
+
+    /// Everything up to and including `pos` reached a device of the caller. Clients send it
+    /// as messages arrive (at most a few times a second per room). Answered `done`.
+    "mark_delivered" => MarkDelivered { room: RoomId, pos: Position },
+
+    /// The read and delivered watermarks of the room's members, by user id after `after`: at
+    /// most `limit` (1 to 500). Answered `receipts`.
+    "receipts" => Receipts {
+        room: RoomId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<UserId>,
+        limit: u32,
+    },
 
     /// Ask for the presence of users who share a room with the caller.
     "presence_query" => PresenceQuery { users: Vec<UserId> },
@@ -161,3 +174,6 @@ pub enum Visibility {
 
 /// The most attachments one message may reference.
 pub const MAX_ATTACHMENTS: usize = 10;
+
+/// The most members one `receipts` page lists.
+pub const MAX_RECEIPTS_PAGE: u32 = 500;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Change, ChatMessage, PresenceStatus, Profile, RoomInfo, RoomSummary, UserInfo,
+    Change, ChatMessage, MemberReceipt, PresenceStatus, Profile, RoomInfo, RoomSummary, UserInfo,
 };
 use crate::{AttachmentId, ErrorCode, Position, RoomId, UserId};
 
@@ -29,6 +29,7 @@ pub enum ServerFrame {
     AttachmentSlot(UploadSlot),
     Profiles(ProfilesReply),
     Rooms(RoomList),
+    Receipts(ReceiptList),
     Error(Error),
     // Events.
     Message(ChatMessage),
@@ -40,6 +41,7 @@ pub enum ServerFrame {
     Typing(TypingEvent),
     PresenceChanged(PresenceInfo),
     ReadReceipt(ReadReceipt),
+    DeliveryReceipt(ReadReceipt),
     Resume(Resume),
     RoomReset(RoomReset),
     RoomAdded(RoomAdded),
@@ -48,6 +50,43 @@ pub enum ServerFrame {
 }
 
 impl ServerFrame {
+    /// The `rid` of the command a reply answers (an error's, when it has one); `None` for an
+    /// event. Every variant is listed, so a new frame does not compile until it says.
+    pub fn rid(&self) -> Option<u64> {
+        match self {
+            ServerFrame::Authed(f) => Some(f.rid),
+            ServerFrame::RoomCreated(f) | ServerFrame::DirectOpened(f) => Some(f.rid),
+            ServerFrame::Joined(f) => Some(f.rid),
+            ServerFrame::Left(f) | ServerFrame::Invited(f) => Some(f.rid),
+            ServerFrame::Sent(f) => Some(f.rid),
+            ServerFrame::History(f) => Some(f.rid),
+            ServerFrame::SearchResults(f) => Some(f.rid),
+            ServerFrame::Presence(f) => Some(f.rid),
+            ServerFrame::Done(f) | ServerFrame::Pong(f) => Some(f.rid),
+            ServerFrame::AttachmentSlot(f) => Some(f.rid),
+            ServerFrame::Profiles(f) => Some(f.rid),
+            ServerFrame::Rooms(f) => Some(f.rid),
+            ServerFrame::Receipts(f) => Some(f.rid),
+            ServerFrame::Error(f) => f.rid,
+            ServerFrame::Hello(_)
+            | ServerFrame::Message(_)
+            | ServerFrame::Edited(_)
+            | ServerFrame::Deleted(_)
+            | ServerFrame::Reaction(_)
+            | ServerFrame::MemberJoined(_)
+            | ServerFrame::MemberLeft(_)
+            | ServerFrame::Typing(_)
+            | ServerFrame::PresenceChanged(_)
+            | ServerFrame::ReadReceipt(_)
+            | ServerFrame::DeliveryReceipt(_)
+            | ServerFrame::Resume(_)
+            | ServerFrame::RoomReset(_)
+            | ServerFrame::RoomAdded(_)
+            | ServerFrame::ProfileChanged(_)
+            | ServerFrame::Disconnect(_) => None,
+        }
+    }
+
     /// The room and position of an entry of a room's sequence (`message`, `edited`,
     /// `deleted`, `reaction`): what a client resumes after.
     pub fn room_position(&self) -> Option<(RoomId, Position)> {
@@ -180,6 +219,17 @@ pub struct RoomList {
     pub more: bool,
 }
 
+/// A page of a room's members with their read and delivered watermarks (`receipts`), by user
+/// id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReceiptList {
+    pub rid: u64,
+    pub room: RoomId,
+    pub members: Vec<MemberReceipt>,
+    /// True when more members follow: ask again with `after` = the last member's id.
+    pub more: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Done {
     pub rid: u64,
@@ -213,6 +263,8 @@ pub struct PresenceInfo {
     pub status: PresenceStatus,
 }
 
+/// A member's watermark rose to `pos`: read (`read_receipt`) or delivered to one of their
+/// devices (`delivery_receipt`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReadReceipt {
     pub room: RoomId,

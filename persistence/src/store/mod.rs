@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use switchboard_engine::domain::{
-    ChatMessage, Plan, Profile, Role, RoomCursor, RoomInfo, RoomKind, RoomSummary, UserInfo,
+    ChatMessage, MemberReceipt, Plan, Profile, Role, RoomCursor, RoomInfo, RoomKind, RoomSummary,
+    UserInfo,
 };
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
@@ -282,14 +283,30 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<ChatMessage>, StoreError>;
 
-    /// Raises the user's read watermark in the room to `pos` (never lowers it); returns the
-    /// watermark now stored.
+    /// Raises the user's read watermark in the room to `pos` (never lowers it), and the
+    /// delivered one with it; returns the read watermark now stored.
     async fn set_read(
         &self,
         room: RoomId,
         user: UserId,
         pos: Position,
     ) -> Result<Position, StoreError>;
+    /// Raises the user's delivered watermark in the room to `pos`: the watermark when it rose,
+    /// `None` when it was there or above already.
+    async fn set_delivered(
+        &self,
+        room: RoomId,
+        user: UserId,
+        pos: Position,
+    ) -> Result<Option<Position>, StoreError>;
+    /// A page of the room's members by user id after `after` (at most `limit`), with their
+    /// read and delivered watermarks.
+    async fn receipts(
+        &self,
+        room: RoomId,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<MemberReceipt>, StoreError>;
     async fn read_positions(&self, room: RoomId) -> Result<Vec<(UserId, Position)>, StoreError>;
 
     /// Records an upload slot; `Conflict` when its id is taken.

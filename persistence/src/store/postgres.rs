@@ -10,6 +10,7 @@
 mod changes;
 mod plans;
 mod profiles;
+mod receipts;
 mod revocations;
 mod subjects;
 mod uploads;
@@ -20,7 +21,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use switchboard_engine::domain::{
-    ChatMessage, Plan, Profile, Role, RoomCursor, RoomInfo, RoomKind, RoomSummary, UserInfo,
+    ChatMessage, MemberReceipt, Plan, Profile, Role, RoomCursor, RoomInfo, RoomKind, RoomSummary,
+    UserInfo,
 };
 use switchboard_engine::settings::secs;
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
@@ -97,6 +99,8 @@ ALTER TABLE messages ADD COLUMN attachments TEXT;
     changes::MIGRATION,
     // 11: the room list: a member's muted flag and when they joined.
     room_list::MIGRATION,
+    // 12: delivered watermarks beside the read ones.
+    receipts::MIGRATION,
 ];
 
 /// Advisory lock key held while migrating ("sbmigrat" as ASCII).
@@ -797,28 +801,25 @@ impl Store for PostgresStore {
         user: UserId,
         pos: Position,
     ) -> Result<Position, StoreError> {
-        let params: [&(dyn ToSql + Sync); 4] =
-            [&id(room.0), &id(user.0), &id(pos.epoch), &id(pos.seq)];
-        let raised = self
-            .query_opt(
-                "INSERT INTO reads (room, user_id, epoch, seq) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (room, user_id) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq
-                 WHERE (excluded.epoch, excluded.seq) > (reads.epoch, reads.seq)
-                 RETURNING epoch, seq",
-                &params,
-            )
-            .await?;
-        let row = match raised {
-            Some(row) => row,
-            None => {
-                self.query_one(
-                    "SELECT epoch, seq FROM reads WHERE room = $1 AND user_id = $2",
-                    &params[..2],
-                )
-                .await?
-            }
-        };
-        Ok(Position::new(uid(row.get(0)), uid(row.get(1))))
+        receipts::set_read(self, room, user, pos).await
+    }
+
+    async fn set_delivered(
+        &self,
+        room: RoomId,
+        user: UserId,
+        pos: Position,
+    ) -> Result<Option<Position>, StoreError> {
+        receipts::set_delivered(self, room, user, pos).await
+    }
+
+    async fn receipts(
+        &self,
+        room: RoomId,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<MemberReceipt>, StoreError> {
+        receipts::receipts(self, room, after, limit).await
     }
 
     async fn read_positions(&self, room: RoomId) -> Result<Vec<(UserId, Position)>, StoreError> {

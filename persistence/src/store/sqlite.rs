@@ -8,6 +8,7 @@
 mod changes;
 mod plans;
 mod profiles;
+mod receipts;
 mod revocations;
 #[macro_use]
 mod room_list;
@@ -23,7 +24,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use switchboard_engine::domain::{
-    ChatMessage, Plan, Profile, Role, RoomCursor, RoomInfo, RoomKind, RoomSummary, UserInfo,
+    ChatMessage, MemberReceipt, Plan, Profile, Role, RoomCursor, RoomInfo, RoomKind, RoomSummary,
+    UserInfo,
 };
 use switchboard_engine::{AttachmentId, Position, RoomId, UserId};
 
@@ -98,6 +100,8 @@ ALTER TABLE messages ADD COLUMN attachments TEXT;
     changes::MIGRATION,
     // 11: the room list: a member's muted flag and when they joined.
     room_list::MIGRATION,
+    // 12: delivered watermarks beside the read ones.
+    receipts::MIGRATION,
 ];
 
 const READERS: usize = 4;
@@ -678,28 +682,28 @@ impl Store for SqliteStore {
         user: UserId,
         pos: Position,
     ) -> Result<Position, StoreError> {
-        self.write(move |c| {
-            c.prepare_cached(
-                "INSERT INTO reads (room, user, epoch, seq) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (room, user) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq
-                 WHERE (excluded.epoch, excluded.seq) > (reads.epoch, reads.seq)
-                 RETURNING epoch, seq",
-            )?
-            .query_row(params![room.0, user.0, pos.epoch, pos.seq], |r| {
-                Ok(Position::new(r.get(0)?, r.get(1)?))
-            })
-            .optional()?
-            .map_or_else(
-                || {
-                    c.prepare_cached("SELECT epoch, seq FROM reads WHERE room = ?1 AND user = ?2")?
-                        .query_row(params![room.0, user.0], |r| {
-                            Ok(Position::new(r.get(0)?, r.get(1)?))
-                        })
-                },
-                Ok,
-            )
-        })
-        .await
+        self.write(move |c| receipts::set_read(c, room, user, pos))
+            .await
+    }
+
+    async fn set_delivered(
+        &self,
+        room: RoomId,
+        user: UserId,
+        pos: Position,
+    ) -> Result<Option<Position>, StoreError> {
+        self.write(move |c| receipts::set_delivered(c, room, user, pos))
+            .await
+    }
+
+    async fn receipts(
+        &self,
+        room: RoomId,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<MemberReceipt>, StoreError> {
+        self.read(move |c| receipts::receipts(c, room, after, limit))
+            .await
     }
 
     async fn read_positions(&self, room: RoomId) -> Result<Vec<(UserId, Position)>, StoreError> {
