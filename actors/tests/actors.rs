@@ -137,6 +137,7 @@ fn post(cmid: &str, text: &str) -> RoomCommand {
         text: text.into(),
         attachments: Vec::new(),
         reply_to: None,
+        mentions: Vec::new(),
     }
 }
 
@@ -267,6 +268,7 @@ fn post_with(cmid: &str, ids: &[u64]) -> RoomCommand {
         text: "see attached".into(),
         attachments: ids.iter().map(|&id| AttachmentId(id)).collect(),
         reply_to: None,
+        mentions: Vec::new(),
     }
 }
 

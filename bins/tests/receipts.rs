@@ -13,7 +13,6 @@ use switchboard_client::{Client, ClientError};
 use switchboard_engine::domain::MemberReceipt;
 use switchboard_engine::protocol::{ReadReceipt, ServerFrame, Visibility};
 use switchboard_engine::{ErrorCode, UserId};
-use switchboard_persistence::store::scratch::{ScratchDatabase, admin_url};
 
 const QUIET: Duration = Duration::from_millis(300);
 
@@ -169,11 +168,7 @@ async fn ticks_on_sqlite() {
 
 #[tokio::test]
 async fn ticks_on_postgres() {
-    let db = ScratchDatabase::create(&admin_url(), "receipts")
-        .await
-        .expect("Postgres must be running for these tests (ops/test.sh starts it)");
-    let url = db.url.clone();
-    let t = start(|c| c.database.url = Some(url)).await;
+    let (_db, t) = support::start_on_postgres("receipts").await;
     ticks(&t).await;
     t.node.shutdown().await;
 }

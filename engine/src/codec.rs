@@ -164,6 +164,7 @@ mod tests {
                 }),
                 unread: 3,
                 unread_more: false,
+                mentions: 0,
                 muted: false,
             }],
             more: true,

@@ -113,6 +113,9 @@ pub struct ChatMessage {
     /// cluster peers read them unchanged).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
+    /// The members the text mentions (`@name`, resolved when it was sent; PROTOCOL §6.8).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
     /// The message of the same room this one answers, as much of it as a client needs to
     /// show the quote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -322,8 +325,15 @@ pub struct RoomSummary {
     pub unread: u32,
     /// True when more than [`MAX_UNREAD`] are unread (shown as "99+" or the like).
     pub unread_more: bool,
+    /// Of the unread messages counted, those that mention the user (absent: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mentions: u32,
     /// The user muted the room (`mute`): it still counts unread, clients do not notify.
     pub muted: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl RoomSummary {

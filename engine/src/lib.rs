@@ -21,6 +21,7 @@ pub mod domain;
 pub mod error;
 pub mod ids;
 pub mod limits;
+pub mod mentions;
 pub mod metrics;
 pub mod position;
 pub mod protocol;

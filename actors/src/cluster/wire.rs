@@ -144,6 +144,7 @@ mod tests {
                     text: "hi".into(),
                     attachments: vec![switchboard_engine::AttachmentId(12)],
                     reply_to: Some(switchboard_engine::Position::new(1, 2)),
+                    mentions: vec![UserId(6)],
                 },
             }),
         ];

@@ -122,8 +122,24 @@ impl Ctx {
             }
             _ => Effect::Answered,
         };
+        let mut cmd = cmd;
+        if let RoomCommand::Post { text, mentions, .. } = &mut cmd {
+            *mentions = self.within(self.mentioned(text)).await??;
+        }
         self.to_room(room, rid, cmd).await;
         Ok(effect)
+    }
+
+    /// The users whose names `text` mentions (`@name`; PROTOCOL §6.8). Names that name nobody
+    /// are plain text; the room keeps the users who are members.
+    async fn mentioned(&self, text: &str) -> Result<Vec<UserId>, Refused> {
+        let mut users = Vec::new();
+        for name in switchboard_engine::mentions::mentioned_names(text) {
+            if let Some((user, _)) = self.hub.store.user_by_name(&name).await? {
+                users.push(user.id);
+            }
+        }
+        Ok(users)
     }
 
     /// Hands `cmd` to its room (waiting for room in its mailbox until the deadline).

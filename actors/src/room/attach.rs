@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use switchboard_engine::domain::{Attachment, Change};
-use switchboard_engine::{AttachmentId, ConnId, Position};
+use switchboard_engine::{AttachmentId, ConnId, Position, UserId};
 
 use super::commands::Answer;
 use super::work::Work;
@@ -34,6 +34,8 @@ pub(super) struct Draft {
     pub cmid_checked: bool,
     /// The message of the room this post answers.
     pub reply_to: Option<Position>,
+    /// The users its text mentions (the room keeps those who are members).
+    pub mentions: Vec<UserId>,
     /// Set for an edit, delete or reaction (`ids` then empty).
     pub change: Option<Change>,
     /// Times its target was read from the store for it (`room::targets`).
@@ -55,6 +57,7 @@ impl Draft {
             received,
             cmid_checked: false,
             reply_to: None,
+            mentions: Vec::new(),
             change: None,
             loads: 0,
         }

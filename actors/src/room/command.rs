@@ -37,6 +37,10 @@ pub enum RoomCommand {
         /// The message of the room it answers.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<Position>,
+        /// The users its text mentions (resolved from `@name` by the caller's node; the room
+        /// keeps its members).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<UserId>,
     },
     /// Edit, delete or react to an earlier message: sequenced like a post (a position of its
     /// own, idempotent by `cmid`), answered `sent`. `text` is an edit's new text, else empty.
@@ -70,6 +74,7 @@ impl RoomCommand {
                     text: c.text,
                     attachments: c.attachments,
                     reply_to: c.reply_to,
+                    mentions: Vec::new(),
                 };
                 (c.room, c.rid, post)
             }

@@ -45,9 +45,11 @@ impl Message<Command> for RoomActor {
                 text,
                 attachments,
                 reply_to,
+                mentions,
             } => {
                 let mut draft = Draft::new(cmid, text, attachments, received);
                 draft.reply_to = reply_to;
+                draft.mentions = mentions;
                 self.post_in_order(&caller, draft)
             }
             RoomCommand::Change { cmid, text, change } => {

@@ -279,6 +279,8 @@ impl RoomActor {
         reply_to: Option<Quote>,
     ) -> (Arc<Event>, ChatMessage) {
         self.last_seq += 1;
+        let mut mentions = draft.mentions;
+        mentions.retain(|u| self.members.contains_key(u));
         let msg = ChatMessage {
             room: self.info.id,
             pos: Position::new(self.epoch, self.last_seq),
@@ -288,6 +290,7 @@ impl RoomActor {
             ts: now_ms(),
             attachments: draft.attachments.unwrap_or_default(),
             reply_to: reply_to.map(Box::new),
+            mentions,
             change: draft.change.map(Box::new),
             ..ChatMessage::default()
         };

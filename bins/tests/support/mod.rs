@@ -14,6 +14,7 @@ use switchboard::{Config, Node};
 use switchboard_client::{Client, ClientConfig};
 use switchboard_engine::UserId;
 use switchboard_engine::protocol::ServerFrame;
+use switchboard_persistence::store::scratch::{ScratchDatabase, admin_url};
 
 pub struct TestNode {
     pub node: Node,
@@ -41,6 +42,17 @@ pub async fn start(tune: impl FnOnce(&mut Config)) -> TestNode {
     tune(&mut c);
     let node = Node::start(c).await.expect("node starts");
     TestNode { node, dir }
+}
+
+/// A node on a Postgres database of its own (its name starts with `prefix`), and that
+/// database, dropped when it is.
+pub async fn start_on_postgres(prefix: &str) -> (ScratchDatabase, TestNode) {
+    let db = ScratchDatabase::create(&admin_url(), prefix)
+        .await
+        .expect("Postgres must be running for these tests (ops/test.sh starts it)");
+    let url = db.url.clone();
+    let t = start(|c| c.database.url = Some(url)).await;
+    (db, t)
 }
 
 static NAMES: AtomicU32 = AtomicU32::new(0);

@@ -218,6 +218,7 @@ export abstract class Commands extends Emitter<ClientEvents> {
         room: { id: r.id, name: r.name, kind: r.kind },
         last: r.last,
         unread: r.unread,
+        mentions: r.mentions ?? 0,
         activity: r.activity,
         muted: r.muted,
         peer: r.peer,

@@ -54,6 +54,8 @@ export interface RoomListItem {
   last?: ChatMessage;
   unread: number;
   unread_more: boolean;
+  /** Of the unread messages counted, those that mention the user (§6.17); absent for none. */
+  mentions?: number;
   muted: boolean;
 }
 
@@ -88,6 +90,8 @@ export interface ChatMessage {
   /** Milliseconds since the Unix epoch, from the room owner's clock. Order by `pos`, never `ts`. */
   ts: number;
   attachments?: Attachment[];
+  /** The members the text mentions (`@name`, resolved when sent; §6.8). */
+  mentions?: UserId[];
   /** On a reply: the message it answers (§6.16). */
   reply_to?: Quote;
   /** History and search only: when the text was last edited (ms since the Unix epoch). */

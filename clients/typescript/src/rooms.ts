@@ -1,7 +1,8 @@
 // The room list: the rooms the user is in, each with its last message and unread count, newest
 // activity first, kept live from the frames the client sees. The client fills it from the
 // `rooms` command (§6.17, every page), then keeps it with `joined`, `room_added`, `message`,
-// `mark_read` and `read_receipt`; `fill` takes whole summaries.
+// `mark_read` and `read_receipt`; `fill` takes whole summaries. Unread messages that mention
+// the user are counted apart (`mentions`, an `@` badge).
 
 import { comparePositions, type ChatMessage, type Position, type Profile, type RoomId, type RoomInfo } from "./protocol.js";
 
@@ -14,6 +15,8 @@ export interface RoomSummary {
    * filled (the server does not tell unread counts yet; a `fill` can set them).
    */
   readonly unread: number;
+  /** Of those, the ones that mention the user (§6.8). */
+  readonly mentions: number;
   /** The user's read watermark, as far as this client knows (its marks, its other devices'). */
   readonly readPos: Position | undefined;
   /** For ordering: the last message's `ts`, or the server's `activity`, or when the room entered the list. */
@@ -29,6 +32,7 @@ export interface RoomSummaryInit {
   room: RoomInfo;
   last?: ChatMessage;
   unread?: number;
+  mentions?: number;
   readPos?: Position;
   activity?: number;
   muted?: boolean;
@@ -81,6 +85,7 @@ export class RoomList {
       if (s.readPos !== undefined) e.readPos = s.readPos;
       if (s.last !== undefined) this.setLast(e, s.last);
       if (s.unread !== undefined) e.unread = s.unread;
+      if (s.mentions !== undefined) e.mentions = s.mentions;
       if (s.activity !== undefined) e.activity = s.activity;
       if (s.muted !== undefined) e.muted = s.muted;
       if (s.peer !== undefined) e.peer = s.peer;
@@ -110,7 +115,11 @@ export class RoomList {
     if (e.last !== undefined && comparePositions(m.pos, e.last.pos) <= 0) return;
     this.setLast(e, m);
     const read = e.readPos !== undefined && comparePositions(m.pos, e.readPos) <= 0;
-    if (m.sender !== this.me() && !read) e.unread += 1;
+    const me = this.me();
+    if (m.sender !== me && !read) {
+      e.unread += 1;
+      if (me !== undefined && m.mentions?.includes(me)) e.mentions += 1;
+    }
     this.changed();
   }
 
@@ -133,14 +142,17 @@ export class RoomList {
     if (e === undefined) return;
     if (e.readPos !== undefined && comparePositions(pos, e.readPos) <= 0) return;
     e.readPos = pos;
-    if (e.last === undefined || comparePositions(pos, e.last.pos) >= 0) e.unread = 0;
+    if (e.last === undefined || comparePositions(pos, e.last.pos) >= 0) {
+      e.unread = 0;
+      e.mentions = 0;
+    }
     this.changed();
   }
 
   private entry(room: RoomInfo): Entry {
     let e = this.rooms.get(room.id);
     if (e === undefined) {
-      e = { room, last: undefined, unread: 0, readPos: undefined, activity: Date.now(), muted: false, peer: undefined };
+      e = { room, last: undefined, unread: 0, mentions: 0, readPos: undefined, activity: Date.now(), muted: false, peer: undefined };
       this.rooms.set(room.id, e);
     } else {
       e.room = room;

@@ -317,14 +317,23 @@ test("the room list follows invites, messages and reads", async () => {
   await a.send(room.id, "one");
   const two = await a.send(room.id, "two");
   await until(() => b.rooms.get(room.id).unread === 2, 5000, "two unread");
+  assert.equal(b.rooms.get(room.id).mentions, 0);
   assert.equal(b.rooms.get(room.id).last.text, "two");
   assert.equal(b.rooms.list()[0].room.id, room.id, "the newest activity first");
   // Alice's own messages are not unread for her.
   await until(() => a.rooms.get(room.id)?.last?.text === "two", 5000, "alice's list");
   assert.equal(a.rooms.get(room.id).unread, 0);
 
-  await b.markRead(room.id, two.pos);
+  // A mention of bob counts apart, live and in the server's list.
+  const named = await a.send(room.id, "@bob see this");
+  await until(() => b.rooms.get(room.id).mentions === 1, 5000, "one mention");
+  const listed = (await b.listRooms()).find((r) => r.id === room.id);
+  assert.deepEqual([listed.unread, listed.mentions], [3, 1]);
+  assert.deepEqual(b.rooms.get(room.id).last.mentions, [bob.user.id]);
+
+  await b.markRead(room.id, named.pos);
   assert.equal(b.rooms.get(room.id).unread, 0);
+  assert.equal(b.rooms.get(room.id).mentions, 0);
   assert.ok(changes.length > 0);
   // Bob's other device hears the read mark.
   const b2 = client(bob);

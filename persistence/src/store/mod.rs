@@ -2,6 +2,7 @@
 
 mod attachments;
 mod changes;
+mod mentions;
 mod names;
 mod pg_pool;
 pub mod postgres;

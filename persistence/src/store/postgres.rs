@@ -101,6 +101,8 @@ ALTER TABLE messages ADD COLUMN attachments TEXT;
     room_list::MIGRATION,
     // 12: delivered watermarks beside the read ones.
     receipts::MIGRATION,
+    // 13: the users a message mentions.
+    super::mentions::MIGRATION,
 ];
 
 /// Advisory lock key held while migrating ("sbmigrat" as ASCII).
@@ -204,7 +206,9 @@ macro_rules! message_columns {
             $m,
             "edited, ",
             $m,
-            "deleted"
+            "deleted, ",
+            $m,
+            "mentions"
         )
     };
 }
@@ -225,6 +229,7 @@ fn message_from_row(r: &Row) -> Result<ChatMessage, StoreError> {
         attachments: attachments::decode(r.get(7)).map_err(attachments::corrupt)?,
         edited: r.get::<_, Option<i64>>(11).map(uid),
         deleted: r.get(12),
+        mentions: super::mentions::decode(r.get(13)),
         ..ChatMessage::default()
     };
     let reference = match (r.get::<_, Option<i64>>(9), r.get::<_, Option<i64>>(10)) {
@@ -584,6 +589,7 @@ impl Store for PostgresStore {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
+        let mut mentions: Vec<Option<String>> = Vec::with_capacity(n);
         let (mut kinds, mut ref_epochs, mut ref_seqs) = (
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -602,6 +608,7 @@ impl Store for PostgresStore {
             kinds.push(kind);
             ref_epochs.push(reference.map(|p| id(p.epoch)));
             ref_seqs.push(reference.map(|p| id(p.seq)));
+            mentions.push(super::mentions::encode(&m.mentions));
         }
         // Changes are applied to their targets in the insert's transaction; a batch of
         // messages alone is one statement, as before.
@@ -619,13 +626,13 @@ impl Store for PostgresStore {
                     "WITH cur AS (SELECT id, epoch FROM rooms WHERE id = ANY($1) FOR SHARE),
                           ins AS (INSERT INTO messages
                                          (room, epoch, seq, sender, cmid, text, ts, attachments,
-                                          kind, ref_epoch, ref_seq)
+                                          kind, ref_epoch, ref_seq, mentions)
                                   SELECT u.* FROM unnest($1::bigint[], $2::bigint[],
                                          $3::bigint[], $4::bigint[], $5::text[], $6::text[],
                                          $7::bigint[], $8::text[], $9::smallint[],
-                                         $10::bigint[], $11::bigint[])
+                                         $10::bigint[], $11::bigint[], $12::text[])
                                        AS u(room, epoch, seq, sender, cmid, text, ts,
-                                            attachments, kind, ref_epoch, ref_seq)
+                                            attachments, kind, ref_epoch, ref_seq, mentions)
                                   JOIN cur ON cur.id = u.room AND u.epoch >= cur.epoch
                                   ON CONFLICT DO NOTHING)
                      SELECT id, epoch FROM cur",
@@ -648,6 +655,7 @@ impl Store for PostgresStore {
                         &kinds,
                         &ref_epochs,
                         &ref_seqs,
+                        &mentions,
                     ],
                 )
                 .await

@@ -20,6 +20,11 @@ pub(super) fn unread(counted: u64) -> (u32, bool) {
     (counted.min(u64::from(MAX_UNREAD)) as u32, more)
 }
 
+/// The mention count, of the messages the unread probe read (so within the unread cap).
+pub(super) fn mentioned(counted: u64) -> u32 {
+    counted.min(u64::from(MAX_UNREAD)) as u32
+}
+
 /// The name a direct conversation shows: the other person's display name, else their
 /// account name.
 pub(super) fn peer_name(peer: &Profile) -> String {

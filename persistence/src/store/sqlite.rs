@@ -102,6 +102,8 @@ ALTER TABLE messages ADD COLUMN attachments TEXT;
     room_list::MIGRATION,
     // 12: delivered watermarks beside the read ones.
     receipts::MIGRATION,
+    // 13: the users a message mentions.
+    crate::store::mentions::MIGRATION,
 ];
 
 const READERS: usize = 4;
@@ -241,6 +243,7 @@ fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
         })?,
         edited: row.get(11)?,
         deleted: row.get(12)?,
+        mentions: crate::store::mentions::decode(row.get_ref(13)?.as_str_or_null()?),
         ..ChatMessage::default()
     };
     let reference = match (
@@ -254,7 +257,7 @@ fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
     Ok(m)
 }
 
-const MESSAGE_COLUMNS: &str = "room, epoch, seq, sender, cmid, text, ts, attachments, kind, ref_epoch, ref_seq, edited, deleted";
+const MESSAGE_COLUMNS: &str = "room, epoch, seq, sender, cmid, text, ts, attachments, kind, ref_epoch, ref_seq, edited, deleted, mentions";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -503,8 +506,8 @@ impl Store for SqliteStore {
                 let mut stmt = tx.prepare_cached(
                     "INSERT OR IGNORE INTO messages
                      (room, epoch, seq, sender, cmid, text, ts, attachments, kind, ref_epoch,
-                      ref_seq, fts)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                      ref_seq, fts, mentions)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 )?;
                 // The next full-text entry's rowid, read when first needed (again after a
                 // change, which may have added entries).
@@ -544,7 +547,8 @@ impl Store for SqliteStore {
                         kind,
                         reference.map(|p| p.epoch),
                         reference.map(|p| p.seq),
-                        fts
+                        fts,
+                        crate::store::mentions::encode(&m.mentions)
                     ])?;
                     if inserted == 0 {
                         next_fts = fts;
@@ -660,7 +664,7 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT m.room, m.epoch, m.seq, m.sender, m.cmid, m.text, m.ts, m.attachments,
-                        m.kind, m.ref_epoch, m.ref_seq, m.edited, m.deleted
+                        m.kind, m.ref_epoch, m.ref_seq, m.edited, m.deleted, m.mentions
                  FROM messages_fts f
                  JOIN messages m ON m.room = f.room AND m.epoch = f.epoch AND m.seq = f.seq
                  JOIN members mb ON mb.room = m.room AND mb.user = ?1

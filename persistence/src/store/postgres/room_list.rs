@@ -15,7 +15,7 @@ use switchboard_engine::{RoomId, UserId};
 
 use super::{PostgresStore, id, message_from_row, uid};
 use crate::store::StoreError;
-use crate::store::room_list::{UNREAD_PROBE, bound, peer_name, unread};
+use crate::store::room_list::{UNREAD_PROBE, bound, mentioned, peer_name, unread};
 
 /// The migration (an entry of `MIGRATIONS`). `joined_ms` of existing members stays NULL (the
 /// room's creation stands in); new members get the time of their insert.
@@ -26,7 +26,7 @@ ALTER TABLE members ALTER COLUMN joined_ms
     SET DEFAULT (extract(epoch FROM now()) * 1000)::bigint;
 "#;
 
-/// The page: the last message's columns first (0–12, as [`message_from_row`] reads them,
+/// The page: the last message's columns first (0–13, as [`message_from_row`] reads them,
 /// NULL without one), then the room's. Parameters: the user, the cursor (activity, room),
 /// the limit and [`UNREAD_PROBE`]. Public so that the benchmark can `EXPLAIN` it.
 pub const ROOM_LIST_PAGE: &str = concat!(
@@ -48,17 +48,21 @@ pub const ROOM_LIST_PAGE: &str = concat!(
      )
      SELECT ",
     message_columns!("l."),
-    ", p.room, p.name, p.kind, p.muted, p.activity,
-            (SELECT count(*) FROM (
-                 SELECT 1 FROM messages n
-                 WHERE n.room = p.room
-                   AND (n.epoch, n.seq) > (COALESCE(rd.epoch, 0), COALESCE(rd.seq, 0))
-                   AND n.kind = 0 AND n.sender <> $1 AND NOT n.deleted
-                 LIMIT $5) c) AS unread,
-            o.id, o.name, o.display_name, o.status
+    ", p.room, p.name, p.kind, p.muted, p.activity, u.unread,
+            o.id, o.name, o.display_name, o.status, u.mentioned
      FROM page p
      LEFT JOIN messages l ON l.room = p.room AND l.epoch = p.epoch AND l.seq = p.seq
      LEFT JOIN reads rd ON rd.room = p.room AND rd.user_id = $1
+     CROSS JOIN LATERAL (
+         SELECT count(*) AS unread,
+                count(*) FILTER (WHERE strpos(c.mentions, ',' || $1::text || ',') > 0)
+                    AS mentioned
+         FROM (SELECT n.mentions FROM messages n
+               WHERE n.room = p.room
+                 AND (n.epoch, n.seq) > (COALESCE(rd.epoch, 0), COALESCE(rd.seq, 0))
+                 AND n.kind = 0 AND n.sender <> $1 AND NOT n.deleted
+               LIMIT $5) c
+     ) u
      LEFT JOIN LATERAL (
          SELECT pu.id, pu.name, pu.display_name, pu.status
          FROM members x JOIN users pu ON pu.id = x.user_id
@@ -93,26 +97,27 @@ pub(super) async fn room_list(
             Some(_) => Some(message_from_row(r)?),
             None => None,
         };
-        let kind = RoomKind::parse(r.get(15)).unwrap_or(RoomKind::Private);
+        let kind = RoomKind::parse(r.get(16)).unwrap_or(RoomKind::Private);
         let peer = r
-            .get::<_, Option<i64>>(19)
+            .get::<_, Option<i64>>(20)
             .map(|peer| switchboard_engine::domain::Profile {
                 id: UserId(uid(peer)),
-                name: r.get(20),
-                display_name: r.get(21),
-                status: r.get(22),
+                name: r.get(21),
+                display_name: r.get(22),
+                status: r.get(23),
             });
-        let (unread, unread_more) = unread(uid(r.get(18)));
+        let (unread, unread_more) = unread(uid(r.get(19)));
         list.push(RoomSummary {
-            id: RoomId(uid(r.get(13))),
-            name: peer.as_ref().map_or_else(|| r.get(14), peer_name),
+            id: RoomId(uid(r.get(14))),
+            name: peer.as_ref().map_or_else(|| r.get(15), peer_name),
             kind,
             peer,
-            activity: uid(r.get(17)),
+            activity: uid(r.get(18)),
             last,
             unread,
             unread_more,
-            muted: r.get(16),
+            mentions: mentioned(uid(r.get(24))),
+            muted: r.get(17),
         });
     }
     decorate(store, user, &mut list).await?;

@@ -9,7 +9,7 @@ use switchboard_engine::domain::{Profile, RoomCursor, RoomKind, RoomSummary};
 use switchboard_engine::{Position, RoomId, UserId};
 
 use super::{MESSAGE_COLUMNS, message_from_row};
-use crate::store::room_list::{UNREAD_PROBE, bound, peer_name, unread};
+use crate::store::room_list::{UNREAD_PROBE, bound, mentioned, peer_name, unread};
 
 /// The migration (an entry of `MIGRATIONS`). SQLite cannot default a new column to the
 /// time, so the inserts into `members` set `joined_ms` ([`JOINED_NOW`]); existing members
@@ -55,6 +55,7 @@ pub(super) fn room_list(
             last: None,
             unread: 0,
             unread_more: false,
+            mentions: 0,
             muted: r.get(3)?,
         })
     })?;
@@ -85,17 +86,25 @@ fn fill(c: &Connection, user: UserId, s: &mut RoomSummary) -> rusqlite::Result<(
         })
         .optional()?
         .unwrap_or_default();
-    let counted: u64 = c
+    let (counted, mentions): (u64, u64) = c
         .prepare_cached(
-            "SELECT count(*) FROM (
-                 SELECT 1 FROM messages WHERE room = ?1 AND (epoch, seq) > (?2, ?3)
+            "SELECT count(*), count(*) FILTER (WHERE instr(mentions, ?6) > 0) FROM (
+                 SELECT mentions FROM messages WHERE room = ?1 AND (epoch, seq) > (?2, ?3)
                  AND kind = 0 AND sender <> ?4 AND deleted = 0 LIMIT ?5)",
         )?
         .query_row(
-            params![s.id.0, read.epoch, read.seq, user.0, UNREAD_PROBE],
-            |r| r.get(0),
+            params![
+                s.id.0,
+                read.epoch,
+                read.seq,
+                user.0,
+                UNREAD_PROBE,
+                crate::store::mentions::needle(user)
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
     (s.unread, s.unread_more) = unread(counted);
+    s.mentions = mentioned(mentions);
     if s.kind == RoomKind::Direct {
         let peer = c
             .prepare_cached(
