@@ -59,6 +59,8 @@ curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || die "server did not sta
 SWITCHBOARD_URL="http://localhost:$port" node bins/tests/browser/chat.mjs
 # Replies, edits, deletes and reactions in two pages, with a resume and a reload.
 SWITCHBOARD_URL="http://localhost:$port" node bins/tests/browser/changes.mjs
+# Sent, delivered and read: ticks in a direct conversation, "Read by N" in a group of three.
+SWITCHBOARD_URL="http://localhost:$port" node bins/tests/browser/ticks.mjs
 kill -TERM $server; wait $server || die "server did not exit cleanly on SIGTERM"
 trap 'rm -rf "$data"' EXIT
 # The page as a chat client: the live room list, multi-line messages, scroll-back, the reload

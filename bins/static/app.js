@@ -4,6 +4,7 @@ import { changes } from './changes.js';
 import { composeBox } from './compose.js';
 import { finder, label, people } from './people.js';
 import { roomList } from './rooms.js';
+import { ticks } from './ticks.js';
 import { continues, dayLabel, sameDay, timeOf } from './timeline.js';
 
 const utf8enc = new TextEncoder();
@@ -80,12 +81,14 @@ const compose = composeBox($('compose'), () => $('compose-form').requestSubmit()
 // Replies, edits, deletes and reactions (changes.js).
 const edits = changes({ cmd, newCmid, me: () => state.me, userName, el, refresh: (r) => renderIf(r), setStatus,
   compose: $('compose'), replyBar: $('reply-bar') });
+// Sent, delivered, read (ticks.js): delivered marks as messages arrive, ticks on one's own.
+const receipts = ticks({ cmd, me: () => state.me, el, refresh: (id) => renderIf(state.rooms.get(id)) });
 
 function room(id, info) {
   let r = state.rooms.get(id);
   if (!r) {
     r = { id, name: 'room ' + id, kind: '', joined: false, loaded: false, more: false, last: null,
-      msgs: [], keys: new Set(), ids: new Map(), outbox: new Map(), reads: new Map(), typing: new Map(),
+      msgs: [], keys: new Set(), ids: new Map(), outbox: new Map(), typing: new Map(),
       members: new Set(), marked: null };
     state.rooms.set(id, r);
   }
@@ -242,7 +245,7 @@ function signOut(message) {
   if (state.ws) { state.ws.onclose = null; state.ws.close(1000); }
   Object.assign(state, { ws: null, connected: false, token: null, me: null, current: null, attempt: 0, stopped: null });
   state.rooms.clear(); state.presence.clear(); state.subscribed.clear();
-  names.clear(); edits.clear(); list.clear(); state.profileFilled = false;
+  names.clear(); edits.clear(); list.clear(); receipts.clear(); state.profileFilled = false;
   document.body.dataset.view = 'list';
   failPending('signed out');
   localStorage.removeItem(TOKEN_KEY);
@@ -402,11 +405,8 @@ function onFrame(f) {
     case 'typing': onTyping(r, f); break;
     case 'presence_changed': state.presence.set(f.user, f.status); render(); break;
     case 'profile_changed': names.update(f.user); break;
-    case 'read_receipt': {
-      const prev = r.reads.get(f.user);
-      if (!prev || cmpPos(f.pos, prev) > 0) r.reads.set(f.user, f.pos);
-      renderIf(r); break;
-    }
+    case 'read_receipt':
+    case 'delivery_receipt': if (receipts.receipt(f)) renderIf(r); break;
     case 'resume':
       if (f.outcome === 'reload') {
         r.msgs = []; r.keys.clear(); r.ids.clear(); r.loaded = false;
@@ -477,6 +477,7 @@ function seen(r, pos) { if (!r.last || cmpPos(pos, r.last) > 0) r.last = pos; }
 function addMessage(r, m, stored, asOf) {
   const key = posKey(m.pos);
   seen(r, m.pos);
+  if (state.me && m.sender !== state.me.id) receipts.arrived(r, m.pos);
   r.members.add(m.sender);
   watchUsers([m.sender]);
   const t = r.typing.get(m.sender);
@@ -513,6 +514,11 @@ async function joinRoom(r) {
   room(r.id, res.room);
   r.joined = true;
   list.ensure(res.room);
+  // The list row's last message reached the page too (it shows it): delivered, if another's.
+  const s = list.get(r.id);
+  if (s && s.last && state.me && s.last.sender !== state.me.id) receipts.arrived(r, s.last.pos);
+  // The open room's ticks start from the node's watermarks, also after a reconnect.
+  if (r.id === state.current) receipts.load(r);
   // History is read for the open room; another one's waits until it is opened.
   const load = r.id === state.current && (!r.loaded || !r.last);
   // Without a resume, the history read next shows every change up to the room's head.
@@ -576,7 +582,10 @@ async function openRoom(id, shown = true) {
   if (!state.connected) return;
   try {
     if (!r.joined) await joinRoom(r);
-    else if (!r.loaded) await loadNewest(r);
+    else {
+      receipts.load(r);
+      if (!r.loaded) await loadNewest(r);
+    }
     render();
     fillBack();
     if (!phone.matches) $('compose').focus();
@@ -848,18 +857,19 @@ function conversation(r) {
   return items;
 }
 
-// A message's header: its sender, its time and (`extra`) how its sending goes. On a message that
-// continues the one before (`.cont`), app.css shows only the time, on hover.
-function meta(sender, ts, extra) {
+// A message's header: its sender, its time, then (`extra`) how its sending goes, or (`mark`)
+// what became of it once sent (ticks.js). On a message that continues the one before (`.cont`),
+// app.css shows only the time, on hover.
+function meta(sender, ts, extra, mark) {
   return el('div', { class: 'meta' }, el('span', { class: 'sender' }, dot(sender), userName(sender)),
     el('time', { class: 'time', dateTime: new Date(ts).toISOString(), title: new Date(ts).toLocaleString() }, timeOf(ts)),
-    extra ? el('span', { class: 'progress' }, ' · ' + extra) : '');
+    extra ? el('span', { class: 'progress' }, ' · ' + extra) : '', mark || '');
 }
 
 function messageView(r, m, cont) {
   return edits.decorate(r, m, el('div', { class: 'msg' + (cont ? ' cont' : ''), 'data-epoch': m.pos.epoch,
     'data-seq': m.pos.seq, 'data-cmid': m.cmid, 'data-sender': m.sender },
-  meta(m.sender, m.ts, ''),
+  meta(m.sender, m.ts, '', receipts.mark(r, m)),
   el('div', { class: 'text' }, m.text),
   ...(m.attachments || []).map((a) => attachmentView(r.id, a))));
 }
@@ -914,13 +924,6 @@ function render() {
   edits.refocus(box, focused);
   if (atBottom) box.scrollTop = box.scrollHeight;
   edits.renderReplyBar(r);
-  let receipt = '';
-  if (r && r.msgs.length) {
-    const lastPos = r.msgs[r.msgs.length - 1].pos;
-    const readers = [...r.reads].filter(([u, p]) => (!state.me || u !== state.me.id) && cmpPos(p, lastPos) >= 0);
-    if (readers.length) receipt = 'read by ' + readers.length;
-  }
-  $('receipt').textContent = receipt;
   const typers = r ? [...r.typing.keys()].map(userName) : [];
   $('typing').textContent = typers.length
     ? typers.join(', ') + (typers.length === 1 ? ' is' : ' are') + ' typing…' : '';

@@ -104,6 +104,10 @@ pub fn router(state: AppState) -> Router {
             page_file(JS, include_str!("../../static/timeline.js")),
         )
         .route(
+            "/ticks.js",
+            page_file(JS, include_str!("../../static/ticks.js")),
+        )
+        .route(
             "/msgpack.js",
             page_file(JS, include_str!("../../static/msgpack.js")),
         )
