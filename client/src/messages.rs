@@ -1,7 +1,8 @@
-//! Replies, edits, deletes and reactions (PROTOCOL §6.16). Each is an entry of its room's
+//! Replies, edits, deletes, reactions and pins (PROTOCOL §6.16). Each is an entry of its room's
 //! sequence, answered `sent` once stored, and idempotent by `cmid` like a send: resending one
 //! with the same `cmid` is safe.
 
+use switchboard_engine::domain::ChatMessage;
 use switchboard_engine::protocol::{self as p, ClientFrame, ServerFrame};
 use switchboard_engine::{Position, RoomId};
 
@@ -92,6 +93,43 @@ impl Client {
             })
         })
         .await
+    }
+
+    /// Pins the message at `target` to the room, or unpins it (`unpin`): owners and admins.
+    pub async fn pin(
+        &self,
+        room: RoomId,
+        cmid: &str,
+        target: Position,
+        unpin: bool,
+    ) -> Result<p::Sent, ClientError> {
+        let cmid = cmid.to_owned();
+        self.entry(|rid| {
+            ClientFrame::Pin(p::Pin {
+                rid,
+                room,
+                cmid,
+                target,
+                unpin,
+            })
+        })
+        .await
+    }
+
+    /// The room's pinned messages, the most recently pinned first (at most `limit`, 1 to
+    /// 100), and whether more are pinned.
+    pub async fn pins(
+        &self,
+        room: RoomId,
+        limit: u32,
+    ) -> Result<(Vec<ChatMessage>, bool), ClientError> {
+        match self
+            .request(|rid| ClientFrame::Pins(p::Pins { rid, room, limit }))
+            .await?
+        {
+            ServerFrame::Pins(page) => Ok((page.messages, page.more)),
+            other => Err(ClientError::Unexpected(Box::new(other))),
+        }
     }
 
     /// Sends an entry of a room (a message or a change to one) and waits for its `sent`.

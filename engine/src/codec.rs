@@ -300,6 +300,44 @@ mod tests {
         assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes).unwrap(), reply);
     }
 
+    /// A `pin` command and the `pinned` event it makes, as PROTOCOL §12 shows them.
+    #[test]
+    fn pins_have_a_stable_msgpack_form() {
+        let target = Position::new(3, 17);
+        let pin = ClientFrame::Pin(crate::protocol::Pin {
+            rid: 6,
+            room: RoomId(42),
+            cmid: "p1".into(),
+            target,
+            unpin: false,
+        });
+        let bytes = Codec::MsgPack.encode(&pin).unwrap();
+        assert_eq!(
+            bytes.as_ref(),
+            b"\x85\xa4type\xa3pin\xa3rid\x06\xa4room\x2a\xa4cmid\xa2p1\xa6target\x82\xa5epoch\x03\xa3seq\x11"
+                .as_slice()
+        );
+        let event = crate::protocol::event_frame(crate::domain::ChatMessage {
+            room: RoomId(42),
+            pos: Position::new(3, 19),
+            sender: crate::UserId(9),
+            cmid: "p1".into(),
+            ts: 1_735_689_600_000,
+            change: Some(Box::new(crate::domain::Change::Pin {
+                target,
+                removed: false,
+            })),
+            ..Default::default()
+        });
+        let bytes = Codec::MsgPack.encode(&event).unwrap();
+        assert_eq!(
+            bytes.as_ref(),
+            b"\x87\xa4type\xa6pinned\xa4room\x2a\xa3pos\x82\xa5epoch\x03\xa3seq\x13\xa6sender\x09\xa4cmid\xa2p1\xa2ts\xcf\x00\x00\x01\x94\x1f\x29\x7c\x00\xa6target\x82\xa5epoch\x03\xa3seq\x11"
+                .as_slice()
+        );
+        assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes).unwrap(), event);
+    }
+
     #[test]
     fn garbage_is_a_decode_error_not_a_panic() {
         for data in [

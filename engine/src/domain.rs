@@ -126,6 +126,9 @@ pub struct ChatMessage {
     /// Deleted: a tombstone, its text and attachments gone (history only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// Pinned to the room by an owner or an admin (history only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pinned: bool,
     /// Reactions on the message, by emoji in order of first use (history only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<ReactionCount>,
@@ -149,14 +152,17 @@ pub enum Change {
         emoji: String,
         removed: bool,
     },
+    /// The target is pinned to the room, or unpinned (`removed`), by an owner or an admin.
+    Pin { target: Position, removed: bool },
 }
 
 impl Change {
     pub fn target(&self) -> Position {
         match self {
-            Change::Edit { target } | Change::Delete { target } | Change::React { target, .. } => {
-                *target
-            }
+            Change::Edit { target }
+            | Change::Delete { target }
+            | Change::React { target, .. }
+            | Change::Pin { target, .. } => *target,
         }
     }
 }

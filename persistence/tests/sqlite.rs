@@ -258,6 +258,14 @@ impl Store for Flaky {
     async fn set_read(&self, r: RoomId, u: UserId, p: Position) -> Result<Position, StoreError> {
         self.inner.set_read(r, u, p).await
     }
+    async fn pins(
+        &self,
+        r: RoomId,
+        viewer: UserId,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        self.inner.pins(r, viewer, limit).await
+    }
     async fn set_delivered(
         &self,
         r: RoomId,

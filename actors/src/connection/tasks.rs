@@ -70,6 +70,7 @@ impl Ctx {
             ClientFrame::MarkRead(c) => self.within(self.mark_read(c)).await?,
             ClientFrame::MarkDelivered(c) => self.within(self.mark_delivered(c)).await?,
             ClientFrame::Receipts(c) => self.within(self.receipts(c)).await?,
+            ClientFrame::Pins(c) => self.within(self.pins(c)).await?,
             ClientFrame::PresenceQuery(c) => self.within(self.presence_query(c)).await?,
             ClientFrame::PresenceSubscribe(c) => self.presence_subscribe(c).await,
             ClientFrame::AttachmentSlot(c) => self.within(self.attachment_slot(c)).await?,
@@ -91,6 +92,7 @@ impl Ctx {
             | ClientFrame::Edit(_)
             | ClientFrame::Delete(_)
             | ClientFrame::React(_)
+            | ClientFrame::Pin(_)
             | ClientFrame::Typing(_) => Err(Refused::Code(switchboard_engine::ErrorCode::Internal)),
         }
     }
@@ -321,6 +323,23 @@ impl Ctx {
             // Already known (another device, or a read): nobody needs telling again.
             None => self.reply(ServerFrame::Done(p::Done { rid: c.rid })),
         }
+    }
+
+    /// The room's pinned messages, newest pin first: members only.
+    async fn pins(&self, c: p::Pins) -> Result<Effect, Refused> {
+        if !(1..=p::MAX_PINS_PAGE).contains(&c.limit) {
+            return Err(Refused::Invalid("limit must be 1 to 100"));
+        }
+        queries::check_member(&self.hub, c.room, self.me).await?;
+        let mut messages = self.hub.store.pins(c.room, self.me, c.limit + 1).await?;
+        let more = messages.len() > c.limit as usize;
+        messages.truncate(c.limit as usize);
+        self.reply(ServerFrame::Pins(p::PinList {
+            rid: c.rid,
+            room: c.room,
+            messages,
+            more,
+        }))
     }
 
     /// The members' watermarks, a page at a time: members only.

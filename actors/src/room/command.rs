@@ -102,6 +102,17 @@ impl RoomCommand {
                     RoomCommand::change(c.cmid, String::new(), change),
                 )
             }
+            ClientFrame::Pin(c) => {
+                let change = Change::Pin {
+                    target: c.target,
+                    removed: c.unpin,
+                };
+                (
+                    c.room,
+                    c.rid,
+                    RoomCommand::change(c.cmid, String::new(), change),
+                )
+            }
             ClientFrame::Typing(c) => (c.room, c.rid, RoomCommand::Typing { active: c.active }),
             // Not room commands: listed, so a new frame does not compile until it says.
             frame @ (ClientFrame::Auth(_)
@@ -110,6 +121,7 @@ impl RoomCommand {
             | ClientFrame::History(_)
             | ClientFrame::Search(_)
             | ClientFrame::MarkRead(_)
+            | ClientFrame::Pins(_)
             | ClientFrame::MarkDelivered(_)
             | ClientFrame::Receipts(_)
             | ClientFrame::PresenceQuery(_)

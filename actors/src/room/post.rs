@@ -239,6 +239,18 @@ impl RoomActor {
                     return Err(Refused::Code(ErrorCode::EditWindowClosed));
                 }
             }
+            Some(Change::Pin { removed, .. }) => {
+                if !matches!(self.members.get(&me), Some(Role::Owner | Role::Admin)) {
+                    return Err(Refused::Forbidden(
+                        "only an owner or an admin pins a message",
+                    ));
+                }
+                match (removed, target.pinned) {
+                    (false, true) => return Err(Refused::Code(ErrorCode::Conflict)),
+                    (true, false) => return Err(Refused::NotFound("that message is not pinned")),
+                    _ => {}
+                }
+            }
             Some(Change::Delete { .. }) => {
                 let moderator = matches!(self.members.get(&me), Some(Role::Owner | Role::Admin));
                 if target.sender != me && !moderator {
@@ -304,7 +316,9 @@ impl RoomActor {
                         target.deleted = true;
                         target.text.clear();
                         target.reactions.clear();
+                        target.pinned = false;
                     }
+                    Change::Pin { removed, .. } => target.pinned = !removed,
                     Change::React {
                         emoji,
                         removed: true,

@@ -318,6 +318,7 @@ export class SwitchboardClient extends Commands {
       case "edited":
       case "deleted":
       case "reaction":
+      case "pinned":
         this.onEntry(conn, frame);
         return;
       case "resume":

@@ -108,6 +108,19 @@ export abstract class Commands extends Emitter<ClientEvents> {
     return this.request(cmd);
   }
 
+  /** Pins the message at `target` to the room, or with `unpin` unpins it: owners and admins (§6.16). */
+  async pin(room: RoomId, target: Position, unpin = false, cmid: string = newCmid()): Promise<SentReply> {
+    const cmd: Command = { type: "pin", room, cmid, target };
+    if (unpin) cmd.unpin = true;
+    return this.request(cmd);
+  }
+
+  /** The room's pinned messages, newest pin first (at most `limit`, 1 to 100). */
+  async pins(room: RoomId, limit = 100): Promise<{ messages: ChatMessage[]; more: boolean }> {
+    const reply = await this.request({ type: "pins", room, limit });
+    return { messages: reply.messages, more: reply.more };
+  }
+
   async typing(room: RoomId, active: boolean): Promise<void> {
     await this.request({ type: "typing", room, active });
   }

@@ -51,6 +51,7 @@ export interface ClientEvents {
   edited: Extract<EventFrame, { type: "edited" }>;
   deleted: Extract<EventFrame, { type: "deleted" }>;
   reaction: Extract<EventFrame, { type: "reaction" }>;
+  pinned: Extract<EventFrame, { type: "pinned" }>;
   member_joined: Extract<EventFrame, { type: "member_joined" }>;
   member_left: Extract<EventFrame, { type: "member_left" }>;
   typing: Extract<EventFrame, { type: "typing" }>;

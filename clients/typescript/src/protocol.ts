@@ -98,6 +98,8 @@ export interface ChatMessage {
   edited?: number;
   /** History and search only: a tombstone (text and attachments gone). */
   deleted?: boolean;
+  /** History and search only: pinned to the room (§6.16). */
+  pinned?: boolean;
   /** History and search only: the reactions on it, in order of first use. */
   reactions?: ReactionCount[];
 }
@@ -225,6 +227,22 @@ export interface ReactCommand {
   emoji: string;
   remove?: boolean;
 }
+/** Pin a message to the room, or unpin it: owners and admins (§6.16). */
+export interface PinCommand {
+  type: "pin";
+  rid: number;
+  room: RoomId;
+  cmid: string;
+  target: Position;
+  unpin?: boolean;
+}
+/** The room's pinned messages, newest pin first (§6.16). */
+export interface PinsCommand {
+  type: "pins";
+  rid: number;
+  room: RoomId;
+  limit: number;
+}
 export interface AttachmentSlotCommand {
   type: "attachment_slot";
   rid: number;
@@ -334,6 +352,8 @@ export type ClientFrame =
   | EditCommand
   | DeleteCommand
   | ReactCommand
+  | PinCommand
+  | PinsCommand
   | AttachmentSlotCommand
   | HistoryCommand
   | SearchCommand
@@ -442,6 +462,14 @@ export interface RoomsReply {
   rooms: RoomListItem[];
   more: boolean;
 }
+export interface PinsReply {
+  type: "pins";
+  rid: number;
+  room: RoomId;
+  /** Newest pin first, as history shows them. */
+  messages: ChatMessage[];
+  more: boolean;
+}
 export interface ReceiptsReply {
   type: "receipts";
   rid: number;
@@ -480,6 +508,7 @@ export type ReplyFrame =
   | ProfilesReply
   | RoomsReply
   | ReceiptsReply
+  | PinsReply
   | DoneReply
   | PongReply
   | ErrorReply;
@@ -521,8 +550,19 @@ export interface ReactionEvent {
   emoji: string;
   removed?: boolean;
 }
+/** `sender` pinned the message at `target` to the room, or unpinned it (§6.16). */
+export interface PinnedEvent {
+  type: "pinned";
+  room: RoomId;
+  pos: Position;
+  sender: UserId;
+  cmid: string;
+  ts: number;
+  target: Position;
+  removed?: boolean;
+}
 /** Every entry of a room's sequence: what a resume replays, in order. */
-export type EntryEvent = MessageEvent | EditedEvent | DeletedEvent | ReactionEvent;
+export type EntryEvent = MessageEvent | EditedEvent | DeletedEvent | ReactionEvent | PinnedEvent;
 export interface MemberJoinedEvent {
   type: "member_joined";
   room: RoomId;
@@ -591,6 +631,7 @@ export type EventFrame =
   | EditedEvent
   | DeletedEvent
   | ReactionEvent
+  | PinnedEvent
   | MemberJoinedEvent
   | MemberLeftEvent
   | TypingEvent
@@ -620,6 +661,8 @@ const COMMANDS: Record<ClientFrame["type"], true> = {
   edit: true,
   delete: true,
   react: true,
+  pin: true,
+  pins: true,
   attachment_slot: true,
   history: true,
   search: true,
@@ -652,6 +695,7 @@ const REPLIES: Record<ReplyFrame["type"], true> = {
   profiles: true,
   rooms: true,
   receipts: true,
+  pins: true,
   done: true,
   pong: true,
   error: true,
@@ -661,6 +705,7 @@ const EVENTS: Record<EventFrame["type"], true> = {
   edited: true,
   deleted: true,
   reaction: true,
+  pinned: true,
   member_joined: true,
   member_left: true,
   typing: true,
@@ -694,6 +739,8 @@ export interface ReplyOf {
   edit: SentReply;
   delete: SentReply;
   react: SentReply;
+  pin: SentReply;
+  pins: PinsReply;
   attachment_slot: AttachmentSlotReply;
   history: HistoryReply;
   search: SearchResultsReply;

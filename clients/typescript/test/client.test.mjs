@@ -229,6 +229,14 @@ test("replies, edits, reactions and deletes: live, and replayed once each after 
     ],
   );
   await assert.rejects(b.edit(room.id, first.pos, "mine"), (e) => e instanceof SwitchboardError && e.code === ErrorCode.Forbidden);
+  // Pins: the owner pins the reply; bob (a member) may not; the list and the event say so.
+  const pinnedEvent = next(b, "pinned", (e) => e.room === room.id);
+  await a.pin(room.id, reply.pos);
+  assert.deepEqual((await pinnedEvent).target, reply.pos);
+  assert.deepEqual((await b.pins(room.id)).messages.map((m) => m.pos), [reply.pos]);
+  await assert.rejects(b.pin(room.id, first.pos), (e) => e instanceof SwitchboardError && e.code === ErrorCode.Forbidden);
+  await a.pin(room.id, reply.pos, true);
+  assert.equal((await b.pins(room.id)).messages.length, 0);
   await a.delete(room.id, first.pos);
   await until(() => changes.length === 3, 5000, "the delete");
   assert.equal(changes[2].type, "deleted");

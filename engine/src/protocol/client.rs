@@ -67,6 +67,19 @@ client_frames! {
         remove: bool,
     },
 
+    /// Pin a message to the room, or unpin it (`unpin`): owners and admins. Answered `sent`.
+    "pin" => Pin {
+        room: RoomId,
+        cmid: String,
+        target: Position,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        unpin: bool,
+    },
+
+    /// The room's pinned messages, the most recently pinned first: at most `limit` (1 to
+    /// 100). Answered `pins`.
+    "pins" => Pins { room: RoomId, limit: u32 },
+
     /// Fetch a page of history: messages strictly before `before` (newest first) or strictly
     /// after `after` (oldest first); with neither, the newest page.
     "history" => History {
@@ -174,6 +187,9 @@ pub enum Visibility {
 
 /// The most attachments one message may reference.
 pub const MAX_ATTACHMENTS: usize = 10;
+
+/// The most pinned messages one `pins` reply lists.
+pub const MAX_PINS_PAGE: u32 = 100;
 
 /// The most members one `receipts` page lists.
 pub const MAX_RECEIPTS_PAGE: u32 = 500;

@@ -30,12 +30,14 @@ pub enum ServerFrame {
     Profiles(ProfilesReply),
     Rooms(RoomList),
     Receipts(ReceiptList),
+    Pins(PinList),
     Error(Error),
     // Events.
     Message(ChatMessage),
     Edited(Edited),
     Deleted(Deleted),
     Reaction(Reaction),
+    Pinned(Pinned),
     MemberJoined(MemberEvent),
     MemberLeft(MemberEvent),
     Typing(TypingEvent),
@@ -67,12 +69,14 @@ impl ServerFrame {
             ServerFrame::Profiles(f) => Some(f.rid),
             ServerFrame::Rooms(f) => Some(f.rid),
             ServerFrame::Receipts(f) => Some(f.rid),
+            ServerFrame::Pins(f) => Some(f.rid),
             ServerFrame::Error(f) => f.rid,
             ServerFrame::Hello(_)
             | ServerFrame::Message(_)
             | ServerFrame::Edited(_)
             | ServerFrame::Deleted(_)
             | ServerFrame::Reaction(_)
+            | ServerFrame::Pinned(_)
             | ServerFrame::MemberJoined(_)
             | ServerFrame::MemberLeft(_)
             | ServerFrame::Typing(_)
@@ -95,6 +99,7 @@ impl ServerFrame {
             ServerFrame::Edited(e) => Some((e.room, e.pos)),
             ServerFrame::Deleted(d) => Some((d.room, d.pos)),
             ServerFrame::Reaction(r) => Some((r.room, r.pos)),
+            ServerFrame::Pinned(p) => Some((p.room, p.pos)),
             _ => None,
         }
     }
@@ -372,6 +377,29 @@ pub struct Reaction {
     pub removed: bool,
 }
 
+/// A message was pinned to the room (or unpinned: `removed`) by `sender`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pinned {
+    pub room: RoomId,
+    pub pos: Position,
+    pub sender: UserId,
+    pub cmid: String,
+    pub ts: u64,
+    pub target: Position,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
+}
+
+/// A room's pinned messages (`pins`), the most recently pinned first, as history shows them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PinList {
+    pub rid: u64,
+    pub room: RoomId,
+    pub messages: Vec<ChatMessage>,
+    /// True when more messages are pinned than this reply lists.
+    pub more: bool,
+}
+
 /// The frame an entry of a room's sequence goes to clients as: a `message`, or the change it
 /// makes to an earlier one.
 pub fn event_frame(mut msg: ChatMessage) -> ServerFrame {
@@ -417,6 +445,15 @@ pub fn event_frame(mut msg: ChatMessage) -> ServerFrame {
             ts,
             target,
             emoji,
+            removed,
+        }),
+        Change::Pin { target, removed } => ServerFrame::Pinned(Pinned {
+            room,
+            pos,
+            sender,
+            cmid,
+            ts,
+            target,
             removed,
         }),
     }

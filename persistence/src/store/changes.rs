@@ -5,7 +5,8 @@
 //! or, on a message, the one it answers. Storing a change also applies it to its target in the
 //! same transaction: an edit replaces the target's `text` and sets `edited`; a delete empties
 //! `text` and `attachments`, sets `deleted`, drops its reactions and releases its uploads to
-//! the sweep; a reaction is a row of `reactions` (one per message, emoji and user). Applying is
+//! the sweep; a reaction is a row of `reactions` (one per message, emoji and user); a pin sets
+//! the target's `pinned_ts` (the pin's `ts`), an unpin clears it (migration 14). Applying is
 //! idempotent, so a retried batch changes nothing twice.
 //!
 //! A client's history leaves the change rows out and shows each message as it is now (edited
@@ -21,6 +22,11 @@ const EDIT: i16 = 1;
 const DELETE: i16 = 2;
 const REACT: i16 = 3;
 const UNREACT: i16 = 4;
+const PIN: i16 = 5;
+const UNPIN: i16 = 6;
+
+/// The migration that adds pins (both stores): when the message was pinned, NULL when not.
+pub(super) const PINS_MIGRATION: &str = "ALTER TABLE messages ADD COLUMN pinned_ts BIGINT;";
 
 /// The row's `kind`, what `ref_epoch`/`ref_seq` hold, and its `text` column.
 pub(super) fn columns(m: &ChatMessage) -> (i16, Option<Position>, &str) {
@@ -33,6 +39,9 @@ pub(super) fn columns(m: &ChatMessage) -> (i16, Option<Position>, &str) {
             emoji,
             removed,
         }) => (if *removed { UNREACT } else { REACT }, Some(*target), emoji),
+        Some(Change::Pin { target, removed }) => {
+            (if *removed { UNPIN } else { PIN }, Some(*target), "")
+        }
     }
 }
 
@@ -49,6 +58,10 @@ pub(super) fn restore(m: &mut ChatMessage, kind: i16, reference: Option<Position
             target,
             emoji: std::mem::take(&mut m.text),
             removed: kind == UNREACT,
+        })),
+        PIN | UNPIN => Some(Box::new(Change::Pin {
+            target,
+            removed: kind == UNPIN,
         })),
         _ => {
             m.reply_to = Some(Box::new(Quote {
@@ -86,6 +99,12 @@ pub(super) fn quote(page: &mut [ChatMessage], found: &[(RoomId, Position, UserId
     }
 }
 
+/// Puts a page back in the order `order` lists its positions (after decorating it in
+/// position order, as the decorating queries read it).
+pub(super) fn reorder(page: &mut [ChatMessage], order: &[Position]) {
+    page.sort_by_key(|m| order.iter().position(|p| *p == m.pos));
+}
+
 /// Sets each message's reactions from rows of (position, emoji, count, mine), in the order
 /// the rows come (each emoji's first use).
 pub(super) fn react(page: &mut [ChatMessage], rows: Vec<(Position, String, u32, bool)>) {
@@ -115,6 +134,14 @@ mod tests {
             Some(Change::React {
                 target,
                 emoji: "👍".into(),
+                removed: true,
+            }),
+            Some(Change::Pin {
+                target,
+                removed: false,
+            }),
+            Some(Change::Pin {
+                target,
                 removed: true,
             }),
         ];

@@ -93,6 +93,7 @@ pub struct Target {
     pub ts: u64,
     pub text: String,
     pub deleted: bool,
+    pub pinned: bool,
     pub reactions: Vec<(String, Vec<UserId>)>,
 }
 
@@ -284,6 +285,14 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<ChatMessage>, StoreError>;
 
+    /// The room's pinned messages, the most recently pinned first (at most `limit`), as
+    /// history shows them to `viewer`.
+    async fn pins(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
     /// Raises the user's read watermark in the room to `pos` (never lowers it), and the
     /// delivered one with it; returns the read watermark now stored.
     async fn set_read(

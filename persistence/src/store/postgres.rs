@@ -7,7 +7,6 @@
 //! [`subjects`], plans in [`plans`], profiles in [`profiles`], upload records in [`uploads`],
 //! the room list in [`room_list`].
 
-mod changes;
 mod plans;
 mod profiles;
 mod receipts;
@@ -103,6 +102,8 @@ ALTER TABLE messages ADD COLUMN attachments TEXT;
     receipts::MIGRATION,
     // 13: the users a message mentions.
     super::mentions::MIGRATION,
+    // 14: pins.
+    super::changes::PINS_MIGRATION,
 ];
 
 /// Advisory lock key held while migrating ("sbmigrat" as ASCII).
@@ -208,12 +209,15 @@ macro_rules! message_columns {
             $m,
             "deleted, ",
             $m,
-            "mentions"
+            "mentions, ",
+            $m,
+            "pinned_ts"
         )
     };
 }
 
-// After `message_columns`, which its statement uses.
+// After `message_columns`, which their statements use.
+mod changes;
 mod room_list;
 pub use room_list::ROOM_LIST_PAGE;
 
@@ -230,6 +234,7 @@ fn message_from_row(r: &Row) -> Result<ChatMessage, StoreError> {
         edited: r.get::<_, Option<i64>>(11).map(uid),
         deleted: r.get(12),
         mentions: super::mentions::decode(r.get(13)),
+        pinned: r.get::<_, Option<i64>>(14).is_some(),
         ..ChatMessage::default()
     };
     let reference = match (r.get::<_, Option<i64>>(9), r.get::<_, Option<i64>>(10)) {
@@ -810,6 +815,15 @@ impl Store for PostgresStore {
         pos: Position,
     ) -> Result<Position, StoreError> {
         receipts::set_read(self, room, user, pos).await
+    }
+
+    async fn pins(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        changes::pins(self, room, viewer, limit).await
     }
 
     async fn set_delivered(

@@ -104,6 +104,8 @@ ALTER TABLE messages ADD COLUMN attachments TEXT;
     receipts::MIGRATION,
     // 13: the users a message mentions.
     crate::store::mentions::MIGRATION,
+    // 14: pins.
+    crate::store::changes::PINS_MIGRATION,
 ];
 
 const READERS: usize = 4;
@@ -244,6 +246,7 @@ fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
         edited: row.get(11)?,
         deleted: row.get(12)?,
         mentions: crate::store::mentions::decode(row.get_ref(13)?.as_str_or_null()?),
+        pinned: row.get::<_, Option<i64>>(14)?.is_some(),
         ..ChatMessage::default()
     };
     let reference = match (
@@ -257,7 +260,7 @@ fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
     Ok(m)
 }
 
-const MESSAGE_COLUMNS: &str = "room, epoch, seq, sender, cmid, text, ts, attachments, kind, ref_epoch, ref_seq, edited, deleted, mentions";
+const MESSAGE_COLUMNS: &str = "room, epoch, seq, sender, cmid, text, ts, attachments, kind, ref_epoch, ref_seq, edited, deleted, mentions, pinned_ts";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -664,7 +667,8 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT m.room, m.epoch, m.seq, m.sender, m.cmid, m.text, m.ts, m.attachments,
-                        m.kind, m.ref_epoch, m.ref_seq, m.edited, m.deleted, m.mentions
+                        m.kind, m.ref_epoch, m.ref_seq, m.edited, m.deleted, m.mentions,
+                        m.pinned_ts
                  FROM messages_fts f
                  JOIN messages m ON m.room = f.room AND m.epoch = f.epoch AND m.seq = f.seq
                  JOIN members mb ON mb.room = m.room AND mb.user = ?1
@@ -687,6 +691,16 @@ impl Store for SqliteStore {
         pos: Position,
     ) -> Result<Position, StoreError> {
         self.write(move |c| receipts::set_read(c, room, user, pos))
+            .await
+    }
+
+    async fn pins(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        self.read(move |c| changes::pins(c, room, viewer, limit))
             .await
     }
 

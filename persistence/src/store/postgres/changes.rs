@@ -53,7 +53,8 @@ pub(super) async fn apply<'a>(
             Change::Delete { .. } => {
                 let old = client
                     .query_opt(
-                        "UPDATE messages m SET text = '', attachments = NULL, deleted = true
+                        "UPDATE messages m SET text = '', attachments = NULL, deleted = true,
+                                               pinned_ts = NULL
                          FROM (SELECT attachments FROM messages
                                WHERE room = $1 AND epoch = $2 AND seq = $3 AND kind = 0
                                  AND NOT deleted FOR UPDATE) old
@@ -115,9 +116,50 @@ pub(super) async fn apply<'a>(
                     .await
                     .map_err(db)?;
             }
+            Change::Pin { removed, .. } => {
+                let pinned = (!removed).then(|| id(m.ts));
+                client
+                    .execute(
+                        "UPDATE messages SET pinned_ts = $4
+                         WHERE room = $1 AND epoch = $2 AND seq = $3 AND kind = 0 AND NOT deleted",
+                        &[&at[0], &at[1], &at[2], &pinned],
+                    )
+                    .await
+                    .map_err(db)?;
+            }
         }
     }
     Ok(())
+}
+
+/// The room's pinned messages, the most recently pinned first, at most `limit`, as history
+/// shows them to `viewer`.
+pub(super) async fn pins(
+    store: &PostgresStore,
+    room: RoomId,
+    viewer: UserId,
+    limit: u32,
+) -> Result<Vec<ChatMessage>, StoreError> {
+    let rows = store
+        .query(
+            concat!(
+                "SELECT ",
+                message_columns!(""),
+                " FROM messages WHERE room = $1 AND kind = 0 AND pinned_ts IS NOT NULL
+                 ORDER BY pinned_ts DESC, epoch DESC, seq DESC LIMIT $2"
+            ),
+            &[&id(room.0), &i64::from(limit)],
+        )
+        .await?;
+    let mut page = rows
+        .iter()
+        .map(super::message_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let order: Vec<Position> = page.iter().map(|m| m.pos).collect();
+    page.sort_by_key(|m| m.pos);
+    decorate(store, room, Some(viewer), &mut page).await?;
+    crate::store::changes::reorder(&mut page, &order);
+    Ok(page)
 }
 
 /// Fills the quotes of a page's replies with the quoted messages as they are now.
@@ -207,7 +249,7 @@ pub(super) async fn target(
     let at = [id(room.0), id(pos.epoch), id(pos.seq)];
     let Some(row) = store
         .query_opt(
-            "SELECT sender, ts, text, deleted FROM messages
+            "SELECT sender, ts, text, deleted, pinned_ts IS NOT NULL FROM messages
              WHERE room = $1 AND epoch = $2 AND seq = $3 AND kind = 0",
             &[&at[0], &at[1], &at[2]],
         )
@@ -220,6 +262,7 @@ pub(super) async fn target(
         ts: uid(row.get(1)),
         text: row.get(2),
         deleted: row.get(3),
+        pinned: row.get(4),
         reactions: Vec::new(),
     };
     let rows = store

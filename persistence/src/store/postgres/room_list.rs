@@ -26,7 +26,7 @@ ALTER TABLE members ALTER COLUMN joined_ms
     SET DEFAULT (extract(epoch FROM now()) * 1000)::bigint;
 "#;
 
-/// The page: the last message's columns first (0–13, as [`message_from_row`] reads them,
+/// The page: the last message's columns first (0–14, as [`message_from_row`] reads them,
 /// NULL without one), then the room's. Parameters: the user, the cursor (activity, room),
 /// the limit and [`UNREAD_PROBE`]. Public so that the benchmark can `EXPLAIN` it.
 pub const ROOM_LIST_PAGE: &str = concat!(
@@ -97,27 +97,27 @@ pub(super) async fn room_list(
             Some(_) => Some(message_from_row(r)?),
             None => None,
         };
-        let kind = RoomKind::parse(r.get(16)).unwrap_or(RoomKind::Private);
+        let kind = RoomKind::parse(r.get(17)).unwrap_or(RoomKind::Private);
         let peer = r
-            .get::<_, Option<i64>>(20)
+            .get::<_, Option<i64>>(21)
             .map(|peer| switchboard_engine::domain::Profile {
                 id: UserId(uid(peer)),
-                name: r.get(21),
-                display_name: r.get(22),
-                status: r.get(23),
+                name: r.get(22),
+                display_name: r.get(23),
+                status: r.get(24),
             });
-        let (unread, unread_more) = unread(uid(r.get(19)));
+        let (unread, unread_more) = unread(uid(r.get(20)));
         list.push(RoomSummary {
-            id: RoomId(uid(r.get(14))),
-            name: peer.as_ref().map_or_else(|| r.get(15), peer_name),
+            id: RoomId(uid(r.get(15))),
+            name: peer.as_ref().map_or_else(|| r.get(16), peer_name),
             kind,
             peer,
-            activity: uid(r.get(18)),
+            activity: uid(r.get(19)),
             last,
             unread,
             unread_more,
-            mentions: mentioned(uid(r.get(24))),
-            muted: r.get(17),
+            mentions: mentioned(uid(r.get(25))),
+            muted: r.get(18),
         });
     }
     decorate(store, user, &mut list).await?;

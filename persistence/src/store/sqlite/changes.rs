@@ -104,7 +104,8 @@ pub(super) fn apply(tx: &Connection, m: &ChatMessage) -> rusqlite::Result<()> {
         Change::Delete { .. } => {
             unindex(tx, fts)?;
             tx.prepare_cached(
-                "UPDATE messages SET text = '', attachments = NULL, deleted = 1, fts = NULL
+                "UPDATE messages SET text = '', attachments = NULL, deleted = 1, fts = NULL,
+                                     pinned_ts = NULL
                  WHERE room = ?1 AND epoch = ?2 AND seq = ?3",
             )?
             .execute(params![room.0, t.epoch, t.seq])?;
@@ -139,8 +140,37 @@ pub(super) fn apply(tx: &Connection, m: &ChatMessage) -> rusqlite::Result<()> {
             )?
             .execute(params![room.0, t.epoch, t.seq, emoji, m.sender.0])?;
         }
+        Change::Pin { removed, .. } => {
+            tx.prepare_cached(
+                "UPDATE messages SET pinned_ts = ?4 WHERE room = ?1 AND epoch = ?2 AND seq = ?3",
+            )?
+            .execute(params![room.0, t.epoch, t.seq, (!removed).then_some(m.ts)])?;
+        }
     }
     Ok(())
+}
+
+/// The room's pinned messages, the most recently pinned first, at most `limit`, as history
+/// shows them to `viewer`.
+pub(super) fn pins(
+    c: &Connection,
+    room: RoomId,
+    viewer: UserId,
+    limit: u32,
+) -> rusqlite::Result<Vec<ChatMessage>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {} FROM messages WHERE room = ?1 AND kind = 0 AND pinned_ts IS NOT NULL
+         ORDER BY pinned_ts DESC, epoch DESC, seq DESC LIMIT ?2",
+        super::MESSAGE_COLUMNS
+    ))?;
+    let mut page = stmt
+        .query_map(params![room.0, limit], super::message_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let order: Vec<Position> = page.iter().map(|m| m.pos).collect();
+    page.sort_by_key(|m| m.pos);
+    decorate(c, room, Some(viewer), &mut page)?;
+    crate::store::changes::reorder(&mut page, &order);
+    Ok(page)
 }
 
 /// Fills the quotes of a page's replies with the quoted messages as they are now.
@@ -217,7 +247,7 @@ pub(super) fn target(
 ) -> rusqlite::Result<Option<Target>> {
     let found = c
         .prepare_cached(
-            "SELECT sender, ts, text, deleted FROM messages
+            "SELECT sender, ts, text, deleted, pinned_ts IS NOT NULL FROM messages
              WHERE room = ?1 AND epoch = ?2 AND seq = ?3 AND kind = 0",
         )?
         .query_row(params![room.0, pos.epoch, pos.seq], |r| {
@@ -226,6 +256,7 @@ pub(super) fn target(
                 ts: r.get(1)?,
                 text: r.get(2)?,
                 deleted: r.get(3)?,
+                pinned: r.get(4)?,
                 reactions: Vec::new(),
             })
         })
