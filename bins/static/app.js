@@ -2,6 +2,7 @@
 import { mpDecode, mpEncode } from './msgpack.js';
 import { changes } from './changes.js';
 import { composeBox } from './compose.js';
+import { completion, mentions } from './mentions.js';
 import { finder, label, people } from './people.js';
 import { roomList } from './rooms.js';
 import { ticks } from './ticks.js';
@@ -76,6 +77,15 @@ const later = (a, b) => (!a || (b && cmpPos(b, a) > 0) ? b : a);
 // The room list (rooms.js); the page joins every room it lists, so their events arrive.
 const list = roomList({ cmd, el, me: () => state.me, userName, title: roomLabel, learn: (ps) => names.learn(ps),
   open: (id) => openRoom(id, true), listed: joinListed, list: $('rooms'), more: $('rooms-more'), scroller: $('room-list') });
+// Mentions (mentions.js): `@name`s highlighted in messages, and names completed in the message
+// box from the open room's members (the `receipts` walk's, and senders and joins seen since).
+// Made before the box's own keys (compose.js), which a pick with Enter must not also send.
+const highlight = mentions({ profile: (id) => names.profile(id), want: (ids) => names.want(ids), me: () => state.me, el });
+const mentionBox = completion({ box: $('compose'), list: $('mention-list'), profile: (id) => names.profile(id),
+  want: (ids) => names.want(ids), me: () => state.me, members: () => {
+    const r = state.current && room(state.current);
+    return r ? [...new Set([...receipts.members(r.id), ...r.members])] : [];
+  } });
 // The message box (compose.js): Enter sends, Shift+Enter starts a new line.
 const compose = composeBox($('compose'), () => $('compose-form').requestSubmit());
 // Replies, edits, deletes and reactions (changes.js).
@@ -245,7 +255,7 @@ function signOut(message) {
   if (state.ws) { state.ws.onclose = null; state.ws.close(1000); }
   Object.assign(state, { ws: null, connected: false, token: null, me: null, current: null, attempt: 0, stopped: null });
   state.rooms.clear(); state.presence.clear(); state.subscribed.clear();
-  names.clear(); edits.clear(); list.clear(); receipts.clear(); state.profileFilled = false;
+  names.clear(); edits.clear(); list.clear(); receipts.clear(); mentionBox.close(); state.profileFilled = false;
   document.body.dataset.view = 'list';
   failPending('signed out');
   localStorage.removeItem(TOKEN_KEY);
@@ -866,11 +876,13 @@ function meta(sender, ts, extra, mark) {
     extra ? el('span', { class: 'progress' }, ' · ' + extra) : '', mark || '');
 }
 
+// A message that mentions the user is marked (`.mentioned`), its `@name`s highlighted.
 function messageView(r, m, cont) {
-  return edits.decorate(r, m, el('div', { class: 'msg' + (cont ? ' cont' : ''), 'data-epoch': m.pos.epoch,
+  const mentioned = highlight.mentionsMe(m) ? ' mentioned' : '';
+  return edits.decorate(r, m, el('div', { class: 'msg' + (cont ? ' cont' : '') + mentioned, 'data-epoch': m.pos.epoch,
     'data-seq': m.pos.seq, 'data-cmid': m.cmid, 'data-sender': m.sender },
   meta(m.sender, m.ts, '', receipts.mark(r, m)),
-  el('div', { class: 'text' }, m.text),
+  el('div', { class: 'text' }, ...highlight.text(m)),
   ...(m.attachments || []).map((a) => attachmentView(r.id, a))));
 }
 
@@ -881,7 +893,7 @@ function pendingView(r, o, m) {
   return el('div', { class: 'msg pending' + (o.failed ? ' failed' : ''), 'data-cmid': o.cmid, 'data-pending': '1', ...at },
     meta(o.sender, m ? m.ts : Date.now(), progress),
     (m && m.reply_to) || o.replyTo ? edits.quote(r, (m && m.reply_to) || o.replyTo) : '',
-    el('div', { class: 'text' }, m ? m.text : o.text),
+    el('div', { class: 'text' }, ...(m ? highlight.text(m) : [o.text])),
     ...(m ? (m.attachments || []).map((a) => attachmentView(r.id, a)) : []),
     o.failed ? el('div', { class: 'failure' },
       el('span', { class: 'reason' }, o.failed),
@@ -927,6 +939,7 @@ function render() {
   const typers = r ? [...r.typing.keys()].map(userName) : [];
   $('typing').textContent = typers.length
     ? typers.join(', ') + (typers.length === 1 ? ' is' : ' are') + ' typing…' : '';
+  mentionBox.update();
   if (r) scheduleMarkRead();
 }
 

@@ -1,5 +1,6 @@
 // The room list of the web page (PROTOCOL §6.17): every room of the user, most recently active
-// first, each row with the room's name, its last message and its unread count. Read with `rooms`
+// first, each row with the room's name, its last message, its unread count and an "@" badge
+// while unread messages mention the user. Read with `rooms`
 // in pages (more as the list scrolls), then kept live from the events of the rooms the page has
 // joined (`message`, `edited`, `deleted`) and from `room_added`; refreshed on every (re)connect,
 // since the node has no event for rooms the page has not joined. What users wrote goes into the
@@ -129,13 +130,17 @@ export function roomList({ cmd, el, me, userName, title, learn, open, listed, li
   function row(s) {
     const count = badge(s);
     const name = label(s);
+    const mentioned = s.mentions > 0;
     return el('li', {}, el('button', { type: 'button', class: 'room-row' + (s.muted ? ' muted' : '') + (count ? ' unread' : ''),
-      'data-room-id': s.id, 'data-unread': count || '0', 'aria-current': String(s.id === current),
-      'aria-label': name + (count ? ', ' + count + ' unread' : '') + (s.muted ? ', muted' : '') + '. ' + preview(s),
+      'data-room-id': s.id, 'data-unread': count || '0', 'data-mentions': String(s.mentions || 0),
+      'aria-current': String(s.id === current),
+      'aria-label': name + (count ? ', ' + count + ' unread' : '') + (mentioned ? ', you were mentioned' : '')
+        + (s.muted ? ', muted' : '') + '. ' + preview(s),
       onclick: () => open(s.id) },
     el('span', { class: 'row-top' }, el('span', { class: 'room-name' }, name),
       el('time', { class: 'room-time' }, when(s.activity))),
     el('span', { class: 'row-bottom' }, el('span', { class: 'preview' }, preview(s)),
+      mentioned ? el('span', { class: 'badge mention-badge', title: 'You were mentioned' }, '@') : '',
       count ? el('span', { class: 'badge' }, count) : '')));
   }
 
@@ -157,15 +162,19 @@ export function roomList({ cmd, el, me, userName, title, learn, open, listed, li
     get: (id) => rooms.get(id),
     ensure,
     // A `message` event (live or replayed) of a joined room: the room moves up with its new last
-    // message, and one from someone else counts as unread unless the room is being read. A
-    // message at or before the last one the list knows is already counted.
+    // message, and one from someone else counts as unread unless the room is being read (and
+    // as a mention when it mentions the user). A message at or before the last one the list
+    // knows is already counted.
     message(m, reading) {
       let s = rooms.get(m.room);
       if (!s) { ensure({ id: m.room, name: 'room ' + m.room, kind: '' }); s = rooms.get(m.room); }
       if (s.last && cmpPos(m.pos, s.last.pos) <= 0) return;
       s.last = m;
       s.activity = Math.max(s.activity || 0, m.ts || 0);
-      if (!reading && !(me() && m.sender === me().id)) s.unread += 1;
+      if (!reading && !(me() && m.sender === me().id)) {
+        s.unread += 1;
+        if (me() && (m.mentions || []).includes(me().id)) s.mentions = (s.mentions || 0) + 1;
+      }
     },
     // An `edited` or `deleted` event: the preview follows when it is about the last message.
     change(f) {
@@ -182,7 +191,7 @@ export function roomList({ cmd, el, me, userName, title, learn, open, listed, li
     // The user read the room up to its end (`mark_read` answered).
     read(id) {
       const s = rooms.get(id);
-      if (s) { s.unread = 0; s.unread_more = false; }
+      if (s) { s.unread = 0; s.unread_more = false; s.mentions = 0; }
     },
     // The user left the room, or was removed from it.
     remove(id) { rooms.delete(id); },

@@ -153,6 +153,10 @@ export function ticks({ cmd, me, el, refresh }) {
       return n ? el('span', { class: 'read-by', 'data-count': n }, 'Read by ' + n) : null;
     },
 
+    // The members of room `r` the page knows of (user ids, from `receipts` and the receipt
+    // events since): who the compose box offers to mention.
+    members: (roomId) => [...of(roomId).keys()],
+
     // The user signed out: nothing is kept for the next one.
     clear() {
       for (const w of waiting.values()) clearTimeout(w.timer);

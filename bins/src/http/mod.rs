@@ -108,6 +108,10 @@ pub fn router(state: AppState) -> Router {
             page_file(JS, include_str!("../../static/ticks.js")),
         )
         .route(
+            "/mentions.js",
+            page_file(JS, include_str!("../../static/mentions.js")),
+        )
+        .route(
             "/msgpack.js",
             page_file(JS, include_str!("../../static/msgpack.js")),
         )

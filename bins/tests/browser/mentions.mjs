@@ -1,0 +1,417 @@
+// Browser test of mentions on the web page (PROTOCOL §6.8, §6.17).
+//
+//   cd bins/tests/browser && npm ci
+//   SWITCHBOARD_URL=http://127.0.0.1:8080 node mentions.mjs
+//
+// Three users in three browser profiles: Alice, Bob and Cy (whose display name is "Boris"), in
+// a group Alice made. Alice mentions Bob while Bob has another room open: Bob's room list shows
+// an "@" badge beside the unread count, live, and again after his reload (from `rooms`);
+// opening the room clears it. In the conversation the `@bob…` Alice wrote is highlighted (in
+// Bob's colour on his page, where the whole message is marked too), an `@name` of nobody in
+// the room stays plain text. Completion, on Alice's page after a reload (its members from
+// `receipts`): "@bo" offers Bob and Boris, the arrow keys move, Enter picks without sending,
+// Tab picks a display name's match, Escape closes; the message sent reads "@bob_… " and shows
+// on Bob's page as his mention. At phone width (375 px) the list fits. Every page runs under
+// the strict Content-Security-Policy chat.mjs uses.
+//
+// SCREENSHOTS=DIR writes mentions-desktop.png (1280 × 800: Bob's page, his mentions marked,
+// the completion list open) there. STATIC_DIR=DIR serves the page's files from DIR instead of
+// the node (to try a change to bins/static without rebuilding the binary).
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { extname, join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE = (process.env.SWITCHBOARD_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+const SCREENSHOTS = process.env.SCREENSHOTS || '';
+const STATIC = process.env.STATIC_DIR || '';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-features=LocalNetworkAccessChecks'];
+const WAIT = 5000;
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+  + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
+
+const contexts = [];
+const dirs = [];
+const logs = [];
+
+async function openUser(label) {
+  const dir = await mkdtemp(join(tmpdir(), 'switchboard-mentions-'));
+  dirs.push(dir);
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ARGS,
+    viewport: { width: 1280, height: 800 },
+  });
+  contexts.push(context);
+  await context.route(BASE + '/**', async (route) => {
+    const path = new URL(route.request().url()).pathname;
+    const file = path === '/' ? 'index.html' : path.slice(1);
+    if (STATIC && TYPES[extname(file)] && !file.includes('/')) {
+      const body = await readFile(join(STATIC, file)).catch(() => null);
+      if (body) {
+        await route.fulfill({ body, headers: { 'content-type': TYPES[extname(file)], 'content-security-policy': CSP } });
+        return;
+      }
+    }
+    const response = await route.fetch();
+    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': CSP } });
+  });
+  await context.addInitScript(() => document.addEventListener('securitypolicyviolation',
+    (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)));
+  const page = context.pages()[0] || await context.newPage();
+  page.setDefaultTimeout(10000);
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') logs.push(`[${label} console.${m.type()}] ${m.text()}`); });
+  page.on('pageerror', (e) => logs.push(`[${label} pageerror] ${e.message}`));
+  await page.goto(BASE + '/');
+  return { page, context };
+}
+
+async function signUp(page, name, display) {
+  await page.fill('#name', name);
+  await page.fill('#password', 'pw-' + name + '-secret');
+  await page.click('#signup');
+  await page.waitForSelector('#signout', { state: 'visible' });
+  await page.waitForSelector('body[data-conn="open"]');
+  // The form shows the stored profile once it is read: typing before that would be overwritten.
+  await page.waitForFunction(() => window.switchboard.state.profileFilled);
+  await page.fill('#display-name', display);
+  await page.click('#save-profile');
+  await until(async () => (await page.textContent('#status')) === 'Profile saved', `${display}'s profile saved`);
+  await until(async () => (await page.textContent('#whoami')).startsWith(display + ' ('), `${display} shown as signed in`);
+}
+
+const roomReady = (page, id) => page.waitForSelector(`#chat[data-room-id="${id}"][data-ready="1"]`);
+// A stored message of the conversation, by its text.
+const msg = (page, text) => page.locator('#messages .msg[data-seq]:not([data-pending])', { hasText: text }).first();
+const openId = (page) => page.getAttribute('#chat', 'data-room-id');
+
+async function openRoom(page, id) {
+  await page.click(`#rooms button[data-room-id="${id}"]`);
+  await roomReady(page, id);
+}
+
+async function reload(page) {
+  await page.reload();
+  await page.waitForSelector('body[data-conn="open"]');
+}
+
+async function until(probe, what, ms = WAIT) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function expect(actual, expected, what) {
+  const ok = expected instanceof RegExp ? expected.test(actual) : JSON.stringify(actual) === JSON.stringify(expected);
+  if (!ok) throw new Error(`${what}: expected ${expected instanceof RegExp ? expected : JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// A room's row in the list: {mentions (the data attribute), badge (the "@" badge's text, '' when
+// none shows), unread, label}.
+const row = (page, id) => page.locator(`#rooms button[data-room-id="${id}"]`).evaluate((b) => {
+  const at = b.querySelector('.mention-badge');
+  return { mentions: b.dataset.mentions, badge: at && at.offsetParent !== null ? at.textContent : '',
+    unread: b.dataset.unread, label: b.getAttribute('aria-label') };
+});
+
+async function rowIs(page, id, want, who) {
+  try {
+    await until(async () => {
+      const r = await row(page, id);
+      return Object.entries(want).every(([k, v]) => (v instanceof RegExp ? v.test(r[k]) : r[k] === v));
+    }, `${who}: room ${id}'s row is ${JSON.stringify(want, (k, v) => (v instanceof RegExp ? String(v) : v))}`);
+  } catch (e) {
+    throw new Error(e.message + '; it is ' + JSON.stringify(await row(page, id)));
+  }
+}
+
+// How the message with `text` shows its mentions: the highlighted pieces ({text, me}), whether
+// the whole message is marked, and its text as a whole.
+const shown = (page, text) => msg(page, text).evaluate((m) => ({
+  spans: [...m.querySelectorAll('.text .mention')].map((s) => ({ text: s.textContent, me: s.classList.contains('me') })),
+  marked: m.classList.contains('mentioned'),
+  text: m.querySelector('.text').textContent,
+  // A mention is set off from the text around it by its colour.
+  distinct: (() => {
+    const s = m.querySelector('.text .mention');
+    return !!s && getComputedStyle(s).color !== getComputedStyle(m.querySelector('.text')).color;
+  })(),
+  spanColor: (() => {
+    const s = m.querySelector('.text .mention');
+    return s ? getComputedStyle(s).color + ' ' + getComputedStyle(s).backgroundColor : '';
+  })(),
+  // The whole message's mark: its background and its edge.
+  background: getComputedStyle(m).backgroundColor + ' ' + getComputedStyle(m).boxShadow,
+}));
+
+// The completion list: the options' account names, and which one is active.
+const options = (page) => page.evaluate(() => {
+  const list = document.getElementById('mention-list');
+  const items = [...list.querySelectorAll('li[role=option]')];
+  return { visible: !list.hidden && list.offsetParent !== null, names: items.map((i) => i.dataset.name),
+    active: items.findIndex((i) => i.getAttribute('aria-selected') === 'true'),
+    activedescendant: document.getElementById('compose').getAttribute('aria-activedescendant') };
+});
+
+async function optionsAre(page, names, active, what) {
+  try {
+    await until(async () => {
+      const o = await options(page);
+      return o.visible === names.length > 0 && JSON.stringify(o.names) === JSON.stringify(names)
+        && (!names.length || o.active === active);
+    }, what);
+  } catch (e) {
+    throw new Error(e.message + '; it shows ' + JSON.stringify(await options(page)));
+  }
+}
+
+// --------------------------------------------------------------------------------- the steps
+async function setUp([a, b, c], suffix) {
+  await signUp(a.page, 'alice_' + suffix, 'Alice');
+  await signUp(b.page, 'bob_' + suffix, 'Bob');
+  await signUp(c.page, 'cy_' + suffix, 'Boris');
+  await a.page.fill('#room-name', 'plans ' + suffix);
+  await a.page.click('#create-room');
+  const roomButton = a.page.locator('#rooms button[aria-current="true"]');
+  await roomButton.waitFor();
+  const group = await roomButton.getAttribute('data-room-id');
+  await roomReady(a.page, group);
+  for (const u of [b, c]) {
+    await u.page.fill('#join-id', group);
+    await u.page.click('#join');
+    await roomReady(u.page, group);
+  }
+  // Bob looks at a room of his own: the group is listed, not open.
+  await b.page.fill('#room-name', 'notes ' + suffix);
+  await b.page.click('#create-room');
+  await b.page.waitForFunction((g) => {
+    const id = document.getElementById('chat').dataset.roomId;
+    return id && id !== g && document.getElementById('chat').dataset.ready === '1';
+  }, group);
+  const notes = await openId(b.page);
+  await until(() => b.page.evaluate((g) => !!(window.switchboard.state.rooms.get(g) || {}).joined, Number(group)),
+    "Bob's page joins the group in the background");
+  return { group, notes };
+}
+
+// Alice mentions Bob (and someone who is no member): the "@" badge on Bob's row, live, beside
+// the unread count; a message without his name adds to the count, not to the mentions.
+async function badgeLive(a, b, { group }, suffix) {
+  await rowIs(b.page, group, { mentions: '0', badge: '' }, 'Bob before any mention');
+  await a.page.fill('#compose', 'Morning all');
+  await a.page.press('#compose', 'Enter');
+  await rowIs(b.page, group, { unread: '1' }, 'Bob after a message without his name');
+  expect((await row(b.page, group)).badge, '', 'the "@" badge for a message that does not mention Bob');
+  await a.page.fill('#compose', `Hi @bob_${suffix}, see the plan (cc @nobody_${suffix}).`);
+  await a.page.press('#compose', 'Enter');
+  await rowIs(b.page, group, { mentions: '1', badge: '@', unread: '2', label: /you were mentioned/ }, 'Bob after the mention');
+  // The badge sits beside the unread count, in the row's bottom line.
+  const place = await b.page.locator(`#rooms button[data-room-id="${group}"] .row-bottom`).evaluate((r) =>
+    [...r.querySelectorAll('.badge')].map((x) => x.textContent));
+  expect(place, ['@', '2'], 'the badges of the row');
+}
+
+// A reload reads the count from `rooms`.
+async function badgeAfterReload(b, { group, notes }) {
+  await reload(b.page);
+  await roomReady(b.page, notes);
+  await rowIs(b.page, group, { mentions: '1', badge: '@', unread: '2' }, 'Bob after a reload');
+}
+
+// Opening the room clears the badge; the mention is highlighted, more on Bob's page.
+async function openClears(a, b, { group }, suffix) {
+  await openRoom(b.page, group);
+  await rowIs(b.page, group, { mentions: '0', badge: '', unread: '0' }, 'Bob with the room open');
+  const text = `Hi @bob_${suffix}, see the plan`;
+  const onBob = await until(async () => {
+    const s = await shown(b.page, text);
+    return s.spans.length ? s : null;
+  }, "the mention highlighted on Bob's page").catch(async (e) => {
+    throw new Error(e.message + '; it shows ' + JSON.stringify(await shown(b.page, text)));
+  });
+  expect(onBob.spans, [{ text: '@bob_' + suffix, me: true }], "the mentions highlighted on Bob's page");
+  expect(onBob.text, `Hi @bob_${suffix}, see the plan (cc @nobody_${suffix}).`, "the message's text on Bob's page");
+  expect(onBob.marked, true, "the message marked as Bob's mention");
+  expect(onBob.distinct, true, 'the mention set off from the text');
+  const plain = await shown(b.page, 'Morning all');
+  expect(plain.marked, false, 'a message without Bob\'s name marked');
+  if (plain.background === onBob.background) throw new Error(`a mention of Bob has the background of any message (${plain.background})`);
+  const onAlice = await shown(a.page, text);
+  expect(onAlice.spans, [{ text: '@bob_' + suffix, me: false }], "the mentions highlighted on Alice's page");
+  expect(onAlice.marked, false, "the message marked on Alice's page, which it does not mention");
+  expect(onAlice.distinct, true, "the mention set off from the text on Alice's page");
+  if (onAlice.spanColor === onBob.spanColor) throw new Error(`one's own mention in the colours of another's (${onBob.spanColor})`);
+  // Stays cleared after a reload (the room was read).
+  await reload(b.page);
+  await roomReady(b.page, group);
+  await sleep(500);
+  await rowIs(b.page, group, { mentions: '0', badge: '' }, 'Bob after reading and reloading');
+}
+
+// Completion on Alice's page after a reload: its members come from the `receipts` walk.
+async function complete(a, b, { group }, suffix) {
+  await reload(a.page);
+  if ((await openId(a.page)) !== group) await openRoom(a.page, group);
+  await roomReady(a.page, group);
+  await a.page.click('#compose');
+  await a.page.keyboard.type('Lunch? @bo');
+  await optionsAre(a.page, ['bob_' + suffix, 'cy_' + suffix], 0, '"@bo" offers Bob and Boris');
+  const o = await options(a.page);
+  expect(o.activedescendant, 'mention-option-0', 'the box\'s active option');
+  await a.page.keyboard.press('ArrowDown');
+  await optionsAre(a.page, ['bob_' + suffix, 'cy_' + suffix], 1, 'ArrowDown moves to Boris');
+  await a.page.keyboard.press('ArrowDown');
+  await optionsAre(a.page, ['bob_' + suffix, 'cy_' + suffix], 0, 'ArrowDown wraps to Bob');
+  await a.page.keyboard.press('ArrowUp');
+  await optionsAre(a.page, ['bob_' + suffix, 'cy_' + suffix], 1, 'ArrowUp moves to Boris');
+  await a.page.keyboard.press('ArrowUp');
+  await optionsAre(a.page, ['bob_' + suffix, 'cy_' + suffix], 0, 'ArrowUp moves back to Bob');
+  await a.page.keyboard.press('Enter');
+  await optionsAre(a.page, [], 0, 'the list closes once Bob is picked');
+  expect(await a.page.inputValue('#compose'), `Lunch? @bob_${suffix} `, 'the box after the pick');
+  expect(await a.page.locator('#messages .msg', { hasText: 'Lunch?' }).count(), 0, 'messages sent by the pick');
+  // "@bor" matches Boris by display name; Tab picks his account name.
+  await a.page.keyboard.type('and @bor');
+  await optionsAre(a.page, ['cy_' + suffix], 0, '"@bor" offers Boris');
+  await a.page.keyboard.press('Tab');
+  expect(await a.page.inputValue('#compose'), `Lunch? @bob_${suffix} and @cy_${suffix} `, 'the box after Tab');
+  expect(await a.page.evaluate(() => document.activeElement.id), 'compose', 'the focus after Tab');
+  // Escape closes the list and keeps the text; more letters of the same name keep it closed.
+  await a.page.keyboard.type('@al');
+  await optionsAre(a.page, [], 0, 'no option for "@al" (the user herself)');
+  await a.page.keyboard.press('Backspace');
+  await a.page.keyboard.press('Backspace');
+  await a.page.keyboard.type('b');
+  await optionsAre(a.page, ['bob_' + suffix, 'cy_' + suffix], 0, '"@b" offers Bob and Boris');
+  await a.page.keyboard.press('Escape');
+  await optionsAre(a.page, [], 0, 'Escape closes the list');
+  await a.page.keyboard.type('o');
+  await sleep(200);
+  await optionsAre(a.page, [], 0, 'the list closed by Escape while the same name is typed');
+  expect(await a.page.inputValue('#compose'), `Lunch? @bob_${suffix} and @cy_${suffix} @bo`, 'the box after Escape');
+  // A new name opens it again.
+  await a.page.keyboard.type(' @c');
+  await optionsAre(a.page, ['cy_' + suffix], 0, '"@c" after Escape');
+  await a.page.keyboard.press('Escape');
+  // The sent text, as picked; Enter sends once the list is closed.
+  await a.page.fill('#compose', '');
+  await a.page.keyboard.type('Lunch? @bo');
+  await optionsAre(a.page, ['bob_' + suffix, 'cy_' + suffix], 0, '"@bo" again');
+  await a.page.keyboard.press('Enter');
+  await a.page.keyboard.type('at one?');
+  await a.page.keyboard.press('Enter');
+  const sent = `Lunch? @bob_${suffix} at one?`;
+  await msg(a.page, sent).waitFor();
+  expect(await a.page.inputValue('#compose'), '', 'the box once sent');
+  await until(async () => (await shown(b.page, sent)).spans.length > 0, "Bob's page shows the picked name as a mention");
+  const onBob = await shown(b.page, sent);
+  expect(onBob.text, sent, "the text on Bob's page");
+  expect(onBob.spans, [{ text: '@bob_' + suffix, me: true }], "the mention on Bob's page");
+  expect(onBob.marked, true, "the message marked on Bob's page");
+}
+
+// Cy opens a direct conversation with Bob and mentions him there: the new room's row on Bob's
+// page (the room arrived by `room_added`, joined in the background) shows the badge.
+async function directMention(b, c, { group }, suffix) {
+  await c.page.fill('#direct-name', 'bob_' + suffix);
+  await c.page.click('#direct');
+  await c.page.waitForFunction(() => / \(direct\) #/.test(document.getElementById('room-title').textContent));
+  const direct = await openId(c.page);
+  await roomReady(c.page, direct);
+  await until(() => b.page.evaluate((d) => !!(window.switchboard.state.rooms.get(d) || {}).joined, Number(direct)),
+    "Bob's page joins the direct conversation");
+  await c.page.fill('#compose', `@bob_${suffix} are you coming?`);
+  await c.page.press('#compose', 'Enter');
+  await rowIs(b.page, direct, { mentions: '1', badge: '@', unread: '1' }, "Bob's row of the direct conversation");
+  expect(await openId(b.page), group, "the room open on Bob's page");
+  await rowIs(b.page, group, { mentions: '0', badge: '' }, "Bob's row of the open group");
+}
+
+// At phone width the list fits the screen, nothing scrolls sideways.
+async function phoneWidth(a, { group }) {
+  await a.page.setViewportSize({ width: 375, height: 812 });
+  try {
+    if ((await a.page.getAttribute('body', 'data-view')) !== 'chat') await openRoom(a.page, group);
+    await a.page.fill('#compose', '');
+    await a.page.click('#compose');
+    await a.page.keyboard.type('@');
+    await a.page.keyboard.type('b');
+    await until(async () => (await options(a.page)).visible, 'the list at phone width');
+    const fit = await a.page.evaluate(() => {
+      const l = document.getElementById('mention-list').getBoundingClientRect();
+      const box = document.getElementById('compose').getBoundingClientRect();
+      const items = [...document.querySelectorAll('#mention-list li')].map((i) => i.getBoundingClientRect())
+        .map((r) => [r.left, r.right]);
+      return { list: [l.left, l.right, l.top, l.bottom], box: [box.top], width: window.innerWidth, items,
+        page: document.documentElement.scrollWidth - document.documentElement.clientWidth };
+    });
+    const inside = fit.list[0] >= 0 && fit.list[1] <= fit.width && fit.list[2] >= 0 && fit.list[3] <= fit.box[0]
+      && fit.items.every(([l, r]) => l >= fit.list[0] && r <= fit.list[1]);
+    if (!inside || fit.page > 0) throw new Error(`the list at 375 px: ${JSON.stringify(fit)}`);
+    await a.page.keyboard.press('Escape');
+    await a.page.fill('#compose', '');
+  } finally {
+    await a.page.setViewportSize({ width: 1280, height: 800 });
+  }
+}
+
+async function screenshot(b, { group }) {
+  if ((await openId(b.page)) !== group) await openRoom(b.page, group);
+  await b.page.click('#compose');
+  await b.page.keyboard.type('Sounds good @');
+  await b.page.keyboard.type('a');
+  await until(async () => (await options(b.page)).visible, "the list on Bob's page");
+  await b.page.mouse.move(0, 0);
+  await b.page.screenshot({ path: join(SCREENSHOTS, 'mentions-desktop.png') });
+  await b.page.keyboard.press('Escape');
+  await b.page.fill('#compose', '');
+}
+
+const results = [];
+async function step(name, body) {
+  try {
+    await body();
+    results.push(true);
+    console.log('ok - ' + name);
+  } catch (e) {
+    results.push(false);
+    console.log('FAIL - ' + name);
+    console.log(e && e.stack ? e.stack : String(e));
+  }
+}
+
+try {
+  const suffix = Math.random().toString(36).slice(2, 8);
+  const users = [await openUser('A'), await openUser('B'), await openUser('C')];
+  const [a, b] = users;
+  const rooms = await setUp(users, suffix);
+  await step('Alice mentions Bob: an "@" badge on his row, live, beside the unread count', () => badgeLive(a, b, rooms, suffix));
+  await step('after Bob\'s reload the badge is there (from rooms)', () => badgeAfterReload(b, rooms));
+  await step('opening the room clears it; the mention is highlighted, the message marked on Bob\'s page', () => openClears(a, b, rooms, suffix));
+  await step('completion: "@bo" offers Bob and Boris, arrows, Enter, Tab and Escape; Bob sees the mention', () => complete(a, b, rooms, suffix));
+  await step('a mention in a direct conversation Bob has not open: the badge on its row', () => directMention(b, users[2], rooms, suffix));
+  await step('at phone width the completion list fits', () => phoneWidth(a, rooms));
+  if (SCREENSHOTS) await step('screenshot', () => screenshot(b, rooms));
+  await step('no page errors and no CSP violations', async () => {
+    const bad = logs.filter((l) => l.includes('pageerror') || l.includes('CSP violation') || l.includes('Refused to'));
+    if (bad.length) throw new Error(bad.join('\n'));
+  });
+} catch (e) {
+  results.push(false);
+  console.log('FAIL - setting up: ' + (e && e.stack ? e.stack : String(e)));
+}
+const failures = results.filter((r) => !r).length;
+if (failures) for (const l of logs) console.log(l);
+for (const c of contexts) await c.close().catch(() => {});
+for (const d of dirs) await rm(d, { recursive: true, force: true }).catch(() => {});
+console.log(`${results.length - failures} passed, ${failures} failed`);
+process.exit(failures ? 1 : 0);
