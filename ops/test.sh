@@ -61,7 +61,8 @@ SWITCHBOARD_URL="http://localhost:$port" node bins/tests/browser/chat.mjs
 SWITCHBOARD_URL="http://localhost:$port" node bins/tests/browser/changes.mjs
 # Sent, delivered and read: ticks in a direct conversation, "Read by N" in a group of three.
 SWITCHBOARD_URL="http://localhost:$port" node bins/tests/browser/ticks.mjs
-# Mentions: the "@" badge live and after a reload, highlighted names, completion by keyboard.
+# Mentions (the "@" badge live and after a reload, highlighted names, completion by keyboard)
+# and the bar of pinned messages.
 SWITCHBOARD_URL="http://localhost:$port" node bins/tests/browser/mentions.mjs
 kill -TERM $server; wait $server || die "server did not exit cleanly on SIGTERM"
 trap 'rm -rf "$data"' EXIT

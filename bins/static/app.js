@@ -4,6 +4,7 @@ import { changes } from './changes.js';
 import { composeBox } from './compose.js';
 import { completion, mentions } from './mentions.js';
 import { finder, label, people } from './people.js';
+import { pins } from './pins.js';
 import { roomList } from './rooms.js';
 import { ticks } from './ticks.js';
 import { continues, dayLabel, sameDay, timeOf } from './timeline.js';
@@ -88,9 +89,12 @@ const mentionBox = completion({ box: $('compose'), list: $('mention-list'), prof
   } });
 // The message box (compose.js): Enter sends, Shift+Enter starts a new line.
 const compose = composeBox($('compose'), () => $('compose-form').requestSubmit());
-// Replies, edits, deletes and reactions (changes.js).
+// The bar of pinned messages above the conversation (pins.js).
+const pinBar = pins({ cmd, userName, el, refresh: (r) => renderIf(r), setStatus, bar: $('pin-bar'), box: $('messages'),
+  message: (r, pos) => r.msgs.find((m) => cmpPos(m.pos, pos) === 0) });
+// Replies, edits, deletes, reactions and pins (changes.js).
 const edits = changes({ cmd, newCmid, me: () => state.me, userName, el, refresh: (r) => renderIf(r), setStatus,
-  compose: $('compose'), replyBar: $('reply-bar') });
+  compose: $('compose'), replyBar: $('reply-bar'), pinned: (r, f) => { if (pinBar.event(r, f)) renderIf(r); } });
 // Sent, delivered, read (ticks.js): delivered marks as messages arrive, ticks on one's own.
 const receipts = ticks({ cmd, me: () => state.me, el, refresh: (id) => renderIf(state.rooms.get(id)) });
 
@@ -255,7 +259,7 @@ function signOut(message) {
   if (state.ws) { state.ws.onclose = null; state.ws.close(1000); }
   Object.assign(state, { ws: null, connected: false, token: null, me: null, current: null, attempt: 0, stopped: null });
   state.rooms.clear(); state.presence.clear(); state.subscribed.clear();
-  names.clear(); edits.clear(); list.clear(); receipts.clear(); mentionBox.close(); state.profileFilled = false;
+  names.clear(); edits.clear(); list.clear(); receipts.clear(); pinBar.clear(); mentionBox.close(); state.profileFilled = false;
   document.body.dataset.view = 'list';
   failPending('signed out');
   localStorage.removeItem(TOKEN_KEY);
@@ -399,7 +403,14 @@ function onFrame(f) {
     // Entries of the room's sequence like messages: a resume starts after the last one seen.
     case 'edited':
     case 'deleted':
-    case 'reaction': seen(r, f.pos); list.change(f); if (edits.apply(r, f)) renderIf(r); else list.render(); break;
+    case 'reaction':
+    case 'pinned': {
+      seen(r, f.pos);
+      list.change(f);
+      const bar = f.type === 'edited' ? pinBar.edited(r, f) : pinBar.event(r, f);
+      if (edits.apply(r, f) || bar) renderIf(r); else list.render();
+      break;
+    }
     case 'room_added':
       room(f.room.id, f.room);
       list.added(f.room);
@@ -527,8 +538,8 @@ async function joinRoom(r) {
   // The list row's last message reached the page too (it shows it): delivered, if another's.
   const s = list.get(r.id);
   if (s && s.last && state.me && s.last.sender !== state.me.id) receipts.arrived(r, s.last.pos);
-  // The open room's ticks start from the node's watermarks, also after a reconnect.
-  if (r.id === state.current) receipts.load(r);
+  // The open room's ticks and pins start from the node's, also after a reconnect.
+  if (r.id === state.current) { receipts.load(r); pinBar.load(r); }
   // History is read for the open room; another one's waits until it is opened.
   const load = r.id === state.current && (!r.loaded || !r.last);
   // Without a resume, the history read next shows every change up to the room's head.
@@ -594,6 +605,7 @@ async function openRoom(id, shown = true) {
     if (!r.joined) await joinRoom(r);
     else {
       receipts.load(r);
+      pinBar.load(r);
       if (!r.loaded) await loadNewest(r);
     }
     render();
@@ -936,6 +948,7 @@ function render() {
   edits.refocus(box, focused);
   if (atBottom) box.scrollTop = box.scrollHeight;
   edits.renderReplyBar(r);
+  pinBar.render(r);
   const typers = r ? [...r.typing.keys()].map(userName) : [];
   $('typing').textContent = typers.length
     ? typers.join(', ') + (typers.length === 1 ? ' is' : ' are') + ' typing…' : '';

@@ -1,7 +1,8 @@
-// Replies, edits, deletes and reactions on the web page (PROTOCOL §6.16): how the change events
-// apply to the messages on screen, the commands that make them, and the parts of a message's
-// view they add (the quote of a reply, the edited mark, the tombstone, reaction chips, the
-// action bar, the inline editor) and the reply bar above the compose box. What users wrote goes
+// Replies, edits, deletes, reactions and pins on the web page (PROTOCOL §6.16): how the change
+// events apply to the messages on screen, the commands that make them, and the parts of a
+// message's view they add (the quote of a reply, the edited mark, the tombstone, reaction chips,
+// the action bar, the inline editor) and the reply bar above the compose box. (The bar of
+// pinned messages is pins.js's.) What users wrote goes
 // into the page as text only (textContent), never as markup.
 
 // The emoji the React button offers; any emoji already on a message can be toggled on its chip.
@@ -14,11 +15,13 @@ function refusal(what, e) {
     case null: case undefined: return e.message;
     case 1002: return what === 'edit' ? 'A message needs some text, at most the size limit'
       : what === 'react' ? 'That is not an emoji the server takes' : 'The server refused it as invalid';
-    case 3000: return what === 'delete' ? 'Only its sender or a room admin may delete this message'
+    case 3000: return what === 'pin' || what === 'unpin' ? 'Only the room\'s owners and admins may pin messages'
+      : what === 'delete' ? 'Only its sender or a room admin may delete this message'
       : what === 'edit' ? 'Only its sender may edit this message' : 'You are not a member of this room';
     case 3001: return what === 'react' ? 'That reaction is no longer there, or the message was deleted'
+      : what === 'unpin' ? 'That message is not pinned any more'
       : 'That message was deleted, or is not there any more';
-    case 3003: return 'You already reacted with that';
+    case 3003: return what === 'pin' ? 'That message is pinned already' : 'You already reacted with that';
     case 3006: return 'Too late to edit this message';
     case 3007: return 'Too many reactions on this message';
     case 4000: return 'Too many actions at once: wait a moment and try again';
@@ -27,7 +30,7 @@ function refusal(what, e) {
     default: return 'The server failed to do it: try again later';
   }
 }
-const VERB = { edit: 'Cannot edit', delete: 'Cannot delete', react: 'Cannot react' };
+const VERB = { edit: 'Cannot edit', delete: 'Cannot delete', react: 'Cannot react', pin: 'Cannot pin', unpin: 'Cannot unpin' };
 const BUSY_RETRIES = 3; // a `busy` (4001) is retried with the same cmid, a second apart
 export const describeRefusal = (what, e) => VERB[what] + ': ' + refusal(what, e);
 
@@ -39,14 +42,18 @@ const firstLine = (text) => (text || '').split('\n').find((l) => l.trim()) || ''
 // `cmd(frame, quiet)` sends a command; `newCmid()` makes a client message id; `me()` is the
 // signed-in user; `userName(id)` what the page calls a user; `el` builds an element;
 // `refresh(r)` re-renders room `r`; `setStatus(text, isError)` writes the status line;
-// `compose` is the message box and `replyBar` the element above it.
-export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, compose, replyBar }) {
+// `compose` is the message box and `replyBar` the element above it; `pinned(r, entry)` is told
+// of one's own pins and unpins once `sent` (the bar of pins follows before the event comes).
+export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, compose, replyBar, pinned }) {
   const replies = new Map(); // room id -> the message being replied to
   // One thing open at a time on a message: the emoji palette, the delete confirmation or the
   // editor. Kept here, as render() rebuilds the message list on every event.
   let open = null; // {room, key, kind: 'palette' | 'confirm' | 'editor'}
   let editor = null; // the editor's textarea, kept across renders so its text and caret survive
   let saving = false;
+  // Rooms where the node refused the user a pin (3000): the page does not know a member's role
+  // (RoomInfo carries none), so it offers Pin to every member until the node says no.
+  const noPins = new Set();
 
   const find = (r, pos) => {
     for (let i = r.msgs.length - 1; i >= 0; i--) if (samePos(r.msgs[i].pos, pos)) return r.msgs[i];
@@ -78,7 +85,7 @@ export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, co
       m.text = f.text;
       m.edited = f.ts;
     } else if (f.type === 'deleted') {
-      Object.assign(m, { deleted: true, text: '', attachments: undefined, reactions: [] });
+      Object.assign(m, { deleted: true, text: '', attachments: undefined, reactions: [], pinned: false });
       if (open && open.room === r.id && open.key === keyOf(m.pos)) close();
       const reply = replies.get(r.id);
       if (reply && samePos(reply.pos, m.pos)) {
@@ -98,6 +105,8 @@ export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, co
         if (byMe) c.mine = false;
       }
       m.reactions = list.filter((x) => x.count > 0);
+    } else if (f.type === 'pinned') {
+      m.pinned = !f.removed;
     }
     return true;
   }
@@ -109,10 +118,13 @@ export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, co
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await cmd(full, true);
-        if (apply(r, { ...entry, pos: res.pos, sender: me().id, ts: Date.now() })) refresh(r);
+        const done = { ...entry, pos: res.pos, sender: me().id, ts: Date.now() };
+        if (done.type === 'pinned' && pinned) pinned(r, done);
+        if (apply(r, done)) refresh(r);
         return true;
       } catch (e) {
         if (e.code === 4001 && attempt < BUSY_RETRIES) { await new Promise((ok) => setTimeout(ok, 1000)); continue; }
+        if (e.code === 3000 && what === 'pin') { noPins.add(r.id); refresh(r); }
         setStatus(describeRefusal(what, e), true);
         return false;
       }
@@ -137,6 +149,9 @@ export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, co
     if (ok && isOpen(r, m, 'editor')) dismiss(r, m, 'edit');
     else refresh(r);
   }
+
+  const pin = (r, m) => run(r, { type: 'pin', target: m.pos, ...(m.pinned ? { unpin: true } : {}) },
+    m.pinned ? 'unpin' : 'pin', { type: 'pinned', target: m.pos, removed: !!m.pinned });
 
   async function remove(r, m) {
     close();
@@ -218,6 +233,10 @@ export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, co
       bar.append(button('Edit', 'edit', m, () => toggleOpen(r, m, 'editor')),
         button('Delete', 'delete', m, () => toggleOpen(r, m, 'confirm')));
     }
+    if (!noPins.has(r.id)) {
+      bar.append(button(m.pinned ? 'Unpin' : 'Pin', 'pin', m, () => pin(r, m),
+        { 'aria-pressed': String(!!m.pinned), 'aria-label': m.pinned ? 'Unpin this message' : 'Pin this message to the room' }));
+    }
     return bar;
   }
 
@@ -251,7 +270,7 @@ export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, co
     // Adds (or with `remove`, takes back) one's reaction `emoji` on message `m` of room `r`.
     react,
     // Signed out: nothing of the last user's is kept.
-    clear() { replies.clear(); close(); },
+    clear() { replies.clear(); noPins.clear(); close(); },
 
     // Adds this module's parts to a stored message's view `view` (built by app.js: `.meta`,
     // `.text`, attachments).

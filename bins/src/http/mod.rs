@@ -112,6 +112,10 @@ pub fn router(state: AppState) -> Router {
             page_file(JS, include_str!("../../static/mentions.js")),
         )
         .route(
+            "/pins.js",
+            page_file(JS, include_str!("../../static/pins.js")),
+        )
+        .route(
             "/msgpack.js",
             page_file(JS, include_str!("../../static/msgpack.js")),
         )

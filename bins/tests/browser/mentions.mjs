@@ -1,4 +1,4 @@
-// Browser test of mentions on the web page (PROTOCOL §6.8, §6.17).
+// Browser test of mentions and pins on the web page (PROTOCOL §6.8, §6.17, §6.16).
 //
 //   cd bins/tests/browser && npm ci
 //   SWITCHBOARD_URL=http://127.0.0.1:8080 node mentions.mjs
@@ -11,11 +11,14 @@
 // the room stays plain text. Completion, on Alice's page after a reload (its members from
 // `receipts`): "@bo" offers Bob and Boris, the arrow keys move, Enter picks without sending,
 // Tab picks a display name's match, Escape closes; the message sent reads "@bob_… " and shows
-// on Bob's page as his mention. At phone width (375 px) the list fits. Every page runs under
-// the strict Content-Security-Policy chat.mjs uses.
+// on Bob's page as his mention. At phone width (375 px) the list fits. Pins: Alice (the room's
+// owner) pins two messages and Bob's page shows the newest in the bar over the conversation,
+// live, with "1 of 2" (a click shows it and moves on to the next); the node refuses Bob's pin
+// and his page stops offering Pin; after his reload the bar is there again; Alice unpins both
+// and it goes. Every page runs under the strict Content-Security-Policy chat.mjs uses.
 //
-// SCREENSHOTS=DIR writes mentions-desktop.png (1280 × 800: Bob's page, his mentions marked,
-// the completion list open) there. STATIC_DIR=DIR serves the page's files from DIR instead of
+// SCREENSHOTS=DIR writes mentions-desktop.png (1280 × 800: Bob's page, his mentions marked, a
+// pinned message in the bar, the completion list open) there. STATIC_DIR=DIR serves the page's files from DIR instead of
 // the node (to try a change to bins/static without rebuilding the binary).
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -336,6 +339,79 @@ async function directMention(b, c, { group }, suffix) {
   await rowIs(b.page, group, { mentions: '0', badge: '' }, "Bob's row of the open group");
 }
 
+// Clicks `action` in the action bar of the message with `text` (hovering it, as a person does).
+async function act(page, text, action) {
+  const m = msg(page, text);
+  await m.hover();
+  await m.locator(`.actions [data-action="${action}"]`).click();
+}
+
+// The bar of pins: {shown, place ("1 of 2", '' for one pin), text (the preview), count}.
+const pinBar = (page) => page.evaluate(() => {
+  const bar = document.getElementById('pin-bar');
+  const q = (s) => (bar.querySelector(s) || {}).textContent || '';
+  return { shown: !bar.hidden && bar.offsetParent !== null, place: q('.pin-place'), text: q('.pin-text'),
+    count: bar.dataset.count || '' };
+});
+
+async function pinBarIs(page, want, who) {
+  try {
+    await until(async () => {
+      const p = await pinBar(page);
+      return Object.entries(want).every(([k, v]) => (v instanceof RegExp ? v.test(p[k]) : p[k] === v));
+    }, `${who}: the pinned bar is ${JSON.stringify(want, (k, v) => (v instanceof RegExp ? String(v) : v))}`);
+  } catch (e) {
+    throw new Error(e.message + '; it is ' + JSON.stringify(await pinBar(page)));
+  }
+}
+
+// Alice (the room's owner) pins two messages: Bob's page shows the newest in the bar, live, with
+// its place; a click shows the next. Bob may not pin (the node says so, and the page stops
+// offering it). After Bob's reload the bar is there again (from `pins`); Alice unpins both and
+// it goes. A pinned message deleted leaves the bar too.
+async function pinned(a, b, { group }, suffix) {
+  for (const u of [a, b]) if ((await openId(u.page)) !== group) await openRoom(u.page, group);
+  await pinBarIs(b.page, { shown: false }, 'Bob before any pin');
+  await act(a.page, 'Morning all', 'pin');
+  await pinBarIs(b.page, { shown: true, place: '', text: 'Alice: Morning all', count: '1' }, 'Bob after the first pin');
+  const mention = `Hi @bob_${suffix}, see the plan`;
+  await act(a.page, mention, 'pin');
+  await pinBarIs(b.page, { shown: true, place: '1 of 2', text: 'Alice: ' + mention + ` (cc @nobody_${suffix}).`, count: '2' },
+    'Bob after the second pin');
+  await pinBarIs(a.page, { shown: true, place: '1 of 2', count: '2' }, 'Alice after her second pin');
+  await until(async () => (await msg(a.page, mention).locator('[data-action="pin"]').textContent()) === 'Unpin',
+    "Unpin on Alice's pinned message");
+  // A click shows the pinned message (it flashes) and moves on to the next pin.
+  await b.page.click('#pin-bar .pin-show');
+  await until(() => msg(b.page, mention).evaluate((m) => m.classList.contains('flash')), 'the pinned message flashes');
+  await pinBarIs(b.page, { place: '2 of 2', text: 'Alice: Morning all' }, 'Bob after a click');
+  await b.page.click('#pin-bar .pin-show');
+  await pinBarIs(b.page, { place: '1 of 2', text: /^Alice: Hi @bob_/ }, 'Bob after a second click');
+  // Bob is a member, not an admin: the node refuses his pin, and the page stops offering it.
+  await act(b.page, 'Lunch?', 'pin');
+  await until(async () => /Cannot pin: Only the room's owners and admins/.test(await b.page.textContent('#status')),
+    "the refusal of Bob's pin in the status line");
+  await msg(b.page, 'Lunch?').hover();
+  expect(await msg(b.page, 'Lunch?').locator('[data-action="pin"]').count(), 0, "Pin offered to Bob after the node's no");
+  await pinBarIs(b.page, { count: '2' }, "Bob's bar after his refused pin");
+  // A reload reads the pins again.
+  await reload(b.page);
+  await roomReady(b.page, group);
+  await pinBarIs(b.page, { shown: true, place: '1 of 2', text: /^Alice: Hi @bob_/ }, 'Bob after a reload');
+  // Unpinned, one then the other: the bar follows, then goes.
+  await act(a.page, mention, 'pin');
+  await pinBarIs(b.page, { shown: true, place: '', text: 'Alice: Morning all', count: '1' }, 'Bob after the first unpin');
+  await act(a.page, 'Morning all', 'pin');
+  await pinBarIs(b.page, { shown: false }, 'Bob after the second unpin');
+  await pinBarIs(a.page, { shown: false }, 'Alice after her unpins');
+  // Deleting a pinned message unpins it.
+  await act(a.page, 'Morning all', 'pin');
+  await pinBarIs(b.page, { shown: true, text: 'Alice: Morning all' }, 'Bob after the pin again');
+  await act(a.page, 'Morning all', 'delete');
+  await msg(a.page, 'Morning all').locator('[data-action="confirm-delete"]').click();
+  await pinBarIs(b.page, { shown: false }, 'Bob after the pinned message was deleted');
+}
+
 // At phone width the list fits the screen, nothing scrolls sideways.
 async function phoneWidth(a, { group }) {
   await a.page.setViewportSize({ width: 375, height: 812 });
@@ -364,8 +440,10 @@ async function phoneWidth(a, { group }) {
   }
 }
 
-async function screenshot(b, { group }) {
+async function screenshot(a, b, { group }, suffix) {
   if ((await openId(b.page)) !== group) await openRoom(b.page, group);
+  await act(a.page, `Lunch? @bob_${suffix} at one?`, 'pin');
+  await pinBarIs(b.page, { shown: true }, 'Bob before the screenshot');
   await b.page.click('#compose');
   await b.page.keyboard.type('Sounds good @');
   await b.page.keyboard.type('a');
@@ -400,7 +478,8 @@ try {
   await step('completion: "@bo" offers Bob and Boris, arrows, Enter, Tab and Escape; Bob sees the mention', () => complete(a, b, rooms, suffix));
   await step('a mention in a direct conversation Bob has not open: the badge on its row', () => directMention(b, users[2], rooms, suffix));
   await step('at phone width the completion list fits', () => phoneWidth(a, rooms));
-  if (SCREENSHOTS) await step('screenshot', () => screenshot(b, rooms));
+  await step('pins: Alice pins, Bob sees the bar live and after a reload; Bob may not pin; unpinned, it goes', () => pinned(a, b, rooms, suffix));
+  if (SCREENSHOTS) await step('screenshot', () => screenshot(a, b, rooms, suffix));
   await step('no page errors and no CSP violations', async () => {
     const bad = logs.filter((l) => l.includes('pageerror') || l.includes('CSP violation') || l.includes('Refused to'));
     if (bad.length) throw new Error(bad.join('\n'));
