@@ -260,6 +260,7 @@ function signOut(message) {
   Object.assign(state, { ws: null, connected: false, token: null, me: null, current: null, attempt: 0, stopped: null });
   state.rooms.clear(); state.presence.clear(); state.subscribed.clear();
   names.clear(); edits.clear(); list.clear(); receipts.clear(); pinBar.clear(); mentionBox.close(); state.profileFilled = false;
+  for (const id of ['display-name', 'status-text']) { $(id).value = ''; delete $(id).dataset.edited; }
   document.body.dataset.view = 'list';
   failPending('signed out');
   localStorage.removeItem(TOKEN_KEY);
@@ -986,12 +987,18 @@ $('join-form').addEventListener('submit', (e) => {
 });
 // ---------------------------------------------------------------- people by name
 // One's own display name and status, as stored, in the profile form (until edited there).
+// The form shows the stored profile once it is read, but never over what the person typed
+// meanwhile (a display name typed right after signing up is theirs to save).
 function fillProfile() {
   const mine = state.me && names.profile(state.me.id);
   if (!mine || state.profileFilled) return;
   state.profileFilled = true;
-  $('display-name').value = mine.display_name;
-  $('status-text').value = mine.status;
+  for (const [id, value] of [['display-name', mine.display_name], ['status-text', mine.status]]) {
+    if (!$(id).dataset.edited) $(id).value = value;
+  }
+}
+for (const id of ['display-name', 'status-text']) {
+  $(id).addEventListener('input', () => { $(id).dataset.edited = '1'; });
 }
 
 $('profile-form').addEventListener('submit', async (e) => {

@@ -118,6 +118,7 @@ async function signUp(page, name, display) {
   await page.fill('#display-name', display);
   await page.click('#save-profile');
   await page.waitForFunction(() => document.getElementById('status').textContent === 'Profile saved');
+  await page.waitForFunction((d) => document.getElementById('whoami').textContent.startsWith(d + ' ('), display);
 }
 
 const roomReady = (page, id) => page.waitForSelector(`#chat[data-room-id="${id}"][data-ready="1"]`);
