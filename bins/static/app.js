@@ -535,6 +535,7 @@ async function joinRoom(r) {
   }
   room(r.id, res.room);
   r.joined = true;
+  r.role = res.role; // absent from an older node: then the page learns from refusals
   list.ensure(res.room);
   // The list row's last message reached the page too (it shows it): delivered, if another's.
   const s = list.get(r.id);

@@ -51,9 +51,11 @@ export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, co
   let open = null; // {room, key, kind: 'palette' | 'confirm' | 'editor'}
   let editor = null; // the editor's textarea, kept across renders so its text and caret survive
   let saving = false;
-  // Rooms where the node refused the user a pin (3000): the page does not know a member's role
-  // (RoomInfo carries none), so it offers Pin to every member until the node says no.
+  // Rooms where the node refused the user a pin (3000). `joined` names the user's role, so Pin
+  // is offered to owners and admins only; a node too old to say is told by its refusal.
   const noPins = new Set();
+  const moderator = (r) => r.role === 'owner' || r.role === 'admin';
+  const mayPin = (r) => (r.role ? moderator(r) : !noPins.has(r.id));
 
   const find = (r, pos) => {
     for (let i = r.msgs.length - 1; i >= 0; i--) if (samePos(r.msgs[i].pos, pos)) return r.msgs[i];
@@ -229,11 +231,10 @@ export function changes({ cmd, newCmid, me, userName, el, refresh, setStatus, co
       button('Reply', 'reply', m, () => startReply(r, m), { 'aria-label': 'Reply to ' + who }),
       button('React', 'react', m, () => toggleOpen(r, m, 'palette'),
         { 'aria-expanded': String(isOpen(r, m, 'palette')), 'aria-label': 'React to this message' }));
-    if (mine(m)) {
-      bar.append(button('Edit', 'edit', m, () => toggleOpen(r, m, 'editor')),
-        button('Delete', 'delete', m, () => toggleOpen(r, m, 'confirm')));
-    }
-    if (!noPins.has(r.id)) {
+    if (mine(m)) bar.append(button('Edit', 'edit', m, () => toggleOpen(r, m, 'editor')));
+    // Owners and admins delete anyone's message (PROTOCOL §6.16).
+    if (mine(m) || moderator(r)) bar.append(button('Delete', 'delete', m, () => toggleOpen(r, m, 'confirm')));
+    if (mayPin(r)) {
       bar.append(button(m.pinned ? 'Unpin' : 'Pin', 'pin', m, () => pin(r, m),
         { 'aria-pressed': String(!!m.pinned), 'aria-label': m.pinned ? 'Unpin this message' : 'Pin this message to the room' }));
     }

@@ -1,4 +1,4 @@
-//! Pins over real sockets (PROTOCOL §6.16): an owner pins and unpins messages, each an entry of
+//! Pins over real sockets (PROTOCOL §6.16): `joined` names the caller's role; an owner pins and unpins messages, each an entry of
 //! the room's sequence (`pinned` live, replayed on resume, idempotent by `cmid`); members may
 //! not; `pins` lists the pinned messages newest pin first and history marks them; a deleted
 //! message leaves the list; on SQLite and on Postgres.
@@ -7,6 +7,7 @@ mod support;
 
 use support::{TestNode, WAIT, expect, start};
 use switchboard_client::{Client, ClientError};
+use switchboard_engine::domain::Role;
 use switchboard_engine::protocol::{ServerFrame, Visibility};
 use switchboard_engine::{ErrorCode, Position, RoomId, UserId};
 
@@ -35,8 +36,11 @@ async fn pins(t: &TestNode) {
     let (bob_id, mut bob) = named(t, "bob_pin").await;
     let room = ann.create_room("pins", Visibility::Private).await.unwrap();
     ann.invite(room, bob_id).await.unwrap();
-    ann.join(room, None).await.unwrap();
-    bob.join(room, None).await.unwrap();
+    // `joined` tells each their role, so a client offers pins to those who may pin.
+    let joined = ann.join(room, None).await.unwrap();
+    assert_eq!(joined.role, Some(Role::Owner));
+    let joined = bob.join(room, None).await.unwrap();
+    assert_eq!(joined.role, Some(Role::Member));
     let first = ann.send(room, "m1", "the plan").await.unwrap().pos;
     let second = bob.send(room, "m2", "the venue").await.unwrap().pos;
     let third = bob.send(room, "m3", "the time").await.unwrap().pos;

@@ -150,6 +150,7 @@ impl RoomActor {
             rid: caller.rid,
             room: self.info.clone(),
             head,
+            role: self.members.get(&caller.user).copied(),
         }));
         if let Some((_, events)) = replay {
             let (outcome, events) = match events {

@@ -401,6 +401,8 @@ export interface JoinedReply {
   room: RoomInfo;
   /** The room's newest position; absent when it has no message. */
   head?: Position;
+  /** The caller's role in the room: owners and admins pin, delete others' messages, kick. */
+  role?: "owner" | "admin" | "member";
 }
 export interface LeftReply {
   type: "left";

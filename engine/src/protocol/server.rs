@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Change, ChatMessage, MemberReceipt, PresenceStatus, Profile, RoomInfo, RoomSummary, UserInfo,
+    Change, ChatMessage, MemberReceipt, PresenceStatus, Profile, Role, RoomInfo, RoomSummary,
+    UserInfo,
 };
 use crate::{AttachmentId, ErrorCode, Position, RoomId, UserId};
 
@@ -137,6 +138,9 @@ pub struct Joined {
     /// The newest position in the room, if it has any message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<Position>,
+    /// The caller's role in the room (what it may do: pin, delete others' messages, kick).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
