@@ -102,7 +102,7 @@ impl Ctx {
         &self,
         room: RoomId,
         rid: u64,
-        cmd: RoomCommand,
+        mut cmd: RoomCommand,
         first: bool,
     ) -> Result<Effect, Refused> {
         let effect = match &cmd {
@@ -115,28 +115,27 @@ impl Ctx {
                 }
                 Effect::Answered
             }
-            RoomCommand::Typing { .. }
-            | RoomCommand::Receipt { .. }
-            | RoomCommand::Delivered { .. }
-                if !self.joined =>
-            {
+            RoomCommand::Typing { .. } | RoomCommand::Receipt { .. } if !self.joined => {
                 return Err(Refused::NotJoined);
             }
             _ => Effect::Answered,
         };
-        let mut cmd = cmd;
         if let RoomCommand::Post { text, mentions, .. } = &mut cmd {
-            *mentions = self.within(self.mentioned(text)).await??;
+            // Most texts name nobody: they cost one scan, no store read and no timer.
+            let names = switchboard_engine::mentions::mentioned_names(text);
+            if !names.is_empty() {
+                *mentions = self.within(self.users_named(names)).await??;
+            }
         }
         self.to_room(room, rid, cmd).await;
         Ok(effect)
     }
 
-    /// The users whose names `text` mentions (`@name`; PROTOCOL §6.8). Names that name nobody
-    /// are plain text; the room keeps the users who are members.
-    async fn mentioned(&self, text: &str) -> Result<Vec<UserId>, Refused> {
+    /// The users `names` name (`@name` mentions; PROTOCOL §6.8). Names that name nobody are
+    /// plain text; the room keeps the users who are members.
+    async fn users_named(&self, names: Vec<String>) -> Result<Vec<UserId>, Refused> {
         let mut users = Vec::new();
-        for name in switchboard_engine::mentions::mentioned_names(text) {
+        for name in names {
             if let Some((user, _)) = self.hub.store.user_by_name(&name).await? {
                 users.push(user.id);
             }

@@ -16,95 +16,14 @@
 // SCREENSHOTS=DIR writes ticks-desktop.png (1280 × 800: read, delivered and sent messages) there.
 // STATIC_DIR=DIR serves the page's files from DIR instead of the node (to try a change to
 // bins/static without rebuilding the binary).
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
 
-const here = dirname(fileURLToPath(import.meta.url));
-// The page's own MessagePack codec, to read the frames of a tapped socket (a data: URL, as in
-// chat.mjs, for Node before 20.19).
-const { mpDecode } = await import('data:text/javascript,' + encodeURIComponent(
-  await readFile(join(here, '../../static/msgpack.js'), 'utf8')));
+import { SCREENSHOTS, WAIT, expect, finish, msg, noPageErrors, openId, openRoom, openUser, roomReady, setUpFailed,
+  signUp, sleep, step, until } from './harness.mjs';
 
-const BASE = (process.env.SWITCHBOARD_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
-const SCREENSHOTS = process.env.SCREENSHOTS || '';
-const STATIC = process.env.STATIC_DIR || '';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-features=LocalNetworkAccessChecks'];
-const WAIT = 5000;
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-  + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
 // The page's pauses before a delivered mark (ticks.js).
 const DIRECT_DELAY = 100;
 const GROUP_DELAY = 5000;
-
-const contexts = [];
-const dirs = [];
-const logs = [];
-
-// `tap`: every frame the page sends the node is kept, decoded, with the time it was sent.
-async function openUser(label, tap) {
-  const dir = await mkdtemp(join(tmpdir(), 'switchboard-ticks-'));
-  dirs.push(dir);
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ARGS,
-    viewport: { width: 1280, height: 800 },
-  });
-  contexts.push(context);
-  await context.route(BASE + '/**', async (route) => {
-    const path = new URL(route.request().url()).pathname;
-    const file = path === '/' ? 'index.html' : path.slice(1);
-    if (STATIC && TYPES[extname(file)] && !file.includes('/')) {
-      const body = await readFile(join(STATIC, file)).catch(() => null);
-      if (body) {
-        await route.fulfill({ body, headers: { 'content-type': TYPES[extname(file)], 'content-security-policy': CSP } });
-        return;
-      }
-    }
-    const response = await route.fetch();
-    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': CSP } });
-  });
-  await context.addInitScript(() => document.addEventListener('securitypolicyviolation',
-    (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)));
-  const page = context.pages()[0] || await context.newPage();
-  page.setDefaultTimeout(10000);
-  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') logs.push(`[${label} console.${m.type()}] ${m.text()}`); });
-  page.on('pageerror', (e) => logs.push(`[${label} pageerror] ${e.message}`));
-  if (tap) {
-    await page.routeWebSocket(/\/ws/, (ws) => {
-      const server = ws.connectToServer();
-      ws.onMessage((m) => { tap.toNode.push({ at: Date.now(), frame: mpDecode(m) }); server.send(m); });
-      server.onMessage((m) => ws.send(m));
-    });
-  }
-  await page.goto(BASE + '/');
-  return { page, context };
-}
-
-async function signUp(page, name, display) {
-  await page.fill('#name', name);
-  await page.fill('#password', 'pw-' + name + '-secret');
-  await page.click('#signup');
-  await page.waitForSelector('#signout', { state: 'visible' });
-  await page.waitForSelector('body[data-conn="open"]');
-  // The form shows the stored profile once it is read: typing before that would be overwritten.
-  await page.waitForFunction(() => window.switchboard.state.profileFilled);
-  await page.fill('#display-name', display);
-  await page.click('#save-profile');
-  await until(async () => (await page.textContent('#status')) === 'Profile saved', `${display}'s profile saved`);
-  await until(async () => (await page.textContent('#whoami')).startsWith(display + ' ('), `${display} shown as signed in`);
-}
-
-const roomReady = (page, id) => page.waitForSelector(`#chat[data-room-id="${id}"][data-ready="1"]`);
-// A stored message of the conversation, by its text.
-const msg = (page, text) => page.locator('#messages .msg[data-seq]:not([data-pending])', { hasText: text }).first();
-// The room open on `page`.
-const openId = (page) => page.getAttribute('#chat', 'data-room-id');
 
 async function sendText(page, text) {
   await page.fill('#compose', text);
@@ -113,33 +32,11 @@ async function sendText(page, text) {
   await page.locator('#messages .msg[data-pending]').waitFor({ state: 'detached' });
 }
 
-async function openRoom(page, id) {
-  await page.click(`#rooms button[data-room-id="${id}"]`);
-  await roomReady(page, id);
-}
-
 // Whether `page` has joined room `id` (the page joins every room it lists, in the background).
 const joined = (page, id) => page.evaluate((rid) => {
   const r = window.switchboard.state.rooms.get(rid);
   return !!(r && r.joined);
 }, Number(id));
-
-async function until(probe, what, ms = WAIT) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function expect(actual, expected, what) {
-  const ok = expected instanceof RegExp ? expected.test(actual) : actual === expected;
-  if (!ok) throw new Error(`${what}: expected ${expected}, got ${JSON.stringify(actual)}`);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The mark of the message with `text` on `page`: {state, glyph, label, title, color}, state
 // 'none' when it has none.
@@ -367,18 +264,6 @@ async function sentOnly(a, b, users, { group, direct }) {
   }
 }
 
-const results = [];
-async function step(name, body) {
-  try {
-    await body();
-    results.push(true);
-    console.log('ok - ' + name);
-  } catch (e) {
-    results.push(false);
-    console.log('FAIL - ' + name);
-    console.log(e && e.stack ? e.stack : String(e));
-  }
-}
 
 try {
   const suffix = Math.random().toString(36).slice(2, 8);
@@ -394,17 +279,8 @@ try {
   await step('a group: "Read by 1", then "Read by 2"; a burst delivered with one mark after 5 s', () => readBy2(a, b, c, tap, rooms));
   await step('at phone width the marks fit', () => phoneWidth(a, rooms));
   await step('a message no page of Bob got stays ✓', () => sentOnly(a, b, users, rooms));
-  await step('no page errors and no CSP violations', async () => {
-    const bad = logs.filter((l) => l.includes('pageerror') || l.includes('CSP violation') || l.includes('Refused to'));
-    if (bad.length) throw new Error(bad.join('\n'));
-  });
+  await noPageErrors();
 } catch (e) {
-  results.push(false);
-  console.log('FAIL - setting up: ' + (e && e.stack ? e.stack : String(e)));
+  setUpFailed(e);
 }
-const failures = results.filter((r) => !r).length;
-if (failures) for (const l of logs) console.log(l);
-for (const c of contexts) await c.close().catch(() => {});
-for (const d of dirs) await rm(d, { recursive: true, force: true }).catch(() => {});
-console.log(`${results.length - failures} passed, ${failures} failed`);
-process.exit(failures ? 1 : 0);
+await finish();
