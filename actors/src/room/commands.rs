@@ -322,18 +322,9 @@ impl RoomActor {
     /// A member's read watermark rose (already stored); everyone else subscribed hears of it.
     /// A caller no longer a member is ignored (its mark was checked and stored already).
     fn receipt(&mut self, caller: &Caller, pos: Position) -> Result<Answer, Refused> {
-        if !self.members.contains_key(&caller.user) {
-            return Ok(Answer::Now(caller.done()));
+        if self.members.contains_key(&caller.user) {
+            self.tell_mark(caller, pos, ServerFrame::ReadReceipt);
         }
-        let event = Event::new(
-            None,
-            &ServerFrame::ReadReceipt(p::ReadReceipt {
-                room: self.info.id,
-                user: caller.user,
-                pos,
-            }),
-        );
-        self.fan_out(&event, To::all_but(caller));
         Ok(Answer::Now(caller.done()))
     }
 
@@ -343,17 +334,24 @@ impl RoomActor {
     /// room.
     fn delivered(&mut self, caller: &Caller, pos: Position) -> Result<Answer, Refused> {
         if self.info.kind == RoomKind::Direct && self.members.contains_key(&caller.user) {
-            let event = Event::new(
-                None,
-                &ServerFrame::DeliveryReceipt(p::ReadReceipt {
-                    room: self.info.id,
-                    user: caller.user,
-                    pos,
-                }),
-            );
-            self.fan_out(&event, To::all_but(caller));
+            self.tell_mark(caller, pos, ServerFrame::DeliveryReceipt);
         }
         Ok(Answer::Now(caller.done()))
+    }
+
+    /// Tells every subscriber but the caller's connection that the caller's mark rose to `pos`.
+    fn tell_mark(
+        &mut self,
+        caller: &Caller,
+        pos: Position,
+        frame: fn(p::ReadReceipt) -> ServerFrame,
+    ) {
+        let mark = p::ReadReceipt {
+            room: self.info.id,
+            user: caller.user,
+            pos,
+        };
+        self.fan_out(&Event::new(None, &frame(mark)), To::all_but(caller));
     }
 
     /// The caller's connection closed or moved: stop sending it events.

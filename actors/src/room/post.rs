@@ -223,6 +223,7 @@ impl RoomActor {
             return Err(Refused::NotFound("that message was deleted"));
         }
         let me = caller.user;
+        let moderator = matches!(self.members.get(&me), Some(Role::Owner | Role::Admin));
         match &draft.change {
             None => return Ok(Some(Quote::of(pos, target.sender, &target.text, false))),
             Some(Change::Edit { .. }) => {
@@ -240,7 +241,7 @@ impl RoomActor {
                 }
             }
             Some(Change::Pin { removed, .. }) => {
-                if !matches!(self.members.get(&me), Some(Role::Owner | Role::Admin)) {
+                if !moderator {
                     return Err(Refused::Forbidden(
                         "only an owner or an admin pins a message",
                     ));
@@ -252,7 +253,6 @@ impl RoomActor {
                 }
             }
             Some(Change::Delete { .. }) => {
-                let moderator = matches!(self.members.get(&me), Some(Role::Owner | Role::Admin));
                 if target.sender != me && !moderator {
                     return Err(Refused::Forbidden(
                         "only its sender, an owner or an admin deletes a message",
